@@ -1,0 +1,256 @@
+// Package cli is certplan's command line: cobra commands, flags, the config
+// file, output formats and exit codes. It wires flags to the libraries
+// (dnscheck, probe, planner, acme) and holds no logic a library test could
+// not reach.
+//
+// Output rules, for every command:
+//   - data (tables, JSON, reports) goes to stdout, or to --output FILE,
+//     which is written atomically;
+//   - status, progress and diagnostics go to stderr;
+//   - errors are printed once, as "certplan: error: ..." followed by
+//     optional "certplan: hint: ..." lines; lowercase, no trailing period;
+//   - exit codes are the Exit* constants, documented in each command's help.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes shared by the commands. `certplan check` uses the Nagios
+// convention instead (see its help).
+const (
+	ExitOK      = 0 // done; nothing wrong found
+	ExitFailure = 1 // could not run: bad input, I/O, network or CA failure
+	ExitUsage   = 2 // bad flags or arguments
+	ExitPartial = 3 // ran, and found or left problems (failed domains, broken names, some certificates not issued)
+	ExitLocked  = 4 // another certplan run holds the state lock
+)
+
+// exitError carries an exit code and optional hints up to Run.
+type exitError struct {
+	code  int
+	err   error // nil: exit silently with code (the command already reported)
+	hints []string
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// withHint wraps err so that Run prints hint lines after it.
+func withHint(err error, hints ...string) error {
+	return &exitError{code: ExitFailure, err: err, hints: hints}
+}
+
+// withCode wraps err with an exit code; err may be nil to exit quietly.
+func withCode(code int, err error, hints ...string) error {
+	return &exitError{code: code, err: err, hints: hints}
+}
+
+// usageError reports bad flags or arguments.
+func usageError(format string, args ...any) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// globals holds the persistent flags and the process environment. Commands
+// read it; tests construct it through Run.
+type globals struct {
+	Resolvers   []string
+	Timeout     time.Duration
+	Concurrency int
+	Format      string
+	LogLevel    string
+	Config      string
+	Output      string
+
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	// Now is the clock for commands that need one; the planner receives its
+	// value, never reads it. CERTPLAN_NOW (RFC 3339) overrides it for tests.
+	Now func() time.Time
+
+	Logger *slog.Logger
+}
+
+// commands lists the subcommand constructors, in help order.
+var commands = []func(*globals) *cobra.Command{
+	newInventoryCmd,
+	newProbeCmd,
+	newPlanCmd,
+	newIssueCmd,
+	newRenewCmd,
+	newCheckCmd,
+	newConfigCmd,
+}
+
+// Main runs certplan with the process's arguments and environment.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+}
+
+// Run runs certplan with args and returns the exit code.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	g := &globals{Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: getenv, Now: time.Now}
+	if s := getenv("CERTPLAN_NOW"); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			fmt.Fprintf(stderr, "certplan: error: CERTPLAN_NOW=%q: want RFC 3339, such as 2026-11-27T00:00:00Z\n", s)
+			return ExitUsage
+		}
+		g.Now = func() time.Time { return t }
+	}
+	root := newRootCmd(g)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	code := ExitFailure
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+		if ee.err == nil {
+			return code
+		}
+	} else if isFlagError(err) {
+		code = ExitUsage
+	}
+	fmt.Fprintf(stderr, "certplan: error: %s\n", strings.TrimRight(err.Error(), "\n"))
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if x, ok := e.(*exitError); ok {
+			for _, h := range x.hints {
+				fmt.Fprintf(stderr, "certplan: hint: %s\n", h)
+			}
+		}
+	}
+	if code == ExitUsage && ee == nil {
+		fmt.Fprintf(stderr, "certplan: hint: run \"%s --help\" for usage\n", commandPath(root, args))
+	}
+	return code
+}
+
+// flagErr marks errors from cobra's flag and argument parsing.
+type flagErr struct{ error }
+
+func isFlagError(err error) bool {
+	var fe flagErr
+	return errors.As(err, &fe) || strings.HasPrefix(err.Error(), "unknown command") ||
+		strings.HasPrefix(err.Error(), "unknown flag") || strings.HasPrefix(err.Error(), "unknown shorthand flag")
+}
+
+func commandPath(root *cobra.Command, args []string) string {
+	c, _, err := root.Find(args)
+	if err != nil {
+		return root.Name()
+	}
+	return c.CommandPath()
+}
+
+func newRootCmd(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "certplan",
+		Short: "Plan, issue and renew the certificates of a shared mail server",
+		Long: `certplan finds every name that mail clients use to reach a shared mail server
+(MX and SRV targets, mail./smtp./imap. names, autoconfig and autodiscover), shows
+what each client gets today with and without SNI, plans the certificates that
+make every name verify for every client, issues them through ACME, deploys
+them and renews them from cron.
+
+Every stage reads and writes a versioned JSON document, so it can run alone:
+inventory -> probe -> plan -> issue (deploy, verify) -> renew.
+
+Every flag can also be set in a YAML config file (--config), keyed by the
+flag's long name; flags on the command line win.`,
+		Example: `  # Try it on the built-in lab (loopback only):
+  go run ./examples/lab
+
+  # Which names do clients use for these domains, and do they point here?
+  certplan inventory --server-ip 203.0.113.10 --domains domains.txt
+
+  # What does each client see today, with and without SNI?
+  certplan probe --inventory inv.json --ports 25,587,465,993`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyConfig(cmd, g); err != nil {
+				return err
+			}
+			return g.setup()
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringArrayVar(&g.Resolvers, "resolver", nil, "DNS resolver `host:port` to query (repeatable; default: the system's resolv.conf)")
+	pf.DurationVar(&g.Timeout, "timeout", 5*time.Second, "timeout for one network operation (a DNS query, a handshake)")
+	pf.IntVar(&g.Concurrency, "concurrency", 64, "how many lookups or handshakes run at once")
+	pf.StringVar(&g.Format, "format", "text", "output format: text or json (plan also: html, markdown)")
+	pf.StringVar(&g.LogLevel, "log-level", "warn", "diagnostics on stderr: debug, info, warn or error")
+	pf.StringVar(&g.Config, "config", "", "YAML config `file` whose keys are long flag names (env CERTPLAN_CONFIG)")
+	pf.StringVarP(&g.Output, "output", "o", "", "write the output to `file` (atomically) instead of stdout")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return flagErr{err} })
+	for _, newCmd := range commands {
+		root.AddCommand(newCmd(g))
+	}
+	return root
+}
+
+// setup validates the global flags and builds the logger.
+func (g *globals) setup() error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.LogLevel)); err != nil {
+		return usageError("--log-level %q: want debug, info, warn or error", g.LogLevel)
+	}
+	g.Logger = slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: level}))
+	if g.Timeout <= 0 {
+		return usageError("--timeout %s: must be positive", g.Timeout)
+	}
+	if g.Concurrency < 1 {
+		return usageError("--concurrency %d: must be at least 1", g.Concurrency)
+	}
+	return nil
+}
+
+// checkFormat returns a usage error unless --format is one of allowed.
+func (g *globals) checkFormat(allowed ...string) error {
+	for _, a := range allowed {
+		if g.Format == a {
+			return nil
+		}
+	}
+	return usageError("--format %q: want %s", g.Format, strings.Join(allowed, ", "))
+}
+
+// output returns where data goes and a function that commits it: stdout, or
+// an atomic write of --output when commit is called. Call commit once, after
+// all data is written; on error nothing is written to --output.
+func (g *globals) output() (w io.Writer, commit func() error) {
+	if g.Output == "" || g.Output == "-" {
+		return g.Stdout, func() error { return nil }
+	}
+	var buf strings.Builder
+	return &buf, func() error {
+		return writeFileAtomic(g.Output, []byte(buf.String()), 0o644)
+	}
+}

@@ -1,0 +1,134 @@
+package model
+
+// Inventory is the output of `certplan inventory`: every name that mail
+// clients and MTAs use to reach the hosted domains, as found in DNS.
+type Inventory struct {
+	Header
+	// CAIdentifier is the CAA issuer domain the CAA verdicts were computed
+	// for, such as "letsencrypt.org".
+	CAIdentifier string `json:"ca_identifier"`
+	// ServerIPs are the addresses that count as "here", sorted.
+	ServerIPs []string `json:"server_ips"`
+	// Names are sorted by Name.
+	Names []Name `json:"names"`
+	// Domains are the hosted domains, sorted by Domain.
+	Domains []Domain       `json:"domains"`
+	Stats   InventoryStats `json:"stats"`
+}
+
+// Name is one DNS name that clients dial.
+type Name struct {
+	// Name is the A-label form: lowercase, no trailing dot.
+	Name string `json:"name"`
+	// Unicode is the U-label form when Name is an IDN, else empty.
+	Unicode string `json:"unicode,omitempty"`
+	// Roles, sorted, from the Role* constants.
+	Roles []string `json:"roles"`
+	// Domains are the hosted domains that use this name, sorted.
+	Domains []string `json:"domains"`
+	// Sources say which record made each (domain, role) pair, sorted: e.g.
+	// {Domain: "domain2.test", Role: "mx", Record: "domain2.test. MX 10 mail.domain2.test."}.
+	Sources []Source `json:"sources,omitempty"`
+	// CNAMEChain lists the CNAME targets followed from Name, in order.
+	CNAMEChain []string `json:"cname_chain,omitempty"`
+	// Addresses are the A and AAAA addresses of the end of the chain, sorted.
+	Addresses []string `json:"addresses"`
+	// Here is HereAll, HereSome or HereNone.
+	Here string `json:"here"`
+	// CAAOK is true when CAA allows CAIdentifier to issue for Name.
+	CAAOK bool `json:"caa_ok"`
+	// CAA explains the verdict.
+	CAA CAAVerdict `json:"caa"`
+	// TLSA holds the records at _25._tcp.<name> for MX targets (RFC 7672).
+	TLSA []TLSA `json:"tlsa,omitempty"`
+	// Error is non-empty when looking up the name itself failed; Addresses
+	// and verdicts are then incomplete.
+	Error string `json:"error,omitempty"`
+}
+
+// HasRole reports whether n has role r.
+func (n *Name) HasRole(r string) bool {
+	for _, x := range n.Roles {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// Source records why a name is in the inventory.
+type Source struct {
+	Domain string `json:"domain"`
+	Role   string `json:"role"`
+	// Record is the DNS record that named it, in presentation format, or
+	// "exists" for a conventional name such as mail.D found by lookup.
+	Record string `json:"record"`
+}
+
+// CAAVerdict is the outcome of RFC 8659 CAA processing for one name.
+type CAAVerdict struct {
+	// At is the name whose CAA record set is relevant (the closest one found
+	// climbing towards the root); empty when no CAA exists, which allows any CA.
+	At string `json:"at,omitempty"`
+	// Records are the relevant set in presentation format, sorted.
+	Records []string `json:"records,omitempty"`
+	// Reason is a short explanation, such as
+	// `CAA at domain3.test allows only "sectigo.com"`.
+	Reason string `json:"reason,omitempty"`
+	// Error is set when the CAA lookup failed (a CA treats that as forbidding).
+	Error string `json:"error,omitempty"`
+}
+
+// TLSA is one DANE record.
+type TLSA struct {
+	Usage        uint8  `json:"usage"`
+	Selector     uint8  `json:"selector"`
+	MatchingType uint8  `json:"matching_type"`
+	Data         string `json:"data"` // lowercase hex
+}
+
+// Domain is one hosted domain and what DNS says about it.
+type Domain struct {
+	// Domain is the A-label form.
+	Domain  string `json:"domain"`
+	Unicode string `json:"unicode,omitempty"`
+	// Error is empty when every lookup for the domain succeeded; otherwise it
+	// names the failing query and its cause (SERVFAIL, REFUSED, timeout,
+	// NXDOMAIN).
+	Error string `json:"error"`
+	// NullMX is true for "MX 0 ." (RFC 7505): the domain accepts no mail.
+	NullMX bool `json:"null_mx,omitempty"`
+	// Names used by this domain, sorted.
+	Names []string `json:"names"`
+	// NoService lists SRV owners whose target is "." (RFC 6186: service not
+	// provided), sorted.
+	NoService []string `json:"no_service,omitempty"`
+	// MTASTS is the _mta-sts TXT record, when present.
+	MTASTS *MTASTS `json:"mta_sts,omitempty"`
+}
+
+// MTASTS is what the inventory knows of a domain's MTA-STS (RFC 8461).
+type MTASTS struct {
+	// TXT is the _mta-sts.<domain> record text.
+	TXT string `json:"txt"`
+	// ID is the policy id from the record.
+	ID string `json:"id,omitempty"`
+}
+
+// InventoryStats summarises a run.
+type InventoryStats struct {
+	Domains       int `json:"domains"`
+	DomainsFailed int `json:"domains_failed"`
+	Names         int `json:"names"`
+	NamesHere     int `json:"names_here"`
+	Queries       int `json:"queries"`
+}
+
+// NameIndex returns a map from name to index in inv.Names.
+func (inv *Inventory) NameIndex() map[string]int {
+	m := make(map[string]int, len(inv.Names))
+	for i := range inv.Names {
+		m[inv.Names[i].Name] = i
+	}
+	return m
+}

@@ -1,0 +1,121 @@
+package model
+
+// Plan is the output of `certplan plan`: the certificates the server needs so
+// that every planned name verifies for every client, with and without SNI.
+type Plan struct {
+	Header
+	// ID identifies the plan's content (a hash of its certificates' name sets
+	// and IPs); equal plans have equal IDs.
+	ID     string     `json:"id"`
+	Policy PlanPolicy `json:"policy"`
+	// Certificates are sorted by ID.
+	Certificates []PlannedCert `json:"certificates"`
+	// SNIOnly are planned names that a client without SNI will not verify
+	// (their IP's default certificate had no room), sorted.
+	SNIOnly []string `json:"sni_only"`
+	// ExtraIPsNeeded is how many more IPs it would take to serve every name
+	// on a default certificate.
+	ExtraIPsNeeded int `json:"extra_ips_needed"`
+	// Excluded are names left out, each with its reason, sorted by name.
+	Excluded []Exclusion `json:"excluded"`
+	// Warnings are sorted by Code then Name.
+	Warnings []Warning `json:"warnings"`
+	// Budget is the plan's cost against the CA's rate limits.
+	Budget Budget `json:"budget"`
+	// Coverage is, per (name, IP, port) known from the probe, today's verdicts
+	// and the verdicts after the plan is deployed. Empty without a probe.
+	Coverage []PlanCoverage `json:"coverage,omitempty"`
+}
+
+// PlanPolicy echoes the policy the plan was made with.
+type PlanPolicy struct {
+	ServerIPs    []string `json:"server_ips"`
+	Profile      string   `json:"profile,omitempty"`
+	MaxNames     int      `json:"max_names"`
+	Include      []string `json:"include,omitempty"`
+	Exclude      []string `json:"exclude,omitempty"`
+	CAIdentifier string   `json:"ca_identifier"`
+}
+
+// PlannedCert is one certificate to issue.
+type PlannedCert struct {
+	// ID is stable across plans: certificates keep their ID while their names
+	// change. New IDs are derived from the first name, such as
+	// "default-127.0.0.2" or "sni-domain2.test".
+	ID string `json:"id"`
+	// Names, sorted; the first in CommonName order is Names[0].
+	Names []string `json:"names"`
+	// IPs the certificate is served on, sorted.
+	IPs []string `json:"ips"`
+	// Default is true when it is the default (no-SNI) certificate of IPs.
+	Default bool `json:"default"`
+	// Change against the previous plan: "new", "unchanged", "changed".
+	Change string `json:"change"`
+	// Added and Removed names against the previous plan.
+	Added   []string `json:"added,omitempty"`
+	Removed []string `json:"removed,omitempty"`
+	// MustCover names are never dropped at issuance (server hostname, --include).
+	MustCover []string `json:"must_cover,omitempty"`
+}
+
+// Exclusion codes.
+const (
+	ExcludePointsElsewhere = "points-elsewhere"
+	ExcludeNoAddress       = "no-address"
+	ExcludeCAAForbids      = "caa-forbids"
+	ExcludePolicy          = "excluded-by-policy"
+	ExcludeLookupFailed    = "lookup-failed"
+)
+
+// Exclusion explains why a name is not planned.
+type Exclusion struct {
+	Name string `json:"name"`
+	Code string `json:"code"`
+	// Reason is one sentence for people, with the fix where there is one.
+	Reason string `json:"reason"`
+}
+
+// Warning codes.
+const (
+	WarnSomeHere       = "points-partly-elsewhere"
+	WarnSNIOnly        = "sni-only"
+	WarnRateLimit      = "rate-limit"
+	WarnOverLimit      = "over-name-limit"
+	WarnMustCoverIssue = "must-cover-problem"
+	WarnDANE           = "dane"
+)
+
+// Warning is a problem that does not exclude a name.
+type Warning struct {
+	Code    string `json:"code"`
+	Name    string `json:"name,omitempty"`
+	Message string `json:"message"`
+}
+
+// Budget counts what the plan costs against the CA's rate limits.
+type Budget struct {
+	// Orders is the number of certificates to order now (new or changed).
+	Orders int `json:"orders"`
+	// PerRegisteredDomain: for each registered domain (public suffix list),
+	// how many of the plan's certificates name it; sorted by domain.
+	PerRegisteredDomain []DomainCount `json:"per_registered_domain"`
+}
+
+// DomainCount is a registered domain and a count.
+type DomainCount struct {
+	Domain string `json:"domain"`
+	Count  int    `json:"count"`
+}
+
+// PlanCoverage is one (name, IP, port) before and after the plan.
+type PlanCoverage struct {
+	Name             string `json:"name"`
+	IP               string `json:"ip"`
+	Port             int    `json:"port"`
+	BeforeWithSNI    string `json:"before_with_sni"`
+	BeforeWithoutSNI string `json:"before_without_sni"`
+	AfterWithSNI     string `json:"after_with_sni"`
+	AfterWithoutSNI  string `json:"after_without_sni"`
+	// Note explains a name still broken after the plan.
+	Note string `json:"note,omitempty"`
+}

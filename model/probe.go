@@ -1,0 +1,96 @@
+package model
+
+// Protocols a probe speaks.
+const (
+	ProtoSMTP       = "smtp"       // SMTP with STARTTLS (port 25)
+	ProtoSubmission = "submission" // SMTP submission with STARTTLS (port 587)
+	ProtoSMTPS      = "smtps"      // SMTP over implicit TLS (port 465)
+	ProtoIMAP       = "imap"       // IMAP with STARTTLS (port 143)
+	ProtoIMAPS      = "imaps"      // IMAP over implicit TLS (port 993)
+	ProtoPOP3       = "pop3"       // POP3 with STLS (port 110)
+	ProtoPOP3S      = "pop3s"      // POP3 over implicit TLS (port 995)
+)
+
+// Verdicts for one (name, IP, port) with or without SNI.
+const (
+	VerdictOK        = "ok"        // the certificate verifies for the name
+	VerdictMismatch  = "mismatch"  // the certificate does not list the name
+	VerdictExpired   = "expired"   // outside its validity period
+	VerdictUntrusted = "untrusted" // the chain does not verify to a trusted root
+	VerdictError     = "error"     // no certificate: connection, protocol or TLS failure
+)
+
+// ProbeReport is the output of `certplan probe`.
+type ProbeReport struct {
+	Header
+	// Endpoints are the handshakes made, sorted by IP, port, SNI.
+	Endpoints []Endpoint `json:"endpoints"`
+	// Coverage are the verdicts per (name, IP, port), sorted by name, IP, port.
+	Coverage []Coverage `json:"coverage"`
+	Stats    ProbeStats `json:"stats"`
+}
+
+// Endpoint is one handshake: an IP, port and protocol, with or without SNI.
+type Endpoint struct {
+	IP       string `json:"ip"`
+	Port     int    `json:"port"`
+	Protocol string `json:"protocol"`
+	// SNI is the server name sent, empty for none.
+	SNI string `json:"sni"`
+	// Error is empty on success.
+	Error string `json:"error"`
+	// ErrorKind classifies Error: "connect", "timeout", "protocol",
+	// "no-starttls", "starttls-refused", "tls", "too-long".
+	ErrorKind string `json:"error_kind,omitempty"`
+	// Banner is the first line of the greeting, for the record.
+	Banner     string `json:"banner,omitempty"`
+	TLSVersion string `json:"tls_version,omitempty"`
+	// Leaf is the end-entity certificate; Chain is every certificate the
+	// server sent, leaf first.
+	Leaf  *CertInfo  `json:"leaf"`
+	Chain []CertInfo `json:"chain,omitempty"`
+	// Trusted is true when the chain verifies (ignoring the name) to the
+	// system roots or the extra --ca-file anchors, at the probe's time.
+	Trusted    bool   `json:"trusted"`
+	TrustError string `json:"trust_error,omitempty"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+// CertInfo describes one certificate.
+type CertInfo struct {
+	SubjectCN  string   `json:"subject_cn"`
+	Subject    string   `json:"subject"`
+	Issuer     string   `json:"issuer"`
+	Serial     string   `json:"serial"` // lowercase hex
+	NotBefore  string   `json:"not_before"`
+	NotAfter   string   `json:"not_after"`
+	KeyType    string   `json:"key_type"` // "ECDSA", "RSA", "Ed25519"
+	KeyBits    int      `json:"key_bits"`
+	SPKISHA256 string   `json:"spki_sha256"` // lowercase hex
+	DNSNames   []string `json:"dns_names"`
+}
+
+// Coverage is what a client dialling Name at IP:Port sees.
+type Coverage struct {
+	Name     string `json:"name"`
+	IP       string `json:"ip"`
+	Port     int    `json:"port"`
+	Protocol string `json:"protocol"`
+	// WithSNI and WithoutSNI are Verdict* values.
+	WithSNI    string `json:"with_sni"`
+	WithoutSNI string `json:"without_sni"`
+	// Details name the certificate seen and why it fails, for people.
+	WithSNIDetail    string `json:"with_sni_detail,omitempty"`
+	WithoutSNIDetail string `json:"without_sni_detail,omitempty"`
+}
+
+// OK reports whether the name verifies both ways.
+func (c *Coverage) OK() bool { return c.WithSNI == VerdictOK && c.WithoutSNI == VerdictOK }
+
+// ProbeStats summarises a probe run.
+type ProbeStats struct {
+	Endpoints      int `json:"endpoints"`
+	EndpointErrors int `json:"endpoint_errors"`
+	Names          int `json:"names"`
+	Broken         int `json:"broken"` // coverage rows not ok both ways
+}
