@@ -1,0 +1,152 @@
+package dnstest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+const zone = `$ORIGIN d.test.
+$TTL 300
+@        IN SOA ns.d.test. hostmaster.d.test. 1 3600 600 86400 60
+@        IN MX  10 mail.d.test.
+mail     IN A   127.0.0.2
+alias    IN CNAME mail
+outside  IN CNAME host.elsewhere.test.
+a.b.c    IN A   127.0.0.3
+big      IN TXT "` + "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789" + `"
+big      IN TXT "1123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+big      IN TXT "2123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+big      IN TXT "3123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+big      IN TXT "4123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+big      IN TXT "5123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+`
+
+func start(t *testing.T) *Server {
+	t.Helper()
+	s := New()
+	if err := s.AddZone("d.test", zone); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func ask(t *testing.T, s *Server, net, name string, qt uint16) (*dns.Msg, error) {
+	t.Helper()
+	c := &dns.Client{Net: net, Timeout: 300 * time.Millisecond}
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qt)
+	r, _, err := c.ExchangeContext(context.Background(), m, s.Addr())
+	return r, err
+}
+
+func TestAnswers(t *testing.T) {
+	s := start(t)
+	tests := []struct {
+		name    string
+		qname   string
+		qtype   uint16
+		rcode   int
+		answers int
+	}{
+		{"A", "mail.d.test", dns.TypeA, dns.RcodeSuccess, 1},
+		{"MX", "d.test", dns.TypeMX, dns.RcodeSuccess, 1},
+		{"case-insensitive", "MAIL.D.Test", dns.TypeA, dns.RcodeSuccess, 1},
+		{"CNAME chased in zone", "alias.d.test", dns.TypeA, dns.RcodeSuccess, 2},
+		{"CNAME out of zone", "outside.d.test", dns.TypeA, dns.RcodeSuccess, 1},
+		{"NODATA", "mail.d.test", dns.TypeAAAA, dns.RcodeSuccess, 0},
+		{"empty non-terminal", "b.c.d.test", dns.TypeA, dns.RcodeSuccess, 0},
+		{"NXDOMAIN", "nope.d.test", dns.TypeA, dns.RcodeNameError, 0},
+		{"not our zone", "other.test", dns.TypeA, dns.RcodeRefused, 0},
+		{"SOA", "d.test", dns.TypeSOA, dns.RcodeSuccess, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := ask(t, s, "udp", tt.qname, tt.qtype)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Rcode != tt.rcode || len(r.Answer) != tt.answers {
+				t.Fatalf("got rcode %s, %d answers, want %s, %d:\n%v", dns.RcodeToString[r.Rcode], len(r.Answer), dns.RcodeToString[tt.rcode], tt.answers, r)
+			}
+		})
+	}
+	if got := s.QueryCount("mail.d.test", dns.TypeA); got != 2 {
+		t.Errorf("QueryCount(mail.d.test, A) = %d, want 2", got)
+	}
+}
+
+func TestTruncationAndTCP(t *testing.T) {
+	s := start(t)
+	r, err := ask(t, s, "udp", "big.d.test", dns.TypeTXT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Truncated {
+		t.Fatalf("600-byte answer over 512-byte UDP: want TC set, got %v", r)
+	}
+	r, err = ask(t, s, "tcp", "big.d.test", dns.TypeTXT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Truncated || len(r.Answer) != 6 {
+		t.Fatalf("over TCP: got TC=%v, %d answers, want all 6", r.Truncated, len(r.Answer))
+	}
+}
+
+func TestFaults(t *testing.T) {
+	s := start(t)
+	s.SetFault("mail.d.test", FaultServfail)
+	if r, err := ask(t, s, "udp", "mail.d.test", dns.TypeA); err != nil || r.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("servfail: got %v, %v", r, err)
+	}
+	s.SetFault("mail.d.test", FaultRefused)
+	if r, err := ask(t, s, "udp", "mail.d.test", dns.TypeA); err != nil || r.Rcode != dns.RcodeRefused {
+		t.Fatalf("refused: got %v, %v", r, err)
+	}
+	s.SetFault("mail.d.test", FaultDrop)
+	if _, err := ask(t, s, "udp", "mail.d.test", dns.TypeA); err == nil {
+		t.Fatal("drop: want a timeout, got an answer")
+	}
+	s.SetFault("mail.d.test", FaultTruncate)
+	if r, err := ask(t, s, "udp", "mail.d.test", dns.TypeA); err != nil || !r.Truncated {
+		t.Fatalf("truncate over UDP: got %v, %v", r, err)
+	}
+	if r, err := ask(t, s, "tcp", "mail.d.test", dns.TypeA); err != nil || len(r.Answer) != 1 {
+		t.Fatalf("truncate, then TCP: got %v, %v", r, err)
+	}
+	s.SetFault("mail.d.test", FaultNone)
+	if r, err := ask(t, s, "udp", "mail.d.test", dns.TypeA); err != nil || len(r.Answer) != 1 {
+		t.Fatalf("cleared: got %v, %v", r, err)
+	}
+}
+
+func TestUpdate(t *testing.T) {
+	s := start(t)
+	add, _ := dns.NewRR(`_acme-challenge.mail.d.test. 60 IN TXT "token"`)
+	m := new(dns.Msg)
+	m.SetUpdate("d.test.")
+	m.Insert([]dns.RR{add})
+	c := &dns.Client{Timeout: time.Second}
+	if r, _, err := c.Exchange(m, s.Addr()); err != nil || r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("update: %v %v", r, err)
+	}
+	if r, err := ask(t, s, "tcp", "_acme-challenge.mail.d.test", dns.TypeTXT); err != nil || len(r.Answer) != 1 {
+		t.Fatalf("after insert: got %v, %v", r, err)
+	}
+	m = new(dns.Msg)
+	m.SetUpdate("d.test.")
+	m.Remove([]dns.RR{add})
+	if r, _, err := c.Exchange(m, s.Addr()); err != nil || r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("delete: %v %v", r, err)
+	}
+	if r, err := ask(t, s, "tcp", "_acme-challenge.mail.d.test", dns.TypeTXT); err != nil || len(r.Answer) != 0 {
+		t.Fatalf("after delete: got %v, %v", r, err)
+	}
+}
