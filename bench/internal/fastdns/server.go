@@ -361,16 +361,16 @@ var opt = []byte{0, 0, 41, maxUDPEDNS >> 8, maxUDPEDNS & 0xff, 0, 0, 0, 0, 0, 0}
 // over TCP, maxUDPEDNS+512 over UDP) and returns it, or nil to stay silent.
 // limit is the largest message the transport takes (0: the client's UDP size).
 func (s *Server) answer(q, out, kb []byte, udp bool, c *counters) []byte {
-	c.queries++
+	atomic.AddInt64(&c.queries, 1)
 	var qq query
 	if !parse(q, kb, &qq) {
-		c.slow++
+		atomic.AddInt64(&c.slow, 1)
 		return s.slowAnswer(q, out, udp)
 	}
-	c.byType[typeIndex(qq.qtype)]++
+	atomic.AddInt64(&c.byType[typeIndex(qq.qtype)], 1)
 	var r []byte
 	if p, ok := s.pos[string(qq.key)]; ok {
-		c.prepacked++
+		atomic.AddInt64(&c.prepacked, 1)
 		r = append(out[:0], p...)
 		copy(r[12:], q[12:qq.qend]) // the question as asked (0x20 case)
 	} else {
@@ -395,10 +395,10 @@ func (s *Server) answer(q, out, kb []byte, udp bool, c *counters) []byte {
 		case !found:
 			r[3] = 0x80 | dns.RcodeRefused
 		case z.dead:
-			c.dropped++
+			atomic.AddInt64(&c.dropped, 1)
 			return nil
 		default:
-			c.negative++
+			atomic.AddInt64(&c.negative, 1)
 			r[3] = 0x80
 			if !s.exists[string(name)] {
 				r[3] |= dns.RcodeNameError
@@ -414,7 +414,7 @@ func (s *Server) answer(q, out, kb []byte, udp bool, c *counters) []byte {
 		r = append(r, opt...)
 	}
 	if udp && len(r) > qq.size {
-		c.truncated++
+		atomic.AddInt64(&c.truncated, 1)
 		r = r[:qq.qend]
 		r[2] |= 0x02 // TC
 		binary.BigEndian.PutUint16(r[6:], 0)
@@ -485,7 +485,7 @@ func (s *Server) serveUDP(uc *net.UDPConn, c *counters) {
 		}
 		k := 0
 		for i := 0; i < n; i++ {
-			c.udp++
+			atomic.AddInt64(&c.udp, 1)
 			r := s.answer(in[i].Buffers[0][:in[i].N], outBufs[k], kb, true, c)
 			if r == nil {
 				continue
@@ -565,7 +565,7 @@ func (s *Server) serveConn(conn net.Conn) {
 		if _, err := io.ReadFull(conn, q[:n]); err != nil {
 			return
 		}
-		c.tcp++
+		atomic.AddInt64(&c.tcp, 1)
 		r := s.answer(q[:n], out[2:], kb, false, &c)
 		if r == nil {
 			continue

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary be the harness's server child too.
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(childMain())
+	}
+	os.Exit(m.Run())
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+// TestSmall runs the harness in --small mode and checks that it produced
+// sane numbers: every stage ran, rates are positive, every domain was
+// inventoried and every probe succeeded. It does not check the targets'
+// ratios: CI machines are too noisy for that.
+func TestSmall(t *testing.T) {
+	var cfg config
+	cfg.fill(true)
+	cfg.DNSSockets = 2
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	res, err := run(ctx, cfg, testWriter{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res.printTable(&out)
+	t.Log("\n" + out.String())
+	path := filepath.Join(t.TempDir(), "r.json")
+	if err := res.writeJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	if res.Cores <= 0 || res.GoVersion == "" || res.Date == "" {
+		t.Errorf("machine fields missing: %+v", res)
+	}
+	d := res.DNS
+	if d.Questions < 15*cfg.Domains {
+		t.Errorf("%d questions for %d domains, want at least 15 a domain", d.Questions, cfg.Domains)
+	}
+	for name, r := range map[string]struct {
+		qps                    float64
+		answered, lost, asked int64
+	}{
+		"responder": {d.Responder.QPS, d.Responder.Answered, d.Responder.Lost, d.Responder.Queries},
+		"ceiling":   {d.Ceiling.QPS, d.Ceiling.Answered, d.Ceiling.Lost, d.Ceiling.Queries},
+	} {
+		if r.qps <= 0 || r.answered != int64(d.Questions) || r.lost != 0 {
+			t.Errorf("dns %s: %+v, want every one of %d questions answered at a positive rate", name, r, d.Questions)
+		}
+	}
+	if d.Ceiling.Truncated == 0 {
+		t.Error("dns ceiling: no answer went over TCP; the world has large CAA sets")
+	}
+	if c := res.TLS.Ceiling; c.PerSecond <= 0 || c.Handshakes != int64(cfg.Probes) || c.Failed != 0 {
+		t.Errorf("tls ceiling: %+v, want %d handshakes at a positive rate", c, cfg.Probes)
+	}
+	checkCertplan(t, cfg, res)
+}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"github.com/certplan/certplan/bench/internal/fastdns"
+	"github.com/certplan/certplan/bench/internal/mailbench"
+	"github.com/certplan/certplan/bench/internal/synth"
+	"github.com/certplan/certplan/model"
+)
+
+// The servers run in a child process (this program again, with
+// childEnv set): the DNS responder and the mail listeners then do not share
+// the measured process's heap, garbage collector, scheduler or peak memory,
+// and a CPU profile of the parent shows only the client side.
+const childEnv = "CERTPLAN_BENCH_CHILD"
+
+// childConfig is what the child serves; it travels as JSON in childEnv.
+type childConfig struct {
+	Domains     int      `json:"domains"`
+	DeadDomains int      `json:"dead_domains"`
+	Seed        uint64   `json:"seed"`
+	MailIPs     []string `json:"mail_ips"`
+	TarpitIP    string   `json:"tarpit_ip"`
+	SNINames    int      `json:"sni_names"`
+	DNSSockets  int      `json:"dns_sockets"`
+}
+
+// mailProtos are the services on every mail IP: SMTP with STARTTLS,
+// submission with STARTTLS, and submissions over implicit TLS.
+var mailProtos = []string{model.ProtoSMTP, model.ProtoSubmission, model.ProtoSMTPS}
+
+// childReady is the child's first line on stdout.
+type childReady struct {
+	DNS      string             `json:"dns"`
+	Services []mailbench.Target `json:"services"`
+	Tarpits  []mailbench.Target `json:"tarpits"`
+	CAPEM    string             `json:"ca_pem"`
+	SNINames []string           `json:"sni_names"`
+	Error    string             `json:"error,omitempty"`
+}
+
+// childStats answers "stats".
+type childStats struct {
+	DNS    fastdns.Stats `json:"dns"`
+	UserNS int64         `json:"user_ns"`
+	SysNS  int64         `json:"sys_ns"`
+	MaxRSS int64         `json:"max_rss_bytes"`
+}
+
+// childMain serves until stdin closes. Commands, one a line: "stats".
+func childMain() int {
+	var cfg childConfig
+	if err := json.Unmarshal([]byte(os.Getenv(childEnv)), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench child:", err)
+		return 2
+	}
+	out := json.NewEncoder(os.Stdout)
+	ready, closeAll, srv, err := serve(cfg)
+	if err != nil {
+		_ = out.Encode(childReady{Error: err.Error()})
+		return 1
+	}
+	defer closeAll()
+	if err := out.Encode(ready); err != nil {
+		return 1
+	}
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		switch sc.Text() {
+		case "stats":
+			var ru syscall.Rusage
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+			_ = out.Encode(childStats{
+				DNS:    srv.Stats(),
+				UserNS: ru.Utime.Nano(),
+				SysNS:  ru.Stime.Nano(),
+				MaxRSS: ru.Maxrss * 1024,
+			})
+		}
+	}
+	return 0
+}
+
+func serve(cfg childConfig) (ready childReady, closeAll func(), srv *fastdns.Server, err error) {
+	var closers []func()
+	closeAll = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			closeAll()
+		}
+	}()
+	w := synth.Generate(synth.Config{Domains: cfg.Domains, DeadDomains: cfg.DeadDomains, Seed: cfg.Seed})
+	srv, err = fastdns.Start(w, fastdns.Options{Sockets: cfg.DNSSockets})
+	if err != nil {
+		return ready, closeAll, nil, err
+	}
+	closers = append(closers, func() { srv.Close() })
+	ready.DNS = srv.Addr()
+
+	ca, err := mailbench.NewCA()
+	if err != nil {
+		return ready, closeAll, nil, err
+	}
+	ready.CAPEM = string(ca.CertPEM)
+	certs := &mailbench.Certs{SNI: map[string]*tls.Certificate{}}
+	if certs.Default, err = ca.Issue(2, "server.hosting1.test"); err != nil {
+		return ready, closeAll, nil, err
+	}
+	names := w.MailHosts
+	if len(names) > cfg.SNINames {
+		names = names[:cfg.SNINames]
+	}
+	for i, n := range names {
+		c, err := ca.Issue(int64(3+i), n)
+		if err != nil {
+			return ready, closeAll, nil, err
+		}
+		certs.SNI[n] = c
+	}
+	ready.SNINames = names
+	listen := func(ip, proto string, silent bool) (mailbench.Target, error) {
+		l, err := mailbench.Listen(net.JoinHostPort(ip, "0"), proto, certs, silent)
+		if err != nil {
+			return mailbench.Target{}, err
+		}
+		closers = append(closers, func() { l.Close() })
+		return mailbench.Target{IP: ip, Port: l.Addr().Port, Protocol: proto}, nil
+	}
+	for _, ip := range cfg.MailIPs {
+		for _, p := range mailProtos {
+			t, err := listen(ip, p, false)
+			if err != nil {
+				return ready, closeAll, nil, err
+			}
+			ready.Services = append(ready.Services, t)
+		}
+	}
+	if cfg.TarpitIP != "" {
+		for _, p := range mailProtos {
+			t, err := listen(cfg.TarpitIP, p, true)
+			if err != nil {
+				return ready, closeAll, nil, err
+			}
+			ready.Tarpits = append(ready.Tarpits, t)
+		}
+	}
+	return ready, closeAll, srv, nil
+}
+
+// child is a running server process.
+type child struct {
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	out   *json.Decoder
+	Ready childReady
+}
+
+func startChild(cfg childConfig) (*child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	b, _ := json.Marshal(cfg)
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), childEnv+"="+string(b))
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	outp, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &child{cmd: cmd, in: in, out: json.NewDecoder(outp)}
+	if err := c.out.Decode(&c.Ready); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("bench child: %w", err)
+	}
+	if c.Ready.Error != "" {
+		c.Close()
+		return nil, fmt.Errorf("bench child: %s", c.Ready.Error)
+	}
+	return c, nil
+}
+
+func (c *child) Stats() (childStats, error) {
+	var st childStats
+	if _, err := io.WriteString(c.in, "stats\n"); err != nil {
+		return st, err
+	}
+	err := c.out.Decode(&st)
+	return st, err
+}
+
+func (c *child) Close() error {
+	c.in.Close()
+	return c.cmd.Wait()
+}

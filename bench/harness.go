@@ -1,0 +1,378 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/certplan/certplan/bench/internal/fastdns"
+	"github.com/certplan/certplan/bench/internal/mailbench"
+	"github.com/certplan/certplan/bench/internal/synth"
+)
+
+// Server IPs of the synthetic host, and where the dead hosts live.
+var (
+	mailIPs  = synth.DefaultServerIPs
+	tarpitIP = "127.0.0.6"
+)
+
+// Results is everything a run measured; it is the JSON file's content.
+type Results struct {
+	Date       string         `json:"date"`
+	GoVersion  string         `json:"go_version"`
+	Cores      int            `json:"cores"`
+	GOMAXPROCS int            `json:"gomaxprocs"`
+	OS         string         `json:"os"`
+	Config     config         `json:"config"`
+	World      map[string]int `json:"world"`
+	DNS        DNSResults     `json:"dns"`
+	TLS        TLSResults     `json:"tls"`
+	Plan       []PlanResult   `json:"plan,omitempty"`
+	Targets    []Target       `json:"targets"`
+	Notes      []string       `json:"notes,omitempty"`
+}
+
+// DNSResults are the DNS side.
+type DNSResults struct {
+	Questions int `json:"questions"` // the ceiling's query list: the inventory's mix
+	// Responder is the responder's capacity, measured with a batching
+	// client cheaper than the minimal one.
+	Responder fastdns.BlastResult `json:"responder"`
+	Ceiling   fastdns.BlastResult `json:"ceiling"`
+	// CPU per answered query during the ceiling, in microseconds.
+	CeilingClientCPUus    float64          `json:"ceiling_client_cpu_us"`
+	CeilingResponderCPUus float64          `json:"ceiling_responder_cpu_us"`
+	CeilingByType         map[string]int64 `json:"ceiling_by_type"`
+	Inventory             *InventoryResult `json:"inventory,omitempty"`
+	Drop                  *DropResult      `json:"drop,omitempty"`
+}
+
+// InventoryResult is certplan's inventory of every domain.
+type InventoryResult struct {
+	Domains       int              `json:"domains"`
+	DomainsFailed int              `json:"domains_failed"`
+	FailedWant    int              `json:"domains_failed_expected"` // the world's NXDOMAIN domains
+	Names         int              `json:"names"`
+	Queries       int64            `json:"queries"` // counted by the responder
+	LibQueries    int              `json:"library_queries"`
+	Elapsed       time.Duration    `json:"elapsed_ns"`
+	QPS           float64          `json:"qps"`
+	DomainsPerSec float64          `json:"domains_per_sec"`
+	Ratio         float64          `json:"ratio_to_ceiling"`
+	PeakHeap      uint64           `json:"peak_heap_bytes"`
+	PeakRSS       uint64           `json:"peak_rss_bytes"`
+	ClientCPUus   float64          `json:"client_cpu_us_per_query"`
+	ByType        map[string]int64 `json:"by_type"`
+	Truncated     int64            `json:"truncated"`
+	TCP           int64            `json:"tcp"`
+}
+
+// DropResult is the dropped-queries case: some domains' name server never
+// answers; they must cost about one query timeout (times the tries) in
+// parallel, not one each in series.
+type DropResult struct {
+	Domains     int           `json:"domains"`
+	Dead        int           `json:"dead"`
+	Failed      int           `json:"failed"`
+	Timeout     time.Duration `json:"timeout_ns"`
+	Tries       int           `json:"tries"`
+	CleanTime   time.Duration `json:"clean_elapsed_ns"` // the same domains without the dead ones
+	Elapsed     time.Duration `json:"elapsed_ns"`
+	Bound       time.Duration `json:"bound_ns"` // clean + tries × timeout, plus slack
+	InSeries    time.Duration `json:"in_series_ns"`
+	WithinBound bool          `json:"within_bound"`
+}
+
+// TLSResults are the handshake side.
+type TLSResults struct {
+	Targets int                     `json:"targets"`
+	Ceiling mailbench.CeilingResult `json:"ceiling"`
+	Probe   *ProbeResult            `json:"probe,omitempty"`
+	Dead    []DeadResult            `json:"dead,omitempty"`
+}
+
+// ProbeResult is certplan's probe of every target.
+type ProbeResult struct {
+	Endpoints   int           `json:"endpoints"`
+	Errors      int           `json:"errors"`
+	FirstError  string        `json:"first_error,omitempty"`
+	Elapsed     time.Duration `json:"elapsed_ns"`
+	PerSecond   float64       `json:"per_second"`
+	Ratio       float64       `json:"ratio_to_ceiling"`
+	CoverageOK  int           `json:"coverage_ok_with_sni"`
+	CoverageAll int           `json:"coverage_rows"`
+}
+
+// DeadResult is the dead-hosts case: endpoints of which some accept and
+// never answer.
+type DeadResult struct {
+	Concurrency int           `json:"concurrency"`
+	Endpoints   int           `json:"endpoints"`
+	Dead        int           `json:"dead"`
+	Timeout     time.Duration `json:"timeout_ns"`
+	LiveTime    time.Duration `json:"live_elapsed_ns"` // the live endpoints alone
+	Elapsed     time.Duration `json:"elapsed_ns"`
+	Waves       int           `json:"waves"`    // ceil(dead / concurrency): timeouts that cannot overlap
+	Bound       time.Duration `json:"bound_ns"` // waves × timeout + live time, plus slack
+	InSeries    time.Duration `json:"in_series_ns"`
+	WithinBound bool          `json:"within_bound"`
+	TimedOut    int           `json:"timed_out"`
+	LiveErrors  int           `json:"live_errors"`
+}
+
+// PlanResult is one planning run.
+type PlanResult struct {
+	Names        int           `json:"names"`
+	Certificates int           `json:"certificates"`
+	Elapsed      time.Duration `json:"elapsed_ns"`
+	PeakHeap     uint64        `json:"peak_heap_bytes"`
+}
+
+// Target is one of issue 7's targets, judged in this run.
+type Target struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Want  string  `json:"want"`
+	Met   bool    `json:"met"`
+}
+
+// logf reports progress on stderr.
+type logger struct {
+	w     io.Writer
+	start time.Time
+}
+
+func (l *logger) logf(format string, args ...any) {
+	fmt.Fprintf(l.w, "[%6.1fs] %s\n", time.Since(l.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// run runs every stage. It returns what it measured even on error.
+func run(ctx context.Context, cfg config, progress io.Writer) (*Results, error) {
+	log := &logger{w: progress, start: time.Now()}
+	res := &Results{
+		Date:       time.Now().UTC().Format(time.RFC3339),
+		GoVersion:  runtime.Version(),
+		Cores:      runtime.NumCPU(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
+		OS:         runtime.GOOS + "/" + runtime.GOARCH,
+		Config:     cfg,
+	}
+	log.logf("starting the servers (%d domains) and building the query list", cfg.Domains)
+	ch, err := startChild(childConfig{
+		Domains: cfg.Domains, DeadDomains: cfg.DeadZones, Seed: cfg.Seed,
+		DNSSockets: cfg.DNSSockets, MailIPs: mailIPs, TarpitIP: tarpitIP, SNINames: sniNamesFor(cfg.Probes, len(mailIPs)*len(mailProtos)),
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer ch.Close()
+
+	w := synth.Generate(synth.Config{Domains: cfg.Domains, DeadDomains: cfg.DeadZones, Seed: cfg.Seed})
+	res.World = w.Counts
+	qs := w.Questions(w.Domains)
+	res.DNS.Questions = len(qs)
+	packed := fastdns.PackQueries(qs, true)
+	qs = nil
+	st := &stages{cfg: cfg, res: res, log: log, ch: ch, world: w}
+	log.logf("%d questions (%.1f a domain); responder at %s", packed.Len(), float64(packed.Len())/float64(cfg.Domains), ch.Ready.DNS)
+
+	if err := st.dnsCeiling(ctx, packed); err != nil {
+		return res, err
+	}
+	packed = nil
+	if err := st.inventoryStages(ctx); err != nil {
+		return res, err
+	}
+	if err := st.tlsCeiling(ctx); err != nil {
+		return res, err
+	}
+	if err := st.probeStages(ctx); err != nil {
+		return res, err
+	}
+	if err := st.planStages(ctx); err != nil {
+		return res, err
+	}
+	res.judge()
+	return res, nil
+}
+
+type stages struct {
+	cfg   config
+	res   *Results
+	log   *logger
+	ch    *child
+	world *synth.World
+}
+
+// sniNamesFor returns how many SNI names make probes handshakes over
+// services services: each service once without SNI, the rest with.
+func sniNamesFor(probes, services int) int {
+	return (probes - services + services - 1) / services
+}
+
+func (st *stages) dnsCeiling(ctx context.Context, qs *fastdns.Queries) error {
+	cfg, res, log := st.cfg, st.res, st.log
+	addr := st.ch.Ready.DNS
+	r, err := fastdns.Blast(ctx, addr, qs, fastdns.BlastOptions{InFlight: 256, Batch: true})
+	if err != nil {
+		return fmt.Errorf("responder capacity: %w", err)
+	}
+	res.DNS.Responder = r
+	log.logf("responder capacity (batching client, 256 in flight): %.0f q/s", r.QPS)
+	for rep := 0; rep < cfg.Reps; rep++ {
+		before, err := st.ch.Stats()
+		if err != nil {
+			return err
+		}
+		u0 := selfCPU()
+		r, err := fastdns.Blast(ctx, addr, qs, fastdns.BlastOptions{InFlight: cfg.Concurrency})
+		if err != nil {
+			return fmt.Errorf("dns ceiling: %w", err)
+		}
+		cpu := selfCPU() - u0
+		after, err := st.ch.Stats()
+		if err != nil {
+			return err
+		}
+		log.logf("dns ceiling (%d in flight): %.0f q/s, %d lost, %d over tcp", cfg.Concurrency, r.QPS, r.Lost, r.Truncated)
+		if r.QPS > res.DNS.Ceiling.QPS {
+			res.DNS.Ceiling = r
+			res.DNS.CeilingClientCPUus = float64(cpu.Microseconds()) / float64(r.Answered)
+			res.DNS.CeilingResponderCPUus = float64((after.UserNS+after.SysNS-before.UserNS-before.SysNS)/1000) / float64(r.Answered)
+			res.DNS.CeilingByType = diffTypes(after.DNS.ByType, before.DNS.ByType)
+		}
+	}
+	return nil
+}
+
+func diffTypes(a, b map[string]int64) map[string]int64 {
+	d := map[string]int64{}
+	for k, v := range a {
+		if x := v - b[k]; x != 0 {
+			d[k] = x
+		}
+	}
+	return d
+}
+
+func (st *stages) tlsCeiling(ctx context.Context) error {
+	cfg, res, log := st.cfg, st.res, st.log
+	ts := probeTargets(st.ch.Ready, cfg.Probes)
+	res.TLS.Targets = len(ts)
+	for rep := 0; rep < cfg.Reps; rep++ {
+		r := mailbench.Ceiling(ctx, ts, cfg.Concurrency, 10*time.Second)
+		log.logf("tls ceiling (%d at once): %d handshakes, %.0f/s, %d failed %s", cfg.Concurrency, r.Handshakes, r.PerSecond, r.Failed, r.FirstError)
+		if r.Failed > 0 {
+			return fmt.Errorf("tls ceiling: %d handshakes failed: %s", r.Failed, r.FirstError)
+		}
+		if r.PerSecond > res.TLS.Ceiling.PerSecond {
+			res.TLS.Ceiling = r
+		}
+	}
+	return nil
+}
+
+// probeTargets returns n handshakes over the child's services: each
+// service without SNI, then (name, service) pairs with SNI.
+func probeTargets(ready childReady, n int) []mailbench.Target {
+	var ts []mailbench.Target
+	ts = append(ts, ready.Services...)
+	for p := 0; len(ts) < n && len(ready.SNINames) > 0; p++ {
+		svc := ready.Services[p%len(ready.Services)]
+		name := p / len(ready.Services)
+		if name >= len(ready.SNINames) {
+			break
+		}
+		svc.SNI = ready.SNINames[name]
+		ts = append(ts, svc)
+	}
+	return ts[:min(n, len(ts))]
+}
+
+// selfCPU is this process's user and system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// memWatch samples the heap while a stage runs, and resets and reads the
+// process's peak RSS (Linux: /proc/self/clear_refs "5" resets VmHWM).
+type memWatch struct {
+	stop     chan struct{}
+	done     sync.WaitGroup
+	peakHeap uint64
+}
+
+func watchMemory() *memWatch {
+	runtime.GC()
+	debug.FreeOSMemory()
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+	m := &memWatch{stop: make(chan struct{})}
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	m.done.Go(func() {
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			m.peakHeap = max(m.peakHeap, s[0].Value.Uint64())
+			select {
+			case <-m.stop:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return m
+}
+
+// Stop returns the peak heap and peak RSS since watchMemory.
+func (m *memWatch) Stop() (heap, rss uint64) {
+	close(m.stop)
+	m.done.Wait()
+	return m.peakHeap, peakRSS()
+}
+
+// peakRSS reads VmHWM.
+func peakRSS() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
+			n, _ := strconv.ParseUint(f[1], 10, 64)
+			return n * 1024
+		}
+	}
+	return 0
+}
+
+// profile starts a CPU profile to prefix-name.pprof when prefix is set.
+func profile(prefix, name string) func() {
+	if prefix == "" {
+		return func() {}
+	}
+	f, err := os.Create(prefix + "-" + name + ".pprof")
+	if err != nil {
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}

@@ -1,0 +1,116 @@
+// Command bench measures certplan's inventory, probe and planner against
+// what the machine can do, on loopback.
+//
+//	go run ./bench            # full: 100,000 domains, 10,000 probes, 1,000,000 names
+//	go run ./bench --small    # seconds: 1,000 domains, 200 probes, 10,000 names
+//
+// It serves a synthetic hosting world (bench/internal/synth) from a
+// pre-packed DNS responder and Go mail listeners in a child process,
+// measures the ceilings (a minimal DNS client and a bare crypto/tls
+// handshake loop doing the same work as certplan minus certplan), then
+// certplan's libraries, and prints a table; --out writes the results as
+// JSON. Traffic stays on 127.0.0.0/8; every loop is bounded.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+)
+
+func main() {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(childMain())
+	}
+	var cfg config
+	small := flag.Bool("small", false, "a run of seconds: 1,000 domains, 200 probes, 10,000 names")
+	flag.StringVar(&cfg.Out, "out", "", "write the results as JSON to `file`")
+	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write CPU profiles of the inventory and the probe to `prefix`-inventory.pprof and `prefix`-probe.pprof")
+	flag.IntVar(&cfg.Domains, "domains", 0, "hosted domains to inventory (default 100,000; 1,000 with --small)")
+	flag.IntVar(&cfg.Probes, "probes", 0, "handshakes to probe (default 10,000; 200 with --small)")
+	flag.IntVar(&cfg.Concurrency, "concurrency", 64, "queries in flight and handshakes at once, for certplan and the ceilings alike")
+	flag.IntVar(&cfg.DNSSockets, "dns-sockets", 4, "UDP sockets of the DNS responder (SO_REUSEPORT)")
+	flag.Uint64Var(&cfg.Seed, "seed", 1, "seed of the synthetic world")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "bench: no arguments expected")
+		os.Exit(2)
+	}
+	cfg.fill(*small)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
+	defer cancel()
+	res, err := run(ctx, cfg, os.Stderr)
+	if res != nil {
+		res.printTable(os.Stdout)
+		if cfg.Out != "" {
+			if werr := res.writeJSON(cfg.Out); werr != nil && err == nil {
+				err = werr
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: error:", err)
+		os.Exit(1)
+	}
+}
+
+// config sizes a run.
+type config struct {
+	Mode        string        `json:"mode"`
+	Domains     int           `json:"domains"`
+	Probes      int           `json:"probes"`
+	Concurrency int           `json:"concurrency"`
+	Seed        uint64        `json:"seed"`
+	DNSSockets  int           `json:"dns_sockets"`
+	PlanNames   []int         `json:"plan_names"`
+	DropDomains int           `json:"drop_domains"` // domains in the dropped-queries case
+	DeadZones   int           `json:"dead_zones"`   // of which under a name server that never answers
+	DNSTimeout  time.Duration `json:"dns_timeout_ns"`
+	DeadProbes  int           `json:"dead_probes"` // endpoints in the dead-hosts case
+	DeadTimeout time.Duration `json:"dead_timeout_ns"`
+	Reps        int           `json:"reps"` // ceiling runs, best kept
+	Deadline    time.Duration `json:"-"`
+	Out         string        `json:"-"`
+	CPUProfile  string        `json:"-"`
+}
+
+func (c *config) fill(small bool) {
+	c.Mode = "full"
+	def := func(p *int, full, sm int) {
+		if *p <= 0 {
+			*p = full
+			if small {
+				*p = sm
+			}
+		}
+	}
+	if small {
+		c.Mode = "small"
+	}
+	def(&c.Domains, 100_000, 1_000)
+	def(&c.Probes, 10_000, 200)
+	def(&c.DropDomains, 1_000, 200)
+	def(&c.DeadProbes, 1_000, 100)
+	def(&c.Reps, 2, 1)
+	def(&c.Concurrency, 64, 64)
+	def(&c.DNSSockets, 4, 4)
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	c.DeadZones = c.DropDomains / 20
+	c.PlanNames = []int{100_000, 1_000_000}
+	c.DNSTimeout = time.Second
+	c.DeadTimeout = 2 * time.Second
+	c.Deadline = 30 * time.Minute
+	if small {
+		c.PlanNames = []int{1_000, 10_000}
+		c.DNSTimeout = 500 * time.Millisecond
+		c.DeadTimeout = time.Second
+		c.Deadline = 5 * time.Minute
+	}
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+)
+
+// judge fills Targets from the measurements: issue 7's targets, as ratios
+// measured in the same run.
+func (r *Results) judge() {
+	r.Targets = nil
+	add := func(name string, v float64, want string, met bool) {
+		r.Targets = append(r.Targets, Target{Name: name, Value: v, Want: want, Met: met})
+	}
+	if inv := r.DNS.Inventory; inv != nil {
+		add("inventory q/s ÷ dns ceiling q/s", inv.Ratio, ">= 0.70", inv.Ratio >= 0.70)
+		gib := float64(inv.PeakRSS) / (1 << 30)
+		add(fmt.Sprintf("inventory peak RSS, GiB (%d domains)", inv.Domains), gib, "< 1", gib < 1)
+	}
+	if p := r.TLS.Probe; p != nil {
+		add("probe/s ÷ tls ceiling/s", p.Ratio, ">= 0.80", p.Ratio >= 0.80)
+	}
+	if len(r.Plan) == 2 && r.Plan[0].Elapsed > 0 {
+		x := r.Plan[1].Elapsed.Seconds() / r.Plan[0].Elapsed.Seconds()
+		add(fmt.Sprintf("plan %d names ÷ plan %d names (time)", r.Plan[1].Names, r.Plan[0].Names), x, "<= 12", x <= 12)
+	}
+	for _, d := range r.TLS.Dead {
+		add(fmt.Sprintf("dead hosts, %d at once: time ÷ bound", d.Concurrency), d.Elapsed.Seconds()/d.Bound.Seconds(), "<= 1", d.WithinBound)
+	}
+	if d := r.DNS.Drop; d != nil {
+		add("dropped queries: time ÷ bound", d.Elapsed.Seconds()/d.Bound.Seconds(), "<= 1", d.WithinBound)
+	}
+}
+
+func rate(x float64) string {
+	switch {
+	case x >= 1e6:
+		return fmt.Sprintf("%.2f M", x/1e6)
+	case x >= 1e4:
+		return fmt.Sprintf("%.1f K", x/1e3)
+	default:
+		return fmt.Sprintf("%.0f", x)
+	}
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+func dur(d time.Duration) string {
+	switch {
+	case d >= 10*time.Second:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	case d >= time.Second:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	default:
+		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+	}
+}
+
+// printTable writes the results for people.
+func (r *Results) printTable(w io.Writer) {
+	fmt.Fprintf(w, "certplan bench (%s): %s, %d cores (GOMAXPROCS %d), %s, %s\n\n", r.Config.Mode, r.GoVersion, r.Cores, r.GOMAXPROCS, r.OS, r.Date)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "measure\tvalue\tdetail")
+	d := r.DNS
+	fmt.Fprintf(tw, "dns responder capacity\t%s q/s\tbatching client, 256 in flight\n", rate(d.Responder.QPS))
+	fmt.Fprintf(tw, "dns ceiling\t%s q/s\t%d queries, %d in flight, %s; cpu/query: client %.1f µs, responder %.1f µs\n",
+		rate(d.Ceiling.QPS), d.Ceiling.Answered, r.Config.Concurrency, dur(d.Ceiling.Elapsed), d.CeilingClientCPUus, d.CeilingResponderCPUus)
+	if inv := d.Inventory; inv != nil {
+		fmt.Fprintf(tw, "certplan inventory\t%s q/s\t%d domains in %s, %s domains/s, %d queries (%d over tcp), ratio %.2f\n",
+			rate(inv.QPS), inv.Domains, dur(inv.Elapsed), rate(inv.DomainsPerSec), inv.Queries, inv.TCP, inv.Ratio)
+		fmt.Fprintf(tw, "  inventory memory\t%s\tpeak RSS; peak heap %s; %d names; %d domains failed (%d expected: NXDOMAIN)\n",
+			mib(inv.PeakRSS), mib(inv.PeakHeap), inv.Names, inv.DomainsFailed, inv.FailedWant)
+	}
+	if dr := d.Drop; dr != nil {
+		fmt.Fprintf(tw, "dns with dropped queries\t%s\t%d domains, %d under a silent server; clean %s; bound %s (clean + %d × %s + slack); in series %s\n",
+			dur(dr.Elapsed), dr.Domains, dr.Dead, dur(dr.CleanTime), dur(dr.Bound), dr.Tries, dur(dr.Timeout), dur(dr.InSeries))
+	}
+	t := r.TLS
+	fmt.Fprintf(tw, "tls ceiling\t%s /s\t%d handshakes, %d at once, %s\n", rate(t.Ceiling.PerSecond), t.Ceiling.Handshakes, r.Config.Concurrency, dur(t.Ceiling.Elapsed))
+	if p := t.Probe; p != nil {
+		fmt.Fprintf(tw, "certplan probe\t%s /s\t%d endpoints in %s, %d errors, ratio %.2f\n", rate(p.PerSecond), p.Endpoints, dur(p.Elapsed), p.Errors, p.Ratio)
+	}
+	for _, dd := range t.Dead {
+		fmt.Fprintf(tw, "probe with dead hosts\t%s\t%d endpoints, %d never answer, %d at once; live alone %s; bound %s (%d × %s + live + slack); in series %s\n",
+			dur(dd.Elapsed), dd.Endpoints, dd.Dead, dd.Concurrency, dur(dd.LiveTime), dur(dd.Bound), dd.Waves, dur(dd.Timeout), dur(dd.InSeries))
+	}
+	for _, p := range r.Plan {
+		fmt.Fprintf(tw, "certplan plan\t%s\t%d names over %d IPs, %d certificates, peak heap %s\n", dur(p.Elapsed), p.Names, len(mailIPs), p.Certificates, mib(p.PeakHeap))
+	}
+	tw.Flush()
+	if len(r.Targets) > 0 {
+		fmt.Fprintln(w, "\ntargets (issue 7)")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, x := range r.Targets {
+			ok := "MET"
+			if !x.Met {
+				ok = "not met"
+			}
+			fmt.Fprintf(tw, "  %s\t%.2f\t%s\t%s\n", x.Name, x.Value, x.Want, ok)
+		}
+		tw.Flush()
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+}
+
+// writeJSON writes the results to path.
+func (r *Results) writeJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
