@@ -54,7 +54,7 @@ func TestSmall(t *testing.T) {
 		t.Errorf("%d questions for %d domains, want at least 15 a domain", d.Questions, cfg.Domains)
 	}
 	for name, r := range map[string]struct {
-		qps                    float64
+		qps                   float64
 		answered, lost, asked int64
 	}{
 		"responder": {d.Responder.QPS, d.Responder.Answered, d.Responder.Lost, d.Responder.Queries},
