@@ -148,9 +148,9 @@ func (cc *chainCache) verify(certs []*x509.Certificate, now time.Time, roots *x5
 }
 
 // verifyChain verifies certs (leaf first, then what the server sent as
-// intermediates) to roots at now, ignoring names. When it fails only on
-// dates, it verifies again inside the leaf's validity to tell whether the
-// issuer is trusted.
+// intermediates) to roots at now, ignoring names. When it fails because the
+// leaf is out of date, it verifies again inside the leaf's validity to tell
+// whether the issuer is trusted.
 func verifyChain(certs []*x509.Certificate, now time.Time, roots *x509.CertPool) chainResult {
 	opts := x509.VerifyOptions{Roots: roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	if len(certs) > 1 {
@@ -166,11 +166,22 @@ func verifyChain(certs []*x509.Certificate, now time.Time, roots *x509.CertPool)
 	}
 	r := chainResult{trustErr: err.Error()}
 	var ci x509.CertificateInvalidError
-	if errors.As(err, &ci) && ci.Reason == x509.Expired {
-		opts.CurrentTime = leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2)
-		if _, err2 := leaf.Verify(opts); err2 == nil {
-			r.issuerTrusted = true
-		} else {
+	leafInDate := !now.Before(leaf.NotBefore) && !now.After(leaf.NotAfter)
+	// An expired intermediate with a leaf in date leaves the issuer
+	// untrusted: the server must send a chain that verifies.
+	if errors.As(err, &ci) && ci.Reason == x509.Expired && !leafInDate {
+		// The leaf's last valid second first: its issuer was valid then
+		// when the leaf is merely past its date; then the middle of its
+		// validity, for a leaf from the future.
+		var err2 error
+		for _, at := range []time.Time{leaf.NotAfter, leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2)} {
+			opts.CurrentTime = at
+			if _, err2 = leaf.Verify(opts); err2 == nil {
+				r.issuerTrusted = true
+				break
+			}
+		}
+		if err2 != nil && err2.Error() != r.trustErr {
 			r.trustErr += "; " + err2.Error()
 		}
 	}

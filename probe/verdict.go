@@ -65,9 +65,6 @@ func Verdict(ep *model.Endpoint, name string, now time.Time) (verdict, detail st
 		set(model.VerdictExpired, "not valid before "+nb.UTC().Format(time.RFC3339))
 	case now.After(na):
 		set(model.VerdictExpired, "expired on "+na.UTC().Format(time.RFC3339))
-	case !ep.Trusted && ep.IssuerTrusted:
-		// The leaf is in date but the chain is not: an intermediate expired.
-		set(model.VerdictExpired, "chain outside its validity: "+ep.TrustError)
 	}
 	if !ep.IssuerTrusted {
 		msg := "untrusted"
