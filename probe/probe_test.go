@@ -1,8 +1,10 @@
 package probe_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/x509"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -298,5 +300,35 @@ func TestContextCancel(t *testing.T) {
 	ep, err := p.Probe(ctx, target(s, ""))
 	if probe.KindOf(err) != model.ErrorKindTimeout || time.Since(begin) > 5*time.Second {
 		t.Errorf("got %v (%s) after %s", err, ep.ErrorKind, time.Since(begin))
+	}
+}
+
+// TestDataAfterSTARTTLS: bytes after the 220 to STARTTLS and before the
+// handshake are refused (the shape of a STARTTLS injection).
+func TestDataAfterSTARTTLS(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		c.Write([]byte("220 x ESMTP\r\n"))
+		br.ReadString('\n')
+		c.Write([]byte("250-x\r\n250 STARTTLS\r\n"))
+		br.ReadString('\n')
+		c.Write([]byte("220 go ahead\r\n250 injected\r\n"))
+		br.ReadString('\n')
+	}()
+	a := ln.Addr().(*net.TCPAddr)
+	p := probe.New(probe.Config{Timeout: 3 * time.Second})
+	ep, err := p.Probe(context.Background(), probe.Target{IP: "127.0.0.2", Port: a.Port, Protocol: model.ProtoSMTP})
+	if probe.KindOf(err) != model.ErrorKindProtocol || !strings.Contains(ep.Error, "data after its STARTTLS reply") {
+		t.Errorf("got %v", err)
 	}
 }
