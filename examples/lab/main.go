@@ -95,12 +95,22 @@ func (p *pipeline) run() error {
 		return fmt.Errorf("inventory failed (exit %d)", code)
 	}
 	fmt.Fprintf(p.out, "\n(saved as %s)\n", inv)
+
+	probeFile := p.path("probe.json")
+	probeArgs := []string{"probe", "--inventory", inv, "--ports", p.lab.Mail.PortsFlag(), "--ca-file", p.lab.CAFile}
+	p.certplan("2. probe: what does each client get today, with and without SNI?", probeArgs...)
+	if code := cli.Run(p.ctx, append(probeArgs, "--format", "json", "-o", probeFile), strings.NewReader(""), io.Discard, io.Discard, os.Getenv); code != cli.ExitOK && code != cli.ExitPartial {
+		return fmt.Errorf("probe failed (exit %d)", code)
+	}
+	fmt.Fprintf(p.out, "\n(saved as %s)\n", probeFile)
 	return nil
 }
 
 func (p *pipeline) serve() error {
 	fmt.Fprintf(p.out, "certplan lab running; files in %s\n\nTry:\n", p.lab.Dir)
 	fmt.Fprintf(p.out, "  go run ./cmd/certplan inventory --zones %s %s\n", p.lab.ZonesDir, shellQuote(p.common()))
+	fmt.Fprintf(p.out, "  go run ./cmd/certplan probe --zones %s %s --ports %s --ca-file %s\n",
+		p.lab.ZonesDir, shellQuote(p.common()), p.lab.Mail.PortsFlag(), p.lab.CAFile)
 	fmt.Fprintf(p.out, "\nInterrupt (Ctrl-C) to stop.\n")
 	<-p.ctx.Done()
 	return nil
