@@ -20,6 +20,17 @@ const (
 	VerdictError     = "error"     // no certificate: connection, protocol or TLS failure
 )
 
+// Error kinds of an [Endpoint].
+const (
+	ErrorKindConnect         = "connect"          // connection refused, unreachable, reset before the greeting
+	ErrorKindTimeout         = "timeout"          // a step did not finish before its deadline
+	ErrorKindProtocol        = "protocol"         // unexpected or failing reply (4xx/5xx greeting, EHLO refused, garbage)
+	ErrorKindNoSTARTTLS      = "no-starttls"      // the server does not offer STARTTLS (STLS for POP3)
+	ErrorKindSTARTTLSRefused = "starttls-refused" // STARTTLS offered, but refused (SMTP 454, IMAP NO, POP3 -ERR)
+	ErrorKindTLS             = "tls"              // the TLS handshake failed
+	ErrorKindTooLong         = "too-long"         // a line or the whole dialogue exceeded its bound
+)
+
 // ProbeReport is the output of `certplan probe`.
 type ProbeReport struct {
 	Header
@@ -39,8 +50,7 @@ type Endpoint struct {
 	SNI string `json:"sni"`
 	// Error is empty on success.
 	Error string `json:"error"`
-	// ErrorKind classifies Error: "connect", "timeout", "protocol",
-	// "no-starttls", "starttls-refused", "tls", "too-long".
+	// ErrorKind classifies Error: one of the ErrorKind* values.
 	ErrorKind string `json:"error_kind,omitempty"`
 	// Banner is the first line of the greeting, for the record.
 	Banner     string `json:"banner,omitempty"`
@@ -53,7 +63,12 @@ type Endpoint struct {
 	// system roots or the extra --ca-file anchors, at the probe's time.
 	Trusted    bool   `json:"trusted"`
 	TrustError string `json:"trust_error,omitempty"`
-	DurationMS int64  `json:"duration_ms"`
+	// IssuerTrusted is true when the chain leads to a trust anchor once
+	// validity dates are set aside: it differs from Trusted only for a
+	// certificate that is expired or not yet valid, and tells "expired"
+	// from "expired and untrusted".
+	IssuerTrusted bool  `json:"issuer_trusted"`
+	DurationMS    int64 `json:"duration_ms"`
 }
 
 // CertInfo describes one certificate.

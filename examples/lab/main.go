@@ -33,25 +33,31 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *dir, *serve, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, labOptions{dir: *dir, serve: *serve}, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "lab: error: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, dir string, serve bool, stdout, stderr io.Writer) error {
-	if dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+type labOptions struct {
+	dir         string
+	serve       bool
+	randomPorts bool // for tests that run beside a lab
+}
+
+func run(ctx context.Context, o labOptions, stdout, stderr io.Writer) error {
+	if o.dir != "" {
+		if err := os.MkdirAll(o.dir, 0o755); err != nil {
 			return err
 		}
 	}
-	l, err := lab.Start(lab.Options{Dir: dir})
+	l, err := lab.Start(lab.Options{Dir: o.dir, RandomPorts: o.randomPorts})
 	if err != nil {
 		return err
 	}
 	defer l.Close()
 	p := &pipeline{ctx: ctx, lab: l, out: stdout, errw: stderr}
-	if serve {
+	if o.serve {
 		return p.serve()
 	}
 	return p.run()
@@ -95,12 +101,22 @@ func (p *pipeline) run() error {
 		return fmt.Errorf("inventory failed (exit %d)", code)
 	}
 	fmt.Fprintf(p.out, "\n(saved as %s)\n", inv)
+
+	probeFile := p.path("probe.json")
+	probeArgs := []string{"probe", "--inventory", inv, "--ports", p.lab.Mail.PortsFlag(), "--ca-file", p.lab.CAFile}
+	p.certplan("2. probe: what does each client get today, with and without SNI?", probeArgs...)
+	if code := cli.Run(p.ctx, append(probeArgs, "--format", "json", "-o", probeFile), strings.NewReader(""), io.Discard, io.Discard, os.Getenv); code != cli.ExitOK && code != cli.ExitPartial {
+		return fmt.Errorf("probe failed (exit %d)", code)
+	}
+	fmt.Fprintf(p.out, "\n(saved as %s)\n", probeFile)
 	return nil
 }
 
 func (p *pipeline) serve() error {
 	fmt.Fprintf(p.out, "certplan lab running; files in %s\n\nTry:\n", p.lab.Dir)
 	fmt.Fprintf(p.out, "  go run ./cmd/certplan inventory --zones %s %s\n", p.lab.ZonesDir, shellQuote(p.common()))
+	fmt.Fprintf(p.out, "  go run ./cmd/certplan probe --zones %s %s --ports %s --ca-file %s\n",
+		p.lab.ZonesDir, shellQuote(p.common()), p.lab.Mail.PortsFlag(), p.lab.CAFile)
 	fmt.Fprintf(p.out, "\nInterrupt (Ctrl-C) to stop.\n")
 	<-p.ctx.Done()
 	return nil

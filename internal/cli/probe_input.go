@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/probe"
 	"github.com/spf13/pflag"
 )
 
@@ -41,5 +42,12 @@ func (p *probeInput) load(ctx context.Context, g *globals, inv *model.Inventory)
 		}
 		return &r, nil
 	}
-	return nil, errors.New("probe: not implemented yet")
+	ports, err := probe.ParsePorts(p.Ports)
+	if err != nil {
+		return nil, usageError("--ports: %v", err)
+	}
+	if len(inv.ServerIPs) == 0 {
+		return nil, withHint(errors.New("probe: the inventory has no server IPs"), "run the inventory with --server-ip, or plan with --no-probe")
+	}
+	return runProbe(ctx, g, probe.InventoryScope(inv, ports), p.CAFile)
 }

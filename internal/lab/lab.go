@@ -14,6 +14,7 @@ import (
 
 	"github.com/certplan/certplan/examples/lab/zones"
 	"github.com/certplan/certplan/internal/dnstest"
+	"github.com/certplan/certplan/internal/mailtest"
 )
 
 // Server IPs of the lab's shared host, and an address that is not the host's.
@@ -38,6 +39,12 @@ type Lab struct {
 	// DNS is the authoritative server for every lab zone, plus the parent
 	// zone "test." so that names outside the hosted zones get NXDOMAIN.
 	DNS *dnstest.Server
+	// CA is the lab's private CA, which signed the certificates the mail
+	// server has today; CAFile holds it in PEM for --ca-file.
+	CA     *mailtest.CA
+	CAFile string
+	// Mail is the shared host's mail listeners on ServerIPs.
+	Mail *MailServer
 
 	closers []func() error
 }
@@ -49,9 +56,12 @@ type Options struct {
 	Dir string
 	// DNSAddr is the DNS listen address; default 127.0.0.1:0.
 	DNSAddr string
+	// RandomPorts makes the mail listeners use free ports instead of Ports,
+	// so that tests can run beside a running lab.
+	RandomPorts bool
 }
 
-// Start starts the lab's DNS. Close stops everything.
+// Start starts the lab's DNS and mail listeners. Close stops everything.
 func Start(opts Options) (l *Lab, err error) {
 	l = &Lab{Dir: opts.Dir}
 	defer func() {
@@ -105,6 +115,18 @@ func Start(opts Options) (l *Lab, err error) {
 		return nil, fmt.Errorf("lab dns: %w", err)
 	}
 	l.closers = append(l.closers, l.DNS.Close)
+
+	if l.CA, err = mailtest.NewCA("certplan lab CA"); err != nil {
+		return nil, err
+	}
+	l.CAFile = filepath.Join(l.Dir, "lab-ca.pem")
+	if err := l.CA.WriteCertPEM(l.CAFile); err != nil {
+		return nil, err
+	}
+	if l.Mail, err = startMail(filepath.Join(l.Dir, "mail"), l.CA, opts.RandomPorts); err != nil {
+		return nil, err
+	}
+	l.closers = append(l.closers, l.Mail.Close)
 	return l, nil
 }
 

@@ -2,16 +2,20 @@ package lab
 
 import (
 	"context"
+	"crypto/x509"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/probe"
 	"github.com/miekg/dns"
 )
 
 func TestLabDNS(t *testing.T) {
-	l, err := Start(Options{})
+	l, err := Start(Options{RandomPorts: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,5 +55,52 @@ func TestLabDNS(t *testing.T) {
 	ents, _ := os.ReadDir(l.ZonesDir)
 	if got, want := len(ents), len(HostedDomains()); got != want || want < 40 {
 		t.Errorf("zones dir has %d files, want %d (>= 40)", got, want)
+	}
+}
+
+func TestLabMailReload(t *testing.T) {
+	l, err := Start(Options{RandomPorts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(l.CA.Cert)
+	pr := probe.New(probe.Config{Roots: roots, Timeout: 3 * time.Second})
+	port := l.Mail.Ports[model.ProtoSMTPS]
+	leafNames := func(sni string) []string {
+		ep, err := pr.Probe(context.Background(), probe.Target{IP: IP1, Port: port, Protocol: model.ProtoSMTPS, SNI: sni})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ep.Leaf.DNSNames
+	}
+	if got := leafNames(""); !slices.Equal(got, []string{Hostname}) {
+		t.Errorf("without SNI: got %v, want the server hostname", got)
+	}
+	if got := leafNames("smtp.domain2.test"); !slices.Contains(got, "smtp.domain2.test") {
+		t.Errorf("with SNI smtp.domain2.test: got %v", got)
+	}
+	// A deploy hook replaces the default certificate and touches reload.
+	if err := writeCert(filepath.Join(l.Mail.Dir, "default-"+IP1+".pem"), l.CA, []string{Hostname, "mail.domain2.test", "smtp.domain2.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(l.Mail.Dir, "reload"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.Contains(leafNames(""), "smtp.domain2.test") {
+		if time.Now().After(deadline) {
+			t.Fatal("the new default certificate was not served after reload")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A broken file keeps the old certificates.
+	os.WriteFile(filepath.Join(l.Mail.Dir, "default-"+IP1+".pem"), []byte("garbage"), 0o600)
+	if err := l.Mail.Reload(); err == nil {
+		t.Error("reload of a garbage certificate: want an error")
+	}
+	if got := leafNames(""); !slices.Contains(got, "smtp.domain2.test") {
+		t.Errorf("after a failed reload: got %v, want the previous certificate", got)
 	}
 }

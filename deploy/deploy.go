@@ -1,0 +1,138 @@
+// Package deploy runs deploy hooks: the commands that install a newly issued
+// certificate into the mail servers (Postfix, Dovecot, Exim, cPanel; see
+// examples/hooks) and reload them.
+//
+// A hook is a shell command line run once per changed certificate, with the
+// certificate described in environment variables:
+//
+//	CERTPLAN_CERT_ID      the certificate's id in the plan, such as default-127.0.0.2
+//	CERTPLAN_CERT_DIR     directory with cert.pem, chain.pem, fullchain.pem,
+//	                      privkey.pem and combined.pem (key then chain)
+//	CERTPLAN_NAMES        the certificate's names, space-separated
+//	CERTPLAN_DEFAULT_IPS  the IPs it is the default (no-SNI) certificate for,
+//	                      space-separated; empty for an SNI certificate
+//	CERTPLAN_CHANGE       new, changed or renewed
+//
+// The package leaves choosing which certificates changed to its caller.
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Cert describes one certificate handed to a hook.
+type Cert struct {
+	ID         string
+	Dir        string
+	Names      []string
+	DefaultIPs []string
+	Change     string
+}
+
+// Env returns the CERTPLAN_* variables for c.
+func (c Cert) Env() []string {
+	return []string{
+		"CERTPLAN_CERT_ID=" + c.ID,
+		"CERTPLAN_CERT_DIR=" + c.Dir,
+		"CERTPLAN_NAMES=" + strings.Join(c.Names, " "),
+		"CERTPLAN_DEFAULT_IPS=" + strings.Join(c.DefaultIPs, " "),
+		"CERTPLAN_CHANGE=" + c.Change,
+	}
+}
+
+// maxOutput bounds what is kept of a hook's output.
+const maxOutput = 64 << 10
+
+// HookError is a hook that failed: it exited non-zero, was killed, or
+// timed out. Output holds the end of what it printed.
+type HookError struct {
+	Hook     string
+	CertID   string
+	ExitCode int // -1 when it did not exit normally
+	TimedOut bool
+	Output   string
+	Err      error
+}
+
+func (e *HookError) Error() string {
+	what := fmt.Sprintf("exit status %d", e.ExitCode)
+	if e.TimedOut {
+		what = "timed out"
+	} else if e.ExitCode < 0 {
+		what = e.Err.Error()
+	}
+	msg := fmt.Sprintf("deploy hook for %s: %s", e.CertID, what)
+	if out := strings.TrimSpace(e.Output); out != "" {
+		lines := strings.Split(out, "\n")
+		msg += ": " + lines[len(lines)-1]
+	}
+	return msg
+}
+
+func (e *HookError) Unwrap() error { return e.Err }
+
+// Run runs hook (a command line for /bin/sh -c) for c, with the process's
+// environment plus c.Env(). It kills the hook when timeout passes or ctx ends.
+// It returns the combined output (bounded) and a *HookError on failure.
+func Run(ctx context.Context, hook string, c Cert, timeout time.Duration) ([]byte, error) {
+	if strings.TrimSpace(hook) == "" {
+		return nil, errors.New("deploy hook: empty command")
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", hook)
+	cmd.Env = append(os.Environ(), c.Env()...)
+	cmd.Dir = c.Dir
+	var out tailBuffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	// The hook runs in its own process group, and the whole group is killed
+	// on timeout: a reload script's children must not outlive it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second // do not wait forever on a daemon that kept the pipe
+	err := cmd.Run()
+	if err == nil {
+		return out.Bytes(), nil
+	}
+	he := &HookError{Hook: hook, CertID: c.ID, ExitCode: -1, Output: string(out.Bytes()), Err: err}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.Exited() {
+		he.ExitCode = ee.ExitCode()
+	}
+	if ctx.Err() == context.DeadlineExceeded {
+		he.TimedOut = true
+	}
+	return out.Bytes(), he
+}
+
+// tailBuffer keeps the last maxOutput bytes written to it.
+type tailBuffer struct{ b bytes.Buffer }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(p) >= maxOutput {
+		t.b.Reset()
+		p = p[len(p)-maxOutput:]
+	} else if t.b.Len()+len(p) > maxOutput {
+		keep := t.b.Bytes()[t.b.Len()+len(p)-maxOutput:]
+		rest := append([]byte(nil), keep...)
+		t.b.Reset()
+		t.b.Write(rest)
+	}
+	t.b.Write(p)
+	return n, nil
+}
+
+func (t *tailBuffer) Bytes() []byte { return t.b.Bytes() }

@@ -1,0 +1,281 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/probe"
+	"github.com/spf13/cobra"
+)
+
+type probeOptions struct {
+	inv     inventoryInput
+	in      probeInput // --ports, --ca-file
+	targets []string
+	sni     []string
+}
+
+func newProbeCmd(g *globals) *cobra.Command {
+	o := &probeOptions{}
+	cmd := &cobra.Command{
+		Use:   "probe [DOMAIN...]",
+		Short: "Show what each client gets on every IP and port, with and without SNI",
+		Long: `probe connects to every server IP and port the way mail clients do (SMTP and
+submission with STARTTLS, SMTPS, IMAP and POP3 with STARTTLS/STLS, IMAPS, POP3S),
+once without SNI and once with SNI for each name that points at that IP, and
+judges every (name, IP, port): ok, mismatch (the certificate does not list the
+name), expired, untrusted, or error (no certificate at all).
+
+Targets come from an inventory (--inventory, or the domain inputs and
+--server-ip of "certplan inventory", which it then runs), or from --target.
+
+Ports: well-known numbers (25 and 587 SMTP STARTTLS, 465 SMTPS, 143 IMAP
+STARTTLS, 993 IMAPS, 110 POP3 STLS, 995 POP3S) or PROTO:PORT for other ports,
+PROTO one of smtp, submission, smtps, imap, imaps, pop3, pop3s.
+
+Certificates are verified against the system roots plus --ca-file.
+
+Exit codes:
+  0  every name verifies with and without SNI
+  1  could not run (bad input, unreadable files)
+  2  bad flags or arguments
+  3  some names do not verify for some clients, or some endpoints failed`,
+		Example: `  # What does each client see today? (inventory from "certplan inventory")
+  certplan probe --inventory inv.json
+
+  # Also IMAP STARTTLS and SMTP on a non-standard port, as JSON
+  certplan probe --inventory inv.json --ports 25,587,465,993,143,smtp:2525 --format json -o probe.json
+
+  # One server, a name to try with SNI, a private CA
+  certplan probe --target 192.0.2.10:587 --sni smtp.example.com --ca-file lab-ca.pem
+
+  # A name's own addresses, on its port
+  certplan probe --target imaps:mail.example.com:10993`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd.Context(), g, args)
+		},
+	}
+	fs := cmd.Flags()
+	o.inv.addFlags(fs, true)
+	o.in.addFlags(fs, false)
+	fs.StringArrayVar(&o.targets, "target", nil, "probe `[PROTO:]HOST:PORT` instead of the inventory (repeatable); a HOST name is resolved and tried with SNI")
+	fs.StringArrayVar(&o.sni, "sni", nil, "with --target: also try this server `name` with SNI (repeatable)")
+	return cmd
+}
+
+func (o *probeOptions) run(ctx context.Context, g *globals, args []string) error {
+	if err := g.checkFormat("text", "json"); err != nil {
+		return err
+	}
+	var scope probe.Scope
+	switch {
+	case len(o.targets) > 0 && o.inv.given(args):
+		return usageError("--target and an inventory (--inventory, --domains, --zones, domains) cannot be combined")
+	case len(o.targets) > 0:
+		var err error
+		if scope, err = targetScope(ctx, o.targets, o.sni); err != nil {
+			return err
+		}
+	case len(o.sni) > 0:
+		return usageError("--sni needs --target")
+	case !o.inv.given(args):
+		return usageError("nothing to probe: give --inventory FILE, domains, --domains, --zones, or --target")
+	default:
+		ports, err := probe.ParsePorts(o.in.Ports)
+		if err != nil {
+			return usageError("--ports: %v", err)
+		}
+		inv, err := o.inv.load(ctx, g, args)
+		if err != nil {
+			return err
+		}
+		if len(inv.ServerIPs) == 0 {
+			return withHint(fmt.Errorf("the inventory has no server IPs"), "run the inventory with --server-ip for each of this server's addresses")
+		}
+		scope = probe.InventoryScope(inv, ports)
+	}
+	r, err := runProbe(ctx, g, scope, o.in.CAFile)
+	if err != nil {
+		return err
+	}
+	w, commit := g.output()
+	if g.Format == "json" {
+		b, err := model.Marshal(r)
+		if err != nil {
+			return err
+		}
+		_, _ = w.Write(b)
+	} else {
+		writeProbeText(w, r)
+	}
+	if err := commit(); err != nil {
+		return err
+	}
+	if r.Stats.Broken > 0 || r.Stats.EndpointErrors > 0 {
+		return withCode(ExitPartial, nil)
+	}
+	return nil
+}
+
+// runProbe probes scope with the global timeout and concurrency, trusting
+// the system roots plus caFile, logging each result as it comes. It is the
+// one path for "certplan probe" and for the commands that probe inline.
+func runProbe(ctx context.Context, g *globals, scope probe.Scope, caFile string) (*model.ProbeReport, error) {
+	var files []string
+	if caFile != "" {
+		files = append(files, caFile)
+	}
+	roots, err := probe.Roots(files...)
+	if err != nil {
+		return nil, withHint(err, "--ca-file takes a PEM file of CA certificates")
+	}
+	p := probe.New(probe.Config{Roots: roots, Timeout: g.Timeout, Concurrency: g.Concurrency, Now: g.Now})
+	g.Logger.Info("probing", "handshakes", len(scope.Targets()))
+	return p.Run(ctx, scope, func(ep model.Endpoint) {
+		if ep.Error != "" {
+			g.Logger.Info("probe failed", "ip", ep.IP, "port", ep.Port, "sni", ep.SNI, "error", ep.Error)
+			return
+		}
+		g.Logger.Debug("probed", "ip", ep.IP, "port", ep.Port, "sni", ep.SNI, "cert", probe.CertName(ep.Leaf), "ms", ep.DurationMS)
+	}), nil
+}
+
+// targetScope turns --target items and --sni names into a scope. A HOST
+// that is a name is resolved and becomes a name to try with SNI.
+func targetScope(ctx context.Context, targets, snis []string) (probe.Scope, error) {
+	var s probe.Scope
+	for _, t := range targets {
+		proto, host, port, err := parseTarget(t)
+		if err != nil {
+			return s, usageError("--target %q: %v", t, err)
+		}
+		names := append([]string(nil), snis...)
+		var ips []string
+		if a, err := netip.ParseAddr(host); err == nil {
+			ips = []string{a.String()}
+		} else {
+			addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+			if err != nil {
+				return s, fmt.Errorf("--target %s: %w", t, err)
+			}
+			for _, a := range addrs {
+				ips = append(ips, a.Unmap().String())
+			}
+			names = append(names, strings.ToLower(strings.TrimSuffix(host, ".")))
+		}
+		for _, ip := range ips {
+			sv := probe.Service{IP: ip, Port: port, Protocol: proto}
+			s.Services = append(s.Services, sv)
+			for _, n := range names {
+				s.Names = append(s.Names, probe.NameAt{Name: strings.ToLower(n), Service: sv})
+			}
+		}
+	}
+	return s, nil
+}
+
+// parseTarget parses [PROTO:]HOST:PORT; HOST may be [IPv6].
+func parseTarget(t string) (proto, host string, port int, err error) {
+	rest := t
+	if p, r, ok := strings.Cut(t, ":"); ok && probe.IsProtocol(strings.ToLower(p)) {
+		proto, rest = strings.ToLower(p), r
+	}
+	host, ps, err := net.SplitHostPort(rest)
+	if err != nil || host == "" {
+		return "", "", 0, fmt.Errorf("want [PROTO:]HOST:PORT, such as 192.0.2.10:587 or smtp:[2001:db8::1]:2525")
+	}
+	port, err = strconv.Atoi(ps)
+	if err != nil || port < 1 || port > 65535 {
+		return "", "", 0, fmt.Errorf("bad port %q", ps)
+	}
+	if proto == "" {
+		var ok bool
+		if proto, ok = probe.ProtocolFor(port); !ok {
+			return "", "", 0, fmt.Errorf("port %d is not a well-known mail port; name the protocol, such as smtp:%s", port, rest)
+		}
+	}
+	return proto, host, port, nil
+}
+
+// writeProbeText writes what breaks first, in admin words, then the
+// coverage matrix, the default certificate of every IP and port, and a
+// summary.
+func writeProbeText(w io.Writer, r *model.ProbeReport) {
+	bad := 0
+	for _, c := range r.Coverage {
+		if !c.OK() {
+			fmt.Fprintln(w, brokenLine(&c))
+			bad++
+		}
+	}
+	for _, e := range r.Endpoints {
+		if e.Error != "" && e.SNI == "" {
+			fmt.Fprintf(w, "%s %s — no certificate: %s\n", hostPort(e.IP, e.Port), e.Protocol, e.Error)
+			bad++
+		}
+	}
+	if bad == 0 {
+		fmt.Fprintln(w, "every name verifies for every client, with and without SNI")
+	}
+	if len(r.Coverage) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tENDPOINT\tPROTOCOL\tWITH SNI\tWITHOUT SNI")
+		for _, c := range r.Coverage {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, hostPort(c.IP, c.Port), c.Protocol, c.WithSNI, c.WithoutSNI)
+		}
+		tw.Flush()
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENDPOINT\tPROTOCOL\tDEFAULT CERTIFICATE (NO SNI)\tNAMES\tNOT AFTER\tTRUST")
+	for _, e := range r.Endpoints {
+		if e.SNI != "" {
+			continue
+		}
+		if e.Leaf == nil {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t%s\n", hostPort(e.IP, e.Port), e.Protocol, e.ErrorKind)
+			continue
+		}
+		trust := "trusted"
+		if !e.Trusted {
+			trust = "not trusted"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", hostPort(e.IP, e.Port), e.Protocol, probe.CertName(e.Leaf), len(e.Leaf.DNSNames), e.Leaf.NotAfter, trust)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "%d names, %d handshakes (%d failed): %d of %d name/endpoint pairs do not verify for every client\n",
+		r.Stats.Names, r.Stats.Endpoints, r.Stats.EndpointErrors, r.Stats.Broken, len(r.Coverage))
+}
+
+// brokenLine says what goes wrong for one name, as in
+// "smtp.domain2.test on 127.0.0.2:587 — clients without SNI get
+// server.main-domain.test: name mismatch (with SNI: ok)".
+func brokenLine(c *model.Coverage) string {
+	head := c.Name + " on " + hostPort(c.IP, c.Port) + " — "
+	get := func(verdict, detail string) string {
+		if verdict == model.VerdictError {
+			return "fail: " + detail
+		}
+		return "get " + detail
+	}
+	switch {
+	case c.WithSNI == model.VerdictOK:
+		return head + "clients without SNI " + get(c.WithoutSNI, c.WithoutSNIDetail) + " (with SNI: ok)"
+	case c.WithoutSNI == model.VerdictOK:
+		return head + "clients with SNI " + get(c.WithSNI, c.WithSNIDetail) + " (without SNI: ok)"
+	case c.WithSNIDetail == c.WithoutSNIDetail:
+		return head + "all clients " + get(c.WithSNI, c.WithSNIDetail)
+	}
+	return head + "clients without SNI " + get(c.WithoutSNI, c.WithoutSNIDetail) + "; with SNI they " + get(c.WithSNI, c.WithSNIDetail)
+}
+
+func hostPort(ip string, port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }

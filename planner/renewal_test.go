@@ -1,0 +1,82 @@
+package planner
+
+import (
+	"testing"
+	"time"
+)
+
+func TestDecideRenewal(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	names := []string{"mail.domain2.test", "server.main-domain.test"}
+	cert := func(mod func(*CertState)) *CertState {
+		c := &CertState{Names: names, NotBefore: t0, NotAfter: t0.Add(90 * 24 * time.Hour)}
+		if mod != nil {
+			mod(c)
+		}
+		return c
+	}
+	day := 24 * time.Hour
+	tests := []struct {
+		name      string
+		now       time.Time
+		planned   []string
+		cur       *CertState
+		jitter    float64
+		action    string
+		reason    string
+		nextCheck time.Time
+	}{
+		{"none yet", t0, names, nil, 0, ActionIssue, ReasonNoCert, time.Time{}},
+		{"fresh", t0.Add(day), names, cert(nil), 0, ActionNone, ReasonNotDue, t0.Add(60 * day)},
+		{"a third left", t0.Add(60 * day), names, cert(nil), 0, ActionRenew, ReasonThirdLeft, time.Time{}},
+		{"expired", t0.Add(91 * day), names, cert(nil), 0, ActionRenew, ReasonExpired, time.Time{}},
+		{"names changed", t0.Add(day), []string{"mail.domain2.test"}, cert(nil), 0, ActionReissue, ReasonNamesChanged, time.Time{}},
+		{"ARI window not open", t0.Add(10 * day), names, cert(func(c *CertState) {
+			c.ARI = &Window{Start: t0.Add(20 * day), End: t0.Add(22 * day)}
+		}), 0.5, ActionNone, ReasonNotDue, t0.Add(21 * day)},
+		{"ARI window open, before the jittered point", t0.Add(20*day + time.Hour), names, cert(func(c *CertState) {
+			c.ARI = &Window{Start: t0.Add(20 * day), End: t0.Add(22 * day)}
+		}), 0.5, ActionNone, ReasonNotDue, t0.Add(21 * day)},
+		{"ARI window open, past the point (CA revoked: window in the past)", t0.Add(10 * day), names, cert(func(c *CertState) {
+			c.ARI = &Window{Start: t0.Add(2 * day), End: t0.Add(3 * day)}
+		}), 0.9, ActionRenew, ReasonARIWindow, time.Time{}},
+		{"due, first failure a minute ago", t0.Add(60 * day), names, cert(func(c *CertState) {
+			c.Failures, c.LastFailure = 1, t0.Add(60*day-30*time.Second)
+		}), 0, ActionWait, ReasonBackoff, t0.Add(60*day + 30*time.Second)},
+		{"due, third failure 90 minutes ago", t0.Add(60 * day), names, cert(func(c *CertState) {
+			c.Failures, c.LastFailure = 3, t0.Add(60*day-90*time.Minute)
+		}), 0, ActionWait, ReasonBackoff, t0.Add(60*day + 10*time.Minute)},
+		{"due, backoff over", t0.Add(60 * day), names, cert(func(c *CertState) {
+			c.Failures, c.LastFailure = 2, t0.Add(60*day-11*time.Minute)
+		}), 0, ActionRenew, ReasonThirdLeft, time.Time{}},
+		{"due, CA said retry after", t0.Add(60 * day), names, cert(func(c *CertState) {
+			c.RetryAfter = t0.Add(60*day + time.Hour)
+		}), 0, ActionWait, ReasonCARetryAfter, t0.Add(60*day + time.Hour)},
+		{"names changed during backoff waits", t0.Add(day), []string{"a.test"}, cert(func(c *CertState) {
+			c.Failures, c.LastFailure = 4, t0.Add(time.Hour)
+		}), 0, ActionWait, ReasonBackoff, t0.Add(day + time.Hour)},
+		{"not due: a failure does not matter", t0.Add(day), names, cert(func(c *CertState) {
+			c.Failures, c.LastFailure = 4, t0.Add(day)
+		}), 0, ActionNone, ReasonNotDue, t0.Add(60 * day)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := DecideRenewal(tt.now, tt.planned, tt.cur, tt.jitter)
+			if d.Action != tt.action || d.Reason != tt.reason || !d.NextCheck.Equal(tt.nextCheck) {
+				t.Errorf("got %s/%s next %s (%s), want %s/%s next %s", d.Action, d.Reason, d.NextCheck, d.Message, tt.action, tt.reason, tt.nextCheck)
+			}
+			if d.Message == "" {
+				t.Error("empty message")
+			}
+		})
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	want := []time.Duration{0, time.Minute, 10 * time.Minute, 100 * time.Minute, 24 * time.Hour, 24 * time.Hour}
+	for n, w := range want {
+		if got := Backoff(n); got != w {
+			t.Errorf("Backoff(%d) = %s, want %s", n, got, w)
+		}
+	}
+}
