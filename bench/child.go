@@ -14,6 +14,7 @@ import (
 	"github.com/certplan/certplan/bench/internal/fastdns"
 	"github.com/certplan/certplan/bench/internal/mailbench"
 	"github.com/certplan/certplan/bench/internal/synth"
+	"github.com/certplan/certplan/internal/mailtest"
 	"github.com/certplan/certplan/model"
 )
 
@@ -110,38 +111,40 @@ func serve(cfg childConfig) (ready childReady, closeAll func(), srv *fastdns.Ser
 	closers = append(closers, func() { srv.Close() })
 	ready.DNS = srv.Addr()
 
-	ca, err := mailbench.NewCA()
+	ca, err := mailtest.NewCA("certplan bench CA")
 	if err != nil {
 		return ready, closeAll, nil, err
 	}
 	ready.CAPEM = string(ca.CertPEM)
-	certs := &mailbench.Certs{SNI: map[string]*tls.Certificate{}}
-	if certs.Default, err = ca.Issue(2, "server.hosting1.test"); err != nil {
+	def, err := ca.Issue(mailtest.CertSpec{Names: []string{"server.hosting1.test"}})
+	if err != nil {
 		return ready, closeAll, nil, err
 	}
 	names := w.MailHosts
 	if len(names) > cfg.SNINames {
 		names = names[:cfg.SNINames]
 	}
-	for i, n := range names {
-		c, err := ca.Issue(int64(3+i), n)
+	var sni []*tls.Certificate
+	for _, n := range names {
+		c, err := ca.Issue(mailtest.CertSpec{Names: []string{n}})
 		if err != nil {
 			return ready, closeAll, nil, err
 		}
-		certs.SNI[n] = c
+		sni = append(sni, c)
 	}
+	certs := mailtest.NewCerts(def, sni...)
 	ready.SNINames = names
-	listen := func(ip, proto string, silent bool) (mailbench.Target, error) {
-		l, err := mailbench.Listen(net.JoinHostPort(ip, "0"), proto, certs, silent)
+	listen := func(ip, proto string, mode mailtest.Mode) (mailbench.Target, error) {
+		l, err := mailtest.Start(mailtest.Config{Addr: net.JoinHostPort(ip, "0"), Protocol: proto, Certs: certs, Mode: mode, Hostname: "server.hosting1.test"})
 		if err != nil {
 			return mailbench.Target{}, err
 		}
 		closers = append(closers, func() { l.Close() })
-		return mailbench.Target{IP: ip, Port: l.Addr().Port, Protocol: proto}, nil
+		return mailbench.Target{IP: ip, Port: l.Port(), Protocol: proto}, nil
 	}
 	for _, ip := range cfg.MailIPs {
 		for _, p := range mailProtos {
-			t, err := listen(ip, p, false)
+			t, err := listen(ip, p, mailtest.Normal)
 			if err != nil {
 				return ready, closeAll, nil, err
 			}
@@ -149,8 +152,9 @@ func serve(cfg childConfig) (ready childReady, closeAll func(), srv *fastdns.Ser
 		}
 	}
 	if cfg.TarpitIP != "" {
+		// Hosts that accept and never answer.
 		for _, p := range mailProtos {
-			t, err := listen(cfg.TarpitIP, p, true)
+			t, err := listen(cfg.TarpitIP, p, mailtest.Silent)
 			if err != nil {
 				return ready, closeAll, nil, err
 			}

@@ -193,9 +193,6 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*Results, error) 
 	if err := st.inventoryStages(ctx); err != nil {
 		return res, err
 	}
-	if err := st.tlsCeiling(ctx); err != nil {
-		return res, err
-	}
 	if err := st.probeStages(ctx); err != nil {
 		return res, err
 	}
@@ -265,19 +262,16 @@ func diffTypes(a, b map[string]int64) map[string]int64 {
 	return d
 }
 
-func (st *stages) tlsCeiling(ctx context.Context) error {
+// tlsCeiling runs the bare handshake loop over ts once.
+func (st *stages) tlsCeiling(ctx context.Context, ts []mailbench.Target) error {
 	cfg, res, log := st.cfg, st.res, st.log
-	ts := probeTargets(st.ch.Ready, cfg.Probes)
-	res.TLS.Targets = len(ts)
-	for rep := 0; rep < cfg.Reps; rep++ {
-		r := mailbench.Ceiling(ctx, ts, cfg.Concurrency, 10*time.Second)
-		log.logf("tls ceiling (%d at once): %d handshakes, %.0f/s, %d failed %s", cfg.Concurrency, r.Handshakes, r.PerSecond, r.Failed, r.FirstError)
-		if r.Failed > 0 {
-			return fmt.Errorf("tls ceiling: %d handshakes failed: %s", r.Failed, r.FirstError)
-		}
-		if r.PerSecond > res.TLS.Ceiling.PerSecond {
-			res.TLS.Ceiling = r
-		}
+	r := mailbench.Ceiling(ctx, ts, cfg.Concurrency, 10*time.Second)
+	log.logf("tls ceiling (%d at once): %d handshakes, %.0f/s, %d failed %s", cfg.Concurrency, r.Handshakes, r.PerSecond, r.Failed, r.FirstError)
+	if r.Failed > 0 {
+		return fmt.Errorf("tls ceiling: %d handshakes failed: %s", r.Failed, r.FirstError)
+	}
+	if r.PerSecond > res.TLS.Ceiling.PerSecond {
+		res.TLS.Ceiling = r
 	}
 	return nil
 }
