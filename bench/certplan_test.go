@@ -5,4 +5,26 @@ import "testing"
 // checkCertplan checks the stages that run certplan's libraries.
 func checkCertplan(t *testing.T, cfg config, res *Results) {
 	t.Helper()
+	p := res.TLS.Probe
+	if p == nil {
+		t.Fatal("probe: not run")
+	}
+	if p.Endpoints != cfg.Probes || p.Errors != 0 || p.PerSecond <= 0 || p.Ratio <= 0 {
+		t.Errorf("probe: %+v, want %d endpoints without error at a positive rate", p, cfg.Probes)
+	}
+	if p.CoverageOK != p.CoverageAll || p.CoverageAll == 0 {
+		t.Errorf("probe: %d of %d coverage rows verify with SNI, want all", p.CoverageOK, p.CoverageAll)
+	}
+	if len(res.TLS.Dead) == 0 {
+		t.Fatal("dead hosts: not run")
+	}
+	for _, d := range res.TLS.Dead {
+		if d.Endpoints != cfg.DeadProbes || d.Dead != cfg.DeadProbes/10 || d.TimedOut != d.Dead || d.LiveErrors != 0 {
+			t.Errorf("dead hosts: %+v, want %d endpoints, a tenth timing out, no live errors", d, cfg.DeadProbes)
+		}
+		// In parallel, not in series; the exact bound is for quiet machines.
+		if d.Elapsed >= d.InSeries/2 {
+			t.Errorf("dead hosts: %s, want well under the %s it takes in series", d.Elapsed, d.InSeries)
+		}
+	}
 }
