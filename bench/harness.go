@@ -190,14 +190,20 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*Results, error) 
 	runtime.GC()
 	log.logf("%d questions (%.1f a domain); responder at %s", packed.Len(), float64(packed.Len())/float64(cfg.Domains), ch.Ready.DNS)
 
-	if err := st.inventoryStages(ctx, packed); err != nil {
-		return res, err
-	}
-	if err := st.probeStages(ctx); err != nil {
-		return res, err
-	}
-	if err := st.planStages(ctx); err != nil {
-		return res, err
+	for _, stage := range []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"dns", func(ctx context.Context) error { return st.inventoryStages(ctx, packed) }},
+		{"tls", st.probeStages},
+		{"plan", st.planStages},
+	} {
+		if cfg.Only != nil && !cfg.Only[stage.name] {
+			continue
+		}
+		if err := stage.run(ctx); err != nil {
+			return res, err
+		}
 	}
 	res.judge()
 	return res, nil
@@ -231,29 +237,27 @@ func (st *stages) dnsCeiling(ctx context.Context, qs *fastdns.Queries) error {
 		res.DNS.Responder = r
 		log.logf("responder capacity (batching client, 256 in flight): %.0f q/s", r.QPS)
 	}
-	{
-		before, err := st.ch.Stats()
-		if err != nil {
-			return err
-		}
-		u0 := selfCPU()
-		r, err := fastdns.Blast(ctx, addr, qs, fastdns.BlastOptions{InFlight: cfg.Concurrency})
-		if err != nil {
-			return fmt.Errorf("dns ceiling: %w", err)
-		}
-		cpu := selfCPU() - u0
-		after, err := st.ch.Stats()
-		if err != nil {
-			return err
-		}
-		log.logf("dns ceiling (%d in flight): %.0f q/s, %d lost, %d over tcp, cpu/query: client %.1f µs, responder %.1f µs", cfg.Concurrency, r.QPS, r.Lost, r.Truncated,
-			float64(cpu.Microseconds())/float64(r.Answered), float64((after.UserNS+after.SysNS-before.UserNS-before.SysNS)/1000)/float64(r.Answered))
-		if r.QPS > res.DNS.Ceiling.QPS {
-			res.DNS.Ceiling = r
-			res.DNS.CeilingClientCPUus = float64(cpu.Microseconds()) / float64(r.Answered)
-			res.DNS.CeilingResponderCPUus = float64((after.UserNS+after.SysNS-before.UserNS-before.SysNS)/1000) / float64(r.Answered)
-			res.DNS.CeilingByType = diffTypes(after.DNS.ByType, before.DNS.ByType)
-		}
+	before, err := st.ch.Stats()
+	if err != nil {
+		return err
+	}
+	u0 := selfCPU()
+	r, err := fastdns.Blast(ctx, addr, qs, fastdns.BlastOptions{InFlight: cfg.Concurrency})
+	if err != nil {
+		return fmt.Errorf("dns ceiling: %w", err)
+	}
+	cpu := selfCPU() - u0
+	after, err := st.ch.Stats()
+	if err != nil {
+		return err
+	}
+	log.logf("dns ceiling (%d in flight): %.0f q/s, %d lost, %d over tcp, cpu/query: client %.1f µs, responder %.1f µs", cfg.Concurrency, r.QPS, r.Lost, r.Truncated,
+		float64(cpu.Microseconds())/float64(r.Answered), float64((after.UserNS+after.SysNS-before.UserNS-before.SysNS)/1000)/float64(r.Answered))
+	if r.QPS > res.DNS.Ceiling.QPS {
+		res.DNS.Ceiling = r
+		res.DNS.CeilingClientCPUus = float64(cpu.Microseconds()) / float64(r.Answered)
+		res.DNS.CeilingResponderCPUus = float64((after.UserNS+after.SysNS-before.UserNS-before.SysNS)/1000) / float64(r.Answered)
+		res.DNS.CeilingByType = diffTypes(after.DNS.ByType, before.DNS.ByType)
 	}
 	return nil
 }

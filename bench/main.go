@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 )
 
@@ -33,6 +34,7 @@ func main() {
 	flag.IntVar(&cfg.Probes, "probes", 0, "handshakes to probe (default 10,000; 200 with --small)")
 	flag.IntVar(&cfg.Concurrency, "concurrency", 64, "queries in flight and handshakes at once, for certplan and the ceilings alike")
 	flag.IntVar(&cfg.DNSSockets, "dns-sockets", 4, "UDP sockets of the DNS responder (SO_REUSEPORT)")
+	only := flag.String("only", "dns,tls,plan", "stages to run, comma-separated: dns (ceiling, inventory, dropped queries), tls (ceiling, probe, dead hosts), plan")
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "seed of the synthetic world")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -40,6 +42,10 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.fill(*small)
+	cfg.Only = map[string]bool{}
+	for _, s := range strings.Split(*only, ",") {
+		cfg.Only[strings.TrimSpace(s)] = true
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
@@ -61,22 +67,23 @@ func main() {
 
 // config sizes a run.
 type config struct {
-	Mode        string        `json:"mode"`
-	Domains     int           `json:"domains"`
-	Probes      int           `json:"probes"`
-	Concurrency int           `json:"concurrency"`
-	Seed        uint64        `json:"seed"`
-	DNSSockets  int           `json:"dns_sockets"`
-	PlanNames   []int         `json:"plan_names"`
-	DropDomains int           `json:"drop_domains"` // domains in the dropped-queries case
-	DeadZones   int           `json:"dead_zones"`   // of which under a name server that never answers
-	DNSTimeout  time.Duration `json:"dns_timeout_ns"`
-	DeadProbes  int           `json:"dead_probes"` // endpoints in the dead-hosts case
-	DeadTimeout time.Duration `json:"dead_timeout_ns"`
-	Reps        int           `json:"reps"` // ceiling runs, best kept
-	Deadline    time.Duration `json:"-"`
-	Out         string        `json:"-"`
-	CPUProfile  string        `json:"-"`
+	Mode        string          `json:"mode"`
+	Domains     int             `json:"domains"`
+	Probes      int             `json:"probes"`
+	Concurrency int             `json:"concurrency"`
+	Seed        uint64          `json:"seed"`
+	DNSSockets  int             `json:"dns_sockets"`
+	PlanNames   []int           `json:"plan_names"`
+	DropDomains int             `json:"drop_domains"` // domains in the dropped-queries case
+	DeadZones   int             `json:"dead_zones"`   // of which under a name server that never answers
+	DNSTimeout  time.Duration   `json:"dns_timeout_ns"`
+	DeadProbes  int             `json:"dead_probes"` // endpoints in the dead-hosts case
+	DeadTimeout time.Duration   `json:"dead_timeout_ns"`
+	Reps        int             `json:"reps"`           // ceiling runs, best kept
+	Only        map[string]bool `json:"only,omitempty"` // stages to run; nil runs all
+	Deadline    time.Duration   `json:"-"`
+	Out         string          `json:"-"`
+	CPUProfile  string          `json:"-"`
 }
 
 func (c *config) fill(small bool) {
