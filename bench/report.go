@@ -67,9 +67,11 @@ func (r *Results) printTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "measure\tvalue\tdetail")
 	d := r.DNS
-	fmt.Fprintf(tw, "dns responder capacity\t%s q/s\tbatching client, 256 in flight\n", rate(d.Responder.QPS))
-	fmt.Fprintf(tw, "dns ceiling\t%s q/s\t%d queries, %d in flight, %s; cpu/query: client %.1f µs, responder %.1f µs\n",
-		rate(d.Ceiling.QPS), d.Ceiling.Answered, r.Config.Concurrency, dur(d.Ceiling.Elapsed), d.CeilingClientCPUus, d.CeilingResponderCPUus)
+	if d.Ceiling.Answered > 0 {
+		fmt.Fprintf(tw, "dns responder capacity\t%s q/s\tbatching client, 256 in flight\n", rate(d.Responder.QPS))
+		fmt.Fprintf(tw, "dns ceiling\t%s q/s\t%d queries, %d in flight, %s; cpu/query: client %.1f µs, responder %.1f µs\n",
+			rate(d.Ceiling.QPS), d.Ceiling.Answered, r.Config.Concurrency, dur(d.Ceiling.Elapsed), d.CeilingClientCPUus, d.CeilingResponderCPUus)
+	}
 	if inv := d.Inventory; inv != nil {
 		fmt.Fprintf(tw, "certplan inventory\t%s q/s\t%d domains in %s, %s domains/s, %d queries (%d over tcp), ratio %.2f\n",
 			rate(inv.QPS), inv.Domains, dur(inv.Elapsed), rate(inv.DomainsPerSec), inv.Queries, inv.TCP, inv.Ratio)
@@ -81,7 +83,9 @@ func (r *Results) printTable(w io.Writer) {
 			dur(dr.Elapsed), dr.Domains, dr.Dead, dur(dr.CleanTime), dur(dr.Bound), dr.Tries, dur(dr.Timeout), dur(dr.InSeries))
 	}
 	t := r.TLS
-	fmt.Fprintf(tw, "tls ceiling\t%s /s\t%d handshakes, %d at once, %s\n", rate(t.Ceiling.PerSecond), t.Ceiling.Handshakes, r.Config.Concurrency, dur(t.Ceiling.Elapsed))
+	if t.Ceiling.Handshakes > 0 {
+		fmt.Fprintf(tw, "tls ceiling\t%s /s\t%d handshakes, %d at once, %s\n", rate(t.Ceiling.PerSecond), t.Ceiling.Handshakes, r.Config.Concurrency, dur(t.Ceiling.Elapsed))
+	}
 	if p := t.Probe; p != nil {
 		fmt.Fprintf(tw, "certplan probe\t%s /s\t%d endpoints in %s, %d errors, ratio %.2f\n", rate(p.PerSecond), p.Endpoints, dur(p.Elapsed), p.Errors, p.Ratio)
 	}
