@@ -55,6 +55,18 @@ type DNSResults struct {
 	CeilingByType         map[string]int64 `json:"ceiling_by_type"`
 	Inventory             *InventoryResult `json:"inventory,omitempty"`
 	Drop                  *DropResult      `json:"drop,omitempty"`
+	QPSCap                *QPSResult       `json:"qps_cap,omitempty"`
+}
+
+// QPSResult is an inventory with a query rate cap (--qps): the rate sent
+// must stay under the cap.
+type QPSResult struct {
+	Cap       float64       `json:"cap"`
+	Domains   int           `json:"domains"`
+	Queries   int64         `json:"queries"`
+	Elapsed   time.Duration `json:"elapsed_ns"`
+	QPS       float64       `json:"qps"`
+	WithinCap bool          `json:"within_cap"`
 }
 
 // InventoryResult is certplan's inventory of every domain.
@@ -91,6 +103,11 @@ type DropResult struct {
 	Bound       time.Duration `json:"bound_ns"` // clean + tries × timeout, plus slack
 	InSeries    time.Duration `json:"in_series_ns"`
 	WithinBound bool          `json:"within_bound"`
+	// Results stream: the live domains' results were all out by
+	// LiveEmittedBy, while the first silent domain's came at
+	// FirstDeadEmitted.
+	LiveEmittedBy    time.Duration `json:"live_emitted_by_ns"`
+	FirstDeadEmitted time.Duration `json:"first_dead_emitted_ns"`
 }
 
 // TLSResults are the handshake side.

@@ -34,6 +34,10 @@ func (r *Results) judge() {
 	}
 	if d := r.DNS.Drop; d != nil {
 		add("dropped queries: time ÷ bound", d.Elapsed.Seconds()/d.Bound.Seconds(), "<= 1", d.WithinBound)
+		add("dropped queries: live results out ÷ clean time", d.LiveEmittedBy.Seconds()/max(d.CleanTime.Seconds(), 0.001), "~1 (streams)", d.LiveEmittedBy <= d.Bound)
+	}
+	if q := r.DNS.QPSCap; q != nil {
+		add("--qps: rate sent ÷ cap", q.QPS/q.Cap, "<= 1", q.WithinCap)
 	}
 }
 
@@ -81,6 +85,10 @@ func (r *Results) printTable(w io.Writer) {
 	if dr := d.Drop; dr != nil {
 		fmt.Fprintf(tw, "dns with dropped queries\t%s\t%d domains, %d under a silent server; clean %s; bound %s (clean + %d × %s + slack); in series %s\n",
 			dur(dr.Elapsed), dr.Domains, dr.Dead, dur(dr.CleanTime), dur(dr.Bound), dr.Tries, dur(dr.Timeout), dur(dr.InSeries))
+		fmt.Fprintf(tw, "  results stream\t%s\tevery live domain's result out by then; the first silent domain's at %s\n", dur(dr.LiveEmittedBy), dur(dr.FirstDeadEmitted))
+	}
+	if q := d.QPSCap; q != nil {
+		fmt.Fprintf(tw, "dns with --qps %.0f\t%s q/s\t%d domains, %d queries in %s\n", q.Cap, rate(q.QPS), q.Domains, q.Queries, dur(q.Elapsed))
 	}
 	t := r.TLS
 	if t.Ceiling.Handshakes > 0 {
