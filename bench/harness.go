@@ -114,8 +114,13 @@ type DropResult struct {
 type TLSResults struct {
 	Targets int                     `json:"targets"`
 	Ceiling mailbench.CeilingResult `json:"ceiling"`
-	Probe   *ProbeResult            `json:"probe,omitempty"`
-	Dead    []DeadResult            `json:"dead,omitempty"`
+	// Every run's rate, and the least client CPU per handshake: CPU time
+	// is far less disturbed than rates by load from elsewhere.
+	CeilingRuns        []float64    `json:"ceiling_runs"`
+	CeilingClientCPUus float64      `json:"ceiling_client_cpu_us"`
+	Probe              *ProbeResult `json:"probe,omitempty"`
+	ProbeRuns          []float64    `json:"probe_runs,omitempty"`
+	Dead               []DeadResult `json:"dead,omitempty"`
 }
 
 // ProbeResult is certplan's probe of every target.
@@ -126,6 +131,7 @@ type ProbeResult struct {
 	Elapsed     time.Duration `json:"elapsed_ns"`
 	PerSecond   float64       `json:"per_second"`
 	Ratio       float64       `json:"ratio_to_ceiling"`
+	ClientCPUus float64       `json:"client_cpu_us"`
 	CoverageOK  int           `json:"coverage_ok_with_sni"`
 	CoverageAll int           `json:"coverage_rows"`
 }
@@ -292,13 +298,19 @@ func diffTypes(a, b map[string]int64) map[string]int64 {
 // tlsCeiling runs the bare handshake loop over ts once.
 func (st *stages) tlsCeiling(ctx context.Context, ts []mailbench.Target) error {
 	cfg, res, log := st.cfg, st.res, st.log
+	cpu0 := selfCPU()
 	r := mailbench.Ceiling(ctx, ts, cfg.Concurrency, 10*time.Second)
-	log.logf("tls ceiling (%d at once): %d handshakes, %.0f/s, %d failed %s", cfg.Concurrency, r.Handshakes, r.PerSecond, r.Failed, r.FirstError)
+	cpu := float64((selfCPU() - cpu0).Microseconds()) / float64(max(r.Handshakes, 1))
+	log.logf("tls ceiling (%d at once): %d handshakes, %.0f/s, client cpu %.0f µs each, %d failed %s", cfg.Concurrency, r.Handshakes, r.PerSecond, cpu, r.Failed, r.FirstError)
 	if r.Failed > 0 {
 		return fmt.Errorf("tls ceiling: %d handshakes failed: %s", r.Failed, r.FirstError)
 	}
+	res.TLS.CeilingRuns = append(res.TLS.CeilingRuns, r.PerSecond)
 	if r.PerSecond > res.TLS.Ceiling.PerSecond {
 		res.TLS.Ceiling = r
+	}
+	if res.TLS.CeilingClientCPUus == 0 || cpu < res.TLS.CeilingClientCPUus {
+		res.TLS.CeilingClientCPUus = cpu
 	}
 	return nil
 }

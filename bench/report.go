@@ -19,11 +19,19 @@ func (r *Results) judge() {
 	}
 	if inv := r.DNS.Inventory; inv != nil {
 		add("inventory q/s ÷ dns ceiling q/s", inv.Ratio, ">= 0.70", inv.Ratio >= 0.70)
+		if inv.ClientCPUus > 0 {
+			x := r.DNS.CeilingClientCPUus / inv.ClientCPUus
+			add("dns ceiling client cpu ÷ inventory cpu (per query)", x, ">= 0.70", x >= 0.70)
+		}
 		gib := float64(inv.PeakRSS) / (1 << 30)
 		add(fmt.Sprintf("inventory peak RSS, GiB (%d domains)", inv.Domains), gib, "< 1", gib < 1)
 	}
 	if p := r.TLS.Probe; p != nil {
 		add("probe/s ÷ tls ceiling/s", p.Ratio, ">= 0.80", p.Ratio >= 0.80)
+		if p.ClientCPUus > 0 {
+			x := r.TLS.CeilingClientCPUus / p.ClientCPUus
+			add("tls ceiling client cpu ÷ probe client cpu (per handshake)", x, ">= 0.80", x >= 0.80)
+		}
 	}
 	if len(r.Plan) == 2 && r.Plan[0].Elapsed > 0 {
 		x := r.Plan[1].Elapsed.Seconds() / r.Plan[0].Elapsed.Seconds()
@@ -93,10 +101,10 @@ func (r *Results) printTable(w io.Writer) {
 	}
 	t := r.TLS
 	if t.Ceiling.Handshakes > 0 {
-		fmt.Fprintf(tw, "tls ceiling\t%s /s\t%d handshakes, %d at once, %s\n", rate(t.Ceiling.PerSecond), t.Ceiling.Handshakes, r.Config.Concurrency, dur(t.Ceiling.Elapsed))
+		fmt.Fprintf(tw, "tls ceiling\t%s /s\t%d handshakes, %d at once, %s; client cpu %.0f µs a handshake\n", rate(t.Ceiling.PerSecond), t.Ceiling.Handshakes, r.Config.Concurrency, dur(t.Ceiling.Elapsed), t.CeilingClientCPUus)
 	}
 	if p := t.Probe; p != nil {
-		fmt.Fprintf(tw, "certplan probe\t%s /s\t%d endpoints in %s, %d errors, ratio %.2f\n", rate(p.PerSecond), p.Endpoints, dur(p.Elapsed), p.Errors, p.Ratio)
+		fmt.Fprintf(tw, "certplan probe\t%s /s\t%d endpoints in %s, %d errors, ratio %.2f; client cpu %.0f µs a handshake\n", rate(p.PerSecond), p.Endpoints, dur(p.Elapsed), p.Errors, p.Ratio, p.ClientCPUus)
 	}
 	for _, dd := range t.Dead {
 		fmt.Fprintf(tw, "probe with dead hosts\t%s\t%d endpoints, %d never answer, %d at once; live alone %s; bound %s (%d × %s + live + slack); in series %s\n",
