@@ -411,7 +411,10 @@ func FreePort() (int, error) {
 }
 
 // PointElsewhere replaces name's address records with 127.0.0.77, a
-// loopback address nothing serves on, so that validation of name fails.
+// loopback address nothing serves on, so that validation of name fails —
+// provided the challenge listener binds the server's addresses (such as
+// 127.0.0.2:port) and not every address (":port" also answers on
+// 127.0.0.77, since all of 127.0.0.0/8 is local).
 func PointElsewhere(s *dnstest.Server, name string) error {
 	fq := dns.Fqdn(strings.ToLower(name))
 	s.Remove(fq, dns.TypeA)
