@@ -3,6 +3,7 @@ package acme
 import (
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -447,4 +449,65 @@ func TestOrderTiming(t *testing.T) {
 		}
 		t.Logf("%2d names: %v", n, time.Since(start).Round(time.Millisecond))
 	}
+}
+
+func TestRenewalWithCAFailureKeepsReplaces(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(func(cfg *Config) { cfg.AllowReducedCoverage = true })
+	names := []string{"mail.d.test", "late.d.test"}
+	req := Request{CertID: "c1", Names: names, Inventory: inventory(names...)}
+	first, err := c.Obtain(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pebbletest.PointElsewhere(e.dns, "late.d.test"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Obtain(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders := e.ca.Orders()
+	if len(orders) != 3 || orders[1].Replaces != first.Cert.Meta.ARICertID || orders[2].Replaces != first.Cert.Meta.ARICertID {
+		t.Errorf("orders %+v: both renewal orders should replace %s", orders, first.Cert.Meta.ARICertID)
+	}
+	if res.Replaced != first.Cert.Meta.ARICertID || !slices.Equal(res.Issued, []string{"mail.d.test"}) || res.Orders != 2 {
+		t.Errorf("result %+v", res)
+	}
+}
+
+func TestProfileNameLimit(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(func(cfg *Config) { cfg.Profile = "tlsserver"; cfg.SkipPreflight = true })
+	var names []string
+	for i := 0; i < 26; i++ {
+		names = append(names, "x"+strconv.Itoa(i)+".d.test")
+	}
+	_, err := c.Obtain(context.Background(), Request{CertID: "big", Names: names})
+	var oe *OrderError
+	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "more than 25") {
+		t.Fatalf("got %v, want an OrderError about the name limit", err)
+	}
+}
+
+func TestEAB(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hmac := base64.RawURLEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	ca, err := pebbletest.Start(ctx, pebbletest.Options{DNSAddr: e.dns.Addr(), RequireEAB: true, EABKeys: map[string]string{"kid-1": hmac}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.cfg
+	cfg.CA, cfg.CARootsPEM, cfg.Challenge = ca.DirectoryURL, ca.RootsPEM, ChallengeConfig{Webroot: t.TempDir()}
+	if _, err := New(ctx, cfg); err == nil {
+		t.Fatal("registered without EAB at a CA that requires it")
+	}
+	cfg.EABKeyID, cfg.EABHMAC = "kid-1", hmac
+	c, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
 }

@@ -107,6 +107,12 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Result, error) {
 		}
 	}
 
+	if out.replaces != replaces {
+		if replaces != "" {
+			res.Warnings = append(res.Warnings, "the CA did not accept \"replaces\" "+replaces+" (already replaced?)")
+		}
+		replaces = out.replaces
+	}
 	keyPEM, err := EncodeKey(key)
 	if err != nil {
 		return finish(err)

@@ -20,6 +20,9 @@ import (
 type orderOutcome struct {
 	certPEM, chainPEM []byte
 	certURL           string
+	// replaces is the "replaces" the CA echoed in the order (lego drops it
+	// and orders again when the CA answers alreadyReplaced).
+	replaces string
 	// failed names the identifiers the CA rejected or could not validate;
 	// with err set, the caller may drop them and order again.
 	failed []Dropped
@@ -43,6 +46,7 @@ func (c *Client) placeOrder(ctx context.Context, names []string, replaces string
 		out.failed = failedFromProblem(err, DropRejected)
 		return out, fmt.Errorf("new order: %w", err)
 	}
+	out.replaces = order.Replaces
 
 	authzs := make([]legoacme.Authorization, len(order.Authorizations))
 	errs := make([]error, len(order.Authorizations))
