@@ -33,14 +33,16 @@ away     IN A   127.0.0.77
 `
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	dns   *dnstest.Server
 	ca    *pebbletest.CA
 	store *store.Store
 	cfg   Config
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvTB(t) }
+
+func newEnvTB(t testing.TB) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -147,7 +149,7 @@ func (e *env) verify(c *store.Cert, names ...string) {
 	}
 }
 
-func mustDER(t *testing.T, pemBytes []byte) []byte {
+func mustDER(t testing.TB, pemBytes []byte) []byte {
 	c, err := store.ParseLeaf(pemBytes)
 	if err != nil {
 		t.Fatal(err)
@@ -510,4 +512,26 @@ func TestEAB(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
+}
+
+// BenchmarkObtain issues a certificate of 1 and of 10 names per iteration
+// against in-process Pebble with real HTTP-01 validation.
+func BenchmarkObtain(b *testing.B) {
+	for _, n := range []int{1, 10} {
+		b.Run(strconv.Itoa(n)+"names", func(b *testing.B) {
+			var names []string
+			for i := 0; i < n; i++ {
+				names = append(names, "n"+strconv.Itoa(i)+".d.test")
+			}
+			e := newEnvTB(b)
+			c := e.client(nil)
+			inv := inventory(names...)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := c.Obtain(context.Background(), Request{CertID: "b", Names: names, Inventory: inv}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
