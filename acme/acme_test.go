@@ -2,6 +2,7 @@ package acme
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -533,5 +534,42 @@ func BenchmarkObtain(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestNextKeyAndARIOverride(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(nil)
+	req := Request{CertID: "c1", Names: []string{"mail.d.test"}, Inventory: inventory("mail.d.test")}
+	first, err := c.Obtain(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The CA wants it renewed now.
+	start := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := e.ca.SetRenewalInfo(first.Cert.Leaf, start, start.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.RenewalInfo(context.Background(), first.Cert.Leaf)
+	if err != nil || !info.Start.Equal(start) {
+		t.Fatalf("renewal info %+v %v, want start %v", info, err, start)
+	}
+
+	// A staged next key (published in TLSA beforehand) becomes current.
+	k, _ := GenerateKey(EC256)
+	kp, _ := EncodeKey(k)
+	if err := e.store.SaveNextKey("c1", &store.NextKey{KeyPEM: kp, KeyType: "ec256", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	req.UseNextKey = true
+	second, err := c.Obtain(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.Cert.Key.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(k.Public()) {
+		t.Error("the staged next key was not used")
+	}
+	if _, err := e.store.LoadNextKey("c1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("next key still staged: %v", err)
 	}
 }
