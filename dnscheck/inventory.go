@@ -303,7 +303,7 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 
 	if mxNX {
 		// The domain does not exist: nothing else it says counts.
-		res.Domain.Error = errs[0].Error() + ": the domain does not exist"
+		res.Domain.Error = "MX " + d + ": NXDOMAIN: the domain does not exist"
 		res.Domain.NullMX, res.Domain.MTASTS, res.Domain.NoService = false, nil, nil
 		return res
 	}
