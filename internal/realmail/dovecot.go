@@ -312,6 +312,19 @@ func (d *Dovecot) SetDefault(ctx context.Context, c Cert) error {
 	return d.reload(ctx)
 }
 
+// UseDefaultFiles points ssl_cert and ssl_key at files something else
+// maintains, such as a deploy hook, and reloads Dovecot: what an
+// administrator does once when handing the certificates over to certplan.
+func (d *Dovecot) UseDefaultFiles(ctx context.Context, certFile, keyFile string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.DefaultCertFile, d.DefaultKeyFile = certFile, keyFile
+	if err := d.writeConfig(); err != nil {
+		return fmt.Errorf("dovecot: %w", err)
+	}
+	return d.reload(ctx)
+}
+
 // SetSNI replaces the local_name blocks and reloads Dovecot.
 func (d *Dovecot) SetSNI(ctx context.Context, m map[string]Cert) error {
 	d.mu.Lock()
