@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -431,7 +432,11 @@ func normNames(names []string) []string {
 // deploy runs every hook for c, and records the serial as deployed when all
 // succeeded.
 func (r *runner) deploy(ctx context.Context, pc model.PlannedCert, c *store.Cert, change string, out *CertOutcome, as *state) {
-	dc := deploy.Cert{ID: pc.ID, Dir: c.Dir, Names: c.Meta.Names, Change: change}
+	dir := c.Dir
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs // the hook runs in it, and may cd elsewhere
+	}
+	dc := deploy.Cert{ID: pc.ID, Dir: dir, Names: c.Meta.Names, Change: change}
 	if pc.Default {
 		dc.DefaultIPs = pc.IPs
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -130,6 +131,9 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 	}
 	if o.minDaysLeft < 0 {
 		return ao, usageError("--min-days-left %d: must not be negative", o.minDaysLeft)
+	}
+	if abs, err := filepath.Abs(o.stateDir); err == nil {
+		o.stateDir = abs // hooks get paths inside it, and run elsewhere
 	}
 	st, err := store.Open(o.stateDir)
 	if err != nil {
