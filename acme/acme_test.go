@@ -2,6 +2,7 @@ package acme
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -33,14 +34,16 @@ away     IN A   127.0.0.77
 `
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	dns   *dnstest.Server
 	ca    *pebbletest.CA
 	store *store.Store
 	cfg   Config
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvTB(t) }
+
+func newEnvTB(t testing.TB) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -147,7 +150,7 @@ func (e *env) verify(c *store.Cert, names ...string) {
 	}
 }
 
-func mustDER(t *testing.T, pemBytes []byte) []byte {
+func mustDER(t testing.TB, pemBytes []byte) []byte {
 	c, err := store.ParseLeaf(pemBytes)
 	if err != nil {
 		t.Fatal(err)
@@ -510,4 +513,63 @@ func TestEAB(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
+}
+
+// BenchmarkObtain issues a certificate of 1 and of 10 names per iteration
+// against in-process Pebble with real HTTP-01 validation.
+func BenchmarkObtain(b *testing.B) {
+	for _, n := range []int{1, 10} {
+		b.Run(strconv.Itoa(n)+"names", func(b *testing.B) {
+			var names []string
+			for i := 0; i < n; i++ {
+				names = append(names, "n"+strconv.Itoa(i)+".d.test")
+			}
+			e := newEnvTB(b)
+			c := e.client(nil)
+			inv := inventory(names...)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := c.Obtain(context.Background(), Request{CertID: "b", Names: names, Inventory: inv}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func TestNextKeyAndARIOverride(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(nil)
+	req := Request{CertID: "c1", Names: []string{"mail.d.test"}, Inventory: inventory("mail.d.test")}
+	first, err := c.Obtain(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The CA wants it renewed now.
+	start := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := e.ca.SetRenewalInfo(first.Cert.Leaf, start, start.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.RenewalInfo(context.Background(), first.Cert.Leaf)
+	if err != nil || !info.Start.Equal(start) {
+		t.Fatalf("renewal info %+v %v, want start %v", info, err, start)
+	}
+
+	// A staged next key (published in TLSA beforehand) becomes current.
+	k, _ := GenerateKey(EC256)
+	kp, _ := EncodeKey(k)
+	if err := e.store.SaveNextKey("c1", &store.NextKey{KeyPEM: kp, KeyType: "ec256", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	req.UseNextKey = true
+	second, err := c.Obtain(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.Cert.Key.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(k.Public()) {
+		t.Error("the staged next key was not used")
+	}
+	if _, err := e.store.LoadNextKey("c1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("next key still staged: %v", err)
+	}
 }

@@ -36,9 +36,11 @@ type Client struct {
 	now     func() time.Time
 }
 
-// New connects to the CA, loads the store's account for it or registers
-// one (which needs AgreeTOS and a locked store), and starts the built-in
-// challenge listener when the challenge type uses one. Close stops it.
+// New connects to the CA and loads the store's account for it or registers
+// one (which needs AgreeTOS and a locked store). The built-in challenge
+// listener, if the challenge type uses one, is bound by the first Obtain
+// (so that a run that only asks for renewal information binds nothing);
+// Close stops it.
 func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("acme: config has no store")

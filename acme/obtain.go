@@ -30,6 +30,9 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Result, error) {
 	if len(names) == 0 {
 		return nil, ErrNothingToIssue
 	}
+	if err := c.solver.start(); err != nil {
+		return nil, err
+	}
 	res := &Result{CertID: req.CertID}
 	finish := func(err error) (*Result, error) {
 		sortDropped(res.Dropped)

@@ -31,6 +31,9 @@ import (
 // for concurrent use: all challenges of an order are presented at once.
 type solver interface {
 	typ() string
+	// start binds the built-in listener, if any; it is idempotent, so that
+	// a Client that only asks for renewal information binds nothing.
+	start() error
 	present(ctx context.Context, name, token, keyAuth string) error
 	cleanup(ctx context.Context, name, token, keyAuth string)
 	close() error
@@ -46,7 +49,7 @@ func newSolver(ctx context.Context, cc ChallengeConfig, log *slog.Logger) (solve
 		if addr == "" {
 			addr = ":80"
 		}
-		return startHTTPSolver(addr)
+		return &httpSolver{addr: addr, tokens: map[string]string{}}, nil
 	case DNS01:
 		p, err := DNSProvider(cc.DNSProvider)
 		if err != nil {
@@ -68,7 +71,7 @@ func newSolver(ctx context.Context, cc ChallengeConfig, log *slog.Logger) (solve
 		if addr == "" {
 			addr = ":443"
 		}
-		return startTLSALPNSolver(addr)
+		return &tlsALPNSolver{addr: addr, certs: map[string]*tls.Certificate{}}, nil
 	}
 	return nil, fmt.Errorf("unknown challenge type %q: use http-01, dns-01 or tls-alpn-01", cc.Type)
 }
@@ -113,21 +116,25 @@ func DNSProvider(name string) (challenge.Provider, error) {
 const challengePrefix = "/.well-known/acme-challenge/"
 
 type httpSolver struct {
+	addr   string
 	mu     sync.RWMutex
 	tokens map[string]string // token -> key authorization
 	srv    *http.Server
-	ln     net.Listener
 }
 
-func startHTTPSolver(addr string) (*httpSolver, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("http-01 listener: %w", err)
+func (s *httpSolver) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil {
+		return nil
 	}
-	s := &httpSolver{tokens: map[string]string{}, ln: ln}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("http-01 listener: %w", err)
+	}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
 	go s.srv.Serve(ln)
-	return s, nil
+	return nil
 }
 
 func (s *httpSolver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -162,7 +169,16 @@ func (s *httpSolver) cleanup(_ context.Context, _, token, _ string) {
 	s.mu.Unlock()
 }
 
-func (s *httpSolver) close() error { return s.srv.Close() }
+func (s *httpSolver) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil {
+		return nil
+	}
+	err := s.srv.Close()
+	s.srv = nil
+	return err
+}
 
 // ---- HTTP-01, webroot
 
@@ -190,7 +206,8 @@ func (s *webrootSolver) rootFor(name string) (string, error) {
 	return "", fmt.Errorf("%s: no webroot for the name or a parent domain", name)
 }
 
-func (s *webrootSolver) typ() string { return HTTP01 }
+func (s *webrootSolver) typ() string  { return HTTP01 }
+func (s *webrootSolver) start() error { return nil }
 
 func (s *webrootSolver) present(_ context.Context, name, token, keyAuth string) error {
 	root, err := s.rootFor(name)
@@ -220,13 +237,18 @@ func (s *webrootSolver) close() error { return nil }
 // ---- TLS-ALPN-01 (RFC 8737)
 
 type tlsALPNSolver struct {
+	addr  string
 	mu    sync.RWMutex
 	certs map[string]*tls.Certificate // name -> challenge certificate
 	ln    net.Listener
 }
 
-func startTLSALPNSolver(addr string) (*tlsALPNSolver, error) {
-	s := &tlsALPNSolver{certs: map[string]*tls.Certificate{}}
+func (s *tlsALPNSolver) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return nil
+	}
 	cfg := &tls.Config{
 		NextProtos: []string{tlsalpn01.ACMETLS1Protocol},
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -241,9 +263,9 @@ func startTLSALPNSolver(addr string) (*tlsALPNSolver, error) {
 			return nil, fmt.Errorf("no challenge for %q", hello.ServerName)
 		},
 	}
-	ln, err := tls.Listen("tcp", addr, cfg)
+	ln, err := tls.Listen("tcp", s.addr, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("tls-alpn-01 listener: %w", err)
+		return fmt.Errorf("tls-alpn-01 listener: %w", err)
 	}
 	s.ln = ln
 	go func() {
@@ -259,7 +281,7 @@ func startTLSALPNSolver(addr string) (*tlsALPNSolver, error) {
 			}()
 		}
 	}()
-	return s, nil
+	return nil
 }
 
 func (s *tlsALPNSolver) typ() string { return TLSALPN01 }
@@ -281,7 +303,16 @@ func (s *tlsALPNSolver) cleanup(_ context.Context, name, _, _ string) {
 	s.mu.Unlock()
 }
 
-func (s *tlsALPNSolver) close() error { return s.ln.Close() }
+func (s *tlsALPNSolver) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	err := s.ln.Close()
+	s.ln = nil
+	return err
+}
 
 // ---- DNS-01
 
@@ -293,7 +324,8 @@ type dnsSolver struct {
 	log       *slog.Logger
 }
 
-func (s *dnsSolver) typ() string { return DNS01 }
+func (s *dnsSolver) typ() string  { return DNS01 }
+func (s *dnsSolver) start() error { return nil }
 
 func (s *dnsSolver) present(ctx context.Context, name, token, keyAuth string) error {
 	if err := s.provider.Present(ctx, name, token, keyAuth); err != nil {

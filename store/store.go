@@ -11,6 +11,7 @@
 //	  accounts/<ca>/                0700, <ca> from the directory URL
 //	    key.pem                     0600 account key
 //	    account.json                registration (email, URI)
+//	  retired/<id>-<unix>/          certificates the plan dropped (RetireCert)
 //	  certs/<id>/                   0700, <id> is the plan's certificate ID
 //	    current -> v000003          symlink, swapped atomically
 //	    v000003/                    one issued version, never modified
@@ -590,6 +591,34 @@ func (s *Store) Repair() error {
 		}
 	}
 	return nil
+}
+
+// RetireCert moves certificate id (all versions, renewal state and next
+// key) to <dir>/retired/<id>-<unix time>, for a certificate the plan no
+// longer has. Its files stay for inspection; ListCerts no longer lists it.
+func (s *Store) RetireCert(id string, now time.Time) (string, error) {
+	if err := s.locked(); err != nil {
+		return "", err
+	}
+	d, err := s.certDir(id)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(d); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", ErrNotFound
+		}
+		return "", err
+	}
+	rd := filepath.Join(s.dir, "retired")
+	if err := os.MkdirAll(rd, 0o700); err != nil {
+		return "", err
+	}
+	to := filepath.Join(rd, fmt.Sprintf("%s-%d", id, now.Unix()))
+	if err := os.Rename(d, to); err != nil {
+		return "", fmt.Errorf("retire %s: %w", id, err)
+	}
+	return to, syncDir(filepath.Join(s.dir, "certs"))
 }
 
 // ---- renewal state

@@ -111,6 +111,16 @@ func TestSaveLoadCert(t *testing.T) {
 	if _, err := s.LoadCert("other"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("got %v, want ErrNotFound", err)
 	}
+	to, err := s.RetireCert("default-127.0.0.2", time.Unix(100, 0))
+	if err != nil || filepath.Base(to) != "default-127.0.0.2-100" {
+		t.Fatalf("retire: %q %v", to, err)
+	}
+	if ids, _ := s.ListCerts(); len(ids) != 0 {
+		t.Errorf("after retire: %v", ids)
+	}
+	if _, err := s.LoadCert("default-127.0.0.2"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("after retire: %v", err)
+	}
 }
 
 func TestSaveRejectsMismatch(t *testing.T) {

@@ -33,25 +33,31 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *dir, *serve, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, labOptions{dir: *dir, serve: *serve}, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "lab: error: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, dir string, serve bool, stdout, stderr io.Writer) error {
-	if dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+type labOptions struct {
+	dir         string
+	serve       bool
+	randomPorts bool // for tests that run beside a lab
+}
+
+func run(ctx context.Context, o labOptions, stdout, stderr io.Writer) error {
+	if o.dir != "" {
+		if err := os.MkdirAll(o.dir, 0o755); err != nil {
 			return err
 		}
 	}
-	l, err := lab.Start(lab.Options{Dir: dir})
+	l, err := lab.Start(lab.Options{Dir: o.dir, RandomPorts: o.randomPorts})
 	if err != nil {
 		return err
 	}
 	defer l.Close()
 	p := &pipeline{ctx: ctx, lab: l, out: stdout, errw: stderr}
-	if serve {
+	if o.serve {
 		return p.serve()
 	}
 	return p.run()
