@@ -40,8 +40,10 @@ run only for certificates that changed, and the changed certificates are
 then verified by probing, as "certplan issue" does. Certificates that the
 plan no longer has are reported once and kept on disk, not renewed.
 
-Output: nothing at all when nothing happened; otherwise one line per change.
---format json writes the full report.
+Output: nothing at all when nothing happened (a certificate waiting out a
+backoff counts as nothing: the run that failed said so, and --format json
+shows it); otherwise one line per change. --format json writes the full
+report.
 
 Exit codes:
   0  nothing was due, or everything due was done, deployed and verified
