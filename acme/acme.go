@@ -178,7 +178,8 @@ type ChallengeConfig struct {
 	Type string
 
 	// HTTP-01. With neither Webroot nor WebrootMap, a built-in listener
-	// serves the challenges on HTTPListen (default ":80").
+	// serves the challenges on HTTPListen (default ":80"): one address, or
+	// several separated by commas ("192.0.2.10:80,[2001:db8::10]:80").
 	HTTPListen string
 	// Webroot is one document root for every name: files go to
 	// <Webroot>/.well-known/acme-challenge/<token>.

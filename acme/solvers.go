@@ -128,12 +128,24 @@ func (s *httpSolver) start() error {
 	if s.srv != nil {
 		return nil
 	}
-	ln, err := net.Listen("tcp", s.addr)
-	if err != nil {
-		return fmt.Errorf("http-01 listener: %w", err)
+	// Several addresses, comma-separated: a host with several IPs binds
+	// each (a wildcard ":80" would also answer on addresses that are not
+	// the server's, hiding a name that points elsewhere).
+	var lns []net.Listener
+	for _, addr := range strings.Split(s.addr, ",") {
+		ln, err := net.Listen("tcp", strings.TrimSpace(addr))
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return fmt.Errorf("http-01 listener: %w", err)
+		}
+		lns = append(lns, ln)
 	}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
-	go s.srv.Serve(ln)
+	for _, ln := range lns {
+		go s.srv.Serve(ln)
+	}
 	return nil
 }
 

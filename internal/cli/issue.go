@@ -77,7 +77,7 @@ func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.keyType, "key-type", "ec256", "certificate key `type`: ec256, ec384, rsa2048, rsa3072, rsa4096")
 	fs.BoolVar(&o.reuseKey, "reuse-key", false, "keep each certificate's current key on renewal (DANE \"3 1 1\" TLSA records stay valid)")
 	fs.StringVar(&o.challenge, "challenge", acme.HTTP01, "challenge `type`: http-01, dns-01 or tls-alpn-01")
-	fs.StringVar(&o.httpListen, "http-listen", ":80", "http-01: `address` of the built-in challenge server (when no --webroot)")
+	fs.StringVar(&o.httpListen, "http-listen", ":80", "http-01: `address` of the built-in challenge server (when no --webroot); several, comma-separated, bind each server IP")
 	fs.IntVar(&o.httpPort, "http-port", 0, "http-01: `port` the preflight self-check connects to on each name's address (default: the --http-listen port, or 80 with a webroot)")
 	fs.StringVar(&o.webroot, "webroot", "", "http-01: write challenge files under `dir`/.well-known/acme-challenge instead of listening")
 	fs.StringVar(&o.webrootMap, "webroot-map", "", "http-01: `file` mapping names or domains to document roots, one \"domain docroot\" per line (or a YAML mapping); the longest matching parent wins, --webroot is the fallback")
@@ -195,10 +195,16 @@ func (o *applyOptions) challengeConfig(g *globals) (acme.ChallengeConfig, error)
 			cc.WebrootMap = m
 		}
 		if cc.SelfCheckPort == 0 && cc.Webroot == "" && cc.WebrootMap == nil {
-			if _, p, err := net.SplitHostPort(o.httpListen); err == nil {
-				cc.SelfCheckPort, _ = strconv.Atoi(p)
-			} else {
-				return cc, usageError("--http-listen %q: want [host]:port, such as :80", o.httpListen)
+			for _, addr := range strings.Split(o.httpListen, ",") {
+				_, p, err := net.SplitHostPort(strings.TrimSpace(addr))
+				if err != nil {
+					return cc, usageError("--http-listen %q: want [host]:port, such as :80, or several separated by commas", o.httpListen)
+				}
+				port, _ := strconv.Atoi(p)
+				if cc.SelfCheckPort != 0 && port != cc.SelfCheckPort {
+					return cc, usageError("--http-listen %q: every address must use the same port (the CA connects to port 80, or the port a proxy forwards)", o.httpListen)
+				}
+				cc.SelfCheckPort = port
 			}
 		}
 	case acme.DNS01:
