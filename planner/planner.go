@@ -1,0 +1,916 @@
+package planner
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/certplan/certplan/model"
+)
+
+// cand is a planned name.
+type cand struct {
+	name   string
+	roles  []string
+	prio   int
+	key    string // client-domain group: first domain, else registered domain
+	must   bool
+	ips    []int // indices into the sorted server IPs
+	inv    int   // index into the inventory's names, -1 when not there
+	regDom string
+}
+
+// bcert is a certificate being built.
+type bcert struct {
+	id    string
+	prev  *model.PlannedCert
+	def   bool
+	ips   []int
+	names []int // cand indices
+	key   string
+}
+
+// ipGroup is a set of server IPs whose planned names are identical.
+type ipGroup struct {
+	ips   []int
+	cands []int // in name order
+	def   *bcert
+	sni   []*bcert
+	// inDef marks cands on the default certificate (bitset over cand indices).
+	inDef []uint64
+	// overflow: planned names of the group that are not on its default.
+	overflow int
+}
+
+type planner struct {
+	inv    *model.Inventory
+	pol    Policy
+	limit  int
+	limits RateLimits
+	ca     string
+	ips    []string // sorted, canonical
+	ipIdx  map[string]int
+	pats   []Pattern
+	must   map[string]bool
+	host   string
+	prev   *model.Plan
+
+	cands    []cand
+	nameIdx  map[string]int
+	excluded []model.Exclusion
+	exclIdx  map[string]int
+	warnings []model.Warning
+	groups   []*ipGroup
+	ipGroup  []int // server IP index → group index, -1 when no names
+	used     map[string]bool
+	certs    []*bcert
+}
+
+// Plan computes the certificates that make every planned name of inv verify
+// on the server IPs with and without SNI; see the package documentation for
+// the rules. probes and prev may be nil. now only stamps the plan's
+// generated_at. The error reports an invalid inventory or policy, never a
+// problem with a name: those are in the plan.
+func Plan(inv *model.Inventory, probes *model.ProbeReport, pol Policy, prev *model.Plan, now time.Time) (*model.Plan, error) {
+	if inv == nil {
+		return nil, errors.New("plan: no inventory")
+	}
+	p := &planner{inv: inv, pol: pol, prev: prev, used: map[string]bool{}, exclIdx: map[string]int{}}
+	if err := p.setup(); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	p.selectNames()
+	p.groupIPs()
+	p.build()
+	out := p.assemble()
+	if probes != nil {
+		out.Coverage = p.coverage(probes)
+	}
+	if !now.IsZero() {
+		out.GeneratedAt = now.UTC().Format(time.RFC3339)
+	}
+	out.ID = planID(out)
+	return out, nil
+}
+
+func (p *planner) setup() error {
+	var err error
+	if p.limit, err = p.pol.NameLimit(); err != nil {
+		return err
+	}
+	p.limits = p.pol.Limits.withDefaults()
+	p.ca = p.pol.CAIdentifier
+	if p.ca == "" {
+		p.ca = p.inv.CAIdentifier
+	}
+	ips := p.pol.ServerIPs
+	if len(ips) == 0 {
+		ips = p.inv.ServerIPs
+	}
+	if len(ips) == 0 {
+		return errors.New("no server IPs: give them or use an inventory that lists them")
+	}
+	var addrs []netip.Addr
+	for _, s := range ips {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("server IP %q: not an IP address", s)
+		}
+		addrs = append(addrs, a.Unmap())
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	addrs = slices.Compact(addrs)
+	p.ipIdx = map[string]int{}
+	for i, a := range addrs {
+		p.ips = append(p.ips, a.String())
+		p.ipIdx[a.String()] = i
+	}
+	for _, s := range p.pol.Exclude {
+		pat, err := ParsePattern(s)
+		if err != nil {
+			return err
+		}
+		p.pats = append(p.pats, pat)
+	}
+	p.must = map[string]bool{}
+	if p.pol.Hostname != "" {
+		h, err := NormalizeName(p.pol.Hostname)
+		if err != nil {
+			return fmt.Errorf("hostname: %w", err)
+		}
+		p.host = h
+		p.must[h] = true
+	}
+	for _, s := range p.pol.Include {
+		n, err := NormalizeName(s)
+		if err != nil {
+			return fmt.Errorf("include: %w", err)
+		}
+		p.must[n] = true
+	}
+	if p.prev != nil {
+		for i := range p.prev.Certificates {
+			p.used[p.prev.Certificates[i].ID] = true
+		}
+	}
+	return nil
+}
+
+func (p *planner) exclude(name, code, reason string) {
+	p.exclIdx[name] = len(p.excluded)
+	p.excluded = append(p.excluded, model.Exclusion{Name: name, Code: code, Reason: reason})
+}
+
+func (p *planner) warn(code, name, format string, args ...any) {
+	p.warnings = append(p.warnings, model.Warning{Code: code, Name: name, Message: fmt.Sprintf(format, args...)})
+}
+
+// selectNames applies the name rules and fills p.cands, sorted by name.
+func (p *planner) selectNames() {
+	if ic := p.inv.CAIdentifier; ic != "" && ic != p.ca {
+		p.warn(model.WarnCAMismatch, "", "the inventory checked CAA for %q, the plan is for %q: CAA verdicts may be wrong; rerun the inventory with --ca-identifier %s", ic, p.ca, p.ca)
+	}
+	seen := make(map[string]bool, len(p.inv.Names))
+	for i := range p.inv.Names {
+		n := &p.inv.Names[i]
+		name := strings.ToLower(strings.TrimSuffix(n.Name, "."))
+		if name == "" || seen[name] {
+			continue // "." (null MX, SRV "no service") is not a name
+		}
+		seen[name] = true
+		must := p.must[name]
+		if c, ok := p.check(name, n, must); ok {
+			c.inv = i
+			p.cands = append(p.cands, c)
+		} else if must {
+			e := p.excluded[p.exclIdx[name]]
+			p.warn(model.WarnMustCoverIssue, name, "must-cover name cannot be planned: %s", e.Reason)
+		}
+	}
+	var missing []string
+	for m := range p.must {
+		if !seen[m] {
+			missing = append(missing, m)
+		}
+	}
+	slices.Sort(missing)
+	all := make([]int, len(p.ips))
+	for i := range all {
+		all[i] = i
+	}
+	for _, m := range missing {
+		c := cand{name: m, prio: 0, must: true, ips: all, inv: -1, key: RegisteredDomain(m)}
+		if m == p.host {
+			c.roles = []string{model.RoleServer}
+		}
+		p.cands = append(p.cands, c)
+		p.warn(model.WarnMustCoverIssue, m, "not in the inventory: planned on the default certificate of every server IP (%s) without checking its DNS or CAA; make sure it resolves here", strings.Join(p.ips, ", "))
+	}
+	slices.SortFunc(p.cands, func(a, b cand) int { return strings.Compare(a.name, b.name) })
+	p.nameIdx = make(map[string]int, len(p.cands))
+	for i := range p.cands {
+		p.nameIdx[p.cands[i].name] = i
+	}
+}
+
+// check applies the name rules to one inventory name; on exclusion it
+// records the reason and returns false.
+func (p *planner) check(name string, n *model.Name, must bool) (cand, bool) {
+	if !must {
+		for _, pat := range p.pats {
+			if pat.Match(name) {
+				p.exclude(name, model.ExcludePolicy, fmt.Sprintf("left out by --exclude %q", pat.String()))
+				return cand{}, false
+			}
+		}
+	}
+	if err := CheckName(name); err != nil {
+		p.exclude(name, model.ExcludeInvalidName, fmt.Sprintf("not a host name a public CA issues for: %v", err))
+		return cand{}, false
+	}
+	if n.Error != "" {
+		p.exclude(name, model.ExcludeLookupFailed, fmt.Sprintf("DNS lookup failed (%s): fix the zone or its servers, then plan again", n.Error))
+		return cand{}, false
+	}
+	var here []int
+	var elsewhere []string
+	for _, s := range n.Addresses {
+		a, err := netip.ParseAddr(s)
+		if err == nil {
+			if i, ok := p.ipIdx[a.Unmap().String()]; ok {
+				here = append(here, i)
+				continue
+			}
+		}
+		elsewhere = append(elsewhere, s)
+	}
+	slices.Sort(here)
+	here = slices.Compact(here)
+	if len(n.Addresses) == 0 {
+		via := ""
+		if len(n.CNAMEChain) > 0 {
+			via = " (CNAME to " + n.CNAMEChain[len(n.CNAMEChain)-1] + ")"
+		}
+		p.exclude(name, model.ExcludeNoAddress, fmt.Sprintf("has no A or AAAA record%s: no client can reach it; add a record for a server IP (%s) or leave it out", via, strings.Join(p.ips, ", ")))
+		return cand{}, false
+	}
+	if len(here) == 0 {
+		p.exclude(name, model.ExcludePointsElsewhere, fmt.Sprintf("points elsewhere: resolves to %s, not to a server IP (%s); its clients reach another server, and HTTP-01 validation would too", strings.Join(n.Addresses, ", "), strings.Join(p.ips, ", ")))
+		return cand{}, false
+	}
+	if !n.CAAOK {
+		p.exclude(name, model.ExcludeCAAForbids, caaReason(n, p.ca))
+		return cand{}, false
+	}
+	if len(elsewhere) > 0 {
+		p.warn(model.WarnSomeHere, name, "resolves to %s as well as to this server: HTTP-01 validation may reach the other address and fail; fix the record or validate with DNS-01", strings.Join(elsewhere, ", "))
+	}
+	roles := n.Roles
+	prio := Priority(roles)
+	if must {
+		prio = 0
+		if name == p.host && !n.HasRole(model.RoleServer) {
+			roles = append(slices.Clone(roles), model.RoleServer)
+			slices.Sort(roles)
+		}
+	}
+	key := ""
+	if len(n.Domains) > 0 {
+		key = slices.Min(n.Domains)
+	}
+	c := cand{name: name, roles: roles, prio: prio, key: key, must: must, ips: here}
+	if c.key == "" {
+		c.key = RegisteredDomain(name)
+	}
+	return c, true
+}
+
+func caaReason(n *model.Name, ca string) string {
+	v := n.CAA
+	if v.Error != "" {
+		return fmt.Sprintf("CAA lookup failed (%s), which a CA treats as forbidding issuance: fix the DNS servers of %s, or leave the name out", v.Error, cmp.Or(v.At, n.Name))
+	}
+	why := v.Reason
+	if why == "" {
+		why = fmt.Sprintf("CAA at %s does not allow %q", cmp.Or(v.At, n.Name), ca)
+	}
+	recs := ""
+	if len(v.Records) > 0 {
+		recs = " (" + strings.Join(v.Records, "; ") + ")"
+	}
+	at := cmp.Or(v.At, n.Name)
+	return fmt.Sprintf("%s%s: the CA would refuse the whole order; add %s. CAA 0 issue \"%s\" or leave the name out with --exclude", why, recs, at, ca)
+}
+
+// groupIPs groups the server IPs whose planned name sets are identical.
+func (p *planner) groupIPs() {
+	per := make([][]int, len(p.ips))
+	for ci := range p.cands {
+		for _, i := range p.cands[ci].ips {
+			per[i] = append(per[i], ci)
+		}
+	}
+	p.ipGroup = make([]int, len(p.ips))
+	byHash := map[uint64][]int{}
+	for i := range p.ips {
+		p.ipGroup[i] = -1
+		if len(per[i]) == 0 {
+			p.warn(model.WarnIdleIP, "", "no planned name resolves to %s: the plan leaves its default certificate alone", p.ips[i])
+			continue
+		}
+		h := fnv.New64a()
+		var b [8]byte
+		for _, ci := range per[i] {
+			for k := range b {
+				b[k] = byte(ci >> (8 * k))
+			}
+			h.Write(b[:])
+		}
+		sum := h.Sum64()
+		found := false
+		for _, gi := range byHash[sum] {
+			if slices.Equal(p.groups[gi].cands, per[i]) {
+				p.groups[gi].ips = append(p.groups[gi].ips, i)
+				p.ipGroup[i] = gi
+				found = true
+				break
+			}
+		}
+		if !found {
+			byHash[sum] = append(byHash[sum], len(p.groups))
+			p.ipGroup[i] = len(p.groups)
+			p.groups = append(p.groups, &ipGroup{ips: []int{i}, cands: per[i]})
+		}
+	}
+}
+
+// groupsOf returns the groups a planned name is in.
+func (p *planner) groupsOf(ci int) []int {
+	var gs []int
+	for _, i := range p.cands[ci].ips {
+		if g := p.ipGroup[i]; g >= 0 && !slices.Contains(gs, g) {
+			gs = append(gs, g)
+		}
+	}
+	return gs
+}
+
+// matchPrevious assigns previous certificates to groups: defaults to the
+// group sharing most names with them (preferring one sharing an IP and
+// needing fewest additions), SNI certificates to the group sharing most
+// names. It returns, per group, its previous default and previous SNI
+// certificates.
+func (p *planner) matchPrevious() ([]*model.PlannedCert, [][]*model.PlannedCert) {
+	defs := make([]*model.PlannedCert, len(p.groups))
+	snis := make([][]*model.PlannedCert, len(p.groups))
+	if p.prev == nil {
+		return defs, snis
+	}
+	type pair struct{ g, c, ipx, overlap, added int }
+	var pairs []pair
+	for c := range p.prev.Certificates {
+		pc := &p.prev.Certificates[c]
+		overlap := make([]int, len(p.groups))
+		for _, n := range pc.Names {
+			if ci, ok := p.nameIdx[n]; ok {
+				for _, g := range p.groupsOf(ci) {
+					overlap[g]++
+				}
+			}
+		}
+		if !pc.Default {
+			best := -1
+			for g, o := range overlap {
+				if o > 0 && (best < 0 || o > overlap[best]) {
+					best = g
+				}
+			}
+			if best >= 0 {
+				snis[best] = append(snis[best], pc)
+			}
+			continue
+		}
+		for g, o := range overlap {
+			if o == 0 {
+				continue
+			}
+			ipx := 0
+			for _, i := range p.groups[g].ips {
+				if slices.Contains(pc.IPs, p.ips[i]) {
+					ipx = 1
+				}
+			}
+			pairs = append(pairs, pair{g, c, ipx, o, len(p.groups[g].cands) - o})
+		}
+	}
+	slices.SortFunc(pairs, func(a, b pair) int {
+		return cmp.Or(b.ipx-a.ipx, b.overlap-a.overlap, a.added-b.added, a.g-b.g, a.c-b.c)
+	})
+	taken := map[int]bool{}
+	for _, pr := range pairs {
+		if defs[pr.g] == nil && !taken[pr.c] {
+			defs[pr.g] = &p.prev.Certificates[pr.c]
+			taken[pr.c] = true
+		}
+	}
+	for g := range snis {
+		slices.SortFunc(snis[g], func(a, b *model.PlannedCert) int { return strings.Compare(a.ID, b.ID) })
+	}
+	return defs, snis
+}
+
+// byPriority orders cands by priority, client domain, name.
+func (p *planner) byPriority(a, b int) int {
+	ca, cb := &p.cands[a], &p.cands[b]
+	return cmp.Or(ca.prio-cb.prio, strings.Compare(ca.key, cb.key), strings.Compare(ca.name, cb.name))
+}
+
+// byKey orders cands by client domain, name.
+func (p *planner) byKey(a, b int) int {
+	ca, cb := &p.cands[a], &p.cands[b]
+	return cmp.Or(strings.Compare(ca.key, cb.key), strings.Compare(ca.name, cb.name))
+}
+
+// domainRuns splits cands sorted by key into runs of one client domain.
+func (p *planner) domainRuns(cs []int) [][]int {
+	var runs [][]int
+	for i := 0; i < len(cs); {
+		j := i + 1
+		for j < len(cs) && p.cands[cs[j]].key == p.cands[cs[i]].key {
+			j++
+		}
+		runs = append(runs, cs[i:j:j])
+		i = j
+	}
+	return runs
+}
+
+func (p *planner) build() {
+	defs, snis := p.matchPrevious()
+	placed := make([]int, len(p.cands)) // group index + 1 when placed in that group
+	for g, grp := range p.groups {
+		stamp := g + 1
+		def := &bcert{def: true, ips: grp.ips, prev: defs[g]}
+		grp.def = def
+		pk := &packer{p: p, limit: p.limit, ips: grp.ips, byKey: map[string]*bcert{}, buckets: make([][]*bcert, p.limit+1)}
+		if defs[g] == nil && len(snis[g]) == 0 {
+			// A fresh group: fill the default by priority, pack the rest.
+			all := slices.Clone(grp.cands)
+			slices.SortFunc(all, p.byPriority)
+			n := min(len(all), p.limit)
+			def.names = all[:n:n]
+			rest := all[n:]
+			slices.SortFunc(rest, p.byKey)
+			for _, run := range p.domainRuns(rest) {
+				pk.place(run)
+			}
+		} else {
+			var fresh []int
+			if defs[g] != nil {
+				set := nameSet(defs[g].Names)
+				for _, ci := range grp.cands {
+					if set[p.cands[ci].name] {
+						def.names = append(def.names, ci)
+						placed[ci] = stamp
+					}
+				}
+				if len(def.names) > p.limit {
+					slices.SortFunc(def.names, p.byPriority)
+					for _, ci := range def.names[p.limit:] {
+						placed[ci] = 0
+					}
+					def.names = def.names[:p.limit]
+				}
+			}
+			for _, pc := range snis[g] {
+				set := nameSet(pc.Names)
+				c := &bcert{prev: pc, ips: grp.ips}
+				for _, ci := range grp.cands {
+					if placed[ci] != stamp && set[p.cands[ci].name] {
+						c.names = append(c.names, ci)
+						placed[ci] = stamp
+					}
+				}
+				if len(c.names) > p.limit {
+					slices.SortFunc(c.names, p.byPriority)
+					for _, ci := range c.names[p.limit:] {
+						placed[ci] = 0
+					}
+					c.names = c.names[:p.limit]
+				}
+				if len(c.names) > 0 {
+					pk.keep(c)
+				}
+			}
+			for _, ci := range grp.cands {
+				if placed[ci] != stamp {
+					fresh = append(fresh, ci)
+				}
+			}
+			slices.SortFunc(fresh, p.byKey)
+			runs := p.domainRuns(fresh)
+			// Whole client domains, most important first, onto the default
+			// while it has room for all of a domain's new names.
+			minPrio := func(run []int) int {
+				m := lowestPriority
+				for _, ci := range run {
+					m = min(m, p.cands[ci].prio)
+				}
+				return m
+			}
+			slices.SortStableFunc(runs, func(a, b []int) int { return minPrio(a) - minPrio(b) })
+			for _, run := range runs {
+				if len(def.names)+len(run) <= p.limit {
+					def.names = append(def.names, run...)
+				} else {
+					pk.place(run)
+				}
+			}
+		}
+		slices.Sort(def.names)
+		grp.inDef = make([]uint64, (len(p.cands)+63)/64)
+		for _, ci := range def.names {
+			grp.inDef[ci/64] |= 1 << (ci % 64)
+		}
+		grp.overflow = len(grp.cands) - len(def.names)
+		grp.sni = pk.certs
+		for _, c := range grp.sni {
+			slices.Sort(c.names)
+		}
+	}
+	// IDs, in a deterministic order: groups by first IP, default first, then
+	// SNI certificates in creation order. Previous IDs are reserved.
+	for _, grp := range p.groups {
+		if grp.def.prev != nil {
+			grp.def.id = grp.def.prev.ID
+		} else {
+			grp.def.id = p.newID("default-" + p.ips[grp.ips[0]])
+		}
+		p.certs = append(p.certs, grp.def)
+		for _, c := range grp.sni {
+			if c.prev != nil {
+				c.id = c.prev.ID
+			} else {
+				c.id = p.newID("sni-" + c.key)
+			}
+			p.certs = append(p.certs, c)
+		}
+	}
+}
+
+func (p *planner) newID(base string) string {
+	id := base
+	for k := 2; p.used[id]; k++ {
+		id = fmt.Sprintf("%s-%d", base, k)
+	}
+	p.used[id] = true
+	return id
+}
+
+func nameSet(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// packer places client domains' names on a group's SNI certificates: the
+// certificate that already holds the domain when it has room, else the one
+// with the least room that fits (best fit), else a new one. A domain with
+// more names than a certificate holds fills new certificates first.
+type packer struct {
+	p       *planner
+	limit   int
+	ips     []int
+	certs   []*bcert
+	byKey   map[string]*bcert
+	buckets [][]*bcert // by room left; lazily cleaned
+}
+
+func (k *packer) room(c *bcert) int { return k.limit - len(c.names) }
+
+func (k *packer) keep(c *bcert) {
+	k.certs = append(k.certs, c)
+	for _, ci := range c.names {
+		key := k.p.cands[ci].key
+		if _, ok := k.byKey[key]; !ok {
+			k.byKey[key] = c
+		}
+	}
+	if c.key == "" && len(c.names) > 0 {
+		c.key = k.p.cands[c.names[0]].key
+	}
+	if r := k.room(c); r > 0 {
+		k.buckets[r] = append(k.buckets[r], c)
+	}
+}
+
+func (k *packer) add(c *bcert, run []int) {
+	c.names = append(c.names, run...)
+	k.byKey[k.p.cands[run[0]].key] = c
+	if r := k.room(c); r > 0 {
+		k.buckets[r] = append(k.buckets[r], c)
+	}
+}
+
+func (k *packer) newCert(run []int) {
+	c := &bcert{ips: k.ips, key: k.p.cands[run[0]].key}
+	k.certs = append(k.certs, c)
+	k.add(c, run)
+}
+
+func (k *packer) place(run []int) {
+	for len(run) > k.limit {
+		k.newCert(run[:k.limit:k.limit])
+		run = run[k.limit:]
+	}
+	s := len(run)
+	if s == 0 {
+		return
+	}
+	if c, ok := k.byKey[k.p.cands[run[0]].key]; ok && k.room(c) >= s {
+		k.add(c, run)
+		return
+	}
+	for r := s; r <= k.limit; r++ {
+		b := k.buckets[r]
+		for len(b) > 0 {
+			c := b[len(b)-1]
+			b = b[:len(b)-1]
+			if k.room(c) == r {
+				k.buckets[r] = b
+				k.add(c, run)
+				return
+			}
+		}
+		k.buckets[r] = b
+	}
+	k.newCert(run)
+}
+
+// assemble turns the built certificates into the plan document.
+func (p *planner) assemble() *model.Plan {
+	out := &model.Plan{
+		Header: model.Header{Kind: model.KindPlan, Version: model.Version},
+		Policy: model.PlanPolicy{
+			ServerIPs:    p.ips,
+			Profile:      cmp.Or(p.pol.Profile, ProfileClassic),
+			MaxNames:     p.limit,
+			CAIdentifier: p.ca,
+			Hostname:     p.host,
+		},
+		Certificates: []model.PlannedCert{},
+		SNIOnly:      []string{},
+		Excluded:     p.excluded,
+		Warnings:     p.warnings,
+	}
+	if p.pol.MaxNames > 0 && p.pol.Profile == "" {
+		out.Policy.Profile = ""
+	}
+	for m := range p.must {
+		if m != p.host {
+			out.Policy.Include = append(out.Policy.Include, m)
+		}
+	}
+	slices.Sort(out.Policy.Include)
+	for _, pat := range p.pats {
+		out.Policy.Exclude = append(out.Policy.Exclude, pat.String())
+	}
+	// SNI-only names and the IPs it would take to serve them by default.
+	sniOnly := make([]bool, len(p.cands))
+	for _, grp := range p.groups {
+		if grp.overflow == 0 {
+			continue
+		}
+		var ipNames []string
+		for _, i := range grp.ips {
+			ipNames = append(ipNames, p.ips[i])
+		}
+		extra := (grp.overflow + p.limit - 1) / p.limit
+		out.ExtraIPsNeeded += extra
+		p.warnOverLimit(out, grp, ipNames, extra)
+		for _, ci := range grp.cands {
+			if !grp.has(ci) {
+				sniOnly[ci] = true
+			}
+		}
+	}
+	for ci, s := range sniOnly {
+		if s {
+			out.SNIOnly = append(out.SNIOnly, p.cands[ci].name)
+			c := &p.cands[ci]
+			if c.must || c.prio <= model.RolePriority[model.RoleMX] {
+				what := "an MX target"
+				if c.must {
+					what = "a must-cover name"
+				}
+				out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnSNIOnly, Name: c.name,
+					Message: fmt.Sprintf("%s that only SNI clients will verify: MTAs and clients without SNI get a mismatch; give it its own IP or raise the name limit", what)})
+			}
+		}
+	}
+	prevUsed := map[string]bool{}
+	for _, c := range p.certs {
+		pc := model.PlannedCert{ID: c.id, Default: c.def, Names: make([]string, len(c.names))}
+		for i, ci := range c.names {
+			pc.Names[i] = p.cands[ci].name
+			if p.cands[ci].must {
+				pc.MustCover = append(pc.MustCover, p.cands[ci].name)
+			}
+		}
+		for _, i := range c.ips {
+			pc.IPs = append(pc.IPs, p.ips[i])
+		}
+		pc.Change = "new"
+		if c.prev != nil {
+			prevUsed[c.prev.ID] = true
+			old := slices.Clone(c.prev.Names)
+			slices.Sort(old)
+			pc.Added, pc.Removed = diff(pc.Names, old)
+			pc.Change = "unchanged"
+			if len(pc.Added)+len(pc.Removed) > 0 {
+				pc.Change = "changed"
+			}
+		}
+		out.Certificates = append(out.Certificates, pc)
+	}
+	slices.SortFunc(out.Certificates, func(a, b model.PlannedCert) int { return strings.Compare(a.ID, b.ID) })
+	if p.prev != nil {
+		for _, c := range p.prev.Certificates {
+			if !prevUsed[c.ID] {
+				out.Retired = append(out.Retired, c.ID)
+			}
+		}
+		slices.Sort(out.Retired)
+	}
+	p.budget(out)
+	p.dane(out)
+	slices.SortFunc(out.Excluded, func(a, b model.Exclusion) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out.Warnings, func(a, b model.Warning) int {
+		return cmp.Or(strings.Compare(a.Code, b.Code), strings.Compare(a.Name, b.Name), strings.Compare(a.Message, b.Message))
+	})
+	if out.Excluded == nil {
+		out.Excluded = []model.Exclusion{}
+	}
+	if out.Warnings == nil {
+		out.Warnings = []model.Warning{}
+	}
+	return out
+}
+
+func (g *ipGroup) has(ci int) bool { return g.inDef[ci/64]&(1<<(ci%64)) != 0 }
+
+func (p *planner) warnOverLimit(out *model.Plan, grp *ipGroup, ipNames []string, extra int) {
+	out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnOverLimit,
+		Message: fmt.Sprintf("%d names resolve to %s, more than one certificate may hold (%d): %d go to SNI certificates and only SNI clients will verify them; %d more IP(s) would serve them on default certificates",
+			len(grp.cands), strings.Join(ipNames, ", "), p.limit, grp.overflow, extra)})
+}
+
+// diff returns the names in a and not in b, and in b and not in a; both
+// sorted.
+func diff(a, b []string) (added, removed []string) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || (i < len(a) && a[i] < b[j]):
+			added = append(added, a[i])
+			i++
+		case i == len(a) || b[j] < a[i]:
+			removed = append(removed, b[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	return added, removed
+}
+
+// budget counts orders and certificates per registered domain, and warns
+// against the CA's rate limits.
+func (p *planner) budget(out *model.Plan) {
+	type count struct{ certs, orders int }
+	per := map[string]*count{}
+	sets := map[string]int{}
+	for _, c := range out.Certificates {
+		ordered := c.Change != "unchanged"
+		if ordered {
+			out.Budget.Orders++
+			sets[strings.Join(c.Names, ",")]++
+		}
+		doms := map[string]bool{}
+		for _, n := range c.Names {
+			ci := p.nameIdx[n]
+			cd := &p.cands[ci]
+			if cd.regDom == "" {
+				cd.regDom = RegisteredDomain(n)
+			}
+			doms[cd.regDom] = true
+		}
+		for d := range doms {
+			x := per[d]
+			if x == nil {
+				x = &count{}
+				per[d] = x
+			}
+			x.certs++
+			if ordered {
+				x.orders++
+			}
+		}
+	}
+	out.Budget.PerRegisteredDomain = make([]model.DomainCount, 0, len(per))
+	for d, x := range per {
+		out.Budget.PerRegisteredDomain = append(out.Budget.PerRegisteredDomain, model.DomainCount{Domain: d, Count: x.certs, Orders: x.orders})
+	}
+	slices.SortFunc(out.Budget.PerRegisteredDomain, func(a, b model.DomainCount) int { return strings.Compare(a.Domain, b.Domain) })
+	for _, dc := range out.Budget.PerRegisteredDomain {
+		if dc.Orders > p.limits.CertsPerRegisteredDomain {
+			p.warnRate(out, dc.Domain, "%d certificates to order name %s, over the CA's limit of %d per registered domain per week: order in batches over several weeks, or renew with ARI (replaces) where a certificate already exists", dc.Orders, dc.Domain, p.limits.CertsPerRegisteredDomain)
+		}
+	}
+	if out.Budget.Orders > p.limits.NewOrders {
+		p.warnRate(out, "", "%d orders, over the CA's limit of %d new orders per 3 hours: issue in batches", out.Budget.Orders, p.limits.NewOrders)
+	}
+	for set, n := range sets {
+		if n > p.limits.DuplicateCerts {
+			p.warnRate(out, "", "%d certificates to order have the identical name set %.60s, over the CA's limit of %d per week", n, set, p.limits.DuplicateCerts)
+		}
+	}
+}
+
+func (p *planner) warnRate(out *model.Plan, name, format string, args ...any) {
+	out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnRateLimit, Name: name, Message: fmt.Sprintf(format, args...)})
+}
+
+// dane warns for names with TLSA records on certificates that will be
+// ordered: a new key (usage 3) or a new issuing CA (usage 2) breaks delivery
+// from DANE senders (RFC 7672).
+func (p *planner) dane(out *model.Plan) {
+	for _, c := range out.Certificates {
+		if c.Change == "unchanged" {
+			continue
+		}
+		for _, n := range c.Names {
+			cd := &p.cands[p.nameIdx[n]]
+			if cd.inv < 0 {
+				continue
+			}
+			tl := p.inv.Names[cd.inv].TLSA
+			if len(tl) == 0 {
+				continue
+			}
+			var ee, ta bool
+			for _, t := range tl {
+				ee = ee || t.Usage == 3 || t.Usage == 1
+				ta = ta || t.Usage == 2 || t.Usage == 0
+			}
+			var msg []string
+			if ee {
+				msg = append(msg, "a TLSA record at _25._tcp."+n+" pins the server key: publish a record for the new key and wait two TTLs before deploying, or reuse the key")
+			}
+			if ta {
+				msg = append(msg, "a TLSA record at _25._tcp."+n+" pins the issuing CA, and Let's Encrypt picks intermediates at random: pin every intermediate the CA may use")
+			}
+			out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnDANE, Name: n, Message: fmt.Sprintf("on %s (to be ordered): %s", c.ID, strings.Join(msg, "; "))})
+		}
+	}
+	// A name on several ordered certificates warns once per certificate;
+	// keep the first.
+	out.Warnings = slices.CompactFunc(sortedWarnings(out.Warnings), func(a, b model.Warning) bool {
+		return a.Code == model.WarnDANE && b.Code == model.WarnDANE && a.Name == b.Name
+	})
+}
+
+func sortedWarnings(w []model.Warning) []model.Warning {
+	slices.SortFunc(w, func(a, b model.Warning) int {
+		return cmp.Or(strings.Compare(a.Code, b.Code), strings.Compare(a.Name, b.Name), strings.Compare(a.Message, b.Message))
+	})
+	return w
+}
+
+// planID hashes the certificates' IDs, name sets, IPs and default flags.
+func planID(pl *model.Plan) string {
+	type c struct {
+		ID      string   `json:"id"`
+		Names   []string `json:"names"`
+		IPs     []string `json:"ips"`
+		Default bool     `json:"default"`
+	}
+	cs := make([]c, len(pl.Certificates))
+	for i, x := range pl.Certificates {
+		cs[i] = c{x.ID, x.Names, x.IPs, x.Default}
+	}
+	b, _ := json.Marshal(cs)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
+}
