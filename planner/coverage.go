@@ -28,7 +28,7 @@ func (p *planner) coverage(pr *model.ProbeReport) []model.PlanCoverage {
 			BeforeWithSNI: r.WithSNI, BeforeWithoutSNI: r.WithoutSNI,
 			AfterWithSNI: model.VerdictMismatch, AfterWithoutSNI: model.VerdictMismatch}
 		var notes []string
-		ci, planned := p.nameIdx[name]
+		ci, planned := p.lookup(name)
 		ipi, isServer := p.ipIdx[ip]
 		switch {
 		case planned && isServer && slices.Contains(p.cands[ci].ips, ipi):

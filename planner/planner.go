@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/publicsuffix"
+
 	"github.com/certplan/certplan/model"
 )
 
@@ -25,17 +27,19 @@ type cand struct {
 	must   bool
 	ips    []int // indices into the sorted server IPs
 	inv    int   // index into the inventory's names, -1 when not there
-	regDom string
+	regDom int   // interned registered domain, -1 until computed
+	krank  int   // rank of key among all keys
 }
 
 // bcert is a certificate being built.
 type bcert struct {
-	id    string
-	prev  *model.PlannedCert
-	def   bool
-	ips   []int
-	names []int // cand indices
-	key   string
+	id     string
+	prev   *model.PlannedCert
+	def    bool
+	ips    []int
+	names  []int // cand indices
+	key    string
+	change string
 }
 
 // ipGroup is a set of server IPs whose planned names are identical.
@@ -64,6 +68,9 @@ type planner struct {
 	prev   *model.Plan
 
 	cands    []cand
+	ipArena  []int
+	needIdx  bool // build nameIdx (many lookups follow)
+	rdByKey  map[string]string
 	nameIdx  map[string]int
 	excluded []model.Exclusion
 	exclIdx  map[string]int
@@ -87,6 +94,7 @@ func Plan(inv *model.Inventory, probes *model.ProbeReport, pol Policy, prev *mod
 	if err := p.setup(); err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
+	p.needIdx = probes != nil
 	p.selectNames()
 	p.groupIPs()
 	p.build()
@@ -178,15 +186,38 @@ func (p *planner) selectNames() {
 	if ic := p.inv.CAIdentifier; ic != "" && ic != p.ca {
 		p.warn(model.WarnCAMismatch, "", "the inventory checked CAA for %q, the plan is for %q: CAA verdicts may be wrong; rerun the inventory with --ca-identifier %s", ic, p.ca, p.ca)
 	}
-	seen := make(map[string]bool, len(p.inv.Names))
+	seen := map[string]bool{} // must-cover names found
+	dup := map[string]bool{}  // names seen twice in an unsorted inventory
+	sorted := slices.IsSortedFunc(p.inv.Names, func(a, b model.Name) int { return strings.Compare(a.Name, b.Name) })
+	if !sorted {
+		for i := range p.inv.Names {
+			dup[strings.ToLower(strings.TrimSuffix(p.inv.Names[i].Name, "."))] = false
+		}
+	}
+	prevName := ""
+	p.cands = make([]cand, 0, len(p.inv.Names)+len(p.must))
+	p.ipArena = make([]int, 0, len(p.inv.Names)+len(p.inv.Names)/4)
 	for i := range p.inv.Names {
 		n := &p.inv.Names[i]
-		name := strings.ToLower(strings.TrimSuffix(n.Name, "."))
-		if name == "" || seen[name] {
+		name := n.Name
+		if strings.HasSuffix(name, ".") || strings.ToLower(name) != name {
+			name = strings.ToLower(strings.TrimSuffix(name, "."))
+		}
+		if name == "" || name == prevName {
 			continue // "." (null MX, SRV "no service") is not a name
 		}
-		seen[name] = true
+		if sorted {
+			prevName = name
+		} else {
+			if dup[name] {
+				continue
+			}
+			dup[name] = true
+		}
 		must := p.must[name]
+		if must {
+			seen[name] = true
+		}
 		if c, ok := p.check(name, n, must); ok {
 			c.inv = i
 			p.cands = append(p.cands, c)
@@ -214,11 +245,65 @@ func (p *planner) selectNames() {
 		p.cands = append(p.cands, c)
 		p.warn(model.WarnMustCoverIssue, m, "not in the inventory: planned on the default certificate of every server IP (%s) without checking its DNS or CAA; make sure it resolves here", strings.Join(p.ips, ", "))
 	}
-	slices.SortFunc(p.cands, func(a, b cand) int { return strings.Compare(a.name, b.name) })
-	p.nameIdx = make(map[string]int, len(p.cands))
-	for i := range p.cands {
-		p.nameIdx[p.cands[i].name] = i
+	if !slices.IsSortedFunc(p.cands, func(a, b cand) int { return strings.Compare(a.name, b.name) }) {
+		slices.SortFunc(p.cands, func(a, b cand) int { return strings.Compare(a.name, b.name) })
 	}
+	// Rank the client-domain keys so that sorting compares integers.
+	kid := map[string]int{}
+	var keys []string
+	for i := range p.cands {
+		c := &p.cands[i]
+		c.regDom = -1
+		k, ok := kid[c.key]
+		if !ok {
+			k = len(keys)
+			kid[c.key] = k
+			keys = append(keys, c.key)
+		}
+		c.krank = k
+	}
+	order := make([]int, len(keys))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
+	rank := make([]int, len(keys))
+	for r, k := range order {
+		rank[k] = r
+	}
+	for i := range p.cands {
+		p.cands[i].krank = rank[p.cands[i].krank]
+	}
+	if p.prev != nil || p.needIdx {
+		p.nameIdx = make(map[string]int, len(p.cands))
+		for i := range p.cands {
+			p.nameIdx[p.cands[i].name] = i
+		}
+	}
+}
+
+// ipIndex returns the index of a server IP given in canonical form.
+func (p *planner) ipIndex(s string) (int, bool) {
+	if len(p.ips) <= 8 {
+		for i, ip := range p.ips {
+			if ip == s {
+				return i, true
+			}
+		}
+		return 0, false
+	}
+	i, ok := p.ipIdx[s]
+	return i, ok
+}
+
+// lookup returns the cand index of name.
+func (p *planner) lookup(name string) (int, bool) {
+	if p.nameIdx != nil {
+		ci, ok := p.nameIdx[name]
+		return ci, ok
+	}
+	ci, ok := slices.BinarySearchFunc(p.cands, name, func(c cand, n string) int { return strings.Compare(c.name, n) })
+	return ci, ok
 }
 
 // check applies the name rules to one inventory name; on exclusion it
@@ -240,20 +325,28 @@ func (p *planner) check(name string, n *model.Name, must bool) (cand, bool) {
 		p.exclude(name, model.ExcludeLookupFailed, fmt.Sprintf("DNS lookup failed (%s): fix the zone or its servers, then plan again", n.Error))
 		return cand{}, false
 	}
-	var here []int
+	start := len(p.ipArena)
 	var elsewhere []string
 	for _, s := range n.Addresses {
-		a, err := netip.ParseAddr(s)
-		if err == nil {
-			if i, ok := p.ipIdx[a.Unmap().String()]; ok {
-				here = append(here, i)
-				continue
+		i, ok := p.ipIndex(s)
+		if !ok {
+			if a, err := netip.ParseAddr(s); err == nil {
+				i, ok = p.ipIdx[a.Unmap().String()]
 			}
 		}
-		elsewhere = append(elsewhere, s)
+		if ok {
+			p.ipArena = append(p.ipArena, i)
+		} else {
+			elsewhere = append(elsewhere, s)
+		}
 	}
-	slices.Sort(here)
-	here = slices.Compact(here)
+	here := p.ipArena[start:len(p.ipArena):len(p.ipArena)]
+	if !slices.IsSorted(here) {
+		slices.Sort(here)
+	}
+	if c := slices.Compact(here); len(c) != len(here) {
+		here = slices.Clone(c)
+	}
 	if len(n.Addresses) == 0 {
 		via := ""
 		if len(n.CNAMEChain) > 0 {
@@ -380,7 +473,7 @@ func (p *planner) matchPrevious() ([]*model.PlannedCert, [][]*model.PlannedCert)
 		pc := &p.prev.Certificates[c]
 		overlap := make([]int, len(p.groups))
 		for _, n := range pc.Names {
-			if ci, ok := p.nameIdx[n]; ok {
+			if ci, ok := p.lookup(n); ok {
 				for _, g := range p.groupsOf(ci) {
 					overlap[g]++
 				}
@@ -427,16 +520,31 @@ func (p *planner) matchPrevious() ([]*model.PlannedCert, [][]*model.PlannedCert)
 	return defs, snis
 }
 
-// byPriority orders cands by priority, client domain, name.
-func (p *planner) byPriority(a, b int) int {
-	ca, cb := &p.cands[a], &p.cands[b]
-	return cmp.Or(ca.prio-cb.prio, strings.Compare(ca.key, cb.key), strings.Compare(ca.name, cb.name))
+// sortByPriority orders cands by priority, client domain, name (cand
+// indices are in name order). It sorts packed integers: fast for 10⁶ names.
+func (p *planner) sortByPriority(cs []int) {
+	p.sortPacked(cs, true)
 }
 
-// byKey orders cands by client domain, name.
-func (p *planner) byKey(a, b int) int {
-	ca, cb := &p.cands[a], &p.cands[b]
-	return cmp.Or(strings.Compare(ca.key, cb.key), strings.Compare(ca.name, cb.name))
+// sortByKey orders cands by client domain, name.
+func (p *planner) sortByKey(cs []int) {
+	p.sortPacked(cs, false)
+}
+
+func (p *planner) sortPacked(cs []int, prio bool) {
+	keys := make([]uint64, len(cs))
+	for i, ci := range cs {
+		c := &p.cands[ci]
+		k := uint64(c.krank)<<30 | uint64(ci)
+		if prio {
+			k |= uint64(c.prio) << 58
+		}
+		keys[i] = k
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		cs[i] = int(k & (1<<30 - 1))
+	}
 }
 
 // domainRuns splits cands sorted by key into runs of one client domain.
@@ -464,11 +572,11 @@ func (p *planner) build() {
 		if defs[g] == nil && len(snis[g]) == 0 {
 			// A fresh group: fill the default by priority, pack the rest.
 			all := slices.Clone(grp.cands)
-			slices.SortFunc(all, p.byPriority)
+			p.sortByPriority(all)
 			n := min(len(all), p.limit)
 			def.names = all[:n:n]
 			rest := all[n:]
-			slices.SortFunc(rest, p.byKey)
+			p.sortByKey(rest)
 			for _, run := range p.domainRuns(rest) {
 				pk.place(run)
 			}
@@ -483,24 +591,32 @@ func (p *planner) build() {
 					}
 				}
 				if len(def.names) > p.limit {
-					slices.SortFunc(def.names, p.byPriority)
+					p.sortByPriority(def.names)
 					for _, ci := range def.names[p.limit:] {
 						placed[ci] = 0
 					}
 					def.names = def.names[:p.limit]
 				}
 			}
-			for _, pc := range snis[g] {
-				set := nameSet(pc.Names)
-				c := &bcert{prev: pc, ips: grp.ips}
-				for _, ci := range grp.cands {
-					if placed[ci] != stamp && set[p.cands[ci].name] {
-						c.names = append(c.names, ci)
-						placed[ci] = stamp
+			kept := make([]*bcert, len(snis[g]))
+			in := map[string]int{}
+			for k, pc := range snis[g] {
+				kept[k] = &bcert{prev: pc, ips: grp.ips}
+				for _, n := range pc.Names {
+					if _, dup := in[n]; !dup {
+						in[n] = k
 					}
 				}
+			}
+			for _, ci := range grp.cands {
+				if k, ok := in[p.cands[ci].name]; ok && placed[ci] != stamp {
+					kept[k].names = append(kept[k].names, ci)
+					placed[ci] = stamp
+				}
+			}
+			for _, c := range kept {
 				if len(c.names) > p.limit {
-					slices.SortFunc(c.names, p.byPriority)
+					p.sortByPriority(c.names)
 					for _, ci := range c.names[p.limit:] {
 						placed[ci] = 0
 					}
@@ -515,7 +631,7 @@ func (p *planner) build() {
 					fresh = append(fresh, ci)
 				}
 			}
-			slices.SortFunc(fresh, p.byKey)
+			p.sortByKey(fresh)
 			runs := p.domainRuns(fresh)
 			// Whole client domains, most important first, onto the default
 			// while it has room for all of a domain's new names.
@@ -741,6 +857,7 @@ func (p *planner) assemble() *model.Plan {
 				pc.Change = "changed"
 			}
 		}
+		c.change = pc.Change
 		out.Certificates = append(out.Certificates, pc)
 	}
 	slices.SortFunc(out.Certificates, func(a, b model.PlannedCert) int { return strings.Compare(a.ID, b.ID) })
@@ -798,39 +915,49 @@ func diff(a, b []string) (added, removed []string) {
 // budget counts orders and certificates per registered domain, and warns
 // against the CA's rate limits.
 func (p *planner) budget(out *model.Plan) {
-	type count struct{ certs, orders int }
-	per := map[string]*count{}
+	type count struct{ certs, orders, stamp int }
+	var per []count
+	var doms []string
+	ids := map[string]int{}
 	sets := map[string]int{}
-	for _, c := range out.Certificates {
-		ordered := c.Change != "unchanged"
+	for k, c := range p.certs {
+		ordered := c.change != "unchanged"
 		if ordered {
 			out.Budget.Orders++
-			sets[strings.Join(c.Names, ",")]++
+			var b strings.Builder
+			for _, ci := range c.names {
+				b.WriteString(p.cands[ci].name)
+				b.WriteByte(',')
+			}
+			sets[b.String()]++
 		}
-		doms := map[string]bool{}
-		for _, n := range c.Names {
-			ci := p.nameIdx[n]
+		for _, ci := range c.names {
 			cd := &p.cands[ci]
-			if cd.regDom == "" {
-				cd.regDom = RegisteredDomain(n)
+			if cd.regDom < 0 {
+				d := p.registeredDomain(cd)
+				id, ok := ids[d]
+				if !ok {
+					id = len(doms)
+					ids[d] = id
+					doms = append(doms, d)
+					per = append(per, count{})
+				}
+				cd.regDom = id
 			}
-			doms[cd.regDom] = true
-		}
-		for d := range doms {
-			x := per[d]
-			if x == nil {
-				x = &count{}
-				per[d] = x
+			x := &per[cd.regDom]
+			if x.stamp == k+1 {
+				continue
 			}
+			x.stamp = k + 1
 			x.certs++
 			if ordered {
 				x.orders++
 			}
 		}
 	}
-	out.Budget.PerRegisteredDomain = make([]model.DomainCount, 0, len(per))
-	for d, x := range per {
-		out.Budget.PerRegisteredDomain = append(out.Budget.PerRegisteredDomain, model.DomainCount{Domain: d, Count: x.certs, Orders: x.orders})
+	out.Budget.PerRegisteredDomain = make([]model.DomainCount, len(per))
+	for id, x := range per {
+		out.Budget.PerRegisteredDomain[id] = model.DomainCount{Domain: doms[id], Count: x.certs, Orders: x.orders}
 	}
 	slices.SortFunc(out.Budget.PerRegisteredDomain, func(a, b model.DomainCount) int { return strings.Compare(a.Domain, b.Domain) })
 	for _, dc := range out.Budget.PerRegisteredDomain {
@@ -848,6 +975,31 @@ func (p *planner) budget(out *model.Plan) {
 	}
 }
 
+// registeredDomain returns the registered domain of a cand's name. Names
+// below their client domain (mail.example.com for example.com) share the
+// client domain's, computed once per client domain.
+func (p *planner) registeredDomain(c *cand) string {
+	n, k := c.name, c.key
+	if len(n) > len(k)+1 && n[len(n)-len(k)-1] == '.' && n[len(n)-len(k):] == k {
+		if p.rdByKey == nil {
+			p.rdByKey = map[string]string{}
+		}
+		d, ok := p.rdByKey[k]
+		if !ok {
+			var err error
+			d, err = publicsuffix.EffectiveTLDPlusOne(k)
+			if err != nil {
+				d = "" // k is a public suffix itself: look at each name
+			}
+			p.rdByKey[k] = d
+		}
+		if d != "" {
+			return d
+		}
+	}
+	return RegisteredDomain(n)
+}
+
 func (p *planner) warnRate(out *model.Plan, name, format string, args ...any) {
 	out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnRateLimit, Name: name, Message: fmt.Sprintf(format, args...)})
 }
@@ -856,12 +1008,13 @@ func (p *planner) warnRate(out *model.Plan, name, format string, args ...any) {
 // ordered: a new key (usage 3) or a new issuing CA (usage 2) breaks delivery
 // from DANE senders (RFC 7672).
 func (p *planner) dane(out *model.Plan) {
-	for _, c := range out.Certificates {
-		if c.Change == "unchanged" {
+	for _, c := range p.certs {
+		if c.change == "unchanged" {
 			continue
 		}
-		for _, n := range c.Names {
-			cd := &p.cands[p.nameIdx[n]]
+		for _, ci := range c.names {
+			cd := &p.cands[ci]
+			n := cd.name
 			if cd.inv < 0 {
 				continue
 			}
@@ -881,7 +1034,7 @@ func (p *planner) dane(out *model.Plan) {
 			if ta {
 				msg = append(msg, "a TLSA record at _25._tcp."+n+" pins the issuing CA, and Let's Encrypt picks intermediates at random: pin every intermediate the CA may use")
 			}
-			out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnDANE, Name: n, Message: fmt.Sprintf("on %s (to be ordered): %s", c.ID, strings.Join(msg, "; "))})
+			out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnDANE, Name: n, Message: fmt.Sprintf("on %s (to be ordered): %s", c.id, strings.Join(msg, "; "))})
 		}
 	}
 	// A name on several ordered certificates warns once per certificate;

@@ -139,3 +139,19 @@ func TestNameLimit(t *testing.T) {
 	}
 }
 
+// TestRegisteredDomainByKey: the per-client-domain shortcut agrees with the
+// public suffix list, also when the client domain is a public suffix.
+func TestRegisteredDomainByKey(t *testing.T) {
+	p := &planner{}
+	for _, c := range []cand{
+		{name: "mail.example.co.uk", key: "example.co.uk"},
+		{name: "mail.co.uk", key: "co.uk"},
+		{name: "x.y.github.io", key: "y.github.io"},
+		{name: "mx.hoster.test", key: "client.test"},
+		{name: "a.b.c.test", key: "b.c.test"},
+	} {
+		if got, want := p.registeredDomain(&c), RegisteredDomain(c.name); got != want {
+			t.Errorf("%s (key %s): got %q, want %q", c.name, c.key, got, want)
+		}
+	}
+}
