@@ -888,7 +888,7 @@ func (g *ipGroup) has(ci int) bool { return g.inDef[ci/64]&(1<<(ci%64)) != 0 }
 
 func (p *planner) warnOverLimit(out *model.Plan, grp *ipGroup, ipNames []string, extra int) {
 	out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnOverLimit,
-		Message: fmt.Sprintf("%d names resolve to %s, more than one certificate may hold (%d): %d go to SNI certificates and only SNI clients will verify them; %d more IP(s) would serve them on default certificates",
+		Message: fmt.Sprintf("%d names resolve to %s, more than one certificate may hold (%d): %d of them are on SNI certificates only, which clients without SNI do not get; %d more IP address(es) would serve them on default certificates",
 			len(grp.cands), strings.Join(ipNames, ", "), p.limit, grp.overflow, extra)})
 }
 

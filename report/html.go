@@ -141,9 +141,9 @@ func verdictMark(v string) string {
 	case model.VerdictMismatch:
 		return "✗"
 	case model.VerdictExpired:
-		return "⌛"
+		return "E"
 	case model.VerdictUntrusted:
-		return "⚠"
+		return "U"
 	default:
 		return "⨯"
 	}
@@ -184,7 +184,7 @@ td.names { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace
 .chip { display: inline-block; padding: 1px 7px; border-radius: 10px; font-size: 12px; font-weight: 600; white-space: nowrap; }
 .c-new { background: #ddf4ff; color: #0969da; } .c-changed { background: var(--warnbg); color: var(--warn); } .c-unchanged { background: #eaeef2; color: var(--muted); }
 .c-default { background: #dafbe1; color: var(--ok); } .c-SNI { background: #fbefff; color: #8250df; }
-.s-ok { color: var(--muted); } .s-fixed { color: var(--ok); font-weight: 600; } .s-broken { color: var(--bad); font-weight: 600; } .s-regressed { color: #fff; background: var(--bad); }
+.s-ok { color: var(--muted); } .s-fixed { color: var(--ok); font-weight: 600; } .s-broken { color: var(--bad); font-weight: 600; } .s-regressed { color: #fff; background: var(--bad); font-weight: 600; }
 .cell { white-space: nowrap; font-size: 12px; }
 .v { display: inline-block; min-width: 16px; text-align: center; border-radius: 3px; font-weight: 700; }
 .v.ok { color: var(--ok); background: var(--okbg); } .v.bad { color: var(--bad); background: var(--badbg); } .v.err { color: var(--err); background: var(--errbg); }
@@ -205,7 +205,7 @@ td.names { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace
 <div class="card"><b>{{.S.Certificates}}</b><span>certificates ({{.S.Default}} default, {{.S.SNI}} SNI)</span></div>
 <div class="card"><b>{{.S.Orders}}</b><span>to order now</span></div>
 <div class="card{{if .S.Excluded}} warnc{{end}}"><b>{{.S.Excluded}}</b><span>names excluded</span></div>
-<div class="card{{if .S.SNIOnly}} warnc{{end}}"><b>{{.S.SNIOnly}}</b><span>SNI-only names{{if .S.ExtraIPs}} ({{.S.ExtraIPs}} more IPs needed){{end}}</span></div>
+<div class="card{{if .S.SNIOnly}} warnc{{end}}"><b>{{.S.SNIOnly}}</b><span>SNI-only names{{if .S.ExtraIPs}} ({{.S.ExtraIPs}} more IP{{if gt .S.ExtraIPs 1}}s{{end}} needed){{end}}</span></div>
 {{if .S.Probed}}<div class="card good"><b>{{.S.Fixed}}</b><span>names fixed</span></div>
 <div class="card{{if .S.StillBroken}} badc{{end}}"><b>{{.S.StillBroken}}</b><span>still broken</span></div>
 <div class="card{{if .S.Regressed}} badc{{end}}"><b>{{.S.Regressed}}</b><span>broken by the plan</span></div>{{end}}
@@ -214,10 +214,10 @@ td.names { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace
 <ul class="head">{{range .Headline}}<li>{{.}}</li>{{end}}</ul>
 
 <h2>Coverage before and after</h2>
-{{with .Matrix}}<div class="legend">Each cell: what a client dialling the name at that IP and port gets, with SNI and without, today → after the plan. ✓ verifies, ✗ name mismatch, ⌛ expired, ⚠ untrusted, ⨯ connection or TLS failure. Hover a cell for the reason.</div>
+{{with .Matrix}}<div class="legend">Each cell: what a client dialling the name at that IP and port gets, with SNI and without, today → after the plan. ✓ verifies, ✗ name mismatch, E expired, U untrusted, ⨯ connection or TLS failure; — the name was not probed there (it does not resolve to that IP). Hover a cell for the reason.</div>
 <table>
 <tr><th>Name</th><th>Status</th>{{range .Cols}}<th class="mono">{{.}}</th>{{end}}</tr>
-{{range .Rows}}<tr><td class="mono">{{.Name}}</td><td class="s-{{.Status}}">{{.Status}}</td>{{range .Cells}}<td class="cell"{{if .}}{{if .Note}} title="{{.Note}}"{{end}}{{end}}>{{if .}}<span class="lbl">SNI</span><span class="v {{vc .BeforeWithSNI}}">{{vm .BeforeWithSNI}}</span> → <span class="v {{vc .AfterWithSNI}}">{{vm .AfterWithSNI}}</span><br><span class="lbl">no SNI</span><span class="v {{vc .BeforeWithoutSNI}}">{{vm .BeforeWithoutSNI}}</span> → <span class="v {{vc .AfterWithoutSNI}}">{{vm .AfterWithoutSNI}}</span>{{else}}<span class="empty">not probed</span>{{end}}</td>{{end}}</tr>
+{{range .Rows}}<tr><td class="mono">{{.Name}}</td><td class="s-{{.Status}}">{{.Status}}</td>{{range .Cells}}<td class="cell"{{if .}}{{if .Note}} title="{{.Note}}"{{end}}{{end}}>{{if .}}<span class="lbl">SNI</span><span class="v {{vc .BeforeWithSNI}}">{{vm .BeforeWithSNI}}</span> → <span class="v {{vc .AfterWithSNI}}">{{vm .AfterWithSNI}}</span><br><span class="lbl">no SNI</span><span class="v {{vc .BeforeWithoutSNI}}">{{vm .BeforeWithoutSNI}}</span> → <span class="v {{vc .AfterWithoutSNI}}">{{vm .AfterWithoutSNI}}</span>{{else}}<span class="empty">—</span>{{end}}</td>{{end}}</tr>
 {{end}}</table>
 {{else}}<p class="empty">No probe: run the plan with a probe (or --probe FILE) to see what each client gets today and after.</p>{{end}}
 {{if .P.Coverage}}{{$any := false}}{{range .P.Coverage}}{{if .Note}}{{$any = true}}{{end}}{{end}}{{if $any}}
@@ -241,7 +241,7 @@ td.names { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace
 {{end}}</table>{{else}}<p class="empty">None: every name in the inventory is planned.</p>{{end}}
 
 {{if .P.SNIOnly}}<h2>SNI-only names</h2>
-<p>Clients without SNI will not verify these names: their IP's default certificate had no room. {{if .P.ExtraIPsNeeded}}{{.P.ExtraIPsNeeded}} more IP(s) would serve them on default certificates.{{end}}</p>
+<p>Clients without SNI will not verify these names: their IP's default certificate had no room. {{if .P.ExtraIPsNeeded}}{{.P.ExtraIPsNeeded}} more IP{{if gt .P.ExtraIPsNeeded 1}}s{{end}} would serve them on default certificates.{{end}}</p>
 <p class="mono">{{join .P.SNIOnly ", "}}</p>{{end}}
 
 <h2>Warnings</h2>
