@@ -3,13 +3,15 @@ package planner
 import (
 	"cmp"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -919,17 +921,26 @@ func (p *planner) budget(out *model.Plan) {
 	var per []count
 	var doms []string
 	ids := map[string]int{}
-	sets := map[string]int{}
+	type dup struct {
+		n  int
+		id string
+	}
+	sets := map[uint64]*dup{} // name-set hash → ordered certificates with that set
 	for k, c := range p.certs {
 		ordered := c.change != "unchanged"
 		if ordered {
 			out.Budget.Orders++
-			var b strings.Builder
+			h := fnv.New64a()
 			for _, ci := range c.names {
-				b.WriteString(p.cands[ci].name)
-				b.WriteByte(',')
+				h.Write([]byte(p.cands[ci].name))
+				h.Write([]byte{0})
 			}
-			sets[b.String()]++
+			d := sets[h.Sum64()]
+			if d == nil {
+				d = &dup{id: c.id}
+				sets[h.Sum64()] = d
+			}
+			d.n++
 		}
 		for _, ci := range c.names {
 			cd := &p.cands[ci]
@@ -968,9 +979,9 @@ func (p *planner) budget(out *model.Plan) {
 	if out.Budget.Orders > p.limits.NewOrders {
 		p.warnRate(out, "", "%d orders, over the CA's limit of %d new orders per 3 hours: issue in batches", out.Budget.Orders, p.limits.NewOrders)
 	}
-	for set, n := range sets {
-		if n > p.limits.DuplicateCerts {
-			p.warnRate(out, "", "%d certificates to order have the identical name set %.60s, over the CA's limit of %d per week", n, set, p.limits.DuplicateCerts)
+	for _, d := range sets {
+		if d.n > p.limits.DuplicateCerts {
+			p.warnRate(out, "", "%d certificates to order have the name set of %s, over the CA's limit of %d identical name sets per week", d.n, d.id, p.limits.DuplicateCerts)
 		}
 	}
 }
@@ -1052,18 +1063,27 @@ func sortedWarnings(w []model.Warning) []model.Warning {
 }
 
 // planID hashes the certificates' IDs, name sets, IPs and default flags.
+// Fields are written with length prefixes, so no two plans hash alike by
+// concatenation.
 func planID(pl *model.Plan) string {
-	type c struct {
-		ID      string   `json:"id"`
-		Names   []string `json:"names"`
-		IPs     []string `json:"ips"`
-		Default bool     `json:"default"`
+	h := sha256.New()
+	var n [8]byte
+	put := func(s string) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		io.WriteString(h, s)
 	}
-	cs := make([]c, len(pl.Certificates))
-	for i, x := range pl.Certificates {
-		cs[i] = c{x.ID, x.Names, x.IPs, x.Default}
+	for _, c := range pl.Certificates {
+		put(c.ID)
+		put(strconv.FormatBool(c.Default))
+		put(strconv.Itoa(len(c.IPs)))
+		for _, ip := range c.IPs {
+			put(ip)
+		}
+		put(strconv.Itoa(len(c.Names)))
+		for _, name := range c.Names {
+			put(name)
+		}
 	}
-	b, _ := json.Marshal(cs)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:12])
+	return hex.EncodeToString(h.Sum(nil)[:12])
 }

@@ -206,16 +206,21 @@ func CheckName(name string) error {
 	if len(name) > 253 {
 		return fmt.Errorf("%.40s...: longer than 253 characters", name)
 	}
-	labels := strings.Split(name, ".")
-	if len(labels) < 2 {
+	if !strings.Contains(name, ".") {
 		return fmt.Errorf("%q: not a fully qualified name (one label)", name)
 	}
-	for _, l := range labels {
+	last := ""
+	for rest := name; ; {
+		l, r, more := strings.Cut(rest, ".")
 		if err := checkLabel(l); err != nil {
 			return fmt.Errorf("%q: %w", name, err)
 		}
+		if !more {
+			last = l
+			break
+		}
+		rest = r
 	}
-	last := labels[len(labels)-1]
 	if last[0] >= '0' && last[0] <= '9' {
 		return fmt.Errorf("%q: an IP address or numeric top-level label, not a host name", name)
 	}
