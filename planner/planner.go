@@ -72,7 +72,8 @@ type planner struct {
 	cands    []cand
 	ipArena  []int
 	needIdx  bool // build nameIdx (many lookups follow)
-	rdByKey  map[string]string
+	rdByKey  []string // by key rank; "." when the key is a public suffix
+	nkeys    int
 	nameIdx  map[string]int
 	excluded []model.Exclusion
 	exclIdx  map[string]int
@@ -216,7 +217,7 @@ func (p *planner) selectNames() {
 			}
 			dup[name] = true
 		}
-		must := p.must[name]
+		must := len(p.must) > 0 && p.must[name]
 		if must {
 			seen[name] = true
 		}
@@ -251,7 +252,7 @@ func (p *planner) selectNames() {
 		slices.SortFunc(p.cands, func(a, b cand) int { return strings.Compare(a.name, b.name) })
 	}
 	// Rank the client-domain keys so that sorting compares integers.
-	kid := map[string]int{}
+	kid := make(map[string]int, len(p.cands)/2)
 	var keys []string
 	for i := range p.cands {
 		c := &p.cands[i]
@@ -269,6 +270,7 @@ func (p *planner) selectNames() {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
+	p.nkeys = len(keys)
 	rank := make([]int, len(keys))
 	for r, k := range order {
 		rank[k] = r
@@ -920,7 +922,11 @@ func (p *planner) budget(out *model.Plan) {
 	type count struct{ certs, orders, stamp int }
 	var per []count
 	var doms []string
-	ids := map[string]int{}
+	ids := make(map[string]int, len(p.cands)/3)
+	keyID := make([]int, p.nkeys) // by key rank: the key's registered domain id
+	for i := range keyID {
+		keyID[i] = -1
+	}
 	type dup struct {
 		n  int
 		id string
@@ -945,15 +951,22 @@ func (p *planner) budget(out *model.Plan) {
 		for _, ci := range c.names {
 			cd := &p.cands[ci]
 			if cd.regDom < 0 {
-				d := p.registeredDomain(cd)
-				id, ok := ids[d]
-				if !ok {
-					id = len(doms)
-					ids[d] = id
-					doms = append(doms, d)
-					per = append(per, count{})
+				if id := keyID[cd.krank]; id >= 0 && underKey(cd) {
+					cd.regDom = id
+				} else {
+					d, byKey := p.registeredDomainKey(cd)
+					id, ok := ids[d]
+					if !ok {
+						id = len(doms)
+						ids[d] = id
+						doms = append(doms, d)
+						per = append(per, count{})
+					}
+					cd.regDom = id
+					if byKey {
+						keyID[cd.krank] = id
+					}
 				}
-				cd.regDom = id
 			}
 			x := &per[cd.regDom]
 			if x.stamp == k+1 {
@@ -986,29 +999,42 @@ func (p *planner) budget(out *model.Plan) {
 	}
 }
 
+// underKey reports whether a cand's name is below its client domain.
+func underKey(c *cand) bool {
+	n, k := c.name, c.key
+	return len(n) > len(k)+1 && n[len(n)-len(k)-1] == '.' && n[len(n)-len(k):] == k
+}
+
 // registeredDomain returns the registered domain of a cand's name. Names
 // below their client domain (mail.example.com for example.com) share the
 // client domain's, computed once per client domain.
 func (p *planner) registeredDomain(c *cand) string {
+	d, _ := p.registeredDomainKey(c)
+	return d
+}
+
+// registeredDomainKey is registeredDomain, also saying whether the answer is
+// the client domain's (the same for every name below it).
+func (p *planner) registeredDomainKey(c *cand) (string, bool) {
 	n, k := c.name, c.key
-	if len(n) > len(k)+1 && n[len(n)-len(k)-1] == '.' && n[len(n)-len(k):] == k {
+	if underKey(c) {
 		if p.rdByKey == nil {
-			p.rdByKey = map[string]string{}
+			p.rdByKey = make([]string, p.nkeys)
 		}
-		d, ok := p.rdByKey[k]
-		if !ok {
+		d := p.rdByKey[c.krank]
+		if d == "" {
 			var err error
 			d, err = publicsuffix.EffectiveTLDPlusOne(k)
 			if err != nil {
-				d = "" // k is a public suffix itself: look at each name
+				d = "." // k is a public suffix itself: look at each name
 			}
-			p.rdByKey[k] = d
+			p.rdByKey[c.krank] = d
 		}
-		if d != "" {
-			return d
+		if d != "." {
+			return d, true
 		}
 	}
-	return RegisteredDomain(n)
+	return RegisteredDomain(n), false
 }
 
 func (p *planner) warnRate(out *model.Plan, name, format string, args ...any) {
