@@ -69,19 +69,21 @@ type planner struct {
 	host   string
 	prev   *model.Plan
 
-	cands    []cand
-	ipArena  []int
-	needIdx  bool // build nameIdx (many lookups follow)
-	rdByKey  []string // by key rank; "." when the key is a public suffix
-	nkeys    int
-	nameIdx  map[string]int
-	excluded []model.Exclusion
-	exclIdx  map[string]int
-	warnings []model.Warning
-	groups   []*ipGroup
-	ipGroup  []int // server IP index → group index, -1 when no names
-	used     map[string]bool
-	certs    []*bcert
+	cands   []cand
+	ipArena []int
+	needIdx bool     // build nameIdx (many lookups follow)
+	rdByKey []string // by key rank; "." when the key is a public suffix
+	nkeys   int
+	nameIdx map[string]int
+	// prevCands are the planned names of each previous certificate.
+	prevCands map[*model.PlannedCert][]int
+	excluded  []model.Exclusion
+	exclIdx   map[string]int
+	warnings  []model.Warning
+	groups    []*ipGroup
+	ipGroup   []int // server IP index → group index, -1 when no names
+	used      map[string]bool
+	certs     []*bcert
 }
 
 // Plan computes the certificates that make every planned name of inv verify
@@ -449,6 +451,16 @@ func (p *planner) groupIPs() {
 	}
 }
 
+// inGroup reports whether a planned name is in group g.
+func (p *planner) inGroup(ci, g int) bool {
+	for _, i := range p.cands[ci].ips {
+		if p.ipGroup[i] == g {
+			return true
+		}
+	}
+	return false
+}
+
 // groupsOf returns the groups a planned name is in.
 func (p *planner) groupsOf(ci int) []int {
 	var gs []int
@@ -473,16 +485,20 @@ func (p *planner) matchPrevious() ([]*model.PlannedCert, [][]*model.PlannedCert)
 	}
 	type pair struct{ g, c, ipx, overlap, added int }
 	var pairs []pair
+	p.prevCands = map[*model.PlannedCert][]int{}
 	for c := range p.prev.Certificates {
 		pc := &p.prev.Certificates[c]
 		overlap := make([]int, len(p.groups))
+		cs := make([]int, 0, len(pc.Names))
 		for _, n := range pc.Names {
 			if ci, ok := p.lookup(n); ok {
+				cs = append(cs, ci)
 				for _, g := range p.groupsOf(ci) {
 					overlap[g]++
 				}
 			}
 		}
+		p.prevCands[pc] = cs
 		if !pc.Default {
 			best := -1
 			for g, o := range overlap {
@@ -587,9 +603,8 @@ func (p *planner) build() {
 		} else {
 			var fresh []int
 			if defs[g] != nil {
-				set := nameSet(defs[g].Names)
-				for _, ci := range grp.cands {
-					if set[p.cands[ci].name] {
+				for _, ci := range p.prevCands[defs[g]] {
+					if placed[ci] != stamp && p.inGroup(ci, g) {
 						def.names = append(def.names, ci)
 						placed[ci] = stamp
 					}
@@ -603,19 +618,14 @@ func (p *planner) build() {
 				}
 			}
 			kept := make([]*bcert, len(snis[g]))
-			in := map[string]int{}
 			for k, pc := range snis[g] {
-				kept[k] = &bcert{prev: pc, ips: grp.ips}
-				for _, n := range pc.Names {
-					if _, dup := in[n]; !dup {
-						in[n] = k
+				c := &bcert{prev: pc, ips: grp.ips}
+				kept[k] = c
+				for _, ci := range p.prevCands[pc] {
+					if placed[ci] != stamp && p.inGroup(ci, g) {
+						c.names = append(c.names, ci)
+						placed[ci] = stamp
 					}
-				}
-			}
-			for _, ci := range grp.cands {
-				if k, ok := in[p.cands[ci].name]; ok && placed[ci] != stamp {
-					kept[k].names = append(kept[k].names, ci)
-					placed[ci] = stamp
 				}
 			}
 			for _, c := range kept {
@@ -693,14 +703,6 @@ func (p *planner) newID(base string) string {
 	}
 	p.used[id] = true
 	return id
-}
-
-func nameSet(names []string) map[string]bool {
-	m := make(map[string]bool, len(names))
-	for _, n := range names {
-		m[n] = true
-	}
-	return m
 }
 
 // packer places client domains' names on a group's SNI certificates: the
