@@ -31,7 +31,7 @@ func (p *planner) coverage(pr *model.ProbeReport) []model.PlanCoverage {
 		ci, planned := p.lookup(name)
 		ipi, isServer := p.ipIdx[ip]
 		switch {
-		case planned && isServer && slices.Contains(p.cands[ci].ips, ipi):
+		case planned && isServer && slices.Contains(p.ipsOf(ci), ipi):
 			pc.AfterWithSNI = model.VerdictOK
 			if p.groups[p.ipGroup[ipi]].has(ci) {
 				pc.AfterWithoutSNI = model.VerdictOK
@@ -40,7 +40,7 @@ func (p *planner) coverage(pr *model.ProbeReport) []model.PlanCoverage {
 			}
 		case planned:
 			var on []string
-			for _, i := range p.cands[ci].ips {
+			for _, i := range p.ipsOf(ci) {
 				on = append(on, p.ips[i])
 			}
 			notes = append(notes, fmt.Sprintf("not planned on %s: it is planned on %s, where it resolves", ip, strings.Join(on, ", ")))

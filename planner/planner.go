@@ -21,16 +21,22 @@ import (
 )
 
 // cand is a planned name.
+// It is kept small (56 bytes): plans of 10⁶ names walk these often.
 type cand struct {
-	name   string
-	roles  []string
-	prio   int
-	key    string // client-domain group: first domain, else registered domain
-	must   bool
-	ips    []int // indices into the sorted server IPs
-	inv    int   // index into the inventory's names, -1 when not there
-	regDom int   // interned registered domain, -1 until computed
-	krank  int   // rank of key among all keys
+	name         string
+	key          string // client-domain group: first domain, else registered domain
+	ipOff, ipLen int32  // its server IPs: planner.ipArena[ipOff:ipOff+ipLen], sorted
+	inv          int32  // index into the inventory's names, -1 when not there
+	regDom       int32  // interned registered domain, -1 until computed
+	krank        int32  // rank of key among all keys
+	prio         int8
+	must         bool
+}
+
+// ipsOf returns the server IP indices of cand ci.
+func (p *planner) ipsOf(ci int) []int {
+	c := &p.cands[ci]
+	return p.ipArena[c.ipOff : c.ipOff+c.ipLen]
 }
 
 // bcert is a certificate being built.
@@ -224,7 +230,7 @@ func (p *planner) selectNames() {
 			seen[name] = true
 		}
 		if c, ok := p.check(name, n, must); ok {
-			c.inv = i
+			c.inv = int32(i)
 			p.cands = append(p.cands, c)
 		} else if must {
 			e := p.excluded[p.exclIdx[name]]
@@ -238,14 +244,11 @@ func (p *planner) selectNames() {
 		}
 	}
 	slices.Sort(missing)
-	all := make([]int, len(p.ips))
-	for i := range all {
-		all[i] = i
-	}
 	for _, m := range missing {
-		c := cand{name: m, prio: 0, must: true, ips: all, inv: -1, key: RegisteredDomain(m)}
-		if m == p.host {
-			c.roles = []string{model.RoleServer}
+		c := cand{name: m, prio: 0, must: true, inv: -1, key: RegisteredDomain(m),
+			ipOff: int32(len(p.ipArena)), ipLen: int32(len(p.ips))}
+		for i := range p.ips {
+			p.ipArena = append(p.ipArena, i)
 		}
 		p.cands = append(p.cands, c)
 		p.warn(model.WarnMustCoverIssue, m, "not in the inventory: planned on the default certificate of every server IP (%s) without checking its DNS or CAA; make sure it resolves here", strings.Join(p.ips, ", "))
@@ -265,7 +268,7 @@ func (p *planner) selectNames() {
 			kid[c.key] = k
 			keys = append(keys, c.key)
 		}
-		c.krank = k
+		c.krank = int32(k)
 	}
 	order := make([]int, len(keys))
 	for i := range order {
@@ -278,7 +281,7 @@ func (p *planner) selectNames() {
 		rank[k] = r
 	}
 	for i := range p.cands {
-		p.cands[i].krank = rank[p.cands[i].krank]
+		p.cands[i].krank = int32(rank[p.cands[i].krank])
 	}
 	if p.prev != nil || p.needIdx {
 		p.nameIdx = make(map[string]int, len(p.cands))
@@ -314,7 +317,7 @@ func (p *planner) lookup(name string) (int, bool) {
 
 // check applies the name rules to one inventory name; on exclusion it
 // records the reason and returns false.
-func (p *planner) check(name string, n *model.Name, must bool) (cand, bool) {
+func (p *planner) check(name string, n *model.Name, must bool) (_ cand, ok bool) {
 	if !must {
 		for _, pat := range p.pats {
 			if pat.Match(name) {
@@ -346,13 +349,17 @@ func (p *planner) check(name string, n *model.Name, must bool) (cand, bool) {
 			elsewhere = append(elsewhere, s)
 		}
 	}
-	here := p.ipArena[start:len(p.ipArena):len(p.ipArena)]
+	here := p.ipArena[start:]
 	if !slices.IsSorted(here) {
 		slices.Sort(here)
 	}
-	if c := slices.Compact(here); len(c) != len(here) {
-		here = slices.Clone(c)
-	}
+	here = slices.Compact(here)
+	p.ipArena = p.ipArena[:start+len(here)]
+	defer func() {
+		if !ok {
+			p.ipArena = p.ipArena[:start]
+		}
+	}()
 	if len(n.Addresses) == 0 {
 		via := ""
 		if len(n.CNAMEChain) > 0 {
@@ -372,20 +379,15 @@ func (p *planner) check(name string, n *model.Name, must bool) (cand, bool) {
 	if len(elsewhere) > 0 {
 		p.warn(model.WarnSomeHere, name, "resolves to %s as well as to this server: HTTP-01 validation may reach the other address and fail; fix the record or validate with DNS-01", strings.Join(elsewhere, ", "))
 	}
-	roles := n.Roles
-	prio := Priority(roles)
+	prio := Priority(n.Roles)
 	if must {
-		prio = 0
-		if name == p.host && !n.HasRole(model.RoleServer) {
-			roles = append(slices.Clone(roles), model.RoleServer)
-			slices.Sort(roles)
-		}
+		prio = 0 // the hostname and --include names come first
 	}
 	key := ""
 	if len(n.Domains) > 0 {
 		key = slices.Min(n.Domains)
 	}
-	c := cand{name: name, roles: roles, prio: prio, key: key, must: must, ips: here}
+	c := cand{name: name, prio: int8(prio), key: key, must: must, ipOff: int32(start), ipLen: int32(len(here))}
 	if c.key == "" {
 		c.key = RegisteredDomain(name)
 	}
@@ -413,7 +415,7 @@ func caaReason(n *model.Name, ca string) string {
 func (p *planner) groupIPs() {
 	per := make([][]int, len(p.ips))
 	for ci := range p.cands {
-		for _, i := range p.cands[ci].ips {
+		for _, i := range p.ipsOf(ci) {
 			per[i] = append(per[i], ci)
 		}
 	}
@@ -453,7 +455,7 @@ func (p *planner) groupIPs() {
 
 // inGroup reports whether a planned name is in group g.
 func (p *planner) inGroup(ci, g int) bool {
-	for _, i := range p.cands[ci].ips {
+	for _, i := range p.ipsOf(ci) {
 		if p.ipGroup[i] == g {
 			return true
 		}
@@ -464,7 +466,7 @@ func (p *planner) inGroup(ci, g int) bool {
 // groupsOf returns the groups a planned name is in.
 func (p *planner) groupsOf(ci int) []int {
 	var gs []int
-	for _, i := range p.cands[ci].ips {
+	for _, i := range p.ipsOf(ci) {
 		if g := p.ipGroup[i]; g >= 0 && !slices.Contains(gs, g) {
 			gs = append(gs, g)
 		}
@@ -652,7 +654,7 @@ func (p *planner) build() {
 			minPrio := func(run []int) int {
 				m := lowestPriority
 				for _, ci := range run {
-					m = min(m, p.cands[ci].prio)
+					m = min(m, int(p.cands[ci].prio))
 				}
 				return m
 			}
@@ -830,7 +832,7 @@ func (p *planner) assemble() *model.Plan {
 		if s {
 			out.SNIOnly = append(out.SNIOnly, p.cands[ci].name)
 			c := &p.cands[ci]
-			if c.must || c.prio <= model.RolePriority[model.RoleMX] {
+			if c.must || int(c.prio) <= model.RolePriority[model.RoleMX] {
 				what := "an MX target"
 				if c.must {
 					what = "a must-cover name"
@@ -925,7 +927,7 @@ func (p *planner) budget(out *model.Plan) {
 	var per []count
 	var doms []string
 	ids := make(map[string]int, len(p.cands)/3)
-	keyID := make([]int, p.nkeys) // by key rank: the key's registered domain id
+	keyID := make([]int32, p.nkeys) // by key rank: the key's registered domain id
 	for i := range keyID {
 		keyID[i] = -1
 	}
@@ -954,7 +956,7 @@ func (p *planner) budget(out *model.Plan) {
 			cd := &p.cands[ci]
 			if cd.regDom < 0 {
 				if id := keyID[cd.krank]; id >= 0 && underKey(cd) {
-					cd.regDom = id
+					cd.regDom = int32(id)
 				} else {
 					d, byKey := p.registeredDomainKey(cd)
 					id, ok := ids[d]
@@ -964,9 +966,9 @@ func (p *planner) budget(out *model.Plan) {
 						doms = append(doms, d)
 						per = append(per, count{})
 					}
-					cd.regDom = id
+					cd.regDom = int32(id)
 					if byKey {
-						keyID[cd.krank] = id
+						keyID[cd.krank] = int32(id)
 					}
 				}
 			}
