@@ -586,11 +586,13 @@ func (p *planner) domainRuns(cs []int) [][]int {
 func (p *planner) build() {
 	defs, snis := p.matchPrevious()
 	placed := make([]int, len(p.cands)) // group index + 1 when placed in that group
+	byKey := make([]*bcert, p.nkeys)
 	for g, grp := range p.groups {
 		stamp := g + 1
 		def := &bcert{def: true, ips: grp.ips, prev: defs[g]}
 		grp.def = def
-		pk := &packer{p: p, limit: p.limit, ips: grp.ips, byKey: map[string]*bcert{}, buckets: make([][]*bcert, p.limit+1)}
+		clear(byKey)
+		pk := &packer{p: p, limit: p.limit, ips: grp.ips, byKey: byKey, buckets: make([][]*bcert, p.limit+1)}
 		if defs[g] == nil && len(snis[g]) == 0 {
 			// A fresh group: fill the default by priority, pack the rest.
 			all := slices.Clone(grp.cands)
@@ -716,7 +718,7 @@ type packer struct {
 	limit   int
 	ips     []int
 	certs   []*bcert
-	byKey   map[string]*bcert
+	byKey   []*bcert   // by key rank: the certificate holding that client domain
 	buckets [][]*bcert // by room left; lazily cleaned
 }
 
@@ -725,9 +727,8 @@ func (k *packer) room(c *bcert) int { return k.limit - len(c.names) }
 func (k *packer) keep(c *bcert) {
 	k.certs = append(k.certs, c)
 	for _, ci := range c.names {
-		key := k.p.cands[ci].key
-		if _, ok := k.byKey[key]; !ok {
-			k.byKey[key] = c
+		if kr := k.p.cands[ci].krank; k.byKey[kr] == nil {
+			k.byKey[kr] = c
 		}
 	}
 	if c.key == "" && len(c.names) > 0 {
@@ -740,7 +741,7 @@ func (k *packer) keep(c *bcert) {
 
 func (k *packer) add(c *bcert, run []int) {
 	c.names = append(c.names, run...)
-	k.byKey[k.p.cands[run[0]].key] = c
+	k.byKey[k.p.cands[run[0]].krank] = c
 	if r := k.room(c); r > 0 {
 		k.buckets[r] = append(k.buckets[r], c)
 	}
@@ -761,7 +762,7 @@ func (k *packer) place(run []int) {
 	if s == 0 {
 		return
 	}
-	if c, ok := k.byKey[k.p.cands[run[0]].key]; ok && k.room(c) >= s {
+	if c := k.byKey[k.p.cands[run[0]].krank]; c != nil && k.room(c) >= s {
 		k.add(c, run)
 		return
 	}
