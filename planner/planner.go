@@ -941,15 +941,15 @@ func (p *planner) budget(out *model.Plan) {
 		ordered := c.change != "unchanged"
 		if ordered {
 			out.Budget.Orders++
-			h := fnv.New64a()
+			// Within one plan a cand index stands for its name.
+			var h uint64 = 14695981039346656037
 			for _, ci := range c.names {
-				h.Write([]byte(p.cands[ci].name))
-				h.Write([]byte{0})
+				h = (h ^ uint64(ci)) * 1099511628211
 			}
-			d := sets[h.Sum64()]
+			d := sets[h]
 			if d == nil {
 				d = &dup{id: c.id}
-				sets[h.Sum64()] = d
+				sets[h] = d
 			}
 			d.n++
 		}
