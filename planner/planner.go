@@ -258,7 +258,7 @@ func (p *planner) selectNames() {
 	}
 	// Rank the client-domain keys so that sorting compares integers.
 	kid := make(map[string]int, len(p.cands)/2)
-	var keys []string
+	keys := make([]string, 0, len(p.cands)/2)
 	for i := range p.cands {
 		c := &p.cands[i]
 		c.regDom = -1
@@ -414,6 +414,13 @@ func caaReason(n *model.Name, ca string) string {
 // groupIPs groups the server IPs whose planned name sets are identical.
 func (p *planner) groupIPs() {
 	per := make([][]int, len(p.ips))
+	count := make([]int, len(p.ips))
+	for _, i := range p.ipArena {
+		count[i]++
+	}
+	for i := range per {
+		per[i] = make([]int, 0, count[i])
+	}
 	for ci := range p.cands {
 		for _, i := range p.ipsOf(ci) {
 			per[i] = append(per[i], ci)
@@ -829,19 +836,35 @@ func (p *planner) assemble() *model.Plan {
 			}
 		}
 	}
-	for ci, s := range sniOnly {
+	n := 0
+	for _, s := range sniOnly {
 		if s {
-			out.SNIOnly = append(out.SNIOnly, p.cands[ci].name)
-			c := &p.cands[ci]
-			if c.must || int(c.prio) <= model.RolePriority[model.RoleMX] {
-				what := "an MX target"
-				if c.must {
-					what = "a must-cover name"
-				}
-				out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnSNIOnly, Name: c.name,
-					Message: fmt.Sprintf("%s that only SNI clients will verify: MTAs and clients without SNI get a mismatch; give it its own IP or raise the name limit", what)})
-			}
+			n++
 		}
+	}
+	out.SNIOnly = make([]string, 0, n)
+	var mx []string
+	for ci, s := range sniOnly {
+		if !s {
+			continue
+		}
+		c := &p.cands[ci]
+		out.SNIOnly = append(out.SNIOnly, c.name)
+		switch {
+		case c.must:
+			out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnSNIOnly, Name: c.name,
+				Message: "a must-cover name that only SNI clients will verify: clients without SNI get a mismatch; give it room on the default certificate (fewer names on the IP, or a higher --max-names)"})
+		case int(c.prio) <= model.RolePriority[model.RoleMX]:
+			mx = append(mx, c.name)
+		}
+	}
+	if len(mx) > 0 {
+		eg := strings.Join(mx[:min(len(mx), 5)], ", ")
+		if len(mx) > 5 {
+			eg += ", ..."
+		}
+		out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnSNIOnly,
+			Message: fmt.Sprintf("%d MX targets only SNI clients will verify (%s): MTAs that send no SNI, such as Postfix by default, get a mismatch; give them another IP or fewer names per IP", len(mx), eg)})
 	}
 	prevUsed := map[string]bool{}
 	for _, c := range p.certs {
@@ -925,8 +948,8 @@ func diff(a, b []string) (added, removed []string) {
 // against the CA's rate limits.
 func (p *planner) budget(out *model.Plan) {
 	type count struct{ certs, orders, stamp int }
-	var per []count
-	var doms []string
+	per := make([]count, 0, p.nkeys)
+	doms := make([]string, 0, p.nkeys)
 	ids := make(map[string]int, len(p.cands)/3)
 	keyID := make([]int32, p.nkeys) // by key rank: the key's registered domain id
 	for i := range keyID {
