@@ -25,6 +25,9 @@ type Plan struct {
 	// Coverage is, per (name, IP, port) known from the probe, today's verdicts
 	// and the verdicts after the plan is deployed. Empty without a probe.
 	Coverage []PlanCoverage `json:"coverage,omitempty"`
+	// Retired are the IDs of the previous plan's certificates that this plan
+	// no longer uses (all their names gone or moved), sorted.
+	Retired []string `json:"retired,omitempty"`
 }
 
 // PlanPolicy echoes the policy the plan was made with.
@@ -35,6 +38,8 @@ type PlanPolicy struct {
 	Include      []string `json:"include,omitempty"`
 	Exclude      []string `json:"exclude,omitempty"`
 	CAIdentifier string   `json:"ca_identifier"`
+	// Hostname is the server's own name (must-cover, role "server").
+	Hostname string `json:"hostname,omitempty"`
 }
 
 // PlannedCert is one certificate to issue.
@@ -65,6 +70,7 @@ const (
 	ExcludeCAAForbids      = "caa-forbids"
 	ExcludePolicy          = "excluded-by-policy"
 	ExcludeLookupFailed    = "lookup-failed"
+	ExcludeInvalidName     = "invalid-name" // not a host name a public CA issues for
 )
 
 // Exclusion explains why a name is not planned.
@@ -83,6 +89,8 @@ const (
 	WarnOverLimit      = "over-name-limit"
 	WarnMustCoverIssue = "must-cover-problem"
 	WarnDANE           = "dane"
+	WarnCAMismatch     = "ca-mismatch"      // CAA was checked for another CA than the plan's
+	WarnIdleIP         = "ip-without-names" // a server IP no planned name resolves to
 )
 
 // Warning is a problem that does not exclude a name.
@@ -105,6 +113,10 @@ type Budget struct {
 type DomainCount struct {
 	Domain string `json:"domain"`
 	Count  int    `json:"count"`
+	// Orders is how many of the certificates to order now (new or changed)
+	// name the domain: what counts against a per-domain weekly limit when
+	// the orders are not ARI renewals.
+	Orders int `json:"orders"`
 }
 
 // PlanCoverage is one (name, IP, port) before and after the plan.

@@ -3,8 +3,16 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"sort"
+	"time"
 
+	"github.com/certplan/certplan/dnscheck"
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
 	"github.com/spf13/pflag"
 )
 
@@ -17,6 +25,10 @@ type inventoryInput struct {
 	ZonesDir      string   // --zones DIR: BIND zone files; each file's origin is a hosted domain
 	ServerIPs     []string // --server-ip IP (repeatable): this server's addresses
 	CAIdentifier  string   // --ca-identifier: CAA issuer domain, default letsencrypt.org
+	QPS           float64  // --qps: cap on DNS queries per second (0: none)
+
+	// progress, when set, is called after each domain is done.
+	progress func(done, total int)
 }
 
 // addFlags registers the flags; withFile adds --inventory.
@@ -28,6 +40,7 @@ func (in *inventoryInput) addFlags(fs *pflag.FlagSet, withFile bool) {
 	fs.StringVar(&in.ZonesDir, "zones", "", "`dir` of BIND zone files (such as /var/named); each file's origin is a hosted domain")
 	fs.StringArrayVar(&in.ServerIPs, "server-ip", nil, "an `IP` address of this server (repeatable)")
 	fs.StringVar(&in.CAIdentifier, "ca-identifier", "letsencrypt.org", "CAA issuer `domain` of the CA, for CAA checks")
+	fs.Float64Var(&in.QPS, "qps", 0, "send at most this many DNS queries per second (0: no cap)")
 }
 
 // given reports whether any domain source (or --inventory) was given.
@@ -46,5 +59,102 @@ func (in *inventoryInput) load(ctx context.Context, g *globals, args []string) (
 		}
 		return &inv, nil
 	}
-	return nil, errors.New("inventory: not implemented yet")
+	domains, ips, err := in.inputs(g, args)
+	if err != nil {
+		return nil, err
+	}
+	r, err := dnscheck.NewResolver(dnscheck.Config{
+		Servers:     g.Resolvers,
+		Timeout:     g.Timeout,
+		MaxInFlight: g.Concurrency,
+		QPS:         in.QPS,
+		Logger:      g.Logger,
+	})
+	if err != nil {
+		return nil, withHint(err, "give resolvers with --resolver host:port")
+	}
+	defer r.Close()
+	c := dnscheck.NewCollector(dnscheck.Options{ServerIPs: ips, CAIdentifier: in.CAIdentifier})
+	done := 0
+	err = r.Stream(ctx, domains, dnscheck.Options{ServerIPs: ips, CAIdentifier: in.CAIdentifier}, func(res dnscheck.DomainResult) {
+		c.Add(res)
+		done++
+		if in.progress != nil {
+			in.progress(done, len(domains))
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	inv := c.Inventory()
+	inv.Stats.Queries = int(r.Queries())
+	inv.GeneratedAt = g.Now().UTC().Format(time.RFC3339)
+	return inv, nil
+}
+
+// inputs gathers and checks the domains (arguments, --domains, --zones) and
+// the server IPs.
+func (in *inventoryInput) inputs(g *globals, args []string) ([]string, []netip.Addr, error) {
+	if in.QPS < 0 {
+		return nil, nil, usageError("--qps %v: must not be negative", in.QPS)
+	}
+	if _, err := names.Normalize(in.CAIdentifier); err != nil {
+		return nil, nil, usageError("--ca-identifier: %v", err)
+	}
+	var ips []netip.Addr
+	for _, s := range in.ServerIPs {
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, nil, usageError("--server-ip %q: not an IP address", s)
+		}
+		ips = append(ips, ip.Unmap())
+	}
+	seen := map[string]bool{}
+	var domains []string
+	add := func(list []string) {
+		for _, d := range list {
+			if !seen[d] {
+				seen[d] = true
+				domains = append(domains, d)
+			}
+		}
+	}
+	for _, a := range args {
+		d, err := names.Normalize(a)
+		if err != nil {
+			return nil, nil, usageError("domain %v", err)
+		}
+		add([]string{d})
+	}
+	if in.DomainsFile != "" {
+		var rd io.Reader = g.Stdin
+		if in.DomainsFile != "-" {
+			f, err := os.Open(in.DomainsFile)
+			if err != nil {
+				return nil, nil, fmt.Errorf("--domains: %w", err)
+			}
+			defer f.Close()
+			rd = f
+		}
+		list, err := dnscheck.ReadDomains(rd, in.DomainsFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		add(list)
+	}
+	if in.ZonesDir != "" {
+		list, err := dnscheck.ZoneDirDomains(in.ZonesDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		add(list)
+	}
+	if len(domains) == 0 {
+		if in.DomainsFile != "" || in.ZonesDir != "" {
+			return nil, nil, errors.New("no domains found in --domains or --zones")
+		}
+		return nil, nil, usageError("no domains: give domains as arguments, --domains FILE or --zones DIR")
+	}
+	sort.Strings(domains)
+	return domains, ips, nil
 }

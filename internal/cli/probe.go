@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -209,9 +210,11 @@ func parseTarget(t string) (proto, host string, port int, err error) {
 // summary.
 func writeProbeText(w io.Writer, r *model.ProbeReport) {
 	bad := 0
-	for _, c := range r.Coverage {
-		if !c.OK() {
-			fmt.Fprintln(w, brokenLine(&c))
+	// What breaks, one line per name and IP: the ports with the same story
+	// share the line ("on 127.0.0.2:25,465,587").
+	for _, g := range groupCoverage(r.Coverage) {
+		if !g.rows[0].OK() {
+			fmt.Fprintln(w, brokenLine(g.rows[0].Name, g.endpoint(), &g.rows[0]))
 			bad++
 		}
 	}
@@ -224,15 +227,7 @@ func writeProbeText(w io.Writer, r *model.ProbeReport) {
 	if bad == 0 {
 		fmt.Fprintln(w, "every name verifies for every client, with and without SNI")
 	}
-	if len(r.Coverage) > 0 {
-		fmt.Fprintln(w)
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tENDPOINT\tPROTOCOL\tWITH SNI\tWITHOUT SNI")
-		for _, c := range r.Coverage {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, hostPort(c.IP, c.Port), c.Protocol, c.WithSNI, c.WithoutSNI)
-		}
-		tw.Flush()
-	}
+	writeCoverageMatrix(w, r.Coverage)
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ENDPOINT\tPROTOCOL\tDEFAULT CERTIFICATE (NO SNI)\tNAMES\tNOT AFTER\tTRUST")
@@ -256,11 +251,102 @@ func writeProbeText(w io.Writer, r *model.ProbeReport) {
 		r.Stats.Names, r.Stats.Endpoints, r.Stats.EndpointErrors, r.Stats.Broken, len(r.Coverage))
 }
 
+// coverageGroup is the coverage rows of one name on one IP whose verdicts
+// and details are the same on every port.
+type coverageGroup struct {
+	rows []model.Coverage
+}
+
+func (g coverageGroup) endpoint() string {
+	ports := make([]string, len(g.rows))
+	for i, c := range g.rows {
+		ports[i] = strconv.Itoa(c.Port)
+	}
+	host := g.rows[0].IP
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return host + ":" + strings.Join(ports, ",")
+}
+
+// groupCoverage groups rows (sorted by name, IP, port) whose name, IP and
+// story (the broken line as printed, or ok) are the same.
+func groupCoverage(rows []model.Coverage) []coverageGroup {
+	var out []coverageGroup
+	story := func(c *model.Coverage) string {
+		if c.OK() {
+			return c.Name + " " + c.IP + " ok"
+		}
+		return c.IP + " " + brokenLine(c.Name, "", c)
+	}
+	last := ""
+	for i := range rows {
+		st := story(&rows[i])
+		if n := len(out); n > 0 && st == last {
+			out[n-1].rows = append(out[n-1].rows, rows[i])
+			continue
+		}
+		out = append(out, coverageGroup{rows: []model.Coverage{rows[i]}})
+		last = st
+	}
+	return out
+}
+
+// verdictMark is a verdict in one character, for the matrix.
+var verdictMark = map[string]string{
+	model.VerdictOK: "+", model.VerdictMismatch: "M", model.VerdictExpired: "E",
+	model.VerdictUntrusted: "U", model.VerdictError: "X",
+}
+
+// writeCoverageMatrix prints one row per name and IP and one column per
+// port; a cell is two marks, with SNI then without ("+M": with SNI ok,
+// without SNI a name mismatch).
+func writeCoverageMatrix(w io.Writer, rows []model.Coverage) {
+	if len(rows) == 0 {
+		return
+	}
+	var ports []int
+	seen := map[int]bool{}
+	for _, c := range rows {
+		if !seen[c.Port] {
+			seen[c.Port] = true
+			ports = append(ports, c.Port)
+		}
+	}
+	sort.Ints(ports)
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprint(tw, "NAME\tIP")
+	for _, p := range ports {
+		fmt.Fprintf(tw, "\t%d", p)
+	}
+	fmt.Fprintln(tw)
+	for i := 0; i < len(rows); {
+		j := i
+		cells := map[int]string{}
+		for ; j < len(rows) && rows[j].Name == rows[i].Name && rows[j].IP == rows[i].IP; j++ {
+			cells[rows[j].Port] = verdictMark[rows[j].WithSNI] + verdictMark[rows[j].WithoutSNI]
+		}
+		fmt.Fprintf(tw, "%s\t%s", rows[i].Name, rows[i].IP)
+		for _, p := range ports {
+			c := cells[p]
+			if c == "" {
+				c = "."
+			}
+			fmt.Fprintf(tw, "\t%s", c)
+		}
+		fmt.Fprintln(tw)
+		i = j
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "(each cell: with SNI, then without; + ok, M name mismatch, E expired, U untrusted, X no certificate, . not probed)")
+}
+
 // brokenLine says what goes wrong for one name, as in
 // "smtp.domain2.test on 127.0.0.2:587 — clients without SNI get
 // server.main-domain.test: name mismatch (with SNI: ok)".
-func brokenLine(c *model.Coverage) string {
-	head := c.Name + " on " + hostPort(c.IP, c.Port) + " — "
+func brokenLine(name, endpoint string, c *model.Coverage) string {
+	head := name + " on " + endpoint + " — "
 	get := func(verdict, detail string) string {
 		if verdict == model.VerdictError {
 			return "fail: " + detail

@@ -37,6 +37,10 @@ const (
 	ExitLocked  = 4 // another certplan run holds the state lock
 )
 
+// annotationUsageExit, on a command, is the exit code for its usage errors
+// when it is not ExitUsage.
+const annotationUsageExit = "certplan/usage-exit-code"
+
 // exitError carries an exit code and optional hints up to Run.
 type exitError struct {
 	code  int
@@ -146,7 +150,15 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			}
 		}
 	}
-	if code == ExitUsage && ee == nil {
+	if code == ExitUsage {
+		// A command may map usage errors to its own code (check: Nagios UNKNOWN).
+		if c, _, ferr := root.Find(args); ferr == nil {
+			if v, ok := c.Annotations[annotationUsageExit]; ok {
+				fmt.Sscan(v, &code)
+			}
+		}
+	}
+	if (code == ExitUsage || isFlagError(err)) && ee == nil {
 		fmt.Fprintf(stderr, "certplan: hint: run \"%s --help\" for usage\n", commandPath(root, args))
 	}
 	return code

@@ -6,6 +6,9 @@ import "github.com/rogpeppe/go-internal/testscript"
 // (DNS, mail listeners, Pebble) are started by commands in scriptCmds.
 func scriptSetup(env *testscript.Env) error {
 	env.Setenv("CERTPLAN_CONFIG", "")
+	// Under -race, each exit waits a second for the race detector's report
+	// unless told not to: scripts run certplan hundreds of times.
+	env.Setenv("GORACE", "atexit_sleep_ms=0")
 	return nil
 }
 

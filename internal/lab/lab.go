@@ -15,6 +15,7 @@ import (
 	"github.com/certplan/certplan/examples/lab/zones"
 	"github.com/certplan/certplan/internal/dnstest"
 	"github.com/certplan/certplan/internal/mailtest"
+	"github.com/certplan/certplan/internal/pebbletest"
 )
 
 // Server IPs of the lab's shared host, and an address that is not the host's.
@@ -45,6 +46,12 @@ type Lab struct {
 	CAFile string
 	// Mail is the shared host's mail listeners on ServerIPs.
 	Mail *MailServer
+	// ACME is Pebble, when Options.ACME is set. ACMERootsFile is the PEM for
+	// --ca-roots (the ACME server's TLS issuer); TrustFile holds the lab CA
+	// and Pebble's issuing root, for --ca-file.
+	ACME          *pebbletest.CA
+	ACMERootsFile string
+	TrustFile     string
 
 	closers []func() error
 }
@@ -59,6 +66,8 @@ type Options struct {
 	// RandomPorts makes the mail listeners use free ports instead of Ports,
 	// so that tests can run beside a running lab.
 	RandomPorts bool
+	// ACME starts Pebble too.
+	ACME bool
 }
 
 // Start starts the lab's DNS and mail listeners. Close stops everything.
@@ -127,6 +136,11 @@ func Start(opts Options) (l *Lab, err error) {
 		return nil, err
 	}
 	l.closers = append(l.closers, l.Mail.Close)
+	if opts.ACME {
+		if err := l.startACME(); err != nil {
+			return nil, err
+		}
+	}
 	return l, nil
 }
 

@@ -33,9 +33,16 @@ var Ports = []struct {
 
 // sniDomains have a cPanel-style "Mail SNI" certificate today (mail.D and
 // D, and smtp.D for domain2.test): with SNI their clients verify, without
-// they get the IP's default certificate.
-var sniDomains = []string{"domain2.test", "client01.test", "client02.test", "client03.test",
-	"client04.test", "client05.test", "client06.test", "client07.test", "client08.test"}
+// they get the IP's default certificate. client31 to client40 have none.
+func sniDomains() []string {
+	var out []string
+	for _, d := range HostedDomains() {
+		if !strings.HasPrefix(d, "client3") && !strings.HasPrefix(d, "client40") {
+			out = append(out, d)
+		}
+	}
+	return out
+}
 
 // MailServer is the lab host's mail listeners. Like a real server it reads
 // its certificates from files and re-reads them when told to reload:
@@ -87,7 +94,7 @@ func startMail(dir string, ca *mailtest.CA, randomPorts bool) (*MailServer, erro
 			return nil, err
 		}
 	}
-	for _, d := range sniDomains {
+	for _, d := range sniDomains() {
 		names := []string{"mail." + d, d}
 		if d == "domain2.test" {
 			names = append(names, "smtp."+d)

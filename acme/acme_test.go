@@ -1,0 +1,575 @@
+package acme
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certplan/certplan/internal/dnstest"
+	"github.com/certplan/certplan/internal/pebbletest"
+	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/store"
+)
+
+const testZone = `$ORIGIN d.test.
+$TTL 60
+@        IN SOA ns.d.test. hostmaster.d.test. 1 3600 600 86400 60
+mail     IN A   127.0.0.2
+smtp     IN A   127.0.0.2
+imap     IN A   127.0.0.2
+late     IN A   127.0.0.2
+away     IN A   127.0.0.77
+`
+
+type env struct {
+	t     testing.TB
+	dns   *dnstest.Server
+	ca    *pebbletest.CA
+	store *store.Store
+	cfg   Config
+}
+
+func newEnv(t *testing.T) *env { return newEnvTB(t) }
+
+func newEnvTB(t testing.TB) *env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	d := dnstest.New()
+	if err := d.AddZone("d.test", testZone); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if err := d.Add("n" + strconv.Itoa(i) + ".d.test. 60 IN A 127.0.0.2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	var logw *os.File
+	if os.Getenv("PEBBLE_LOG") != "" {
+		logw = os.Stderr
+	}
+	opts := pebbletest.Options{DNSAddr: d.Addr()}
+	if logw != nil {
+		opts.Log = logw
+	}
+	ca, err := pebbletest.Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ca.Close() })
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg := Config{
+		CA:         ca.DirectoryURL,
+		CARootsPEM: ca.RootsPEM,
+		Email:      "hostmaster@d.test",
+		AgreeTOS:   true,
+		Profile:    "classic",
+		Challenge: ChallengeConfig{
+			Type:          HTTP01,
+			HTTPListen:    "127.0.0.2:" + strconv.Itoa(ca.HTTPPort), // not ":port": that would answer on 127.0.0.77 too
+			SelfCheckPort: ca.HTTPPort,
+		},
+		PollInterval: 50 * time.Millisecond,
+		Timeout:      time.Minute,
+		Store:        st,
+	}
+	if testing.Verbose() {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return &env{t: t, dns: d, ca: ca, store: st, cfg: cfg}
+}
+
+func (e *env) client(mod func(*Config)) *Client {
+	e.t.Helper()
+	cfg := e.cfg
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := New(context.Background(), cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// inventory says every name of the test zone is here with CAA allowing
+// Pebble, except away.d.test which points elsewhere.
+func inventory(names ...string) *model.Inventory {
+	inv := &model.Inventory{CAIdentifier: "pebble.letsencrypt.org", ServerIPs: []string{"127.0.0.2"}}
+	for _, n := range names {
+		nm := model.Name{Name: n, Addresses: []string{"127.0.0.2"}, Here: model.HereAll, CAAOK: true}
+		if n == "away.d.test" {
+			nm.Addresses, nm.Here = []string{"127.0.0.77"}, model.HereNone
+		}
+		inv.Names = append(inv.Names, nm)
+	}
+	slices.SortFunc(inv.Names, func(a, b model.Name) int {
+		if a.Name < b.Name {
+			return -1
+		}
+		return 1
+	})
+	return inv
+}
+
+func (e *env) verify(c *store.Cert, names ...string) {
+	e.t.Helper()
+	roots, inter := e.ca.IssuerPool()
+	chain, err := x509.ParseCertificate(mustDER(e.t, c.ChainPEM))
+	if err == nil {
+		inter.AddCert(chain)
+	}
+	for _, n := range names {
+		if _, err := c.Leaf.Verify(x509.VerifyOptions{DNSName: n, Roots: roots, Intermediates: inter}); err != nil {
+			e.t.Errorf("certificate does not verify for %s: %v", n, err)
+		}
+	}
+}
+
+func mustDER(t testing.TB, pemBytes []byte) []byte {
+	c, err := store.ParseLeaf(pemBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Raw
+}
+
+func TestObtainHTTP01(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(nil)
+	names := []string{"mail.d.test", "smtp.d.test", "away.d.test"}
+	res, err := c.Obtain(context.Background(), Request{CertID: "default-127.0.0.2", Names: names, Inventory: inventory(names...), PlanID: "p1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := res.Issued, []string{"mail.d.test", "smtp.d.test"}; !slices.Equal(got, want) {
+		t.Errorf("issued %v, want %v", got, want)
+	}
+	if len(res.Dropped) != 1 || res.Dropped[0].Name != "away.d.test" || res.Dropped[0].Code != DropPointsElsewhere || res.Dropped[0].Stage != StagePreflight {
+		t.Errorf("dropped %+v, want away.d.test points-elsewhere in preflight", res.Dropped)
+	}
+	if res.Orders != 1 {
+		t.Errorf("orders %d, want 1", res.Orders)
+	}
+	e.verify(res.Cert, "mail.d.test", "smtp.d.test")
+	got, err := e.store.LoadCert("default-127.0.0.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Meta.PlanID != "p1" || got.Meta.ARICertID == "" || got.Meta.KeyType != "ec256" {
+		t.Errorf("meta %+v", got.Meta)
+	}
+	if o := e.ca.Orders(); len(o) != 1 || o[0].Replaces != "" || o[0].Profile != "classic" {
+		t.Errorf("orders at the CA %+v", o)
+	}
+}
+
+func TestCAFailureDropsAndRetries(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(nil)
+	names := []string{"mail.d.test", "late.d.test"}
+	// The inventory still says late.d.test is here, but DNS changed after
+	// it was taken: the preflight passes, the CA fails it.
+	if err := pebbletest.PointElsewhere(e.dns, "late.d.test"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Issued, []string{"mail.d.test"}) {
+		t.Errorf("issued %v, want [mail.d.test]", res.Issued)
+	}
+	if len(res.Dropped) != 1 || res.Dropped[0].Name != "late.d.test" || res.Dropped[0].Stage != StageCA {
+		t.Errorf("dropped %+v, want late.d.test at the CA", res.Dropped)
+	}
+	if res.Orders != 2 {
+		t.Errorf("orders %d, want 2", res.Orders)
+	}
+	t.Logf("dropped: %+v", res.Dropped)
+	e.verify(res.Cert, "mail.d.test")
+}
+
+func TestMustCoverFails(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(nil)
+	names := []string{"mail.d.test", "away.d.test"}
+	// In preflight.
+	_, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, MustCover: []string{"away.d.test"}, Inventory: inventory(names...)})
+	var mc *MustCoverError
+	if !errors.As(err, &mc) || len(mc.Failed) != 1 || mc.Failed[0].Name != "away.d.test" {
+		t.Fatalf("preflight: got %v, want MustCoverError for away.d.test", err)
+	}
+	// At the CA.
+	names = []string{"mail.d.test", "late.d.test"}
+	if err := pebbletest.PointElsewhere(e.dns, "late.d.test"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, MustCover: []string{"late.d.test"}, Inventory: inventory(names...)})
+	if !errors.As(err, &mc) || len(mc.Failed) != 1 || mc.Failed[0].Name != "late.d.test" || mc.Failed[0].Stage != StageCA {
+		t.Fatalf("ca: got %v, want MustCoverError for late.d.test at the CA", err)
+	}
+	if res.Orders != 1 {
+		t.Errorf("orders %d, want 1 (no retry without a must-cover name)", res.Orders)
+	}
+	if _, err := e.store.LoadCert("c1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a certificate was stored: %v", err)
+	}
+}
+
+func TestRenewalReplacesAndReusesKey(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(nil)
+	names := []string{"mail.d.test", "smtp.d.test"}
+	req := Request{CertID: "c1", Names: names, Inventory: inventory(names...)}
+	first, err := c.Obtain(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.RenewalInfo(context.Background(), first.Cert.Leaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.CertID != first.Cert.Meta.ARICertID || !info.Start.Before(info.End) || !info.End.Before(first.Cert.Leaf.NotAfter.Add(time.Second)) {
+		t.Errorf("renewal info %+v for a certificate valid until %v", info, first.Cert.Leaf.NotAfter)
+	}
+
+	req.ReuseKey = true
+	second, err := c.Obtain(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Replaced != first.Cert.Meta.ARICertID || second.Cert.Meta.Replaced != first.Cert.Meta.ARICertID {
+		t.Errorf("replaced %q (meta %q), want %q", second.Replaced, second.Cert.Meta.Replaced, first.Cert.Meta.ARICertID)
+	}
+	orders := e.ca.Orders()
+	if len(orders) != 2 || orders[1].Replaces != first.Cert.Meta.ARICertID {
+		t.Errorf("orders at the CA %+v, want the second to replace %s", orders, first.Cert.Meta.ARICertID)
+	}
+	if second.Cert.Meta.SPKISHA256 != first.Cert.Meta.SPKISHA256 {
+		t.Errorf("key reuse changed the SPKI: %s -> %s", first.Cert.Meta.SPKISHA256, second.Cert.Meta.SPKISHA256)
+	}
+	if second.Cert.Meta.Serial == first.Cert.Meta.Serial || second.Cert.Meta.Version == first.Cert.Meta.Version {
+		t.Errorf("not a new certificate: %+v", second.Cert.Meta)
+	}
+
+	// Without ReuseKey the key changes.
+	req.ReuseKey = false
+	third, err := c.Obtain(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Cert.Meta.SPKISHA256 == second.Cert.Meta.SPKISHA256 {
+		t.Error("a new key was expected")
+	}
+	if third.Replaced != second.Cert.Meta.ARICertID {
+		t.Errorf("third replaced %q, want %q", third.Replaced, second.Cert.Meta.ARICertID)
+	}
+}
+
+func TestReducedCoverageGuard(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(nil)
+	names := []string{"mail.d.test", "late.d.test"}
+	req := Request{CertID: "c1", Names: names, Inventory: inventory(names...)}
+	first, err := c.Obtain(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pebbletest.PointElsewhere(e.dns, "late.d.test"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Obtain(context.Background(), req)
+	var rc *ReducedCoverageError
+	if !errors.As(err, &rc) || !res.Kept || len(rc.Dropped) != 1 || rc.Dropped[0].Name != "late.d.test" {
+		t.Fatalf("got %v (kept %v), want ReducedCoverageError dropping late.d.test", err, res != nil && res.Kept)
+	}
+	cur, err := e.store.LoadCert("c1")
+	if err != nil || cur.Meta.Serial != first.Cert.Meta.Serial {
+		t.Fatalf("current certificate changed: %v", err)
+	}
+	// The inventory knows it now: preflight drops it, the guard still holds.
+	inv := inventory(names...)
+	inv.Names[0].Addresses, inv.Names[0].Here = []string{"127.0.0.77"}, model.HereNone
+	if _, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inv}); !errors.As(err, &rc) {
+		t.Fatalf("with the inventory: got %v, want ReducedCoverageError", err)
+	}
+	res, err = c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inv, AllowReducedCoverage: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Issued, []string{"mail.d.test"}) {
+		t.Errorf("issued %v", res.Issued)
+	}
+}
+
+func TestObtainDNS01(t *testing.T) {
+	e := newEnv(t)
+	t.Setenv("DNSUPDATE_NAMESERVER", e.dns.Addr())
+	t.Setenv("DNSUPDATE_PROPAGATION_TIMEOUT", "10")
+	c := e.client(func(cfg *Config) {
+		cfg.Challenge = ChallengeConfig{Type: DNS01, DNSProvider: "dnsupdate", Resolvers: []string{e.dns.Addr()}, PropagationTimeout: 10 * time.Second}
+	})
+	// away.d.test points elsewhere, which does not matter for DNS-01.
+	names := []string{"mail.d.test", "away.d.test"}
+	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Issued, []string{"away.d.test", "mail.d.test"}) {
+		t.Errorf("issued %v", res.Issued)
+	}
+	e.verify(res.Cert, names...)
+}
+
+func TestObtainTLSALPN01(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(func(cfg *Config) {
+		cfg.Challenge = ChallengeConfig{Type: TLSALPN01, TLSListen: "127.0.0.2:" + strconv.Itoa(e.ca.TLSPort)}
+		cfg.KeyType = RSA2048
+	})
+	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: []string{"imap.d.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Cert.Meta.KeyType != "rsa2048" {
+		t.Errorf("key type %s", res.Cert.Meta.KeyType)
+	}
+	e.verify(res.Cert, "imap.d.test")
+}
+
+func TestObtainWebrootMap(t *testing.T) {
+	e := newEnv(t)
+	rootD, other := t.TempDir(), t.TempDir()
+	srv := &http.Server{Handler: http.FileServer(http.Dir(rootD))}
+	ln, err := net.Listen("tcp", "127.0.0.2:"+strconv.Itoa(e.ca.HTTPPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	c := e.client(func(cfg *Config) {
+		cfg.Challenge.HTTPListen = ""
+		// mail.d.test is served from rootD (through d.test); smtp.d.test
+		// has its own docroot, which this web server does not serve: the
+		// self-check catches it.
+		cfg.Challenge.WebrootMap = map[string]string{"d.test": rootD, "smtp.d.test": other}
+	})
+	names := []string{"mail.d.test", "smtp.d.test"}
+	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Issued, []string{"mail.d.test"}) || len(res.Dropped) != 1 || res.Dropped[0].Code != DropSelfCheck {
+		t.Errorf("issued %v dropped %+v", res.Issued, res.Dropped)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(rootD, ".well-known", "acme-challenge")); len(ents) != 0 {
+		t.Errorf("challenge files left behind: %v", ents)
+	}
+}
+
+func TestPreflightCAA(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(nil)
+	names := []string{"mail.d.test", "smtp.d.test", "imap.d.test"}
+	inv := inventory(names...)
+	for i := range inv.Names {
+		switch inv.Names[i].Name {
+		case "smtp.d.test":
+			inv.Names[i].CAAOK = false
+			inv.Names[i].CAA = model.CAAVerdict{At: "d.test", Records: []string{`0 issue "sectigo.com"`}, Reason: `CAA at d.test allows only "sectigo.com"`}
+		case "imap.d.test":
+			inv.Names[i].CAA = model.CAAVerdict{At: "d.test", Records: []string{`0 issue "pebble.letsencrypt.org; validationmethods=dns-01"`}}
+		}
+	}
+	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inv, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Dropped{
+		{Name: "imap.d.test", Stage: StagePreflight, Code: DropCAAMethod, Reason: "CAA at d.test: validationmethods=dns-01 excludes http-01"},
+		{Name: "smtp.d.test", Stage: StagePreflight, Code: DropCAAForbids, Reason: `CAA at d.test allows only "sectigo.com"`},
+	}
+	if !slices.Equal(res.Dropped, want) || !slices.Equal(res.Issued, []string{"mail.d.test"}) || res.Orders != 0 {
+		t.Errorf("got issued %v dropped %+v orders %d, want %+v", res.Issued, res.Dropped, res.Orders, want)
+	}
+}
+
+func TestAccountReuseAndTOS(t *testing.T) {
+	e := newEnv(t)
+	if _, err := New(context.Background(), func() Config { c := e.cfg; c.AgreeTOS = false; return c }()); !errors.Is(err, ErrTOSNotAgreed) {
+		t.Fatalf("got %v, want ErrTOSNotAgreed", err)
+	}
+	a := e.client(nil)
+	b := e.client(func(c *Config) { c.AgreeTOS = false; c.Challenge.Webroot = t.TempDir() })
+	if a.AccountURI() == "" || a.AccountURI() != b.AccountURI() {
+		t.Errorf("account %q then %q", a.AccountURI(), b.AccountURI())
+	}
+}
+
+// TestOrderTiming measures one order of 1 and of 10 names against Pebble:
+// challenges are triggered together and polled concurrently, so 10 names
+// cost about what 1 does.
+func TestOrderTiming(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(nil)
+	for _, n := range []int{1, 10} {
+		var names []string
+		for i := 0; i < n; i++ {
+			names = append(names, "n"+strconv.Itoa(i)+".d.test")
+		}
+		start := time.Now()
+		res, err := c.Obtain(context.Background(), Request{CertID: "t" + strconv.Itoa(n), Names: names, Inventory: inventory(names...)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Issued) != n {
+			t.Fatalf("issued %d names", len(res.Issued))
+		}
+		t.Logf("%2d names: %v", n, time.Since(start).Round(time.Millisecond))
+	}
+}
+
+func TestRenewalWithCAFailureKeepsReplaces(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(func(cfg *Config) { cfg.AllowReducedCoverage = true })
+	names := []string{"mail.d.test", "late.d.test"}
+	req := Request{CertID: "c1", Names: names, Inventory: inventory(names...)}
+	first, err := c.Obtain(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pebbletest.PointElsewhere(e.dns, "late.d.test"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Obtain(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders := e.ca.Orders()
+	if len(orders) != 3 || orders[1].Replaces != first.Cert.Meta.ARICertID || orders[2].Replaces != first.Cert.Meta.ARICertID {
+		t.Errorf("orders %+v: both renewal orders should replace %s", orders, first.Cert.Meta.ARICertID)
+	}
+	if res.Replaced != first.Cert.Meta.ARICertID || !slices.Equal(res.Issued, []string{"mail.d.test"}) || res.Orders != 2 {
+		t.Errorf("result %+v", res)
+	}
+}
+
+func TestProfileNameLimit(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(func(cfg *Config) { cfg.Profile = "tlsserver"; cfg.SkipPreflight = true })
+	var names []string
+	for i := 0; i < 26; i++ {
+		names = append(names, "x"+strconv.Itoa(i)+".d.test")
+	}
+	_, err := c.Obtain(context.Background(), Request{CertID: "big", Names: names})
+	var oe *OrderError
+	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "more than 25") {
+		t.Fatalf("got %v, want an OrderError about the name limit", err)
+	}
+}
+
+func TestEAB(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hmac := base64.RawURLEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	ca, err := pebbletest.Start(ctx, pebbletest.Options{DNSAddr: e.dns.Addr(), RequireEAB: true, EABKeys: map[string]string{"kid-1": hmac}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.cfg
+	cfg.CA, cfg.CARootsPEM, cfg.Challenge = ca.DirectoryURL, ca.RootsPEM, ChallengeConfig{Webroot: t.TempDir()}
+	if _, err := New(ctx, cfg); err == nil {
+		t.Fatal("registered without EAB at a CA that requires it")
+	}
+	cfg.EABKeyID, cfg.EABHMAC = "kid-1", hmac
+	c, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}
+
+// BenchmarkObtain issues a certificate of 1 and of 10 names per iteration
+// against in-process Pebble with real HTTP-01 validation.
+func BenchmarkObtain(b *testing.B) {
+	for _, n := range []int{1, 10} {
+		b.Run(strconv.Itoa(n)+"names", func(b *testing.B) {
+			var names []string
+			for i := 0; i < n; i++ {
+				names = append(names, "n"+strconv.Itoa(i)+".d.test")
+			}
+			e := newEnvTB(b)
+			c := e.client(nil)
+			inv := inventory(names...)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := c.Obtain(context.Background(), Request{CertID: "b", Names: names, Inventory: inv}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func TestNextKeyAndARIOverride(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(nil)
+	req := Request{CertID: "c1", Names: []string{"mail.d.test"}, Inventory: inventory("mail.d.test")}
+	first, err := c.Obtain(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The CA wants it renewed now.
+	start := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := e.ca.SetRenewalInfo(first.Cert.Leaf, start, start.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.RenewalInfo(context.Background(), first.Cert.Leaf)
+	if err != nil || !info.Start.Equal(start) {
+		t.Fatalf("renewal info %+v %v, want start %v", info, err, start)
+	}
+
+	// A staged next key (published in TLSA beforehand) becomes current.
+	k, _ := GenerateKey(EC256)
+	kp, _ := EncodeKey(k)
+	if err := e.store.SaveNextKey("c1", &store.NextKey{KeyPEM: kp, KeyType: "ec256", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	req.UseNextKey = true
+	second, err := c.Obtain(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.Cert.Key.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(k.Public()) {
+		t.Error("the staged next key was not used")
+	}
+	if _, err := e.store.LoadNextKey("c1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("next key still staged: %v", err)
+	}
+}

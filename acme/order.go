@@ -1,0 +1,289 @@
+package acme
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	legoacme "github.com/go-acme/lego/v5/acme"
+	"github.com/go-acme/lego/v5/acme/api"
+)
+
+// orderOutcome is one order's result.
+type orderOutcome struct {
+	certPEM, chainPEM []byte
+	certURL           string
+	// replaces is the "replaces" the CA echoed in the order (lego drops it
+	// and orders again when the CA answers alreadyReplaced).
+	replaces string
+	// failed names the identifiers the CA rejected or could not validate;
+	// with err set, the caller may drop them and order again.
+	failed []Dropped
+}
+
+// presented is a challenge response to remove after the order.
+type presented struct {
+	name, token, keyAuth string
+}
+
+// placeOrder runs one ACME order for names: all challenges presented and
+// triggered at once, authorizations polled concurrently, then finalization
+// with a CSR for key.
+func (c *Client) placeOrder(ctx context.Context, names []string, replaces string, key crypto.Signer) (*orderOutcome, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	out := &orderOutcome{}
+
+	order, err := c.core.Orders.New(ctx, names, &api.OrderOptions{Profile: c.cfg.Profile, ReplacesCertID: replaces})
+	if err != nil {
+		out.failed = failedFromProblem(err, DropRejected)
+		return out, fmt.Errorf("new order: %w", err)
+	}
+	out.replaces = order.Replaces
+
+	authzs := make([]legoacme.Authorization, len(order.Authorizations))
+	errs := make([]error, len(order.Authorizations))
+	c.parallel(len(order.Authorizations), func(i int) {
+		authzs[i], errs[i] = c.core.Authorizations.Get(ctx, order.Authorizations[i])
+	})
+	if err := errors.Join(errs...); err != nil {
+		return out, fmt.Errorf("get authorizations: %w", err)
+	}
+
+	// Present every pending challenge.
+	type pending struct {
+		url     string // authorization
+		name    string
+		chal    legoacme.Challenge
+		keyAuth string
+	}
+	var todo []pending
+	for i, a := range authzs {
+		name := a.Identifier.Value
+		if a.Status == legoacme.StatusValid {
+			continue
+		}
+		if a.Status != legoacme.StatusPending {
+			out.failed = append(out.failed, Dropped{Name: name, Stage: StageCA, Code: DropValidation, Reason: "authorization is " + a.Status})
+			continue
+		}
+		var ch *legoacme.Challenge
+		for j := range a.Challenges {
+			if a.Challenges[j].Type == c.solver.typ() {
+				ch = &a.Challenges[j]
+			}
+		}
+		if ch == nil {
+			out.failed = append(out.failed, Dropped{Name: name, Stage: StageCA, Code: DropValidation, Reason: "the CA offers no " + c.solver.typ() + " challenge"})
+			continue
+		}
+		ka, err := c.core.GetKeyAuthorization(ch.Token)
+		if err != nil {
+			return out, err
+		}
+		todo = append(todo, pending{url: order.Authorizations[i], name: name, chal: *ch, keyAuth: ka})
+	}
+	if len(out.failed) > 0 {
+		return out, fmt.Errorf("%d authorizations cannot be completed", len(out.failed))
+	}
+
+	var mu sync.Mutex
+	var shown []presented
+	defer func() {
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer ccancel()
+		c.parallel(len(shown), func(i int) {
+			c.solver.cleanup(cctx, shown[i].name, shown[i].token, shown[i].keyAuth)
+		})
+	}()
+	perr := make([]error, len(todo))
+	c.parallel(len(todo), func(i int) {
+		p := todo[i]
+		if err := c.solver.present(ctx, p.name, p.chal.Token, p.keyAuth); err != nil {
+			perr[i] = err
+			return
+		}
+		mu.Lock()
+		shown = append(shown, presented{p.name, p.chal.Token, p.keyAuth})
+		mu.Unlock()
+	})
+	for i, err := range perr {
+		if err != nil {
+			out.failed = append(out.failed, Dropped{Name: todo[i].name, Stage: StageCA, Code: DropValidation, Reason: "presenting the challenge: " + err.Error()})
+		}
+	}
+	if len(out.failed) > 0 {
+		return out, fmt.Errorf("presenting %d challenges failed", len(out.failed))
+	}
+
+	// Trigger all, then poll all authorizations concurrently.
+	results := make([]*Dropped, len(todo))
+	c.parallel(len(todo), func(i int) {
+		p := todo[i]
+		if _, err := c.core.Challenges.New(ctx, p.chal.URL); err != nil {
+			d := Dropped{Name: p.name, Stage: StageCA, Code: DropValidation, Reason: problemText(err)}
+			results[i] = &d
+			return
+		}
+		results[i] = c.pollAuthz(ctx, p.url, p.name)
+	})
+	for _, d := range results {
+		if d != nil {
+			out.failed = append(out.failed, *d)
+		}
+	}
+	if len(out.failed) > 0 {
+		return out, fmt.Errorf("validation failed for %d names", len(out.failed))
+	}
+
+	// Finalize.
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: identifiers(order)}, key)
+	if err != nil {
+		return out, fmt.Errorf("csr: %w", err)
+	}
+	fin, err := c.core.Orders.UpdateForCSR(ctx, order.Finalize, csr)
+	if err != nil {
+		out.failed = failedFromProblem(err, DropRejected)
+		return out, fmt.Errorf("finalize: %w", err)
+	}
+	certURL := fin.Certificate
+	if fin.Status != legoacme.StatusValid {
+		interval := c.cfg.PollInterval
+		for {
+			o, err := c.core.Orders.Get(ctx, order.Location)
+			if err != nil {
+				return out, fmt.Errorf("poll order: %w", err)
+			}
+			if o.Status == legoacme.StatusValid {
+				certURL = o.Certificate
+				break
+			}
+			if o.Status == legoacme.StatusInvalid {
+				out.failed = failedFromProblem(o.Err(), DropRejected)
+				return out, fmt.Errorf("order invalid: %w", o.Err())
+			}
+			if err := sleep(ctx, interval); err != nil {
+				return out, fmt.Errorf("poll order: %w", err)
+			}
+			interval = min(2*interval, 2*time.Second)
+		}
+	}
+	raw, err := c.core.Certificates.Get(ctx, certURL, false)
+	if err != nil {
+		return out, fmt.Errorf("download certificate: %w", err)
+	}
+	out.certPEM, out.chainPEM, out.certURL = raw.Cert, raw.Issuer, certURL
+	return out, nil
+}
+
+// pollAuthz waits until the authorization leaves "pending"; it returns nil
+// when it is valid and the reason otherwise.
+func (c *Client) pollAuthz(ctx context.Context, url, name string) *Dropped {
+	interval := c.cfg.PollInterval
+	for {
+		if err := sleep(ctx, interval); err != nil {
+			return &Dropped{Name: name, Stage: StageCA, Code: DropValidation, Reason: "validation did not finish: " + err.Error()}
+		}
+		interval = min(2*interval, 2*time.Second)
+		a, err := c.core.Authorizations.Get(ctx, url)
+		if err != nil {
+			if ctx.Err() != nil {
+				return &Dropped{Name: name, Stage: StageCA, Code: DropValidation, Reason: "validation did not finish: " + err.Error()}
+			}
+			continue
+		}
+		switch a.Status {
+		case legoacme.StatusPending, "processing":
+			continue
+		case legoacme.StatusValid:
+			return nil
+		}
+		reason := "authorization is " + a.Status
+		for _, ch := range a.Challenges {
+			if ch.Error != nil {
+				reason = problemText(ch.Error)
+			}
+		}
+		return &Dropped{Name: name, Stage: StageCA, Code: DropValidation, Reason: reason}
+	}
+}
+
+func identifiers(o legoacme.ExtendedOrder) []string {
+	var names []string
+	for _, id := range o.Identifiers {
+		names = append(names, id.Value)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// failedFromProblem reads the names an ACME problem blames from its
+// subproblems (RFC 8555 section 6.7.1).
+func failedFromProblem(err error, code string) []Dropped {
+	var p *legoacme.ProblemDetails
+	if !errors.As(err, &p) {
+		return nil
+	}
+	var out []Dropped
+	for _, sp := range p.SubProblems {
+		if sp.Identifier.Value == "" {
+			continue
+		}
+		out = append(out, Dropped{Name: sp.Identifier.Value, Stage: StageCA, Code: code,
+			Reason: strings.TrimPrefix(sp.Type, "urn:ietf:params:acme:error:") + ": " + sp.Detail})
+	}
+	return out
+}
+
+// problemText is a short form of an ACME problem: "type: detail".
+func problemText(err error) string {
+	var p *legoacme.ProblemDetails
+	if errors.As(err, &p) {
+		return strings.TrimPrefix(p.Type, "urn:ietf:params:acme:error:") + ": " + p.Detail
+	}
+	return err.Error()
+}
+
+// parallel runs f(0..n-1) concurrently, at most 16 at a time.
+func (c *Client) parallel(n int, f func(i int)) {
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			f(i)
+		}()
+	}
+	wg.Wait()
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// RetryAfter returns how long the CA asked to wait, when err is a rate
+// limit with a Retry-After.
+func RetryAfter(err error) (time.Duration, bool) {
+	var rl *legoacme.RateLimitedError
+	if errors.As(err, &rl) && rl.RetryAfter > 0 {
+		return rl.RetryAfter, true
+	}
+	return 0, false
+}

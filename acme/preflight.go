@@ -1,0 +1,282 @@
+package acme
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/certplan/certplan/model"
+)
+
+// preflight checks each name before ordering, from the inventory's facts
+// (it does not query DNS again) and, for HTTP-01, by fetching a token
+// through the configured listener or webroot at each of the name's
+// addresses that are this server's.
+func (c *Client) preflight(ctx context.Context, req Request, names []string) (kept []string, dropped []Dropped, warnings []string) {
+	if c.cfg.SkipPreflight {
+		return names, nil, nil
+	}
+	typ := c.solver.typ()
+	inv := req.Inventory
+	var idx map[string]int
+	caaID := c.cfg.CAAIdentifier
+	recompute := false
+	if inv != nil {
+		idx = inv.NameIndex()
+		if caaID == "" {
+			caaID = inv.CAIdentifier
+		}
+		recompute = caaID != inv.CAIdentifier
+	}
+	here := map[string]bool{}
+	if inv != nil {
+		for _, ip := range inv.ServerIPs {
+			here[ip] = true
+		}
+	}
+	drop := func(name, code, reason string) {
+		dropped = append(dropped, Dropped{Name: name, Stage: StagePreflight, Code: code, Reason: reason})
+	}
+	checkAddrs := map[string][]string{}
+	for _, name := range names {
+		i, ok := idx[name]
+		if !ok {
+			if inv != nil {
+				warnings = append(warnings, name+": not in the inventory, not checked before ordering")
+			}
+			kept = append(kept, name)
+			continue
+		}
+		n := &inv.Names[i]
+		if typ != DNS01 {
+			if n.Error != "" {
+				drop(name, DropLookupFailed, "looking up the name failed: "+n.Error)
+				continue
+			}
+			switch n.Here {
+			case model.HereNone:
+				if len(n.Addresses) == 0 {
+					drop(name, DropNoAddress, "the name has no address record, so the CA cannot reach it for "+typ)
+				} else {
+					drop(name, DropPointsElsewhere, fmt.Sprintf("the name points to %s, not to this server, so the CA cannot reach it for %s", strings.Join(n.Addresses, ", "), typ))
+				}
+				continue
+			case model.HereSome:
+				warnings = append(warnings, fmt.Sprintf("%s: some addresses (%s) are not this server's; validation may reach them", name, strings.Join(n.Addresses, ", ")))
+			}
+		}
+		if n.CAA.Error != "" {
+			drop(name, DropCAAForbids, "CAA lookup failed (a CA refuses to issue then): "+n.CAA.Error)
+			continue
+		}
+		allowed := n.CAAOK
+		if recompute {
+			allowed = caaAllows(n.CAA.Records, caaID)
+		}
+		if !allowed {
+			reason := n.CAA.Reason
+			if reason == "" || recompute {
+				reason = fmt.Sprintf("CAA at %s does not allow %q", n.CAA.At, caaID)
+			}
+			drop(name, DropCAAForbids, reason)
+			continue
+		}
+		if why := caaParamsForbid(n.CAA.Records, caaID, typ, c.account.URI); why != "" {
+			drop(name, DropCAAMethod, fmt.Sprintf("CAA at %s: %s", n.CAA.At, why))
+			continue
+		}
+		kept = append(kept, name)
+		if typ == HTTP01 {
+			for _, a := range n.Addresses {
+				if here[a] {
+					checkAddrs[name] = append(checkAddrs[name], a)
+				}
+			}
+		}
+	}
+	if typ != HTTP01 || c.cfg.SkipHTTPSelfCheck || len(checkAddrs) == 0 {
+		return kept, dropped, warnings
+	}
+
+	var mu sync.Mutex
+	failed := map[string]string{}
+	c.parallel(len(kept), func(i int) {
+		name := kept[i]
+		addrs := checkAddrs[name]
+		if len(addrs) == 0 {
+			return
+		}
+		if err := c.selfCheck(ctx, name, addrs); err != nil {
+			mu.Lock()
+			failed[name] = err.Error()
+			mu.Unlock()
+		}
+	})
+	var still []string
+	for _, name := range kept {
+		if why, bad := failed[name]; bad {
+			code := DropSelfCheck
+			if strings.Contains(why, "no webroot") {
+				code = DropNoWebroot
+			}
+			drop(name, code, why)
+			continue
+		}
+		still = append(still, name)
+	}
+	return still, dropped, warnings
+}
+
+// selfCheck publishes a random token the way the CA's would be, and
+// fetches it over HTTP from each address.
+func (c *Client) selfCheck(ctx context.Context, name string, addrs []string) error {
+	b := make([]byte, 24)
+	rand.Read(b)
+	token := base64.RawURLEncoding.EncodeToString(b)
+	value := token + ".certplan-self-check"
+	if err := c.solver.present(ctx, name, token, value); err != nil {
+		return fmt.Errorf("http-01 self-check: %w", err)
+	}
+	defer c.solver.cleanup(context.WithoutCancel(ctx), name, token, value)
+	port := c.cfg.Challenge.SelfCheckPort
+	if port == 0 {
+		port = 80
+	}
+	for _, a := range addrs {
+		if err := fetchToken(ctx, name, net.JoinHostPort(a, strconv.Itoa(port)), token, value); err != nil {
+			return fmt.Errorf("http-01 self-check via %s: %w", a, err)
+		}
+	}
+	return nil
+}
+
+func fetchToken(ctx context.Context, name, addr, token, want string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	dialer := &net.Dialer{}
+	first := true
+	hc := &http.Client{
+		Transport: &http.Transport{
+			// The first request goes to the address under test; redirects
+			// (which CAs follow) go where they point.
+			DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
+				if first {
+					first = false
+					return dialer.DialContext(ctx, network, addr)
+				}
+				return dialer.DialContext(ctx, network, a)
+			},
+			// CAs do not check the certificate of a redirect target.
+			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true},
+			DisableKeepAlives: true,
+		},
+	}
+	u := "http://" + name + challengePrefix + token
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	if !bytes.Equal(bytes.TrimSpace(body), []byte(want)) {
+		return fmt.Errorf("GET %s: the response is not the token (another web server or docroot answers)", u)
+	}
+	return nil
+}
+
+// caaRecord is a parsed "issue" property (RFC 8659 section 4.2).
+type caaRecord struct {
+	tag    string
+	issuer string
+	params map[string]string
+}
+
+// parseCAA reads "0 issue \"ca.example; k=v\"" or a whole record in
+// presentation format.
+func parseCAA(s string) (caaRecord, bool) {
+	f := strings.Fields(s)
+	for i, x := range f {
+		x = strings.ToLower(x)
+		if x != "issue" && x != "issuewild" && x != "iodef" {
+			continue
+		}
+		val := strings.Trim(strings.Join(f[i+1:], " "), `"`)
+		r := caaRecord{tag: x, params: map[string]string{}}
+		parts := strings.Split(val, ";")
+		r.issuer = strings.ToLower(strings.TrimSpace(parts[0]))
+		for _, p := range parts[1:] {
+			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+			if k != "" {
+				r.params[strings.ToLower(k)] = strings.TrimSpace(v)
+			}
+		}
+		return r, true
+	}
+	return caaRecord{}, false
+}
+
+// caaAllows reports whether a relevant CAA record set lets caID issue
+// (non-wildcard names).
+func caaAllows(records []string, caID string) bool {
+	hasIssue := false
+	for _, s := range records {
+		r, ok := parseCAA(s)
+		if !ok || r.tag != "issue" {
+			continue
+		}
+		hasIssue = true
+		if r.issuer == strings.ToLower(caID) {
+			return true
+		}
+	}
+	return !hasIssue
+}
+
+// caaParamsForbid checks RFC 8657's validationmethods and accounturi on the
+// records that name caID: one record must allow both.
+func caaParamsForbid(records []string, caID, method, accountURI string) string {
+	var matching []caaRecord
+	for _, s := range records {
+		if r, ok := parseCAA(s); ok && r.tag == "issue" && r.issuer == strings.ToLower(caID) {
+			matching = append(matching, r)
+		}
+	}
+	if len(matching) == 0 {
+		return ""
+	}
+	var why []string
+	for _, r := range matching {
+		vm, hasVM := r.params["validationmethods"]
+		au, hasAU := r.params["accounturi"]
+		okVM := !hasVM || slices.Contains(strings.Split(vm, ","), method)
+		okAU := !hasAU || au == accountURI
+		if okVM && okAU {
+			return ""
+		}
+		if !okVM {
+			why = append(why, fmt.Sprintf("validationmethods=%s excludes %s", vm, method))
+		}
+		if !okAU {
+			why = append(why, fmt.Sprintf("accounturi=%s is not this account", au))
+		}
+	}
+	return strings.Join(why, "; ")
+}

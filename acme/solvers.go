@@ -1,0 +1,413 @@
+package acme
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-acme/lego/v5/challenge"
+	"github.com/go-acme/lego/v5/challenge/dns01"
+	"github.com/go-acme/lego/v5/challenge/tlsalpn01"
+	"github.com/go-acme/lego/v5/providers/dns/cloudflare"
+	"github.com/go-acme/lego/v5/providers/dns/cpanel"
+	"github.com/go-acme/lego/v5/providers/dns/dnsupdate"
+	"github.com/go-acme/lego/v5/providers/dns/exec"
+	"github.com/go-acme/lego/v5/providers/dns/httpreq"
+	"github.com/go-acme/lego/v5/providers/dns/route53"
+	"github.com/miekg/dns"
+)
+
+// solver presents and removes challenge responses. Every method is safe
+// for concurrent use: all challenges of an order are presented at once.
+type solver interface {
+	typ() string
+	// start binds the built-in listener, if any; it is idempotent, so that
+	// a Client that only asks for renewal information binds nothing.
+	start() error
+	present(ctx context.Context, name, token, keyAuth string) error
+	cleanup(ctx context.Context, name, token, keyAuth string)
+	close() error
+}
+
+func newSolver(ctx context.Context, cc ChallengeConfig, log *slog.Logger) (solver, error) {
+	switch cc.Type {
+	case HTTP01:
+		if cc.Webroot != "" || len(cc.WebrootMap) > 0 {
+			return &webrootSolver{root: cc.Webroot, roots: cc.WebrootMap}, nil
+		}
+		addr := cc.HTTPListen
+		if addr == "" {
+			addr = ":80"
+		}
+		return &httpSolver{addr: addr, tokens: map[string]string{}}, nil
+	case DNS01:
+		p, err := DNSProvider(cc.DNSProvider)
+		if err != nil {
+			return nil, err
+		}
+		if len(cc.Resolvers) > 0 {
+			// The providers find zones and follow CNAMEs through lego's
+			// default DNS client; point it at the configured resolvers so
+			// that nothing goes to the system's or to port 53 elsewhere.
+			dns01.SetDefaultClient(dns01.NewClient(&dns01.Options{RecursiveNameservers: cc.Resolvers, Timeout: 5 * time.Second}))
+		}
+		to := cc.PropagationTimeout
+		if to <= 0 {
+			to = 2 * time.Minute
+		}
+		return &dnsSolver{provider: p, resolvers: cc.Resolvers, timeout: to, skip: cc.SkipPropagationCheck, log: log}, nil
+	case TLSALPN01:
+		addr := cc.TLSListen
+		if addr == "" {
+			addr = ":443"
+		}
+		return &tlsALPNSolver{addr: addr, certs: map[string]*tls.Certificate{}}, nil
+	}
+	return nil, fmt.Errorf("unknown challenge type %q: use http-01, dns-01 or tls-alpn-01", cc.Type)
+}
+
+// DNSProviderNames lists the lego DNS providers certplan includes.
+func DNSProviderNames() []string {
+	return []string{"cloudflare", "cpanel", "dnsupdate", "exec", "httpreq", "route53"}
+}
+
+// DNSProvider builds a lego DNS provider from its environment variables
+// (as lego documents them, such as DNSUPDATE_NAMESERVER or
+// CLOUDFLARE_DNS_API_TOKEN).
+func DNSProvider(name string) (challenge.Provider, error) {
+	var p challenge.Provider
+	var err error
+	switch name {
+	case "cloudflare":
+		p, err = cloudflare.NewDNSProvider()
+	case "cpanel":
+		p, err = cpanel.NewDNSProvider()
+	case "dnsupdate", "rfc2136":
+		p, err = dnsupdate.NewDNSProvider()
+	case "exec":
+		p, err = exec.NewDNSProvider()
+	case "httpreq":
+		p, err = httpreq.NewDNSProvider()
+	case "route53":
+		p, err = route53.NewDNSProvider()
+	case "":
+		return nil, fmt.Errorf("dns-01 needs a DNS provider: one of %s", strings.Join(DNSProviderNames(), ", "))
+	default:
+		return nil, fmt.Errorf("unknown DNS provider %q: use one of %s", name, strings.Join(DNSProviderNames(), ", "))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dns provider %s: %w", name, err)
+	}
+	return p, nil
+}
+
+// ---- HTTP-01, built-in listener
+
+const challengePrefix = "/.well-known/acme-challenge/"
+
+type httpSolver struct {
+	addr   string
+	mu     sync.RWMutex
+	tokens map[string]string // token -> key authorization
+	srv    *http.Server
+}
+
+func (s *httpSolver) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil {
+		return nil
+	}
+	// Several addresses, comma-separated: a host with several IPs binds
+	// each (a wildcard ":80" would also answer on addresses that are not
+	// the server's, hiding a name that points elsewhere).
+	var lns []net.Listener
+	for _, addr := range strings.Split(s.addr, ",") {
+		ln, err := net.Listen("tcp", strings.TrimSpace(addr))
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return fmt.Errorf("http-01 listener: %w", err)
+		}
+		lns = append(lns, ln)
+	}
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	for _, ln := range lns {
+		go s.srv.Serve(ln)
+	}
+	return nil
+}
+
+func (s *httpSolver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	token, ok := strings.CutPrefix(r.URL.Path, challengePrefix)
+	if !ok || r.Method != http.MethodGet && r.Method != http.MethodHead {
+		http.NotFound(w, r)
+		return
+	}
+	s.mu.RLock()
+	ka, ok := s.tokens[token]
+	s.mu.RUnlock()
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	w.Write([]byte(ka))
+}
+
+func (s *httpSolver) typ() string { return HTTP01 }
+
+func (s *httpSolver) present(_ context.Context, _, token, keyAuth string) error {
+	s.mu.Lock()
+	s.tokens[token] = keyAuth
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *httpSolver) cleanup(_ context.Context, _, token, _ string) {
+	s.mu.Lock()
+	delete(s.tokens, token)
+	s.mu.Unlock()
+}
+
+func (s *httpSolver) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil {
+		return nil
+	}
+	err := s.srv.Close()
+	s.srv = nil
+	return err
+}
+
+// ---- HTTP-01, webroot
+
+type webrootSolver struct {
+	root  string
+	roots map[string]string
+}
+
+// rootFor returns the document root for name: the WebrootMap entry of the
+// name or its closest parent, else Webroot.
+func (s *webrootSolver) rootFor(name string) (string, error) {
+	for n := name; n != ""; {
+		if r, ok := s.roots[n]; ok {
+			return r, nil
+		}
+		_, rest, ok := strings.Cut(n, ".")
+		if !ok {
+			break
+		}
+		n = rest
+	}
+	if s.root != "" {
+		return s.root, nil
+	}
+	return "", fmt.Errorf("%s: no webroot for the name or a parent domain", name)
+}
+
+func (s *webrootSolver) typ() string  { return HTTP01 }
+func (s *webrootSolver) start() error { return nil }
+
+func (s *webrootSolver) present(_ context.Context, name, token, keyAuth string) error {
+	root, err := s.rootFor(name)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(root, filepath.FromSlash(challengePrefix))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("webroot %s: %w", root, err)
+	}
+	// The web server must read it: 0644, written then renamed.
+	tmp := filepath.Join(dir, "."+token+".tmp")
+	if err := os.WriteFile(tmp, []byte(keyAuth), 0o644); err != nil {
+		return fmt.Errorf("webroot %s: %w", root, err)
+	}
+	return os.Rename(tmp, filepath.Join(dir, token))
+}
+
+func (s *webrootSolver) cleanup(_ context.Context, name, token, _ string) {
+	if root, err := s.rootFor(name); err == nil {
+		os.Remove(filepath.Join(root, filepath.FromSlash(challengePrefix), token))
+	}
+}
+
+func (s *webrootSolver) close() error { return nil }
+
+// ---- TLS-ALPN-01 (RFC 8737)
+
+type tlsALPNSolver struct {
+	addr  string
+	mu    sync.RWMutex
+	certs map[string]*tls.Certificate // name -> challenge certificate
+	ln    net.Listener
+}
+
+func (s *tlsALPNSolver) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return nil
+	}
+	cfg := &tls.Config{
+		NextProtos: []string{tlsalpn01.ACMETLS1Protocol},
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if !slices.Contains(hello.SupportedProtos, tlsalpn01.ACMETLS1Protocol) {
+				return nil, errors.New("not an acme-tls/1 handshake")
+			}
+			s.mu.RLock()
+			defer s.mu.RUnlock()
+			if c, ok := s.certs[strings.ToLower(hello.ServerName)]; ok {
+				return c, nil
+			}
+			return nil, fmt.Errorf("no challenge for %q", hello.ServerName)
+		},
+	}
+	ln, err := tls.Listen("tcp", s.addr, cfg)
+	if err != nil {
+		return fmt.Errorf("tls-alpn-01 listener: %w", err)
+	}
+	s.ln = ln
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				conn.SetDeadline(time.Now().Add(10 * time.Second))
+				conn.(*tls.Conn).Handshake()
+				conn.Close()
+			}()
+		}
+	}()
+	return nil
+}
+
+func (s *tlsALPNSolver) typ() string { return TLSALPN01 }
+
+func (s *tlsALPNSolver) present(_ context.Context, name, _, keyAuth string) error {
+	c, err := tlsalpn01.ChallengeCert(name, keyAuth)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.certs[name] = c
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *tlsALPNSolver) cleanup(_ context.Context, name, _, _ string) {
+	s.mu.Lock()
+	delete(s.certs, name)
+	s.mu.Unlock()
+}
+
+func (s *tlsALPNSolver) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	err := s.ln.Close()
+	s.ln = nil
+	return err
+}
+
+// ---- DNS-01
+
+type dnsSolver struct {
+	provider  challenge.Provider
+	resolvers []string
+	timeout   time.Duration
+	skip      bool
+	log       *slog.Logger
+}
+
+func (s *dnsSolver) typ() string  { return DNS01 }
+func (s *dnsSolver) start() error { return nil }
+
+func (s *dnsSolver) present(ctx context.Context, name, token, keyAuth string) error {
+	if err := s.provider.Present(ctx, name, token, keyAuth); err != nil {
+		return err
+	}
+	if s.skip {
+		return nil
+	}
+	info := dns01.GetChallengeInfo(ctx, name, keyAuth)
+	return s.waitTXT(ctx, info.EffectiveFQDN, info.Value)
+}
+
+// waitTXT asks every resolver for the TXT record until each has it. lego's
+// own check also asks the zone's authoritative servers on port 53, which a
+// private or test setup may not reach.
+func (s *dnsSolver) waitTXT(ctx context.Context, fqdn, value string) error {
+	resolvers := s.resolvers
+	if len(resolvers) == 0 {
+		cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
+		if err != nil {
+			return fmt.Errorf("propagation check: %w", err)
+		}
+		for _, h := range cc.Servers {
+			resolvers = append(resolvers, net.JoinHostPort(h, cc.Port))
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	client := &dns.Client{Timeout: 3 * time.Second}
+	interval := 200 * time.Millisecond
+	for {
+		all := true
+		for _, r := range resolvers {
+			m := new(dns.Msg)
+			m.SetQuestion(dns.Fqdn(fqdn), dns.TypeTXT)
+			m.RecursionDesired = true
+			in, _, err := client.ExchangeContext(ctx, m, r)
+			if err != nil || !hasTXT(in, value) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("propagation check: TXT %s not seen at %s: %w", fqdn, strings.Join(resolvers, ", "), ctx.Err())
+		case <-time.After(interval):
+		}
+		interval = min(2*interval, 2*time.Second)
+	}
+}
+
+func hasTXT(m *dns.Msg, value string) bool {
+	if m == nil {
+		return false
+	}
+	for _, rr := range m.Answer {
+		if t, ok := rr.(*dns.TXT); ok && strings.Join(t.Txt, "") == value {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *dnsSolver) cleanup(ctx context.Context, name, token, keyAuth string) {
+	if err := s.provider.CleanUp(ctx, name, token, keyAuth); err != nil {
+		s.log.Warn("dns-01 cleanup failed", "name", name, "err", err)
+	}
+}
+
+func (s *dnsSolver) close() error { return nil }

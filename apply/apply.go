@@ -1,0 +1,308 @@
+// Package apply turns a plan into certificates that the mail servers serve:
+// for each planned certificate it decides what is due (planner.DecideRenewal,
+// with the CA's ARI window and the backoff kept in the state directory),
+// obtains it through ACME (acme.Client.Obtain, which sends "replaces" and
+// reuses the key when asked), stores it atomically (store), runs the deploy
+// hooks once per changed certificate (deploy), and verifies by probing every
+// name of the changed certificates on their IPs and ports, with and without
+// SNI, that the new certificate is the one served (probe).
+//
+// `certplan issue` and `certplan renew` are thin commands over [Run]; they
+// differ only in [Mode]: a renewal honours backoff and Retry-After, asks the
+// CA for renewal information, and may sleep a random jitter before its first
+// order; an issue run is an operator's explicit request and tries now.
+//
+// # Safety
+//
+//   - The store is locked for the whole run: a second run gets
+//     store.ErrLocked at once and writes nothing.
+//   - A failed order leaves the previous certificate in place (the store
+//     only switches versions after a complete write) and no hook runs for it.
+//   - A certificate whose hooks did not all succeed (or whose run was
+//     interrupted between storing and deploying) is deployed again by the
+//     next run: the deployed serial is recorded per certificate.
+//   - Certificates the plan no longer has are reported as retired and never
+//     deleted: a server may still serve them.
+//
+// # What it leaves to others
+//
+// Computing the plan (planner), the inventory (dnscheck), flags, output and
+// exit codes (internal/cli).
+package apply
+
+import (
+	"context"
+	"crypto/x509"
+	"time"
+
+	"github.com/certplan/certplan/acme"
+	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/probe"
+	"github.com/certplan/certplan/store"
+	"log/slog"
+)
+
+// CA is what Run needs of an ACME client; *acme.Client implements it.
+type CA interface {
+	Obtain(ctx context.Context, req acme.Request) (*acme.Result, error)
+	RenewalInfo(ctx context.Context, leaf *x509.Certificate) (*acme.RenewalInfo, error)
+}
+
+// Mode says which command runs.
+type Mode string
+
+// Modes.
+const (
+	// ModeIssue issues what the plan needs now: missing certificates,
+	// changed name sets, and certificates already due; backoff and
+	// Retry-After from earlier runs are ignored (an operator asked).
+	ModeIssue Mode = "issue"
+	// ModeRenew does only what is due, honouring backoff and the CA's
+	// Retry-After, and refreshes the CA's renewal windows (ARI).
+	ModeRenew Mode = "renew"
+)
+
+// Options configure Run.
+type Options struct {
+	Mode Mode
+	// Plan is the plan to apply (its certificate IDs are stable across
+	// plans). It is recorded as the applied plan unless DryRun.
+	Plan *model.Plan
+	// Inventory, when given, lets the ACME preflight check each name
+	// (points here, CAA) before ordering.
+	Inventory *model.Inventory
+	// Store is the state directory; Run locks it for the whole run.
+	Store *store.Store
+	// Connect returns the CA client. It is called at most once, and only
+	// when the CA is needed (an order, or renewal information), so that a
+	// renewal run with nothing due does not contact the CA.
+	Connect func(ctx context.Context) (CA, error)
+
+	// Hooks are shell command lines run once per changed certificate, in
+	// order (see package deploy); HookTimeout bounds each (0: none).
+	Hooks       []string
+	HookTimeout time.Duration
+
+	// ReuseKey keeps each certificate's current key (DANE 3 1 1).
+	ReuseKey bool
+	// AllowReducedCoverage lets a renewal drop names the current
+	// certificate covers (see acme.Config.ReducedCoverageDays).
+	AllowReducedCoverage bool
+	// Force (ModeIssue) renews every planned certificate.
+	Force bool
+	// DryRun runs the preflight only: nothing is ordered, written, deployed
+	// or verified.
+	DryRun bool
+
+	// Jitter (ModeRenew) is the upper bound of a random sleep before the
+	// first order, so that hosts started by the same cron minute do not
+	// reach the CA at once. 0: none.
+	Jitter time.Duration
+
+	// Verify, when non-nil, probes the changed certificates after deploy.
+	Verify *Verify
+
+	// Now is the clock (default time.Now). Tests pass a fixed one.
+	Now func() time.Time
+	// Logger receives progress (nil: discarded).
+	Logger *slog.Logger
+}
+
+// Verify configures the verification after deploy.
+type Verify struct {
+	// Prober makes the handshakes (its Now should be Options.Now).
+	Prober *probe.Prober
+	// Ports are probed on every IP of a changed certificate.
+	Ports []probe.Port
+	// Wait is how long to keep probing while the servers have not reloaded
+	// yet (default 10 s); each retry probes everything again.
+	Wait time.Duration
+}
+
+// Certificate statuses in a [CertOutcome].
+const (
+	StatusUnchanged  = "unchanged"   // nothing due
+	StatusWaiting    = "waiting"     // due, held by backoff or the CA's Retry-After
+	StatusIssued     = "issued"      // a new certificate was stored
+	StatusRedeployed = "redeployed"  // an earlier certificate's hooks had not succeeded; they ran again
+	StatusKept       = "kept"        // the current certificate stays: a renewal would have dropped names it covers
+	StatusFailed     = "failed"      // nothing issued; the previous certificate (if any) stays
+	StatusWouldIssue = "would-issue" // dry run: preflight passed for Issued
+)
+
+// CertOutcome is what happened to one planned certificate.
+type CertOutcome struct {
+	ID string `json:"id"`
+	// Names are the planned names; Default and IPs as in the plan.
+	Names   []string `json:"names"`
+	IPs     []string `json:"ips"`
+	Default bool     `json:"default"`
+	// Action, Reason and Message are the renewal decision
+	// (planner.Action*, planner.Reason*).
+	Action  string `json:"action"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+	Status  string `json:"status"`
+	// Issued are the names on the new certificate; Dropped the planned
+	// names left out, with the stage and reason.
+	Issued   []string       `json:"issued,omitempty"`
+	Dropped  []acme.Dropped `json:"dropped,omitempty"`
+	Warnings []string       `json:"warnings,omitempty"`
+	// Replaced is the ARI id sent as "replaces".
+	Replaced string `json:"replaced,omitempty"`
+	// Serial and NotAfter of the certificate now current ("" when none).
+	Serial   string    `json:"serial,omitempty"`
+	NotAfter time.Time `json:"not_after,omitzero"`
+	// Dir is where its files are (through the "current" link).
+	Dir string `json:"dir,omitempty"`
+	// Error is why the attempt failed (StatusFailed, StatusKept).
+	Error string `json:"error,omitempty"`
+	// NextCheck is when a later run should look again.
+	NextCheck time.Time `json:"next_check,omitzero"`
+	// Failures is the count of consecutive failed attempts after this run.
+	Failures int           `json:"failures,omitempty"`
+	Hooks    []HookOutcome `json:"hooks,omitempty"`
+}
+
+// Changed reports whether a new certificate was stored or deployed.
+func (c *CertOutcome) Changed() bool {
+	return c.Status == StatusIssued || c.Status == StatusRedeployed
+}
+
+// HookOutcome is one deploy hook run.
+type HookOutcome struct {
+	Hook     string `json:"hook"`
+	OK       bool   `json:"ok"`
+	ExitCode int    `json:"exit_code"`
+	TimedOut bool   `json:"timed_out,omitempty"`
+	// Output is the end of what the hook printed.
+	Output string `json:"output,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Verification statuses, per (name, IP, port) and with or without SNI.
+const (
+	VerifyNew     = "new"      // the newly issued certificate is served
+	VerifyCurrent = "current"  // another current certificate of the plan that lists the name is served (such as the IP's default for an SNI certificate's name)
+	VerifySNIOnly = "sni-only" // without SNI: the IP's planned default certificate does not list the name (the plan says so)
+	VerifyOld     = "old"      // a certificate that lists the name, but not the current one: the deploy did not take
+	VerifyBad     = "bad"      // no certificate, or one that does not verify for the name
+)
+
+// VerifyRow is what one (name, IP, port) serves after deploy.
+type VerifyRow struct {
+	CertID     string `json:"cert_id"`
+	Name       string `json:"name"`
+	IP         string `json:"ip"`
+	Port       int    `json:"port"`
+	Protocol   string `json:"protocol"`
+	WithSNI    string `json:"with_sni"`
+	WithoutSNI string `json:"without_sni"`
+	// Details name the certificate seen (serial) and the probe's verdict.
+	WithSNIDetail    string `json:"with_sni_detail,omitempty"`
+	WithoutSNIDetail string `json:"without_sni_detail,omitempty"`
+}
+
+// OK reports whether the row is as planned both ways.
+func (r *VerifyRow) OK() bool { return verifyOK(r.WithSNI) && verifyOK(r.WithoutSNI) }
+
+func verifyOK(s string) bool { return s == VerifyNew || s == VerifyCurrent || s == VerifySNIOnly }
+
+// Retired is a stored certificate that the plan no longer has: its files
+// stay (a server may still serve it), and it is no longer renewed.
+type Retired struct {
+	ID       string    `json:"id"`
+	Names    []string  `json:"names"`
+	NotAfter time.Time `json:"not_after,omitzero"`
+}
+
+// Report is the outcome of Run.
+type Report struct {
+	Mode   Mode   `json:"mode"`
+	PlanID string `json:"plan_id"`
+	DryRun bool   `json:"dry_run,omitempty"`
+	// Certificates, sorted by ID.
+	Certificates []CertOutcome `json:"certificates"`
+	// Retired certificates, sorted by ID.
+	Retired []Retired `json:"retired,omitempty"`
+	// Verification rows, sorted by name, IP, port; empty when nothing
+	// changed or verification is off.
+	Verification []VerifyRow `json:"verification,omitempty"`
+	// Verified is true when verification ran.
+	Verified bool `json:"verified"`
+}
+
+// Result is the overall outcome of a run, for exit codes.
+type Result int
+
+// Results, from best to worst.
+const (
+	ResultOK      Result = iota // nothing due, or everything done, deployed and verified
+	ResultPartial               // some names dropped, a certificate kept or failed while others succeeded, a hook failed, or verification found the new certificate not served
+	ResultFailed                // every attempted certificate failed
+)
+
+// Result sums up the report.
+func (r *Report) Result() Result {
+	attempted, failed, partial := 0, 0, false
+	for _, c := range r.Certificates {
+		switch c.Status {
+		case StatusIssued, StatusRedeployed, StatusWouldIssue:
+			attempted++
+			if len(c.Dropped) > 0 {
+				partial = true
+			}
+			for _, h := range c.Hooks {
+				if !h.OK {
+					partial = true
+				}
+			}
+		case StatusKept:
+			attempted++
+			partial = true
+		case StatusFailed:
+			attempted++
+			failed++
+		}
+	}
+	for _, v := range r.Verification {
+		if !v.OK() {
+			partial = true
+		}
+	}
+	switch {
+	case failed > 0 && failed == attempted:
+		return ResultFailed
+	case failed > 0 || partial:
+		return ResultPartial
+	}
+	return ResultOK
+}
+
+// Changed lists the certificates that changed (issued or redeployed).
+func (r *Report) Changed() []*CertOutcome {
+	var out []*CertOutcome
+	for i := range r.Certificates {
+		if r.Certificates[i].Changed() {
+			out = append(out, &r.Certificates[i])
+		}
+	}
+	return out
+}
+
+// Quiet reports whether nothing happened worth a line: no certificate was
+// issued, redeployed, kept or failed, none was retired by this plan, and
+// nothing would be issued.
+func (r *Report) Quiet() bool {
+	if len(r.Retired) > 0 {
+		return false
+	}
+	for _, c := range r.Certificates {
+		switch c.Status {
+		case StatusUnchanged, StatusWaiting:
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,499 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/certplan/certplan/acme"
+	"github.com/certplan/certplan/deploy"
+	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/planner"
+	"github.com/certplan/certplan/store"
+)
+
+// Run applies o.Plan: see the package documentation. It returns the report
+// and an error only when the run could not proceed at all (the lock is held
+// elsewhere: store.ErrLocked; the state directory is unreadable; the
+// context ended). Failures of single certificates are in the report.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if o.Plan == nil {
+		return nil, errors.New("apply: no plan")
+	}
+	if o.Store == nil {
+		return nil, errors.New("apply: no store")
+	}
+	if o.Mode == "" {
+		o.Mode = ModeIssue
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := o.Store.Lock(); err != nil {
+		return nil, err
+	}
+	defer o.Store.Unlock()
+	r := &runner{o: o, log: o.Logger, rep: &Report{Mode: o.Mode, PlanID: o.Plan.ID, DryRun: o.DryRun}}
+	defer func() {
+		if c, ok := r.ca.(io.Closer); ok {
+			c.Close()
+		}
+	}()
+	certs := slices.Clone(o.Plan.Certificates)
+	sort.Slice(certs, func(i, j int) bool { return certs[i].ID < certs[j].ID })
+	for _, pc := range certs {
+		if err := ctx.Err(); err != nil {
+			return r.rep, err
+		}
+		out, err := r.one(ctx, pc)
+		if err != nil {
+			return r.rep, err
+		}
+		r.rep.Certificates = append(r.rep.Certificates, *out)
+	}
+	if err := r.retired(); err != nil {
+		return r.rep, err
+	}
+	if !o.DryRun {
+		if err := o.Store.SavePlan(o.Plan); err != nil {
+			return r.rep, fmt.Errorf("apply: save plan: %w", err)
+		}
+	}
+	if o.Verify != nil && !o.DryRun && len(r.rep.Changed()) > 0 {
+		rows, err := r.verify(ctx, certs)
+		if err != nil {
+			return r.rep, err
+		}
+		r.rep.Verification, r.rep.Verified = rows, true
+		if err := r.undeployUnverified(); err != nil {
+			return r.rep, err
+		}
+	}
+	return r.rep, nil
+}
+
+type runner struct {
+	o        Options
+	log      *slog.Logger
+	rep      *Report
+	ca       CA
+	caErr    error
+	jittered bool
+}
+
+// client connects to the CA once.
+func (r *runner) client(ctx context.Context) (CA, error) {
+	if r.ca == nil && r.caErr == nil {
+		if r.o.Connect == nil {
+			r.caErr = errors.New("apply: no CA configured")
+		} else {
+			r.ca, r.caErr = r.o.Connect(ctx)
+		}
+	}
+	return r.ca, r.caErr
+}
+
+// one decides and acts for one planned certificate.
+func (r *runner) one(ctx context.Context, pc model.PlannedCert) (*CertOutcome, error) {
+	o, st := r.o, r.o.Store
+	now := o.Now()
+	names := normNames(pc.Names)
+	out := &CertOutcome{ID: pc.ID, Names: names, IPs: pc.IPs, Default: pc.Default}
+	cur, err := st.LoadCert(pc.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		cur = nil
+	case errors.Is(err, store.ErrCorrupt):
+		out.Warnings = append(out.Warnings, "current certificate unreadable, issuing afresh: "+err.Error())
+		cur = nil
+	case err != nil:
+		return nil, fmt.Errorf("apply: %w", err)
+	}
+	rs, err := st.LoadRenewal(pc.ID)
+	if err != nil {
+		out.Warnings = append(out.Warnings, "renewal state unreadable, starting afresh: "+err.Error())
+		rs = store.RenewalState{}
+	}
+	as, err := loadState(st, pc.ID)
+	if err != nil {
+		out.Warnings = append(out.Warnings, "deploy state unreadable, starting afresh: "+err.Error())
+	}
+	if cur != nil {
+		out.Serial, out.NotAfter, out.Dir = cur.Meta.Serial, cur.Meta.NotAfter, cur.Dir
+	}
+	if o.Mode == ModeRenew && cur != nil && !o.DryRun && !now.Before(as.ARINextFetch) {
+		r.refreshARI(ctx, pc.ID, cur, &rs, &as, now)
+		if err := r.saveRenewal(pc.ID, rs); err != nil {
+			return nil, err
+		}
+		if err := r.saveState(pc.ID, as); err != nil {
+			return nil, err
+		}
+	}
+
+	cs := certState(cur, rs)
+	jitter := 0.0
+	if cur != nil {
+		jitter = stableJitter(cur.Meta.Serial)
+	}
+	if o.Mode == ModeIssue && cs != nil {
+		cs.Failures, cs.RetryAfter = 0, time.Time{} // an operator asked: try now
+	}
+	d := planner.DecideRenewal(now, names, cs, jitter)
+	if o.Mode == ModeIssue && o.Force && d.Action == planner.ActionNone {
+		d = planner.RenewalDecision{Action: planner.ActionRenew, Reason: "forced", Message: "renewal forced"}
+	}
+	out.Action, out.Reason, out.Message, out.NextCheck = d.Action, d.Reason, d.Message, d.NextCheck
+	out.Failures = rs.Failures
+
+	switch d.Action {
+	case planner.ActionNone, planner.ActionWait:
+		out.Status = StatusUnchanged
+		if d.Action == planner.ActionWait {
+			out.Status = StatusWaiting
+		}
+		// A certificate stored by an earlier run whose hooks did not all
+		// succeed is deployed now.
+		if cur != nil && len(o.Hooks) > 0 && as.DeployedSerial != cur.Meta.Serial && !o.DryRun {
+			out.Status = StatusRedeployed
+			out.Issued = cur.Meta.Names
+			r.deploy(ctx, pc, cur, "renewed", out, &as)
+			if err := r.saveState(pc.ID, as); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+
+	ca, err := r.client(ctx)
+	if err != nil {
+		r.fail(out, &rs, now, err)
+		return out, r.saveRenewal(pc.ID, rs)
+	}
+	req := acme.Request{
+		CertID:               pc.ID,
+		Names:                names,
+		MustCover:            pc.MustCover,
+		PlanID:               o.Plan.ID,
+		Inventory:            o.Inventory,
+		ReuseKey:             o.ReuseKey,
+		AllowReducedCoverage: o.AllowReducedCoverage,
+	}
+	// A reissue that the preflight would bring back to the current name set
+	// gains nothing: do not spend an order on it.
+	if cur != nil && d.Action == planner.ActionReissue && !o.DryRun {
+		dry := req
+		dry.DryRun = true
+		res, err := ca.Obtain(ctx, dry)
+		if err == nil && slices.Equal(res.Issued, cur.Meta.Names) {
+			out.Dropped, out.Warnings = res.Dropped, append(out.Warnings, res.Warnings...)
+			r.fail(out, &rs, now, fmt.Errorf("%s: the names that changed would all be dropped; keeping the current certificate", pc.ID))
+			out.Status = StatusKept
+			return out, r.saveRenewal(pc.ID, rs)
+		}
+	}
+	if o.DryRun {
+		req.DryRun = true
+	} else if err := r.jitter(ctx); err != nil {
+		return nil, err
+	}
+	r.log.Info("obtaining certificate", "id", pc.ID, "action", d.Action, "reason", d.Reason, "names", len(names))
+	res, err := ca.Obtain(ctx, req)
+	if res != nil {
+		out.Dropped = res.Dropped
+		out.Warnings = append(out.Warnings, res.Warnings...)
+		out.Replaced = res.Replaced
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if o.DryRun {
+		if err != nil {
+			r.fail(out, nil, now, err)
+			var rc *acme.ReducedCoverageError
+			if errors.As(err, &rc) {
+				out.Status = StatusKept
+			}
+			return out, nil
+		}
+		out.Status, out.Issued = StatusWouldIssue, res.Issued
+		return out, nil
+	}
+	if err != nil {
+		r.fail(out, &rs, now, err)
+		var rc *acme.ReducedCoverageError
+		if errors.As(err, &rc) {
+			out.Status = StatusKept
+			if rs.ReducedCoverageSince.IsZero() {
+				rs.ReducedCoverageSince = now
+			}
+		}
+		return out, r.saveRenewal(pc.ID, rs)
+	}
+
+	// Issued.
+	c := res.Cert
+	out.Status, out.Issued = StatusIssued, res.Issued
+	out.Serial, out.NotAfter, out.Dir = c.Meta.Serial, c.Meta.NotAfter, c.Dir
+	out.Error, out.NextCheck = "", time.Time{}
+	rs.LastAttempt, rs.LastSuccess, rs.LastError = now, now, ""
+	rs.Failures, rs.BackoffUntil, rs.RetryAfter, rs.ReducedCoverageSince = 0, time.Time{}, time.Time{}, time.Time{}
+	// The old ARI window was the old certificate's.
+	rs.ARIWindowStart, rs.ARIWindowEnd, rs.ARIFetchedAt, rs.ARIExplanation = time.Time{}, time.Time{}, time.Time{}, ""
+	as.ARINextFetch = time.Time{}
+	if len(res.Dropped) > 0 {
+		// Names that did not make it are retried, with backoff: the next
+		// run sees the name sets differ.
+		var dn []string
+		for _, x := range res.Dropped {
+			dn = append(dn, x.Name)
+		}
+		rs.Failures, rs.LastError = 1, "names dropped: "+strings.Join(dn, ", ")
+		rs.BackoffUntil = now.Add(planner.Backoff(1))
+		out.NextCheck = rs.BackoffUntil
+	}
+	out.Failures = rs.Failures
+	if err := r.saveRenewal(pc.ID, rs); err != nil {
+		return nil, err
+	}
+	change := "renewed"
+	switch {
+	case cur == nil:
+		change = "new"
+	case d.Action == planner.ActionReissue:
+		change = "changed"
+	}
+	r.deploy(ctx, pc, c, change, out, &as)
+	if err := r.saveState(pc.ID, as); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// undeployUnverified forgets the deploy of certificates that verification
+// did not find served, so that the next run runs their hooks again.
+func (r *runner) undeployUnverified() error {
+	bad := map[string]bool{}
+	for _, v := range r.rep.Verification {
+		if !v.OK() {
+			bad[v.CertID] = true
+		}
+	}
+	for id := range bad {
+		as, err := loadState(r.o.Store, id)
+		if err != nil {
+			continue
+		}
+		as.DeployedSerial = ""
+		if err := r.saveState(id, as); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fail records a failed attempt; rs may be nil (dry run).
+func (r *runner) fail(out *CertOutcome, rs *store.RenewalState, now time.Time, err error) {
+	out.Status, out.Error = StatusFailed, err.Error()
+	r.log.Warn("certificate not issued", "id", out.ID, "error", err)
+	if rs == nil {
+		return
+	}
+	rs.Failures++
+	rs.LastAttempt, rs.LastError = now, err.Error()
+	rs.BackoffUntil = now.Add(planner.Backoff(rs.Failures))
+	out.NextCheck = rs.BackoffUntil
+	if d, ok := acme.RetryAfter(err); ok {
+		rs.RetryAfter = now.Add(d)
+		if rs.RetryAfter.After(out.NextCheck) {
+			out.NextCheck = rs.RetryAfter
+		}
+	}
+	out.Failures = rs.Failures
+}
+
+func (r *runner) saveRenewal(id string, rs store.RenewalState) error {
+	if r.o.DryRun {
+		return nil
+	}
+	if err := r.o.Store.SaveRenewal(id, rs); err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	return nil
+}
+
+// jitter sleeps a random time up to Options.Jitter before the run's first
+// order (ModeRenew).
+func (r *runner) jitter(ctx context.Context) error {
+	if r.jittered || r.o.Mode != ModeRenew || r.o.Jitter <= 0 {
+		return nil
+	}
+	r.jittered = true
+	d := rand.N(r.o.Jitter)
+	r.log.Info("sleeping before the first order", "jitter", d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// ARI polling bounds: the CA's Retry-After, clamped, and a default when it
+// sends none (Let's Encrypt sends six hours).
+const (
+	ariDefaultPoll = 6 * time.Hour
+	ariMinPoll     = time.Hour
+	ariMaxPoll     = 24 * time.Hour
+)
+
+// refreshARI asks the CA for cur's renewal window (RFC 9773) and caches it
+// in the renewal state; a failure keeps the cached window (or the
+// third-of-lifetime fallback) and is retried after the poll interval.
+func (r *runner) refreshARI(ctx context.Context, id string, cur *store.Cert, rs *store.RenewalState, as *state, now time.Time) {
+	ca, err := r.client(ctx)
+	if err != nil {
+		r.log.Warn("renewal information not fetched", "id", id, "error", err)
+		return
+	}
+	info, err := ca.RenewalInfo(ctx, cur.Leaf)
+	switch {
+	case errors.Is(err, acme.ErrNoARI):
+		as.ARINextFetch = now.Add(ariMaxPoll)
+		return
+	case err != nil:
+		r.log.Warn("renewal information not fetched", "id", id, "error", err)
+		as.ARINextFetch = now.Add(ariMinPoll)
+		return
+	}
+	rs.ARIWindowStart, rs.ARIWindowEnd = info.Start.UTC(), info.End.UTC()
+	rs.ARIFetchedAt, rs.ARIExplanation = now.UTC(), info.ExplanationURL
+	poll := info.RetryAfter
+	if poll <= 0 {
+		poll = ariDefaultPoll
+	}
+	as.ARINextFetch = now.Add(min(max(poll, ariMinPoll), ariMaxPoll))
+	r.log.Debug("renewal window", "id", id, "start", info.Start, "end", info.End)
+}
+
+// certState is what DecideRenewal needs of the stored certificate.
+func certState(cur *store.Cert, rs store.RenewalState) *planner.CertState {
+	if cur == nil {
+		return nil
+	}
+	cs := &planner.CertState{
+		Names:      normNames(cur.Meta.Names),
+		NotBefore:  cur.Meta.NotBefore,
+		NotAfter:   cur.Meta.NotAfter,
+		Failures:   rs.Failures,
+		RetryAfter: rs.RetryAfter,
+	}
+	if rs.Failures > 0 {
+		cs.LastFailure = rs.LastAttempt
+	}
+	if !rs.ARIWindowStart.IsZero() && !rs.ARIWindowEnd.Before(rs.ARIWindowStart) {
+		cs.ARI = &planner.Window{Start: rs.ARIWindowStart, End: rs.ARIWindowEnd}
+	}
+	return cs
+}
+
+// stableJitter maps a certificate's serial to [0, 1): the point in the ARI
+// window where it renews stays the same from run to run (RFC 9773 asks for a
+// random point; drawing anew every hourly run would renew early).
+func stableJitter(serial string) float64 {
+	h := fnv.New64a()
+	h.Write([]byte(serial))
+	return float64(h.Sum64()>>11) / (1 << 53)
+}
+
+func normNames(names []string) []string {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		out = append(out, strings.TrimSuffix(strings.ToLower(strings.TrimSpace(n)), "."))
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// deploy runs every hook for c, and records the serial as deployed when all
+// succeeded.
+func (r *runner) deploy(ctx context.Context, pc model.PlannedCert, c *store.Cert, change string, out *CertOutcome, as *state) {
+	dir := c.Dir
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs // the hook runs in it, and may cd elsewhere
+	}
+	dc := deploy.Cert{ID: pc.ID, Dir: dir, Names: c.Meta.Names, Change: change}
+	if pc.Default {
+		dc.DefaultIPs = pc.IPs
+	}
+	ok := true
+	for _, h := range r.o.Hooks {
+		r.log.Info("running deploy hook", "id", pc.ID, "hook", h)
+		outb, err := deploy.Run(ctx, h, dc, r.o.HookTimeout)
+		ho := HookOutcome{Hook: h, OK: err == nil, Output: tail(string(outb), 2048)}
+		if err != nil {
+			ok = false
+			ho.ExitCode, ho.Error = -1, err.Error()
+			var he *deploy.HookError
+			if errors.As(err, &he) {
+				ho.ExitCode, ho.TimedOut = he.ExitCode, he.TimedOut
+			}
+			r.log.Warn("deploy hook failed", "id", pc.ID, "error", err)
+		}
+		out.Hooks = append(out.Hooks, ho)
+	}
+	if ok {
+		as.DeployedSerial = c.Meta.Serial
+		as.DeployedAt = r.o.Now().UTC()
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
+
+// retired reports the certificates of the previously applied plan that this
+// plan no longer has. Their files stay.
+func (r *runner) retired() error {
+	prev, err := r.o.Store.LoadPlan()
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		r.log.Warn("applied plan unreadable", "error", err)
+		return nil
+	}
+	now := map[string]bool{}
+	for _, c := range r.o.Plan.Certificates {
+		now[c.ID] = true
+	}
+	for _, c := range prev.Certificates {
+		if now[c.ID] {
+			continue
+		}
+		rt := Retired{ID: c.ID, Names: c.Names}
+		if cur, err := r.o.Store.LoadCert(c.ID); err == nil {
+			rt.Names, rt.NotAfter = cur.Meta.Names, cur.Meta.NotAfter
+		}
+		r.rep.Retired = append(r.rep.Retired, rt)
+	}
+	sort.Slice(r.rep.Retired, func(i, j int) bool { return r.rep.Retired[i].ID < r.rep.Retired[j].ID })
+	return nil
+}

@@ -1,0 +1,77 @@
+package apply
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/certplan/certplan/internal/atomicfile"
+	"github.com/certplan/certplan/store"
+)
+
+// state is what apply remembers per certificate beyond the store's renewal
+// state: which serial the hooks last deployed, and when to ask the CA for
+// renewal information again. It lives in <state-dir>/apply/<id>.json.
+//
+// TODO(store): these two fields belong in store.RenewalState; move them
+// when the store takes them.
+type state struct {
+	// DeployedSerial is the serial whose hooks all succeeded.
+	DeployedSerial string    `json:"deployed_serial,omitempty"`
+	DeployedAt     time.Time `json:"deployed_at,omitzero"`
+	// ARINextFetch is when the CA's Retry-After for renewal information
+	// (RFC 9773 section 4.3) lets us ask again.
+	ARINextFetch time.Time `json:"ari_next_fetch,omitzero"`
+}
+
+func statePath(st *store.Store, id string) (string, error) {
+	if !store.ValidID(id) {
+		return "", fmt.Errorf("certificate id %q: invalid", id)
+	}
+	return filepath.Join(st.Dir(), "apply", id+".json"), nil
+}
+
+func loadState(st *store.Store, id string) (state, error) {
+	var s state
+	p, err := statePath(st, id)
+	if err != nil {
+		return s, err
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return state{}, fmt.Errorf("%s: %w", p, err)
+	}
+	return s, nil
+}
+
+// saveState writes s; the caller holds the store's lock.
+func (r *runner) saveState(id string, s state) error {
+	if r.o.DryRun {
+		return nil
+	}
+	p, err := statePath(r.o.Store, id)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(p, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,637 @@
+package dnscheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
+	"github.com/miekg/dns"
+)
+
+// Options are the inputs of an inventory besides the domains.
+type Options struct {
+	// ServerIPs are the addresses that count as "here".
+	ServerIPs []netip.Addr
+	// CAIdentifier is the CAA issuer domain of the CA; "" for
+	// DefaultCAIdentifier.
+	CAIdentifier string
+	// Workers is how many domains are looked up at once; default the
+	// Resolver's MaxInFlight. Queries under way stay bounded by MaxInFlight.
+	Workers int
+}
+
+// SRVServices are the SRV owners looked up under each domain (RFC 6186,
+// RFC 8314, and Microsoft's autodiscover), with the role of their targets.
+var SRVServices = []struct{ Prefix, Role string }{
+	{"_submission._tcp", model.RoleSubmission},
+	{"_submissions._tcp", model.RoleSubmissions},
+	{"_imap._tcp", model.RoleIMAP},
+	{"_imaps._tcp", model.RoleIMAPS},
+	{"_pop3._tcp", model.RolePOP3},
+	{"_pop3s._tcp", model.RolePOP3S},
+	{"_autodiscover._tcp", model.RoleAutodiscover},
+}
+
+// ConventionalNames are the names under each domain that are in the
+// inventory when they resolve to an address, with their roles.
+var ConventionalNames = []struct{ Label, Role string }{
+	{"mail", model.RoleMail},
+	{"smtp", model.RoleSMTP},
+	{"imap", model.RoleIMAP},
+	{"pop", model.RolePOP3},
+	{"autoconfig", model.RoleAutoconfig},
+	{"autodiscover", model.RoleAutodiscover},
+}
+
+// DomainResult is one hosted domain's inventory, emitted by
+// [Resolver.Stream] as soon as the domain is done.
+type DomainResult struct {
+	Domain model.Domain
+	// Names are the names the domain uses, sorted. Their Roles, Domains and
+	// Sources cover this domain only; the rest (addresses, CAA, TLSA) is
+	// the name's own. A Collector merges them across domains.
+	Names []model.Name
+}
+
+// Inventory looks up every domain and returns the whole inventory, sorted.
+// Domains are normalised first (an invalid one is an error before any
+// query); failures of single domains are recorded in the inventory, not
+// returned. The error is non-nil only for bad input or a cancelled ctx.
+func (r *Resolver) Inventory(ctx context.Context, domains []string, opts Options) (*model.Inventory, error) {
+	c := NewCollector(opts)
+	before := r.Queries()
+	err := r.Stream(ctx, domains, opts, c.Add)
+	inv := c.Inventory()
+	inv.Stats.Queries = int(r.Queries() - before)
+	return inv, err
+}
+
+// Stream looks up every domain, Workers at a time, and calls emit with each
+// domain's result as soon as it is complete, so a slow domain does not hold
+// back the others. emit is called from one goroutine at a time. Stream
+// returns when every domain is done, or with ctx's error when it is
+// cancelled (domains not done then are not emitted).
+func (r *Resolver) Stream(ctx context.Context, domains []string, opts Options, emit func(DomainResult)) error {
+	list, err := normalizeAll(domains)
+	if err != nil {
+		return err
+	}
+	rn := &run{r: r, opts: opts, names: map[string]*nameCall{}}
+	if rn.opts.CAIdentifier == "" {
+		rn.opts.CAIdentifier = DefaultCAIdentifier
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = r.cfg.MaxInFlight
+	}
+	if workers > len(list) {
+		workers = len(list)
+	}
+	jobs := make(chan string)
+	results := make(chan DomainResult, workers)
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range jobs {
+				res := rn.domain(ctx, d)
+				if ctx.Err() != nil {
+					return
+				}
+				results <- res
+			}
+		}()
+	}
+	go func() {
+		defer close(jobs)
+		for _, d := range list {
+			select {
+			case jobs <- d:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+	for res := range results {
+		emit(res)
+	}
+	return ctx.Err()
+}
+
+func normalizeAll(domains []string) ([]string, error) {
+	seen := map[string]bool{}
+	var list []string
+	for _, d := range domains {
+		n, err := names.Normalize(d)
+		if err != nil {
+			return nil, fmt.Errorf("domain %w", err)
+		}
+		if !seen[n] {
+			seen[n] = true
+			list = append(list, n)
+		}
+	}
+	sort.Strings(list)
+	return list, nil
+}
+
+// run is one inventory: its options and the names already resolved.
+type run struct {
+	r    *Resolver
+	opts Options
+
+	mu    sync.Mutex
+	names map[string]*nameCall
+}
+
+type nameCall struct {
+	done chan struct{}
+	info nameInfo
+
+	caaOnce sync.Once
+	caa     CAAResult
+}
+
+// nameInfo is what the inventory knows of a name, whoever uses it.
+type nameInfo struct {
+	chain []string
+	addrs []netip.Addr
+	err   error // the address lookup failed
+	nx    bool
+}
+
+type usage struct {
+	roles   map[string]bool
+	sources []model.Source
+}
+
+// domain looks up one hosted domain d (normalised).
+func (rn *run) domain(ctx context.Context, d string) DomainResult {
+	res := DomainResult{Domain: model.Domain{Domain: d, Unicode: names.Unicode(d), Names: []string{}}}
+	fq := d + "."
+	uses := map[string]*usage{}
+	var umu sync.Mutex
+	use := func(name, role, record string) {
+		umu.Lock()
+		defer umu.Unlock()
+		u := uses[name]
+		if u == nil {
+			u = &usage{roles: map[string]bool{}}
+			uses[name] = u
+		}
+		u.roles[role] = true
+		u.sources = append(u.sources, model.Source{Domain: d, Role: role, Record: record})
+	}
+
+	// Every lookup of the domain runs at once; errors are kept in this
+	// fixed order so the message is stable.
+	const nLookups = 1 + 7 + 1 + 6
+	errs := make([]error, nLookups)
+	var mxNX bool
+	var noService []string
+	var wg sync.WaitGroup
+	wg.Add(nLookups)
+	go func() { // MX
+		defer wg.Done()
+		ans, err := rn.r.Lookup(ctx, fq, dns.TypeMX)
+		if err != nil {
+			errs[0] = err
+			return
+		}
+		if ans.NXDomain {
+			mxNX = true
+			errs[0] = &QueryError{Name: fq, Type: dns.TypeMX, Rcode: dns.RcodeNameError}
+			return
+		}
+		for _, rr := range ans.Records {
+			mx := rr.(*dns.MX)
+			if mx.Mx == "." {
+				// RFC 7505: a null MX. A mix with other MX records is
+				// invalid; the real targets still count.
+				res.Domain.NullMX = true
+				continue
+			}
+			use(names.FromDNS(mx.Mx), model.RoleMX, recordString(rr))
+		}
+	}()
+	for i, s := range SRVServices {
+		go func() {
+			defer wg.Done()
+			owner := s.Prefix + "." + fq
+			ans, err := rn.r.Lookup(ctx, owner, dns.TypeSRV)
+			if err != nil {
+				errs[1+i] = err
+				return
+			}
+			dot := false
+			for _, rr := range ans.Records {
+				srv := rr.(*dns.SRV)
+				if srv.Target == "." {
+					dot = true // RFC 6186 §4: the service is not provided
+					continue
+				}
+				use(names.FromDNS(srv.Target), s.Role, recordString(rr))
+			}
+			if dot {
+				umu.Lock()
+				noService = append(noService, strings.TrimSuffix(owner, "."))
+				umu.Unlock()
+			}
+		}()
+	}
+	go func() { // MTA-STS (RFC 8461 §3.1)
+		defer wg.Done()
+		owner := "_mta-sts." + fq
+		ans, err := rn.r.Lookup(ctx, owner, dns.TypeTXT)
+		if err != nil {
+			errs[8] = err
+			return
+		}
+		var found []string
+		var rec dns.RR
+		for _, rr := range ans.Records {
+			txt := strings.Join(rr.(*dns.TXT).Txt, "")
+			if strings.HasPrefix(txt, "v=STSv1;") || txt == "v=STSv1" {
+				found = append(found, txt)
+				rec = rr
+			}
+		}
+		if len(found) == 0 {
+			return
+		}
+		sort.Strings(found)
+		m := &model.MTASTS{TXT: found[0]}
+		for _, f := range strings.Split(found[0], ";") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(f), "="); ok && k == "id" {
+				m.ID = v
+			}
+		}
+		res.Domain.MTASTS = m
+		use("mta-sts."+d, model.RoleMTASTS, recordString(rec))
+	}()
+	for i, c := range ConventionalNames {
+		go func() {
+			defer wg.Done()
+			name := c.Label + "." + d
+			info := rn.name(ctx, name)
+			if info.err != nil {
+				errs[9+i] = info.err
+				return
+			}
+			if len(info.addrs) > 0 {
+				use(name, c.Role, "exists")
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return res
+	}
+	sort.Strings(noService)
+	res.Domain.NoService = noService
+
+	if mxNX {
+		// The domain does not exist: nothing else it says counts.
+		res.Domain.Error = "MX " + d + ": NXDOMAIN: the domain does not exist"
+		res.Domain.NullMX, res.Domain.MTASTS, res.Domain.NoService = false, nil, nil
+		return res
+	}
+	res.Domain.Error = joinErrors(errs)
+
+	// The names: resolved once per run, whoever asks first.
+	list := make([]string, 0, len(uses))
+	for n := range uses {
+		list = append(list, n)
+	}
+	sort.Strings(list)
+	res.Names = make([]model.Name, len(list))
+	var nerrs []error
+	for i, n := range list {
+		u := uses[n]
+		info := rn.name(ctx, n)
+		caa := rn.caa(ctx, n)
+		nm := model.Name{
+			Name:       n,
+			Unicode:    names.Unicode(n),
+			Domains:    []string{d},
+			CNAMEChain: trimDots(info.chain),
+			Addresses:  []string{},
+			Here:       here(info.addrs, rn.opts.ServerIPs),
+			CAAOK:      caa.Allowed,
+			CAA:        caa.Verdict(),
+		}
+		for r := range u.roles {
+			nm.Roles = append(nm.Roles, r)
+		}
+		sort.Strings(nm.Roles)
+		sort.Slice(u.sources, func(a, b int) bool { return lessSource(u.sources[a], u.sources[b]) })
+		nm.Sources = u.sources
+		for _, a := range info.addrs {
+			nm.Addresses = append(nm.Addresses, a.String())
+		}
+		if info.err != nil {
+			nm.Error = info.err.Error()
+			nerrs = append(nerrs, info.err)
+		} else if info.nx {
+			nm.Error = "no such name (NXDOMAIN)"
+		}
+		if u.roles[model.RoleMX] {
+			tlsa, err := rn.tlsa(ctx, n, info.chain)
+			nm.TLSA = tlsa
+			if err != nil {
+				nm.Error = joinMsg(nm.Error, err.Error())
+				nerrs = append(nerrs, err)
+			}
+		}
+		res.Names[i] = nm
+		res.Domain.Names = append(res.Domain.Names, n)
+	}
+	if res.Domain.Error == "" {
+		res.Domain.Error = joinErrors(nerrs)
+	}
+	return res
+}
+
+// name resolves a name's addresses and CAA once per run.
+func (rn *run) name(ctx context.Context, name string) nameInfo {
+	rn.mu.Lock()
+	c, ok := rn.names[name]
+	if !ok {
+		c = &nameCall{done: make(chan struct{})}
+		rn.names[name] = c
+	}
+	rn.mu.Unlock()
+	if ok {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nameInfo{err: ctx.Err()}
+		}
+		return c.info
+	}
+	defer close(c.done)
+	info := &c.info
+	a, errA := rn.r.Lookup(ctx, name, dns.TypeA)
+	aaaa, errAAAA := rn.r.Lookup(ctx, name, dns.TypeAAAA)
+	info.err = errors.Join(errA, errAAAA)
+	if errA != nil && errAAAA != nil {
+		info.err = errA // the same cause, usually: report one
+	}
+	info.chain = a.Chain
+	if errA != nil {
+		info.chain = aaaa.Chain
+	}
+	info.nx = a.NXDomain || aaaa.NXDomain
+	for _, rr := range append(a.Records, aaaa.Records...) {
+		var ip netip.Addr
+		switch rr := rr.(type) {
+		case *dns.A:
+			ip, _ = netip.AddrFromSlice(rr.A.To4())
+		case *dns.AAAA:
+			ip, _ = netip.AddrFromSlice(rr.AAAA.To16())
+		}
+		if ip.IsValid() {
+			info.addrs = append(info.addrs, ip.Unmap())
+		}
+	}
+	sort.Slice(info.addrs, func(i, j int) bool { return info.addrs[i].Less(info.addrs[j]) })
+	info.addrs = dedupAddrs(info.addrs)
+	return *info
+}
+
+// caa returns a name's CAA verdict, once per run; only names in the
+// inventory need one (not every conventional name tried).
+func (rn *run) caa(ctx context.Context, name string) CAAResult {
+	rn.mu.Lock()
+	c := rn.names[name]
+	rn.mu.Unlock()
+	c.caaOnce.Do(func() { c.caa = rn.r.CAA(ctx, name, rn.opts.CAIdentifier) })
+	return c.caa
+}
+
+// tlsa returns the TLSA records of an MX target (RFC 7672 §2.2.3): at
+// _25._tcp of the end of its CNAME chain, else of the name itself.
+func (rn *run) tlsa(ctx context.Context, name string, chain []string) ([]model.TLSA, error) {
+	bases := []string{dns.Fqdn(name)}
+	if len(chain) > 0 {
+		bases = []string{chain[len(chain)-1], dns.Fqdn(name)}
+	}
+	for _, b := range bases {
+		ans, err := rn.r.Lookup(ctx, "_25._tcp."+b, dns.TypeTLSA)
+		if err != nil {
+			return nil, err
+		}
+		if len(ans.Records) == 0 {
+			continue
+		}
+		var out []model.TLSA
+		for _, rr := range ans.Records {
+			t := rr.(*dns.TLSA)
+			out = append(out, model.TLSA{Usage: t.Usage, Selector: t.Selector, MatchingType: t.MatchingType,
+				Data: strings.ToLower(t.Certificate)})
+		}
+		sort.Slice(out, func(i, j int) bool {
+			a, b := out[i], out[j]
+			if a.Usage != b.Usage {
+				return a.Usage < b.Usage
+			}
+			if a.Selector != b.Selector {
+				return a.Selector < b.Selector
+			}
+			if a.MatchingType != b.MatchingType {
+				return a.MatchingType < b.MatchingType
+			}
+			return a.Data < b.Data
+		})
+		return out, nil
+	}
+	return nil, nil
+}
+
+// here says whether addrs are the server's: all, some or none.
+func here(addrs, server []netip.Addr) string {
+	n := 0
+	for _, a := range addrs {
+		for _, s := range server {
+			if a == s.Unmap() {
+				n++
+				break
+			}
+		}
+	}
+	switch {
+	case n == 0:
+		return model.HereNone
+	case n == len(addrs):
+		return model.HereAll
+	default:
+		return model.HereSome
+	}
+}
+
+// recordString is a record in presentation format without TTL and class:
+// "domain2.test. MX 10 mail.domain2.test.".
+func recordString(rr dns.RR) string {
+	h := rr.Header()
+	full := rr.String()
+	// rr.String() is "name\tttl\tclass\ttype\trdata".
+	parts := strings.SplitN(full, "\t", 5)
+	if len(parts) == 5 {
+		return strings.ToLower(h.Name) + " " + parts[3] + " " + parts[4]
+	}
+	return full
+}
+
+func lessSource(a, b model.Source) bool {
+	if a.Domain != b.Domain {
+		return a.Domain < b.Domain
+	}
+	if a.Role != b.Role {
+		return a.Role < b.Role
+	}
+	return a.Record < b.Record
+}
+
+func trimDots(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[i] = strings.TrimSuffix(x, ".")
+	}
+	return out
+}
+
+func dedupAddrs(a []netip.Addr) []netip.Addr {
+	out := a[:0]
+	for i, x := range a {
+		if i == 0 || x != a[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// joinErrors returns the first error's message, with a count of the others.
+func joinErrors(errs []error) string {
+	var first error
+	n := 0
+	for _, e := range errs {
+		if e == nil {
+			continue
+		}
+		if first == nil {
+			first = e
+		}
+		n++
+	}
+	switch {
+	case first == nil:
+		return ""
+	case n == 1:
+		return first.Error()
+	case n == 2:
+		return first.Error() + " (and 1 more lookup failed)"
+	default:
+		return fmt.Sprintf("%s (and %d more lookups failed)", first.Error(), n-1)
+	}
+}
+
+func joinMsg(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// Collector merges DomainResults into an Inventory.
+type Collector struct {
+	opts    Options
+	names   map[string]*model.Name
+	domains []model.Domain
+}
+
+// NewCollector returns an empty Collector for an inventory run with opts.
+func NewCollector(opts Options) *Collector {
+	if opts.CAIdentifier == "" {
+		opts.CAIdentifier = DefaultCAIdentifier
+	}
+	return &Collector{opts: opts, names: map[string]*model.Name{}}
+}
+
+// Add merges one domain's result.
+func (c *Collector) Add(res DomainResult) {
+	c.domains = append(c.domains, res.Domain)
+	for _, n := range res.Names {
+		have := c.names[n.Name]
+		if have == nil {
+			n := n
+			n.Roles = append([]string(nil), n.Roles...)
+			n.Domains = append([]string(nil), n.Domains...)
+			n.Sources = append([]model.Source(nil), n.Sources...)
+			c.names[n.Name] = &n
+			continue
+		}
+		have.Roles = append(have.Roles, n.Roles...)
+		have.Domains = append(have.Domains, n.Domains...)
+		have.Sources = append(have.Sources, n.Sources...)
+		if len(have.TLSA) == 0 {
+			have.TLSA = n.TLSA
+		}
+		if n.Error != "" && !strings.Contains(have.Error, n.Error) {
+			have.Error = joinMsg(have.Error, n.Error)
+		}
+	}
+}
+
+// Inventory returns the merged inventory, every slice sorted. Stats.Queries
+// is left for the caller, who knows the Resolver.
+func (c *Collector) Inventory() *model.Inventory {
+	inv := &model.Inventory{
+		Header:       model.Header{Kind: model.KindInventory, Version: model.Version},
+		CAIdentifier: strings.ToLower(c.opts.CAIdentifier),
+		ServerIPs:    []string{},
+		Names:        []model.Name{},
+		Domains:      append([]model.Domain{}, c.domains...),
+	}
+	ips := append([]netip.Addr(nil), c.opts.ServerIPs...)
+	sort.Slice(ips, func(i, j int) bool { return ips[i].Less(ips[j]) })
+	for i, ip := range ips {
+		if i == 0 || ip != ips[i-1] {
+			inv.ServerIPs = append(inv.ServerIPs, ip.Unmap().String())
+		}
+	}
+	for _, n := range c.names {
+		sort.Strings(n.Roles)
+		n.Roles = dedupSorted(n.Roles)
+		sort.Strings(n.Domains)
+		n.Domains = dedupSorted(n.Domains)
+		sort.Slice(n.Sources, func(a, b int) bool { return lessSource(n.Sources[a], n.Sources[b]) })
+		inv.Names = append(inv.Names, *n)
+		if n.Here != model.HereNone {
+			inv.Stats.NamesHere++
+		}
+	}
+	sort.Slice(inv.Names, func(i, j int) bool { return inv.Names[i].Name < inv.Names[j].Name })
+	sort.Slice(inv.Domains, func(i, j int) bool { return inv.Domains[i].Domain < inv.Domains[j].Domain })
+	inv.Stats.Domains = len(inv.Domains)
+	for _, d := range inv.Domains {
+		if d.Error != "" {
+			inv.Stats.DomainsFailed++
+		}
+	}
+	inv.Stats.Names = len(inv.Names)
+	return inv
+}

@@ -1,0 +1,74 @@
+package dnscheck
+
+import (
+	"context"
+	"io/fs"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/certplan/certplan/examples/lab/zones"
+	"github.com/certplan/certplan/internal/dnstest"
+)
+
+// The lab's zones give the inventory the lab describes.
+func TestLabZones(t *testing.T) {
+	s := dnstest.New()
+	files, _ := fs.Glob(zones.FS, "*.db")
+	var domains []string
+	for _, f := range files {
+		b, _ := fs.ReadFile(zones.FS, f)
+		origin := dnstest.ZoneFileOrigin(f, string(b))
+		if err := s.AddZone(origin, string(b)); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(zones.Foreign, f) {
+			domains = append(domains, strings.TrimSuffix(origin, "."))
+		}
+	}
+	s.AddZone("test.", "")
+	for _, d := range zones.Broken {
+		s.SetFault(d, dnstest.FaultServfail)
+	}
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	r := newTestResolver(t, s, Config{})
+	ips := []netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")}
+	inv, err := r.Inventory(context.Background(), domains, Options{ServerIPs: ips})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(name, roles, here string, caaOK bool) {
+		t.Helper()
+		n := findName(inv, name)
+		if n == nil {
+			t.Errorf("%s missing", name)
+			return
+		}
+		if strings.Join(n.Roles, ",") != roles || n.Here != here || n.CAAOK != caaOK {
+			t.Errorf("%s: roles %v here %s caa %v; want %s %s %v", name, n.Roles, n.Here, n.CAAOK, roles, here, caaOK)
+		}
+	}
+	check("mail.domain2.test", "imaps,mail,mx", "all", true)
+	check("smtp.domain2.test", "smtp,submission,submissions", "all", true)
+	check("autodiscover.domain2.test", "autodiscover", "none", true)
+	check("mail.domain3.test", "mail,mx", "all", false)
+	check("mail.xn--bcher-kva.test", "mail,mx", "all", true)
+	check("mail.client11.test", "mail,mx", "some", true)
+	check("mx.client09.test", "mx", "all", true)
+	if n := findName(inv, "server.main-domain.test"); n == nil || len(n.Domains) < 3 || len(n.TLSA) != 1 {
+		t.Errorf("server.main-domain.test: %+v", n)
+	}
+	if d := findDomain(inv, "nullmx.test"); d == nil || !d.NullMX || len(d.Names) != 0 {
+		t.Errorf("nullmx.test: %+v", d)
+	}
+	if d := findDomain(inv, "client05.test"); d == nil || d.MTASTS == nil {
+		t.Errorf("client05.test: %+v", d)
+	}
+	if inv.Stats.DomainsFailed != len(zones.Broken) || inv.Stats.Domains < 40 {
+		t.Errorf("stats %+v", inv.Stats)
+	}
+}

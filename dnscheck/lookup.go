@@ -1,0 +1,151 @@
+package dnscheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// MaxCNAMEChain is the longest CNAME chain a lookup follows.
+const MaxCNAMEChain = 8
+
+// QueryError is a lookup that got no usable answer: no reply after every
+// try, a reply with an error rcode, or a broken CNAME chain. Its message
+// names the query and the cause, such as
+// "MX broken-dns.test: SERVFAIL from 127.0.0.1:53".
+type QueryError struct {
+	Name string // the name asked, as sent (an FQDN)
+	Type uint16
+	// Rcode is the reply's rcode, or -1 when there was no usable reply.
+	Rcode  int
+	Server string
+	// Err is the cause when Rcode is -1 (it wraps ErrTimeout on timeout).
+	Err error
+}
+
+func (e *QueryError) Error() string {
+	q := dns.TypeToString[e.Type] + " " + strings.TrimSuffix(e.Name, ".")
+	if e.Rcode >= 0 {
+		s := fmt.Sprintf("%s: %s", q, rcodeString(e.Rcode))
+		if e.Rcode == dns.RcodeNameError {
+			s += " (no such name)"
+		}
+		if e.Server != "" {
+			s += " from " + e.Server
+		}
+		return s
+	}
+	return fmt.Sprintf("%s: %v", q, e.Err)
+}
+
+func (e *QueryError) Unwrap() error { return e.Err }
+
+// Timeout reports whether the query got no answer in time.
+func (e *QueryError) Timeout() bool { return errors.Is(e.Err, ErrTimeout) }
+
+func rcodeString(rc int) string {
+	if s, ok := dns.RcodeToString[rc]; ok {
+		return s
+	}
+	return fmt.Sprintf("rcode %d", rc)
+}
+
+// Answer is the outcome of a lookup with CNAMEs followed.
+type Answer struct {
+	// Chain lists the CNAME targets followed, in order, lowercase FQDNs.
+	Chain []string
+	// Records are the records of the type asked at the end of the chain.
+	// They are shared with the cache: do not modify them.
+	Records []dns.RR
+	// NXDomain is true when the name, or the end of its chain, does not
+	// exist. An empty Records without NXDomain is NODATA.
+	NXDomain bool
+}
+
+// Target returns the FQDN at the end of the chain: the last CNAME target,
+// or name when there is no CNAME.
+func (a *Answer) Target(name string) string {
+	if len(a.Chain) > 0 {
+		return a.Chain[len(a.Chain)-1]
+	}
+	return strings.ToLower(dns.Fqdn(name))
+}
+
+// Lookup asks for records of qtype at name, following CNAMEs across zones
+// (a server that is not authoritative for a target answers with the chain
+// so far; the target is then asked itself), up to [MaxCNAMEChain] and
+// refusing loops. NXDOMAIN is not an error: it sets Answer.NXDomain.
+// Errors are *QueryError.
+func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (Answer, error) {
+	var ans Answer
+	cur := strings.ToLower(dns.Fqdn(name))
+	seen := map[string]bool{cur: true}
+	for {
+		asked := cur
+		resp, err := r.Query(ctx, asked, qtype)
+		if err != nil {
+			return ans, err
+		}
+		if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
+			return ans, &QueryError{Name: asked, Type: qtype, Rcode: resp.Rcode, Server: resp.Server}
+		}
+		// Walk the answer from the name asked: its records, or its CNAME.
+		for {
+			recs := recordsAt(resp.Answer, cur, qtype)
+			if len(recs) > 0 {
+				ans.Records = recs
+				return ans, nil
+			}
+			if qtype == dns.TypeCNAME {
+				break
+			}
+			cn := cnameAt(resp.Answer, cur)
+			if cn == "" {
+				break
+			}
+			if seen[cn] {
+				return ans, &QueryError{Name: strings.ToLower(dns.Fqdn(name)), Type: qtype, Rcode: -1,
+					Err: fmt.Errorf("CNAME loop: %s points back to %s", strings.TrimSuffix(cur, "."), strings.TrimSuffix(cn, "."))}
+			}
+			if len(ans.Chain) >= MaxCNAMEChain {
+				return ans, &QueryError{Name: strings.ToLower(dns.Fqdn(name)), Type: qtype, Rcode: -1,
+					Err: fmt.Errorf("CNAME chain longer than %d", MaxCNAMEChain)}
+			}
+			seen[cn] = true
+			ans.Chain = append(ans.Chain, cn)
+			cur = cn
+		}
+		if resp.Rcode == dns.RcodeNameError {
+			// RFC 6604: the rcode speaks of the last name of the chain.
+			ans.NXDomain = true
+			return ans, nil
+		}
+		if cur == asked {
+			return ans, nil // NODATA
+		}
+		// The reply stopped at a CNAME target without its data: ask it.
+	}
+}
+
+func recordsAt(rrs []dns.RR, owner string, qtype uint16) []dns.RR {
+	var out []dns.RR
+	for _, rr := range rrs {
+		h := rr.Header()
+		if h.Rrtype == qtype && h.Class == dns.ClassINET && strings.EqualFold(h.Name, owner) {
+			out = append(out, rr)
+		}
+	}
+	return out
+}
+
+func cnameAt(rrs []dns.RR, owner string) string {
+	for _, rr := range rrs {
+		if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, owner) {
+			return strings.ToLower(dns.Fqdn(c.Target))
+		}
+	}
+	return ""
+}

@@ -1,0 +1,241 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/monitor"
+	"github.com/certplan/certplan/planner"
+	"github.com/certplan/certplan/probe"
+	"github.com/certplan/certplan/store"
+	"github.com/spf13/cobra"
+)
+
+type checkOptions struct {
+	stateDir   string
+	probe      probeInput
+	noProbe    bool
+	promFile   string
+	thresholds monitor.Thresholds
+}
+
+func newCheckCmd(g *globals) *cobra.Command {
+	o := &checkOptions{thresholds: monitor.DefaultThresholds}
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Check certificates and served names, for monitoring (Nagios exit codes, Prometheus metrics)",
+		Long: `check reads the state directory (the applied plan and the issued certificates),
+probes every planned name on its IPs with and without SNI, and reports, in the
+Nagios plugin convention: days to expiry per certificate, renewals that fail or
+are overdue, names that clients fail to verify, and the next renewal time.
+
+A name the plan lists as sni-only is expected to fail without SNI and is not a
+problem. --prom-file writes the same facts as Prometheus text-format metrics,
+for node_exporter's textfile collector (written atomically).
+
+Exit codes (Nagios):
+  0  OK
+  1  WARNING   a certificate expires within --warning-days, a renewal is
+               failing or overdue
+  2  CRITICAL  a certificate expires within --critical-days or has expired, a
+               planned certificate was never issued, or a name fails to verify
+               with or without SNI
+  3  UNKNOWN   check could not run (no state, bad flags, unreadable files)`,
+		Example: `  # From Nagios/Icinga (NRPE), after "certplan issue" or "certplan renew":
+  certplan check --state-dir /var/lib/certplan
+
+  # Also on non-standard ports, trusting a private CA
+  certplan check --ports 25,587,465,993,smtp:2525 --ca-file /etc/ssl/private-ca.pem
+
+  # For node_exporter's textfile collector, from cron, without the status line
+  certplan check --prom-file /var/lib/node_exporter/textfile/certplan.prom > /dev/null
+
+  # Only the certificates' dates (no network)
+  certplan check --no-probe`,
+		Annotations: map[string]string{annotationUsageExit: fmt.Sprint(int(monitor.Unknown))},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd.Context(), g)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.stateDir, "state-dir", store.DefaultDir, "certplan's state `dir`")
+	o.probe.addFlags(fs, false)
+	fs.BoolVar(&o.noProbe, "no-probe", false, "do not probe the servers; judge the certificates' dates and renewals only")
+	fs.StringVar(&o.promFile, "prom-file", "", "also write Prometheus text-format metrics to `file` (atomically)")
+	fs.Float64Var(&o.thresholds.WarningDays, "warning-days", o.thresholds.WarningDays, "WARNING when a certificate expires within this many `days`")
+	fs.Float64Var(&o.thresholds.CriticalDays, "critical-days", o.thresholds.CriticalDays, "CRITICAL when a certificate expires within this many `days`")
+	return cmd
+}
+
+func (o *checkOptions) run(ctx context.Context, g *globals) error {
+	if err := g.checkFormat("text", "json"); err != nil {
+		return withCode(int(monitor.Unknown), err)
+	}
+	now := g.Now()
+	plan, certs, err := loadCheckState(o.stateDir)
+	if err != nil {
+		return withCode(int(monitor.Unknown), err)
+	}
+	var cov []model.Coverage
+	if !o.noProbe && plan != nil {
+		report, err := o.probePlan(ctx, g, plan)
+		if err != nil {
+			return withCode(int(monitor.Unknown), err)
+		}
+		cov = report.Coverage
+	}
+	var sniOnly []string
+	if plan != nil {
+		sniOnly = plan.SNIOnly
+	}
+	r := monitor.Evaluate(now, certs, cov, sniOnly, o.thresholds)
+	if o.promFile != "" {
+		var b strings.Builder
+		monitor.WriteProm(&b, r, now)
+		if err := writeFileAtomic(o.promFile, []byte(b.String()), 0o644); err != nil {
+			return withCode(int(monitor.Unknown), fmt.Errorf("--prom-file: %w", err))
+		}
+	}
+	w, commit := g.output()
+	if g.Format == "json" {
+		b, _ := json.MarshalIndent(r, "", "  ")
+		w.Write(append(b, '\n'))
+	} else {
+		writeCheckText(w, r)
+	}
+	if err := commit(); err != nil {
+		return withCode(int(monitor.Unknown), err)
+	}
+	return withCode(int(r.Status), nil)
+}
+
+// loadCheckState reads the applied plan and the issued certificates. A
+// planned certificate that has no files is reported as not issued; an issued
+// one the plan no longer has is still checked.
+func loadCheckState(dir string) (*model.Plan, []monitor.Cert, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return nil, nil, withHint(fmt.Errorf("state dir %s: %w", dir, errors.Unwrap(err)),
+			`run "certplan issue" first, or give --state-dir`)
+	}
+	st, err := store.Open(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, err := st.LoadPlan()
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, nil, err
+	}
+	ids, err := st.ListCerts()
+	if err != nil {
+		return nil, nil, err
+	}
+	seen := map[string]bool{}
+	var certs []monitor.Cert
+	if plan != nil {
+		for _, pc := range plan.Certificates {
+			seen[pc.ID] = true
+			c, err := checkCert(st, pc.ID)
+			if err != nil {
+				return nil, nil, err
+			}
+			c.Names, c.IPs, c.Default = pc.Names, pc.IPs, pc.Default
+			certs = append(certs, c)
+		}
+	}
+	for _, id := range ids {
+		if !seen[id] {
+			c, err := checkCert(st, id)
+			if err != nil {
+				return nil, nil, err
+			}
+			certs = append(certs, c)
+		}
+	}
+	return plan, certs, nil
+}
+
+func checkCert(st *store.Store, id string) (monitor.Cert, error) {
+	c := monitor.Cert{ID: id}
+	sc, err := st.LoadCert(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("certificate %s: %w", id, err)
+	}
+	c.Issued, c.Serial, c.NotBefore, c.NotAfter = true, sc.Meta.Serial, sc.Meta.NotBefore, sc.Meta.NotAfter
+	c.Names = sc.Meta.Names
+	rs, err := st.LoadRenewal(id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return c, fmt.Errorf("certificate %s: renewal state: %w", id, err)
+	}
+	c.Failures, c.LastError = rs.Failures, rs.LastError
+	if !rs.ARIWindowStart.IsZero() {
+		c.ARI = &planner.Window{Start: rs.ARIWindowStart, End: rs.ARIWindowEnd}
+	}
+	return c, nil
+}
+
+// probePlan probes every planned name on its certificate's IPs, on every
+// port, with and without SNI.
+func (o *checkOptions) probePlan(ctx context.Context, g *globals, plan *model.Plan) (*model.ProbeReport, error) {
+	ports, err := probe.ParsePorts(o.probe.Ports)
+	if err != nil {
+		return nil, usageError("--ports: %v", err)
+	}
+	return runProbe(ctx, g, planScope(plan, ports), o.probe.CAFile)
+}
+
+// planScope is what clients of plan's names dial: each certificate's names
+// on each of its IPs, on every port.
+func planScope(plan *model.Plan, ports []probe.Port) probe.Scope {
+	var s probe.Scope
+	ips := map[string]bool{}
+	for _, c := range plan.Certificates {
+		for _, ip := range c.IPs {
+			ips[ip] = true
+			for _, p := range ports {
+				for _, n := range c.Names {
+					s.Names = append(s.Names, probe.NameAt{Name: n, Service: probe.Service{IP: ip, Port: p.Port, Protocol: p.Protocol}})
+				}
+			}
+		}
+	}
+	for ip := range ips {
+		for _, p := range ports {
+			s.Services = append(s.Services, probe.Service{IP: ip, Port: p.Port, Protocol: p.Protocol})
+		}
+	}
+	return s
+}
+
+func writeCheckText(w io.Writer, r monitor.Result) {
+	fmt.Fprintf(w, "CERTPLAN %s - %s | certificates=%d broken_names=%d", r.Status, r.Summary, len(r.Certs), r.BrokenNames)
+	minDays := -1.0
+	for _, c := range r.Certs {
+		if c.Issued && (minDays < 0 || c.DaysLeft < minDays) {
+			minDays = c.DaysLeft
+		}
+	}
+	if minDays >= 0 {
+		fmt.Fprintf(w, " min_days_left=%.1f", minDays)
+	}
+	fmt.Fprintln(w)
+	for _, f := range r.Findings {
+		fmt.Fprintf(w, "%s: %s\n", f.Status, f.Message)
+	}
+	for _, c := range r.Certs {
+		if !c.Issued {
+			fmt.Fprintf(w, "certificate %s: not issued\n", c.ID)
+			continue
+		}
+		fmt.Fprintf(w, "certificate %s: %d names, serial %s, expires %s (%.1f days), renewal due %s\n",
+			c.ID, c.Names, c.Serial, c.NotAfter.UTC().Format("2006-01-02 15:04 UTC"), c.DaysLeft, c.NextRenewal.UTC().Format("2006-01-02 15:04 UTC"))
+	}
+}

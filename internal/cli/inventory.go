@@ -1,0 +1,193 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/certplan/certplan/model"
+	"github.com/spf13/cobra"
+)
+
+func newInventoryCmd(g *globals) *cobra.Command {
+	var in inventoryInput
+	cmd := &cobra.Command{
+		Use:   "inventory [domain...]",
+		Short: "Find, over DNS, every name mail clients use to reach the hosted domains",
+		Long: `inventory finds every name that mail clients and MTAs use to reach the hosted
+domains: MX targets (except a null MX), the targets of the _submission,
+_submissions, _imap, _imaps, _pop3, _pop3s and _autodiscover SRV records
+(except "."), the conventional names mail., smtp., imap., pop., autoconfig. and
+autodiscover. that resolve, and mta-sts. when _mta-sts has a "v=STSv1" record.
+
+For each name it shows the CNAME chain, the addresses, whether they are this
+server's (--server-ip: all, some or none), the CAA verdict for the CA
+(RFC 8659: the closest CAA set climbing towards the root, following CNAMEs),
+and for MX targets the DANE TLSA records at _25._tcp.<name>.
+
+Domains come from arguments, --domains FILE (one a line, # comments, - for
+stdin) and --zones DIR (BIND zone files such as cPanel's /var/named/*.db; the
+origin of each *.db or *.zone file is a hosted domain: its $ORIGIN, else the
+file name). Names are normalised: lowercase, no trailing dot, IDNs as A-labels.
+
+A shared name (one MX host for many domains) is looked up once. A domain whose
+lookups fail is reported with the failing query and does not stop the others.
+
+Exit codes:
+  0  every domain was looked up
+  1  could not run (bad input file, no resolver, interrupted)
+  2  bad flags or arguments
+  3  some domains failed (listed, with the failing query)`,
+		Example: `  # The names clients use for two domains, and whether they point here:
+  certplan inventory --server-ip 203.0.113.10 example.com example.net
+
+  # Every zone of a cPanel server, as JSON for the next stages:
+  certplan inventory --zones /var/named --server-ip 203.0.113.10 \
+    --format json -o inventory.json
+
+  # A list on stdin, through a given resolver, at most 500 queries a second:
+  cut -d: -f1 /etc/userdomains | certplan inventory --domains - \
+    --resolver 127.0.0.1:53 --qps 500 --server-ip 203.0.113.10`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.checkFormat("text", "json"); err != nil {
+				return err
+			}
+			if in.InventoryFile == "" && !in.given(args) {
+				return usageError("no domains: give domains as arguments, --domains FILE or --zones DIR")
+			}
+			if len(in.ServerIPs) == 0 && in.InventoryFile == "" {
+				fmt.Fprintln(g.Stderr, "certplan: warning: no --server-ip given: no name counts as pointing here (here=none)")
+			}
+			p := newProgress(g.Stderr)
+			in.progress = p.update
+			inv, err := in.load(cmd.Context(), g, args)
+			p.done()
+			if err != nil {
+				return err
+			}
+			w, commit := g.output()
+			if g.Format == "json" {
+				b, err := model.Marshal(inv)
+				if err != nil {
+					return err
+				}
+				w.Write(b)
+			} else {
+				writeInventoryText(w, inv)
+			}
+			if err := commit(); err != nil {
+				return err
+			}
+			if f := inv.Stats.DomainsFailed; f > 0 {
+				return withCode(ExitPartial, fmt.Errorf("%d of %d domains failed", f, inv.Stats.Domains),
+					"the failing query of each is in the domain's \"error\"; check the zone's name servers, or retry with a longer --timeout")
+			}
+			return nil
+		},
+	}
+	in.addFlags(cmd.Flags(), true)
+	return cmd
+}
+
+// writeInventoryText writes the table of names, the summary, and the
+// failed domains and problem names.
+func writeInventoryText(w io.Writer, inv *model.Inventory) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLES\tDOMAINS\tADDRESSES\tHERE\tCAA")
+	for _, n := range inv.Names {
+		addrs := strings.Join(n.Addresses, ",")
+		if addrs == "" {
+			addrs = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, strings.Join(n.Roles, ","), abbreviate(n.Domains), addrs, n.Here, caaColumn(n))
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%d domains (%d failed), %d names (%d here), %d DNS queries; CAA checked for %s\n",
+		inv.Stats.Domains, inv.Stats.DomainsFailed, inv.Stats.Names, inv.Stats.NamesHere, inv.Stats.Queries, inv.CAIdentifier)
+	if inv.Stats.DomainsFailed > 0 {
+		fmt.Fprintln(w, "\nfailed domains:")
+		for _, d := range inv.Domains {
+			if d.Error != "" {
+				fmt.Fprintf(w, "  %s: %s\n", d.Domain, d.Error)
+			}
+		}
+	}
+	var problems []string
+	for _, n := range inv.Names {
+		switch {
+		case n.Error != "":
+			problems = append(problems, fmt.Sprintf("  %s: %s", n.Name, n.Error))
+		case !n.CAAOK:
+			problems = append(problems, fmt.Sprintf("  %s: %s", n.Name, n.CAA.Reason))
+		}
+	}
+	if len(problems) > 0 {
+		fmt.Fprintln(w, "\nnames with problems:")
+		fmt.Fprintln(w, strings.Join(problems, "\n"))
+	}
+}
+
+// abbreviate shows the first domain and how many more.
+func abbreviate(domains []string) string {
+	switch len(domains) {
+	case 0:
+		return "-"
+	case 1:
+		return domains[0]
+	default:
+		return fmt.Sprintf("%s +%d more", domains[0], len(domains)-1)
+	}
+}
+
+func caaColumn(n model.Name) string {
+	switch {
+	case n.CAA.Error != "":
+		return "error"
+	case n.CAAOK:
+		return "ok"
+	default:
+		return "forbidden"
+	}
+}
+
+// progress prints "inventory: N/M domains" on a terminal's stderr for runs
+// that take longer than a second, at most five times a second.
+type progress struct {
+	w     io.Writer
+	on    bool
+	start time.Time
+	last  time.Time
+	shown bool
+}
+
+func newProgress(stderr io.Writer) *progress {
+	p := &progress{w: stderr, start: time.Now()}
+	if f, ok := stderr.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			p.on = true
+		}
+	}
+	return p
+}
+
+func (p *progress) update(done, total int) {
+	if !p.on {
+		return
+	}
+	now := time.Now()
+	if now.Sub(p.start) < time.Second || now.Sub(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last = now
+	p.shown = true
+	fmt.Fprintf(p.w, "\rinventory: %d/%d domains", done, total)
+}
+
+func (p *progress) done() {
+	if p.shown {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}

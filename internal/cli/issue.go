@@ -1,0 +1,512 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/certplan/certplan/acme"
+	"github.com/certplan/certplan/apply"
+	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/probe"
+	"github.com/certplan/certplan/store"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+)
+
+// applyOptions are the flags issue and renew share: where the plan comes
+// from, the CA, the challenge, the state directory, hooks and verification.
+type applyOptions struct {
+	inv      inventoryInput
+	probe    probeInput // --ports and --ca-file: what verification probes and trusts
+	planFile string
+
+	stateDir string
+	ca       string
+	caRoots  string
+	email    string
+	agreeTOS bool
+	eabKID   string
+	eabHMAC  string
+	profile  string
+	keyType  string
+	reuseKey bool
+
+	challenge    string
+	httpListen   string
+	httpPort     int
+	webroot      string
+	webrootMap   string
+	dnsProvider  string
+	dnsResolvers []string
+	tlsListen    string
+
+	hooks       []string
+	hookTimeout time.Duration
+
+	allowReduced bool
+	minDaysLeft  int
+	dryRun       bool
+	noVerify     bool
+	verifyWait   time.Duration
+}
+
+func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
+	o.inv.addFlags(fs, true)
+	o.probe.addFlags(fs, false)
+	fs.StringVar(&o.planFile, "plan", "", "the plan to apply: `file` from \"certplan plan --format json\"")
+	fs.StringVar(&o.stateDir, "state-dir", store.DefaultDir, "state `dir`: ACME account, certificates, keys, renewal state, applied plan")
+	fs.StringVar(&o.ca, "ca", "letsencrypt", "ACME CA: letsencrypt, letsencrypt-staging, zerossl, google, google-staging, or a directory `URL`")
+	fs.StringVar(&o.caRoots, "ca-roots", "", "PEM `file` of roots to trust for the ACME server's own TLS certificate (a private CA such as Pebble)")
+	fs.StringVar(&o.email, "email", "", "account contact `address` (registration only)")
+	fs.BoolVar(&o.agreeTOS, "agree-tos", false, "agree to the CA's terms of service (needed to register an account)")
+	fs.StringVar(&o.eabKID, "eab-kid", "", "external account binding key `id` (ZeroSSL, Google)")
+	fs.StringVar(&o.eabHMAC, "eab-hmac", "", "external account binding HMAC `key`, base64url")
+	fs.StringVar(&o.profile, "profile", "", "ACME `profile` to order (Let's Encrypt: classic, tlsserver, shortlived)")
+	fs.StringVar(&o.keyType, "key-type", "ec256", "certificate key `type`: ec256, ec384, rsa2048, rsa3072, rsa4096")
+	fs.BoolVar(&o.reuseKey, "reuse-key", false, "keep each certificate's current key on renewal (DANE \"3 1 1\" TLSA records stay valid)")
+	fs.StringVar(&o.challenge, "challenge", acme.HTTP01, "challenge `type`: http-01, dns-01 or tls-alpn-01")
+	fs.StringVar(&o.httpListen, "http-listen", ":80", "http-01: `address` of the built-in challenge server (when no --webroot); several, comma-separated, bind each server IP")
+	fs.IntVar(&o.httpPort, "http-port", 0, "http-01: `port` the preflight self-check connects to on each name's address (default: the --http-listen port, or 80 with a webroot)")
+	fs.StringVar(&o.webroot, "webroot", "", "http-01: write challenge files under `dir`/.well-known/acme-challenge instead of listening")
+	fs.StringVar(&o.webrootMap, "webroot-map", "", "http-01: `file` mapping names or domains to document roots, one \"domain docroot\" per line (or a YAML mapping); the longest matching parent wins, --webroot is the fallback")
+	fs.StringVar(&o.dnsProvider, "dns-provider", "", "dns-01: lego DNS `provider` (exec, httpreq, dnsupdate, cpanel, cloudflare, route53), configured by its environment variables as lego documents them")
+	fs.StringArrayVar(&o.dnsResolvers, "dns-resolver", nil, "dns-01: `host:port` asked for the TXT record before the CA is told to look (repeatable; default: the system's)")
+	fs.StringVar(&o.tlsListen, "tls-listen", ":443", "tls-alpn-01: `address` of the built-in challenge server")
+	fs.StringArrayVar(&o.hooks, "deploy-hook", nil, "shell `command` run once per changed certificate, with CERTPLAN_CERT_ID, CERTPLAN_CERT_DIR, CERTPLAN_NAMES, CERTPLAN_DEFAULT_IPS, CERTPLAN_CHANGE set (repeatable; run in order)")
+	fs.DurationVar(&o.hookTimeout, "hook-timeout", 5*time.Minute, "kill a deploy hook (and its children) after this long")
+	fs.BoolVar(&o.allowReduced, "allow-reduced-coverage", false, "renew even when names the current certificate covers would be dropped")
+	fs.IntVar(&o.minDaysLeft, "min-days-left", 14, "reduced-coverage guard: keep the current certificate while it has more than `days` left")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "run the preflight and show what would be ordered; order, write and deploy nothing")
+	fs.BoolVar(&o.noVerify, "no-verify", false, "do not probe the servers after deploying")
+	fs.DurationVar(&o.verifyWait, "verify-wait", 10*time.Second, "keep probing this long while the servers have not reloaded yet")
+}
+
+// options builds apply.Options; connErr receives the CA connection error,
+// for hints.
+func (o *applyOptions) options(ctx context.Context, g *globals, args []string, mode apply.Mode, connErr *error) (apply.Options, error) {
+	var ao apply.Options
+	if o.planFile == "" {
+		return ao, withHint(errors.New("no plan: computing it inline needs the planner, which this build lacks"),
+			`run "certplan plan --previous <state-dir>/plan.json --format json -o plan.json" and pass --plan plan.json`)
+	}
+	var plan model.Plan
+	if err := model.ReadFile(o.planFile, model.KindPlan, &plan); err != nil {
+		return ao, err
+	}
+	var inv *model.Inventory
+	if o.inv.given(args) {
+		var err error
+		if inv, err = o.inv.load(ctx, g, args); err != nil {
+			return ao, err
+		}
+	}
+	kt, err := acme.ParseKeyType(o.keyType)
+	if err != nil {
+		return ao, usageError("--key-type: %v", err)
+	}
+	if _, err := acme.DirectoryURL(o.ca); err != nil {
+		return ao, usageError("--ca: %v", err)
+	}
+	var roots []byte
+	if o.caRoots != "" {
+		if roots, err = os.ReadFile(o.caRoots); err != nil {
+			return ao, fmt.Errorf("--ca-roots: %w", err)
+		}
+	}
+	cc, err := o.challengeConfig(g)
+	if err != nil {
+		return ao, err
+	}
+	if o.minDaysLeft < 0 {
+		return ao, usageError("--min-days-left %d: must not be negative", o.minDaysLeft)
+	}
+	if abs, err := filepath.Abs(o.stateDir); err == nil {
+		o.stateDir = abs // hooks get paths inside it, and run elsewhere
+	}
+	st, err := store.Open(o.stateDir)
+	if err != nil {
+		return ao, withHint(err, "--state-dir must be writable (run as root, or point it elsewhere)")
+	}
+	cfg := acme.Config{
+		CA: o.ca, CARootsPEM: roots, Email: o.email, AgreeTOS: o.agreeTOS, EABKeyID: o.eabKID, EABHMAC: o.eabHMAC,
+		KeyType: kt, Profile: o.profile, Challenge: cc, CAAIdentifier: acme.CAAIdentifier(o.ca),
+		ReducedCoverageDays: o.minDaysLeft, AllowReducedCoverage: o.allowReduced,
+		Now: g.Now, Logger: g.Logger, Store: st,
+	}
+	if o.minDaysLeft == 0 {
+		cfg.AllowReducedCoverage = true // no days left to protect: never hold back
+	}
+	ao = apply.Options{
+		Mode: mode, Plan: &plan, Inventory: inv, Store: st,
+		Connect: func(ctx context.Context) (apply.CA, error) {
+			c, err := acme.New(ctx, cfg)
+			if err != nil {
+				*connErr = err
+				return nil, err
+			}
+			return c, nil
+		},
+		Hooks: o.hooks, HookTimeout: o.hookTimeout, ReuseKey: o.reuseKey,
+		AllowReducedCoverage: o.allowReduced, DryRun: o.dryRun, Now: g.Now, Logger: g.Logger,
+	}
+	if !o.noVerify {
+		ports, err := probe.ParsePorts(o.probe.Ports)
+		if err != nil {
+			return ao, usageError("--ports: %v", err)
+		}
+		var files []string
+		if o.probe.CAFile != "" {
+			files = append(files, o.probe.CAFile)
+		}
+		pool, err := probe.Roots(files...)
+		if err != nil {
+			return ao, withHint(err, "--ca-file takes a PEM file of CA certificates")
+		}
+		ao.Verify = &apply.Verify{
+			Prober: probe.New(probe.Config{Roots: pool, Timeout: g.Timeout, Concurrency: g.Concurrency, Now: g.Now}),
+			Ports:  ports, Wait: o.verifyWait,
+		}
+	}
+	return ao, nil
+}
+
+func (o *applyOptions) challengeConfig(g *globals) (acme.ChallengeConfig, error) {
+	cc := acme.ChallengeConfig{Type: strings.ToLower(o.challenge), HTTPListen: o.httpListen, Webroot: o.webroot,
+		SelfCheckPort: o.httpPort, DNSProvider: o.dnsProvider, Resolvers: o.dnsResolvers, TLSListen: o.tlsListen}
+	switch cc.Type {
+	case acme.HTTP01:
+		if o.webrootMap != "" {
+			m, err := readWebrootMap(o.webrootMap)
+			if err != nil {
+				return cc, withHint(fmt.Errorf("--webroot-map: %w", err), `one "domain docroot" pair per line, such as "domain2.test /home/user2/public_html"`)
+			}
+			cc.WebrootMap = m
+		}
+		if cc.SelfCheckPort == 0 && cc.Webroot == "" && cc.WebrootMap == nil {
+			for _, addr := range strings.Split(o.httpListen, ",") {
+				_, p, err := net.SplitHostPort(strings.TrimSpace(addr))
+				if err != nil {
+					return cc, usageError("--http-listen %q: want [host]:port, such as :80, or several separated by commas", o.httpListen)
+				}
+				port, _ := strconv.Atoi(p)
+				if cc.SelfCheckPort != 0 && port != cc.SelfCheckPort {
+					return cc, usageError("--http-listen %q: every address must use the same port (the CA connects to port 80, or the port a proxy forwards)", o.httpListen)
+				}
+				cc.SelfCheckPort = port
+			}
+		}
+	case acme.DNS01:
+		if o.dnsProvider == "" {
+			return cc, usageError("--challenge dns-01 needs --dns-provider: one of %s", strings.Join(acme.DNSProviderNames(), ", "))
+		}
+	case acme.TLSALPN01:
+	default:
+		return cc, usageError("--challenge %q: want http-01, dns-01 or tls-alpn-01", o.challenge)
+	}
+	return cc, nil
+}
+
+// readWebrootMap reads a webroot map: lines of "name-or-domain docroot"
+// (# comments, blank lines ignored), or a YAML mapping of the same.
+func readWebrootMap(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	var y map[string]string
+	if err := yaml.Unmarshal(b, &y); err == nil && len(y) > 0 {
+		for k, v := range y {
+			m[normName(k)] = v
+		}
+		return m, nil
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if i := strings.Index(line, "#"); i >= 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		if line == "" {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			return nil, fmt.Errorf("%s:%d: want \"domain docroot\", got %q", path, n, line)
+		}
+		m[normName(strings.TrimSuffix(f[0], ":"))] = f[1]
+	}
+	if len(m) == 0 {
+		return nil, fmt.Errorf("%s: no entries", path)
+	}
+	return m, nil
+}
+
+func normName(s string) string { return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".") }
+
+// runApply runs the orchestration and maps its outcome to an exit code.
+func runApply(ctx context.Context, g *globals, o *applyOptions, args []string, mode apply.Mode, tune func(*apply.Options)) (*apply.Report, error) {
+	var connErr error
+	ao, err := o.options(ctx, g, args, mode, &connErr)
+	if err != nil {
+		return nil, err
+	}
+	if tune != nil {
+		tune(&ao)
+	}
+	rep, err := apply.Run(ctx, ao)
+	if errors.Is(err, store.ErrLocked) {
+		return nil, withCode(ExitLocked, err, "another certplan run is working on "+o.stateDir+"; this one did nothing (the lock goes with that process, so no cleanup is needed)")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if connErr != nil && rep.Result() == apply.ResultFailed {
+		return rep, caHint(connErr)
+	}
+	return rep, nil
+}
+
+func caHint(err error) error {
+	switch {
+	case errors.Is(err, acme.ErrTOSNotAgreed):
+		return withHint(err, "read the CA's terms of service, then add --agree-tos (and --email for expiry notices)")
+	case strings.Contains(err.Error(), "certificate signed by unknown authority"):
+		return withHint(err, "a private ACME server (such as Pebble) needs --ca-roots with the root of its TLS certificate")
+	}
+	return withHint(err, "check --ca and the network path to the CA")
+}
+
+// exitFor maps a report to the exit code.
+func exitFor(rep *apply.Report) error {
+	switch rep.Result() {
+	case apply.ResultFailed:
+		return withCode(ExitFailure, nil)
+	case apply.ResultPartial:
+		return withCode(ExitPartial, nil)
+	}
+	return nil
+}
+
+type issueOptions struct {
+	applyOptions
+	force bool
+}
+
+func newIssueCmd(g *globals) *cobra.Command {
+	o := &issueOptions{}
+	cmd := &cobra.Command{
+		Use:   "issue [DOMAIN...]",
+		Short: "Issue the plan's certificates through ACME, deploy them and verify they are served",
+		Long: `issue turns a plan into certificates: for each planned certificate that is
+missing, whose names changed, or that is due for renewal, it runs a preflight
+per name (points here, CAA allows the CA and challenge, the HTTP-01 path
+answers), orders it (with ARI's "replaces" when it replaces one), leaves out
+names the CA rejects and orders once more without them (never a must-cover
+name), and stores it atomically in --state-dir. Each changed certificate's
+deploy hooks then run once, and every name of the changed certificates is
+probed on its IPs and --ports, with and without SNI, to check that the new
+certificate is what clients get.
+
+Unlike "certplan renew", issue ignores the backoff of earlier failures: it is
+an operator's request to try now. A failed order leaves the previous
+certificate in place and runs no hook for it.
+
+State directory (--state-dir): certs/<id>/current/ holds cert.pem, chain.pem,
+fullchain.pem, privkey.pem (0600) and combined.pem (key then chain, for
+Postfix smtpd_tls_chain_files); the previous version is kept beside it.
+
+--webroot-map file, one entry per line ("#" comments):
+  domain2.test    /home/user2/public_html
+  mail.shop.test  /home/user3/shop
+The longest matching parent wins; a YAML mapping of the same works too.
+
+Exit codes:
+  0  every certificate due was issued, deployed and verified (or none was due)
+  1  failure: nothing could be issued (CA, network, bad input)
+  2  bad flags or arguments
+  3  partial: some names dropped, some certificates failed or kept, a deploy
+     hook failed, or verification found the new certificate not served
+  4  another certplan run holds the state directory's lock`,
+		Example: `  # Preview: preflight only, nothing ordered
+  certplan issue --plan plan.json --inventory inv.json --dry-run
+
+  # Issue with the built-in HTTP-01 server, deploy to Postfix, verify
+  certplan issue --plan plan.json --inventory inv.json --agree-tos --email hostmaster@example.com \
+    --deploy-hook /etc/certplan/hooks/postfix.sh --ports 25,587,465,993
+
+  # cPanel: each domain's challenge files in its own document root
+  certplan issue --plan plan.json --webroot-map /etc/certplan/webroots --webroot /var/www/html
+
+  # DNS-01 through RFC 2136 (lego's dnsupdate provider reads DNSUPDATE_* variables)
+  DNSUPDATE_NAMESERVER=192.0.2.53:53 certplan issue --plan plan.json --challenge dns-01 --dns-provider dnsupdate
+
+  # A private ACME server (Pebble)
+  certplan issue --plan plan.json --ca https://localhost:14000/dir --ca-roots pebble.minica.pem --agree-tos`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.checkFormat("text", "json"); err != nil {
+				return err
+			}
+			rep, err := runApply(cmd.Context(), g, &o.applyOptions, args, apply.ModeIssue, func(ao *apply.Options) { ao.Force = o.force })
+			if rep == nil {
+				return err
+			}
+			if werr := writeReport(g, rep, false); werr != nil {
+				return werr
+			}
+			if err != nil {
+				return err
+			}
+			return exitFor(rep)
+		},
+	}
+	o.addFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&o.force, "force", false, "renew every planned certificate, due or not")
+	return cmd
+}
+
+// writeReport writes the report as JSON, or as text: per certificate in
+// full (issue), or one line per change (renew, summary).
+func writeReport(g *globals, rep *apply.Report, summary bool) error {
+	w, commit := g.output()
+	if g.Format == "json" {
+		b, err := model.Marshal(rep)
+		if err != nil {
+			return err
+		}
+		w.Write(b)
+		return commit()
+	}
+	if summary {
+		writeRenewText(w, rep)
+	} else {
+		writeIssueText(w, rep)
+	}
+	return commit()
+}
+
+func writeIssueText(w io.Writer, rep *apply.Report) {
+	for _, c := range rep.Certificates {
+		fmt.Fprintf(w, "%s: %s\n", c.ID, certLine(&c))
+		for _, d := range c.Dropped {
+			fmt.Fprintf(w, "  dropped %s (%s, %s): %s\n", d.Name, d.Stage, d.Code, d.Reason)
+		}
+		for _, x := range c.Warnings {
+			fmt.Fprintf(w, "  warning: %s\n", x)
+		}
+		for _, h := range c.Hooks {
+			fmt.Fprintf(w, "  deploy hook %s\n", hookLine(h))
+		}
+	}
+	for _, r := range rep.Retired {
+		fmt.Fprintf(w, "%s: retired: no longer in the plan; its files stay, it is no longer renewed\n", r.ID)
+	}
+	if len(rep.Verification) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tENDPOINT\tPROTOCOL\tWITH SNI\tWITHOUT SNI\tCERTIFICATE")
+		for _, v := range rep.Verification {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, hostPort(v.IP, v.Port), v.Protocol, v.WithSNI, v.WithoutSNI, v.CertID)
+		}
+		tw.Flush()
+		for _, v := range rep.Verification {
+			if !v.OK() {
+				fmt.Fprintln(w, verifyProblem(&v))
+			}
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, summaryLine(rep))
+}
+
+// certLine says what happened to one certificate.
+func certLine(c *apply.CertOutcome) string {
+	switch c.Status {
+	case apply.StatusIssued:
+		s := fmt.Sprintf("issued (%s: %s), %d names, serial %s, expires %s", c.Action, c.Message, len(c.Issued), c.Serial, c.NotAfter.Format("2006-01-02"))
+		if c.Message == "" {
+			s = fmt.Sprintf("issued (%s), %d names, serial %s, expires %s", c.Action, len(c.Issued), c.Serial, c.NotAfter.Format("2006-01-02"))
+		}
+		if c.Replaced != "" {
+			s += ", replaces " + c.Replaced
+		}
+		return s
+	case apply.StatusWouldIssue:
+		return fmt.Sprintf("would %s (%s): %s", c.Action, c.Message, strings.Join(c.Issued, " "))
+	case apply.StatusRedeployed:
+		return "deployed again: the hooks of serial " + c.Serial + " had not all succeeded"
+	case apply.StatusUnchanged:
+		return "unchanged: " + c.Message
+	case apply.StatusWaiting:
+		return "waiting: " + c.Message
+	case apply.StatusKept:
+		return "kept the current certificate: " + c.Error + nextTry(c)
+	}
+	return "failed: " + c.Error + nextTry(c)
+}
+
+func nextTry(c *apply.CertOutcome) string {
+	if c.NextCheck.IsZero() {
+		return ""
+	}
+	return "; next attempt after " + c.NextCheck.UTC().Format(time.RFC3339)
+}
+
+func hookLine(h apply.HookOutcome) string {
+	if h.OK {
+		return fmt.Sprintf("%q: ok", firstLine(h.Hook))
+	}
+	return fmt.Sprintf("%q: failed: %s", firstLine(h.Hook), h.Error)
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+func verifyProblem(v *apply.VerifyRow) string {
+	var parts []string
+	if v.WithSNI != apply.VerifyNew && v.WithSNI != apply.VerifyCurrent {
+		parts = append(parts, "with SNI "+v.WithSNI+": "+v.WithSNIDetail)
+	}
+	if v.WithoutSNI != apply.VerifyNew && v.WithoutSNI != apply.VerifyCurrent && v.WithoutSNI != apply.VerifySNIOnly {
+		parts = append(parts, "without SNI "+v.WithoutSNI+": "+v.WithoutSNIDetail)
+	}
+	return fmt.Sprintf("not served: %s on %s (%s): %s", v.Name, hostPort(v.IP, v.Port), v.CertID, strings.Join(parts, "; "))
+}
+
+func summaryLine(rep *apply.Report) string {
+	counts := map[string]int{}
+	for _, c := range rep.Certificates {
+		counts[c.Status]++
+	}
+	var parts []string
+	for _, s := range []string{apply.StatusIssued, apply.StatusWouldIssue, apply.StatusRedeployed, apply.StatusUnchanged, apply.StatusWaiting, apply.StatusKept, apply.StatusFailed} {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	s := fmt.Sprintf("%d certificates: %s", len(rep.Certificates), strings.Join(parts, ", "))
+	if rep.Verified {
+		ok := 0
+		for _, v := range rep.Verification {
+			if v.OK() {
+				ok++
+			}
+		}
+		s += fmt.Sprintf("; verified %d of %d name/endpoint pairs", ok, len(rep.Verification))
+	}
+	return s
+}

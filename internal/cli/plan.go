@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/planner"
+	"github.com/certplan/certplan/report"
+	"github.com/spf13/cobra"
+)
+
+// planOptions are the flags of "certplan plan".
+type planOptions struct {
+	inv      inventoryInput
+	probe    probeInput
+	Previous string
+	Profile  string
+	MaxNames int
+	Include  []string
+	Exclude  []string
+	Hostname string
+}
+
+func newPlanCmd(g *globals) *cobra.Command {
+	o := &planOptions{}
+	cmd := &cobra.Command{
+		Use:   "plan [domain...]",
+		Short: "Plan the certificates that make every name verify, with and without SNI",
+		Long: `Plan computes the certificates the server needs: for each server IP a default
+certificate listing every planned name that resolves to it (clients without SNI
+get that one), and SNI certificates for the names that do not fit. It explains
+every name left out (points elsewhere, no address, CAA forbids the CA, failed
+lookup, --exclude), and with a probe shows what each client gets today and after.
+
+It reads a saved inventory and probe (--inventory, --probe) or runs them. With
+--previous, names stay in the certificate they are in, new names fill
+certificates with room, and unchanged certificates keep their name set and ID,
+so renewals stay inside the CA's rate-limit exemptions.
+
+The name limit per certificate comes from the ACME profile (classic 100,
+tlsserver and shortlived 25) unless --max-names sets it. --exclude takes
+patterns where a "*" label stands for one or more labels: "autodiscover.*"
+leaves out autodiscover.<any domain>, "*.example.test" every name below
+example.test. Must-cover names (--hostname, --include) are never excluded by a
+pattern, and are planned on every server IP when the inventory lacks them.
+
+Formats: text (a summary, then details), json (the plan document for
+"certplan issue" and --previous), markdown, and html (one self-contained file
+with the before/after coverage matrix).
+
+Exit status:
+  0  plan made (names excluded or SNI-only are listed, not an error)
+  1  could not run: unreadable input, bad document
+  2  bad flags or arguments
+  3  plan made, but a must-cover name (--hostname, --include) cannot be
+     planned, or some domains failed their DNS lookups`,
+		Example: `  # Plan from saved documents, write the JSON plan and an HTML report:
+  certplan plan --inventory inv.json --probe probe.json --hostname mail.hoster.example --format json -o plan.json
+  certplan plan --inventory inv.json --probe probe.json --format html -o report.html
+
+  # Replan against the plan in use, with the 25-name profile, leaving out autodiscover names:
+  certplan plan --inventory inv.json --no-probe --previous plan.json --profile tlsserver --exclude 'autodiscover.*'`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPlan(cmd.Context(), g, o, cmd.Flags().Changed("ca-identifier"), args)
+		},
+	}
+	fs := cmd.Flags()
+	o.inv.addFlags(fs, true)
+	o.probe.addFlags(fs, true)
+	fs.StringVar(&o.Previous, "previous", "", "the plan in use (`plan.json`): keep its certificates' name sets and IDs where possible")
+	fs.StringVar(&o.Profile, "profile", planner.ProfileClassic, "ACME profile, for the names-per-certificate limit: classic (100), tlsserver (25), shortlived (25)")
+	fs.IntVar(&o.MaxNames, "max-names", 0, "names per certificate `n`, overriding the profile's limit (for CAs other than Let's Encrypt)")
+	fs.StringArrayVar(&o.Include, "include", nil, "a `name` the plan must cover even if DNS does not list it (repeatable)")
+	fs.StringArrayVar(&o.Exclude, "exclude", nil, "leave out names matching `pattern`, such as autodiscover.* or *.example.test (repeatable)")
+	fs.StringVar(&o.Hostname, "hostname", "", "the server's own `name` (Postfix myhostname): must-cover, first on every default certificate")
+	return cmd
+}
+
+func runPlan(ctx context.Context, g *globals, o *planOptions, caSet bool, args []string) error {
+	if err := g.checkFormat("text", "json", "markdown", "html"); err != nil {
+		return err
+	}
+	if !o.inv.given(args) {
+		return usageError("plan needs names: --inventory FILE, or domains as arguments, --domains FILE or --zones DIR")
+	}
+	if o.probe.NoProbe && o.probe.ProbeFile != "" {
+		return usageError("--probe and --no-probe: give one")
+	}
+	if _, ok := planner.ProfileLimits[o.Profile]; !ok {
+		return usageError("--profile %q: want classic, tlsserver or shortlived", o.Profile)
+	}
+	if o.MaxNames < 0 {
+		return usageError("--max-names %d: must be positive", o.MaxNames)
+	}
+	inv, err := o.inv.load(ctx, g, args)
+	if err != nil {
+		return err
+	}
+	pr, err := o.probe.load(ctx, g, inv)
+	if err != nil {
+		return err
+	}
+	var prev *model.Plan
+	if o.Previous != "" {
+		prev = &model.Plan{}
+		if err := model.ReadFile(o.Previous, model.KindPlan, prev); err != nil {
+			return withHint(fmt.Errorf("previous plan: %w", err), `--previous takes the JSON plan in use ("certplan plan --format json -o plan.json")`)
+		}
+	}
+	pol := planner.Policy{ServerIPs: o.inv.ServerIPs, Profile: o.Profile, MaxNames: o.MaxNames,
+		Hostname: o.Hostname, Include: o.Include, Exclude: o.Exclude}
+	if caSet {
+		pol.CAIdentifier = o.inv.CAIdentifier
+	}
+	plan, err := planner.Plan(inv, pr, pol, prev, g.Now())
+	if err != nil {
+		return withCode(ExitUsage, err, "server IPs come from --server-ip or the inventory; names for --hostname and --include are full host names")
+	}
+	if err := writePlan(g, plan, inv); err != nil {
+		return err
+	}
+	return planExit(plan, inv)
+}
+
+// writePlan renders the plan in --format to stdout or --output.
+func writePlan(g *globals, plan *model.Plan, inv *model.Inventory) error {
+	var b []byte
+	switch g.Format {
+	case "json":
+		var err error
+		if b, err = model.Marshal(plan); err != nil {
+			return err
+		}
+	case "markdown":
+		b = report.Markdown(plan, inv)
+	case "html":
+		b = report.HTML(plan, inv)
+	default:
+		b = report.Text(plan, inv)
+	}
+	w, commit := g.output()
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	return commit()
+}
+
+// planExit is ExitPartial when a must-cover name is excluded or domains
+// failed their lookups, else nil.
+func planExit(plan *model.Plan, inv *model.Inventory) error {
+	var problems []string
+	if m := report.Summarize(plan).MustCoverExcluded; len(m) > 0 {
+		problems = append(problems, "must-cover names cannot be planned: "+strings.Join(m, ", "))
+	}
+	failed := 0
+	for _, d := range inv.Domains {
+		if d.Error != "" {
+			failed++
+		}
+	}
+	if failed > 0 {
+		problems = append(problems, fmt.Sprintf("%d domains failed their DNS lookups: their names may be missing from the plan", failed))
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return withCode(ExitPartial, errors.New(strings.Join(problems, "; ")),
+		"the plan's excluded names say why and how to fix it; plan again once fixed")
+}

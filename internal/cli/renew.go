@@ -1,0 +1,144 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/certplan/certplan/apply"
+	"github.com/spf13/cobra"
+)
+
+type renewOptions struct {
+	applyOptions
+	jitter   time.Duration
+	noJitter bool
+}
+
+func newRenewCmd(g *globals) *cobra.Command {
+	o := &renewOptions{}
+	cmd := &cobra.Command{
+		Use:   "renew [DOMAIN...]",
+		Short: "Do what is due, from cron: renew, reissue changed certificates, deploy, verify",
+		Long: `renew is the command for cron or a systemd timer, safe to run every hour. It
+applies the plan to the state directory and, for each planned certificate,
+decides:
+
+  nothing to do    the certificate is fine (it says when it becomes due)
+  renew            the CA's renewal window (ARI, RFC 9773) has opened, or,
+                   without ARI, a third of the lifetime is left
+  reissue          the plan changed its names (a domain came or went)
+  issue            there is none yet
+
+Failures back off per certificate across runs (1 minute, 10 minutes, 100
+minutes, then daily), and a CA's Retry-After is honoured. Before its first
+order a run sleeps a random time up to --jitter, so that many hosts started
+by the same cron minute do not reach the CA at once (--no-jitter to skip).
+A second run while one is working exits at once with code 4. Deploy hooks
+run only for certificates that changed, and the changed certificates are
+then verified by probing, as "certplan issue" does. Certificates that the
+plan no longer has are reported once and kept on disk, not renewed.
+
+Output: nothing at all when nothing happened (a certificate waiting out a
+backoff counts as nothing: the run that failed said so, and --format json
+shows it); otherwise one line per change. --format json writes the full
+report.
+
+Exit codes:
+  0  nothing was due, or everything due was done, deployed and verified
+  1  failure: nothing due could be issued
+  2  bad flags or arguments
+  3  partial: some names or certificates failed, a hook failed, or
+     verification found a new certificate not served
+  4  another certplan run holds the state directory's lock`,
+		Example: `  # Hourly from cron (the config file holds the CA, challenge, hooks, ...)
+  17 * * * *  root  certplan --config /etc/certplan/certplan.yaml renew --plan /var/lib/certplan/next-plan.json
+
+  # By hand, without the random sleep, as JSON
+  certplan renew --plan plan.json --no-jitter --format json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.checkFormat("text", "json"); err != nil {
+				return err
+			}
+			if o.jitter < 0 {
+				return usageError("--jitter %s: must not be negative", o.jitter)
+			}
+			rep, err := runApply(cmd.Context(), g, &o.applyOptions, args, apply.ModeRenew, func(ao *apply.Options) {
+				if !o.noJitter {
+					ao.Jitter = o.jitter
+				}
+			})
+			if rep == nil {
+				return err
+			}
+			if g.Format == "json" || !rep.Quiet() {
+				if werr := writeReport(g, rep, true); werr != nil {
+					return werr
+				}
+			}
+			if err != nil {
+				return err
+			}
+			return exitFor(rep)
+		},
+	}
+	o.addFlags(cmd.Flags())
+	cmd.Flags().DurationVar(&o.jitter, "jitter", 5*time.Minute, "sleep a random time up to this long before the first order")
+	cmd.Flags().BoolVar(&o.noJitter, "no-jitter", false, "do not sleep before ordering")
+	return cmd
+}
+
+// writeRenewText writes one line per change: issued, redeployed, kept,
+// failed, retired, and each verification problem.
+func writeRenewText(w io.Writer, rep *apply.Report) {
+	for _, c := range rep.Certificates {
+		switch c.Status {
+		case apply.StatusUnchanged, apply.StatusWaiting:
+			continue
+		case apply.StatusIssued:
+			verb := map[string]string{"issue": "issued", "reissue": "reissued", "renew": "renewed"}[c.Action]
+			if verb == "" {
+				verb = "issued"
+			}
+			s := fmt.Sprintf("%s %s (%s): %d names, serial %s, expires %s", verb, c.ID, c.Message, len(c.Issued), c.Serial, c.NotAfter.Format("2006-01-02"))
+			if c.Replaced != "" {
+				s += ", replaces " + c.Replaced
+			}
+			if len(c.Dropped) > 0 {
+				var dn []string
+				for _, d := range c.Dropped {
+					dn = append(dn, d.Name+" ("+d.Code+")")
+				}
+				s += "; dropped " + strings.Join(dn, ", ")
+			}
+			fmt.Fprintln(w, s+hooksSummary(&c))
+		case apply.StatusRedeployed:
+			fmt.Fprintf(w, "deployed %s again (serial %s)%s\n", c.ID, c.Serial, hooksSummary(&c))
+		case apply.StatusWouldIssue:
+			fmt.Fprintf(w, "would %s %s (%s): %s\n", c.Action, c.ID, c.Message, strings.Join(c.Issued, " "))
+		default:
+			fmt.Fprintf(w, "%s %s: %s%s\n", c.Status, c.ID, c.Error, nextTry(&c))
+		}
+	}
+	for _, r := range rep.Retired {
+		fmt.Fprintf(w, "retired %s: no longer in the plan; its files stay, it is no longer renewed\n", r.ID)
+	}
+	for _, v := range rep.Verification {
+		if !v.OK() {
+			fmt.Fprintln(w, verifyProblem(&v))
+		}
+	}
+}
+
+func hooksSummary(c *apply.CertOutcome) string {
+	if len(c.Hooks) == 0 {
+		return ""
+	}
+	for _, h := range c.Hooks {
+		if !h.OK {
+			return "; deploy hook " + hookLine(h)
+		}
+	}
+	return "; deployed"
+}

@@ -1,0 +1,423 @@
+// Package pebbletest runs Pebble, Let's Encrypt's test ACME CA, in-process
+// for tests, testscript, the lab and benchmarks.
+//
+// Pebble validates for real: HTTP-01 by connecting to the name's A record at
+// [CA.HTTPPort], TLS-ALPN-01 at [CA.TLSPort], DNS-01 by asking the DNS
+// server at [Options.DNSAddr] (over TCP) — so a test points its names at
+// loopback addresses through internal/dnstest and serves challenges there. A
+// name fails validation when its A record points elsewhere
+// ([PointElsewhere]).
+//
+// On top of Pebble, the harness records every newOrder request
+// ([CA.Orders], to check that an order carried ARI's "replaces") and
+// enforces a per-profile name limit ([Profile.MaxNames]) as Let's Encrypt
+// does; Pebble itself has none.
+//
+// Pebble reads a few settings from the environment when it starts; Start
+// sets them for the duration of the constructor (PEBBLE_VA_NOSLEEP=1,
+// PEBBLE_WFE_NONCEREJECT=0, PEBBLE_AUTHZREUSE) under a process-wide mutex.
+package pebbletest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/letsencrypt/pebble/v2/ca"
+	"github.com/letsencrypt/pebble/v2/db"
+	"github.com/letsencrypt/pebble/v2/va"
+	"github.com/letsencrypt/pebble/v2/wfe"
+	"github.com/miekg/dns"
+
+	"github.com/certplan/certplan/internal/dnstest"
+)
+
+// Profile is an ACME profile the CA offers.
+type Profile struct {
+	Description string
+	// Validity of issued certificates; 0 means Pebble's default (5 years).
+	Validity time.Duration
+	// MaxNames rejects larger orders (0: no limit).
+	MaxNames int
+}
+
+// DefaultProfiles mirror Let's Encrypt's: classic (100 names, 90 days),
+// tlsserver (25 names, 90 days) and shortlived (25 names, 160 hours).
+func DefaultProfiles() map[string]Profile {
+	return map[string]Profile{
+		"classic":    {Description: "like Let's Encrypt classic", Validity: 90 * 24 * time.Hour, MaxNames: 100},
+		"tlsserver":  {Description: "like Let's Encrypt tlsserver", Validity: 90 * 24 * time.Hour, MaxNames: 25},
+		"shortlived": {Description: "like Let's Encrypt shortlived", Validity: 160 * time.Hour, MaxNames: 25},
+	}
+}
+
+// Options configure Start.
+type Options struct {
+	// DNSAddr is the DNS server ("host:port", answering over TCP) the VA
+	// resolves through. Required.
+	DNSAddr string
+	// HTTPPort and TLSPort are where the VA connects for HTTP-01 and
+	// TLS-ALPN-01; 0 picks a free port.
+	HTTPPort, TLSPort int
+	// ListenAddr is where the ACME server listens (default "127.0.0.1:0").
+	ListenAddr string
+	// Profiles offered; nil means DefaultProfiles. An order without a
+	// profile gets a random one (Pebble's behaviour): clients that care send
+	// one.
+	Profiles map[string]Profile
+	// ChainLength is the number of intermediates (default 1).
+	ChainLength int
+	// EABKeys maps key IDs to base64url HMAC keys; RequireEAB makes
+	// newAccount require one.
+	EABKeys    map[string]string
+	RequireEAB bool
+	// AuthzReusePercent is how often Pebble reuses a valid authorization
+	// (default 0, and Pebble still reuses about 1% of the time).
+	AuthzReusePercent int
+	// Log receives Pebble's log; nil discards it.
+	Log io.Writer
+}
+
+// OrderRequest is what a client sent to newOrder.
+type OrderRequest struct {
+	Identifiers []string
+	Profile     string
+	Replaces    string
+}
+
+// CA is a running Pebble.
+type CA struct {
+	// DirectoryURL is the ACME directory.
+	DirectoryURL string
+	// RootsPEM is the issuer of the ACME server's own TLS certificate: what a
+	// client passes as --ca-roots.
+	RootsPEM []byte
+	// HTTPPort and TLSPort are where the VA validates HTTP-01 and TLS-ALPN-01.
+	HTTPPort, TLSPort int
+
+	db       *db.MemoryStore
+	ca       *ca.CAImpl
+	srv      *http.Server
+	ln       net.Listener
+	profiles map[string]Profile
+
+	mu     sync.Mutex
+	orders []OrderRequest
+}
+
+var envMu sync.Mutex
+
+// Start runs Pebble until ctx ends or Close is called.
+func Start(ctx context.Context, opts Options) (*CA, error) {
+	if opts.DNSAddr == "" {
+		return nil, errors.New("pebbletest: DNSAddr is required")
+	}
+	if opts.ListenAddr == "" {
+		opts.ListenAddr = "127.0.0.1:0"
+	}
+	if opts.Profiles == nil {
+		opts.Profiles = DefaultProfiles()
+	}
+	if opts.ChainLength <= 0 {
+		opts.ChainLength = 1
+	}
+	var err error
+	if opts.HTTPPort == 0 {
+		if opts.HTTPPort, err = FreePort(); err != nil {
+			return nil, err
+		}
+	}
+	if opts.TLSPort == 0 {
+		if opts.TLSPort, err = FreePort(); err != nil {
+			return nil, err
+		}
+	}
+	w := opts.Log
+	if w == nil {
+		w = io.Discard
+	}
+	logger := log.New(w, "pebble ", log.LstdFlags)
+
+	profiles := map[string]ca.Profile{}
+	for name, p := range opts.Profiles {
+		profiles[name] = ca.Profile{Description: p.Description, ValidityPeriod: uint64(p.Validity / time.Second)}
+	}
+
+	c := &CA{HTTPPort: opts.HTTPPort, TLSPort: opts.TLSPort, profiles: opts.Profiles}
+	c.db = db.NewMemoryStore()
+	var handler http.Handler
+	func() {
+		envMu.Lock()
+		defer envMu.Unlock()
+		restore := setenv(map[string]string{
+			"PEBBLE_VA_NOSLEEP":      "1",
+			"PEBBLE_WFE_NONCEREJECT": "0",
+			"PEBBLE_AUTHZREUSE":      strconv.Itoa(opts.AuthzReusePercent),
+		})
+		defer restore()
+		c.ca = ca.New(logger, c.db, "", "ecdsa", 0, opts.ChainLength, profiles)
+		v := va.New(logger, opts.HTTPPort, opts.TLSPort, false, opts.DNSAddr, c.db)
+		for kid, key := range opts.EABKeys {
+			if err = c.db.AddExternalAccountKeyByID(kid, key); err != nil {
+				return
+			}
+		}
+		f := wfe.New(logger, c.db, v, c.ca, []string{"pebble.letsencrypt.org"}, false, opts.RequireEAB, 0, 0)
+		handler = f.Handler()
+	}()
+	if err != nil {
+		return nil, fmt.Errorf("pebbletest: eab key: %w", err)
+	}
+
+	rootPEM, tlsCert, err := serverCert()
+	if err != nil {
+		return nil, err
+	}
+	c.RootsPEM = rootPEM
+	ln, err := net.Listen("tcp", opts.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("pebbletest: %w", err)
+	}
+	c.ln = ln
+	c.DirectoryURL = "https://" + ln.Addr().String() + wfe.DirectoryPath
+	c.srv = &http.Server{
+		Handler:           c.intercept(handler),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{tlsCert}},
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	go c.srv.ServeTLS(ln, "", "")
+	go func() {
+		<-ctx.Done()
+		c.Close()
+	}()
+	return c, nil
+}
+
+// Close stops the ACME server. Pebble's VA keeps an idle goroutine.
+func (c *CA) Close() error {
+	err := c.srv.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// IssuerRootsPEM is the root of the chain Pebble issues under: what verifies
+// an issued certificate.
+func (c *CA) IssuerRootsPEM() []byte {
+	var b bytes.Buffer
+	for i := 0; i < c.ca.GetNumberOfRootCerts(); i++ {
+		b.Write(c.ca.GetRootCert(i).PEM())
+	}
+	return b.Bytes()
+}
+
+// IntermediatesPEM is the intermediate that signs leaves.
+func (c *CA) IntermediatesPEM() []byte {
+	var b bytes.Buffer
+	for i := 0; i < c.ca.GetNumberOfRootCerts(); i++ {
+		b.Write(c.ca.GetIntermediateCert(i).PEM())
+	}
+	return b.Bytes()
+}
+
+// IssuerPool is IssuerRootsPEM as a pool, and the intermediates as a second
+// pool, for x509.VerifyOptions.
+func (c *CA) IssuerPool() (roots, intermediates *x509.CertPool) {
+	roots, intermediates = x509.NewCertPool(), x509.NewCertPool()
+	roots.AppendCertsFromPEM(c.IssuerRootsPEM())
+	intermediates.AppendCertsFromPEM(c.IntermediatesPEM())
+	return roots, intermediates
+}
+
+// Orders returns the newOrder requests received so far, oldest first.
+func (c *CA) Orders() []OrderRequest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]OrderRequest(nil), c.orders...)
+}
+
+// SetRenewalInfo makes the CA answer ARI requests for the certificate with
+// this window (RFC 9773), as if it wanted the certificate renewed then.
+func (c *CA) SetRenewalInfo(cert *x509.Certificate, start, end time.Time) error {
+	body, err := json.Marshal(map[string]any{
+		"suggestedWindow": map[string]string{
+			"start": start.UTC().Format(time.RFC3339),
+			"end":   end.UTC().Format(time.RFC3339),
+		},
+	})
+	if err != nil {
+		return err
+	}
+	return c.db.SetARIResponse(cert.SerialNumber, string(body))
+}
+
+// intercept records newOrder payloads and enforces profile name limits.
+func (c *CA) intercept(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/order-plz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, "read error", http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		req, ok := decodeOrder(body)
+		if ok {
+			c.mu.Lock()
+			c.orders = append(c.orders, req)
+			c.mu.Unlock()
+			if p, known := c.profiles[req.Profile]; known && p.MaxNames > 0 && len(req.Identifiers) > p.MaxNames {
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.WriteHeader(http.StatusBadRequest)
+				json.NewEncoder(w).Encode(map[string]any{
+					"type":   "urn:ietf:params:acme:error:malformed",
+					"detail": fmt.Sprintf("Order cannot contain more than %d identifiers", p.MaxNames),
+					"status": http.StatusBadRequest,
+				})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func decodeOrder(body []byte) (OrderRequest, bool) {
+	var jws struct {
+		Payload string `json:"payload"`
+	}
+	if json.Unmarshal(body, &jws) != nil {
+		return OrderRequest{}, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(jws.Payload)
+	if err != nil {
+		return OrderRequest{}, false
+	}
+	var o struct {
+		Identifiers []struct {
+			Value string `json:"value"`
+		} `json:"identifiers"`
+		Profile  string `json:"profile"`
+		Replaces string `json:"replaces"`
+	}
+	if json.Unmarshal(raw, &o) != nil {
+		return OrderRequest{}, false
+	}
+	req := OrderRequest{Profile: o.Profile, Replaces: o.Replaces}
+	for _, id := range o.Identifiers {
+		req.Identifiers = append(req.Identifiers, id.Value)
+	}
+	return req, true
+}
+
+// serverCert makes a throwaway CA and a certificate for localhost,
+// 127.0.0.1 and ::1 signed by it.
+func serverCert() ([]byte, tls.Certificate, error) {
+	rootKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, tls.Certificate{}, err
+	}
+	now := time.Now()
+	rootTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "pebbletest ACME server root"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	rootDER, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, &rootKey.PublicKey, rootKey)
+	if err != nil {
+		return nil, tls.Certificate{}, err
+	}
+	root, _ := x509.ParseCertificate(rootDER)
+	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, tls.Certificate{}, err
+	}
+	leafTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, root, &leafKey.PublicKey, rootKey)
+	if err != nil {
+		return nil, tls.Certificate{}, err
+	}
+	rootPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: rootDER})
+	return rootPEM, tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: leafKey}, nil
+}
+
+// setenv sets variables and returns a function restoring them.
+func setenv(vars map[string]string) func() {
+	old := map[string]*string{}
+	for k, v := range vars {
+		if prev, ok := os.LookupEnv(k); ok {
+			old[k] = &prev
+		} else {
+			old[k] = nil
+		}
+		os.Setenv(k, v)
+	}
+	return func() {
+		for k, v := range old {
+			if v == nil {
+				os.Unsetenv(k)
+			} else {
+				os.Setenv(k, *v)
+			}
+		}
+	}
+}
+
+// FreePort returns a TCP port that was free on all addresses a moment ago.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		return 0, fmt.Errorf("pebbletest: free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// PointElsewhere replaces name's address records with 127.0.0.77, a
+// loopback address nothing serves on, so that validation of name fails —
+// provided the challenge listener binds the server's addresses (such as
+// 127.0.0.2:port) and not every address (":port" also answers on
+// 127.0.0.77, since all of 127.0.0.0/8 is local).
+func PointElsewhere(s *dnstest.Server, name string) error {
+	fq := dns.Fqdn(strings.ToLower(name))
+	s.Remove(fq, dns.TypeA)
+	s.Remove(fq, dns.TypeAAAA)
+	return s.Add(fq + " 60 IN A 127.0.0.77")
+}

@@ -1,0 +1,368 @@
+package realmail
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hooksDir is examples/hooks, from this file.
+func hooksDir(t *testing.T) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("no caller")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..", "examples", "hooks")
+}
+
+// deployment is one certificate as certplan hands it to a deploy hook.
+type deployment struct {
+	id         string
+	cert       Cert
+	names      []string
+	defaultIPs []string
+}
+
+// runHook runs a deploy hook the way certplan does: the certificate in a
+// state directory and the CERTPLAN_* variables, plus the hook's own.
+func runHook(t *testing.T, hook string, d deployment, extra map[string]string) (string, error) {
+	t.Helper()
+	certDir := filepath.Join(t.TempDir(), d.id)
+	if err := d.cert.WriteCertDir(certDir); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(),
+		"PATH=/usr/sbin:/usr/bin:/sbin:/bin:"+os.Getenv("PATH"),
+		"CERTPLAN_CERT_DIR="+certDir,
+		"CERTPLAN_CERT_ID="+d.id,
+		"CERTPLAN_NAMES="+strings.Join(d.names, " "),
+		"CERTPLAN_DEFAULT_IPS="+strings.Join(d.defaultIPs, " "),
+	)
+	for k, v := range extra {
+		env = append(env, k+"="+v)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(hooksDir(t), hook))
+	cmd.Env = env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func mustHook(t *testing.T, hook string, d deployment, extra map[string]string) string {
+	t.Helper()
+	out, err := runHook(t, hook, d, extra)
+	if err != nil {
+		t.Fatalf("%s for %s: %v\n%s", hook, d.id, err, out)
+	}
+	return out
+}
+
+// noTemporaries fails t if a hook left a staged file (".name.XXXXXX") in dir.
+func noTemporaries(t *testing.T, dir string) {
+	t.Helper()
+	filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
+		if err == nil && strings.HasPrefix(info.Name(), ".") && info.Name() != "." {
+			t.Errorf("temporary file left behind: %s", path)
+		}
+		return nil
+	})
+}
+
+func TestHooksSyntax(t *testing.T) {
+	for _, hook := range []string{"postfix.sh", "dovecot.sh", "exim.sh", "cpanel.sh"} {
+		t.Run(hook, func(t *testing.T) {
+			path := filepath.Join(hooksDir(t), hook)
+			if out, err := exec.Command("bash", "-n", path).CombinedOutput(); err != nil {
+				t.Fatalf("bash -n %s: %v\n%s", hook, err, out)
+			}
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode()&0o111 == 0 {
+				t.Errorf("%s is not executable", hook)
+			}
+			b, _ := os.ReadFile(path)
+			if !bytes.Contains(b, []byte("set -euo pipefail")) {
+				t.Errorf("%s lacks set -euo pipefail", hook)
+			}
+			if sc, err := exec.LookPath("shellcheck"); err == nil {
+				if out, err := exec.Command(sc, "-s", "bash", path).CombinedOutput(); err != nil {
+					t.Errorf("shellcheck %s:\n%s", hook, out)
+				}
+			}
+		})
+	}
+}
+
+// Issue 5: a certificate deployed through examples/hooks/postfix.sh is
+// what a real Postfix serves, with and without SNI, after first deployment
+// and after renewal; a broken certificate is refused and changes nothing.
+func TestPostfixHookDeploy(t *testing.T) {
+	t.Parallel()
+	old := issue(t, "server.main-domain.test")
+	p := StartPostfix(t, PostfixOptions{Default: old, Submission: true})
+	ctx := context.Background()
+	certDir := filepath.Join(p.Dir, "certplan")
+	mapSrc := filepath.Join(p.ConfigDir, "certplan-sni")
+	env := map[string]string{
+		"POSTFIX_CONFIG_DIR": p.ConfigDir,
+		"POSTFIX_CERT_DIR":   certDir,
+		"POSTFIX_SNI_MAP":    "hash:" + mapSrc,
+	}
+	def := deployment{id: "main", cert: issue(t, "server.main-domain.test", "mail.main-domain.test"),
+		names: []string{"server.main-domain.test", "mail.main-domain.test"}, defaultIPs: []string{p.IP}}
+	sni := deployment{id: "domain2", cert: issue(t, "mail.domain2.test", "smtp.domain2.test", "*.domain3.test"),
+		names: []string{"mail.domain2.test", "smtp.domain2.test", "*.domain3.test"}}
+
+	// First deployment, before main.cf names the hook's files: the hook
+	// says so, and the old certificate is still served.
+	out := mustHook(t, "postfix.sh", def, env)
+	if !strings.Contains(out, "tls_server_sni_maps") {
+		t.Errorf("no warning about tls_server_sni_maps:\n%s", out)
+	}
+	mustHook(t, "postfix.sh", sni, env)
+	wantServed(t, p.IP, p.SMTPPort, StartSMTP, "", old)
+
+	// The administrator's one-time change.
+	if err := p.Postconf(ctx, map[string]string{
+		"smtpd_tls_chain_files": filepath.Join(certDir, "default-"+p.IP+".pem"),
+		"tls_server_sni_maps":   "hash:" + mapSrc,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check := func(want map[string]Cert) {
+		t.Helper()
+		names := make([]string, 0, len(want))
+		for n := range want {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, port := range []int{p.SMTPPort, p.SubmissionPort} {
+			for _, n := range names {
+				wantServed(t, p.IP, port, StartSMTP, n, want[n])
+			}
+		}
+	}
+	check(map[string]Cert{
+		"":                        def.cert,
+		"server.main-domain.test": def.cert,
+		"mail.main-domain.test":   def.cert,
+		"mail.domain2.test":       sni.cert,
+		"smtp.domain2.test":       sni.cert,
+		"imap.domain3.test":       sni.cert, // *.domain3.test
+		"unknown.test":            def.cert,
+	})
+
+	// Renewal: new keys, and smtp.domain2.test moves to its own certificate.
+	def.cert = issue(t, "server.main-domain.test", "mail.main-domain.test")
+	mustHook(t, "postfix.sh", def, env)
+	sni2 := deployment{id: "smtp-domain2", cert: issue(t, "smtp.domain2.test"), names: []string{"smtp.domain2.test"}}
+	mustHook(t, "postfix.sh", sni2, env)
+	check(map[string]Cert{
+		"":                      def.cert,
+		"mail.main-domain.test": def.cert,
+		"mail.domain2.test":     sni.cert,
+		"smtp.domain2.test":     sni2.cert,
+	})
+	b, err := os.ReadFile(mapSrc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(b), "smtp.domain2.test "); got != 1 {
+		t.Errorf("smtp.domain2.test has %d lines in the SNI table, want 1:\n%s", got, b)
+	}
+
+	// A key that does not match the certificate: refused, nothing changes.
+	bad := def
+	other := issue(t, "server.main-domain.test", "mail.main-domain.test")
+	bad.cert.KeyPEM = other.KeyPEM
+	out, err = runHook(t, "postfix.sh", bad, env)
+	if err == nil || !strings.Contains(out, "does not match") {
+		t.Errorf("mismatched key: err %v, output:\n%s", err, out)
+	}
+	// A certificate that does not cover a name it is deployed for.
+	short := deployment{id: "domain2", cert: issue(t, "mail.domain2.test"), names: []string{"mail.domain2.test", "smtp.domain2.test"}}
+	out, err = runHook(t, "postfix.sh", short, env)
+	if err == nil || !strings.Contains(out, "does not cover smtp.domain2.test") {
+		t.Errorf("uncovered name: err %v, output:\n%s", err, out)
+	}
+	check(map[string]Cert{"": def.cert, "mail.domain2.test": sni.cert, "smtp.domain2.test": sni2.cert})
+
+	// Private keys stay private: the certificate files and the indexed
+	// table (postmap -F stores the files' contents) are 0600.
+	for _, f := range []string{filepath.Join(certDir, "main.pem"), filepath.Join(certDir, "default-"+p.IP+".pem"), mapSrc + ".db"} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", f, fi.Mode().Perm())
+		}
+	}
+	noTemporaries(t, certDir)
+	noTemporaries(t, p.ConfigDir)
+	if t.Failed() {
+		t.Logf("maillog:\n%s", p.Log())
+	}
+}
+
+// Issue 5, Dovecot: examples/hooks/dovecot.sh writes local_name blocks and
+// the default certificate, and reloads; IMAP STARTTLS and IMAPS serve them.
+func TestDovecotHookDeploy(t *testing.T) {
+	t.Parallel()
+	hookDir := t.TempDir()
+	sniConf := filepath.Join(hookDir, "certplan-sni.conf")
+	certDir := filepath.Join(hookDir, "certs")
+	old := issue(t, "server.main-domain.test")
+	d := StartDovecot(t, DovecotOptions{Default: old, IncludeTry: sniConf})
+	ctx := context.Background()
+	env := map[string]string{
+		"DOVECOT_CONFIG":   d.ConfigFile,
+		"DOVECOT_CERT_DIR": certDir,
+		"DOVECOT_SNI_CONF": sniConf,
+	}
+	def := deployment{id: "main", cert: issue(t, "server.main-domain.test", "mail.main-domain.test"),
+		names: []string{"server.main-domain.test", "mail.main-domain.test"}, defaultIPs: []string{d.IP}}
+	sni := deployment{id: "domain2", cert: issue(t, "mail.domain2.test", "imap.domain2.test", "*.domain3.test"),
+		names: []string{"mail.domain2.test", "imap.domain2.test", "*.domain3.test"}}
+	mustHook(t, "dovecot.sh", def, env)
+	mustHook(t, "dovecot.sh", sni, env)
+	// SNI works at once (the include was there); the default changes when
+	// the administrator points ssl_cert at the hook's file.
+	wantServed(t, d.IP, d.IMAPSPort, ImplicitTLS, "mail.domain2.test", sni.cert)
+	wantServed(t, d.IP, d.IMAPSPort, ImplicitTLS, "", old)
+	if err := d.UseDefaultFiles(ctx, filepath.Join(certDir, "default-"+d.IP+".crt"), filepath.Join(certDir, "default-"+d.IP+".key")); err != nil {
+		t.Fatal(err)
+	}
+	check := func(want map[string]Cert) {
+		t.Helper()
+		for _, port := range []struct {
+			port     int
+			starttls string
+		}{{d.IMAPPort, StartIMAP}, {d.IMAPSPort, ImplicitTLS}} {
+			for n, c := range want {
+				wantServed(t, d.IP, port.port, port.starttls, n, c)
+			}
+		}
+	}
+	check(map[string]Cert{
+		"":                      def.cert,
+		"mail.main-domain.test": def.cert,
+		"mail.domain2.test":     sni.cert,
+		"imap.domain2.test":     sni.cert,
+		"mail.domain3.test":     sni.cert,
+		"unknown.test":          def.cert,
+	})
+
+	// Renewal, and imap.domain2.test moves to a certificate of its own.
+	def.cert = issue(t, "server.main-domain.test", "mail.main-domain.test")
+	mustHook(t, "dovecot.sh", def, env)
+	sni.cert = issue(t, "mail.domain2.test", "*.domain3.test")
+	sni.names = []string{"mail.domain2.test", "*.domain3.test"}
+	mustHook(t, "dovecot.sh", sni, env)
+	imap := deployment{id: "imap-domain2", cert: issue(t, "imap.domain2.test"), names: []string{"imap.domain2.test"}}
+	mustHook(t, "dovecot.sh", imap, env)
+	check(map[string]Cert{
+		"":                  def.cert,
+		"mail.domain2.test": sni.cert,
+		"mail.domain3.test": sni.cert,
+		"imap.domain2.test": imap.cert,
+	})
+	b, err := os.ReadFile(sniConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(b), "local_name imap.domain2.test "); got != 1 {
+		t.Errorf("imap.domain2.test has %d local_name blocks, want 1:\n%s", got, b)
+	}
+
+	// Refused: a key that does not match.
+	bad := imap
+	bad.cert.KeyPEM = def.cert.KeyPEM
+	out, err := runHook(t, "dovecot.sh", bad, env)
+	if err == nil || !strings.Contains(out, "does not match") {
+		t.Errorf("mismatched key: err %v, output:\n%s", err, out)
+	}
+	// A new SNI-only certificate joins the others.
+	more := deployment{id: "domain9", cert: issue(t, "mail.domain9.test"), names: []string{"mail.domain9.test"}}
+	mustHook(t, "dovecot.sh", more, env)
+	check(map[string]Cert{"": def.cert, "mail.domain9.test": more.cert, "imap.domain2.test": imap.cert})
+	noTemporaries(t, hookDir)
+	if t.Failed() {
+		t.Logf("dovecot log:\n%s", d.Log())
+	}
+}
+
+// examples/hooks/exim.sh cannot meet a real Exim here (Debian's exim4 and
+// postfix exclude each other), but its file handling is real: the files
+// and links the Exim configuration in its header reads.
+func TestEximHookFiles(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "exim")
+	env := map[string]string{"EXIM_CERT_DIR": dir, "EXIM_GROUP": "mail"}
+	def := deployment{id: "main", cert: issue(t, "server.main-domain.test"), names: []string{"server.main-domain.test"}, defaultIPs: []string{"127.0.0.2", "127.0.0.3"}}
+	sni := deployment{id: "domain2", cert: issue(t, "mail.domain2.test", "smtp.domain2.test", "*.domain3.test"),
+		names: []string{"mail.domain2.test", "smtp.domain2.test", "*.domain3.test"}}
+	mustHook(t, "exim.sh", def, env)
+	mustHook(t, "exim.sh", sni, env)
+	want := map[string][]byte{
+		"default-127.0.0.2.pem":     def.cert.CombinedPEM(),
+		"default-127.0.0.3.pem":     def.cert.CombinedPEM(),
+		"sni/mail.domain2.test.pem": sni.cert.CombinedPEM(),
+		"sni/smtp.domain2.test.pem": sni.cert.CombinedPEM(),
+		"sni/_.domain3.test.pem":    sni.cert.CombinedPEM(),
+	}
+	for f, data := range want {
+		got, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if !bytes.Equal(got, data) {
+			t.Errorf("%s does not hold the deployed key and chain", f)
+		}
+	}
+	// Renewal without smtp.domain2.test: its link goes.
+	sni.cert = issue(t, "mail.domain2.test", "*.domain3.test")
+	sni.names = []string{"mail.domain2.test", "*.domain3.test"}
+	mustHook(t, "exim.sh", sni, env)
+	if _, err := os.Lstat(filepath.Join(dir, "sni", "smtp.domain2.test.pem")); !os.IsNotExist(err) {
+		t.Errorf("sni/smtp.domain2.test.pem still there after the name left the certificate (%v)", err)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "sni", "mail.domain2.test.pem"))
+	if !bytes.Equal(got, sni.cert.CombinedPEM()) {
+		t.Error("sni/mail.domain2.test.pem does not hold the renewed certificate")
+	}
+	fi, err := os.Stat(filepath.Join(dir, "main.pem"))
+	if err == nil && fi.Mode().Perm() != 0o640 {
+		t.Errorf("main.pem has mode %v, want 0640", fi.Mode().Perm())
+	}
+	noTemporaries(t, dir)
+}
+
+// examples/hooks/cpanel.sh needs a cPanel server; here it must at least
+// refuse cleanly, before touching anything, when there is none.
+func TestCpanelHookWithoutCpanel(t *testing.T) {
+	t.Parallel()
+	d := deployment{id: "main", cert: issue(t, "server.main-domain.test"), names: []string{"server.main-domain.test"}}
+	out, err := runHook(t, "cpanel.sh", d, map[string]string{"WHMAPI1": "/nonexistent/whmapi1"})
+	if err == nil || !strings.Contains(out, "/nonexistent/whmapi1: not found") {
+		t.Errorf("err %v, output:\n%s", err, out)
+	}
+}

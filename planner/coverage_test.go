@@ -1,0 +1,52 @@
+package planner
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/certplan/certplan/model"
+)
+
+func TestCoverage(t *testing.T) {
+	inv := overLimitInventory()
+	elsewhere := nm("mail.gone.test", []string{"gone.test"}, []string{"127.0.0.77"}, model.RoleMail)
+	elsewhere.Here = model.HereNone
+	inv.Names = append(inv.Names, elsewhere)
+	row := func(name string, port int, with, without string) model.Coverage {
+		return model.Coverage{Name: name, IP: "127.0.0.2", Port: port, Protocol: "smtp", WithSNI: with, WithoutSNI: without}
+	}
+	ok, mm, er := model.VerdictOK, model.VerdictMismatch, model.VerdictError
+	pr := &model.ProbeReport{Header: model.Header{Kind: model.KindProbe, Version: 1}, Coverage: []model.Coverage{
+		row("smtp.a.test", 25, ok, mm),                                                // default: fixed
+		row("mail.a.test", 25, ok, mm),                                                // SNI only: still broken without SNI
+		row("mail.gone.test", 25, ok, ok),                                             // excluded: works today, not after
+		row("unknown.test", 25, mm, mm),                                               // not in the inventory
+		row("mx.hoster.test", 587, er, er),                                            // endpoint down
+		{Name: "smtp.b.test", IP: "127.0.0.3", Port: 25, WithSNI: mm, WithoutSNI: mm}, // not planned on that IP
+	}}
+	pr.Coverage[4].WithSNIDetail = "connection refused"
+	p := mustPlan(t, inv, pr, Policy{MaxNames: 4}, nil)
+	want := []struct {
+		name       string
+		with, wout string
+		note       string
+	}{
+		{"mail.a.test", ok, mm, "SNI only"},
+		{"mail.gone.test", mm, mm, "excluded (points-elsewhere)"},
+		{"mx.hoster.test", er, er, "connection refused"},
+		{"smtp.a.test", ok, ok, ""},
+		{"smtp.b.test", mm, mm, "not planned on 127.0.0.3"},
+		{"unknown.test", mm, mm, "not in the inventory"},
+	}
+	if len(p.Coverage) != len(want) {
+		t.Fatalf("got %d rows, want %d", len(p.Coverage), len(want))
+	}
+	for i, w := range want {
+		c := p.Coverage[i]
+		if c.Name != w.name || c.AfterWithSNI != w.with || c.AfterWithoutSNI != w.wout || (w.note == "") != (c.Note == "") || !strings.Contains(c.Note, w.note) {
+			t.Errorf("row %d: got %+v, want %+v", i, c, w)
+		}
+	}
+	b, _ := model.Marshal(p)
+	golden(t, "coverage", b)
+}

@@ -1,0 +1,67 @@
+// Package planner computes the certificates a shared mail server needs so
+// that every name its clients dial verifies, with and without SNI.
+//
+// [Plan] is a pure function: (inventory, probe report, [Policy], previous
+// plan, now) → [model.Plan]. It performs no I/O, reads no clock, logs
+// nothing and uses no randomness; every slice it returns is sorted, so equal
+// inputs give byte-identical JSON. Every decision it makes is recorded in the
+// plan with a machine-readable code and a sentence for people
+// ([model.Exclusion], [model.Warning]).
+//
+// # Which names are planned
+//
+// A name from the inventory is planned when it points here (all or some of
+// its addresses are server IPs; "some" adds a [model.WarnSomeHere] warning,
+// because HTTP-01 validation may reach the other address), CAA allows the CA,
+// its lookup did not fail, it is a valid host name, and no --exclude pattern
+// ([Pattern]) matches it. The checks run in that order of precedence:
+// exclude pattern, invalid name, lookup failure, address, CAA; a name gets
+// one exclusion, the first that applies.
+//
+// Must-cover names (the server's hostname and --include names) are never
+// excluded by a pattern. When one is not in the inventory it is planned on
+// the default certificate of every server IP, with a warning. When one is in
+// the inventory and fails a check, it is excluded like any other name and a
+// [model.WarnMustCoverIssue] warning says so; the command exits non-zero.
+//
+// # Certificates
+//
+// Clients that send no SNI get an IP's default certificate, so the default
+// certificate of each server IP lists every planned name resolving to that
+// IP; a name on two IPs is on both. IPs whose planned name sets are
+// identical (typically an IPv4 and an IPv6 address of one server) share one
+// default certificate, served on all of them: one order instead of several,
+// and no identical name sets ordered twice.
+//
+// When more names resolve to an IP than one certificate may hold
+// ([Policy.MaxNames], or the profile's limit), the default certificate is
+// filled by priority ([Priority]: must-cover names, MX targets, submission
+// and SMTP names, IMAP and mail names, then the rest; ties by client domain,
+// then name). The remaining names go to SNI certificates served on the same
+// IPs, packed so that one client domain's names stay together (best fit: the
+// certificate that already holds the domain, else the one with the least
+// room that still fits, else a new one). A name used by several client
+// domains is grouped with the first of them in sort order. Names that only
+// SNI clients will verify are listed in sni_only; extra_ips_needed is, summed
+// over the IP groups, ceil(overflow / limit).
+//
+// # Stability
+//
+// With a previous plan, names stay in the certificate they are in
+// (previous certificates are matched to the new IP groups by the names they
+// share), new names fill certificates with room before a new one is made,
+// and a removed name changes only its own certificate. A new client
+// domain's names are placed together: on the default certificate if it has
+// room for all of them, else on one SNI certificate. Names on an SNI
+// certificate stay there even when the default certificate gains room;
+// planning without a previous plan repacks everything. A certificate whose
+// name set did not change keeps its ID and is "unchanged": its renewal stays
+// inside the CA's rate-limit exemptions.
+//
+// # Certificate IDs
+//
+// New default certificates are named "default-<first IP>", new SNI
+// certificates "sni-<first client domain>"; an ID already used, in this plan
+// or the previous one, gets a "-2", "-3", ... suffix. Matched certificates
+// keep their previous ID even when their IPs change.
+package planner

@@ -1,0 +1,1143 @@
+package planner
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/net/publicsuffix"
+
+	"github.com/certplan/certplan/model"
+)
+
+// cand is a planned name.
+// It is kept small (56 bytes): plans of 10⁶ names walk these often.
+type cand struct {
+	name         string
+	key          string // client-domain group: first domain, else registered domain
+	ipOff, ipLen int32  // its server IPs: planner.ipArena[ipOff:ipOff+ipLen], sorted
+	inv          int32  // index into the inventory's names, -1 when not there
+	regDom       int32  // interned registered domain, -1 until computed
+	krank        int32  // rank of key among all keys
+	prio         int8
+	must         bool
+}
+
+// ipsOf returns the server IP indices of cand ci.
+func (p *planner) ipsOf(ci int) []int {
+	c := &p.cands[ci]
+	return p.ipArena[c.ipOff : c.ipOff+c.ipLen]
+}
+
+// bcert is a certificate being built.
+type bcert struct {
+	id     string
+	prev   *model.PlannedCert
+	def    bool
+	ips    []int
+	names  []int // cand indices
+	key    string
+	change string
+}
+
+// ipGroup is a set of server IPs whose planned names are identical.
+type ipGroup struct {
+	ips   []int
+	cands []int // in name order
+	def   *bcert
+	sni   []*bcert
+	// inDef marks cands on the default certificate (bitset over cand indices).
+	inDef []uint64
+	// overflow: planned names of the group that are not on its default.
+	overflow int
+}
+
+type planner struct {
+	inv    *model.Inventory
+	pol    Policy
+	limit  int
+	limits RateLimits
+	ca     string
+	ips    []string // sorted, canonical
+	ipIdx  map[string]int
+	pats   []Pattern
+	must   map[string]bool
+	host   string
+	prev   *model.Plan
+
+	cands   []cand
+	ipArena []int
+	needIdx bool     // build nameIdx (many lookups follow)
+	rdByKey []string // by key rank; "." when the key is a public suffix
+	nkeys   int
+	nameIdx map[string]int
+	// prevCands are the planned names of each previous certificate.
+	prevCands map[*model.PlannedCert][]int
+	excluded  []model.Exclusion
+	exclIdx   map[string]int
+	warnings  []model.Warning
+	groups    []*ipGroup
+	ipGroup   []int // server IP index → group index, -1 when no names
+	used      map[string]bool
+	certs     []*bcert
+}
+
+// Plan computes the certificates that make every planned name of inv verify
+// on the server IPs with and without SNI; see the package documentation for
+// the rules. probes and prev may be nil. now only stamps the plan's
+// generated_at. The error reports an invalid inventory or policy, never a
+// problem with a name: those are in the plan.
+func Plan(inv *model.Inventory, probes *model.ProbeReport, pol Policy, prev *model.Plan, now time.Time) (*model.Plan, error) {
+	if inv == nil {
+		return nil, errors.New("plan: no inventory")
+	}
+	p := &planner{inv: inv, pol: pol, prev: prev, used: map[string]bool{}, exclIdx: map[string]int{}}
+	if err := p.setup(); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	p.needIdx = probes != nil
+	p.selectNames()
+	p.groupIPs()
+	p.build()
+	out := p.assemble()
+	if probes != nil {
+		out.Coverage = p.coverage(probes)
+	}
+	if !now.IsZero() {
+		out.GeneratedAt = now.UTC().Format(time.RFC3339)
+	}
+	out.ID = planID(out)
+	return out, nil
+}
+
+func (p *planner) setup() error {
+	var err error
+	if p.limit, err = p.pol.NameLimit(); err != nil {
+		return err
+	}
+	p.limits = p.pol.Limits.withDefaults()
+	p.ca = p.pol.CAIdentifier
+	if p.ca == "" {
+		p.ca = p.inv.CAIdentifier
+	}
+	ips := p.pol.ServerIPs
+	if len(ips) == 0 {
+		ips = p.inv.ServerIPs
+	}
+	if len(ips) == 0 {
+		return errors.New("no server IPs: give them or use an inventory that lists them")
+	}
+	var addrs []netip.Addr
+	for _, s := range ips {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("server IP %q: not an IP address", s)
+		}
+		addrs = append(addrs, a.Unmap())
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	addrs = slices.Compact(addrs)
+	p.ipIdx = map[string]int{}
+	for i, a := range addrs {
+		p.ips = append(p.ips, a.String())
+		p.ipIdx[a.String()] = i
+	}
+	for _, s := range p.pol.Exclude {
+		pat, err := ParsePattern(s)
+		if err != nil {
+			return err
+		}
+		p.pats = append(p.pats, pat)
+	}
+	p.must = map[string]bool{}
+	if p.pol.Hostname != "" {
+		h, err := NormalizeName(p.pol.Hostname)
+		if err != nil {
+			return fmt.Errorf("hostname: %w", err)
+		}
+		p.host = h
+		p.must[h] = true
+	}
+	for _, s := range p.pol.Include {
+		n, err := NormalizeName(s)
+		if err != nil {
+			return fmt.Errorf("include: %w", err)
+		}
+		p.must[n] = true
+	}
+	if p.prev != nil {
+		for i := range p.prev.Certificates {
+			p.used[p.prev.Certificates[i].ID] = true
+		}
+	}
+	return nil
+}
+
+func (p *planner) exclude(name, code, reason string) {
+	p.exclIdx[name] = len(p.excluded)
+	p.excluded = append(p.excluded, model.Exclusion{Name: name, Code: code, Reason: reason})
+}
+
+func (p *planner) warn(code, name, format string, args ...any) {
+	p.warnings = append(p.warnings, model.Warning{Code: code, Name: name, Message: fmt.Sprintf(format, args...)})
+}
+
+// selectNames applies the name rules and fills p.cands, sorted by name.
+func (p *planner) selectNames() {
+	if ic := p.inv.CAIdentifier; ic != "" && ic != p.ca {
+		p.warn(model.WarnCAMismatch, "", "the inventory checked CAA for %q, the plan is for %q: CAA verdicts may be wrong; rerun the inventory with --ca-identifier %s", ic, p.ca, p.ca)
+	}
+	seen := map[string]bool{} // must-cover names found
+	dup := map[string]bool{}  // names seen twice in an unsorted inventory
+	sorted := slices.IsSortedFunc(p.inv.Names, func(a, b model.Name) int { return strings.Compare(a.Name, b.Name) })
+	if !sorted {
+		for i := range p.inv.Names {
+			dup[strings.ToLower(strings.TrimSuffix(p.inv.Names[i].Name, "."))] = false
+		}
+	}
+	prevName := ""
+	p.cands = make([]cand, 0, len(p.inv.Names)+len(p.must))
+	p.ipArena = make([]int, 0, len(p.inv.Names)+len(p.inv.Names)/4)
+	for i := range p.inv.Names {
+		n := &p.inv.Names[i]
+		name := n.Name
+		if strings.HasSuffix(name, ".") || strings.ToLower(name) != name {
+			name = strings.ToLower(strings.TrimSuffix(name, "."))
+		}
+		if name == "" || name == prevName {
+			continue // "." (null MX, SRV "no service") is not a name
+		}
+		if sorted {
+			prevName = name
+		} else {
+			if dup[name] {
+				continue
+			}
+			dup[name] = true
+		}
+		must := len(p.must) > 0 && p.must[name]
+		if must {
+			seen[name] = true
+		}
+		if c, ok := p.check(name, n, must); ok {
+			c.inv = int32(i)
+			p.cands = append(p.cands, c)
+		} else if must {
+			e := p.excluded[p.exclIdx[name]]
+			p.warn(model.WarnMustCoverIssue, name, "must-cover name cannot be planned: %s", e.Reason)
+		}
+	}
+	var missing []string
+	for m := range p.must {
+		if !seen[m] {
+			missing = append(missing, m)
+		}
+	}
+	slices.Sort(missing)
+	for _, m := range missing {
+		c := cand{name: m, prio: 0, must: true, inv: -1, key: RegisteredDomain(m),
+			ipOff: int32(len(p.ipArena)), ipLen: int32(len(p.ips))}
+		for i := range p.ips {
+			p.ipArena = append(p.ipArena, i)
+		}
+		p.cands = append(p.cands, c)
+		p.warn(model.WarnMustCoverIssue, m, "not in the inventory: planned on the default certificate of every server IP (%s) without checking its DNS or CAA; make sure it resolves here", strings.Join(p.ips, ", "))
+	}
+	if !slices.IsSortedFunc(p.cands, func(a, b cand) int { return strings.Compare(a.name, b.name) }) {
+		slices.SortFunc(p.cands, func(a, b cand) int { return strings.Compare(a.name, b.name) })
+	}
+	// Rank the client-domain keys so that sorting compares integers.
+	kid := make(map[string]int, len(p.cands)/2)
+	keys := make([]string, 0, len(p.cands)/2)
+	for i := range p.cands {
+		c := &p.cands[i]
+		c.regDom = -1
+		k, ok := kid[c.key]
+		if !ok {
+			k = len(keys)
+			kid[c.key] = k
+			keys = append(keys, c.key)
+		}
+		c.krank = int32(k)
+	}
+	order := make([]int, len(keys))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
+	p.nkeys = len(keys)
+	rank := make([]int, len(keys))
+	for r, k := range order {
+		rank[k] = r
+	}
+	for i := range p.cands {
+		p.cands[i].krank = int32(rank[p.cands[i].krank])
+	}
+	if p.prev != nil || p.needIdx {
+		p.nameIdx = make(map[string]int, len(p.cands))
+		for i := range p.cands {
+			p.nameIdx[p.cands[i].name] = i
+		}
+	}
+}
+
+// ipIndex returns the index of a server IP given in canonical form.
+func (p *planner) ipIndex(s string) (int, bool) {
+	if len(p.ips) <= 8 {
+		for i, ip := range p.ips {
+			if ip == s {
+				return i, true
+			}
+		}
+		return 0, false
+	}
+	i, ok := p.ipIdx[s]
+	return i, ok
+}
+
+// lookup returns the cand index of name.
+func (p *planner) lookup(name string) (int, bool) {
+	if p.nameIdx != nil {
+		ci, ok := p.nameIdx[name]
+		return ci, ok
+	}
+	ci, ok := slices.BinarySearchFunc(p.cands, name, func(c cand, n string) int { return strings.Compare(c.name, n) })
+	return ci, ok
+}
+
+// check applies the name rules to one inventory name; on exclusion it
+// records the reason and returns false.
+func (p *planner) check(name string, n *model.Name, must bool) (_ cand, ok bool) {
+	if !must {
+		for _, pat := range p.pats {
+			if pat.Match(name) {
+				p.exclude(name, model.ExcludePolicy, fmt.Sprintf("left out by --exclude %q", pat.String()))
+				return cand{}, false
+			}
+		}
+	}
+	if err := CheckName(name); err != nil {
+		p.exclude(name, model.ExcludeInvalidName, fmt.Sprintf("not a host name a public CA issues for: %v", err))
+		return cand{}, false
+	}
+	if n.Error != "" {
+		p.exclude(name, model.ExcludeLookupFailed, fmt.Sprintf("DNS lookup failed (%s): fix the zone or its servers, then plan again", n.Error))
+		return cand{}, false
+	}
+	start := len(p.ipArena)
+	var elsewhere []string
+	for _, s := range n.Addresses {
+		i, ok := p.ipIndex(s)
+		if !ok {
+			if a, err := netip.ParseAddr(s); err == nil {
+				i, ok = p.ipIdx[a.Unmap().String()]
+			}
+		}
+		if ok {
+			p.ipArena = append(p.ipArena, i)
+		} else {
+			elsewhere = append(elsewhere, s)
+		}
+	}
+	here := p.ipArena[start:]
+	if !slices.IsSorted(here) {
+		slices.Sort(here)
+	}
+	here = slices.Compact(here)
+	p.ipArena = p.ipArena[:start+len(here)]
+	defer func() {
+		if !ok {
+			p.ipArena = p.ipArena[:start]
+		}
+	}()
+	if len(n.Addresses) == 0 {
+		via := ""
+		if len(n.CNAMEChain) > 0 {
+			via = " (CNAME to " + n.CNAMEChain[len(n.CNAMEChain)-1] + ")"
+		}
+		p.exclude(name, model.ExcludeNoAddress, fmt.Sprintf("has no A or AAAA record%s: no client can reach it; add a record for a server IP (%s) or leave it out", via, strings.Join(p.ips, ", ")))
+		return cand{}, false
+	}
+	if len(here) == 0 {
+		p.exclude(name, model.ExcludePointsElsewhere, fmt.Sprintf("points elsewhere: resolves to %s, not to a server IP (%s); its clients reach another server, and HTTP-01 validation would too", strings.Join(n.Addresses, ", "), strings.Join(p.ips, ", ")))
+		return cand{}, false
+	}
+	if !n.CAAOK {
+		p.exclude(name, model.ExcludeCAAForbids, caaReason(n, p.ca))
+		return cand{}, false
+	}
+	if len(elsewhere) > 0 {
+		p.warn(model.WarnSomeHere, name, "resolves to %s as well as to this server: HTTP-01 validation may reach the other address and fail; fix the record or validate with DNS-01", strings.Join(elsewhere, ", "))
+	}
+	prio := Priority(n.Roles)
+	if must {
+		prio = 0 // the hostname and --include names come first
+	}
+	key := ""
+	if len(n.Domains) > 0 {
+		key = slices.Min(n.Domains)
+	}
+	c := cand{name: name, prio: int8(prio), key: key, must: must, ipOff: int32(start), ipLen: int32(len(here))}
+	if c.key == "" {
+		c.key = RegisteredDomain(name)
+	}
+	return c, true
+}
+
+func caaReason(n *model.Name, ca string) string {
+	v := n.CAA
+	if v.Error != "" {
+		return fmt.Sprintf("CAA lookup failed (%s), which a CA treats as forbidding issuance: fix the DNS servers of %s, or leave the name out", v.Error, cmp.Or(v.At, n.Name))
+	}
+	why := v.Reason
+	if why == "" {
+		why = fmt.Sprintf("CAA at %s does not allow %q", cmp.Or(v.At, n.Name), ca)
+	}
+	recs := ""
+	if len(v.Records) > 0 {
+		recs = " (" + strings.Join(v.Records, "; ") + ")"
+	}
+	at := cmp.Or(v.At, n.Name)
+	return fmt.Sprintf("%s%s: the CA would refuse the whole order; add %s. CAA 0 issue \"%s\" or leave the name out with --exclude", why, recs, at, ca)
+}
+
+// groupIPs groups the server IPs whose planned name sets are identical.
+func (p *planner) groupIPs() {
+	per := make([][]int, len(p.ips))
+	count := make([]int, len(p.ips))
+	for _, i := range p.ipArena {
+		count[i]++
+	}
+	for i := range per {
+		per[i] = make([]int, 0, count[i])
+	}
+	for ci := range p.cands {
+		for _, i := range p.ipsOf(ci) {
+			per[i] = append(per[i], ci)
+		}
+	}
+	p.ipGroup = make([]int, len(p.ips))
+	byHash := map[uint64][]int{}
+	for i := range p.ips {
+		p.ipGroup[i] = -1
+		if len(per[i]) == 0 {
+			p.warn(model.WarnIdleIP, "", "no planned name resolves to %s: the plan leaves its default certificate alone", p.ips[i])
+			continue
+		}
+		h := fnv.New64a()
+		var b [8]byte
+		for _, ci := range per[i] {
+			for k := range b {
+				b[k] = byte(ci >> (8 * k))
+			}
+			h.Write(b[:])
+		}
+		sum := h.Sum64()
+		found := false
+		for _, gi := range byHash[sum] {
+			if slices.Equal(p.groups[gi].cands, per[i]) {
+				p.groups[gi].ips = append(p.groups[gi].ips, i)
+				p.ipGroup[i] = gi
+				found = true
+				break
+			}
+		}
+		if !found {
+			byHash[sum] = append(byHash[sum], len(p.groups))
+			p.ipGroup[i] = len(p.groups)
+			p.groups = append(p.groups, &ipGroup{ips: []int{i}, cands: per[i]})
+		}
+	}
+}
+
+// inGroup reports whether a planned name is in group g.
+func (p *planner) inGroup(ci, g int) bool {
+	for _, i := range p.ipsOf(ci) {
+		if p.ipGroup[i] == g {
+			return true
+		}
+	}
+	return false
+}
+
+// groupsOf returns the groups a planned name is in.
+func (p *planner) groupsOf(ci int) []int {
+	var gs []int
+	for _, i := range p.ipsOf(ci) {
+		if g := p.ipGroup[i]; g >= 0 && !slices.Contains(gs, g) {
+			gs = append(gs, g)
+		}
+	}
+	return gs
+}
+
+// matchPrevious assigns previous certificates to groups: defaults to the
+// group sharing most names with them (preferring one sharing an IP and
+// needing fewest additions), SNI certificates to the group sharing most
+// names. It returns, per group, its previous default and previous SNI
+// certificates.
+func (p *planner) matchPrevious() ([]*model.PlannedCert, [][]*model.PlannedCert) {
+	defs := make([]*model.PlannedCert, len(p.groups))
+	snis := make([][]*model.PlannedCert, len(p.groups))
+	if p.prev == nil {
+		return defs, snis
+	}
+	type pair struct{ g, c, ipx, overlap, added int }
+	var pairs []pair
+	p.prevCands = map[*model.PlannedCert][]int{}
+	for c := range p.prev.Certificates {
+		pc := &p.prev.Certificates[c]
+		overlap := make([]int, len(p.groups))
+		cs := make([]int, 0, len(pc.Names))
+		for _, n := range pc.Names {
+			if ci, ok := p.lookup(n); ok {
+				cs = append(cs, ci)
+				for _, g := range p.groupsOf(ci) {
+					overlap[g]++
+				}
+			}
+		}
+		p.prevCands[pc] = cs
+		if !pc.Default {
+			best := -1
+			for g, o := range overlap {
+				if o > 0 && (best < 0 || o > overlap[best]) {
+					best = g
+				}
+			}
+			if best >= 0 {
+				snis[best] = append(snis[best], pc)
+			}
+			continue
+		}
+		for g, o := range overlap {
+			if o == 0 {
+				continue
+			}
+			ipx := 0
+			for _, i := range p.groups[g].ips {
+				if slices.Contains(pc.IPs, p.ips[i]) {
+					ipx = 1
+				}
+			}
+			pairs = append(pairs, pair{g, c, ipx, o, len(p.groups[g].cands) - o})
+		}
+	}
+	slices.SortFunc(pairs, func(a, b pair) int {
+		return cmp.Or(b.ipx-a.ipx, b.overlap-a.overlap, a.added-b.added, a.g-b.g, a.c-b.c)
+	})
+	taken := map[int]bool{}
+	for _, pr := range pairs {
+		if defs[pr.g] == nil && !taken[pr.c] {
+			defs[pr.g] = &p.prev.Certificates[pr.c]
+			taken[pr.c] = true
+		}
+	}
+	for g := range snis {
+		slices.SortFunc(snis[g], func(a, b *model.PlannedCert) int { return strings.Compare(a.ID, b.ID) })
+	}
+	return defs, snis
+}
+
+// sortByPriority orders cands by priority, client domain, name (cand
+// indices are in name order). It sorts packed integers: fast for 10⁶ names.
+func (p *planner) sortByPriority(cs []int) {
+	p.sortPacked(cs, true)
+}
+
+// sortByKey orders cands by client domain, name.
+func (p *planner) sortByKey(cs []int) {
+	p.sortPacked(cs, false)
+}
+
+func (p *planner) sortPacked(cs []int, prio bool) {
+	keys := make([]uint64, len(cs))
+	for i, ci := range cs {
+		c := &p.cands[ci]
+		k := uint64(c.krank)<<30 | uint64(ci)
+		if prio {
+			k |= uint64(c.prio) << 58
+		}
+		keys[i] = k
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		cs[i] = int(k & (1<<30 - 1))
+	}
+}
+
+// domainRuns splits cands sorted by key into runs of one client domain.
+func (p *planner) domainRuns(cs []int) [][]int {
+	var runs [][]int
+	for i := 0; i < len(cs); {
+		j := i + 1
+		for j < len(cs) && p.cands[cs[j]].key == p.cands[cs[i]].key {
+			j++
+		}
+		runs = append(runs, cs[i:j:j])
+		i = j
+	}
+	return runs
+}
+
+func (p *planner) build() {
+	defs, snis := p.matchPrevious()
+	placed := make([]int, len(p.cands)) // group index + 1 when placed in that group
+	byKey := make([]*bcert, p.nkeys)
+	for g, grp := range p.groups {
+		stamp := g + 1
+		def := &bcert{def: true, ips: grp.ips, prev: defs[g]}
+		grp.def = def
+		clear(byKey)
+		pk := &packer{p: p, limit: p.limit, ips: grp.ips, byKey: byKey, buckets: make([][]*bcert, p.limit+1)}
+		if defs[g] == nil && len(snis[g]) == 0 {
+			// A fresh group: fill the default by priority, pack the rest.
+			all := slices.Clone(grp.cands)
+			p.sortByPriority(all)
+			n := min(len(all), p.limit)
+			def.names = all[:n:n]
+			rest := all[n:]
+			p.sortByKey(rest)
+			for _, run := range p.domainRuns(rest) {
+				pk.place(run)
+			}
+		} else {
+			var fresh []int
+			if defs[g] != nil {
+				for _, ci := range p.prevCands[defs[g]] {
+					if placed[ci] != stamp && p.inGroup(ci, g) {
+						def.names = append(def.names, ci)
+						placed[ci] = stamp
+					}
+				}
+				if len(def.names) > p.limit {
+					p.sortByPriority(def.names)
+					for _, ci := range def.names[p.limit:] {
+						placed[ci] = 0
+					}
+					def.names = def.names[:p.limit]
+				}
+			}
+			kept := make([]*bcert, len(snis[g]))
+			for k, pc := range snis[g] {
+				c := &bcert{prev: pc, ips: grp.ips}
+				kept[k] = c
+				for _, ci := range p.prevCands[pc] {
+					if placed[ci] != stamp && p.inGroup(ci, g) {
+						c.names = append(c.names, ci)
+						placed[ci] = stamp
+					}
+				}
+			}
+			for _, c := range kept {
+				if len(c.names) > p.limit {
+					p.sortByPriority(c.names)
+					for _, ci := range c.names[p.limit:] {
+						placed[ci] = 0
+					}
+					c.names = c.names[:p.limit]
+				}
+				if len(c.names) > 0 {
+					pk.keep(c)
+				}
+			}
+			for _, ci := range grp.cands {
+				if placed[ci] != stamp {
+					fresh = append(fresh, ci)
+				}
+			}
+			p.sortByKey(fresh)
+			runs := p.domainRuns(fresh)
+			// Whole client domains, most important first, onto the default
+			// while it has room for all of a domain's new names.
+			minPrio := func(run []int) int {
+				m := lowestPriority
+				for _, ci := range run {
+					m = min(m, int(p.cands[ci].prio))
+				}
+				return m
+			}
+			slices.SortStableFunc(runs, func(a, b []int) int { return minPrio(a) - minPrio(b) })
+			for _, run := range runs {
+				if len(def.names)+len(run) <= p.limit {
+					def.names = append(def.names, run...)
+				} else {
+					pk.place(run)
+				}
+			}
+		}
+		slices.Sort(def.names)
+		grp.inDef = make([]uint64, (len(p.cands)+63)/64)
+		for _, ci := range def.names {
+			grp.inDef[ci/64] |= 1 << (ci % 64)
+		}
+		grp.overflow = len(grp.cands) - len(def.names)
+		grp.sni = pk.certs
+		for _, c := range grp.sni {
+			slices.Sort(c.names)
+		}
+	}
+	// IDs, in a deterministic order: groups by first IP, default first, then
+	// SNI certificates in creation order. Previous IDs are reserved.
+	for _, grp := range p.groups {
+		if grp.def.prev != nil {
+			grp.def.id = grp.def.prev.ID
+		} else {
+			grp.def.id = p.newID("default-" + p.ips[grp.ips[0]])
+		}
+		p.certs = append(p.certs, grp.def)
+		for _, c := range grp.sni {
+			if c.prev != nil {
+				c.id = c.prev.ID
+			} else {
+				c.id = p.newID("sni-" + c.key)
+			}
+			p.certs = append(p.certs, c)
+		}
+	}
+}
+
+func (p *planner) newID(base string) string {
+	id := base
+	for k := 2; p.used[id]; k++ {
+		id = fmt.Sprintf("%s-%d", base, k)
+	}
+	p.used[id] = true
+	return id
+}
+
+// packer places client domains' names on a group's SNI certificates: the
+// certificate that already holds the domain when it has room, else the one
+// with the least room that fits (best fit), else a new one. A domain with
+// more names than a certificate holds fills new certificates first.
+type packer struct {
+	p       *planner
+	limit   int
+	ips     []int
+	certs   []*bcert
+	byKey   []*bcert   // by key rank: the certificate holding that client domain
+	buckets [][]*bcert // by room left; lazily cleaned
+}
+
+func (k *packer) room(c *bcert) int { return k.limit - len(c.names) }
+
+func (k *packer) keep(c *bcert) {
+	k.certs = append(k.certs, c)
+	for _, ci := range c.names {
+		if kr := k.p.cands[ci].krank; k.byKey[kr] == nil {
+			k.byKey[kr] = c
+		}
+	}
+	if c.key == "" && len(c.names) > 0 {
+		c.key = k.p.cands[c.names[0]].key
+	}
+	if r := k.room(c); r > 0 {
+		k.buckets[r] = append(k.buckets[r], c)
+	}
+}
+
+func (k *packer) add(c *bcert, run []int) {
+	c.names = append(c.names, run...)
+	k.byKey[k.p.cands[run[0]].krank] = c
+	if r := k.room(c); r > 0 {
+		k.buckets[r] = append(k.buckets[r], c)
+	}
+}
+
+func (k *packer) newCert(run []int) {
+	c := &bcert{ips: k.ips, key: k.p.cands[run[0]].key}
+	k.certs = append(k.certs, c)
+	k.add(c, run)
+}
+
+func (k *packer) place(run []int) {
+	for len(run) > k.limit {
+		k.newCert(run[:k.limit:k.limit])
+		run = run[k.limit:]
+	}
+	s := len(run)
+	if s == 0 {
+		return
+	}
+	if c := k.byKey[k.p.cands[run[0]].krank]; c != nil && k.room(c) >= s {
+		k.add(c, run)
+		return
+	}
+	for r := s; r <= k.limit; r++ {
+		b := k.buckets[r]
+		for len(b) > 0 {
+			c := b[len(b)-1]
+			b = b[:len(b)-1]
+			if k.room(c) == r {
+				k.buckets[r] = b
+				k.add(c, run)
+				return
+			}
+		}
+		k.buckets[r] = b
+	}
+	k.newCert(run)
+}
+
+// assemble turns the built certificates into the plan document.
+func (p *planner) assemble() *model.Plan {
+	out := &model.Plan{
+		Header: model.Header{Kind: model.KindPlan, Version: model.Version},
+		Policy: model.PlanPolicy{
+			ServerIPs:    p.ips,
+			Profile:      cmp.Or(p.pol.Profile, ProfileClassic),
+			MaxNames:     p.limit,
+			CAIdentifier: p.ca,
+			Hostname:     p.host,
+		},
+		Certificates: []model.PlannedCert{},
+		SNIOnly:      []string{},
+		Excluded:     p.excluded,
+		Warnings:     p.warnings,
+	}
+	if p.pol.MaxNames > 0 && p.pol.Profile == "" {
+		out.Policy.Profile = ""
+	}
+	for m := range p.must {
+		if m != p.host {
+			out.Policy.Include = append(out.Policy.Include, m)
+		}
+	}
+	slices.Sort(out.Policy.Include)
+	for _, pat := range p.pats {
+		out.Policy.Exclude = append(out.Policy.Exclude, pat.String())
+	}
+	// SNI-only names and the IPs it would take to serve them by default.
+	sniOnly := make([]bool, len(p.cands))
+	for _, grp := range p.groups {
+		if grp.overflow == 0 {
+			continue
+		}
+		var ipNames []string
+		for _, i := range grp.ips {
+			ipNames = append(ipNames, p.ips[i])
+		}
+		extra := (grp.overflow + p.limit - 1) / p.limit
+		out.ExtraIPsNeeded += extra
+		p.warnOverLimit(out, grp, ipNames, extra)
+		for _, ci := range grp.cands {
+			if !grp.has(ci) {
+				sniOnly[ci] = true
+			}
+		}
+	}
+	n := 0
+	for _, s := range sniOnly {
+		if s {
+			n++
+		}
+	}
+	out.SNIOnly = make([]string, 0, n)
+	var mx []string
+	for ci, s := range sniOnly {
+		if !s {
+			continue
+		}
+		c := &p.cands[ci]
+		out.SNIOnly = append(out.SNIOnly, c.name)
+		switch {
+		case c.must:
+			out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnSNIOnly, Name: c.name,
+				Message: "a must-cover name that only SNI clients will verify: clients without SNI get a mismatch; give it room on the default certificate (fewer names on the IP, or a higher --max-names)"})
+		case int(c.prio) <= model.RolePriority[model.RoleMX]:
+			mx = append(mx, c.name)
+		}
+	}
+	if len(mx) > 0 {
+		eg := strings.Join(mx[:min(len(mx), 5)], ", ")
+		if len(mx) > 5 {
+			eg += ", ..."
+		}
+		out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnSNIOnly,
+			Message: fmt.Sprintf("%d MX targets only SNI clients will verify (%s): MTAs that send no SNI, such as Postfix by default, get a mismatch; give them another IP or fewer names per IP", len(mx), eg)})
+	}
+	prevUsed := map[string]bool{}
+	for _, c := range p.certs {
+		pc := model.PlannedCert{ID: c.id, Default: c.def, Names: make([]string, len(c.names))}
+		for i, ci := range c.names {
+			pc.Names[i] = p.cands[ci].name
+			if p.cands[ci].must {
+				pc.MustCover = append(pc.MustCover, p.cands[ci].name)
+			}
+		}
+		for _, i := range c.ips {
+			pc.IPs = append(pc.IPs, p.ips[i])
+		}
+		pc.Change = "new"
+		if c.prev != nil {
+			prevUsed[c.prev.ID] = true
+			old := slices.Clone(c.prev.Names)
+			slices.Sort(old)
+			pc.Added, pc.Removed = diff(pc.Names, old)
+			pc.Change = "unchanged"
+			if len(pc.Added)+len(pc.Removed) > 0 {
+				pc.Change = "changed"
+			}
+		}
+		c.change = pc.Change
+		out.Certificates = append(out.Certificates, pc)
+	}
+	slices.SortFunc(out.Certificates, func(a, b model.PlannedCert) int { return strings.Compare(a.ID, b.ID) })
+	if p.prev != nil {
+		for _, c := range p.prev.Certificates {
+			if !prevUsed[c.ID] {
+				out.Retired = append(out.Retired, c.ID)
+			}
+		}
+		slices.Sort(out.Retired)
+	}
+	p.budget(out)
+	p.dane(out)
+	slices.SortFunc(out.Excluded, func(a, b model.Exclusion) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out.Warnings, func(a, b model.Warning) int {
+		return cmp.Or(strings.Compare(a.Code, b.Code), strings.Compare(a.Name, b.Name), strings.Compare(a.Message, b.Message))
+	})
+	if out.Excluded == nil {
+		out.Excluded = []model.Exclusion{}
+	}
+	if out.Warnings == nil {
+		out.Warnings = []model.Warning{}
+	}
+	return out
+}
+
+func (g *ipGroup) has(ci int) bool { return g.inDef[ci/64]&(1<<(ci%64)) != 0 }
+
+func (p *planner) warnOverLimit(out *model.Plan, grp *ipGroup, ipNames []string, extra int) {
+	out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnOverLimit,
+		Message: fmt.Sprintf("%d names resolve to %s, more than one certificate may hold (%d): %d of them are on SNI certificates only, which clients without SNI do not get; %d more IP address(es) would serve them on default certificates",
+			len(grp.cands), strings.Join(ipNames, ", "), p.limit, grp.overflow, extra)})
+}
+
+// diff returns the names in a and not in b, and in b and not in a; both
+// sorted.
+func diff(a, b []string) (added, removed []string) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || (i < len(a) && a[i] < b[j]):
+			added = append(added, a[i])
+			i++
+		case i == len(a) || b[j] < a[i]:
+			removed = append(removed, b[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	return added, removed
+}
+
+// budget counts orders and certificates per registered domain, and warns
+// against the CA's rate limits.
+func (p *planner) budget(out *model.Plan) {
+	type count struct{ certs, orders, stamp int }
+	per := make([]count, 0, p.nkeys)
+	doms := make([]string, 0, p.nkeys)
+	ids := make(map[string]int, len(p.cands)/3)
+	keyID := make([]int32, p.nkeys) // by key rank: the key's registered domain id
+	for i := range keyID {
+		keyID[i] = -1
+	}
+	type dup struct {
+		n  int
+		id string
+	}
+	sets := map[uint64]*dup{} // name-set hash → ordered certificates with that set
+	for k, c := range p.certs {
+		ordered := c.change != "unchanged"
+		if ordered {
+			out.Budget.Orders++
+			// Within one plan a cand index stands for its name.
+			var h uint64 = 14695981039346656037
+			for _, ci := range c.names {
+				h = (h ^ uint64(ci)) * 1099511628211
+			}
+			d := sets[h]
+			if d == nil {
+				d = &dup{id: c.id}
+				sets[h] = d
+			}
+			d.n++
+		}
+		for _, ci := range c.names {
+			cd := &p.cands[ci]
+			if cd.regDom < 0 {
+				if id := keyID[cd.krank]; id >= 0 && underKey(cd) {
+					cd.regDom = int32(id)
+				} else {
+					d, byKey := p.registeredDomainKey(cd)
+					id, ok := ids[d]
+					if !ok {
+						id = len(doms)
+						ids[d] = id
+						doms = append(doms, d)
+						per = append(per, count{})
+					}
+					cd.regDom = int32(id)
+					if byKey {
+						keyID[cd.krank] = int32(id)
+					}
+				}
+			}
+			x := &per[cd.regDom]
+			if x.stamp == k+1 {
+				continue
+			}
+			x.stamp = k + 1
+			x.certs++
+			if ordered {
+				x.orders++
+			}
+		}
+	}
+	out.Budget.PerRegisteredDomain = make([]model.DomainCount, len(per))
+	for id, x := range per {
+		out.Budget.PerRegisteredDomain[id] = model.DomainCount{Domain: doms[id], Count: x.certs, Orders: x.orders}
+	}
+	slices.SortFunc(out.Budget.PerRegisteredDomain, func(a, b model.DomainCount) int { return strings.Compare(a.Domain, b.Domain) })
+	for _, dc := range out.Budget.PerRegisteredDomain {
+		if dc.Orders > p.limits.CertsPerRegisteredDomain {
+			p.warnRate(out, dc.Domain, "%d certificates to order name %s, over the CA's limit of %d per registered domain per week: order in batches over several weeks, or renew with ARI (replaces) where a certificate already exists", dc.Orders, dc.Domain, p.limits.CertsPerRegisteredDomain)
+		}
+	}
+	if out.Budget.Orders > p.limits.NewOrders {
+		p.warnRate(out, "", "%d orders, over the CA's limit of %d new orders per 3 hours: issue in batches", out.Budget.Orders, p.limits.NewOrders)
+	}
+	for _, d := range sets {
+		if d.n > p.limits.DuplicateCerts {
+			p.warnRate(out, "", "%d certificates to order have the name set of %s, over the CA's limit of %d identical name sets per week", d.n, d.id, p.limits.DuplicateCerts)
+		}
+	}
+}
+
+// underKey reports whether a cand's name is below its client domain.
+func underKey(c *cand) bool {
+	n, k := c.name, c.key
+	return len(n) > len(k)+1 && n[len(n)-len(k)-1] == '.' && n[len(n)-len(k):] == k
+}
+
+// registeredDomain returns the registered domain of a cand's name. Names
+// below their client domain (mail.example.com for example.com) share the
+// client domain's, computed once per client domain.
+func (p *planner) registeredDomain(c *cand) string {
+	d, _ := p.registeredDomainKey(c)
+	return d
+}
+
+// registeredDomainKey is registeredDomain, also saying whether the answer is
+// the client domain's (the same for every name below it).
+func (p *planner) registeredDomainKey(c *cand) (string, bool) {
+	n, k := c.name, c.key
+	if underKey(c) {
+		if p.rdByKey == nil {
+			p.rdByKey = make([]string, p.nkeys)
+		}
+		d := p.rdByKey[c.krank]
+		if d == "" {
+			var err error
+			d, err = publicsuffix.EffectiveTLDPlusOne(k)
+			if err != nil {
+				d = "." // k is a public suffix itself: look at each name
+			}
+			p.rdByKey[c.krank] = d
+		}
+		if d != "." {
+			return d, true
+		}
+	}
+	return RegisteredDomain(n), false
+}
+
+func (p *planner) warnRate(out *model.Plan, name, format string, args ...any) {
+	out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnRateLimit, Name: name, Message: fmt.Sprintf(format, args...)})
+}
+
+// dane warns for names with TLSA records on certificates that will be
+// ordered: a new key (usage 3) or a new issuing CA (usage 2) breaks delivery
+// from DANE senders (RFC 7672).
+func (p *planner) dane(out *model.Plan) {
+	for _, c := range p.certs {
+		if c.change == "unchanged" {
+			continue
+		}
+		for _, ci := range c.names {
+			cd := &p.cands[ci]
+			n := cd.name
+			if cd.inv < 0 {
+				continue
+			}
+			tl := p.inv.Names[cd.inv].TLSA
+			if len(tl) == 0 {
+				continue
+			}
+			var ee, ta bool
+			for _, t := range tl {
+				ee = ee || t.Usage == 3 || t.Usage == 1
+				ta = ta || t.Usage == 2 || t.Usage == 0
+			}
+			var msg []string
+			if ee {
+				msg = append(msg, "a TLSA record at _25._tcp."+n+" pins the server key: publish a record for the new key and wait two TTLs before deploying, or reuse the key")
+			}
+			if ta {
+				msg = append(msg, "a TLSA record at _25._tcp."+n+" pins the issuing CA, and Let's Encrypt picks intermediates at random: pin every intermediate the CA may use")
+			}
+			out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnDANE, Name: n, Message: fmt.Sprintf("on %s (to be ordered): %s", c.id, strings.Join(msg, "; "))})
+		}
+	}
+	// A name on several ordered certificates warns once per certificate;
+	// keep the first.
+	out.Warnings = slices.CompactFunc(sortedWarnings(out.Warnings), func(a, b model.Warning) bool {
+		return a.Code == model.WarnDANE && b.Code == model.WarnDANE && a.Name == b.Name
+	})
+}
+
+func sortedWarnings(w []model.Warning) []model.Warning {
+	slices.SortFunc(w, func(a, b model.Warning) int {
+		return cmp.Or(strings.Compare(a.Code, b.Code), strings.Compare(a.Name, b.Name), strings.Compare(a.Message, b.Message))
+	})
+	return w
+}
+
+// planID hashes the certificates' IDs, name sets, IPs and default flags.
+// Fields are written with length prefixes, so no two plans hash alike by
+// concatenation.
+func planID(pl *model.Plan) string {
+	h := sha256.New()
+	var n [8]byte
+	put := func(s string) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		io.WriteString(h, s)
+	}
+	for _, c := range pl.Certificates {
+		put(c.ID)
+		put(strconv.FormatBool(c.Default))
+		put(strconv.Itoa(len(c.IPs)))
+		for _, ip := range c.IPs {
+			put(ip)
+		}
+		put(strconv.Itoa(len(c.Names)))
+		for _, name := range c.Names {
+			put(name)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}

@@ -1,0 +1,157 @@
+package planner
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/certplan/certplan/model"
+)
+
+func TestPattern(t *testing.T) {
+	tests := []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"autodiscover.*", "autodiscover.domain2.test", true},
+		{"autodiscover.*", "autodiscover.a.b.test", true},
+		{"autodiscover.*", "autodiscover", false},
+		{"autodiscover.*", "mail.autodiscover.test", false},
+		{"autodiscover.*", "AutoDiscover.Domain2.TEST.", true},
+		{"*.example.test", "mail.example.test", true},
+		{"*.example.test", "a.b.example.test", true},
+		{"*.example.test", "example.test", false},
+		{"*.example.test", "mail.example.test.evil", false},
+		{"*.example.test", "mailexample.test", false},
+		{"mail.*.test", "mail.x.test", true},
+		{"mail.*.test", "mail.x.y.test", true},
+		{"mail.*.test", "mail.test", false},
+		{"*.*", "a.b", true},
+		{"*.*", "a", false},
+		{"*", "anything.at.all", true},
+		{"mail.domain2.test", "mail.domain2.test", true},
+		{"mail.domain2.test", "smtp.domain2.test", false},
+		{"mail.domain2.test.", "MAIL.domain2.test", true},
+		{"mail.bücher.test", "mail.xn--bcher-kva.test", true},
+		{"autoconfig.*", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pattern+" "+tt.name, func(t *testing.T) {
+			p, err := ParsePattern(tt.pattern)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.Match(tt.name); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPatternErrors(t *testing.T) {
+	for _, s := range []string{"", ".", "mail*.test", "a..b", "*x.test", "-a.test", "a_b.test"} {
+		if _, err := ParsePattern(s); err == nil {
+			t.Errorf("ParsePattern(%q): no error", s)
+		}
+	}
+}
+
+func TestNormalizeName(t *testing.T) {
+	tests := []struct{ in, want, err string }{
+		{"Mail.Domain2.Test.", "mail.domain2.test", ""},
+		{"mail.bücher.test", "mail.xn--bcher-kva.test", ""},
+		{"localhost", "", "one label"},
+		{"*.domain2.test", "", "only letters"},
+		{"_sub.domain2.test", "", "only letters"},
+		{"127.0.0.2", "", "IP address"},
+		{"a..test", "", "empty label"},
+		{"", "", "empty"},
+		{"-x.test", "", "inner hyphens"},
+	}
+	for _, tt := range tests {
+		got, err := NormalizeName(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("NormalizeName(%q): err %v, want one containing %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("NormalizeName(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestRegisteredDomain(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"mail.domain2.test", "domain2.test"}, // no PSL rule: the default "*" rule, last two labels
+		{"domain2.test", "domain2.test"},
+		{"a.b.example.co.uk", "example.co.uk"},
+		{"mail.example.com", "example.com"},
+		{"x.y.github.io", "y.github.io"}, // private section counts, as at Let's Encrypt
+		{"test", "test"},                 // a public suffix itself: unchanged
+	}
+	for _, tt := range tests {
+		if got := RegisteredDomain(tt.in); got != tt.want {
+			t.Errorf("RegisteredDomain(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestPriority(t *testing.T) {
+	tests := []struct {
+		roles []string
+		want  int
+	}{
+		{[]string{model.RoleServer}, 0},
+		{[]string{model.RoleAutoconfig, model.RoleMX}, 1},
+		{[]string{model.RoleSubmission}, 2},
+		{[]string{model.RoleIMAP, model.RoleAutodiscover}, 3},
+		{nil, lowestPriority},
+		{[]string{"unknown"}, lowestPriority},
+	}
+	for _, tt := range tests {
+		if got := Priority(tt.roles); got != tt.want {
+			t.Errorf("Priority(%v) = %d, want %d", tt.roles, got, tt.want)
+		}
+	}
+}
+
+func TestNameLimit(t *testing.T) {
+	tests := []struct {
+		pol  Policy
+		want int
+		err  bool
+	}{
+		{Policy{}, 100, false},
+		{Policy{Profile: "classic"}, 100, false},
+		{Policy{Profile: "tlsserver"}, 25, false},
+		{Policy{Profile: "shortlived"}, 25, false},
+		{Policy{Profile: "shortlived", MaxNames: 7}, 7, false},
+		{Policy{Profile: "mystery"}, 0, true},
+		{Policy{Profile: "mystery", MaxNames: 50}, 50, false},
+		{Policy{MaxNames: -1}, 0, true},
+	}
+	for _, tt := range tests {
+		got, err := tt.pol.NameLimit()
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("%+v: got %d, %v; want %d, err %v", tt.pol, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+// TestRegisteredDomainByKey: the per-client-domain shortcut agrees with the
+// public suffix list, also when the client domain is a public suffix.
+func TestRegisteredDomainByKey(t *testing.T) {
+	for _, c := range []cand{
+		{name: "mail.example.co.uk", key: "example.co.uk"},
+		{name: "mail.co.uk", key: "co.uk"},
+		{name: "x.y.github.io", key: "y.github.io"},
+		{name: "mx.hoster.test", key: "client.test"},
+		{name: "a.b.c.test", key: "b.c.test"},
+	} {
+		p := &planner{nkeys: 1}
+		if got, want := p.registeredDomain(&c), RegisteredDomain(c.name); got != want {
+			t.Errorf("%s (key %s): got %q, want %q", c.name, c.key, got, want)
+		}
+	}
+}

@@ -1,0 +1,104 @@
+package report
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/planner"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s differs (go test -update rewrites it); got:\n%s", path, got)
+	}
+}
+
+// labPlan plans testdata/inventory.json and probe.json.
+func labPlan(t *testing.T) (*model.Plan, *model.Inventory) {
+	t.Helper()
+	var inv model.Inventory
+	var pr model.ProbeReport
+	if err := model.ReadFile("testdata/inventory.json", model.KindInventory, &inv); err != nil {
+		t.Fatal(err)
+	}
+	if err := model.ReadFile("testdata/probe.json", model.KindProbe, &pr); err != nil {
+		t.Fatal(err)
+	}
+	p, err := planner.Plan(&inv, &pr, planner.Policy{Hostname: "host.hoster.test", Exclude: []string{"autodiscover.*"}, MaxNames: 4}, nil,
+		time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, &inv
+}
+
+func TestSummarize(t *testing.T) {
+	p, _ := labPlan(t)
+	s := Summarize(p)
+	want := Summary{Names: 7, Certificates: 3, Default: 2, SNI: 1, Orders: 3, IPs: 2, Excluded: 3, SNIOnly: 1, ExtraIPs: 1,
+		Warnings: len(p.Warnings), Probed: true, Fixed: 2, StillBroken: 6, Regressed: 1, AlreadyOK: 0}
+	if s.MustCoverExcluded != nil {
+		t.Errorf("must-cover excluded %v", s.MustCoverExcluded)
+	}
+	s.MustCoverExcluded = nil
+	if !reflect.DeepEqual(s, want) {
+		t.Errorf("got  %+v\nwant %+v", s, want)
+	}
+}
+
+func TestRenderings(t *testing.T) {
+	p, inv := labPlan(t)
+	golden(t, "plan.txt", Text(p, inv))
+	golden(t, "plan.md", Markdown(p, inv))
+	h := HTML(p, inv)
+	golden(t, "plan.html", h)
+	// Self-contained: no external resources, no scripts.
+	if m := regexp.MustCompile(`(?i)(https?:|src=|<link|<script|url\()`).Find(h); m != nil {
+		t.Errorf("HTML refers to something outside itself: %q", m)
+	}
+	for _, s := range []string{"Coverage before and after", "smtp.domain4.test", "caa-forbids", "regressed", "<style>"} {
+		if !strings.Contains(string(h), s) {
+			t.Errorf("HTML lacks %q", s)
+		}
+	}
+	// Without an inventory or a probe, everything still renders.
+	p.Coverage = nil
+	for _, b := range [][]byte{Text(p, nil), Markdown(p, nil), HTML(p, nil)} {
+		if len(b) == 0 {
+			t.Error("empty rendering")
+		}
+	}
+}
+
+// TestHTMLEscapes: names and reasons come from DNS; they are escaped.
+func TestHTMLEscapes(t *testing.T) {
+	p := &model.Plan{ID: "x", Excluded: []model.Exclusion{{Name: "a.test", Code: "caa-forbids", Reason: `CAA "<script>alert(1)</script>"`}}}
+	h := string(HTML(p, nil))
+	if strings.Contains(h, "<script>alert") {
+		t.Error("reason not escaped")
+	}
+	if md := string(Markdown(p, nil)); strings.Contains(md, "<script>") {
+		t.Error("markdown not escaped")
+	}
+}

@@ -1,0 +1,176 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/certplan/certplan/model"
+)
+
+// headline returns the summary lines shared by the text and Markdown
+// renderings.
+func headline(p *model.Plan, s Summary) []string {
+	var l []string
+	l = append(l, fmt.Sprintf("%s on %s, %s to order (%d unchanged%s)",
+		plural(s.Names, "name"), plural(s.Certificates, "certificate"), plural(s.Orders, "certificate"), s.Unchanged, retiredNote(s)))
+	l = append(l, fmt.Sprintf("%s (for clients without SNI), %s, on %s", plural(s.Default, "default certificate"), plural(s.SNI, "SNI certificate"), plural(s.IPs, "server IP")))
+	sni := fmt.Sprintf("%s SNI-only", plural(s.SNIOnly, "name"))
+	if s.ExtraIPs > 0 {
+		sni += fmt.Sprintf(" (%d more IPs would serve them without SNI)", s.ExtraIPs)
+		if s.ExtraIPs == 1 {
+			sni = strings.Replace(sni, "1 more IPs", "1 more IP", 1)
+		}
+	}
+	l = append(l, fmt.Sprintf("%s excluded, %s", plural(s.Excluded, "name"), sni))
+	if s.Probed {
+		l = append(l, fmt.Sprintf("against today: %d fixed, %d still broken, %d broken by the plan, %d already fine",
+			s.Fixed, s.StillBroken, s.Regressed, s.AlreadyOK))
+	} else {
+		l = append(l, "against today: not probed (no before/after coverage)")
+	}
+	if len(s.MustCoverExcluded) > 0 {
+		l = append(l, "MUST-COVER NAMES NOT PLANNED: "+strings.Join(s.MustCoverExcluded, ", "))
+	}
+	l = append(l, plural(s.Warnings, "warning"))
+	return l
+}
+
+func retiredNote(s Summary) string {
+	if s.Retired == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d retired", s.Retired)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func certKind(c model.PlannedCert) string {
+	if c.Default {
+		return "default"
+	}
+	return "SNI"
+}
+
+func changeNote(c model.PlannedCert) string {
+	s := c.Change
+	if len(c.Added) > 0 {
+		s += fmt.Sprintf(" +%d", len(c.Added))
+	}
+	if len(c.Removed) > 0 {
+		s += fmt.Sprintf(" -%d", len(c.Removed))
+	}
+	return s
+}
+
+// Text renders the plan for a terminal: the summary, then certificates,
+// exclusions, warnings, SNI-only names and the names still broken after the
+// plan. inv may be nil.
+func Text(p *model.Plan, inv *model.Inventory) []byte {
+	var b bytes.Buffer
+	s := Summarize(p)
+	fmt.Fprintf(&b, "plan %s", p.ID)
+	if p.GeneratedAt != "" {
+		fmt.Fprintf(&b, " (%s)", p.GeneratedAt)
+	}
+	fmt.Fprintf(&b, ": at most %d names per certificate", p.Policy.MaxNames)
+	if p.Policy.Profile != "" {
+		fmt.Fprintf(&b, " (profile %s)", p.Policy.Profile)
+	}
+	fmt.Fprintf(&b, ", CA %s\n", p.Policy.CAIdentifier)
+	for _, l := range headline(p, s) {
+		fmt.Fprintf(&b, "  %s\n", l)
+	}
+	info := infos(inv)
+
+	fmt.Fprintf(&b, "\nCERTIFICATES\n")
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	for _, c := range p.Certificates {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\ton %s\t%s\n", c.ID, certKind(c), changeNote(c), strings.Join(c.IPs, ", "), plural(len(c.Names), "name"))
+	}
+	tw.Flush()
+	for _, c := range p.Certificates {
+		fmt.Fprintf(&b, "  %s:\n", c.ID)
+		wrap(&b, "    ", markNames(c, info), 100)
+		if len(c.Removed) > 0 {
+			wrap(&b, "    removed: ", c.Removed, 100)
+		}
+	}
+	if len(p.Retired) > 0 {
+		fmt.Fprintf(&b, "  retired (no longer needed): %s\n", strings.Join(p.Retired, ", "))
+	}
+	if len(p.Excluded) > 0 {
+		fmt.Fprintf(&b, "\nEXCLUDED\n")
+		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		for _, e := range p.Excluded {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", e.Name, e.Code, e.Reason)
+		}
+		tw.Flush()
+	}
+	if len(p.Warnings) > 0 {
+		fmt.Fprintf(&b, "\nWARNINGS\n")
+		for _, w := range p.Warnings {
+			if w.Name != "" {
+				fmt.Fprintf(&b, "  %s: %s: %s\n", w.Code, w.Name, w.Message)
+			} else {
+				fmt.Fprintf(&b, "  %s: %s\n", w.Code, w.Message)
+			}
+		}
+	}
+	if len(p.SNIOnly) > 0 {
+		fmt.Fprintf(&b, "\nSNI ONLY (clients without SNI will not verify these)\n")
+		wrap(&b, "  ", p.SNIOnly, 100)
+	}
+	if br := brokenAfter(p.Coverage); len(br) > 0 {
+		fmt.Fprintf(&b, "\nSTILL BROKEN AFTER THE PLAN (before -> after, with SNI / without SNI)\n")
+		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		for _, c := range br {
+			fmt.Fprintf(tw, "  %s\t%s:%d\t%s/%s -> %s/%s\t%s\n", c.Name, c.IP, c.Port,
+				c.BeforeWithSNI, c.BeforeWithoutSNI, c.AfterWithSNI, c.AfterWithoutSNI, c.Note)
+		}
+		tw.Flush()
+	}
+	return b.Bytes()
+}
+
+// markNames returns a certificate's names, must-cover ones marked with "*"
+// and IDNs followed by their Unicode form.
+func markNames(c model.PlannedCert, info map[string]nameInfo) []string {
+	out := make([]string, len(c.Names))
+	for i, n := range c.Names {
+		s := n
+		if u := info[n].unicode; u != "" {
+			s += " (" + u + ")"
+		}
+		for _, m := range c.MustCover {
+			if m == n {
+				s += "*"
+			}
+		}
+		out[i] = s
+	}
+	return out
+}
+
+// wrap writes words separated by ", " in lines of about width characters.
+func wrap(b *bytes.Buffer, prefix string, words []string, width int) {
+	line := prefix
+	for i, w := range words {
+		sep := ""
+		if i < len(words)-1 {
+			sep = ","
+		}
+		if len(line) > len(prefix) && len(line)+len(w)+1 > width {
+			b.WriteString(strings.TrimRight(line, " ") + "\n")
+			line = strings.Repeat(" ", len(prefix))
+		}
+		line += w + sep + " "
+	}
+	b.WriteString(strings.TrimRight(line, " ") + "\n")
+}

@@ -1,0 +1,853 @@
+// Package store is certplan's state directory (--state-dir, default
+// /var/lib/certplan): ACME accounts, certificates with their keys and
+// metadata, per-certificate renewal state, the applied plan, and room for a
+// staged next key (DANE). It does no network I/O.
+//
+// # Layout
+//
+//	<dir>/                          0700
+//	  lock                          flock(2): one writer at a time
+//	  plan.json                     the applied plan (model.Plan)
+//	  accounts/<ca>/                0700, <ca> from the directory URL
+//	    key.pem                     0600 account key
+//	    account.json                registration (email, URI)
+//	  retired/<id>-<unix>/          certificates the plan dropped (RetireCert)
+//	  certs/<id>/                   0700, <id> is the plan's certificate ID
+//	    current -> v000003          symlink, swapped atomically
+//	    v000003/                    one issued version, never modified
+//	      privkey.pem               0600
+//	      cert.pem chain.pem fullchain.pem
+//	      combined.pem              0600, key then cert chain (Postfix smtpd_tls_chain_files)
+//	      meta.json                 names, serial, dates, ARI id, ...
+//	    v000002/                    the previous version, kept for rollback
+//	    next/                       a staged next key, for DANE rollover
+//	      privkey.pem  next.json
+//	    renewal.json                attempts, failures, backoff, Retry-After
+//
+// # Crash safety
+//
+// A new certificate is written into a fresh version directory (every file
+// through internal/atomicfile, then the directory synced), and only then
+// does "current" switch to it with a rename of a symlink, which is atomic.
+// A crash at any point leaves "current" on the complete previous version; a
+// version directory that "current" does not name and that is newer than it is
+// debris from an interrupted run, and the next write removes it. Readers
+// follow "current" (deploy hooks get paths through it), and LoadCert checks
+// that the key matches the certificate and meta.json's serial.
+//
+// Renewal state lives outside the version directories because it changes
+// when an attempt fails and nothing is issued.
+//
+// # Locking
+//
+// Writers call [Store.Lock] first; a second process gets [ErrLocked] at once.
+// Write methods fail with [ErrNotLocked] without the lock. Reads need no lock.
+package store
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/certplan/certplan/internal/atomicfile"
+	"github.com/certplan/certplan/model"
+)
+
+// DefaultDir is the state directory when none is given.
+const DefaultDir = "/var/lib/certplan"
+
+// File names inside a certificate version directory.
+const (
+	FileKey       = "privkey.pem"
+	FileCert      = "cert.pem"
+	FileChain     = "chain.pem"
+	FileFullchain = "fullchain.pem"
+	FileCombined  = "combined.pem"
+	FileMeta      = "meta.json"
+)
+
+var (
+	// ErrLocked means another process holds the state directory's lock.
+	ErrLocked = errors.New("state directory is locked by another run")
+	// ErrNotLocked means a write was attempted without holding the lock.
+	ErrNotLocked = errors.New("state directory not locked by this run")
+	// ErrNotFound means the account, certificate or plan does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrCorrupt means stored files disagree (key and certificate, or meta).
+	ErrCorrupt = errors.New("inconsistent state")
+)
+
+// Store is an open state directory.
+type Store struct {
+	dir string
+
+	mu   sync.Mutex
+	lock *os.File
+
+	// fault, when set (tests), is called at named points of a write; it may
+	// kill the process to simulate a crash.
+	fault func(point string)
+}
+
+// Open opens (creating it 0700 if needed) the state directory.
+func Open(dir string) (*Store, error) {
+	if dir == "" {
+		dir = DefaultDir
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	return &Store{dir: dir}, nil
+}
+
+// Dir is the state directory's path.
+func (s *Store) Dir() string { return s.dir }
+
+// Lock takes the state directory's lock without waiting: if another process
+// (or another Store in this process) holds it, it returns ErrLocked.
+func (s *Store) Lock() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lock != nil {
+		return nil
+	}
+	f, err := os.OpenFile(filepath.Join(s.dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("state dir lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("%s: %w", s.dir, ErrLocked)
+		}
+		return fmt.Errorf("state dir lock: %w", err)
+	}
+	f.Truncate(0)
+	f.WriteString(strconv.Itoa(os.Getpid()) + "\n")
+	s.lock = f
+	return nil
+}
+
+// Unlock releases the lock; it is a no-op without it.
+func (s *Store) Unlock() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lock == nil {
+		return nil
+	}
+	err := s.lock.Close() // closing releases the flock
+	s.lock = nil
+	return err
+}
+
+// Close releases the lock.
+func (s *Store) Close() error { return s.Unlock() }
+
+func (s *Store) locked() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lock == nil {
+		return ErrNotLocked
+	}
+	return nil
+}
+
+func (s *Store) hit(point string) {
+	if s.fault != nil {
+		s.fault(point)
+	}
+}
+
+// ---- accounts
+
+// Account is a stored ACME account.
+type Account struct {
+	// DirectoryURL is the CA's directory.
+	DirectoryURL string `json:"directory_url"`
+	Email        string `json:"email,omitempty"`
+	// URI is the account URL (the "kid").
+	URI       string    `json:"uri"`
+	CreatedAt time.Time `json:"created_at"`
+	// Registration is the CA's account object, as returned.
+	Registration json.RawMessage `json:"registration,omitempty"`
+	// KeyPEM is the account key; it is stored in key.pem, not account.json.
+	KeyPEM []byte `json:"-"`
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// accountDir names the directory of a CA's account: host and path of the
+// directory URL, made file-name safe.
+func (s *Store) accountDir(directoryURL string) string {
+	name := directoryURL
+	if u, err := url.Parse(directoryURL); err == nil && u.Host != "" {
+		name = u.Host + u.Path
+	}
+	name = strings.Trim(unsafeChars.ReplaceAllString(name, "_"), "_.")
+	if name == "" {
+		name = "default"
+	}
+	return filepath.Join(s.dir, "accounts", name)
+}
+
+// LoadAccount returns the account for a CA directory URL, or ErrNotFound.
+func (s *Store) LoadAccount(directoryURL string) (*Account, error) {
+	d := s.accountDir(directoryURL)
+	b, err := os.ReadFile(filepath.Join(d, "account.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("account: %w", err)
+	}
+	var a Account
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, fmt.Errorf("account %s: %w", d, err)
+	}
+	if a.KeyPEM, err = os.ReadFile(filepath.Join(d, "key.pem")); err != nil {
+		return nil, fmt.Errorf("account key: %w", err)
+	}
+	return &a, nil
+}
+
+// SaveAccount writes the account (key 0600, then account.json).
+func (s *Store) SaveAccount(a *Account) error {
+	if err := s.locked(); err != nil {
+		return err
+	}
+	d := s.accountDir(a.DirectoryURL)
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return fmt.Errorf("account: %w", err)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(d, "key.pem"), a.KeyPEM, 0o600); err != nil {
+		return fmt.Errorf("account key: %w", err)
+	}
+	b, err := json.MarshalIndent(a, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(d, "account.json"), append(b, '\n'), 0o600)
+}
+
+// ---- certificates
+
+// Meta describes one issued certificate version.
+type Meta struct {
+	ID     string   `json:"id"`
+	Names  []string `json:"names"`
+	PlanID string   `json:"plan_id,omitempty"`
+	// Serial is lowercase hex.
+	Serial    string    `json:"serial"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	// ARICertID is the certificate's RFC 9773 identifier, sent as
+	// "replaces" when it is renewed.
+	ARICertID string `json:"ari_cert_id"`
+	// KeyType such as "ec256" or "rsa2048".
+	KeyType  string    `json:"key_type"`
+	IssuedAt time.Time `json:"issued_at"`
+	// Replaced is the ARI id of the certificate this one replaced, when the
+	// order carried "replaces".
+	Replaced string `json:"replaced,omitempty"`
+	// SPKISHA256 is the hex SHA-256 of the public key (a DANE 3 1 1 value).
+	SPKISHA256 string `json:"spki_sha256"`
+	// Issuer is the issuing CA's common name; CA the directory URL; Profile
+	// the ACME profile; CertURL where the CA serves the certificate.
+	Issuer  string `json:"issuer,omitempty"`
+	CA      string `json:"ca,omitempty"`
+	Profile string `json:"profile,omitempty"`
+	CertURL string `json:"cert_url,omitempty"`
+	// Version is the version directory's name (set by the store).
+	Version string `json:"version"`
+}
+
+// Cert is a stored certificate: the files of its current version.
+type Cert struct {
+	ID string
+	// Dir is the stable path through the "current" symlink
+	// (<state>/certs/<id>/current): give this to deploy hooks.
+	Dir  string
+	Meta Meta
+	// PEM contents.
+	KeyPEM, CertPEM, ChainPEM []byte
+	Leaf                      *x509.Certificate
+	Key                       crypto.Signer
+}
+
+// Path returns the path of one of the current version's files (FileKey, ...).
+func (c *Cert) Path(file string) string { return filepath.Join(c.Dir, file) }
+
+// Files is what SaveCert writes.
+type Files struct {
+	KeyPEM []byte
+	// CertPEM is the leaf; ChainPEM the intermediates, leaf first order.
+	CertPEM, ChainPEM []byte
+}
+
+func (s *Store) certDir(id string) (string, error) {
+	if !ValidID(id) {
+		return "", fmt.Errorf("certificate id %q: invalid", id)
+	}
+	return filepath.Join(s.dir, "certs", id), nil
+}
+
+var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// ValidID reports whether id is usable as a certificate directory name.
+func ValidID(id string) bool { return idRE.MatchString(id) && !strings.Contains(id, "..") }
+
+// ListCerts returns the ids of certificates that have a current version, sorted.
+func (s *Store) ListCerts() ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(s.dir, "certs"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		if _, err := os.Readlink(filepath.Join(s.dir, "certs", e.Name(), "current")); err == nil {
+			ids = append(ids, e.Name())
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// LoadCert reads the current version of certificate id and checks it: the
+// key matches the leaf and meta.json's serial is the leaf's. ErrNotFound
+// when nothing was issued yet.
+func (s *Store) LoadCert(id string) (*Cert, error) {
+	d, err := s.certDir(id)
+	if err != nil {
+		return nil, err
+	}
+	target, err := os.Readlink(filepath.Join(d, "current"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", id, err)
+	}
+	vdir := filepath.Join(d, filepath.Base(target))
+	c := &Cert{ID: id, Dir: filepath.Join(d, "current")}
+	read := func(name string) []byte {
+		if err != nil {
+			return nil
+		}
+		var b []byte
+		b, err = os.ReadFile(filepath.Join(vdir, name))
+		return b
+	}
+	c.KeyPEM, c.CertPEM, c.ChainPEM = read(FileKey), read(FileCert), read(FileChain)
+	metaB := read(FileMeta)
+	if err != nil {
+		return nil, fmt.Errorf("certificate %s: %w: %v", id, ErrCorrupt, err)
+	}
+	if err := json.Unmarshal(metaB, &c.Meta); err != nil {
+		return nil, fmt.Errorf("certificate %s: meta: %w: %v", id, ErrCorrupt, err)
+	}
+	if c.Leaf, err = ParseLeaf(c.CertPEM); err != nil {
+		return nil, fmt.Errorf("certificate %s: %w: %v", id, ErrCorrupt, err)
+	}
+	if c.Key, err = ParseKey(c.KeyPEM); err != nil {
+		return nil, fmt.Errorf("certificate %s: %w: %v", id, ErrCorrupt, err)
+	}
+	if !publicKeyEqual(c.Key.Public(), c.Leaf.PublicKey) {
+		return nil, fmt.Errorf("certificate %s: %w: key does not match certificate", id, ErrCorrupt)
+	}
+	if c.Meta.Serial != c.Leaf.SerialNumber.Text(16) {
+		return nil, fmt.Errorf("certificate %s: %w: meta.json serial %s, certificate %s", id, ErrCorrupt, c.Meta.Serial, c.Leaf.SerialNumber.Text(16))
+	}
+	return c, nil
+}
+
+// SaveCert writes a new version of certificate id and makes it current.
+// meta's Serial, NotBefore, NotAfter, SPKISHA256, ID and Version are filled
+// from the certificate. The previous version is kept; older ones and debris
+// of interrupted runs are removed.
+func (s *Store) SaveCert(id string, f Files, meta Meta) (*Cert, error) {
+	if err := s.locked(); err != nil {
+		return nil, err
+	}
+	d, err := s.certDir(id)
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := ParseLeaf(f.CertPEM)
+	if err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", id, err)
+	}
+	key, err := ParseKey(f.KeyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", id, err)
+	}
+	if !publicKeyEqual(key.Public(), leaf.PublicKey) {
+		return nil, fmt.Errorf("certificate %s: key does not match certificate", id)
+	}
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", id, err)
+	}
+	if err := s.cleanDebris(d); err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", id, err)
+	}
+	version, err := nextVersion(d)
+	if err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", id, err)
+	}
+	vdir := filepath.Join(d, version)
+	if err := os.Mkdir(vdir, 0o700); err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", id, err)
+	}
+
+	meta.ID = id
+	meta.Version = version
+	meta.Serial = leaf.SerialNumber.Text(16)
+	meta.NotBefore = leaf.NotBefore.UTC()
+	meta.NotAfter = leaf.NotAfter.UTC()
+	meta.SPKISHA256 = SPKISHA256(leaf)
+	if meta.Issuer == "" {
+		meta.Issuer = leaf.Issuer.CommonName
+	}
+	metaB, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	certPEM := ensureNL(f.CertPEM)
+	chainPEM := ensureNL(f.ChainPEM)
+	keyPEM := ensureNL(f.KeyPEM)
+	full := append(append([]byte{}, certPEM...), chainPEM...)
+	combined := append(append([]byte{}, keyPEM...), full...)
+	writes := []struct {
+		name string
+		data []byte
+		perm os.FileMode
+	}{
+		{FileKey, keyPEM, 0o600},
+		{FileCert, certPEM, 0o644},
+		{FileChain, chainPEM, 0o644},
+		{FileFullchain, full, 0o644},
+		{FileCombined, combined, 0o600},
+		{FileMeta, append(metaB, '\n'), 0o644},
+	}
+	for _, w := range writes {
+		if err := atomicfile.WriteFile(filepath.Join(vdir, w.name), w.data, w.perm); err != nil {
+			return nil, fmt.Errorf("certificate %s: %w", id, err)
+		}
+		s.hit("after-" + w.name)
+	}
+	if err := syncDir(vdir); err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", id, err)
+	}
+	s.hit("before-switch")
+	// Switch: a new symlink renamed over "current" (rename(2) is atomic).
+	tmp := filepath.Join(d, ".current.tmp")
+	os.Remove(tmp)
+	if err := os.Symlink(version, tmp); err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", id, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(d, "current")); err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", id, err)
+	}
+	if err := syncDir(d); err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", id, err)
+	}
+	s.hit("after-switch")
+	s.prune(d, version)
+	return s.LoadCert(id)
+}
+
+func ensureNL(b []byte) []byte {
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		return append(append([]byte{}, b...), '\n')
+	}
+	return b
+}
+
+var versionRE = regexp.MustCompile(`^v(\d{6,})$`)
+
+func versions(d string) ([]string, error) {
+	ents, err := os.ReadDir(d)
+	if err != nil {
+		return nil, err
+	}
+	var vs []string
+	for _, e := range ents {
+		if e.IsDir() && versionRE.MatchString(e.Name()) {
+			vs = append(vs, e.Name())
+		}
+	}
+	sort.Slice(vs, func(i, j int) bool { return versionNum(vs[i]) < versionNum(vs[j]) })
+	return vs, nil
+}
+
+func versionNum(v string) int {
+	m := versionRE.FindStringSubmatch(v)
+	if m == nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+func nextVersion(d string) (string, error) {
+	vs, err := versions(d)
+	if err != nil {
+		return "", err
+	}
+	n := 1
+	if len(vs) > 0 {
+		n = versionNum(vs[len(vs)-1]) + 1
+	}
+	return fmt.Sprintf("v%06d", n), nil
+}
+
+func currentVersion(d string) string {
+	t, err := os.Readlink(filepath.Join(d, "current"))
+	if err != nil {
+		return ""
+	}
+	return filepath.Base(t)
+}
+
+// cleanDebris removes version directories newer than current: they are
+// what an interrupted SaveCert left behind.
+func (s *Store) cleanDebris(d string) error {
+	vs, err := versions(d)
+	if err != nil {
+		return err
+	}
+	cur := versionNum(currentVersion(d))
+	for _, v := range vs {
+		if versionNum(v) > cur {
+			if err := os.RemoveAll(filepath.Join(d, v)); err != nil {
+				return err
+			}
+		}
+	}
+	os.Remove(filepath.Join(d, ".current.tmp"))
+	return nil
+}
+
+// prune keeps the current version and the one before it.
+func (s *Store) prune(d, current string) {
+	vs, err := versions(d)
+	if err != nil {
+		return
+	}
+	cur := versionNum(current)
+	prev := -1
+	for _, v := range vs {
+		if n := versionNum(v); n < cur && n > prev {
+			prev = n
+		}
+	}
+	for _, v := range vs {
+		if n := versionNum(v); n != cur && n != prev {
+			os.RemoveAll(filepath.Join(d, v))
+		}
+	}
+}
+
+// Repair removes debris of interrupted writes for every certificate. Writes
+// do this themselves; Repair lets a run report it early.
+func (s *Store) Repair() error {
+	if err := s.locked(); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(filepath.Join(s.dir, "certs"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			if err := s.cleanDebris(filepath.Join(s.dir, "certs", e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// RetireCert moves certificate id (all versions, renewal state and next
+// key) to <dir>/retired/<id>-<unix time>, for a certificate the plan no
+// longer has. Its files stay for inspection; ListCerts no longer lists it.
+func (s *Store) RetireCert(id string, now time.Time) (string, error) {
+	if err := s.locked(); err != nil {
+		return "", err
+	}
+	d, err := s.certDir(id)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(d); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", ErrNotFound
+		}
+		return "", err
+	}
+	rd := filepath.Join(s.dir, "retired")
+	if err := os.MkdirAll(rd, 0o700); err != nil {
+		return "", err
+	}
+	to := filepath.Join(rd, fmt.Sprintf("%s-%d", id, now.Unix()))
+	if err := os.Rename(d, to); err != nil {
+		return "", fmt.Errorf("retire %s: %w", id, err)
+	}
+	return to, syncDir(filepath.Join(s.dir, "certs"))
+}
+
+// ---- renewal state
+
+// RenewalState is what the renewal loop remembers about a certificate
+// between runs. The store keeps it; the caller decides the policy.
+type RenewalState struct {
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	// Failures counts consecutive failed attempts.
+	Failures     int       `json:"failures"`
+	LastError    string    `json:"last_error,omitempty"`
+	BackoffUntil time.Time `json:"backoff_until,omitzero"`
+	// RetryAfter is the earliest time the CA asked to be contacted again
+	// (Retry-After of a rate limit or of ARI).
+	RetryAfter time.Time `json:"retry_after,omitzero"`
+	// ARI: the last suggested window and when it was fetched (RFC 9773).
+	ARIWindowStart time.Time `json:"ari_window_start,omitzero"`
+	ARIWindowEnd   time.Time `json:"ari_window_end,omitzero"`
+	ARIFetchedAt   time.Time `json:"ari_fetched_at,omitzero"`
+	ARIExplanation string    `json:"ari_explanation_url,omitempty"`
+	// ReducedCoverageSince is when a renewal was first held back because it
+	// would drop names (the guard), zero when not held back.
+	ReducedCoverageSince time.Time `json:"reduced_coverage_since,omitzero"`
+}
+
+// LoadRenewal returns certificate id's renewal state (zero when none).
+func (s *Store) LoadRenewal(id string) (RenewalState, error) {
+	var st RenewalState
+	d, err := s.certDir(id)
+	if err != nil {
+		return st, err
+	}
+	b, err := os.ReadFile(filepath.Join(d, "renewal.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("renewal state %s: %w", id, err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("renewal state %s: %w: %v", id, ErrCorrupt, err)
+	}
+	return st, nil
+}
+
+// SaveRenewal writes certificate id's renewal state.
+func (s *Store) SaveRenewal(id string, st RenewalState) error {
+	if err := s.locked(); err != nil {
+		return err
+	}
+	d, err := s.certDir(id)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(d, "renewal.json"), append(b, '\n'), 0o644)
+}
+
+// ---- next key (DANE)
+
+// NextKey is a staged key: generated ahead of use so that its TLSA record
+// (3 1 1 SPKISHA256) can be published for two TTLs before a certificate
+// with it is deployed (RFC 7672, RFC 7671 section 8.1).
+type NextKey struct {
+	KeyPEM     []byte    `json:"-"`
+	KeyType    string    `json:"key_type"`
+	SPKISHA256 string    `json:"spki_sha256"`
+	CreatedAt  time.Time `json:"created_at"`
+	// PublishedAt is when the caller saw the TLSA record published (zero:
+	// not yet).
+	PublishedAt time.Time `json:"published_at,omitzero"`
+}
+
+// LoadNextKey returns the staged next key of certificate id, or ErrNotFound.
+func (s *Store) LoadNextKey(id string) (*NextKey, error) {
+	d, err := s.certDir(id)
+	if err != nil {
+		return nil, err
+	}
+	nd := filepath.Join(d, "next")
+	b, err := os.ReadFile(filepath.Join(nd, "next.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	var nk NextKey
+	if err := json.Unmarshal(b, &nk); err != nil {
+		return nil, fmt.Errorf("next key %s: %w: %v", id, ErrCorrupt, err)
+	}
+	if nk.KeyPEM, err = os.ReadFile(filepath.Join(nd, FileKey)); err != nil {
+		return nil, fmt.Errorf("next key %s: %w: %v", id, ErrCorrupt, err)
+	}
+	return &nk, nil
+}
+
+// SaveNextKey stages a next key (key first, then next.json).
+func (s *Store) SaveNextKey(id string, nk *NextKey) error {
+	if err := s.locked(); err != nil {
+		return err
+	}
+	d, err := s.certDir(id)
+	if err != nil {
+		return err
+	}
+	nd := filepath.Join(d, "next")
+	if err := os.MkdirAll(nd, 0o700); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(nd, FileKey), ensureNL(nk.KeyPEM), 0o600); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(nk, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(nd, "next.json"), append(b, '\n'), 0o644)
+}
+
+// DropNextKey removes the staged next key (after it became current).
+func (s *Store) DropNextKey(id string) error {
+	if err := s.locked(); err != nil {
+		return err
+	}
+	d, err := s.certDir(id)
+	if err != nil {
+		return err
+	}
+	return os.RemoveAll(filepath.Join(d, "next"))
+}
+
+// ---- plan
+
+// LoadPlan returns the applied plan, or ErrNotFound.
+func (s *Store) LoadPlan() (*model.Plan, error) {
+	b, err := os.ReadFile(filepath.Join(s.dir, "plan.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	var p model.Plan
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("applied plan: %w: %v", ErrCorrupt, err)
+	}
+	return &p, nil
+}
+
+// SavePlan records p as the applied plan.
+func (s *Store) SavePlan(p *model.Plan) error {
+	if err := s.locked(); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(s.dir, "plan.json"), append(b, '\n'), 0o644)
+}
+
+// ---- helpers
+
+// ParseLeaf returns the first certificate of a PEM bundle.
+func ParseLeaf(certPEM []byte) (*x509.Certificate, error) {
+	rest := certPEM
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return nil, errors.New("no certificate in PEM")
+		}
+		if b.Type == "CERTIFICATE" {
+			return x509.ParseCertificate(b.Bytes)
+		}
+	}
+}
+
+// ParseKey parses a PEM private key (PKCS#8, EC or PKCS#1).
+func ParseKey(keyPEM []byte) (crypto.Signer, error) {
+	b, _ := pem.Decode(keyPEM)
+	if b == nil {
+		return nil, errors.New("no private key in PEM")
+	}
+	var k any
+	var err error
+	switch b.Type {
+	case "EC PRIVATE KEY":
+		k, err = x509.ParseECPrivateKey(b.Bytes)
+	case "RSA PRIVATE KEY":
+		k, err = x509.ParsePKCS1PrivateKey(b.Bytes)
+	default:
+		k, err = x509.ParsePKCS8PrivateKey(b.Bytes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("private key: %w", err)
+	}
+	sg, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("private key: %T is not a signer", k)
+	}
+	return sg, nil
+}
+
+// SPKISHA256 is the hex SHA-256 of the certificate's SubjectPublicKeyInfo.
+func SPKISHA256(c *x509.Certificate) string {
+	h := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(h[:])
+}
+
+func publicKeyEqual(a, b crypto.PublicKey) bool {
+	ab, err1 := x509.MarshalPKIXPublicKey(a)
+	bb, err2 := x509.MarshalPKIXPublicKey(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ab, bb)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
