@@ -71,4 +71,5 @@ func TestSmall(t *testing.T) {
 		t.Errorf("tls ceiling: %+v, want %d handshakes at a positive rate", c, cfg.Probes)
 	}
 	checkCertplan(t, cfg, res)
+	checkPlan(t, cfg, res)
 }

@@ -27,11 +27,6 @@ func (st *stages) inventoryStages(ctx context.Context, qs *fastdns.Queries) erro
 	return nil
 }
 
-func (st *stages) planStages(ctx context.Context) error {
-	st.res.Notes = append(st.res.Notes, "plan: not run (planner not in this build)")
-	return nil
-}
-
 // scopeOf turns targets into the probe scope whose Targets are exactly
 // them: each service without SNI, each (name, service) with.
 func scopeOf(ts []mailbench.Target) probe.Scope {

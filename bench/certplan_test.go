@@ -28,3 +28,17 @@ func checkCertplan(t *testing.T, cfg config, res *Results) {
 		}
 	}
 }
+
+// checkPlan checks the planning stage.
+func checkPlan(t *testing.T, cfg config, res *Results) {
+	t.Helper()
+	if len(res.Plan) != len(cfg.PlanNames) {
+		t.Fatalf("plan: %d runs, want %d", len(res.Plan), len(cfg.PlanNames))
+	}
+	for i, p := range res.Plan {
+		// Every name fits in 100-name certificates over 4 IPs.
+		if p.Names != cfg.PlanNames[i] || p.Elapsed <= 0 || p.Certificates < p.Names/100 {
+			t.Errorf("plan: %+v, want %d names in at least %d certificates", p, cfg.PlanNames[i], cfg.PlanNames[i]/100)
+		}
+	}
+}
