@@ -178,8 +178,8 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// Stats returns the counters summed over every socket. Counters are read
-// without synchronisation with the workers; read them when the load stops.
+// Stats returns the counters summed over every socket and TCP connection
+// (a TCP connection's counts are added when it closes).
 func (s *Server) Stats() Stats {
 	var sum counters
 	add := func(c *counters) {
@@ -357,9 +357,9 @@ func parse(q []byte, kb []byte, qq *query) bool {
 
 var opt = []byte{0, 0, 41, maxUDPEDNS >> 8, maxUDPEDNS & 0xff, 0, 0, 0, 0, 0, 0}
 
-// answer writes the response to q into out (which has room for 64 KiB when
-// over TCP, maxUDPEDNS+512 over UDP) and returns it, or nil to stay silent.
-// limit is the largest message the transport takes (0: the client's UDP size).
+// answer writes the response to q into out and returns it, or nil to stay
+// silent (a dead zone, or a query it cannot parse). Over UDP, an answer
+// larger than the client's UDP size goes out truncated (TC, no records).
 func (s *Server) answer(q, out, kb []byte, udp bool, c *counters) []byte {
 	atomic.AddInt64(&c.queries, 1)
 	var qq query
