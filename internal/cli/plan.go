@@ -10,18 +10,51 @@ import (
 	"github.com/certplan/certplan/planner"
 	"github.com/certplan/certplan/report"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // planOptions are the flags of "certplan plan".
 type planOptions struct {
-	inv      inventoryInput
-	probe    probeInput
+	inv   inventoryInput
+	probe probeInput
+	planFlags
 	Previous string
 	Profile  string
+}
+
+// planFlags are the planning policy flags that plan, issue and renew share.
+type planFlags struct {
 	MaxNames int
 	Include  []string
 	Exclude  []string
 	Hostname string
+}
+
+func (p *planFlags) addFlags(fs *pflag.FlagSet) {
+	fs.IntVar(&p.MaxNames, "max-names", 0, "names per certificate `n`, overriding the profile's limit (for CAs other than Let's Encrypt)")
+	fs.StringArrayVar(&p.Include, "include", nil, "a `name` the plan must cover even if DNS does not list it (repeatable)")
+	fs.StringArrayVar(&p.Exclude, "exclude", nil, "leave out names matching `pattern`, such as autodiscover.* or *.example.test (repeatable)")
+	fs.StringVar(&p.Hostname, "hostname", "", "the server's own `name` (Postfix myhostname): must-cover, first on every default certificate")
+}
+
+// policy is the planner policy for these flags; profile "" is the CA's
+// default, Let's Encrypt's classic.
+func (p *planFlags) policy(inv *inventoryInput, profile string, caSet bool) (planner.Policy, error) {
+	if profile == "" {
+		profile = planner.ProfileClassic
+	}
+	if _, ok := planner.ProfileLimits[profile]; !ok && p.MaxNames == 0 {
+		return planner.Policy{}, usageError("--profile %q: the name limit of classic (100), tlsserver and shortlived (25) is known; for another profile give --max-names", profile)
+	}
+	if p.MaxNames < 0 {
+		return planner.Policy{}, usageError("--max-names %d: must be positive", p.MaxNames)
+	}
+	pol := planner.Policy{ServerIPs: inv.ServerIPs, Profile: profile, MaxNames: p.MaxNames,
+		Hostname: p.Hostname, Include: p.Include, Exclude: p.Exclude}
+	if caSet {
+		pol.CAIdentifier = inv.CAIdentifier
+	}
+	return pol, nil
 }
 
 func newPlanCmd(g *globals) *cobra.Command {
@@ -72,10 +105,7 @@ Exit status:
 	o.probe.addFlags(fs, true)
 	fs.StringVar(&o.Previous, "previous", "", "the plan in use (`plan.json`): keep its certificates' name sets and IDs where possible")
 	fs.StringVar(&o.Profile, "profile", planner.ProfileClassic, "ACME profile, for the names-per-certificate limit: classic (100), tlsserver (25), shortlived (25)")
-	fs.IntVar(&o.MaxNames, "max-names", 0, "names per certificate `n`, overriding the profile's limit (for CAs other than Let's Encrypt)")
-	fs.StringArrayVar(&o.Include, "include", nil, "a `name` the plan must cover even if DNS does not list it (repeatable)")
-	fs.StringArrayVar(&o.Exclude, "exclude", nil, "leave out names matching `pattern`, such as autodiscover.* or *.example.test (repeatable)")
-	fs.StringVar(&o.Hostname, "hostname", "", "the server's own `name` (Postfix myhostname): must-cover, first on every default certificate")
+	o.planFlags.addFlags(fs)
 	return cmd
 }
 
@@ -89,11 +119,9 @@ func runPlan(ctx context.Context, g *globals, o *planOptions, caSet bool, args [
 	if o.probe.NoProbe && o.probe.ProbeFile != "" {
 		return usageError("--probe and --no-probe: give one")
 	}
-	if _, ok := planner.ProfileLimits[o.Profile]; !ok {
-		return usageError("--profile %q: want classic, tlsserver or shortlived", o.Profile)
-	}
-	if o.MaxNames < 0 {
-		return usageError("--max-names %d: must be positive", o.MaxNames)
+	pol, err := o.policy(&o.inv, o.Profile, caSet)
+	if err != nil {
+		return err
 	}
 	inv, err := o.inv.load(ctx, g, args)
 	if err != nil {
@@ -109,11 +137,6 @@ func runPlan(ctx context.Context, g *globals, o *planOptions, caSet bool, args [
 		if err := model.ReadFile(o.Previous, model.KindPlan, prev); err != nil {
 			return withHint(fmt.Errorf("previous plan: %w", err), `--previous takes the JSON plan in use ("certplan plan --format json -o plan.json")`)
 		}
-	}
-	pol := planner.Policy{ServerIPs: o.inv.ServerIPs, Profile: o.Profile, MaxNames: o.MaxNames,
-		Hostname: o.Hostname, Include: o.Include, Exclude: o.Exclude}
-	if caSet {
-		pol.CAIdentifier = o.inv.CAIdentifier
 	}
 	plan, err := planner.Plan(inv, pr, pol, prev, g.Now())
 	if err != nil {
