@@ -357,11 +357,11 @@ func newIssueCmd(g *globals) *cobra.Command {
 		Long: `issue turns a plan into certificates. The plan is --plan FILE (from "certplan
 plan"), or is made here from the inventory (the domain sources and --server-ip,
 or --inventory FILE) against the plan applied last time in --state-dir, with
-plan's --hostname, --include, --exclude and --max-names. For each planned
-certificate that is
-missing, whose names changed, or that is due for renewal, it runs a preflight
-per name (points here, CAA allows the CA and challenge, the HTTP-01 path
-answers), orders it (with ARI's "replaces" when it replaces one), leaves out
+plan's --hostname, --include, --exclude and --max-names.
+
+For each planned certificate that is missing, whose names changed, or that is
+due for renewal, it runs a preflight per name (points here, CAA allows the CA
+and challenge, the HTTP-01 path answers), orders it (with ARI's "replaces" when it replaces one), leaves out
 names the CA rejects and orders once more without them (never a must-cover
 name), and stores it atomically in --state-dir. Each changed certificate's
 deploy hooks then run once, and every name of the changed certificates is
