@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -466,18 +467,35 @@ func writeIssueText(w io.Writer, rep *apply.Report) {
 		fmt.Fprintf(w, "%s: retired: no longer in the plan; its files stay, it is no longer renewed\n", r.ID)
 	}
 	if len(rep.Verification) > 0 {
-		fmt.Fprintln(w)
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tENDPOINT\tPROTOCOL\tWITH SNI\tWITHOUT SNI\tCERTIFICATE")
-		for _, v := range rep.Verification {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, hostPort(v.IP, v.Port), v.Protocol, v.WithSNI, v.WithoutSNI, v.CertID)
-		}
-		tw.Flush()
-		for _, v := range rep.Verification {
-			if !v.OK() {
-				fmt.Fprintln(w, verifyProblem(&v))
+		writeVerifyMatrix(w, rep.Verification)
+		// What is not served as planned, one line per name, IP and story,
+		// with the ports that share it.
+		var group []apply.VerifyRow
+		flush := func() {
+			if len(group) == 0 {
+				return
 			}
+			ports := make([]string, len(group))
+			for i, v := range group {
+				ports[i] = strconv.Itoa(v.Port)
+			}
+			host := group[0].IP
+			if strings.Contains(host, ":") {
+				host = "[" + host + "]"
+			}
+			fmt.Fprintln(w, verifyProblem(&group[0], host+":"+strings.Join(ports, ",")))
+			group = group[:0]
 		}
+		for _, v := range rep.Verification {
+			if v.OK() {
+				continue
+			}
+			if len(group) > 0 && (group[0].Name != v.Name || group[0].IP != v.IP || verifyProblem(&group[0], "") != verifyProblem(&v, "")) {
+				flush()
+			}
+			group = append(group, v)
+		}
+		flush()
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, summaryLine(rep))
@@ -517,10 +535,14 @@ func nextTry(c *apply.CertOutcome) string {
 }
 
 func hookLine(h apply.HookOutcome) string {
-	if h.OK {
-		return fmt.Sprintf("%q: ok", firstLine(h.Hook))
+	hook := firstLine(h.Hook)
+	if len(hook) > 60 {
+		hook = hook[:57] + "..."
 	}
-	return fmt.Sprintf("%q: failed: %s", firstLine(h.Hook), h.Error)
+	if h.OK {
+		return fmt.Sprintf("%q: ok", hook)
+	}
+	return fmt.Sprintf("%q: failed: %s", hook, h.Error)
 }
 
 func firstLine(s string) string {
@@ -528,7 +550,8 @@ func firstLine(s string) string {
 	return s
 }
 
-func verifyProblem(v *apply.VerifyRow) string {
+// verifyProblem says why v is not as planned; endpoint is where ("127.0.0.2:25").
+func verifyProblem(v *apply.VerifyRow, endpoint string) string {
 	var parts []string
 	if v.WithSNI != apply.VerifyNew && v.WithSNI != apply.VerifyCurrent {
 		parts = append(parts, "with SNI "+v.WithSNI+": "+v.WithSNIDetail)
@@ -536,7 +559,48 @@ func verifyProblem(v *apply.VerifyRow) string {
 	if v.WithoutSNI != apply.VerifyNew && v.WithoutSNI != apply.VerifyCurrent && v.WithoutSNI != apply.VerifySNIOnly {
 		parts = append(parts, "without SNI "+v.WithoutSNI+": "+v.WithoutSNIDetail)
 	}
-	return fmt.Sprintf("not served: %s on %s (%s): %s", v.Name, hostPort(v.IP, v.Port), v.CertID, strings.Join(parts, "; "))
+	return fmt.Sprintf("not served: %s on %s (%s): %s", v.Name, endpoint, v.CertID, strings.Join(parts, "; "))
+}
+
+// verifyMark is a verification verdict in one character.
+var verifyMark = map[string]string{
+	apply.VerifyNew: "+", apply.VerifyCurrent: "c", apply.VerifySNIOnly: "s", apply.VerifyOld: "O", apply.VerifyBad: "X",
+}
+
+// writeVerifyMatrix prints one row per name and IP and one column per
+// port; a cell is two marks, with SNI then without.
+func writeVerifyMatrix(w io.Writer, rows []apply.VerifyRow) {
+	var ports []int
+	seen := map[int]bool{}
+	for _, r := range rows {
+		if !seen[r.Port] {
+			seen[r.Port] = true
+			ports = append(ports, r.Port)
+		}
+	}
+	sort.Ints(ports)
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprint(tw, "NAME\tIP\tCERTIFICATE")
+	for _, p := range ports {
+		fmt.Fprintf(tw, "\t%d", p)
+	}
+	fmt.Fprintln(tw)
+	for i := 0; i < len(rows); {
+		j := i
+		cells := map[int]string{}
+		for ; j < len(rows) && rows[j].Name == rows[i].Name && rows[j].IP == rows[i].IP; j++ {
+			cells[rows[j].Port] = cmp.Or(verifyMark[rows[j].WithSNI], "?") + cmp.Or(verifyMark[rows[j].WithoutSNI], "?")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s", rows[i].Name, rows[i].IP, rows[i].CertID)
+		for _, p := range ports {
+			fmt.Fprintf(tw, "\t%s", cmp.Or(cells[p], "."))
+		}
+		fmt.Fprintln(tw)
+		i = j
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "(each cell: with SNI, then without; + the new certificate, c another current one, s SNI-only by plan, O an old one: not deployed, X none or not valid, . not probed)")
 }
 
 func summaryLine(rep *apply.Report) string {

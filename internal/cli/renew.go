@@ -133,7 +133,7 @@ func writeRenewText(w io.Writer, rep *apply.Report) {
 	}
 	for _, v := range rep.Verification {
 		if !v.OK() {
-			fmt.Fprintln(w, verifyProblem(&v))
+			fmt.Fprintln(w, verifyProblem(&v, hostPort(v.IP, v.Port)))
 		}
 	}
 }
