@@ -64,7 +64,10 @@ Exit status:
   # Replan against the plan in use, with the 25-name profile, leaving out autodiscover names:
   certplan plan --inventory inv.json --no-probe --previous plan.json --profile tlsserver --exclude 'autodiscover.*'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runPlan(cmd.Context(), g, o, cmd.Flags().Changed("ca-identifier"), args)
+			// Without --ca-identifier (on the command line or in the config), the
+			// plan is for the CA the inventory checked CAA for.
+			caSet := cmd.Flags().Changed("ca-identifier") || o.inv.CAIdentifier != cmd.Flags().Lookup("ca-identifier").DefValue
+			return runPlan(cmd.Context(), g, o, caSet, args)
 		},
 	}
 	fs := cmd.Flags()
