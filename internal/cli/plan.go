@@ -73,12 +73,12 @@ Exit status:
 	fs := cmd.Flags()
 	o.inv.addFlags(fs, true)
 	o.probe.addFlags(fs, true)
-	fs.StringVar(&o.Previous, "previous", "", "the plan in use (`plan.json`): keep its certificates' name sets and IDs where possible")
+	fs.StringVar(&o.Previous, "previous", "", "the JSON plan in use (`file`): keep its certificates' name sets and IDs where possible")
 	fs.StringVar(&o.Profile, "profile", planner.ProfileClassic, "ACME profile, for the names-per-certificate limit: classic (100), tlsserver (25), shortlived (25)")
-	fs.IntVar(&o.MaxNames, "max-names", 0, "names per certificate `n`, overriding the profile's limit (for CAs other than Let's Encrypt)")
+	fs.IntVar(&o.MaxNames, "max-names", 0, "at most `n` names per certificate, overriding the profile's limit (for CAs other than Let's Encrypt)")
 	fs.StringArrayVar(&o.Include, "include", nil, "a `name` the plan must cover even if DNS does not list it (repeatable)")
 	fs.StringArrayVar(&o.Exclude, "exclude", nil, "leave out names matching `pattern`, such as autodiscover.* or *.example.test (repeatable)")
-	fs.StringVar(&o.Hostname, "hostname", "", "the server's own `name` (Postfix myhostname): must-cover, first on every default certificate")
+	fs.StringVar(&o.Hostname, "hostname", "", "the server's own `name` (Postfix myhostname): must-cover, first in line for every default certificate")
 	return cmd
 }
 
