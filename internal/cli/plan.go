@@ -31,10 +31,10 @@ type planFlags struct {
 }
 
 func (p *planFlags) addFlags(fs *pflag.FlagSet) {
-	fs.IntVar(&p.MaxNames, "max-names", 0, "names per certificate `n`, overriding the profile's limit (for CAs other than Let's Encrypt)")
+	fs.IntVar(&p.MaxNames, "max-names", 0, "at most `n` names per certificate, overriding the profile's limit (for CAs other than Let's Encrypt)")
 	fs.StringArrayVar(&p.Include, "include", nil, "a `name` the plan must cover even if DNS does not list it (repeatable)")
 	fs.StringArrayVar(&p.Exclude, "exclude", nil, "leave out names matching `pattern`, such as autodiscover.* or *.example.test (repeatable)")
-	fs.StringVar(&p.Hostname, "hostname", "", "the server's own `name` (Postfix myhostname): must-cover, first on every default certificate")
+	fs.StringVar(&p.Hostname, "hostname", "", "the server's own `name` (Postfix myhostname): must-cover, first in line for every default certificate")
 }
 
 // policy is the planner policy for these flags; profile "" is the CA's
@@ -97,13 +97,16 @@ Exit status:
   # Replan against the plan in use, with the 25-name profile, leaving out autodiscover names:
   certplan plan --inventory inv.json --no-probe --previous plan.json --profile tlsserver --exclude 'autodiscover.*'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runPlan(cmd.Context(), g, o, cmd.Flags().Changed("ca-identifier"), args)
+			// Without --ca-identifier (on the command line or in the config), the
+			// plan is for the CA the inventory checked CAA for.
+			caSet := cmd.Flags().Changed("ca-identifier") || o.inv.CAIdentifier != cmd.Flags().Lookup("ca-identifier").DefValue
+			return runPlan(cmd.Context(), g, o, caSet, args)
 		},
 	}
 	fs := cmd.Flags()
 	o.inv.addFlags(fs, true)
 	o.probe.addFlags(fs, true)
-	fs.StringVar(&o.Previous, "previous", "", "the plan in use (`plan.json`): keep its certificates' name sets and IDs where possible")
+	fs.StringVar(&o.Previous, "previous", "", "the JSON plan in use (`file`): keep its certificates' name sets and IDs where possible")
 	fs.StringVar(&o.Profile, "profile", planner.ProfileClassic, "ACME profile, for the names-per-certificate limit: classic (100), tlsserver (25), shortlived (25)")
 	o.planFlags.addFlags(fs)
 	return cmd
