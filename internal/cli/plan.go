@@ -188,7 +188,11 @@ func planExit(plan *model.Plan, inv *model.Inventory) error {
 		}
 	}
 	if failed > 0 {
-		problems = append(problems, fmt.Sprintf("%d domains failed their DNS lookups: their names may be missing from the plan", failed))
+		what := fmt.Sprintf("%d domains failed their DNS lookups: their names may be missing from the plan", failed)
+		if failed == 1 {
+			what = "1 domain failed its DNS lookups: its names may be missing from the plan"
+		}
+		problems = append(problems, what)
 	}
 	if len(problems) == 0 {
 		return nil
