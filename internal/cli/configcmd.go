@@ -194,9 +194,9 @@ func exampleConfig(root *cobra.Command) []byte {
 				fmt.Fprintf(&b, "# (used by: %s)\n", strings.Join(e.cmds, ", "))
 			}
 			if ex, ok := configExamples[k]; ok {
-				b.WriteString(yamlLine(k, ex, isSliceFlag(e.flag)))
+				b.WriteString(yamlLine(k, ex, e.flag))
 			} else {
-				b.WriteString("#" + yamlLine(k, defaultValues(e.flag), isSliceFlag(e.flag)))
+				b.WriteString("#" + yamlLine(k, defaultValues(e.flag), e.flag))
 			}
 		}
 	}
@@ -214,8 +214,13 @@ func defaultValues(f *pflag.Flag) []string {
 	return []string{f.DefValue}
 }
 
-func yamlLine(key string, vals []string, list bool) string {
+func yamlLine(key string, vals []string, f *pflag.Flag) string {
+	list := isSliceFlag(f)
+	plain := map[string]bool{"int": true, "float64": true, "bool": true}[f.Value.Type()]
 	q := func(s string) string {
+		if plain {
+			return s // numbers and booleans as YAML writes them
+		}
 		out, _ := yaml.Marshal(s)
 		return strings.TrimSpace(string(out))
 	}
