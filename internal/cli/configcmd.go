@@ -86,16 +86,26 @@ func checkConfigFile(root *cobra.Command, path string) error {
 			errs = append(errs, err)
 		}
 	}
-	// The same error is found by every command that has the key: report it once.
+	// The same problem is found by every command that has the key: report
+	// each line once.
 	seen := map[string]bool{}
-	var uniq []error
+	var lines []string
 	for _, e := range errs {
-		if !seen[e.Error()] {
-			seen[e.Error()] = true
-			uniq = append(uniq, e)
+		for _, l := range strings.Split(e.Error(), "\n") {
+			if !seen[l] {
+				seen[l] = true
+				lines = append(lines, l)
+			}
 		}
 	}
-	return errors.Join(uniq...)
+	if len(lines) == 0 {
+		return nil
+	}
+	err := errors.New(strings.Join(lines, "\n"))
+	if strings.Contains(err.Error(), "unknown key") {
+		return withHint(err, "keys are the long flag names listed by \"certplan <command> --help\"")
+	}
+	return err
 }
 
 func allCommands(root *cobra.Command) []*cobra.Command {
