@@ -10,6 +10,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -54,6 +55,11 @@ func run(ctx context.Context, o labOptions, stdout, stderr io.Writer) error {
 		}
 	}
 	l, err := lab.Start(lab.Options{Dir: o.dir, RandomPorts: o.randomPorts, ACME: true})
+	if err != nil && !o.randomPorts && errors.Is(err, syscall.EADDRINUSE) {
+		// Another lab (or anything else) holds the usual ports: take free ones.
+		fmt.Fprintf(stderr, "lab: %v; using free ports instead\n", err)
+		l, err = lab.Start(lab.Options{Dir: o.dir, RandomPorts: true, ACME: true})
+	}
 	if err != nil {
 		return err
 	}
