@@ -129,7 +129,11 @@ func newWorld(t *testing.T) *world {
 	// Pebble, validating through that DNS.
 	caCtx, caCancel := context.WithCancel(context.Background())
 	w.caCancel = caCancel
-	w.ca, err = pebbletest.Start(caCtx, pebbletest.Options{DNSAddr: w.dns.Addr()})
+	// Besides Let's Encrypt's profiles, one whose name limit is below what
+	// the plan puts on a certificate: the CA rejects such an order.
+	profiles := pebbletest.DefaultProfiles()
+	profiles["small"] = pebbletest.Profile{Description: "at most 3 names", Validity: 90 * 24 * time.Hour, MaxNames: 3}
+	w.ca, err = pebbletest.Start(caCtx, pebbletest.Options{DNSAddr: w.dns.Addr(), Profiles: profiles})
 	if err != nil {
 		caCancel()
 		t.Fatalf("pebble: %v", err)
@@ -401,6 +405,48 @@ func (w *world) served(want *x509.Certificate, snis ...string) {
 	}
 }
 
+// hookFiles checks what the hooks left where the one-time configuration
+// points: c as the default certificate of both servers, and SNI entries
+// for c's names instead of today's ones.
+func (w *world) hookFiles(c *store.Cert) {
+	t := w.t
+	t.Helper()
+	combined, err := os.ReadFile(c.Path("combined.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fullchain, err := os.ReadFile(c.Path("fullchain.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string][]byte{
+		filepath.Join(w.pfCertDir, "default-"+serverIP+".pem"): combined,
+		filepath.Join(w.dcCertDir, "default-"+serverIP+".crt"): fullchain,
+	} {
+		got, err := os.ReadFile(file)
+		if err != nil {
+			t.Error(err)
+		} else if !bytes.Equal(got, want) {
+			t.Errorf("%s does not hold certificate %s", file, c.Meta.Serial)
+		}
+	}
+	for _, file := range []string{w.pfMapSrc, w.dcSNIConf} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		for _, n := range c.Meta.Names {
+			if !strings.Contains(string(b), n+" ") {
+				t.Errorf("%s has no entry for %s:\n%s", file, n, b)
+			}
+		}
+		if strings.Contains(string(b), "cpanel-domain2") {
+			t.Errorf("%s still names today's certificate for domain2.test:\n%s", file, b)
+		}
+	}
+}
+
 // covers fails the test unless c lists every name.
 func covers(t *testing.T, c *x509.Certificate, names ...string) {
 	t.Helper()
@@ -471,6 +517,7 @@ func TestIssueDeployRenewPostfixDovecot(t *testing.T) {
 			}
 		}
 		w.served(first.Leaf, append([]string{""}, planned...)...)
+		w.hookFiles(first)
 		if t.Failed() {
 			t.Logf("certplan issue: %s", r)
 		}
@@ -546,14 +593,7 @@ func TestIssueDeployRenewPostfixDovecot(t *testing.T) {
 		// The hooks ran: both servers present the new certificate, to the
 		// new domain's names and to everyone else, with and without SNI.
 		w.served(second.Leaf, "", "mail.newclient.test", "smtp.newclient.test", hostname, "mail.domain2.test")
-		// The Postfix hook replaced today's SNI entries for domain2.test.
-		b, err := os.ReadFile(w.pfMapSrc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(string(b), "cpanel-domain2") {
-			t.Errorf("the SNI table still names today's certificate:\n%s", b)
-		}
+		w.hookFiles(second)
 		if t.Failed() {
 			t.Logf("certplan renew: %s", r)
 		}
@@ -620,15 +660,33 @@ func TestIssueDeployRenewPostfixDovecot(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		// (b) The CA is down.
+		// (b) The CA rejects the order: its profile allows fewer names
+		// than the administrator said (--max-names).
+		now = now.Add(2 * time.Hour) // past any backoff from (a)
+		nOrders := len(w.ca.Orders())
+		r = w.certplan(now, w.applyArgs("renew", "--no-jitter", "--profile", "small", "--max-names", "100")...)
+		if r.code != cli.ExitFailure && r.code != cli.ExitPartial {
+			t.Errorf("renew with the order rejected: want exit 1 or 3: %s", r)
+		}
+		wantLine(t, r.stdout, `^failed `+regexp.QuoteMeta(id)+`: .*more than 3 identifiers.*; next attempt after \S+$`)
+		if orders := w.ca.Orders()[nOrders:]; len(orders) == 0 || orders[0].Profile != "small" || orders[0].Replaces != second.Meta.ARICertID {
+			t.Errorf("orders placed: %+v, want one for profile small replacing %s", orders, second.Meta.ARICertID)
+		}
+		if strings.Contains(r.stdout, "deployed") {
+			t.Errorf("a hook ran: %s", r)
+		}
+		t.Logf("order rejected: %s", r)
+		unchanged("order rejected")
+
+		// (c) The CA is down.
 		w.caCancel()
 		w.ca.Close()
-		now = now.Add(2 * time.Hour) // past any backoff from (a)
+		now = now.Add(4 * time.Hour) // past the backoff from (b)
 		r = w.certplan(now, w.applyArgs("renew", "--no-jitter")...)
 		if r.code != cli.ExitFailure && r.code != cli.ExitPartial {
 			t.Errorf("renew with the CA down: want exit 1 or 3: %s", r)
 		}
-		wantLine(t, r.stdout+r.stderr, regexp.QuoteMeta(id))
+		wantLine(t, r.stdout, `^failed `+regexp.QuoteMeta(id)+`: .*connection refused; next attempt after \S+$`)
 		if strings.Contains(r.stdout, "deployed") {
 			t.Errorf("a hook ran: %s", r)
 		}
