@@ -297,10 +297,10 @@ func backdate(t *testing.T, path string) {
 func (w *world) hooks() []string {
 	path := "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 	return []string{
-		fmt.Sprintf("%s POSTFIX_CONFIG_DIR=%s POSTFIX_CERT_DIR=%s POSTFIX_SNI_MAP=%s bash %s", path,
+		fmt.Sprintf("%s POSTFIX_CONFIG_DIR=%s POSTFIX_CERT_DIR=%s POSTFIX_SNI_MAP=%s %s", path,
 			shellQuote(w.pf.ConfigDir), shellQuote(w.pfCertDir), shellQuote("hash:"+w.pfMapSrc),
 			shellQuote(repoFile(w.t, "examples/hooks/postfix.sh"))),
-		fmt.Sprintf("%s DOVECOT_CONFIG=%s DOVECOT_CERT_DIR=%s DOVECOT_SNI_CONF=%s bash %s", path,
+		fmt.Sprintf("%s DOVECOT_CONFIG=%s DOVECOT_CERT_DIR=%s DOVECOT_SNI_CONF=%s %s", path,
 			shellQuote(w.dc.ConfigFile), shellQuote(w.dcCertDir), shellQuote(w.dcSNIConf),
 			shellQuote(repoFile(w.t, "examples/hooks/dovecot.sh"))),
 	}
@@ -694,6 +694,23 @@ func TestIssueDeployRenewPostfixDovecot(t *testing.T) {
 		}
 		t.Logf("CA down: %s", r)
 		unchanged("CA down")
+
+		// Monitoring sees the failing renewal, while every name still
+		// verifies with the certificate in place.
+		prom := filepath.Join(t.TempDir(), "certplan.prom")
+		r = w.certplan(now, "check", "--state-dir", w.stateDir, "--ports", w.portsFlag(),
+			"--ca-file", w.issuerFile, "--prom-file", prom)
+		if r.code != 1 {
+			t.Errorf("certplan check after failed renewals: want exit 1 (WARNING): %s", r)
+		}
+		wantLine(t, r.stdout, `^CERTPLAN WARNING - .*broken_names=0 `)
+		t.Logf("check: %s", r)
+		b, err := os.ReadFile(prom)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantLine(t, string(b), `^certplan_renewal_failures\{id="`+regexp.QuoteMeta(id)+`"\} [1-9]\d*$`)
+		wantLine(t, string(b), `^certplan_check_status 1$`)
 	})
 }
 
