@@ -47,11 +47,16 @@ func TestIssueDeployRenewPostfixDovecot(t *testing.T) {
 		if r.code != cli.ExitOK {
 			t.Fatalf("certplan issue: %s", r)
 		}
-		wantLine(t, r.stdout, `^`+regexp.QuoteMeta(id)+`: issued \(issue(: [^)]*)?\), \d+ names, serial [0-9a-f]+, expires \d{4}-\d\d-\d\d$`)
+		wantLine(t, r.stdout, `^`+regexp.QuoteMeta(id)+`: issued \(issue(: [^)]*)?\), 5 names, serial [0-9a-f]+, expires \d{4}-\d\d-\d\d$`)
 		// The text report shows a hook's first 60 characters.
 		wantLine(t, r.stdout, `^  deploy hook "PATH=\S+ POSTFIX_CONFIG_DIR=.*": ok$`)
 		wantLine(t, r.stdout, `^  deploy hook "PATH=\S+ DOVECOT_CONFIG=.*": ok$`)
-		wantLine(t, r.stdout, `^\d+ certificates: \d+ issued; verified (\d+) of (\d+) name/endpoint pairs$`)
+		// Every planned name, on every port: the new certificate with SNI
+		// and without.
+		for _, n := range planned {
+			wantLine(t, r.stdout, `^`+regexp.QuoteMeta(n)+`\s+127\.0\.0\.2\s+`+regexp.QuoteMeta(id)+`(\s+\+\+){4}$`)
+		}
+		wantLine(t, r.stdout, `^1 certificates: 1 issued; verified 20 of 20 name/endpoint pairs$`)
 		if strings.Contains(r.stdout, "not served") || strings.Contains(r.stdout, "elsewhere.test") {
 			t.Errorf("issue output reports a problem or a foreign name:\n%s", r.stdout)
 		}
