@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -174,6 +176,75 @@ func TestIssueDeployRenewPostfixDovecot(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
+
+	// 3b. A deploy hook fails (Dovecot's configuration has an error the
+	// administrator has just made): issue --force exits 3, Postfix serves
+	// the new certificate, Dovecot the one before; once the configuration
+	// is fixed, renew deploys the certificate again, and only then is it
+	// quiet.
+	third := second
+	t.Run("hook-fails-then-redeploy", func(t *testing.T) {
+		w.t = t
+		conf, err := os.ReadFile(w.dc.ConfigFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, w.dc.ConfigFile, append(append([]byte{}, conf...), "ssl_no_such_setting = yes\n"...), 0o644)
+		r := w.certplan(time.Time{}, w.applyArgs("issue", "--force", "--verify-wait", "2s")...)
+		if r.code != cli.ExitPartial {
+			t.Errorf("issue with a failing hook: want exit 3: %s", r)
+		}
+		wantLine(t, r.stdout, `^`+regexp.QuoteMeta(id)+`: issued \(renew(: [^)]*)?\), 7 names, .*, replaces `+regexp.QuoteMeta(second.Meta.ARICertID)+`$`)
+		wantLine(t, r.stdout, `^  deploy hook "PATH=\S+ POSTFIX_CONFIG_DIR=.*": ok$`)
+		// The hook refuses before changing anything, and says why.
+		wantLine(t, r.stdout, `^  deploy hook "PATH=\S+ DOVECOT_CONFIG=.*": failed: deploy hook for `+regexp.QuoteMeta(id)+
+			`: exit status 1: dovecot hook: error: doveconf rejects .* \(nothing changed\): .*Unknown setting: ssl_no_such_setting$`)
+		// Postfix's ports verify; Dovecot's still show the certificate
+		// before.
+		dcPorts := []int{w.dc.IMAPPort, w.dc.IMAPSPort}
+		slices.Sort(dcPorts)
+		wantLine(t, r.stdout, fmt.Sprintf(`^not served: mail\.newclient\.test on 127\.0\.0\.2:%d,%d \(%s\): with SNI old: serial %s .*; without SNI old: serial %s `,
+			dcPorts[0], dcPorts[1], regexp.QuoteMeta(id), second.Meta.Serial, second.Meta.Serial))
+		wantLine(t, r.stdout, `^1 certificates: 1 issued; verified 14 of 28 name/endpoint pairs$`)
+		dcDefault := filepath.Join(w.dcCertDir, "default-"+serverIP+".crt")
+		if c, err := store.ParseLeaf(mustRead(t, dcDefault)); err != nil || !c.Equal(second.Leaf) {
+			t.Errorf("%s changed although the hook failed (%v)", dcDefault, err)
+		}
+		t.Logf("issue with a failing hook: %s", r)
+		third = w.current(id)
+		if third.Meta.Serial == second.Meta.Serial {
+			t.Fatal("issue --force did not replace the certificate")
+		}
+		pf, dc := w.ports, w.ports
+		w.ports = pf[:2]
+		w.served(third.Leaf, "", "mail.newclient.test")
+		w.ports = dc[2:]
+		w.served(second.Leaf, "", "mail.newclient.test")
+		w.ports = pf
+
+		// Fixed: the next renew deploys the same certificate again.
+		writeFile(t, w.dc.ConfigFile, conf, 0o644)
+		nOrders := len(w.ca.Orders())
+		r = w.certplan(time.Time{}, w.applyArgs("renew", "--no-jitter")...)
+		if r.code != cli.ExitOK {
+			t.Errorf("renew after the fix: %s", r)
+		}
+		wantLine(t, r.stdout, `^deployed `+regexp.QuoteMeta(id)+` again \(serial `+regexp.QuoteMeta(third.Meta.Serial)+`\); deployed$`)
+		if n := len(w.ca.Orders()) - nOrders; n != 0 {
+			t.Errorf("the redeploy placed %d orders", n)
+		}
+		w.served(third.Leaf, "", "mail.newclient.test", hostname)
+		w.hookFiles(third)
+		r = w.certplan(time.Time{}, w.applyArgs("renew", "--no-jitter")...)
+		if r.code != cli.ExitOK || r.stdout != "" {
+			t.Errorf("renew after the redeploy, want exit 0 and no output: %s", r)
+		}
+	})
+	w.t = t
+	if t.Failed() {
+		t.FailNow()
+	}
+	second = third
 
 	// 4. The renewal window opens but the CA cannot issue: renew fails,
 	// and the certificate deployed before is still what clients get.
