@@ -579,15 +579,20 @@ func (p *planner) sortPacked(cs []int, prio bool) {
 // domainRuns splits cands sorted by key into runs of one client domain.
 func (p *planner) domainRuns(cs []int) [][]int {
 	var runs [][]int
+	p.eachRun(cs, func(run []int) { runs = append(runs, run) })
+	return runs
+}
+
+// eachRun calls f with each run of one client domain in cs (sorted by key).
+func (p *planner) eachRun(cs []int, f func([]int)) {
 	for i := 0; i < len(cs); {
 		j := i + 1
-		for j < len(cs) && p.cands[cs[j]].key == p.cands[cs[i]].key {
+		for j < len(cs) && p.cands[cs[j]].krank == p.cands[cs[i]].krank {
 			j++
 		}
-		runs = append(runs, cs[i:j:j])
+		f(cs[i:j:j])
 		i = j
 	}
-	return runs
 }
 
 func (p *planner) build() {
@@ -608,9 +613,7 @@ func (p *planner) build() {
 			def.names = all[:n:n]
 			rest := all[n:]
 			p.sortByKey(rest)
-			for _, run := range p.domainRuns(rest) {
-				pk.place(run)
-			}
+			p.eachRun(rest, pk.place)
 		} else {
 			var fresh []int
 			if defs[g] != nil {
@@ -755,7 +758,7 @@ func (k *packer) add(c *bcert, run []int) {
 }
 
 func (k *packer) newCert(run []int) {
-	c := &bcert{ips: k.ips, key: k.p.cands[run[0]].key}
+	c := &bcert{ips: k.ips, key: k.p.cands[run[0]].key, names: make([]int, 0, k.limit)}
 	k.certs = append(k.certs, c)
 	k.add(c, run)
 }
@@ -844,6 +847,7 @@ func (p *planner) assemble() *model.Plan {
 	}
 	out.SNIOnly = make([]string, 0, n)
 	var mx []string
+	nmx := 0
 	for ci, s := range sniOnly {
 		if !s {
 			continue
@@ -855,16 +859,18 @@ func (p *planner) assemble() *model.Plan {
 			out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnSNIOnly, Name: c.name,
 				Message: "a must-cover name that only SNI clients will verify: clients without SNI get a mismatch; give it room on the default certificate (fewer names on the IP, or a higher --max-names)"})
 		case int(c.prio) <= model.RolePriority[model.RoleMX]:
-			mx = append(mx, c.name)
+			if nmx++; len(mx) < 5 {
+				mx = append(mx, c.name)
+			}
 		}
 	}
-	if len(mx) > 0 {
-		eg := strings.Join(mx[:min(len(mx), 5)], ", ")
-		if len(mx) > 5 {
+	if nmx > 0 {
+		eg := strings.Join(mx, ", ")
+		if nmx > len(mx) {
 			eg += ", ..."
 		}
 		out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnSNIOnly,
-			Message: fmt.Sprintf("%d MX targets only SNI clients will verify (%s): MTAs that send no SNI, such as Postfix by default, get a mismatch; give them another IP or fewer names per IP", len(mx), eg)})
+			Message: fmt.Sprintf("%d MX targets only SNI clients will verify (%s): MTAs that send no SNI, such as Postfix by default, get a mismatch; give them another IP or fewer names per IP", nmx, eg)})
 	}
 	prevUsed := map[string]bool{}
 	for _, c := range p.certs {

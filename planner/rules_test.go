@@ -255,3 +255,15 @@ func TestServerIPsOverride(t *testing.T) {
 		t.Errorf("default-127.0.0.3: %+v", c)
 	}
 }
+
+// TestNotNames: "." (null MX, SRV "no service") and duplicates are not
+// names: neither planned nor excluded.
+func TestNotNames(t *testing.T) {
+	ip := []string{"127.0.0.2"}
+	inv := inventory(ip, nm(".", []string{"a.test"}, ip, model.RoleMX), nm("mail.a.test", []string{"a.test"}, ip, model.RoleMail))
+	inv.Names = append(inv.Names, nm("MAIL.A.TEST.", []string{"a.test"}, ip, model.RoleMail)) // unsorted, duplicate
+	p := mustPlan(t, inv, nil, Policy{}, nil)
+	if len(p.Excluded) != 0 || len(p.Certificates) != 1 || !slices.Equal(p.Certificates[0].Names, []string{"mail.a.test"}) {
+		t.Errorf("got %+v, excluded %+v", p.Certificates, p.Excluded)
+	}
+}

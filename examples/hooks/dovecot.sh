@@ -32,14 +32,24 @@
 # inside each `local` block.
 #
 # Safety: every file is written under a temporary name and renamed into
-# place; the key is checked against the certificate and its dates before
-# anything is replaced; the configuration is checked with doveconf after the
-# change, and the previous SNI file restored when the check fails.
+# place; the key is checked against the certificate and its dates, and the
+# configuration with doveconf, before anything is replaced; the
+# configuration is checked again after the change, and the previous SNI file
+# restored when that check fails.
 set -euo pipefail
 umask 077
 
 die() { echo "dovecot hook: error: $*" >&2; exit 1; }
 warn() { echo "dovecot hook: warning: $*" >&2; }
+
+# doveconf_problem prints what doveconf said was wrong, on one line: it
+# prints its version banner ("# ..." lines) after the error, and certplan
+# reports a failed hook's last line of output.
+doveconf_problem() {
+	local p
+	p=$(grep -v '^#' <<<"$1" | tr -s '\n' ' ')
+	echo "${p% }"
+}
 
 : "${CERTPLAN_CERT_DIR:?CERTPLAN_CERT_DIR is not set (run me from certplan --deploy-hook)}"
 : "${CERTPLAN_CERT_ID:?CERTPLAN_CERT_ID is not set}"
@@ -88,6 +98,12 @@ done
 for ip in $CERTPLAN_DEFAULT_IPS; do
 	[[ "$ip" =~ ^[0-9A-Fa-f:.]+$ ]] || die "\"$ip\" is not an IP address"
 done
+
+# The configuration must load before the change: otherwise the reload
+# below could not happen, and the new files would wait for whoever fixes it.
+if ! conf=$(doveconf -c "$DOVECOT_CONFIG" -n 2>&1); then
+	die "doveconf rejects $DOVECOT_CONFIG before any change (nothing changed): $(doveconf_problem "$conf")"
+fi
 
 # --- stage, then rename ----------------------------------------------------
 mkdir -p "$DOVECOT_CERT_DIR" "$(dirname "$DOVECOT_SNI_CONF")"
@@ -162,7 +178,7 @@ if ! conf=$(doveconf -c "$DOVECOT_CONFIG" -n 2>&1); then
 	else
 		rm -f "$DOVECOT_SNI_CONF"
 	fi
-	die "doveconf rejects the configuration, previous $DOVECOT_SNI_CONF restored: $conf"
+	die "doveconf rejects the configuration, previous $DOVECOT_SNI_CONF restored: $(doveconf_problem "$conf")"
 fi
 if ! grep -qF "$cert_file" <<<"$conf"; then
 	warn "$DOVECOT_CONFIG does not include $DOVECOT_SNI_CONF: add !include_try $DOVECOT_SNI_CONF"

@@ -8,13 +8,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -51,7 +54,12 @@ func run(ctx context.Context, o labOptions, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	l, err := lab.Start(lab.Options{Dir: o.dir, RandomPorts: o.randomPorts})
+	l, err := lab.Start(lab.Options{Dir: o.dir, RandomPorts: o.randomPorts, ACME: true})
+	if err != nil && !o.randomPorts && errors.Is(err, syscall.EADDRINUSE) {
+		// Another lab (or anything else) holds the usual ports: take free ones.
+		fmt.Fprintf(stderr, "lab: %v; using free ports instead\n", err)
+		l, err = lab.Start(lab.Options{Dir: o.dir, RandomPorts: true, ACME: true})
+	}
 	if err != nil {
 		return err
 	}
@@ -68,6 +76,7 @@ type pipeline struct {
 	lab  *lab.Lab
 	out  io.Writer
 	errw io.Writer
+	step int
 }
 
 // common are the flags every stage gets: the lab's resolver and server IPs.
@@ -82,34 +91,129 @@ func (p *pipeline) common() []string {
 func (p *pipeline) path(name string) string { return filepath.Join(p.lab.Dir, name) }
 
 // certplan runs one certplan command in-process, showing the command line
-// as an admin would type it, and returns its exit code.
+// as an admin would type it and an excerpt of its output (the full output
+// goes to a file in the lab dir), and returns its exit code.
 func (p *pipeline) certplan(title string, args ...string) int {
-	fmt.Fprintf(p.out, "\n== %s\n$ certplan %s\n\n", title, shellQuote(args))
-	return cli.Run(p.ctx, args, strings.NewReader(""), p.out, p.errw, os.Getenv)
+	p.step++
+	fmt.Fprintf(p.out, "\n== %d. %s\n$ certplan %s\n\n", p.step, title, shellQuote(args))
+	var out, errw bytes.Buffer
+	code := cli.Run(p.ctx, args, strings.NewReader(""), &out, &errw, os.Getenv)
+	full := p.path(fmt.Sprintf("out/%02d-%s.txt", p.step, args[0]))
+	os.MkdirAll(filepath.Dir(full), 0o755)
+	os.WriteFile(full, append(out.Bytes(), errw.Bytes()...), 0o644)
+	excerpt(p.out, out.String(), full)
+	p.errw.Write(errw.Bytes())
+	fmt.Fprintf(p.out, "[exit %d]\n", code)
+	return code
+}
+
+// save runs a certplan command quietly, for a document the next stages read.
+func (p *pipeline) save(args ...string) error {
+	var errw bytes.Buffer
+	if code := cli.Run(p.ctx, args, strings.NewReader(""), io.Discard, &errw, os.Getenv); code != cli.ExitOK && code != cli.ExitPartial {
+		return fmt.Errorf("certplan %s: exit %d: %s", args[0], code, errw.String())
+	}
+	return nil
+}
+
+// excerpt prints long output as its head, the lines about the seed case
+// (domain2.test) and its tail, saying what it left out.
+func excerpt(w io.Writer, out, full string) {
+	if out == "" {
+		fmt.Fprintln(w, "(no output)")
+		return
+	}
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	const head, tail = 14, 12
+	if len(lines) <= head+tail+10 {
+		fmt.Fprintln(w, strings.Join(lines, "\n"))
+		return
+	}
+	skipped := 0
+	for i, l := range lines {
+		keep := i < head || i >= len(lines)-tail || strings.Contains(l, "domain2.test") ||
+			strings.HasPrefix(l, "NAME") || strings.HasPrefix(l, "ENDPOINT") || strings.HasPrefix(l, "(")
+		if !keep {
+			skipped++
+			continue
+		}
+		if skipped > 0 {
+			fmt.Fprintf(w, "   [... %d lines ...]\n", skipped)
+			skipped = 0
+		}
+		fmt.Fprintln(w, l)
+	}
+	fmt.Fprintf(w, "(%d lines in all: %s)\n", len(lines), full)
 }
 
 func (p *pipeline) run() error {
-	fmt.Fprintf(p.out, "certplan lab: a shared mail host %s on %s, %d hosted domains (zone files in %s)\n",
-		lab.Hostname, strings.Join(lab.ServerIPs, " and "), len(lab.HostedDomains()), p.lab.ZonesDir)
+	l := p.lab
+	fmt.Fprintf(p.out, "certplan lab: a shared mail host %s on %s, %d hosted domains (zone files in %s),\n"+
+		"its mail listeners on ports %s, and an ACME CA (Pebble) at %s\n",
+		lab.Hostname, strings.Join(lab.ServerIPs, " and "), len(lab.HostedDomains()), l.ZonesDir, l.Mail.PortsFlag(), l.ACME.DirectoryURL)
 
-	inv := p.path("inventory.json")
-	p.certplan("1. inventory: which names do mail clients use, and do they point here?",
-		append([]string{"inventory", "--zones", p.lab.ZonesDir}, p.common()...)...)
-	// The same, saved as JSON for the next stages.
-	if code := cli.Run(p.ctx, append([]string{"inventory", "--zones", p.lab.ZonesDir, "--format", "json", "-o", inv}, p.common()...),
-		strings.NewReader(""), io.Discard, io.Discard, os.Getenv); code != cli.ExitOK && code != cli.ExitPartial {
-		return fmt.Errorf("inventory failed (exit %d)", code)
+	inv, probeFile := p.path("inventory.json"), p.path("probe.json")
+	domains := []string{"--zones", l.ZonesDir}
+	p.certplan("inventory: which names do mail clients use, and do they point here?", append(append([]string{"inventory"}, domains...), p.common()...)...)
+	if err := p.save(append(append([]string{"inventory", "--format", "json", "-o", inv}, domains...), p.common()...)...); err != nil {
+		return err
 	}
-	fmt.Fprintf(p.out, "\n(saved as %s)\n", inv)
 
-	probeFile := p.path("probe.json")
-	probeArgs := []string{"probe", "--inventory", inv, "--ports", p.lab.Mail.PortsFlag(), "--ca-file", p.lab.CAFile}
-	p.certplan("2. probe: what does each client get today, with and without SNI?", probeArgs...)
-	if code := cli.Run(p.ctx, append(probeArgs, "--format", "json", "-o", probeFile), strings.NewReader(""), io.Discard, io.Discard, os.Getenv); code != cli.ExitOK && code != cli.ExitPartial {
-		return fmt.Errorf("probe failed (exit %d)", code)
+	probeArgs := []string{"probe", "--inventory", inv, "--ports", l.Mail.PortsFlag(), "--ca-file", l.CAFile}
+	p.certplan("probe: what does each client get today, with and without SNI?", probeArgs...)
+	if err := p.save(append(probeArgs, "--format", "json", "-o", probeFile)...); err != nil {
+		return err
 	}
-	fmt.Fprintf(p.out, "\n(saved as %s)\n", probeFile)
+
+	planArgs := []string{"plan", "--inventory", inv, "--probe", probeFile, "--hostname", lab.Hostname}
+	p.certplan("plan: the certificates that make every name verify, with and without SNI", planArgs...)
+	report := p.path("report.html")
+	if err := p.save(append(planArgs, "--format", "html", "-o", report)...); err != nil {
+		return err
+	}
+	fmt.Fprintf(p.out, "(the same as an HTML report: %s)\n", report)
+
+	p.certplan("issue: order through ACME, deploy with the Exim hook, verify by probing again", p.applyArgs("issue")...)
+
+	fmt.Fprintf(p.out, "\n-- a customer signs up: %s is added to the zones\n", lab.NewClient)
+	if err := l.AddNewClient(); err != nil {
+		return err
+	}
+	p.certplan("renew (from cron): the new domain's names join a certificate with room, ordered with ARI's replaces", p.applyArgs("renew", "--no-jitter")...)
+	if code := p.certplan("renew again: nothing is due, so nothing is printed", p.applyArgs("renew", "--no-jitter")...); code != cli.ExitOK {
+		return fmt.Errorf("the second renew exited %d, want 0", code)
+	}
+	p.certplan("check (monitoring): days to expiry, renewals, every name with and without SNI",
+		"check", "--state-dir", p.path("state"), "--ports", l.Mail.PortsFlag(), "--ca-file", l.TrustFile)
 	return nil
+}
+
+// applyArgs are the flags of issue and renew in the lab: the domain
+// sources, the CA (Pebble), HTTP-01 on each server IP, the state directory,
+// the deploy hook and what verification probes and trusts.
+func (p *pipeline) applyArgs(cmd string, extra ...string) []string {
+	l := p.lab
+	hook := fmt.Sprintf("EXIM_CERT_DIR=%s EXIM_GROUP=root bash %s && touch %s",
+		shellQuote([]string{l.Mail.Dir}), shellQuote([]string{hookPath("exim.sh")}), shellQuote([]string{filepath.Join(l.Mail.Dir, "reload")}))
+	args := append([]string{cmd, "--zones", l.ZonesDir}, p.common()...)
+	args = append(args, "--hostname", lab.Hostname,
+		"--ca", l.ACME.DirectoryURL, "--ca-roots", l.ACMERootsFile, "--profile", "classic",
+		"--agree-tos", "--email", "postmaster@main-domain.test",
+		"--http-listen", l.HTTPListen(), "--state-dir", p.path("state"),
+		"--deploy-hook", hook, "--ports", l.Mail.PortsFlag(), "--ca-file", l.TrustFile)
+	return append(args, extra...)
+}
+
+// hookPath finds an example deploy hook in the source tree this program was
+// built from (go run ./examples/lab), or relative to the working directory.
+func hookPath(name string) string {
+	if _, file, _, ok := runtime.Caller(0); ok {
+		p := filepath.Join(filepath.Dir(file), "..", "hooks", name)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return filepath.Join("examples", "hooks", name)
 }
 
 func (p *pipeline) serve() error {

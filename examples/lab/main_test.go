@@ -25,13 +25,40 @@ func TestLab(t *testing.T) {
 	for _, want := range []string{
 		"== 1. inventory",
 		"mail.domain2.test",
+		"broken-dns.test: MX broken-dns.test: SERVFAIL",
 		"== 2. probe",
 		"smtp.domain2.test on 127.0.0.2:",
-		"clients without SNI get server.main-domain.test: name mismatch (with SNI: ok)",
+		" — clients without SNI get server.main-domain.test: name mismatch (with SNI: ok)",
+		"== 3. plan",
+		"default-127.0.0.2  default  new  on 127.0.0.2",
+		"mail.domain3.test",
+		"== 4. issue",
+		"default-127.0.0.2: issued",
+		"default-127.0.0.3: issued",
+		"deploy hook \"EXIM_CERT_DIR=",
+		"2 certificates: 2 issued; verified 428 of 428 name/endpoint pairs",
+		"== 5. renew",
+		"reissued default-127.0.0.2 (names changed: 2 added, 0 removed)",
+		"== 6. renew again: nothing is due, so nothing is printed\n$ certplan renew",
+		"== 7. check",
+		"CERTPLAN OK - 2 certificates",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("lab output lacks %q", want)
 		}
+	}
+	// The new client's names are served to clients without SNI, and the
+	// second renew printed nothing.
+	if i := strings.Index(got, "== 6. renew again"); i < 0 || !strings.Contains(got[i:], "(no output)\n[exit 0]") {
+		t.Errorf("the second renew was not quiet")
+	}
+	// inventory, probe and plan exit 3 (broken-dns.test fails, names do not
+	// verify today); issue, both renews and check exit 0.
+	if n := strings.Count(got, "[exit 3]"); n != 3 {
+		t.Errorf("%d stages exited 3, want 3", n)
+	}
+	if n := strings.Count(got, "[exit 0]"); n != 4 {
+		t.Errorf("%d stages exited 0, want 4", n)
 	}
 	if t.Failed() {
 		t.Logf("stdout:\n%s\nstderr:\n%s", got, errw.String())

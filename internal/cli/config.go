@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -47,15 +48,20 @@ func applyConfig(cmd *cobra.Command, g *globals) error {
 	}
 	known := allFlagNames(cmd.Root())
 	flags := cmd.Flags()
+	// Every problem in the file is reported, not only the first.
+	var errs []error
+	unknown := false
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		k, v := top.Content[i], top.Content[i+1]
 		key := k.Value
 		if key == "config" {
-			return fmt.Errorf("config %s:%d: \"config\" cannot be set from a config file", path, k.Line)
+			errs = append(errs, fmt.Errorf("config %s:%d: \"config\" cannot be set from a config file", path, k.Line))
+			continue
 		}
 		if !known[key] {
-			return withHint(fmt.Errorf("config %s:%d: unknown key %q", path, k.Line, key),
-				"keys are the long flag names listed by \"certplan <command> --help\"")
+			errs = append(errs, fmt.Errorf("config %s:%d: unknown key %q", path, k.Line, key))
+			unknown = true
+			continue
 		}
 		f := flags.Lookup(key)
 		if f == nil || f.Changed {
@@ -63,19 +69,29 @@ func applyConfig(cmd *cobra.Command, g *globals) error {
 		}
 		vals, err := configValues(v)
 		if err != nil {
-			return fmt.Errorf("config %s:%d: %s: %w", path, v.Line, key, err)
+			errs = append(errs, fmt.Errorf("config %s:%d: %s: %w", path, v.Line, key, err))
+			continue
 		}
 		if len(vals) > 1 && !isSliceFlag(f) {
-			return fmt.Errorf("config %s:%d: %s takes one value, got a list", path, v.Line, key)
+			errs = append(errs, fmt.Errorf("config %s:%d: %s takes one value, got a list", path, v.Line, key))
+			continue
 		}
 		for _, s := range vals {
 			if err := flags.Set(key, s); err != nil {
-				return fmt.Errorf("config %s:%d: %s: %w", path, v.Line, key, err)
+				errs = append(errs, fmt.Errorf("config %s:%d: %s: %w", path, v.Line, key, err))
+				break
 			}
 		}
 		f.Changed = false // the command line still counts as "not set" for commands that ask
 	}
-	return nil
+	if len(errs) == 0 {
+		return nil
+	}
+	err = errors.Join(errs...)
+	if unknown {
+		return withHint(err, "keys are the long flag names listed by \"certplan <command> --help\"")
+	}
+	return err
 }
 
 func configValues(v *yaml.Node) ([]string, error) {

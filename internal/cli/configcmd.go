@@ -86,16 +86,26 @@ func checkConfigFile(root *cobra.Command, path string) error {
 			errs = append(errs, err)
 		}
 	}
-	// The same error is found by every command that has the key: report it once.
+	// The same problem is found by every command that has the key: report
+	// each line once.
 	seen := map[string]bool{}
-	var uniq []error
+	var lines []string
 	for _, e := range errs {
-		if !seen[e.Error()] {
-			seen[e.Error()] = true
-			uniq = append(uniq, e)
+		for _, l := range strings.Split(e.Error(), "\n") {
+			if !seen[l] {
+				seen[l] = true
+				lines = append(lines, l)
+			}
 		}
 	}
-	return errors.Join(uniq...)
+	if len(lines) == 0 {
+		return nil
+	}
+	err := errors.New(strings.Join(lines, "\n"))
+	if strings.Contains(err.Error(), "unknown key") {
+		return withHint(err, "keys are the long flag names listed by \"certplan <command> --help\"")
+	}
+	return err
 }
 
 func allCommands(root *cobra.Command) []*cobra.Command {
@@ -194,9 +204,9 @@ func exampleConfig(root *cobra.Command) []byte {
 				fmt.Fprintf(&b, "# (used by: %s)\n", strings.Join(e.cmds, ", "))
 			}
 			if ex, ok := configExamples[k]; ok {
-				b.WriteString(yamlLine(k, ex, isSliceFlag(e.flag)))
+				b.WriteString(yamlLine(k, ex, e.flag))
 			} else {
-				b.WriteString("#" + yamlLine(k, defaultValues(e.flag), isSliceFlag(e.flag)))
+				b.WriteString("#" + yamlLine(k, defaultValues(e.flag), e.flag))
 			}
 		}
 	}
@@ -214,8 +224,13 @@ func defaultValues(f *pflag.Flag) []string {
 	return []string{f.DefValue}
 }
 
-func yamlLine(key string, vals []string, list bool) string {
+func yamlLine(key string, vals []string, f *pflag.Flag) string {
+	list := isSliceFlag(f)
+	plain := map[string]bool{"int": true, "float64": true, "bool": true}[f.Value.Type()]
 	q := func(s string) string {
+		if plain {
+			return s // numbers and booleans as YAML writes them
+		}
 		out, _ := yaml.Marshal(s)
 		return strings.TrimSpace(string(out))
 	}

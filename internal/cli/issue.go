@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -18,6 +20,7 @@ import (
 	"github.com/certplan/certplan/acme"
 	"github.com/certplan/certplan/apply"
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/planner"
 	"github.com/certplan/certplan/probe"
 	"github.com/certplan/certplan/store"
 	"github.com/spf13/cobra"
@@ -31,6 +34,7 @@ type applyOptions struct {
 	inv      inventoryInput
 	probe    probeInput // --ports and --ca-file: what verification probes and trusts
 	planFile string
+	planFlags
 
 	stateDir string
 	ca       string
@@ -65,7 +69,8 @@ type applyOptions struct {
 func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
 	o.inv.addFlags(fs, true)
 	o.probe.addFlags(fs, false)
-	fs.StringVar(&o.planFile, "plan", "", "the plan to apply: `file` from \"certplan plan --format json\"")
+	fs.StringVar(&o.planFile, "plan", "", "apply this plan `file` (from \"certplan plan --format json\") instead of planning from the inventory")
+	o.planFlags.addFlags(fs)
 	fs.StringVar(&o.stateDir, "state-dir", store.DefaultDir, "state `dir`: ACME account, certificates, keys, renewal state, applied plan")
 	fs.StringVar(&o.ca, "ca", "letsencrypt", "ACME CA: letsencrypt, letsencrypt-staging, zerossl, google, google-staging, or a directory `URL`")
 	fs.StringVar(&o.caRoots, "ca-roots", "", "PEM `file` of roots to trust for the ACME server's own TLS certificate (a private CA such as Pebble)")
@@ -97,13 +102,11 @@ func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
 // for hints.
 func (o *applyOptions) options(ctx context.Context, g *globals, args []string, mode apply.Mode, connErr *error) (apply.Options, error) {
 	var ao apply.Options
-	if o.planFile == "" {
-		return ao, withHint(errors.New("no plan: computing it inline needs the planner, which this build lacks"),
-			`run "certplan plan --previous <state-dir>/plan.json --format json -o plan.json" and pass --plan plan.json`)
+	if o.planFile == "" && !o.inv.given(args) {
+		return ao, usageError("nothing to plan: give the domains (--zones DIR, --domains FILE, domains as arguments, or --inventory FILE) and --server-ip, or --plan FILE")
 	}
-	var plan model.Plan
-	if err := model.ReadFile(o.planFile, model.KindPlan, &plan); err != nil {
-		return ao, err
+	if o.planFile != "" && (o.MaxNames != 0 || len(o.Include) > 0 || len(o.Exclude) > 0 || o.Hostname != "") {
+		return ao, usageError("--plan: the plan is made already; --hostname, --include, --exclude and --max-names go to \"certplan plan\"")
 	}
 	var inv *model.Inventory
 	if o.inv.given(args) {
@@ -139,6 +142,10 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 	if err != nil {
 		return ao, withHint(err, "--state-dir must be writable (run as root, or point it elsewhere)")
 	}
+	plan, err := o.loadPlan(g, st, inv)
+	if err != nil {
+		return ao, err
+	}
 	cfg := acme.Config{
 		CA: o.ca, CARootsPEM: roots, Email: o.email, AgreeTOS: o.agreeTOS, EABKeyID: o.eabKID, EABHMAC: o.eabHMAC,
 		KeyType: kt, Profile: o.profile, Challenge: cc, CAAIdentifier: acme.CAAIdentifier(o.ca),
@@ -149,7 +156,7 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 		cfg.AllowReducedCoverage = true // no days left to protect: never hold back
 	}
 	ao = apply.Options{
-		Mode: mode, Plan: &plan, Inventory: inv, Store: st,
+		Mode: mode, Plan: plan, Inventory: inv, Store: st,
 		Connect: func(ctx context.Context) (apply.CA, error) {
 			c, err := acme.New(ctx, cfg)
 			if err != nil {
@@ -180,6 +187,44 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 		}
 	}
 	return ao, nil
+}
+
+// loadPlan reads --plan, or plans from the inventory against the applied
+// plan in the state directory, so that certificates keep their IDs and name
+// sets. The servers are not probed for it: the plan's certificates do not
+// depend on what is served today, and verification probes afterwards.
+func (o *applyOptions) loadPlan(g *globals, st *store.Store, inv *model.Inventory) (*model.Plan, error) {
+	if o.planFile != "" {
+		var plan model.Plan
+		if err := model.ReadFile(o.planFile, model.KindPlan, &plan); err != nil {
+			return nil, err
+		}
+		return &plan, nil
+	}
+	pol, err := o.policy(&o.inv, o.profile, false)
+	if err != nil {
+		return nil, err
+	}
+	// CAA is judged for the CA that will issue.
+	pol.CAIdentifier = cmp.Or(acme.CAAIdentifier(o.ca), inv.CAIdentifier)
+	prev, err := st.LoadPlan()
+	if errors.Is(err, store.ErrNotFound) {
+		prev = nil
+	} else if err != nil {
+		return nil, withHint(fmt.Errorf("applied plan: %w", err), "move "+filepath.Join(o.stateDir, "plan.json")+" aside to plan afresh (certificate IDs may then change)")
+	}
+	plan, err := planner.Plan(inv, nil, pol, prev, g.Now())
+	if err != nil {
+		return nil, withCode(ExitUsage, err, "server IPs come from --server-ip or the inventory; names for --hostname and --include are full host names")
+	}
+	for _, n := range append([]string{o.Hostname}, o.Include...) {
+		for _, e := range plan.Excluded {
+			if e.Name == n {
+				return nil, fmt.Errorf("must-cover name %s cannot be planned: %s", n, e.Reason)
+			}
+		}
+	}
+	return plan, nil
 }
 
 func (o *applyOptions) challengeConfig(g *globals) (acme.ChallengeConfig, error) {
@@ -310,10 +355,14 @@ func newIssueCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "issue [DOMAIN...]",
 		Short: "Issue the plan's certificates through ACME, deploy them and verify they are served",
-		Long: `issue turns a plan into certificates: for each planned certificate that is
-missing, whose names changed, or that is due for renewal, it runs a preflight
-per name (points here, CAA allows the CA and challenge, the HTTP-01 path
-answers), orders it (with ARI's "replaces" when it replaces one), leaves out
+		Long: `issue turns a plan into certificates. The plan is --plan FILE (from "certplan
+plan"), or is made here from the inventory (the domain sources and --server-ip,
+or --inventory FILE) against the plan applied last time in --state-dir, with
+plan's --hostname, --include, --exclude and --max-names.
+
+For each planned certificate that is missing, whose names changed, or that is
+due for renewal, it runs a preflight per name (points here, CAA allows the CA
+and challenge, the HTTP-01 path answers), orders it (with ARI's "replaces" when it replaces one), leaves out
 names the CA rejects and orders once more without them (never a must-cover
 name), and stores it atomically in --state-dir. Each changed certificate's
 deploy hooks then run once, and every name of the changed certificates is
@@ -340,7 +389,11 @@ Exit codes:
   3  partial: some names dropped, some certificates failed or kept, a deploy
      hook failed, or verification found the new certificate not served
   4  another certplan run holds the state directory's lock`,
-		Example: `  # Preview: preflight only, nothing ordered
+		Example: `  # Plan from the zones and issue, deploying to Postfix:
+  certplan issue --zones /var/named --server-ip 192.0.2.10 --hostname mail.example.com \
+    --agree-tos --email hostmaster@example.com --deploy-hook /etc/certplan/hooks/postfix.sh
+
+  # Preview: preflight only, nothing ordered
   certplan issue --plan plan.json --inventory inv.json --dry-run
 
   # Issue with the built-in HTTP-01 server, deploy to Postfix, verify
@@ -414,18 +467,35 @@ func writeIssueText(w io.Writer, rep *apply.Report) {
 		fmt.Fprintf(w, "%s: retired: no longer in the plan; its files stay, it is no longer renewed\n", r.ID)
 	}
 	if len(rep.Verification) > 0 {
-		fmt.Fprintln(w)
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tENDPOINT\tPROTOCOL\tWITH SNI\tWITHOUT SNI\tCERTIFICATE")
-		for _, v := range rep.Verification {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, hostPort(v.IP, v.Port), v.Protocol, v.WithSNI, v.WithoutSNI, v.CertID)
-		}
-		tw.Flush()
-		for _, v := range rep.Verification {
-			if !v.OK() {
-				fmt.Fprintln(w, verifyProblem(&v))
+		writeVerifyMatrix(w, rep.Verification)
+		// What is not served as planned, one line per name, IP and story,
+		// with the ports that share it.
+		var group []apply.VerifyRow
+		flush := func() {
+			if len(group) == 0 {
+				return
 			}
+			ports := make([]string, len(group))
+			for i, v := range group {
+				ports[i] = strconv.Itoa(v.Port)
+			}
+			host := group[0].IP
+			if strings.Contains(host, ":") {
+				host = "[" + host + "]"
+			}
+			fmt.Fprintln(w, verifyProblem(&group[0], host+":"+strings.Join(ports, ",")))
+			group = group[:0]
 		}
+		for _, v := range rep.Verification {
+			if v.OK() {
+				continue
+			}
+			if len(group) > 0 && (group[0].Name != v.Name || group[0].IP != v.IP || verifyProblem(&group[0], "") != verifyProblem(&v, "")) {
+				flush()
+			}
+			group = append(group, v)
+		}
+		flush()
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, summaryLine(rep))
@@ -465,10 +535,14 @@ func nextTry(c *apply.CertOutcome) string {
 }
 
 func hookLine(h apply.HookOutcome) string {
-	if h.OK {
-		return fmt.Sprintf("%q: ok", firstLine(h.Hook))
+	hook := firstLine(h.Hook)
+	if len(hook) > 60 {
+		hook = hook[:57] + "..."
 	}
-	return fmt.Sprintf("%q: failed: %s", firstLine(h.Hook), h.Error)
+	if h.OK {
+		return fmt.Sprintf("%q: ok", hook)
+	}
+	return fmt.Sprintf("%q: failed: %s", hook, h.Error)
 }
 
 func firstLine(s string) string {
@@ -476,7 +550,8 @@ func firstLine(s string) string {
 	return s
 }
 
-func verifyProblem(v *apply.VerifyRow) string {
+// verifyProblem says why v is not as planned; endpoint is where ("127.0.0.2:25").
+func verifyProblem(v *apply.VerifyRow, endpoint string) string {
 	var parts []string
 	if v.WithSNI != apply.VerifyNew && v.WithSNI != apply.VerifyCurrent {
 		parts = append(parts, "with SNI "+v.WithSNI+": "+v.WithSNIDetail)
@@ -484,7 +559,48 @@ func verifyProblem(v *apply.VerifyRow) string {
 	if v.WithoutSNI != apply.VerifyNew && v.WithoutSNI != apply.VerifyCurrent && v.WithoutSNI != apply.VerifySNIOnly {
 		parts = append(parts, "without SNI "+v.WithoutSNI+": "+v.WithoutSNIDetail)
 	}
-	return fmt.Sprintf("not served: %s on %s (%s): %s", v.Name, hostPort(v.IP, v.Port), v.CertID, strings.Join(parts, "; "))
+	return fmt.Sprintf("not served: %s on %s (%s): %s", v.Name, endpoint, v.CertID, strings.Join(parts, "; "))
+}
+
+// verifyMark is a verification verdict in one character.
+var verifyMark = map[string]string{
+	apply.VerifyNew: "+", apply.VerifyCurrent: "c", apply.VerifySNIOnly: "s", apply.VerifyOld: "O", apply.VerifyBad: "X",
+}
+
+// writeVerifyMatrix prints one row per name and IP and one column per
+// port; a cell is two marks, with SNI then without.
+func writeVerifyMatrix(w io.Writer, rows []apply.VerifyRow) {
+	var ports []int
+	seen := map[int]bool{}
+	for _, r := range rows {
+		if !seen[r.Port] {
+			seen[r.Port] = true
+			ports = append(ports, r.Port)
+		}
+	}
+	sort.Ints(ports)
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprint(tw, "NAME\tIP\tCERTIFICATE")
+	for _, p := range ports {
+		fmt.Fprintf(tw, "\t%d", p)
+	}
+	fmt.Fprintln(tw)
+	for i := 0; i < len(rows); {
+		j := i
+		cells := map[int]string{}
+		for ; j < len(rows) && rows[j].Name == rows[i].Name && rows[j].IP == rows[i].IP; j++ {
+			cells[rows[j].Port] = cmp.Or(verifyMark[rows[j].WithSNI], "?") + cmp.Or(verifyMark[rows[j].WithoutSNI], "?")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s", rows[i].Name, rows[i].IP, rows[i].CertID)
+		for _, p := range ports {
+			fmt.Fprintf(tw, "\t%s", cmp.Or(cells[p], "."))
+		}
+		fmt.Fprintln(tw)
+		i = j
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "(each cell: with SNI, then without; + the new certificate, c another current one, s SNI-only by plan, O an old one: not deployed, X none or not valid, . not probed)")
 }
 
 func summaryLine(rep *apply.Report) string {

@@ -10,18 +10,51 @@ import (
 	"github.com/certplan/certplan/planner"
 	"github.com/certplan/certplan/report"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // planOptions are the flags of "certplan plan".
 type planOptions struct {
-	inv      inventoryInput
-	probe    probeInput
+	inv   inventoryInput
+	probe probeInput
+	planFlags
 	Previous string
 	Profile  string
+}
+
+// planFlags are the planning policy flags that plan, issue and renew share.
+type planFlags struct {
 	MaxNames int
 	Include  []string
 	Exclude  []string
 	Hostname string
+}
+
+func (p *planFlags) addFlags(fs *pflag.FlagSet) {
+	fs.IntVar(&p.MaxNames, "max-names", 0, "at most `n` names per certificate, overriding the profile's limit (for CAs other than Let's Encrypt)")
+	fs.StringArrayVar(&p.Include, "include", nil, "a `name` the plan must cover even if DNS does not list it (repeatable)")
+	fs.StringArrayVar(&p.Exclude, "exclude", nil, "leave out names matching `pattern`, such as autodiscover.* or *.example.test (repeatable)")
+	fs.StringVar(&p.Hostname, "hostname", "", "the server's own `name` (Postfix myhostname): must-cover, first in line for every default certificate")
+}
+
+// policy is the planner policy for these flags; profile "" is the CA's
+// default, Let's Encrypt's classic.
+func (p *planFlags) policy(inv *inventoryInput, profile string, caSet bool) (planner.Policy, error) {
+	if profile == "" {
+		profile = planner.ProfileClassic
+	}
+	if _, ok := planner.ProfileLimits[profile]; !ok && p.MaxNames == 0 {
+		return planner.Policy{}, usageError("--profile %q: the name limit of classic (100), tlsserver and shortlived (25) is known; for another profile give --max-names", profile)
+	}
+	if p.MaxNames < 0 {
+		return planner.Policy{}, usageError("--max-names %d: must be positive", p.MaxNames)
+	}
+	pol := planner.Policy{ServerIPs: inv.ServerIPs, Profile: profile, MaxNames: p.MaxNames,
+		Hostname: p.Hostname, Include: p.Include, Exclude: p.Exclude}
+	if caSet {
+		pol.CAIdentifier = inv.CAIdentifier
+	}
+	return pol, nil
 }
 
 func newPlanCmd(g *globals) *cobra.Command {
@@ -64,18 +97,18 @@ Exit status:
   # Replan against the plan in use, with the 25-name profile, leaving out autodiscover names:
   certplan plan --inventory inv.json --no-probe --previous plan.json --profile tlsserver --exclude 'autodiscover.*'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runPlan(cmd.Context(), g, o, cmd.Flags().Changed("ca-identifier"), args)
+			// Without --ca-identifier (on the command line or in the config), the
+			// plan is for the CA the inventory checked CAA for.
+			caSet := cmd.Flags().Changed("ca-identifier") || o.inv.CAIdentifier != cmd.Flags().Lookup("ca-identifier").DefValue
+			return runPlan(cmd.Context(), g, o, caSet, args)
 		},
 	}
 	fs := cmd.Flags()
 	o.inv.addFlags(fs, true)
 	o.probe.addFlags(fs, true)
-	fs.StringVar(&o.Previous, "previous", "", "the plan in use (`plan.json`): keep its certificates' name sets and IDs where possible")
+	fs.StringVar(&o.Previous, "previous", "", "the JSON plan in use (`file`): keep its certificates' name sets and IDs where possible")
 	fs.StringVar(&o.Profile, "profile", planner.ProfileClassic, "ACME profile, for the names-per-certificate limit: classic (100), tlsserver (25), shortlived (25)")
-	fs.IntVar(&o.MaxNames, "max-names", 0, "names per certificate `n`, overriding the profile's limit (for CAs other than Let's Encrypt)")
-	fs.StringArrayVar(&o.Include, "include", nil, "a `name` the plan must cover even if DNS does not list it (repeatable)")
-	fs.StringArrayVar(&o.Exclude, "exclude", nil, "leave out names matching `pattern`, such as autodiscover.* or *.example.test (repeatable)")
-	fs.StringVar(&o.Hostname, "hostname", "", "the server's own `name` (Postfix myhostname): must-cover, first on every default certificate")
+	o.planFlags.addFlags(fs)
 	return cmd
 }
 
@@ -89,11 +122,9 @@ func runPlan(ctx context.Context, g *globals, o *planOptions, caSet bool, args [
 	if o.probe.NoProbe && o.probe.ProbeFile != "" {
 		return usageError("--probe and --no-probe: give one")
 	}
-	if _, ok := planner.ProfileLimits[o.Profile]; !ok {
-		return usageError("--profile %q: want classic, tlsserver or shortlived", o.Profile)
-	}
-	if o.MaxNames < 0 {
-		return usageError("--max-names %d: must be positive", o.MaxNames)
+	pol, err := o.policy(&o.inv, o.Profile, caSet)
+	if err != nil {
+		return err
 	}
 	inv, err := o.inv.load(ctx, g, args)
 	if err != nil {
@@ -109,11 +140,6 @@ func runPlan(ctx context.Context, g *globals, o *planOptions, caSet bool, args [
 		if err := model.ReadFile(o.Previous, model.KindPlan, prev); err != nil {
 			return withHint(fmt.Errorf("previous plan: %w", err), `--previous takes the JSON plan in use ("certplan plan --format json -o plan.json")`)
 		}
-	}
-	pol := planner.Policy{ServerIPs: o.inv.ServerIPs, Profile: o.Profile, MaxNames: o.MaxNames,
-		Hostname: o.Hostname, Include: o.Include, Exclude: o.Exclude}
-	if caSet {
-		pol.CAIdentifier = o.inv.CAIdentifier
 	}
 	plan, err := planner.Plan(inv, pr, pol, prev, g.Now())
 	if err != nil {
@@ -162,7 +188,11 @@ func planExit(plan *model.Plan, inv *model.Inventory) error {
 		}
 	}
 	if failed > 0 {
-		problems = append(problems, fmt.Sprintf("%d domains failed their DNS lookups: their names may be missing from the plan", failed))
+		what := fmt.Sprintf("%d domains failed their DNS lookups: their names may be missing from the plan", failed)
+		if failed == 1 {
+			what = "1 domain failed its DNS lookups: its names may be missing from the plan"
+		}
+		problems = append(problems, what)
 	}
 	if len(problems) == 0 {
 		return nil

@@ -22,8 +22,11 @@ func newRenewCmd(g *globals) *cobra.Command {
 		Use:   "renew [DOMAIN...]",
 		Short: "Do what is due, from cron: renew, reissue changed certificates, deploy, verify",
 		Long: `renew is the command for cron or a systemd timer, safe to run every hour. It
-applies the plan to the state directory and, for each planned certificate,
-decides:
+takes the inventory again (the domain sources and --server-ip, usually from the
+config file), plans against the plan applied last time (certificates keep
+their IDs and name sets; a new domain goes into a certificate with room; a
+removed one changes only its own certificate), and for each planned
+certificate decides:
 
   nothing to do    the certificate is fine (it says when it becomes due)
   renew            the CA's renewal window (ARI, RFC 9773) has opened, or,
@@ -52,11 +55,15 @@ Exit codes:
   3  partial: some names or certificates failed, a hook failed, or
      verification found a new certificate not served
   4  another certplan run holds the state directory's lock`,
-		Example: `  # Hourly from cron (the config file holds the CA, challenge, hooks, ...)
-  17 * * * *  root  certplan --config /etc/certplan/certplan.yaml renew --plan /var/lib/certplan/next-plan.json
+		Example: `  # Hourly from cron (the config file holds the domain sources, server IPs,
+  # CA, challenge, hooks, ...)
+  17 * * * *  root  certplan --config /etc/certplan/certplan.yaml renew
 
   # By hand, without the random sleep, as JSON
-  certplan renew --plan plan.json --no-jitter --format json`,
+  certplan renew --zones /var/named --server-ip 192.0.2.10 --no-jitter --format json
+
+  # Apply a plan made and reviewed beforehand ("certplan plan --format json")
+  certplan renew --plan plan.json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.checkFormat("text", "json"); err != nil {
 				return err
@@ -126,7 +133,7 @@ func writeRenewText(w io.Writer, rep *apply.Report) {
 	}
 	for _, v := range rep.Verification {
 		if !v.OK() {
-			fmt.Fprintln(w, verifyProblem(&v))
+			fmt.Fprintln(w, verifyProblem(&v, hostPort(v.IP, v.Port)))
 		}
 	}
 }

@@ -142,7 +142,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	} else if isFlagError(err) {
 		code = ExitUsage
 	}
-	fmt.Fprintf(stderr, "certplan: error: %s\n", strings.TrimRight(err.Error(), "\n"))
+	for _, line := range strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") {
+		fmt.Fprintf(stderr, "certplan: error: %s\n", line)
+	}
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		if x, ok := e.(*exitError); ok {
 			for _, h := range x.hints {

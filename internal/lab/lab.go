@@ -71,8 +71,8 @@ type Options struct {
 }
 
 // Start starts the lab's DNS and mail listeners. Close stops everything.
-func Start(opts Options) (l *Lab, err error) {
-	l = &Lab{Dir: opts.Dir}
+func Start(opts Options) (_ *Lab, err error) {
+	l := &Lab{Dir: opts.Dir}
 	defer func() {
 		if err != nil {
 			l.Close()

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -186,18 +185,28 @@ func (m *MailServer) Reload() error {
 	if err != nil {
 		return err
 	}
-	sort.Strings(sniFiles)
-	var sni []*tls.Certificate
-	seen := map[string]bool{}
+	// Like Exim's per-name files and Postfix's SNI map, the file name is the
+	// name it serves, whatever else the certificate lists; a certificate
+	// linked under several names is loaded once.
+	sni := map[string]*tls.Certificate{}
+	byPath := map[string]*tls.Certificate{}
 	for _, f := range sniFiles {
-		c, err := loadCombined(f)
+		real, err := filepath.EvalSymlinks(f)
 		if err != nil {
 			return err
 		}
-		if k := string(c.Certificate[0]); !seen[k] {
-			seen[k] = true
-			sni = append(sni, c)
+		c := byPath[real]
+		if c == nil {
+			if c, err = loadCombined(f); err != nil {
+				return err
+			}
+			byPath[real] = c
 		}
+		name := strings.TrimSuffix(filepath.Base(f), ".pem")
+		if rest, ok := strings.CutPrefix(name, "_."); ok {
+			name = "*." + rest // exim.sh's file name for a wildcard
+		}
+		sni[name] = c
 	}
 	defs := map[string]*tls.Certificate{}
 	for _, ip := range ServerIPs {
@@ -209,10 +218,9 @@ func (m *MailServer) Reload() error {
 	}
 	for _, ip := range ServerIPs {
 		if m.certs[ip] == nil {
-			m.certs[ip] = mailtest.NewCerts(defs[ip], sni...)
-		} else {
-			m.certs[ip].Set(defs[ip], sni...)
+			m.certs[ip] = &mailtest.Certs{}
 		}
+		m.certs[ip].SetByName(defs[ip], sni)
 	}
 	return nil
 }

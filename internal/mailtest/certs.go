@@ -193,6 +193,18 @@ func (c *Certs) Set(def *tls.Certificate, sni ...*tls.Certificate) {
 	c.v.Store(s)
 }
 
+// SetByName replaces the certificates: def by default, and byName[n] for
+// clients that send SNI n, as a server configured by SNI map (Postfix
+// tls_server_sni_maps, Exim's per-name files) does, whatever names the
+// certificates list.
+func (c *Certs) SetByName(def *tls.Certificate, byName map[string]*tls.Certificate) {
+	s := &certSet{def: def, sni: make(map[string]*tls.Certificate, len(byName))}
+	for n, cert := range byName {
+		s.sni[strings.ToLower(n)] = cert
+	}
+	c.v.Store(s)
+}
+
 // GetCertificate picks the certificate for hello, for tls.Config.
 func (c *Certs) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	s := c.v.Load()

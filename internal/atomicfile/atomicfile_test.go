@@ -1,0 +1,56 @@
+package atomicfile
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestWriteFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "privkey.pem")
+	if err := WriteFile(p, []byte("one"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Replacing keeps the asked mode even when the old file was looser.
+	os.Chmod(p, 0o644)
+	if err := WriteFile(p, []byte("two"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	fi, _ := os.Stat(p)
+	if string(b) != "two" || fi.Mode().Perm() != 0o600 {
+		t.Errorf("got %q mode %v, want \"two\" 0600", b, fi.Mode().Perm())
+	}
+	// No temporary files are left behind.
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Errorf("dir has %d entries, want 1", len(ents))
+	}
+}
+
+func TestWriteFileFailureKeepsOld(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "cert.pem")
+	if err := WriteFile(p, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The target is a directory now: rename fails, the temporary file goes.
+	if err := WriteFile(filepath.Join(dir, "missing", "x"), []byte("new"), 0o644); err == nil {
+		t.Fatal("write into a missing directory: want an error")
+	}
+	sub := filepath.Join(dir, "sub")
+	os.Mkdir(sub, 0o755)
+	os.WriteFile(filepath.Join(sub, "keep"), nil, 0o644)
+	if err := WriteFile(sub, []byte("new"), 0o644); err == nil {
+		t.Fatal("replacing a non-empty directory: want an error")
+	}
+	b, _ := os.ReadFile(p)
+	if string(b) != "old" {
+		t.Errorf("got %q, want the old content", b)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 2 {
+		t.Errorf("dir has %d entries after failures, want 2 (no temporary files left)", len(ents))
+	}
+}
