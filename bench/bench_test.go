@@ -70,6 +70,7 @@ func TestSmall(t *testing.T) {
 	if c := res.TLS.Ceiling; c.PerSecond <= 0 || c.Handshakes != int64(cfg.Probes) || c.Failed != 0 {
 		t.Errorf("tls ceiling: %+v, want %d handshakes at a positive rate", c, cfg.Probes)
 	}
-	checkCertplan(t, cfg, res)
+	checkInventory(t, cfg, res)
+	checkProbe(t, cfg, res)
 	checkPlan(t, cfg, res)
 }

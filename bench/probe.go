@@ -7,25 +7,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/certplan/certplan/bench/internal/fastdns"
 	"github.com/certplan/certplan/bench/internal/mailbench"
 	"github.com/certplan/certplan/model"
 	"github.com/certplan/certplan/probe"
 )
 
-// The stages that run certplan's libraries.
-
-// inventoryStages runs the DNS ceiling; certplan's inventory joins it when
-// dnscheck lands in main.
-func (st *stages) inventoryStages(ctx context.Context, qs *fastdns.Queries) error {
-	for rep := 0; rep < st.cfg.Reps; rep++ {
-		if err := st.dnsCeiling(ctx, qs); err != nil {
-			return err
-		}
-	}
-	st.res.Notes = append(st.res.Notes, "inventory: not run (dnscheck not in this build)")
-	return nil
-}
+// The probe stages; inventory.go and plan.go hold the others.
 
 // scopeOf turns targets into the probe scope whose Targets are exactly
 // them: each service without SNI, each (name, service) with.

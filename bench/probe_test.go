@@ -2,8 +2,8 @@ package main
 
 import "testing"
 
-// checkCertplan checks the stages that run certplan's libraries.
-func checkCertplan(t *testing.T, cfg config, res *Results) {
+// checkProbe checks the probe stages.
+func checkProbe(t *testing.T, cfg config, res *Results) {
 	t.Helper()
 	p := res.TLS.Probe
 	if p == nil {

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"net/netip"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"github.com/certplan/certplan/bench/internal/fastdns"
+	"github.com/certplan/certplan/dnscheck"
+	"github.com/certplan/certplan/model"
+)
+
+// inventoryRun inventories domains with a new Resolver, as one certplan run
+// would.
+func (st *stages) inventoryRun(ctx context.Context, domains []string, timeout time.Duration) (*model.Inventory, time.Duration, error) {
+	return st.inventoryStream(ctx, domains, timeout, 0, nil)
+}
+
+// inventoryStream is inventoryRun with a query rate cap (0: none) and a
+// callback for each domain's result as it is emitted.
+func (st *stages) inventoryStream(ctx context.Context, domains []string, timeout time.Duration, qps float64, emit func(dnscheck.DomainResult)) (*model.Inventory, time.Duration, error) {
+	r, err := dnscheck.NewResolver(dnscheck.Config{
+		Servers:     []string{st.ch.Ready.DNS},
+		Timeout:     timeout,
+		MaxInFlight: st.cfg.Concurrency,
+		QPS:         qps,
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	defer r.Close()
+	var ips []netip.Addr
+	for _, ip := range mailIPs {
+		ips = append(ips, netip.MustParseAddr(ip))
+	}
+	opts := dnscheck.Options{ServerIPs: ips}
+	c := dnscheck.NewCollector(opts)
+	start := time.Now()
+	before := r.Queries()
+	err = r.Stream(ctx, domains, opts, func(d dnscheck.DomainResult) {
+		if emit != nil {
+			emit(d)
+		}
+		c.Add(d)
+	})
+	inv := c.Inventory()
+	el := time.Since(start)
+	inv.Stats.Queries = int(r.Queries() - before)
+	return inv, el, err
+}
+
+// inventoryStages alternates the DNS ceiling and certplan's inventory of
+// every domain, keeping the best run of each, then runs the
+// dropped-queries case.
+func (st *stages) inventoryStages(ctx context.Context, qs *fastdns.Queries) error {
+	cfg, res, log := st.cfg, st.res, st.log
+	domains := st.domains
+	for rep := 0; rep < cfg.Reps; rep++ {
+		if err := st.dnsCeiling(ctx, qs); err != nil {
+			return err
+		}
+		before, err := st.ch.Stats()
+		if err != nil {
+			return err
+		}
+		stop := func() {}
+		if rep == 0 {
+			stop = profile(cfg.CPUProfile, "inventory")
+		}
+		mw := watchMemory()
+		cpu0 := selfCPU()
+		inv, el, err := st.inventoryRun(ctx, domains, 5*time.Second)
+		cpu := selfCPU() - cpu0
+		heap, rss := mw.Stop()
+		stop()
+		if err != nil {
+			return err
+		}
+		after, err := st.ch.Stats()
+		if err != nil {
+			return err
+		}
+		ir := &InventoryResult{
+			Domains:       len(inv.Domains),
+			DomainsFailed: inv.Stats.DomainsFailed,
+			FailedWant:    st.nxdomains,
+			Names:         len(inv.Names),
+			Queries:       after.DNS.Queries - before.DNS.Queries,
+			LibQueries:    inv.Stats.Queries,
+			Elapsed:       el,
+			PeakHeap:      heap,
+			PeakRSS:       rss,
+			ByType:        diffTypes(after.DNS.ByType, before.DNS.ByType),
+			Truncated:     after.DNS.Truncated - before.DNS.Truncated,
+			TCP:           after.DNS.TCP - before.DNS.TCP,
+		}
+		ir.QPS = float64(ir.Queries) / el.Seconds()
+		ir.DomainsPerSec = float64(ir.Domains) / el.Seconds()
+		ir.ClientCPUus = float64(cpu.Microseconds()) / float64(ir.Queries)
+		inv = nil
+		runtime.GC()
+		debug.FreeOSMemory()
+		log.logf("certplan inventory: %d domains in %s, %.0f q/s, %d queries, %d failed, peak rss %s", ir.Domains, dur(el), ir.QPS, ir.Queries, ir.DomainsFailed, mib(rss))
+		if p := res.DNS.Inventory; p == nil || ir.QPS > p.QPS {
+			if p != nil {
+				ir.PeakHeap, ir.PeakRSS = max(ir.PeakHeap, p.PeakHeap), max(ir.PeakRSS, p.PeakRSS)
+			}
+			res.DNS.Inventory = ir
+		} else {
+			p.PeakHeap, p.PeakRSS = max(ir.PeakHeap, p.PeakHeap), max(ir.PeakRSS, p.PeakRSS)
+		}
+	}
+	if c := res.DNS.Ceiling.QPS; c > 0 {
+		res.DNS.Inventory.Ratio = res.DNS.Inventory.QPS / c
+	}
+	return st.dropped(ctx)
+}
+
+// dropped inventories DropDomains domains of which DeadZones sit under a
+// name server that never answers: they must cost about one query's tries
+// in parallel.
+func (st *stages) dropped(ctx context.Context) error {
+	cfg, res, log := st.cfg, st.res, st.log
+	live := st.domains[:cfg.DropDomains-cfg.DeadZones]
+	all := append(append([]string(nil), live...), st.deadDomains...)
+	_, clean, err := st.inventoryRun(ctx, live, cfg.DNSTimeout)
+	if err != nil {
+		return err
+	}
+	dead := map[string]bool{}
+	for _, d := range st.deadDomains {
+		dead[d] = true
+	}
+	start := time.Now()
+	var liveBy, firstDead time.Duration
+	inv, el, err := st.inventoryStream(ctx, all, cfg.DNSTimeout, 0, func(d dnscheck.DomainResult) {
+		t := time.Since(start)
+		if dead[d.Domain.Domain] {
+			if firstDead == 0 {
+				firstDead = t
+			}
+		} else {
+			liveBy = t
+		}
+	})
+	if err != nil {
+		return err
+	}
+	const tries = 3 // dnscheck's default: a try and 2 retries
+	dr := &DropResult{Domains: len(all), Dead: len(st.deadDomains), Failed: inv.Stats.DomainsFailed,
+		Timeout: cfg.DNSTimeout, Tries: tries, CleanTime: clean, Elapsed: el, LiveEmittedBy: liveBy, FirstDeadEmitted: firstDead}
+	dr.Bound = clean*12/10 + tries*cfg.DNSTimeout + 250*time.Millisecond
+	dr.InSeries = clean + time.Duration(dr.Dead*tries)*cfg.DNSTimeout
+	dr.WithinBound = el <= dr.Bound
+	log.logf("inventory with dropped queries: %d domains, %d silent: %s (clean %s, bound %s)", dr.Domains, dr.Dead, dur(el), dur(clean), dur(dr.Bound))
+	res.DNS.Drop = dr
+	return st.qpsCap(ctx)
+}
+
+// qpsCap inventories some domains with --qps set to a fraction of the
+// ceiling and measures the rate actually sent.
+func (st *stages) qpsCap(ctx context.Context) error {
+	res, log := st.res, st.log
+	// About 15,000 queries: three seconds at the cap, so the token
+	// bucket's first burst does not count.
+	const cap = 5000
+	domains := st.domains[:min(600, len(st.domains))]
+	before, err := st.ch.Stats()
+	if err != nil {
+		return err
+	}
+	_, el, err := st.inventoryStream(ctx, domains, 5*time.Second, cap, nil)
+	if err != nil {
+		return err
+	}
+	after, err := st.ch.Stats()
+	if err != nil {
+		return err
+	}
+	q := after.DNS.Queries - before.DNS.Queries
+	qr := &QPSResult{Cap: cap, Domains: len(domains), Queries: q, Elapsed: el, QPS: float64(q) / el.Seconds()}
+	qr.WithinCap = qr.QPS <= cap*1.05
+	log.logf("inventory with --qps %d: %d queries in %s: %.0f q/s", cap, q, dur(el), qr.QPS)
+	res.DNS.QPSCap = qr
+	return nil
+}
