@@ -14,6 +14,7 @@
 package fastdns
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -128,24 +129,24 @@ func Start(w *synth.World, opts Options) (*Server, error) {
 		}
 		return serr
 	}}
-	addr := opts.Addr
-	for i := 0; i < opts.Sockets; i++ {
-		pc, err := lc.ListenPacket(nil, "udp4", addr)
-		if err != nil {
-			s.Close()
-			return nil, err
+	// With port 0, the UDP port the kernel picks may be taken over TCP by
+	// another process: try again with another.
+	var err error
+	for try := 0; try < 20; try++ {
+		if err = s.listen(lc, opts); err == nil {
+			break
 		}
-		uc := pc.(*net.UDPConn)
-		s.udp = append(s.udp, uc)
-		addr = uc.LocalAddr().String() // the others share its port
+		for _, c := range s.udp {
+			c.Close()
+		}
+		s.udp = nil
+		if _, port, _ := net.SplitHostPort(opts.Addr); port != "0" {
+			break
+		}
 	}
-	s.addr = addr
-	ln, err := net.Listen("tcp4", addr)
 	if err != nil {
-		s.Close()
 		return nil, err
 	}
-	s.tcp = ln
 	for _, uc := range s.udp {
 		c := &counters{}
 		s.cs = append(s.cs, c)
@@ -155,6 +156,26 @@ func Start(w *synth.World, opts Options) (*Server, error) {
 	s.wg.Add(1)
 	go s.serveTCP()
 	return s, nil
+}
+
+// listen opens the UDP sockets and the TCP listener on one port.
+func (s *Server) listen(lc net.ListenConfig, opts Options) error {
+	addr := opts.Addr
+	for i := 0; i < opts.Sockets; i++ {
+		pc, err := lc.ListenPacket(context.Background(), "udp4", addr)
+		if err != nil {
+			return err
+		}
+		uc := pc.(*net.UDPConn)
+		s.udp = append(s.udp, uc)
+		addr = uc.LocalAddr().String() // the others share its port
+	}
+	ln, err := net.Listen("tcp4", addr)
+	if err != nil {
+		return err
+	}
+	s.addr, s.tcp = addr, ln
+	return nil
 }
 
 // Addr is the host:port served over UDP and TCP.
