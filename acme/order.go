@@ -123,17 +123,48 @@ func (c *Client) placeOrder(ctx context.Context, names []string, replaces string
 		return out, fmt.Errorf("presenting %d challenges failed", len(out.failed))
 	}
 
-	// Trigger all, then poll all authorizations concurrently.
+	// Trigger every challenge, then wait for the order: while validation
+	// runs, one request per round asks for the order's status, however
+	// many names it has (polling a hundred authorizations every round
+	// would cost a hundred requests, and the rounds would queue behind the
+	// concurrency bound). An order that turns "ready" has every
+	// authorization valid; only one that turns "invalid" (or a trigger
+	// that failed) needs the authorizations read, to learn which names
+	// failed.
 	results := make([]*Dropped, len(todo))
 	c.parallel(len(todo), func(i int) {
 		p := todo[i]
 		if _, err := c.core.Challenges.New(ctx, p.chal.URL); err != nil {
-			d := Dropped{Name: p.name, Stage: StageCA, Code: DropValidation, Reason: problemText(err)}
-			results[i] = &d
-			return
+			results[i] = &Dropped{Name: p.name, Stage: StageCA, Code: DropValidation, Reason: problemText(err)}
 		}
-		results[i] = c.pollAuthz(ctx, p.url, p.name)
 	})
+	var unresolved []int
+	for i := range todo {
+		if results[i] == nil {
+			unresolved = append(unresolved, i)
+		}
+	}
+	if len(unresolved) == len(todo) && len(todo) > 0 {
+		ok, err := c.waitOrder(ctx, order.Location)
+		if err != nil {
+			return out, err
+		}
+		if ok {
+			unresolved = nil
+		}
+	}
+	if len(unresolved) > 0 {
+		urls := make([]string, len(unresolved))
+		for k, i := range unresolved {
+			urls[k] = todo[i].url
+		}
+		for k, d := range c.pollAuthzs(ctx, urls) {
+			if d != nil {
+				d.Name = todo[unresolved[k]].name
+				results[unresolved[k]] = d
+			}
+		}
+	}
 	for _, d := range results {
 		if d != nil {
 			out.failed = append(out.failed, *d)
@@ -172,7 +203,7 @@ func (c *Client) placeOrder(ctx context.Context, names []string, replaces string
 			if err := sleep(ctx, interval); err != nil {
 				return out, fmt.Errorf("poll order: %w", err)
 			}
-			interval = min(2*interval, 2*time.Second)
+			interval = nextPoll(interval)
 		}
 	}
 	raw, err := c.core.Certificates.Get(ctx, certURL, false)
@@ -183,36 +214,94 @@ func (c *Client) placeOrder(ctx context.Context, names []string, replaces string
 	return out, nil
 }
 
-// pollAuthz waits until the authorization leaves "pending"; it returns nil
-// when it is valid and the reason otherwise.
-func (c *Client) pollAuthz(ctx context.Context, url, name string) *Dropped {
+// Polling: the first wait is Config.PollInterval; later waits grow by a
+// quarter (so that a poll overshoots the moment validation ends by at most a
+// quarter of the time spent so far) up to pollMax.
+const pollMax = 2 * time.Second
+
+func nextPoll(d time.Duration) time.Duration { return min(d+d/4, pollMax) }
+
+// waitOrder polls the order until it leaves "pending": true when it is
+// ready (every authorization valid), false when it is invalid.
+func (c *Client) waitOrder(ctx context.Context, url string) (bool, error) {
 	interval := c.cfg.PollInterval
 	for {
 		if err := sleep(ctx, interval); err != nil {
-			return &Dropped{Name: name, Stage: StageCA, Code: DropValidation, Reason: "validation did not finish: " + err.Error()}
+			return false, fmt.Errorf("validation did not finish: %w", err)
 		}
-		interval = min(2*interval, 2*time.Second)
-		a, err := c.core.Authorizations.Get(ctx, url)
+		interval = nextPoll(interval)
+		o, err := c.core.Orders.Get(ctx, url)
 		if err != nil {
 			if ctx.Err() != nil {
-				return &Dropped{Name: name, Stage: StageCA, Code: DropValidation, Reason: "validation did not finish: " + err.Error()}
+				return false, fmt.Errorf("validation did not finish: %w", err)
 			}
+			c.log.Debug("polling the order failed, retrying", "error", err)
 			continue
 		}
-		switch a.Status {
-		case legoacme.StatusPending, "processing":
+		switch o.Status {
+		case legoacme.StatusPending:
 			continue
-		case legoacme.StatusValid:
-			return nil
+		case legoacme.StatusInvalid:
+			return false, nil
 		}
-		reason := "authorization is " + a.Status
-		for _, ch := range a.Challenges {
-			if ch.Error != nil {
-				reason = problemText(ch.Error)
-			}
-		}
-		return &Dropped{Name: name, Stage: StageCA, Code: DropValidation, Reason: reason}
+		// ready, processing or valid: every authorization is valid.
+		return true, nil
 	}
+}
+
+// pollAuthzs waits until every authorization in urls has left "pending",
+// polling the pending ones each round; for each it returns nil when valid
+// and the reason otherwise (Name left empty for the caller).
+func (c *Client) pollAuthzs(ctx context.Context, urls []string) []*Dropped {
+	out := make([]*Dropped, len(urls))
+	pending := make([]int, len(urls))
+	for i := range pending {
+		pending[i] = i
+	}
+	interval := c.cfg.PollInterval
+	for len(pending) > 0 {
+		if err := sleep(ctx, interval); err != nil {
+			for _, i := range pending {
+				out[i] = &Dropped{Stage: StageCA, Code: DropValidation, Reason: "validation did not finish: " + err.Error()}
+			}
+			return out
+		}
+		interval = min(2*interval, pollMax)
+		done := make([]bool, len(pending))
+		c.parallel(len(pending), func(k int) {
+			i := pending[k]
+			a, err := c.core.Authorizations.Get(ctx, urls[i])
+			if err != nil {
+				if ctx.Err() != nil {
+					out[i] = &Dropped{Stage: StageCA, Code: DropValidation, Reason: "validation did not finish: " + err.Error()}
+					done[k] = true
+				}
+				return
+			}
+			switch a.Status {
+			case legoacme.StatusPending, "processing":
+				return
+			case legoacme.StatusValid:
+				done[k] = true
+				return
+			}
+			reason := "authorization is " + a.Status
+			for _, ch := range a.Challenges {
+				if ch.Error != nil {
+					reason = problemText(ch.Error)
+				}
+			}
+			out[i], done[k] = &Dropped{Stage: StageCA, Code: DropValidation, Reason: reason}, true
+		})
+		var still []int
+		for k, i := range pending {
+			if !done[k] {
+				still = append(still, i)
+			}
+		}
+		pending = still
+	}
+	return out
 }
 
 func identifiers(o legoacme.ExtendedOrder) []string {
