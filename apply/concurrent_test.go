@@ -190,3 +190,57 @@ func TestOrderCap(t *testing.T) {
 		t.Errorf("second run: %s, want %s", got, want)
 	}
 }
+
+// BenchmarkIssue is a whole issue run of a plan with 4 certificates of 10
+// names each (a default and 3 SNI certificates on 127.0.0.2) against
+// in-process Pebble with HTTP-01: preflight, orders, the deploy hook,
+// verification by probing every name with and without SNI. Each iteration
+// starts from an empty state directory with fresh names, so every order
+// validates every name. orders=1 is one certificate after another.
+//
+//	go test -run XXX -bench Issue -benchtime 5x ./apply/
+func BenchmarkIssue(b *testing.B) {
+	for _, conc := range []int{1, 4} {
+		b.Run(fmt.Sprintf("orders=%d", conc), func(b *testing.B) {
+			e := newEnvTB(b)
+			iter := 0
+			for b.Loop() {
+				iter++
+				b.StopTimer()
+				e.dir = b.TempDir()
+				var certs []model.PlannedCert
+				for c := 0; c < 4; c++ {
+					var names []string
+					for n := 0; n < 10; n++ {
+						name := fmt.Sprintf("i%d-c%d-n%d.d.test", iter, c, n)
+						if err := e.dns.Add(name + ". 60 IN A 127.0.0.2"); err != nil {
+							b.Fatal(err)
+						}
+						names = append(names, name)
+					}
+					pc := sniCert(fmt.Sprintf("sni-%d", c), names...)
+					if c == 0 {
+						pc = defCert(names...)
+					}
+					certs = append(certs, pc)
+				}
+				p := plan(fmt.Sprint("p", iter), certs...)
+				b.StartTimer()
+				rep := e.run(p, ModeIssue, func(o *Options) { o.MaxConcurrentOrders = conc })
+				if rep.Result() != ResultOK || len(rep.Changed()) != 4 || len(rep.Verification) != 40 {
+					for _, c := range rep.Certificates {
+						if c.Error != "" || len(c.Dropped) > 0 {
+							b.Logf("%s: %s %+v", c.ID, c.Error, c.Dropped)
+						}
+					}
+					for _, v := range rep.Verification {
+						if !v.OK() {
+							b.Logf("not served: %+v", v)
+						}
+					}
+					b.Fatalf("result %v: %s, %d verification rows", rep.Result(), statuses(rep), len(rep.Verification))
+				}
+			}
+		})
+	}
+}
