@@ -18,7 +18,9 @@
 // invalid reads the failing names from each authorization's error (and
 // from a problem's subproblems), and places the order once more without
 // them — never without a must-cover name. Against in-process Pebble a
-// 100-name order takes about 3 times a 1-name one (BenchmarkOrderRatio).
+// 100-name order takes about 3 times a 1-name one when the machine's 2
+// cores are free (BenchmarkOrderRatio); it costs about 250 ms of CPU,
+// mostly Pebble's own validations, so it takes longer on a busy machine.
 //
 // # What it leaves to others
 //
