@@ -12,11 +12,15 @@
 // another, polling each from 5 s up, and fails the whole order when one
 // name fails. certplan orders certificates with tens of names for clients
 // it does not control, so [Client.Obtain] drives the order itself: it
-// presents every challenge, triggers them all at once, polls the
-// authorizations concurrently with a short interval, reads the failing
-// names from each authorization's error (and from a problem's
-// subproblems), and places the order once more without them — never
-// without a must-cover name.
+// reads every authorization, presents and triggers its challenge at once
+// (16 at a time), polls the order (one request a round, whatever the
+// number of names) from a short interval up, and only when the order turns
+// invalid reads the failing names from each authorization's error (and
+// from a problem's subproblems), and places the order once more without
+// them — never without a must-cover name. Against in-process Pebble a
+// 100-name order takes about 3 times a 1-name one when the machine's 2
+// cores are free (BenchmarkOrderRatio); it costs about 250 ms of CPU,
+// mostly Pebble's own validations, so it takes longer on a busy machine.
 //
 // # What it leaves to others
 //
@@ -251,8 +255,8 @@ type Config struct {
 	ReducedCoverageDays  int
 	AllowReducedCoverage bool
 
-	// PollInterval is the first interval between authorization and order
-	// polls (default 250 ms, doubling to 2 s); Timeout bounds one order's
+	// PollInterval is the first interval between order polls (default
+	// 250 ms, growing by a quarter each round to 2 s); Timeout bounds one order's
 	// validation and issuance (default 3 min).
 	PollInterval time.Duration
 	Timeout      time.Duration

@@ -431,29 +431,6 @@ func TestAccountReuseAndTOS(t *testing.T) {
 	}
 }
 
-// TestOrderTiming measures one order of 1 and of 10 names against Pebble:
-// challenges are triggered together and polled concurrently, so 10 names
-// cost about what 1 does.
-func TestOrderTiming(t *testing.T) {
-	e := newEnv(t)
-	c := e.client(nil)
-	for _, n := range []int{1, 10} {
-		var names []string
-		for i := 0; i < n; i++ {
-			names = append(names, "n"+strconv.Itoa(i)+".d.test")
-		}
-		start := time.Now()
-		res, err := c.Obtain(context.Background(), Request{CertID: "t" + strconv.Itoa(n), Names: names, Inventory: inventory(names...)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(res.Issued) != n {
-			t.Fatalf("issued %d names", len(res.Issued))
-		}
-		t.Logf("%2d names: %v", n, time.Since(start).Round(time.Millisecond))
-	}
-}
-
 func TestRenewalWithCAFailureKeepsReplaces(t *testing.T) {
 	e := newEnv(t)
 	c := e.client(func(cfg *Config) { cfg.AllowReducedCoverage = true })
@@ -515,28 +492,6 @@ func TestEAB(t *testing.T) {
 	c.Close()
 }
 
-// BenchmarkObtain issues a certificate of 1 and of 10 names per iteration
-// against in-process Pebble with real HTTP-01 validation.
-func BenchmarkObtain(b *testing.B) {
-	for _, n := range []int{1, 10} {
-		b.Run(strconv.Itoa(n)+"names", func(b *testing.B) {
-			var names []string
-			for i := 0; i < n; i++ {
-				names = append(names, "n"+strconv.Itoa(i)+".d.test")
-			}
-			e := newEnvTB(b)
-			c := e.client(nil)
-			inv := inventory(names...)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := c.Obtain(context.Background(), Request{CertID: "b", Names: names, Inventory: inv}); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
 func TestNextKeyAndARIOverride(t *testing.T) {
 	e := newEnv(t)
 	c := e.client(nil)
@@ -571,5 +526,36 @@ func TestNextKeyAndARIOverride(t *testing.T) {
 	}
 	if _, err := e.store.LoadNextKey("c1"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("next key still staged: %v", err)
+	}
+}
+
+// TestReplacesNeedsACommonName: a certificate id whose names all changed is
+// ordered without "replaces" (RFC 9773 section 5 asks for a common name;
+// Pebble and Boulder reject the order otherwise).
+func TestReplacesNeedsACommonName(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(nil)
+	first, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: []string{"mail.d.test"}, Inventory: inventory("mail.d.test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: []string{"smtp.d.test"}, Inventory: inventory("smtp.d.test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Replaced != "" || res.Orders != 1 || !slices.Equal(res.Issued, []string{"smtp.d.test"}) {
+		t.Errorf("result %+v, want smtp.d.test issued in one order, replacing nothing", res)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "no name in common") {
+		t.Errorf("warnings %q", res.Warnings)
+	}
+	// One name in common: sent.
+	names := []string{"smtp.d.test", "imap.d.test"}
+	res, err = c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := e.ca.Orders(); len(o) != 3 || o[1].Replaces != "" || o[2].Replaces == "" || o[2].Replaces == first.Cert.Meta.ARICertID {
+		t.Errorf("orders at the CA %+v", o)
 	}
 }

@@ -84,6 +84,14 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Result, error) {
 	var out *orderOutcome
 	for attempt := 1; ; attempt++ {
 		res.Orders++
+		// RFC 9773 section 5: a replacement order shares at least one
+		// identifier with the certificate it replaces; CAs reject one that
+		// shares none (Boulder: malformed, Pebble: serverInternal). Such an
+		// order is a new certificate in all but the store's id.
+		if replaces != "" && req.Replaces == "" && !sharesName(kept, cur.Meta.Names) {
+			res.Warnings = append(res.Warnings, "no name in common with the current certificate: not sent as its replacement")
+			replaces = ""
+		}
 		c.log.Info("ordering certificate", "id", req.CertID, "names", len(kept), "attempt", attempt, "replaces", replaces)
 		out, err = c.placeOrder(ctx, kept, replaces, key)
 		if err == nil {
@@ -227,6 +235,20 @@ func normalizeNames(names, mustCover []string) ([]string, map[string]bool) {
 	}
 	sort.Strings(out)
 	return out, must
+}
+
+// sharesName reports whether a and b have a name in common.
+func sharesName(a, b []string) bool {
+	in := map[string]bool{}
+	for _, n := range b {
+		in[strings.ToLower(n)] = true
+	}
+	for _, n := range a {
+		if in[n] {
+			return true
+		}
+	}
+	return false
 }
 
 func mustFailed(dropped []Dropped, must map[string]bool) []Dropped {

@@ -34,8 +34,8 @@ type presented struct {
 }
 
 // placeOrder runs one ACME order for names: all challenges presented and
-// triggered at once, authorizations polled concurrently, then finalization
-// with a CSR for key.
+// triggered at once, the order polled until validation ends, then
+// finalization with a CSR for key.
 func (c *Client) placeOrder(ctx context.Context, names []string, replaces string, key crypto.Signer) (*orderOutcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
@@ -48,52 +48,17 @@ func (c *Client) placeOrder(ctx context.Context, names []string, replaces string
 	}
 	out.replaces = order.Replaces
 
-	authzs := make([]legoacme.Authorization, len(order.Authorizations))
-	errs := make([]error, len(order.Authorizations))
-	c.parallel(len(order.Authorizations), func(i int) {
-		authzs[i], errs[i] = c.core.Authorizations.Get(ctx, order.Authorizations[i])
-	})
-	if err := errors.Join(errs...); err != nil {
-		return out, fmt.Errorf("get authorizations: %w", err)
-	}
-
-	// Present every pending challenge.
-	type pending struct {
-		url     string // authorization
-		name    string
-		chal    legoacme.Challenge
-		keyAuth string
-	}
-	var todo []pending
-	for i, a := range authzs {
-		name := a.Identifier.Value
-		if a.Status == legoacme.StatusValid {
-			continue
-		}
-		if a.Status != legoacme.StatusPending {
-			out.failed = append(out.failed, Dropped{Name: name, Stage: StageCA, Code: DropValidation, Reason: "authorization is " + a.Status})
-			continue
-		}
-		var ch *legoacme.Challenge
-		for j := range a.Challenges {
-			if a.Challenges[j].Type == c.solver.typ() {
-				ch = &a.Challenges[j]
-			}
-		}
-		if ch == nil {
-			out.failed = append(out.failed, Dropped{Name: name, Stage: StageCA, Code: DropValidation, Reason: "the CA offers no " + c.solver.typ() + " challenge"})
-			continue
-		}
-		ka, err := c.core.GetKeyAuthorization(ch.Token)
-		if err != nil {
-			return out, err
-		}
-		todo = append(todo, pending{url: order.Authorizations[i], name: name, chal: *ch, keyAuth: ka})
-	}
-	if len(out.failed) > 0 {
-		return out, fmt.Errorf("%d authorizations cannot be completed", len(out.failed))
-	}
-
+	// Each authorization in a pipeline, all at once: read it, present its
+	// challenge, trigger it. The CA validates the first names while the
+	// last authorizations are still being read.
+	//
+	// Then wait for the order: while validation runs, one request per round
+	// asks for the order's status, however many names it has (polling a
+	// hundred authorizations every round would cost a hundred requests, and
+	// the rounds would queue behind the concurrency bound). An order that
+	// turns "ready" has every authorization valid; only one that turns
+	// "invalid" (or a name that failed before its trigger) needs the
+	// authorizations read, to learn which names failed.
 	var mu sync.Mutex
 	var shown []presented
 	defer func() {
@@ -103,37 +68,89 @@ func (c *Client) placeOrder(ctx context.Context, names []string, replaces string
 			c.solver.cleanup(cctx, shown[i].name, shown[i].token, shown[i].keyAuth)
 		})
 	}()
-	perr := make([]error, len(todo))
-	c.parallel(len(todo), func(i int) {
-		p := todo[i]
-		if err := c.solver.present(ctx, p.name, p.chal.Token, p.keyAuth); err != nil {
-			perr[i] = err
+	n := len(order.Authorizations)
+	results := make([]*Dropped, n)
+	errs := make([]error, n)
+	triggered := make([]bool, n)
+	idents := make([]string, n)
+	c.parallel(n, func(i int) {
+		a, err := c.core.Authorizations.Get(ctx, order.Authorizations[i])
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		name := a.Identifier.Value
+		idents[i] = name
+		fail := func(reason string) {
+			results[i] = &Dropped{Name: name, Stage: StageCA, Code: DropValidation, Reason: reason}
+		}
+		switch a.Status {
+		case legoacme.StatusValid:
+			return
+		case legoacme.StatusPending:
+		default:
+			fail("authorization is " + a.Status)
+			return
+		}
+		var ch *legoacme.Challenge
+		for j := range a.Challenges {
+			if a.Challenges[j].Type == c.solver.typ() {
+				ch = &a.Challenges[j]
+			}
+		}
+		if ch == nil {
+			fail("the CA offers no " + c.solver.typ() + " challenge")
+			return
+		}
+		ka, err := c.core.GetKeyAuthorization(ch.Token)
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		if err := c.solver.present(ctx, name, ch.Token, ka); err != nil {
+			fail("presenting the challenge: " + err.Error())
 			return
 		}
 		mu.Lock()
-		shown = append(shown, presented{p.name, p.chal.Token, p.keyAuth})
+		shown = append(shown, presented{name, ch.Token, ka})
 		mu.Unlock()
-	})
-	for i, err := range perr {
-		if err != nil {
-			out.failed = append(out.failed, Dropped{Name: todo[i].name, Stage: StageCA, Code: DropValidation, Reason: "presenting the challenge: " + err.Error()})
-		}
-	}
-	if len(out.failed) > 0 {
-		return out, fmt.Errorf("presenting %d challenges failed", len(out.failed))
-	}
-
-	// Trigger all, then poll all authorizations concurrently.
-	results := make([]*Dropped, len(todo))
-	c.parallel(len(todo), func(i int) {
-		p := todo[i]
-		if _, err := c.core.Challenges.New(ctx, p.chal.URL); err != nil {
-			d := Dropped{Name: p.name, Stage: StageCA, Code: DropValidation, Reason: problemText(err)}
-			results[i] = &d
+		if _, err := c.core.Challenges.New(ctx, ch.URL); err != nil {
+			fail(problemText(err))
 			return
 		}
-		results[i] = c.pollAuthz(ctx, p.url, p.name)
+		triggered[i] = true
 	})
+	if err := errors.Join(errs...); err != nil {
+		return out, fmt.Errorf("get authorizations: %w", err)
+	}
+	var unresolved []int
+	early := false
+	for i := range n {
+		if triggered[i] {
+			unresolved = append(unresolved, i)
+		}
+		early = early || results[i] != nil
+	}
+	if !early && len(unresolved) > 0 {
+		ok, err := c.waitOrder(ctx, order.Location)
+		if err != nil {
+			return out, err
+		}
+		if ok {
+			unresolved = nil
+		}
+	}
+	if len(unresolved) > 0 {
+		urls, names := make([]string, len(unresolved)), make([]string, len(unresolved))
+		for k, i := range unresolved {
+			urls[k], names[k] = order.Authorizations[i], idents[i]
+		}
+		for k, d := range c.pollAuthzs(ctx, urls, names) {
+			if d != nil {
+				results[unresolved[k]] = d
+			}
+		}
+	}
 	for _, d := range results {
 		if d != nil {
 			out.failed = append(out.failed, *d)
@@ -172,7 +189,7 @@ func (c *Client) placeOrder(ctx context.Context, names []string, replaces string
 			if err := sleep(ctx, interval); err != nil {
 				return out, fmt.Errorf("poll order: %w", err)
 			}
-			interval = min(2*interval, 2*time.Second)
+			interval = nextPoll(interval)
 		}
 	}
 	raw, err := c.core.Certificates.Get(ctx, certURL, false)
@@ -183,36 +200,94 @@ func (c *Client) placeOrder(ctx context.Context, names []string, replaces string
 	return out, nil
 }
 
-// pollAuthz waits until the authorization leaves "pending"; it returns nil
-// when it is valid and the reason otherwise.
-func (c *Client) pollAuthz(ctx context.Context, url, name string) *Dropped {
+// Polling: the first wait is Config.PollInterval; later waits grow by a
+// quarter (so that a poll overshoots the moment validation ends by at most a
+// quarter of the time spent so far) up to pollMax.
+const pollMax = 2 * time.Second
+
+func nextPoll(d time.Duration) time.Duration { return min(d+d/4, pollMax) }
+
+// waitOrder polls the order until it leaves "pending": true when it is
+// ready (every authorization valid), false when it is invalid.
+func (c *Client) waitOrder(ctx context.Context, url string) (bool, error) {
 	interval := c.cfg.PollInterval
 	for {
 		if err := sleep(ctx, interval); err != nil {
-			return &Dropped{Name: name, Stage: StageCA, Code: DropValidation, Reason: "validation did not finish: " + err.Error()}
+			return false, fmt.Errorf("validation did not finish: %w", err)
 		}
-		interval = min(2*interval, 2*time.Second)
-		a, err := c.core.Authorizations.Get(ctx, url)
+		interval = nextPoll(interval)
+		o, err := c.core.Orders.Get(ctx, url)
 		if err != nil {
 			if ctx.Err() != nil {
-				return &Dropped{Name: name, Stage: StageCA, Code: DropValidation, Reason: "validation did not finish: " + err.Error()}
+				return false, fmt.Errorf("validation did not finish: %w", err)
 			}
+			c.log.Debug("polling the order failed, retrying", "error", err)
 			continue
 		}
-		switch a.Status {
-		case legoacme.StatusPending, "processing":
+		switch o.Status {
+		case legoacme.StatusPending:
 			continue
-		case legoacme.StatusValid:
-			return nil
+		case legoacme.StatusInvalid:
+			return false, nil
 		}
-		reason := "authorization is " + a.Status
-		for _, ch := range a.Challenges {
-			if ch.Error != nil {
-				reason = problemText(ch.Error)
-			}
-		}
-		return &Dropped{Name: name, Stage: StageCA, Code: DropValidation, Reason: reason}
+		// ready, processing or valid: every authorization is valid.
+		return true, nil
 	}
+}
+
+// pollAuthzs waits until every authorization in urls has left "pending",
+// (names[i] is urls[i]'s identifier), polling the pending ones each round;
+// for each it returns nil when valid and the reason otherwise.
+func (c *Client) pollAuthzs(ctx context.Context, urls, names []string) []*Dropped {
+	out := make([]*Dropped, len(urls))
+	pending := make([]int, len(urls))
+	for i := range pending {
+		pending[i] = i
+	}
+	interval := c.cfg.PollInterval
+	for len(pending) > 0 {
+		if err := sleep(ctx, interval); err != nil {
+			for _, i := range pending {
+				out[i] = &Dropped{Name: names[i], Stage: StageCA, Code: DropValidation, Reason: "validation did not finish: " + err.Error()}
+			}
+			return out
+		}
+		interval = min(2*interval, pollMax)
+		done := make([]bool, len(pending))
+		c.parallel(len(pending), func(k int) {
+			i := pending[k]
+			a, err := c.core.Authorizations.Get(ctx, urls[i])
+			if err != nil {
+				if ctx.Err() != nil {
+					out[i] = &Dropped{Name: names[i], Stage: StageCA, Code: DropValidation, Reason: "validation did not finish: " + err.Error()}
+					done[k] = true
+				}
+				return
+			}
+			switch a.Status {
+			case legoacme.StatusPending, "processing":
+				return
+			case legoacme.StatusValid:
+				done[k] = true
+				return
+			}
+			reason := "authorization is " + a.Status
+			for _, ch := range a.Challenges {
+				if ch.Error != nil {
+					reason = problemText(ch.Error)
+				}
+			}
+			out[i], done[k] = &Dropped{Name: names[i], Stage: StageCA, Code: DropValidation, Reason: reason}, true
+		})
+		var still []int
+		for k, i := range pending {
+			if !done[k] {
+				still = append(still, i)
+			}
+		}
+		pending = still
+	}
+	return out
 }
 
 func identifiers(o legoacme.ExtendedOrder) []string {

@@ -21,6 +21,11 @@
 //   - A certificate whose hooks did not all succeed (or whose run was
 //     interrupted between storing and deploying) is deployed again by the
 //     next run: the deployed serial is recorded per certificate.
+//   - Certificates are ordered concurrently (Options.MaxConcurrentOrders),
+//     each writing only its own files in the store; deploy hooks run after
+//     every order has finished, one certificate at a time in plan order,
+//     since hooks of different certificates often edit and reload the same
+//     server configuration. The report lists certificates in plan order.
 //   - Certificates the plan no longer has are reported as retired and never
 //     deleted: a server may still serve them.
 //
@@ -94,6 +99,22 @@ type Options struct {
 	// or verified.
 	DryRun bool
 
+	// MaxConcurrentOrders bounds how many certificates are ordered at once
+	// (default DefaultMaxConcurrentOrders; 1 orders one after another).
+	// Each order already validates all its names at once; this overlaps
+	// the orders' round trips and the CA's validation of different
+	// certificates.
+	MaxConcurrentOrders int
+	// MaxOrders caps the ACME orders one run places (0: no cap). A
+	// certificate is started only while fewer orders have been placed or
+	// are in flight, so the cap may be passed by the retry of an order
+	// that dropped failing names (at most MaxConcurrentOrders more). Due
+	// certificates beyond it are reported StatusDeferred and ordered by a
+	// later run: an operator issues a large plan in batches (Let's Encrypt
+	// allows 300 new orders per account per 3 hours, refilled one every
+	// 36 s; the plan's budget warns when a plan needs more).
+	MaxOrders int
+
 	// Jitter (ModeRenew) is the upper bound of a random sleep before the
 	// first order, so that hosts started by the same cron minute do not
 	// reach the CA at once. 0: none.
@@ -127,6 +148,7 @@ const (
 	StatusRedeployed = "redeployed"  // an earlier certificate's hooks had not succeeded; they ran again
 	StatusKept       = "kept"        // the current certificate stays: a renewal would have dropped names it covers
 	StatusFailed     = "failed"      // nothing issued; the previous certificate (if any) stays
+	StatusDeferred   = "deferred"    // due, not ordered: the run's order cap (Options.MaxOrders) was reached
 	StatusWouldIssue = "would-issue" // dry run: preflight passed for Issued
 )
 
@@ -238,7 +260,7 @@ type Result int
 // Results, from best to worst.
 const (
 	ResultOK      Result = iota // nothing due, or everything done, deployed and verified
-	ResultPartial               // some names dropped, a certificate kept or failed while others succeeded, a hook failed, or verification found the new certificate not served
+	ResultPartial               // some names dropped, a certificate kept or failed while others succeeded, a hook failed, verification found the new certificate not served, or due certificates were deferred (Options.MaxOrders)
 	ResultFailed                // every attempted certificate failed
 )
 
@@ -263,6 +285,8 @@ func (r *Report) Result() Result {
 		case StatusFailed:
 			attempted++
 			failed++
+		case StatusDeferred:
+			partial = true
 		}
 	}
 	for _, v := range r.Verification {

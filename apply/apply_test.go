@@ -38,7 +38,7 @@ away     IN A   127.0.0.77
 // that serves the certificates a deploy hook copies into deployDir (as a
 // real server reads its files on reload), and a state directory.
 type env struct {
-	t         *testing.T
+	t         testing.TB
 	dns       *dnstest.Server
 	ca        *pebbletest.CA
 	dir       string // state dir
@@ -49,7 +49,9 @@ type env struct {
 	cfg       acme.Config
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvTB(t) }
+
+func newEnvTB(t testing.TB) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

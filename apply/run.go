@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/certplan/certplan/acme"
@@ -45,6 +46,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer o.Store.Unlock()
+	if o.MaxConcurrentOrders <= 0 {
+		o.MaxConcurrentOrders = DefaultMaxConcurrentOrders
+	}
 	r := &runner{o: o, log: o.Logger, rep: &Report{Mode: o.Mode, PlanID: o.Plan.ID, DryRun: o.DryRun}}
 	defer func() {
 		if c, ok := r.ca.(io.Closer); ok {
@@ -53,16 +57,61 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}()
 	certs := slices.Clone(o.Plan.Certificates)
 	sort.Slice(certs, func(i, j int) bool { return certs[i].ID < certs[j].ID })
-	for _, pc := range certs {
-		if err := ctx.Err(); err != nil {
-			return r.rep, err
-		}
-		out, err := r.one(ctx, pc)
-		if err != nil {
-			return r.rep, err
-		}
-		r.rep.Certificates = append(r.rep.Certificates, *out)
+
+	// Decide and order concurrently, at most MaxConcurrentOrders
+	// certificates at a time; then deploy serially, in plan order.
+	results := make([]*result, len(certs))
+	if o.MaxOrders > 0 {
+		r.turns = newTurns(len(certs))
 	}
+	sem := make(chan struct{}, o.MaxConcurrentOrders)
+	var wg sync.WaitGroup
+	for i, pc := range certs {
+		sem <- struct{}{}
+		if ctx.Err() != nil || r.fatal() != nil {
+			<-sem
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			res, err := r.one(ctx, i, pc)
+			if err != nil {
+				r.setFatal(i, err)
+				return
+			}
+			results[i] = res
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		r.collect(results)
+		return r.rep, err
+	}
+	if err := r.fatal(); err != nil {
+		r.collect(results)
+		return r.rep, err
+	}
+	// Hooks one certificate at a time: hooks of different certificates
+	// often edit one server's configuration (a Postfix SNI map, an Exim
+	// include) and reload it.
+	for i, res := range results {
+		if res.deploy == nil {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			r.collect(results)
+			return r.rep, err
+		}
+		d := res.deploy
+		r.deploy(ctx, certs[i], d.cert, d.change, res.out, &d.state)
+		if err := r.saveState(certs[i].ID, d.state); err != nil {
+			r.collect(results)
+			return r.rep, err
+		}
+	}
+	r.collect(results)
 	if err := r.retired(); err != nil {
 		return r.rep, err
 	}
@@ -84,29 +133,155 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return r.rep, nil
 }
 
+// DefaultMaxConcurrentOrders is Options.MaxConcurrentOrders when unset.
+const DefaultMaxConcurrentOrders = 4
+
 type runner struct {
-	o        Options
-	log      *slog.Logger
-	rep      *Report
+	o   Options
+	log *slog.Logger
+	rep *Report
+
+	mu       sync.Mutex // guards what follows
 	ca       CA
 	caErr    error
+	connOnce sync.Once
+	jitterMu sync.Mutex
 	jittered bool
+	orders   int // placed, or reserved by an Obtain in flight
+	turns    *turns
+	fatalAt  int
+	fatalErr error
+}
+
+// turns orders the certificates' reservations against the order cap: the
+// i-th certificate reserves after the (i-1)-th has reserved or passed by.
+// A nil *turns orders nothing.
+type turns struct {
+	ch   []chan struct{}
+	once []sync.Once
+}
+
+func newTurns(n int) *turns {
+	t := &turns{ch: make([]chan struct{}, n), once: make([]sync.Once, n)}
+	for i := range t.ch {
+		t.ch[i] = make(chan struct{})
+	}
+	return t
+}
+
+// wait returns when certificate i-1 is done with its turn.
+func (t *turns) wait(ctx context.Context, i int) error {
+	if t == nil || i == 0 {
+		return nil
+	}
+	select {
+	case <-t.ch[i-1]:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// done ends certificate i's turn; later calls do nothing.
+func (t *turns) done(i int) {
+	if t != nil {
+		t.once[i].Do(func() { close(t.ch[i]) })
+	}
+}
+
+// result is one certificate's outcome and, when its hooks are to run, what
+// to deploy.
+type result struct {
+	out    *CertOutcome
+	deploy *pendingDeploy
+}
+
+type pendingDeploy struct {
+	cert   *store.Cert
+	change string
+	state  state
+}
+
+// collect puts the outcomes of the certificates that finished into the
+// report, in plan order.
+func (r *runner) collect(results []*result) {
+	for _, res := range results {
+		if res != nil {
+			r.rep.Certificates = append(r.rep.Certificates, *res.out)
+		}
+	}
+}
+
+// setFatal records an error that stops the run; of several, the one of the
+// first certificate in plan order wins, so that the error does not depend
+// on timing.
+func (r *runner) setFatal(i int, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fatalErr == nil || i < r.fatalAt {
+		r.fatalAt, r.fatalErr = i, err
+	}
+}
+
+func (r *runner) fatal() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fatalErr
 }
 
 // client connects to the CA once.
 func (r *runner) client(ctx context.Context) (CA, error) {
-	if r.ca == nil && r.caErr == nil {
-		if r.o.Connect == nil {
-			r.caErr = errors.New("apply: no CA configured")
-		} else {
-			r.ca, r.caErr = r.o.Connect(ctx)
+	r.connOnce.Do(func() {
+		var ca CA
+		err := errors.New("apply: no CA configured")
+		if r.o.Connect != nil {
+			ca, err = r.o.Connect(ctx)
 		}
-	}
+		r.mu.Lock()
+		r.ca, r.caErr = ca, err
+		r.mu.Unlock()
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	return r.ca, r.caErr
 }
 
-// one decides and acts for one planned certificate.
-func (r *runner) one(ctx context.Context, pc model.PlannedCert) (*CertOutcome, error) {
+// reserveOrder takes one order from the run's budget (Options.MaxOrders);
+// false when it is used up.
+func (r *runner) reserveOrder() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.o.MaxOrders > 0 && r.orders >= r.o.MaxOrders {
+		return false
+	}
+	r.orders++
+	return true
+}
+
+// settleOrders replaces a reservation with the orders an Obtain placed
+// (0, 1, or 2 when it retried without failed names).
+func (r *runner) settleOrders(placed int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.orders += placed - 1
+}
+
+// one decides and orders for one planned certificate; it may run
+// concurrently with others. The deploy is left to the caller.
+func (r *runner) one(ctx context.Context, i int, pc model.PlannedCert) (*result, error) {
+	defer r.turns.done(i)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out, dep, err := r.order(ctx, i, pc)
+	if err != nil {
+		return nil, err
+	}
+	return &result{out: out, deploy: dep}, nil
+}
+
+// order is one's work: the outcome and what to deploy (nil: nothing).
+func (r *runner) order(ctx context.Context, i int, pc model.PlannedCert) (*CertOutcome, *pendingDeploy, error) {
 	o, st := r.o, r.o.Store
 	now := o.Now()
 	names := normNames(pc.Names)
@@ -119,7 +294,7 @@ func (r *runner) one(ctx context.Context, pc model.PlannedCert) (*CertOutcome, e
 		out.Warnings = append(out.Warnings, "current certificate unreadable, issuing afresh: "+err.Error())
 		cur = nil
 	case err != nil:
-		return nil, fmt.Errorf("apply: %w", err)
+		return nil, nil, fmt.Errorf("apply: %w", err)
 	}
 	rs, err := st.LoadRenewal(pc.ID)
 	if err != nil {
@@ -136,10 +311,10 @@ func (r *runner) one(ctx context.Context, pc model.PlannedCert) (*CertOutcome, e
 	if o.Mode == ModeRenew && cur != nil && !o.DryRun && !now.Before(as.ARINextFetch) {
 		r.refreshARI(ctx, pc.ID, cur, &rs, &as, now)
 		if err := r.saveRenewal(pc.ID, rs); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := r.saveState(pc.ID, as); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 
@@ -169,18 +344,15 @@ func (r *runner) one(ctx context.Context, pc model.PlannedCert) (*CertOutcome, e
 		if cur != nil && len(o.Hooks) > 0 && as.DeployedSerial != cur.Meta.Serial && !o.DryRun {
 			out.Status = StatusRedeployed
 			out.Issued = cur.Meta.Names
-			r.deploy(ctx, pc, cur, "renewed", out, &as)
-			if err := r.saveState(pc.ID, as); err != nil {
-				return nil, err
-			}
+			return out, &pendingDeploy{cert: cur, change: "renewed", state: as}, nil
 		}
-		return out, nil
+		return out, nil, nil
 	}
 
 	ca, err := r.client(ctx)
 	if err != nil {
 		r.fail(out, &rs, now, err)
-		return out, r.saveRenewal(pc.ID, rs)
+		return out, nil, r.saveRenewal(pc.ID, rs)
 	}
 	req := acme.Request{
 		CertID:               pc.ID,
@@ -201,23 +373,44 @@ func (r *runner) one(ctx context.Context, pc model.PlannedCert) (*CertOutcome, e
 			out.Dropped, out.Warnings = res.Dropped, append(out.Warnings, res.Warnings...)
 			r.fail(out, &rs, now, fmt.Errorf("%s: the names that changed would all be dropped; keeping the current certificate", pc.ID))
 			out.Status = StatusKept
-			return out, r.saveRenewal(pc.ID, rs)
+			return out, nil, r.saveRenewal(pc.ID, rs)
 		}
 	}
 	if o.DryRun {
 		req.DryRun = true
-	} else if err := r.jitter(ctx); err != nil {
-		return nil, err
+	} else {
+		// Certificates take from the order cap in plan order, so that
+		// which ones are deferred does not depend on timing.
+		if err := r.turns.wait(ctx, i); err != nil {
+			return nil, nil, err
+		}
+		ok := r.reserveOrder()
+		r.turns.done(i)
+		if !ok {
+			out.Status = StatusDeferred
+			out.Message = fmt.Sprintf("due, not ordered: this run reached its cap of %d orders; a later run orders it", o.MaxOrders)
+			return out, nil, nil
+		}
+		if err := r.jitter(ctx); err != nil {
+			return nil, nil, err
+		}
 	}
 	r.log.Info("obtaining certificate", "id", pc.ID, "action", d.Action, "reason", d.Reason, "names", len(names))
 	res, err := ca.Obtain(ctx, req)
+	if !o.DryRun {
+		placed := 0
+		if res != nil {
+			placed = res.Orders
+		}
+		r.settleOrders(placed)
+	}
 	if res != nil {
 		out.Dropped = res.Dropped
 		out.Warnings = append(out.Warnings, res.Warnings...)
 		out.Replaced = res.Replaced
 	}
 	if ctx.Err() != nil {
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
 	if o.DryRun {
 		if err != nil {
@@ -226,10 +419,10 @@ func (r *runner) one(ctx context.Context, pc model.PlannedCert) (*CertOutcome, e
 			if errors.As(err, &rc) {
 				out.Status = StatusKept
 			}
-			return out, nil
+			return out, nil, nil
 		}
 		out.Status, out.Issued = StatusWouldIssue, res.Issued
-		return out, nil
+		return out, nil, nil
 	}
 	if err != nil {
 		r.fail(out, &rs, now, err)
@@ -240,7 +433,7 @@ func (r *runner) one(ctx context.Context, pc model.PlannedCert) (*CertOutcome, e
 				rs.ReducedCoverageSince = now
 			}
 		}
-		return out, r.saveRenewal(pc.ID, rs)
+		return out, nil, r.saveRenewal(pc.ID, rs)
 	}
 
 	// Issued.
@@ -266,7 +459,12 @@ func (r *runner) one(ctx context.Context, pc model.PlannedCert) (*CertOutcome, e
 	}
 	out.Failures = rs.Failures
 	if err := r.saveRenewal(pc.ID, rs); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	// Saved now too, so that a run interrupted before the hooks still
+	// asks for the new certificate's renewal window; the next run deploys.
+	if err := r.saveState(pc.ID, as); err != nil {
+		return nil, nil, err
 	}
 	change := "renewed"
 	switch {
@@ -275,11 +473,7 @@ func (r *runner) one(ctx context.Context, pc model.PlannedCert) (*CertOutcome, e
 	case d.Action == planner.ActionReissue:
 		change = "changed"
 	}
-	r.deploy(ctx, pc, c, change, out, &as)
-	if err := r.saveState(pc.ID, as); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return out, &pendingDeploy{cert: c, change: change, state: as}, nil
 }
 
 // undeployUnverified forgets the deploy of certificates that verification
@@ -335,10 +529,12 @@ func (r *runner) saveRenewal(id string, rs store.RenewalState) error {
 }
 
 // jitter sleeps a random time up to Options.Jitter before the run's first
-// order (ModeRenew).
+// order (ModeRenew); orders started meanwhile wait for it too.
 func (r *runner) jitter(ctx context.Context) error {
+	r.jitterMu.Lock()
+	defer r.jitterMu.Unlock()
 	if r.jittered || r.o.Mode != ModeRenew || r.o.Jitter <= 0 {
-		return nil
+		return ctx.Err()
 	}
 	r.jittered = true
 	d := rand.N(r.o.Jitter)

@@ -59,6 +59,9 @@ type applyOptions struct {
 	hooks       []string
 	hookTimeout time.Duration
 
+	concurrentOrders int
+	maxOrders        int
+
 	allowReduced bool
 	minDaysLeft  int
 	dryRun       bool
@@ -91,6 +94,8 @@ func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.tlsListen, "tls-listen", ":443", "tls-alpn-01: `address` of the built-in challenge server")
 	fs.StringArrayVar(&o.hooks, "deploy-hook", nil, "shell `command` run once per changed certificate, with CERTPLAN_CERT_ID, CERTPLAN_CERT_DIR, CERTPLAN_NAMES, CERTPLAN_DEFAULT_IPS, CERTPLAN_CHANGE set (repeatable; run in order)")
 	fs.DurationVar(&o.hookTimeout, "hook-timeout", 5*time.Minute, "kill a deploy hook (and its children) after this long")
+	fs.IntVar(&o.concurrentOrders, "concurrent-orders", apply.DefaultMaxConcurrentOrders, "order at most `n` certificates at once (each order validates all its names at once); deploy hooks still run one certificate at a time, after the orders")
+	fs.IntVar(&o.maxOrders, "max-orders", 300, "place at most `n` ACME orders in one run (0: no cap); due certificates beyond it are deferred to the next run, in plan order (Let's Encrypt allows 300 new orders per account per 3 hours)")
 	fs.BoolVar(&o.allowReduced, "allow-reduced-coverage", false, "renew even when names the current certificate covers would be dropped")
 	fs.IntVar(&o.minDaysLeft, "min-days-left", 14, "reduced-coverage guard: keep the current certificate while it has more than `days` left")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "run the preflight and show what would be ordered; order, write and deploy nothing")
@@ -135,6 +140,12 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 	if o.minDaysLeft < 0 {
 		return ao, usageError("--min-days-left %d: must not be negative", o.minDaysLeft)
 	}
+	if o.concurrentOrders < 1 {
+		return ao, usageError("--concurrent-orders %d: must be at least 1", o.concurrentOrders)
+	}
+	if o.maxOrders < 0 {
+		return ao, usageError("--max-orders %d: must not be negative (0: no cap)", o.maxOrders)
+	}
 	if abs, err := filepath.Abs(o.stateDir); err == nil {
 		o.stateDir = abs // hooks get paths inside it, and run elsewhere
 	}
@@ -166,6 +177,7 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 			return c, nil
 		},
 		Hooks: o.hooks, HookTimeout: o.hookTimeout, ReuseKey: o.reuseKey,
+		MaxConcurrentOrders: o.concurrentOrders, MaxOrders: o.maxOrders,
 		AllowReducedCoverage: o.allowReduced, DryRun: o.dryRun, Now: g.Now, Logger: g.Logger,
 	}
 	if !o.noVerify {
@@ -373,6 +385,10 @@ Unlike "certplan renew", issue ignores the backoff of earlier failures: it is
 an operator's request to try now. A failed order leaves the previous
 certificate in place and runs no hook for it.
 
+Certificates are ordered --concurrent-orders at a time; the hooks run after
+all orders, one certificate at a time in plan order. A run places at most
+--max-orders orders: a large plan is issued in batches, run after run.
+
 State directory (--state-dir): certs/<id>/current/ holds cert.pem, chain.pem,
 fullchain.pem, privkey.pem (0600) and combined.pem (key then chain, for
 Postfix smtpd_tls_chain_files); the previous version is kept beside it.
@@ -386,8 +402,9 @@ Exit codes:
   0  every certificate due was issued, deployed and verified (or none was due)
   1  failure: nothing could be issued (CA, network, bad input)
   2  bad flags or arguments
-  3  partial: some names dropped, some certificates failed or kept, a deploy
-     hook failed, or verification found the new certificate not served
+  3  partial: some names dropped, some certificates failed, kept or deferred
+     (--max-orders), a deploy hook failed, or verification found the new
+     certificate not served
   4  another certplan run holds the state directory's lock`,
 		Example: `  # Plan from the zones and issue, deploying to Postfix:
   certplan issue --zones /var/named --server-ip 192.0.2.10 --hostname mail.example.com \
@@ -523,6 +540,8 @@ func certLine(c *apply.CertOutcome) string {
 		return "waiting: " + c.Message
 	case apply.StatusKept:
 		return "kept the current certificate: " + c.Error + nextTry(c)
+	case apply.StatusDeferred:
+		return "deferred: " + c.Message
 	}
 	return "failed: " + c.Error + nextTry(c)
 }
@@ -609,7 +628,7 @@ func summaryLine(rep *apply.Report) string {
 		counts[c.Status]++
 	}
 	var parts []string
-	for _, s := range []string{apply.StatusIssued, apply.StatusWouldIssue, apply.StatusRedeployed, apply.StatusUnchanged, apply.StatusWaiting, apply.StatusKept, apply.StatusFailed} {
+	for _, s := range []string{apply.StatusIssued, apply.StatusWouldIssue, apply.StatusRedeployed, apply.StatusUnchanged, apply.StatusWaiting, apply.StatusDeferred, apply.StatusKept, apply.StatusFailed} {
 		if counts[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}

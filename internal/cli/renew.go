@@ -52,8 +52,9 @@ Exit codes:
   0  nothing was due, or everything due was done, deployed and verified
   1  failure: nothing due could be issued
   2  bad flags or arguments
-  3  partial: some names or certificates failed, a hook failed, or
-     verification found a new certificate not served
+  3  partial: some names or certificates failed, a hook failed,
+     certificates were deferred (--max-orders), or verification found a new
+     certificate not served
   4  another certplan run holds the state directory's lock`,
 		Example: `  # Hourly from cron (the config file holds the domain sources, server IPs,
   # CA, challenge, hooks, ...)
@@ -124,6 +125,8 @@ func writeRenewText(w io.Writer, rep *apply.Report) {
 			fmt.Fprintf(w, "deployed %s again (serial %s)%s\n", c.ID, c.Serial, hooksSummary(&c))
 		case apply.StatusWouldIssue:
 			fmt.Fprintf(w, "would %s %s (%s): %s\n", c.Action, c.ID, c.Message, strings.Join(c.Issued, " "))
+		case apply.StatusDeferred:
+			fmt.Fprintf(w, "deferred %s: %s\n", c.ID, c.Message)
 		default:
 			fmt.Fprintf(w, "%s %s: %s%s\n", c.Status, c.ID, c.Error, nextTry(&c))
 		}

@@ -11,7 +11,9 @@
 // On top of Pebble, the harness records every newOrder request
 // ([CA.Orders], to check that an order carried ARI's "replaces") and
 // enforces a per-profile name limit ([Profile.MaxNames]) as Let's Encrypt
-// does; Pebble itself has none.
+// does; Pebble itself has none. It also runs each newOrder request alone,
+// which avoids a lock-order deadlock in Pebble when one account places
+// several orders at once (see intercept).
 //
 // Pebble reads a few settings from the environment when it starts; Start
 // sets them for the duration of the constructor (PEBBLE_VA_NOSLEEP=1,
@@ -123,6 +125,10 @@ type CA struct {
 
 	mu     sync.Mutex
 	orders []OrderRequest
+
+	// newOrderMu keeps newOrder requests apart from every other request:
+	// see intercept.
+	newOrderMu sync.RWMutex
 }
 
 var envMu sync.Mutex
@@ -276,10 +282,22 @@ func (c *CA) SetRenewalInfo(cert *x509.Certificate, start, end time.Time) error 
 // intercept records newOrder payloads and enforces profile name limits.
 func (c *CA) intercept(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Pebble 2.10.3 can deadlock when a newOrder and an authorization
+		// fetch of one account run at once: the authz handler write-locks
+		// the authorization and then read-locks the store, while newOrder's
+		// FindValidAuthorization read-locks the store and then the
+		// authorization, and a store writer waiting in between (newOrder's
+		// AddChallenge) blocks new readers. Clients that place several
+		// orders at once (certplan's apply) hit it; running each newOrder
+		// alone breaks the cycle.
 		if r.Method != http.MethodPost || r.URL.Path != "/order-plz" {
+			c.newOrderMu.RLock()
+			defer c.newOrderMu.RUnlock()
 			next.ServeHTTP(w, r)
 			return
 		}
+		c.newOrderMu.Lock()
+		defer c.newOrderMu.Unlock()
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		if err != nil {
 			http.Error(w, "read error", http.StatusBadRequest)
