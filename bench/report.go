@@ -116,6 +116,9 @@ func (r *Results) printTable(w io.Writer) {
 	tw.Flush()
 	if len(r.Targets) > 0 {
 		fmt.Fprintln(w, "\ntargets (issue 7)")
+		if r.Config.Mode == "small" {
+			fmt.Fprintln(w, "  (small mode: runs too short for the ratios to mean much; run the full mode)")
+		}
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, x := range r.Targets {
 			ok := "MET"
