@@ -59,6 +59,7 @@ Exit codes (Nagios):
   # Only the certificates' dates (no network)
   certplan check --no-probe`,
 		Annotations: map[string]string{annotationUsageExit: fmt.Sprint(int(monitor.Unknown))},
+		Args:        cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd.Context(), g)
 		},
@@ -76,6 +77,15 @@ Exit codes (Nagios):
 func (o *checkOptions) run(ctx context.Context, g *globals) error {
 	if err := g.checkFormat("text", "json"); err != nil {
 		return withCode(int(monitor.Unknown), err)
+	}
+	if o.thresholds.WarningDays < 0 || o.thresholds.CriticalDays < 0 {
+		return usageError("--warning-days %v, --critical-days %v: must not be negative", o.thresholds.WarningDays, o.thresholds.CriticalDays)
+	}
+	if o.thresholds.CriticalDays > o.thresholds.WarningDays {
+		return usageError("--critical-days %v is more than --warning-days %v: a certificate would go CRITICAL before WARNING", o.thresholds.CriticalDays, o.thresholds.WarningDays)
+	}
+	if err := checkOutputPath("--prom-file", o.promFile); err != nil {
+		return err
 	}
 	now := g.Now()
 	plan, certs, err := loadCheckState(o.stateDir)
@@ -98,8 +108,8 @@ func (o *checkOptions) run(ctx context.Context, g *globals) error {
 	if o.promFile != "" {
 		var b strings.Builder
 		monitor.WriteProm(&b, r, now)
-		if err := writeFileAtomic(o.promFile, []byte(b.String()), 0o644); err != nil {
-			return withCode(int(monitor.Unknown), fmt.Errorf("--prom-file: %w", err))
+		if err := writeOutputFile("--prom-file", o.promFile, []byte(b.String()), 0o644); err != nil {
+			return withCode(int(monitor.Unknown), err)
 		}
 	}
 	w, commit := g.output()
