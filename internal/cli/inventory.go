@@ -81,11 +81,7 @@ Exit codes:
 			if err := commit(); err != nil {
 				return err
 			}
-			if f := inv.Stats.DomainsFailed; f > 0 {
-				return withCode(ExitPartial, fmt.Errorf("%d of %d domains failed", f, inv.Stats.Domains),
-					"the failing query of each is in the domain's \"error\"; check the zone's name servers, or retry with a longer --timeout")
-			}
-			return nil
+			return failedDomainsError(g, inv)
 		},
 	}
 	in.addFlags(cmd.Flags(), true)
@@ -190,4 +186,29 @@ func (p *progress) done() {
 	if p.shown {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
+}
+
+// failedDomainsError is the exit status of an inventory with failed
+// domains: where to read each failure, and, when every domain failed, that
+// the resolver itself is the likely cause.
+func failedDomainsError(g *globals, inv *model.Inventory) error {
+	f, n := inv.Stats.DomainsFailed, inv.Stats.Domains
+	if f == 0 {
+		return nil
+	}
+	where := `each is listed under "failed domains" with its failing query`
+	if g.Format == "json" {
+		where = `the failing query of each is in the domain's "error"`
+	}
+	if f == n && n > 1 {
+		resolvers := "the system's resolvers (/etc/resolv.conf)"
+		if len(g.Resolvers) > 0 {
+			resolvers = strings.Join(g.Resolvers, ", ")
+		}
+		return withCode(ExitPartial, fmt.Errorf("every domain failed (%d of %d)", f, n),
+			"when every lookup fails, the resolver is the likely cause: check that "+resolvers+" answers (dig @HOST -p PORT example.com MX), or give another with --resolver",
+			where)
+	}
+	return withCode(ExitPartial, fmt.Errorf("%d of %d domains failed", f, n),
+		where+"; check the zones' name servers, or retry with a longer --timeout")
 }
