@@ -100,6 +100,9 @@ func checkConfigFile(root *cobra.Command, path string) error {
 			uniq = append(uniq, e)
 		}
 	}
+	if len(uniq) == 1 {
+		return uniq[0] // with its hints
+	}
 	return errors.Join(uniq...)
 }
 
