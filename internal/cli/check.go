@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/certplan/certplan/model"
@@ -135,11 +137,11 @@ func loadCheckState(dir string) (*model.Plan, []monitor.Cert, error) {
 	}
 	st, err := store.Open(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, stateHint(err, dir)
 	}
 	plan, err := st.LoadPlan()
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, nil, err
+		return nil, nil, stateHint(fmt.Errorf("applied plan: %w", err), dir)
 	}
 	ids, err := st.ListCerts()
 	if err != nil {
@@ -248,4 +250,17 @@ func writeCheckText(w io.Writer, r monitor.Result) {
 		fmt.Fprintf(w, "certificate %s: %d names, serial %s, expires %s (%.1f days), renewal due %s\n",
 			c.ID, c.Names, c.Serial, c.NotAfter.UTC().Format("2006-01-02 15:04 UTC"), c.DaysLeft, c.NextRenewal.UTC().Format("2006-01-02 15:04 UTC"))
 	}
+}
+
+// stateHint adds the next step to an error reading the state directory:
+// who may read it, or what to do about a file certplan did not write.
+func stateHint(err error, dir string) error {
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return withHint(err, "run as the user that owns "+dir+" (usually root; from NRPE, through sudo)")
+	case errors.Is(err, store.ErrCorrupt):
+		return withHint(err, "a file in "+dir+" is not as certplan wrote it: restore it from a backup, or move "+
+			filepath.Join(dir, "plan.json")+" aside to plan afresh (certificate IDs may then change)")
+	}
+	return err
 }

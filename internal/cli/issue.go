@@ -211,12 +211,16 @@ func (o *applyOptions) loadPlan(g *globals, st *store.Store, inv *model.Inventor
 	if errors.Is(err, store.ErrNotFound) {
 		prev = nil
 	} else if err != nil {
-		return nil, withHint(fmt.Errorf("applied plan: %w", err), "move "+filepath.Join(o.stateDir, "plan.json")+" aside to plan afresh (certificate IDs may then change)")
+		return nil, stateHint(fmt.Errorf("applied plan: %w", err), o.stateDir)
+	}
+	if err := inventoryGuard(g, inv); err != nil {
+		return nil, err
 	}
 	plan, err := planner.Plan(inv, nil, pol, prev, g.Now())
 	if err != nil {
 		return nil, withCode(ExitUsage, err, "server IPs come from --server-ip or the inventory; names for --hostname and --include are full host names")
 	}
+	warnDroppedWhileFailing(g, inv, prev, plan)
 	for _, n := range append([]string{o.Hostname}, o.Include...) {
 		for _, e := range plan.Excluded {
 			if e.Name == n {

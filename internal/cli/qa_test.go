@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/certplan/certplan/internal/dnstest"
+	"github.com/certplan/certplan/model"
 )
 
 // An interrupt (the root context canceled by SIGINT) is reported as such,
@@ -42,5 +43,41 @@ func TestInterruptedSaysSo(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("%s exists after the interrupt (err %v)", out, err)
+	}
+}
+
+// A renewal that would drop names the certificates cover while some domains
+// fail their lookups says so on stderr, naming both; without failed domains,
+// or without dropped names, it says nothing.
+func TestWarnDroppedWhileFailing(t *testing.T) {
+	prev := &model.Plan{Certificates: []model.PlannedCert{
+		{ID: "default-127.0.0.2", Names: []string{"mail.a.test", "mail.b.test", "mail.host.test"}},
+	}}
+	next := &model.Plan{Certificates: []model.PlannedCert{
+		{ID: "default-127.0.0.2", Names: []string{"mail.a.test", "mail.host.test"}},
+	}}
+	failed := &model.Inventory{
+		Domains: []model.Domain{{Domain: "a.test"}, {Domain: "b.test", Error: "MX b.test: SERVFAIL from 127.0.0.1:53"}},
+		Stats:   model.InventoryStats{Domains: 2, DomainsFailed: 1},
+	}
+	fine := &model.Inventory{Domains: []model.Domain{{Domain: "a.test"}}, Stats: model.InventoryStats{Domains: 1}}
+	for _, tt := range []struct {
+		name       string
+		inv        *model.Inventory
+		prev, plan *model.Plan
+		want       string
+	}{
+		{"dropped while failing", failed, prev, next, "certplan: warning: 1 domains failed their DNS lookups (b.test), and 1 names the certificates cover now leave them (mail.b.test)"},
+		{"no failed domain", fine, prev, next, ""},
+		{"nothing dropped", failed, prev, prev, ""},
+		{"no previous plan", failed, nil, next, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			warnDroppedWhileFailing(&globals{Stderr: &stderr}, tt.inv, tt.prev, tt.plan)
+			if got := stderr.String(); tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
+				t.Errorf("stderr %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

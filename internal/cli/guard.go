@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/certplan/certplan/model"
+)
+
+// inventoryGuard stops issue and renew from planning on an inventory in
+// which every domain failed its DNS lookups (a resolver that is down, a
+// network outage at 3 a.m.): such a plan lists none of the hosted names,
+// and applying it would reissue the certificates with only the must-cover
+// names and retire the others.
+func inventoryGuard(g *globals, inv *model.Inventory) error {
+	if inv == nil || inv.Stats.Domains == 0 || inv.Stats.DomainsFailed < inv.Stats.Domains {
+		return nil
+	}
+	example := ""
+	for _, d := range inv.Domains {
+		if d.Error != "" {
+			example = "; " + d.Domain + ": " + d.Error
+			break
+		}
+	}
+	resolvers := "the system's resolvers (/etc/resolv.conf)"
+	if len(g.Resolvers) > 0 {
+		resolvers = strings.Join(g.Resolvers, ", ")
+	}
+	return withHint(fmt.Errorf("every domain failed its DNS lookups (%d of %d%s): a plan now would drop every hosted name, so nothing was ordered, deployed or changed",
+		inv.Stats.DomainsFailed, inv.Stats.Domains, example),
+		"check that "+resolvers+" answers (dig @HOST -p PORT example.com MX), or give another with --resolver; then run again")
+}
+
+// warnDroppedWhileFailing warns when the new plan leaves out names that
+// the applied plan covers while some domains fail their DNS lookups: those
+// names may be leaving only because their domain did not answer this time.
+func warnDroppedWhileFailing(g *globals, inv *model.Inventory, prev, plan *model.Plan) {
+	if inv == nil || prev == nil || plan == nil || inv.Stats.DomainsFailed == 0 {
+		return
+	}
+	kept := map[string]bool{}
+	for _, c := range plan.Certificates {
+		for _, n := range c.Names {
+			kept[n] = true
+		}
+	}
+	seen := map[string]bool{}
+	var dropped []string
+	for _, c := range prev.Certificates {
+		for _, n := range c.Names {
+			if !kept[n] && !seen[n] {
+				seen[n] = true
+				dropped = append(dropped, n)
+			}
+		}
+	}
+	if len(dropped) == 0 {
+		return
+	}
+	sort.Strings(dropped)
+	var failed []string
+	for _, d := range inv.Domains {
+		if d.Error != "" {
+			failed = append(failed, d.Domain)
+		}
+	}
+	fmt.Fprintf(g.Stderr, "certplan: warning: %d domains failed their DNS lookups (%s), and %d names the certificates cover now leave them (%s): if the lookups failed only this time, the next run puts the names back\n",
+		len(failed), list(failed, 5), len(dropped), list(dropped, 5))
+}
+
+// list joins at most max items, saying how many more there are.
+func list(items []string, max int) string {
+	if len(items) <= max {
+		return strings.Join(items, ", ")
+	}
+	return strings.Join(items[:max], ", ") + fmt.Sprintf(" and %d more", len(items)-max)
+}
