@@ -2,9 +2,11 @@ package cli
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/certplan/certplan/apply"
 	"github.com/certplan/certplan/model"
 )
 
@@ -76,4 +78,27 @@ func list(items []string, max int) string {
 		return strings.Join(items, ", ")
 	}
 	return strings.Join(items[:max], ", ") + fmt.Sprintf(" and %d more", len(items)-max)
+}
+
+// notServedError explains a partial result in which verification found
+// names that do not get the new certificates, with the likely cause: no
+// deploy hook at all, or hooks that do not reload the servers. It is nil
+// when every verified name is served as planned (the report then says
+// what else was partial: dropped names, failed hooks).
+func notServedError(rep *apply.Report, hooks []string, stateDir string) error {
+	bad := 0
+	for i := range rep.Verification {
+		if !rep.Verification[i].OK() {
+			bad++
+		}
+	}
+	if bad == 0 {
+		return nil
+	}
+	err := fmt.Errorf("%d of %d name/endpoint pairs do not get the new certificates", bad, len(rep.Verification))
+	if len(hooks) == 0 {
+		return withHint(err, "no --deploy-hook was given, so no server was told: install the files of "+filepath.Join(stateDir, "certs", "<id>", "current")+
+			" (combined.pem, or fullchain.pem and privkey.pem) and reload the mail servers, or add --deploy-hook (see examples/hooks)")
+	}
+	return withHint(err, "the deploy hooks ran, but the servers still serve other certificates: check that the hooks install the files and reload the servers, and that --ports lists the ports they listen on")
 }

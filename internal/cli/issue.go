@@ -339,12 +339,12 @@ func caHint(err error) error {
 }
 
 // exitFor maps a report to the exit code.
-func exitFor(rep *apply.Report) error {
+func exitFor(rep *apply.Report, o *applyOptions) error {
 	switch rep.Result() {
 	case apply.ResultFailed:
 		return withCode(ExitFailure, nil)
 	case apply.ResultPartial:
-		return withCode(ExitPartial, nil)
+		return withCode(ExitPartial, notServedError(rep, o.hooks, o.stateDir))
 	}
 	return nil
 }
@@ -426,7 +426,7 @@ Exit codes:
 			if err != nil {
 				return err
 			}
-			return exitFor(rep)
+			return exitFor(rep, &o.applyOptions)
 		},
 	}
 	o.addFlags(cmd.Flags())

@@ -3,12 +3,14 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/certplan/certplan/apply"
 	"github.com/certplan/certplan/internal/dnstest"
 	"github.com/certplan/certplan/model"
 )
@@ -79,5 +81,43 @@ func TestWarnDroppedWhileFailing(t *testing.T) {
 				t.Errorf("stderr %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// A partial result because the servers do not serve the new certificates
+// says how many pairs, and the likely cause: no deploy hook, or hooks that
+// do not reload.
+func TestNotServedError(t *testing.T) {
+	rep := &apply.Report{Verification: []apply.VerifyRow{
+		{Name: "mail.a.test", WithSNI: apply.VerifyNew, WithoutSNI: apply.VerifyNew},
+		{Name: "mail.b.test", WithSNI: apply.VerifyOld, WithoutSNI: apply.VerifyOld},
+	}}
+	for _, tt := range []struct {
+		name  string
+		hooks []string
+		want  string
+	}{
+		{"no hook", nil, "no --deploy-hook was given"},
+		{"hooks", []string{"/etc/certplan/hooks/postfix.sh"}, "the deploy hooks ran, but the servers still serve other certificates"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := withCode(ExitPartial, notServedError(rep, tt.hooks, "/var/lib/certplan"))
+			if !strings.Contains(err.Error(), "1 of 2 name/endpoint pairs do not get the new certificates") {
+				t.Errorf("error %q", err)
+			}
+			var hints []string
+			for e := error(err); e != nil; e = errors.Unwrap(e) {
+				if x, ok := e.(*exitError); ok {
+					hints = append(hints, x.hints...)
+				}
+			}
+			if len(hints) != 1 || !strings.Contains(hints[0], tt.want) {
+				t.Errorf("hints %q, want one with %q", hints, tt.want)
+			}
+		})
+	}
+	ok := &apply.Report{Verification: rep.Verification[:1]}
+	if err := notServedError(ok, nil, "/var/lib/certplan"); err != nil {
+		t.Errorf("every pair served: %v, want nil", err)
 	}
 }
