@@ -1,7 +1,11 @@
 package cli
 
 import (
+	"encoding/base64"
+	"errors"
 	"fmt"
+	"net/mail"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -101,4 +105,42 @@ func notServedError(rep *apply.Report, hooks []string, stateDir string) error {
 			" (combined.pem, or fullchain.pem and privkey.pem) and reload the mail servers, or add --deploy-hook (see examples/hooks)")
 	}
 	return withHint(err, "the deploy hooks ran, but the servers still serve other certificates: check that the hooks install the files and reload the servers, and that --ports lists the ports they listen on")
+}
+
+// checkApplyFlags checks the flags of issue and renew that would otherwise
+// fail late (at the CA, after the inventory) or quietly (a hook killed at
+// once, a webroot created where none was meant to be).
+func checkApplyFlags(o *applyOptions) error {
+	if o.hookTimeout <= 0 {
+		return usageError("--hook-timeout %s: must be positive", o.hookTimeout)
+	}
+	if o.verifyWait < 0 {
+		return usageError("--verify-wait %s: must not be negative", o.verifyWait)
+	}
+	if o.email != "" {
+		if a, err := mail.ParseAddress(o.email); err != nil || a.Address != o.email || !strings.Contains(a.Address, "@") {
+			return withCode(ExitUsage, fmt.Errorf("--email %q: not an email address", o.email), "give a plain address, such as postmaster@example.com")
+		}
+	}
+	if (o.eabKID == "") != (o.eabHMAC == "") {
+		return usageError("--eab-kid and --eab-hmac go together: the CA gives both")
+	}
+	if o.eabHMAC != "" {
+		// As lego decodes it: base64url, with or without padding.
+		if _, err := base64.RawURLEncoding.DecodeString(o.eabHMAC); err != nil {
+			if _, err := base64.URLEncoding.DecodeString(o.eabHMAC); err != nil {
+				return withCode(ExitUsage, errors.New("--eab-hmac: not base64url"), "copy the HMAC key exactly as the CA shows it (letters, digits, - and _)")
+			}
+		}
+	}
+	if o.webroot != "" {
+		fi, err := os.Stat(o.webroot)
+		switch {
+		case err != nil:
+			return withHint(fmt.Errorf("--webroot %s: %w", o.webroot, errors.Unwrap(err)), "give the document root the web server serves for the names (such as /var/www/html)")
+		case !fi.IsDir():
+			return usageError("--webroot %s: not a directory", o.webroot)
+		}
+	}
+	return nil
 }

@@ -102,6 +102,9 @@ func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
 // for hints.
 func (o *applyOptions) options(ctx context.Context, g *globals, args []string, mode apply.Mode, connErr *error) (apply.Options, error) {
 	var ao apply.Options
+	if err := checkApplyFlags(o); err != nil {
+		return ao, err
+	}
 	if o.planFile == "" && !o.inv.given(args) {
 		return ao, usageError("nothing to plan: give the domains (--zones DIR, --domains FILE, domains as arguments, or --inventory FILE) and --server-ip, or --plan FILE")
 	}
@@ -197,7 +200,7 @@ func (o *applyOptions) loadPlan(g *globals, st *store.Store, inv *model.Inventor
 	if o.planFile != "" {
 		var plan model.Plan
 		if err := model.ReadFile(o.planFile, model.KindPlan, &plan); err != nil {
-			return nil, err
+			return nil, withHint(fmt.Errorf("--plan: %w", err), `--plan takes a plan made by "certplan plan --format json -o plan.json"`)
 		}
 		return &plan, nil
 	}
