@@ -96,7 +96,10 @@ func (in *inventoryInput) load(ctx context.Context, g *globals, args []string) (
 // inputs gathers and checks the domains (arguments, --domains, --zones) and
 // the server IPs.
 func (in *inventoryInput) inputs(g *globals, args []string) ([]string, []netip.Addr, error) {
-	if in.QPS < 0 || math.IsNaN(in.QPS) || math.IsInf(in.QPS, 0) {
+	if in.QPS < 0 {
+		return nil, nil, usageError("--qps %v: must not be negative", in.QPS)
+	}
+	if math.IsNaN(in.QPS) || math.IsInf(in.QPS, 0) {
 		return nil, nil, usageError("--qps %v: want a number of queries per second, or 0 for no cap", in.QPS)
 	}
 	if _, err := names.Normalize(in.CAIdentifier); err != nil {
