@@ -225,8 +225,13 @@ flag's long name; flags on the command line win.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			if err := applyConfig(cmd, g); err != nil {
-				return err
+			// "config init" and "config check" work on config files: a
+			// missing or broken one in --config or CERTPLAN_CONFIG must not
+			// stop them (init is what its error hint suggests).
+			if p := cmd.Parent(); p == nil || p.Name() != "config" {
+				if err := applyConfig(cmd, g); err != nil {
+					return err
+				}
 			}
 			if err := g.setup(); err != nil {
 				return err
