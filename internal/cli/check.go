@@ -90,15 +90,27 @@ func (o *checkOptions) run(ctx context.Context, g *globals) error {
 		return err
 	}
 	now := g.Now()
+	// A check that cannot run says UNKNOWN in the metrics too, rather than
+	// leaving the last run's OK for node_exporter to serve.
+	unknown := func(err error) error {
+		if o.promFile != "" {
+			var b strings.Builder
+			monitor.WriteProm(&b, monitor.Result{Status: monitor.Unknown}, now)
+			if werr := writeOutputFile("--prom-file", o.promFile, []byte(b.String()), 0o644); werr != nil {
+				err = errors.Join(err, werr)
+			}
+		}
+		return withCode(int(monitor.Unknown), err)
+	}
 	plan, certs, err := loadCheckState(o.stateDir)
 	if err != nil {
-		return withCode(int(monitor.Unknown), err)
+		return unknown(err)
 	}
 	var cov []model.Coverage
 	if !o.noProbe && plan != nil {
 		report, err := o.probePlan(ctx, g, plan)
 		if err != nil {
-			return withCode(int(monitor.Unknown), err)
+			return unknown(err)
 		}
 		cov = report.Coverage
 	}
@@ -141,7 +153,7 @@ func loadCheckState(dir string) (*model.Plan, []monitor.Cert, error) {
 	}
 	plan, err := st.LoadPlan()
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, nil, stateHint(fmt.Errorf("applied plan: %w", err), dir)
+		return nil, nil, appliedPlanError(err, dir)
 	}
 	ids, err := st.ListCerts()
 	if err != nil {
@@ -250,6 +262,15 @@ func writeCheckText(w io.Writer, r monitor.Result) {
 		fmt.Fprintf(w, "certificate %s: %d names, serial %s, expires %s (%.1f days), renewal due %s\n",
 			c.ID, c.Names, c.Serial, c.NotAfter.UTC().Format("2006-01-02 15:04 UTC"), c.DaysLeft, c.NextRenewal.UTC().Format("2006-01-02 15:04 UTC"))
 	}
+}
+
+// appliedPlanError is an error reading the applied plan of dir, said once
+// as such, with stateHint's next step.
+func appliedPlanError(err error, dir string) error {
+	if !strings.HasPrefix(err.Error(), "applied plan") {
+		err = fmt.Errorf("applied plan: %w", err)
+	}
+	return stateHint(err, dir)
 }
 
 // stateHint adds the next step to an error reading the state directory:

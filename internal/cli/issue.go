@@ -214,7 +214,7 @@ func (o *applyOptions) loadPlan(g *globals, st *store.Store, inv *model.Inventor
 	if errors.Is(err, store.ErrNotFound) {
 		prev = nil
 	} else if err != nil {
-		return nil, stateHint(fmt.Errorf("applied plan: %w", err), o.stateDir)
+		return nil, appliedPlanError(err, o.stateDir)
 	}
 	if err := inventoryGuard(g, inv); err != nil {
 		return nil, err
