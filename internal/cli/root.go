@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -152,13 +153,16 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		code = ExitUsage
 	}
 	fmt.Fprintf(stderr, "certplan: error: %s\n", strings.TrimRight(err.Error(), "\n"))
+	hinted := false
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		if x, ok := e.(*exitError); ok {
 			for _, h := range x.hints {
 				fmt.Fprintf(stderr, "certplan: hint: %s\n", h)
+				hinted = true
 			}
 		}
 	}
+	usage := code == ExitUsage || isFlagError(err) || isArgsError(err)
 	if code == ExitUsage || code == ExitFailure {
 		// A command may map usage errors and failures to its own code
 		// (check: Nagios UNKNOWN, where 1 would mean WARNING and 2 CRITICAL).
@@ -168,7 +172,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			}
 		}
 	}
-	if (code == ExitUsage || isFlagError(err) || isArgsError(err)) && ee == nil {
+	if usage && !hinted {
 		fmt.Fprintf(stderr, "certplan: hint: run \"%s --help\" for usage\n", commandPath(root, args))
 	}
 	return code
@@ -222,6 +226,7 @@ flag's long name; flags on the command line win.`,
 
   # What does each client see today, with and without SNI?
   certplan probe --inventory inv.json --ports 25,587,465,993`,
+		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -338,4 +343,38 @@ func writeOutputFile(flag, path string, data []byte, perm os.FileMode) error {
 		return fmt.Errorf("%s %s: %w", flag, path, err)
 	}
 	return nil
+}
+
+// version is certplan's module version and VCS revision, as the Go
+// toolchain recorded them, for "certplan --version" and bug reports.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	var rev, modified, vcsTime string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "+modified"
+			}
+		case "vcs.time":
+			vcsTime = s.Value
+		}
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		v += " (" + rev + modified
+		if vcsTime != "" {
+			v += ", " + vcsTime
+		}
+		v += ")"
+	}
+	return v + ", " + bi.GoVersion
 }
