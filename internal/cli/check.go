@@ -241,13 +241,15 @@ func planScope(plan *model.Plan, ports []probe.Port) probe.Scope {
 
 func writeCheckText(w io.Writer, r monitor.Result) {
 	fmt.Fprintf(w, "CERTPLAN %s - %s | certificates=%d broken_names=%d", r.Status, r.Summary, len(r.Certs), r.BrokenNames)
-	minDays := -1.0
+	// An expired certificate has negative days left: perfdata shows them,
+	// and they are the minimum.
+	minDays, found := 0.0, false
 	for _, c := range r.Certs {
-		if c.Issued && (minDays < 0 || c.DaysLeft < minDays) {
-			minDays = c.DaysLeft
+		if c.Issued && (!found || c.DaysLeft < minDays) {
+			minDays, found = c.DaysLeft, true
 		}
 	}
-	if minDays >= 0 {
+	if found {
 		fmt.Fprintf(w, " min_days_left=%.1f", minDays)
 	}
 	fmt.Fprintln(w)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/certplan/certplan/apply"
 	"github.com/certplan/certplan/internal/dnstest"
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/monitor"
 )
 
 // An interrupt (the root context canceled by SIGINT) is reported as such,
@@ -119,5 +121,32 @@ func TestNotServedError(t *testing.T) {
 	ok := &apply.Report{Verification: rep.Verification[:1]}
 	if err := notServedError(ok, nil, "/var/lib/certplan"); err != nil {
 		t.Errorf("every pair served: %v, want nil", err)
+	}
+}
+
+// The Nagios perfdata's min_days_left is the least days left, negative for
+// an expired certificate, whatever the order of the certificates.
+func TestCheckPerfdataMinDaysLeft(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		days []float64
+		want string
+	}{
+		{"expired first", []float64{-3, 50}, " min_days_left=-3.0\n"},
+		{"expired last", []float64{50, -3}, " min_days_left=-3.0\n"},
+		{"all expired", []float64{-1, -3}, " min_days_left=-3.0\n"},
+		{"all valid", []float64{20, 50}, " min_days_left=20.0\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := monitor.Result{Status: monitor.Critical, Summary: "x"}
+			for i, d := range tt.days {
+				r.Certs = append(r.Certs, monitor.CertReport{ID: fmt.Sprint("c", i), Issued: true, DaysLeft: d})
+			}
+			var b strings.Builder
+			writeCheckText(&b, r)
+			if first, _, _ := strings.Cut(b.String(), "\n"); !strings.HasSuffix(first+"\n", tt.want) {
+				t.Errorf("status line %q, want it to end in %q", first, tt.want)
+			}
+		})
 	}
 }
