@@ -95,8 +95,13 @@ func writeInventoryText(w io.Writer, inv *model.Inventory) {
 	fmt.Fprintln(tw, "NAME\tROLES\tDOMAINS\tADDRESSES\tHERE\tCAA")
 	for _, n := range inv.Names {
 		addrs := strings.Join(n.Addresses, ",")
-		if addrs == "" {
+		switch {
+		case addrs == "":
 			addrs = "-"
+		case len(n.Addresses) > 4:
+			// A name with dozens of addresses would push every other
+			// column off the screen; JSON has them all.
+			addrs = fmt.Sprintf("%s +%d more", strings.Join(n.Addresses[:3], ","), len(n.Addresses)-3)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, strings.Join(n.Roles, ","), abbreviate(n.Domains), addrs, n.Here, caaColumn(n))
 	}
