@@ -39,13 +39,28 @@ func inventoryGuard(g *globals, inv *model.Inventory) error {
 		"check that "+resolvers+" answers (dig @HOST -p PORT example.com MX), or give another with --resolver; then run again")
 }
 
-// warnDroppedWhileFailing warns when the new plan leaves out names that
-// the applied plan covers while some domains fail their DNS lookups: those
-// names may be leaving only because their domain did not answer this time.
-func warnDroppedWhileFailing(g *globals, inv *model.Inventory, prev, plan *model.Plan) {
-	if inv == nil || prev == nil || plan == nil || inv.Stats.DomainsFailed == 0 {
-		return
+// coverageGuard refuses a plan that drops more than half of the names the
+// applied plan covers, unless --allow-reduced-coverage: that is what
+// "certplan issue newdomain.test" (one domain instead of every source) or
+// a mass DNS failure would do, and deploying it takes the other names'
+// certificates away. Customers leaving one by one never trip it.
+func coverageGuard(o *applyOptions, prev, plan *model.Plan) error {
+	if o.allowReduced || prev == nil || plan == nil {
+		return nil
 	}
+	dropped, covered := droppedNames(prev, plan)
+	if len(dropped) < 2 || 2*len(dropped) <= covered {
+		return nil
+	}
+	return withHint(fmt.Errorf("the new plan drops %d of the %d names the applied certificates cover (%s): nothing was ordered, deployed or changed",
+		len(dropped), covered, list(dropped, 5)),
+		"if only some domains were meant, give every domain source (such as --zones /var/named) as the config file does; a new domain joins on its own",
+		"if their DNS lookups failed, fix them first; if the names really left this server, run again with --allow-reduced-coverage")
+}
+
+// droppedNames returns the names of prev's certificates that plan does not
+// have, sorted, and how many names prev covers.
+func droppedNames(prev, plan *model.Plan) (dropped []string, covered int) {
 	kept := map[string]bool{}
 	for _, c := range plan.Certificates {
 		for _, n := range c.Names {
@@ -53,19 +68,32 @@ func warnDroppedWhileFailing(g *globals, inv *model.Inventory, prev, plan *model
 		}
 	}
 	seen := map[string]bool{}
-	var dropped []string
 	for _, c := range prev.Certificates {
 		for _, n := range c.Names {
-			if !kept[n] && !seen[n] {
-				seen[n] = true
+			if seen[n] {
+				continue
+			}
+			seen[n] = true
+			if !kept[n] {
 				dropped = append(dropped, n)
 			}
 		}
 	}
+	sort.Strings(dropped)
+	return dropped, len(seen)
+}
+
+// warnDroppedWhileFailing warns when the new plan leaves out names that
+// the applied plan covers while some domains fail their DNS lookups: those
+// names may be leaving only because their domain did not answer this time.
+func warnDroppedWhileFailing(g *globals, inv *model.Inventory, prev, plan *model.Plan) {
+	if inv == nil || prev == nil || plan == nil || inv.Stats.DomainsFailed == 0 {
+		return
+	}
+	dropped, _ := droppedNames(prev, plan)
 	if len(dropped) == 0 {
 		return
 	}
-	sort.Strings(dropped)
 	var failed []string
 	for _, d := range inv.Domains {
 		if d.Error != "" {

@@ -223,6 +223,9 @@ func (o *applyOptions) loadPlan(g *globals, st *store.Store, inv *model.Inventor
 	if err != nil {
 		return nil, withCode(ExitUsage, err, "server IPs come from --server-ip or the inventory; names for --hostname and --include are full host names")
 	}
+	if err := coverageGuard(o, prev, plan); err != nil {
+		return nil, err
+	}
 	warnDroppedWhileFailing(g, inv, prev, plan)
 	for _, n := range append([]string{o.Hostname}, o.Include...) {
 		for _, e := range plan.Excluded {

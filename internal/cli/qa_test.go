@@ -150,3 +150,48 @@ func TestCheckPerfdataMinDaysLeft(t *testing.T) {
 		})
 	}
 }
+
+// Planning inline must not take most names off the certificates unless the
+// admin says so: "certplan issue new.test" (one domain instead of every
+// source) would otherwise reissue the host's certificates with new.test's
+// names alone.
+func TestCoverageGuard(t *testing.T) {
+	names := func(prefix string, n int) []string {
+		var out []string
+		for i := 0; i < n; i++ {
+			out = append(out, fmt.Sprintf("%s%02d.test", prefix, i))
+		}
+		return out
+	}
+	prev := &model.Plan{Certificates: []model.PlannedCert{
+		{ID: "default-127.0.0.2", Names: names("mail.client", 10)},
+		{ID: "default-127.0.0.3", Names: names("smtp.client", 10)},
+	}}
+	plan := func(keep int) *model.Plan {
+		return &model.Plan{Certificates: []model.PlannedCert{{ID: "default-127.0.0.2", Names: names("mail.client", keep)}}}
+	}
+	for _, tt := range []struct {
+		name    string
+		plan    *model.Plan
+		allow   bool
+		wantErr string
+	}{
+		{"one domain instead of all", plan(1), false, "the new plan drops 19 of the 20 names the applied certificates cover (mail.client01.test,"},
+		{"half dropped", plan(10), false, ""},
+		{"said so", plan(1), true, ""},
+		{"nothing dropped", prev, false, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := coverageGuard(&applyOptions{allowReduced: tt.allow}, prev, tt.plan)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("error %v, want none", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("error %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+	if err := coverageGuard(&applyOptions{}, nil, plan(1)); err != nil {
+		t.Errorf("first issue (no applied plan): %v", err)
+	}
+}
