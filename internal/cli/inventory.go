@@ -81,6 +81,10 @@ Exit codes:
 			if err := commit(); err != nil {
 				return err
 			}
+			if len(inv.ServerIPs) > 0 && inv.Stats.Names > 0 && inv.Stats.NamesHere == 0 {
+				fmt.Fprintf(g.Stderr, "certplan: warning: none of the %d names resolves to --server-ip %s: check that these are this server's public addresses (behind NAT, the public ones)\n",
+					inv.Stats.Names, strings.Join(inv.ServerIPs, ", "))
+			}
 			return failedDomainsError(g, inv)
 		},
 	}
