@@ -145,7 +145,10 @@ func notHosted(origin string) bool {
 		return true
 	}
 	if strings.Contains(o, ".") {
-		return false
+		// A numeric last label: a reverse zone named by its network
+		// (0.0.10.zone), never a mail domain.
+		last := o[strings.LastIndexByte(o, '.')+1:]
+		return last != "" && strings.Trim(last, "0123456789") == ""
 	}
 	for _, r := range o {
 		if !(r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z') {

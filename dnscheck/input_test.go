@@ -72,6 +72,7 @@ func TestZoneDirDomains(t *testing.T) {
 		"0.0.127.in-addr.arpa.zone": "",
 		"root.db":                   "$ORIGIN .\n. IN NS a.root-servers.net.\n",
 		"reverse.db":                "$ORIGIN 2.0.192.IN-ADDR.ARPA.\n",
+		"0.0.10.zone":               "",
 	}
 	for n, text := range files {
 		if err := writeFile(filepath.Join(dir, n), text); err != nil {
