@@ -55,7 +55,7 @@ func (in *inventoryInput) given(args []string) bool {
 func (in *inventoryInput) load(ctx context.Context, g *globals, args []string) (*model.Inventory, error) {
 	if in.InventoryFile != "" {
 		var inv model.Inventory
-		if err := model.ReadFile(in.InventoryFile, model.KindInventory, &inv); err != nil {
+		if err := readDocument("--inventory", in.InventoryFile, model.KindInventory, &inv); err != nil {
 			return nil, err
 		}
 		return &inv, nil

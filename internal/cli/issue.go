@@ -199,8 +199,8 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 func (o *applyOptions) loadPlan(g *globals, st *store.Store, inv *model.Inventory) (*model.Plan, error) {
 	if o.planFile != "" {
 		var plan model.Plan
-		if err := model.ReadFile(o.planFile, model.KindPlan, &plan); err != nil {
-			return nil, withHint(fmt.Errorf("--plan: %w", err), `--plan takes a plan made by "certplan plan --format json -o plan.json"`)
+		if err := readDocument("--plan", o.planFile, model.KindPlan, &plan); err != nil {
+			return nil, err
 		}
 		return &plan, nil
 	}

@@ -162,8 +162,8 @@ func runPlan(ctx context.Context, g *globals, o *planOptions, caSet bool, args [
 	var prev *model.Plan
 	if o.Previous != "" {
 		prev = &model.Plan{}
-		if err := model.ReadFile(o.Previous, model.KindPlan, prev); err != nil {
-			return withHint(fmt.Errorf("previous plan: %w", err), `--previous takes the JSON plan in use ("certplan plan --format json -o plan.json")`)
+		if err := readDocument("--previous", o.Previous, model.KindPlan, prev); err != nil {
+			return err
 		}
 	}
 	plan, err := planner.Plan(inv, pr, pol, prev, g.Now())
