@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -81,7 +82,8 @@ func ReadDomains(r io.Reader, file string) ([]string, error) {
 
 // ZoneDirDomains returns the origins of the BIND zone files in dir: the
 // hosted domains, as cPanel keeps them in /var/named. It reads the regular
-// files named *.db or *.zone, not hidden, and skips everything else
+// files (or links to them) named *.db or *.zone, not hidden, and skips
+// everything else
 // (named.ca, *.jnl journals, *.signed, backups such as *.db.bak,
 // subdirectories), and the zones a name server keeps for itself: the root,
 // single labels such as localhost.zone and localdomain.zone, and reverse
@@ -97,7 +99,17 @@ func ZoneDirDomains(dir string) ([]string, error) {
 	var out []string
 	for _, e := range ents {
 		name := e.Name()
-		if strings.HasPrefix(name, ".") || !e.Type().IsRegular() {
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		if e.Type()&fs.ModeSymlink != 0 {
+			// Some panels link each zone file from elsewhere: follow a link
+			// to a regular file; a dangling one is skipped.
+			fi, err := os.Stat(filepath.Join(dir, name))
+			if err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+		} else if !e.Type().IsRegular() {
 			continue
 		}
 		base, ok := strings.CutSuffix(name, ".db")

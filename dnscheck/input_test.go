@@ -82,8 +82,19 @@ func TestZoneDirDomains(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "sub.test.db"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A zone file linked from elsewhere counts; a dangling link does not.
+	elsewhere := t.TempDir()
+	if err := writeFile(filepath.Join(elsewhere, "linked.test.db"), "@ IN A 127.0.0.2\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(elsewhere, "linked.test.db"), filepath.Join(dir, "linked.test.db")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(elsewhere, "gone.test.db"), filepath.Join(dir, "gone.test.db")); err != nil {
+		t.Fatal(err)
+	}
 	got, err := ZoneDirDomains(dir)
-	want := []string{"b.test", "example.test", "other.test", "xn--bcher-kva.test"}
+	want := []string{"b.test", "example.test", "linked.test", "other.test", "xn--bcher-kva.test"}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, %v; want %v", got, err, want)
 	}
