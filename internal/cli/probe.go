@@ -153,13 +153,19 @@ func runProbe(ctx context.Context, g *globals, scope probe.Scope, caFile string)
 	}
 	p := probe.New(probe.Config{Roots: roots, Timeout: g.Timeout, Concurrency: g.Concurrency, Now: g.Now})
 	g.Logger.Info("probing", "handshakes", len(scope.Targets()))
-	return p.Run(ctx, scope, func(ep model.Endpoint) {
+	r := p.Run(ctx, scope, func(ep model.Endpoint) {
 		if ep.Error != "" {
 			g.Logger.Info("probe failed", "ip", ep.IP, "port", ep.Port, "sni", ep.SNI, "error", ep.Error)
 			return
 		}
 		g.Logger.Debug("probed", "ip", ep.IP, "port", ep.Port, "sni", ep.SNI, "cert", probe.CertName(ep.Leaf), "ms", ep.DurationMS)
-	}), nil
+	})
+	if err := ctx.Err(); err != nil {
+		// Interrupted: the handshakes cut short look like timeouts in the
+		// report; it must not be written or planned from.
+		return nil, fmt.Errorf("probe: %w", err)
+	}
+	return r, nil
 }
 
 // targetScope turns --target items and --sni names into a scope. A HOST

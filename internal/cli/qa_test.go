@@ -13,6 +13,7 @@ import (
 
 	"github.com/certplan/certplan/apply"
 	"github.com/certplan/certplan/internal/dnstest"
+	"github.com/certplan/certplan/internal/mailtest"
 	"github.com/certplan/certplan/model"
 	"github.com/certplan/certplan/monitor"
 )
@@ -193,5 +194,27 @@ func TestCoverageGuard(t *testing.T) {
 	}
 	if err := coverageGuard(&applyOptions{}, nil, plan(1)); err != nil {
 		t.Errorf("first issue (no applied plan): %v", err)
+	}
+}
+
+// An interrupted probe writes no report: the handshakes cut short would read
+// as timeouts, and a plan made from the file would believe them.
+func TestProbeInterruptedWritesNothing(t *testing.T) {
+	s, err := mailtest.Start(mailtest.Config{Addr: "127.0.0.2:0", Protocol: model.ProtoSMTP, Mode: mailtest.Silent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out := filepath.Join(t.TempDir(), "probe.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	var stdout, stderr bytes.Buffer
+	code := Run(ctx, []string{"probe", "--timeout", "30s", "--format", "json", "-o", out, "--target", "smtp:" + s.Addr(), "--sni", "mail.example.test"},
+		strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })
+	if code != ExitFailure || !strings.Contains(stderr.String(), "certplan: error: interrupted") {
+		t.Errorf("exit %d, stderr %q; want %d and \"interrupted\"", code, stderr.String(), ExitFailure)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("%s written after the interrupt (err %v)", out, err)
 	}
 }
