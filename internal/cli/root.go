@@ -141,7 +141,12 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		// say what happened instead. Output files are written only at
 		// the end, so none was left half-written.
 		fmt.Fprintf(stderr, "certplan: error: interrupted\n")
-		return ExitFailure
+		if c, _, ferr := root.Find(args); ferr == nil {
+			if v, ok := c.Annotations[annotationUsageExit]; ok {
+				fmt.Sscan(v, &code) // check: UNKNOWN, not WARNING
+			}
+		}
+		return code
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
