@@ -218,3 +218,16 @@ func TestProbeInterruptedWritesNothing(t *testing.T) {
 		t.Errorf("%s written after the interrupt (err %v)", out, err)
 	}
 }
+
+// An interrupted check is Nagios UNKNOWN (3), not WARNING (1).
+func TestCheckInterruptedIsUnknown(t *testing.T) {
+	f := newCheckFixture(t, []string{"mail.domain2.test"}, time.Now().Add(60*24*time.Hour))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errw bytes.Buffer
+	code := Run(ctx, []string{"check", "--state-dir", filepath.Join(f.dir, "state"), "--ports", f.ports, "--ca-file", f.caFile},
+		strings.NewReader(""), &out, &errw, func(string) string { return "" })
+	if code != 3 || !strings.Contains(errw.String(), "certplan: error: interrupted") {
+		t.Errorf("exit %d, stderr %q; want 3 and \"interrupted\"", code, errw.String())
+	}
+}
