@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -43,6 +44,9 @@ func ReadDomains(r io.Reader, file string) ([]string, error) {
 	for sc.Scan() {
 		line++
 		s := sc.Text()
+		if line == 1 {
+			s = strings.TrimPrefix(s, "\ufeff") // a byte-order mark, as Windows editors write
+		}
 		if i := strings.IndexByte(s, '#'); i >= 0 {
 			s = s[:i]
 		}
@@ -78,9 +82,12 @@ func ReadDomains(r io.Reader, file string) ([]string, error) {
 
 // ZoneDirDomains returns the origins of the BIND zone files in dir: the
 // hosted domains, as cPanel keeps them in /var/named. It reads the regular
-// files named *.db or *.zone, not hidden, and skips everything else
+// files (or links to them) named *.db or *.zone, not hidden, and skips
+// everything else
 // (named.ca, *.jnl journals, *.signed, backups such as *.db.bak,
-// subdirectories). A file's origin is its $ORIGIN directive when one
+// subdirectories), and the zones a name server keeps for itself: the root,
+// single labels such as localhost.zone and localdomain.zone, and reverse
+// zones (*.in-addr.arpa, *.ip6.arpa). A file's origin is its $ORIGIN directive when one
 // comes before the first record, else its name without the suffix. Origins
 // are normalised and merged; the result is sorted.
 func ZoneDirDomains(dir string) ([]string, error) {
@@ -92,7 +99,17 @@ func ZoneDirDomains(dir string) ([]string, error) {
 	var out []string
 	for _, e := range ents {
 		name := e.Name()
-		if strings.HasPrefix(name, ".") || !e.Type().IsRegular() {
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		if e.Type()&fs.ModeSymlink != 0 {
+			// Some panels link each zone file from elsewhere: follow a link
+			// to a regular file; a dangling one is skipped.
+			fi, err := os.Stat(filepath.Join(dir, name))
+			if err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+		} else if !e.Type().IsRegular() {
 			continue
 		}
 		base, ok := strings.CutSuffix(name, ".db")
@@ -109,6 +126,9 @@ func ZoneDirDomains(dir string) ([]string, error) {
 		if origin == "" {
 			origin = base
 		}
+		if notHosted(origin) {
+			continue
+		}
 		n, err := names.Normalize(origin)
 		if err != nil {
 			if line > 0 {
@@ -123,6 +143,31 @@ func ZoneDirDomains(dir string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// notHosted reports whether a zone origin is one that a name server keeps
+// for itself and that never hosts mail: the root (root hints), a single
+// label such as localhost or localdomain (Red Hat's localhost.zone and
+// localdomain.zone), and reverse zones under in-addr.arpa and ip6.arpa.
+// A single label with characters not allowed in host names is not
+// skipped: it is a mistake to report.
+func notHosted(origin string) bool {
+	o := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(origin), "."))
+	if o == "" || o == "arpa" || strings.HasSuffix(o, ".arpa") {
+		return true
+	}
+	if strings.Contains(o, ".") {
+		// A numeric last label: a reverse zone named by its network
+		// (0.0.10.zone), never a mail domain.
+		last := o[strings.LastIndexByte(o, '.')+1:]
+		return last != "" && strings.Trim(last, "0123456789") == ""
+	}
+	for _, r := range o {
+		if !(r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z') {
+			return false
+		}
+	}
+	return true
 }
 
 // zoneFileOrigin returns the $ORIGIN of a zone file that comes before its
@@ -158,6 +203,9 @@ func zoneFileOrigin(path string) (string, int, error) {
 		return "", 0, nil // the first record
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return "", 0, &LineError{path, line + 1, fmt.Errorf("line longer than %d bytes: not a BIND zone file (move it out of the zones directory)", maxLine)}
+		}
 		return "", 0, fmt.Errorf("%s: %w", path, err)
 	}
 	return "", 0, nil

@@ -101,6 +101,12 @@ func Normalize(s string) (string, error) {
 	if len(labels) < 2 {
 		return "", bad(in, "a single label; want a fully qualified domain name such as example.com")
 	}
+	// RFC 3696 §2: a top-level domain is never all digits. Such a name is a
+	// mistyped address (127.0.0) or a private label no public CA issues
+	// for, and the planner would refuse it later.
+	if tld := labels[len(labels)-1]; strings.Trim(tld, "0123456789") == "" {
+		return "", bad(in, "top-level label %q is all digits: not a domain name (an IP address?)", tld)
+	}
 	a, err := profile.ToASCII(s)
 	if err != nil {
 		return "", bad(in, "not a valid internationalised name: %s", strings.TrimPrefix(err.Error(), "idna: "))

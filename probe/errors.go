@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"syscall"
 
 	"github.com/certplan/certplan/model"
@@ -65,12 +66,17 @@ func classify(op string, err error, ctx context.Context) error {
 	return &Error{Kind: model.ErrorKindProtocol, Op: op, Err: trimOp(err)}
 }
 
-// trimOp drops net.OpError's "dial tcp 1.2.3.4:25:" prefix: the endpoint
-// already names the address.
+// trimOp drops net.OpError's "dial tcp 1.2.3.4:25:" prefix, since the
+// endpoint already names the address, and the system call's name, since the
+// step does ("connect: connection refused", not "connect: connect: ...").
 func trimOp(err error) error {
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Err != nil {
-		return oe.Err
+		err = oe.Err
+	}
+	var se *os.SyscallError
+	if errors.As(err, &se) && se.Err != nil {
+		err = se.Err
 	}
 	return err
 }

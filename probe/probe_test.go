@@ -287,6 +287,9 @@ func TestHostile(t *testing.T) {
 		if ep.ErrorKind != want[addr] {
 			t.Errorf("%s %s: got %s (%s), want %s", ep.Protocol, addr, ep.ErrorKind, ep.Error, want[addr])
 		}
+		if addr == closed.Addr() && ep.Error != "connect: connection refused" {
+			t.Errorf("refused connection: error %q, want \"connect: connection refused\"", ep.Error)
+		}
 	}
 }
 

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/certplan/certplan/model"
@@ -59,6 +61,7 @@ Exit codes (Nagios):
   # Only the certificates' dates (no network)
   certplan check --no-probe`,
 		Annotations: map[string]string{annotationUsageExit: fmt.Sprint(int(monitor.Unknown))},
+		Args:        cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd.Context(), g)
 		},
@@ -77,16 +80,37 @@ func (o *checkOptions) run(ctx context.Context, g *globals) error {
 	if err := g.checkFormat("text", "json"); err != nil {
 		return withCode(int(monitor.Unknown), err)
 	}
+	if o.thresholds.WarningDays < 0 || o.thresholds.CriticalDays < 0 {
+		return usageError("--warning-days %v, --critical-days %v: must not be negative", o.thresholds.WarningDays, o.thresholds.CriticalDays)
+	}
+	if o.thresholds.CriticalDays > o.thresholds.WarningDays {
+		return usageError("--critical-days %v is more than --warning-days %v: a certificate would go CRITICAL before WARNING", o.thresholds.CriticalDays, o.thresholds.WarningDays)
+	}
+	if err := checkOutputPath("--prom-file", o.promFile); err != nil {
+		return err
+	}
 	now := g.Now()
+	// A check that cannot run says UNKNOWN in the metrics too, rather than
+	// leaving the last run's OK for node_exporter to serve.
+	unknown := func(err error) error {
+		if o.promFile != "" {
+			var b strings.Builder
+			monitor.WriteProm(&b, monitor.Result{Status: monitor.Unknown}, now)
+			if werr := writeOutputFile("--prom-file", o.promFile, []byte(b.String()), 0o644); werr != nil {
+				err = errors.Join(err, werr)
+			}
+		}
+		return withCode(int(monitor.Unknown), err)
+	}
 	plan, certs, err := loadCheckState(o.stateDir)
 	if err != nil {
-		return withCode(int(monitor.Unknown), err)
+		return unknown(err)
 	}
 	var cov []model.Coverage
 	if !o.noProbe && plan != nil {
 		report, err := o.probePlan(ctx, g, plan)
 		if err != nil {
-			return withCode(int(monitor.Unknown), err)
+			return unknown(err)
 		}
 		cov = report.Coverage
 	}
@@ -98,8 +122,8 @@ func (o *checkOptions) run(ctx context.Context, g *globals) error {
 	if o.promFile != "" {
 		var b strings.Builder
 		monitor.WriteProm(&b, r, now)
-		if err := writeFileAtomic(o.promFile, []byte(b.String()), 0o644); err != nil {
-			return withCode(int(monitor.Unknown), fmt.Errorf("--prom-file: %w", err))
+		if err := writeOutputFile("--prom-file", o.promFile, []byte(b.String()), 0o644); err != nil {
+			return withCode(int(monitor.Unknown), err)
 		}
 	}
 	w, commit := g.output()
@@ -125,11 +149,11 @@ func loadCheckState(dir string) (*model.Plan, []monitor.Cert, error) {
 	}
 	st, err := store.Open(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, stateHint(err, dir)
 	}
 	plan, err := st.LoadPlan()
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, nil, err
+		return nil, nil, appliedPlanError(err, dir)
 	}
 	ids, err := st.ListCerts()
 	if err != nil {
@@ -217,13 +241,15 @@ func planScope(plan *model.Plan, ports []probe.Port) probe.Scope {
 
 func writeCheckText(w io.Writer, r monitor.Result) {
 	fmt.Fprintf(w, "CERTPLAN %s - %s | certificates=%d broken_names=%d", r.Status, r.Summary, len(r.Certs), r.BrokenNames)
-	minDays := -1.0
+	// An expired certificate has negative days left: perfdata shows them,
+	// and they are the minimum.
+	minDays, found := 0.0, false
 	for _, c := range r.Certs {
-		if c.Issued && (minDays < 0 || c.DaysLeft < minDays) {
-			minDays = c.DaysLeft
+		if c.Issued && (!found || c.DaysLeft < minDays) {
+			minDays, found = c.DaysLeft, true
 		}
 	}
-	if minDays >= 0 {
+	if found {
 		fmt.Fprintf(w, " min_days_left=%.1f", minDays)
 	}
 	fmt.Fprintln(w)
@@ -238,4 +264,26 @@ func writeCheckText(w io.Writer, r monitor.Result) {
 		fmt.Fprintf(w, "certificate %s: %d names, serial %s, expires %s (%.1f days), renewal due %s\n",
 			c.ID, c.Names, c.Serial, c.NotAfter.UTC().Format("2006-01-02 15:04 UTC"), c.DaysLeft, c.NextRenewal.UTC().Format("2006-01-02 15:04 UTC"))
 	}
+}
+
+// appliedPlanError is an error reading the applied plan of dir, said once
+// as such, with stateHint's next step.
+func appliedPlanError(err error, dir string) error {
+	if !strings.HasPrefix(err.Error(), "applied plan") {
+		err = fmt.Errorf("applied plan: %w", err)
+	}
+	return stateHint(err, dir)
+}
+
+// stateHint adds the next step to an error reading the state directory:
+// who may read it, or what to do about a file certplan did not write.
+func stateHint(err error, dir string) error {
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return withHint(err, "run as the user that owns "+dir+" (usually root; from NRPE, through sudo)")
+	case errors.Is(err, store.ErrCorrupt):
+		return withHint(err, "a file in "+dir+" is not as certplan wrote it: restore it from a backup, or move "+
+			filepath.Join(dir, "plan.json")+" aside to plan afresh (certificate IDs may then change)")
+	}
+	return err
 }

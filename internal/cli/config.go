@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/netip"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/certplan/certplan/internal/atomicfile"
 	"github.com/spf13/cobra"
@@ -28,8 +33,10 @@ func applyConfig(cmd *cobra.Command, g *globals) error {
 		return nil
 	}
 	data, err := os.ReadFile(path)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		return withHint(fmt.Errorf("config: %w", err), `"certplan config init > certplan.yaml" writes a commented example`)
+	} else if err != nil {
+		return withHint(fmt.Errorf("config: %w", err), "run as a user that may read it (certplan renew usually runs as root)")
 	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -51,6 +58,7 @@ func applyConfig(cmd *cobra.Command, g *globals) error {
 	// Every problem in the file is reported, not only the first.
 	var errs []error
 	unknown := false
+	seen := map[string]int{}
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		k, v := top.Content[i], top.Content[i+1]
 		key := k.Value
@@ -58,6 +66,17 @@ func applyConfig(cmd *cobra.Command, g *globals) error {
 			errs = append(errs, fmt.Errorf("config %s:%d: \"config\" cannot be set from a config file", path, k.Line))
 			continue
 		}
+		if key == "output" {
+			// Every command would write there, check's status line and
+			// config init's example included. -o FILE goes on the command line.
+			errs = append(errs, fmt.Errorf("config %s:%d: \"output\" cannot be set from a config file; give -o FILE on the command line", path, k.Line))
+			continue
+		}
+		if first, ok := seen[key]; ok {
+			errs = append(errs, fmt.Errorf("config %s:%d: %s is set twice (first on line %d); for several values use a YAML list", path, k.Line, key, first))
+			continue
+		}
+		seen[key] = k.Line
 		if !known[key] {
 			errs = append(errs, fmt.Errorf("config %s:%d: unknown key %q", path, k.Line, key))
 			unknown = true
@@ -78,6 +97,10 @@ func applyConfig(cmd *cobra.Command, g *globals) error {
 		}
 		for _, s := range vals {
 			if err := flags.Set(key, s); err != nil {
+				errs = append(errs, fmt.Errorf("config %s:%d: %s: %s", path, v.Line, key, typeError(f, s)))
+				break
+			}
+			if err := checkConfigValue(key, s); err != nil {
 				errs = append(errs, fmt.Errorf("config %s:%d: %s: %w", path, v.Line, key, err))
 				break
 			}
@@ -104,12 +127,58 @@ func configValues(v *yaml.Node) ([]string, error) {
 			if c.Kind != yaml.ScalarNode {
 				return nil, fmt.Errorf("line %d: list items must be plain values", c.Line)
 			}
+			if c.Tag == "!!null" || c.Value == "" {
+				return nil, fmt.Errorf("line %d: an empty list item", c.Line)
+			}
 			out = append(out, c.Value)
 		}
 		return out, nil
 	default:
 		return nil, fmt.Errorf("want a value or a list of values")
 	}
+}
+
+// typeError says in words what a flag of f's type takes, for a value that
+// does not parse (rather than strconv's "parsing "yes": invalid syntax").
+func typeError(f *pflag.Flag, s string) string {
+	switch strings.TrimSuffix(strings.TrimSuffix(f.Value.Type(), "Slice"), "Array") {
+	case "bool":
+		return fmt.Sprintf("%q: want true or false", s)
+	case "int", "int64", "uint", "uint64":
+		return fmt.Sprintf("%q: want a whole number", s)
+	case "float64", "float32":
+		return fmt.Sprintf("%q: want a number", s)
+	case "duration":
+		return fmt.Sprintf("%q: want a duration such as 30s, 5m or 1h30m", s)
+	}
+	return fmt.Sprintf("%q: not a valid value", s)
+}
+
+// checkConfigValue checks what a config value must be beyond its type, so
+// that "certplan config check" and every command find it at the file's
+// line rather than later: addresses, positive durations and counts, the
+// log level.
+func checkConfigValue(key, s string) error {
+	switch key {
+	case "server-ip":
+		if _, err := netip.ParseAddr(s); err != nil {
+			return fmt.Errorf("%q: not an IP address", s)
+		}
+	case "timeout", "verify-wait", "hook-timeout":
+		if d, err := time.ParseDuration(s); err == nil && d <= 0 {
+			return fmt.Errorf("%q: must be positive", s)
+		}
+	case "concurrency":
+		if n, err := strconv.Atoi(s); err == nil && n < 1 {
+			return fmt.Errorf("%q: must be at least 1", s)
+		}
+	case "log-level":
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(s)); err != nil {
+			return fmt.Errorf("%q: want debug, info, warn or error", s)
+		}
+	}
+	return nil
 }
 
 func isSliceFlag(f *pflag.Flag) bool {

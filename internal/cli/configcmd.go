@@ -61,7 +61,12 @@ func newConfigCheckCmd(g *globals) *cobra.Command {
 		Use:     "check FILE",
 		Short:   "Check a config file: known keys, values of the right type",
 		Example: `  certplan config check /etc/certplan/certplan.yaml`,
-		Args:    cobra.ExactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("config check takes one argument, the config FILE to check (got %d)", len(args))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkConfigFile(cmd.Root(), args[0]); err != nil {
 				return err

@@ -81,11 +81,11 @@ Exit codes:
 			if err := commit(); err != nil {
 				return err
 			}
-			if f := inv.Stats.DomainsFailed; f > 0 {
-				return withCode(ExitPartial, fmt.Errorf("%d of %d domains failed", f, inv.Stats.Domains),
-					"the failing query of each is in the domain's \"error\"; check the zone's name servers, or retry with a longer --timeout")
+			if len(inv.ServerIPs) > 0 && inv.Stats.Names > 0 && inv.Stats.NamesHere == 0 {
+				fmt.Fprintf(g.Stderr, "certplan: warning: none of the %d names resolves to --server-ip %s: check that these are this server's public addresses (behind NAT, the public ones)\n",
+					inv.Stats.Names, strings.Join(inv.ServerIPs, ", "))
 			}
-			return nil
+			return failedDomainsError(g, inv)
 		},
 	}
 	in.addFlags(cmd.Flags(), true)
@@ -99,8 +99,13 @@ func writeInventoryText(w io.Writer, inv *model.Inventory) {
 	fmt.Fprintln(tw, "NAME\tROLES\tDOMAINS\tADDRESSES\tHERE\tCAA")
 	for _, n := range inv.Names {
 		addrs := strings.Join(n.Addresses, ",")
-		if addrs == "" {
+		switch {
+		case addrs == "":
 			addrs = "-"
+		case len(n.Addresses) > 4:
+			// A name with dozens of addresses would push every other
+			// column off the screen; JSON has them all.
+			addrs = fmt.Sprintf("%s +%d more", strings.Join(n.Addresses[:3], ","), len(n.Addresses)-3)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, strings.Join(n.Roles, ","), abbreviate(n.Domains), addrs, n.Here, caaColumn(n))
 	}
@@ -190,4 +195,29 @@ func (p *progress) done() {
 	if p.shown {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
+}
+
+// failedDomainsError is the exit status of an inventory with failed
+// domains: where to read each failure, and, when every domain failed, that
+// the resolver itself is the likely cause.
+func failedDomainsError(g *globals, inv *model.Inventory) error {
+	f, n := inv.Stats.DomainsFailed, inv.Stats.Domains
+	if f == 0 {
+		return nil
+	}
+	where := `each is listed under "failed domains" with its failing query`
+	if g.Format == "json" {
+		where = `the failing query of each is in the domain's "error"`
+	}
+	if f == n && n > 1 {
+		resolvers := "the system's resolvers (/etc/resolv.conf)"
+		if len(g.Resolvers) > 0 {
+			resolvers = strings.Join(g.Resolvers, ", ")
+		}
+		return withCode(ExitPartial, fmt.Errorf("every domain failed (%d of %d)", f, n),
+			"when every lookup fails, the resolver is the likely cause: check that "+resolvers+" answers (dig @HOST -p PORT example.com MX), or give another with --resolver",
+			where)
+	}
+	return withCode(ExitPartial, fmt.Errorf("%d of %d domains failed", f, n),
+		where+"; check the zones' name servers, or retry with a longer --timeout")
 }

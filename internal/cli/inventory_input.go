@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"os"
 	"sort"
@@ -54,7 +55,7 @@ func (in *inventoryInput) given(args []string) bool {
 func (in *inventoryInput) load(ctx context.Context, g *globals, args []string) (*model.Inventory, error) {
 	if in.InventoryFile != "" {
 		var inv model.Inventory
-		if err := model.ReadFile(in.InventoryFile, model.KindInventory, &inv); err != nil {
+		if err := readDocument("--inventory", in.InventoryFile, model.KindInventory, &inv); err != nil {
 			return nil, err
 		}
 		return &inv, nil
@@ -98,6 +99,9 @@ func (in *inventoryInput) inputs(g *globals, args []string) ([]string, []netip.A
 	if in.QPS < 0 {
 		return nil, nil, usageError("--qps %v: must not be negative", in.QPS)
 	}
+	if math.IsNaN(in.QPS) || math.IsInf(in.QPS, 0) {
+		return nil, nil, usageError("--qps %v: want a number of queries per second, or 0 for no cap", in.QPS)
+	}
 	if _, err := names.Normalize(in.CAIdentifier); err != nil {
 		return nil, nil, usageError("--ca-identifier: %v", err)
 	}
@@ -122,7 +126,13 @@ func (in *inventoryInput) inputs(g *globals, args []string) ([]string, []netip.A
 	for _, a := range args {
 		d, err := names.Normalize(a)
 		if err != nil {
-			return nil, nil, usageError("domain %v", err)
+			reason := err.Error()
+			var ne *names.Error
+			if errors.As(err, &ne) {
+				reason = ne.Reason
+			}
+			return nil, nil, withCode(ExitUsage, fmt.Errorf("domain argument %q: %s", a, reason),
+				"give each hosted domain as a plain name, such as example.com (an IDN as bücher.example or xn--bcher-kva.example)")
 		}
 		add([]string{d})
 	}
@@ -134,6 +144,10 @@ func (in *inventoryInput) inputs(g *globals, args []string) ([]string, []netip.A
 				return nil, nil, fmt.Errorf("--domains: %w", err)
 			}
 			defer f.Close()
+			if fi, err := f.Stat(); err == nil && fi.IsDir() {
+				return nil, nil, withHint(fmt.Errorf("--domains %s: is a directory; want a file with one domain a line", in.DomainsFile),
+					"for a directory of BIND zone files, use --zones "+in.DomainsFile)
+			}
 			rd = f
 		}
 		list, err := dnscheck.ReadDomains(rd, in.DomainsFile)
@@ -150,7 +164,14 @@ func (in *inventoryInput) inputs(g *globals, args []string) ([]string, []netip.A
 		add(list)
 	}
 	if len(domains) == 0 {
-		if in.DomainsFile != "" || in.ZonesDir != "" {
+		switch {
+		case in.DomainsFile == "-" && in.ZonesDir == "":
+			return nil, nil, withHint(errors.New("--domains -: no domains on standard input"), "pipe the list in, one domain a line, such as: cut -d: -f1 /etc/userdomains | certplan ... --domains -")
+		case in.DomainsFile != "" && in.ZonesDir == "":
+			return nil, nil, withHint(fmt.Errorf("--domains %s: no domains in the file", in.DomainsFile), "the file takes one domain a line; blank lines and # comments are skipped")
+		case in.DomainsFile == "" && in.ZonesDir != "":
+			return nil, nil, withHint(fmt.Errorf("--zones %s: no zone files", in.ZonesDir), "--zones reads the *.db and *.zone files of a directory such as /var/named")
+		case in.DomainsFile != "" || in.ZonesDir != "":
 			return nil, nil, errors.New("no domains found in --domains or --zones")
 		}
 		return nil, nil, usageError("no domains: give domains as arguments, --domains FILE or --zones DIR")

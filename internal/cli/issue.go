@@ -107,6 +107,9 @@ func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
 // for hints.
 func (o *applyOptions) options(ctx context.Context, g *globals, args []string, mode apply.Mode, connErr *error) (apply.Options, error) {
 	var ao apply.Options
+	if err := checkApplyFlags(o); err != nil {
+		return ao, err
+	}
 	if o.planFile == "" && !o.inv.given(args) {
 		return ao, usageError("nothing to plan: give the domains (--zones DIR, --domains FILE, domains as arguments, or --inventory FILE) and --server-ip, or --plan FILE")
 	}
@@ -208,7 +211,7 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 func (o *applyOptions) loadPlan(g *globals, st *store.Store, inv *model.Inventory) (*model.Plan, error) {
 	if o.planFile != "" {
 		var plan model.Plan
-		if err := model.ReadFile(o.planFile, model.KindPlan, &plan); err != nil {
+		if err := readDocument("--plan", o.planFile, model.KindPlan, &plan); err != nil {
 			return nil, err
 		}
 		return &plan, nil
@@ -223,12 +226,19 @@ func (o *applyOptions) loadPlan(g *globals, st *store.Store, inv *model.Inventor
 	if errors.Is(err, store.ErrNotFound) {
 		prev = nil
 	} else if err != nil {
-		return nil, withHint(fmt.Errorf("applied plan: %w", err), "move "+filepath.Join(o.stateDir, "plan.json")+" aside to plan afresh (certificate IDs may then change)")
+		return nil, appliedPlanError(err, o.stateDir)
+	}
+	if err := inventoryGuard(g, inv); err != nil {
+		return nil, err
 	}
 	plan, err := planner.Plan(inv, nil, pol, prev, g.Now())
 	if err != nil {
 		return nil, withCode(ExitUsage, err, "server IPs come from --server-ip or the inventory; names for --hostname and --include are full host names")
 	}
+	if err := coverageGuard(o, prev, plan); err != nil {
+		return nil, err
+	}
+	warnDroppedWhileFailing(g, inv, prev, plan)
 	for _, n := range append([]string{o.Hostname}, o.Include...) {
 		for _, e := range plan.Excluded {
 			if e.Name == n {
@@ -347,12 +357,12 @@ func caHint(err error) error {
 }
 
 // exitFor maps a report to the exit code.
-func exitFor(rep *apply.Report) error {
+func exitFor(rep *apply.Report, o *applyOptions) error {
 	switch rep.Result() {
 	case apply.ResultFailed:
 		return withCode(ExitFailure, nil)
 	case apply.ResultPartial:
-		return withCode(ExitPartial, nil)
+		return withCode(ExitPartial, notServedError(rep, o.hooks, o.stateDir))
 	}
 	return nil
 }
@@ -439,7 +449,7 @@ Exit codes:
 			if err != nil {
 				return err
 			}
-			return exitFor(rep)
+			return exitFor(rep, &o.applyOptions)
 		},
 	}
 	o.addFlags(cmd.Flags())

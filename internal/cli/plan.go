@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
 	"github.com/certplan/certplan/planner"
 	"github.com/certplan/certplan/report"
 	"github.com/spf13/cobra"
@@ -48,6 +49,30 @@ func (p *planFlags) policy(inv *inventoryInput, profile string, caSet bool) (pla
 	}
 	if p.MaxNames < 0 {
 		return planner.Policy{}, usageError("--max-names %d: must be positive", p.MaxNames)
+	}
+	// Check names and patterns now, in words, before the inventory and the
+	// probe take their minutes.
+	check := func(flag, n string) error {
+		if _, err := names.Normalize(n); err != nil {
+			return withCode(ExitUsage, fmt.Errorf("%s %v", flag, err), flag+" takes a full host name, such as mail.example.com")
+		}
+		return nil
+	}
+	if p.Hostname != "" {
+		if err := check("--hostname", p.Hostname); err != nil {
+			return planner.Policy{}, err
+		}
+	}
+	for _, n := range p.Include {
+		if err := check("--include", n); err != nil {
+			return planner.Policy{}, err
+		}
+	}
+	for _, x := range p.Exclude {
+		if _, err := planner.ParsePattern(x); err != nil {
+			return planner.Policy{}, withCode(ExitUsage, fmt.Errorf("--exclude %v", err),
+				`a pattern is a name whose "*" labels stand for one or more labels, such as autodiscover.* or *.example.test`)
+		}
 	}
 	pol := planner.Policy{ServerIPs: inv.ServerIPs, Profile: profile, MaxNames: p.MaxNames,
 		Hostname: p.Hostname, Include: p.Include, Exclude: p.Exclude}
@@ -137,8 +162,8 @@ func runPlan(ctx context.Context, g *globals, o *planOptions, caSet bool, args [
 	var prev *model.Plan
 	if o.Previous != "" {
 		prev = &model.Plan{}
-		if err := model.ReadFile(o.Previous, model.KindPlan, prev); err != nil {
-			return withHint(fmt.Errorf("previous plan: %w", err), `--previous takes the JSON plan in use ("certplan plan --format json -o plan.json")`)
+		if err := readDocument("--previous", o.Previous, model.KindPlan, prev); err != nil {
+			return err
 		}
 	}
 	plan, err := planner.Plan(inv, pr, pol, prev, g.Now())

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
 	"github.com/certplan/certplan/probe"
 	"github.com/spf13/cobra"
 )
@@ -80,8 +81,21 @@ func (o *probeOptions) run(ctx context.Context, g *globals, args []string) error
 	case len(o.targets) > 0 && o.inv.given(args):
 		return usageError("--target and an inventory (--inventory, --domains, --zones, domains) cannot be combined")
 	case len(o.targets) > 0:
+		// --ports does not apply to --target (it names its port), but a
+		// typo in it is still a mistake to report.
+		if _, err := probe.ParsePorts(o.in.Ports); err != nil {
+			return usageError("--ports: %v", err)
+		}
+		snis := make([]string, len(o.sni))
+		for i, n := range o.sni {
+			a, err := names.Normalize(n)
+			if err != nil {
+				return usageError("--sni %v", err)
+			}
+			snis[i] = a
+		}
 		var err error
-		if scope, err = targetScope(ctx, o.targets, o.sni); err != nil {
+		if scope, err = targetScope(ctx, o.targets, snis); err != nil {
 			return err
 		}
 	case len(o.sni) > 0:
@@ -139,13 +153,19 @@ func runProbe(ctx context.Context, g *globals, scope probe.Scope, caFile string)
 	}
 	p := probe.New(probe.Config{Roots: roots, Timeout: g.Timeout, Concurrency: g.Concurrency, Now: g.Now})
 	g.Logger.Info("probing", "handshakes", len(scope.Targets()))
-	return p.Run(ctx, scope, func(ep model.Endpoint) {
+	r := p.Run(ctx, scope, func(ep model.Endpoint) {
 		if ep.Error != "" {
 			g.Logger.Info("probe failed", "ip", ep.IP, "port", ep.Port, "sni", ep.SNI, "error", ep.Error)
 			return
 		}
 		g.Logger.Debug("probed", "ip", ep.IP, "port", ep.Port, "sni", ep.SNI, "cert", probe.CertName(ep.Leaf), "ms", ep.DurationMS)
-	}), nil
+	})
+	if err := ctx.Err(); err != nil {
+		// Interrupted: the handshakes cut short look like timeouts in the
+		// report; it must not be written or planned from.
+		return nil, fmt.Errorf("probe: %w", err)
+	}
+	return r, nil
 }
 
 // targetScope turns --target items and --sni names into a scope. A HOST
@@ -157,25 +177,34 @@ func targetScope(ctx context.Context, targets, snis []string) (probe.Scope, erro
 		if err != nil {
 			return s, usageError("--target %q: %v", t, err)
 		}
-		names := append([]string(nil), snis...)
+		sni := append([]string(nil), snis...)
 		var ips []string
 		if a, err := netip.ParseAddr(host); err == nil {
 			ips = []string{a.String()}
 		} else {
-			addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+			// A host name is also tried with SNI, in its A-label form; one
+			// that is no full host name (localhost) is only resolved.
+			a, nerr := names.Normalize(host)
+			lookup := a
+			if nerr != nil {
+				lookup = host
+			}
+			addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", lookup)
 			if err != nil {
-				return s, fmt.Errorf("--target %s: %w", t, err)
+				return s, withHint(fmt.Errorf("--target %s: %w", t, err), "give the server's IP address instead, with --sni for the name to try")
 			}
-			for _, a := range addrs {
-				ips = append(ips, a.Unmap().String())
+			for _, ip := range addrs {
+				ips = append(ips, ip.Unmap().String())
 			}
-			names = append(names, strings.ToLower(strings.TrimSuffix(host, ".")))
+			if nerr == nil {
+				sni = append(sni, a)
+			}
 		}
 		for _, ip := range ips {
 			sv := probe.Service{IP: ip, Port: port, Protocol: proto}
 			s.Services = append(s.Services, sv)
-			for _, n := range names {
-				s.Names = append(s.Names, probe.NameAt{Name: strings.ToLower(n), Service: sv})
+			for _, n := range sni {
+				s.Names = append(s.Names, probe.NameAt{Name: n, Service: sv})
 			}
 		}
 	}

@@ -37,7 +37,7 @@ func (p *probeInput) load(ctx context.Context, g *globals, inv *model.Inventory)
 	}
 	if p.ProbeFile != "" {
 		var r model.ProbeReport
-		if err := model.ReadFile(p.ProbeFile, model.KindProbe, &r); err != nil {
+		if err := readDocument("--probe", p.ProbeFile, model.KindProbe, &r); err != nil {
 			return nil, err
 		}
 		return &r, nil

@@ -88,7 +88,7 @@ Exit codes:
 			if err != nil {
 				return err
 			}
-			return exitFor(rep)
+			return exitFor(rep, &o.applyOptions)
 		},
 	}
 	o.addFlags(cmd.Flags())

@@ -17,9 +17,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -38,7 +41,7 @@ const (
 )
 
 // annotationUsageExit, on a command, is the exit code for its usage errors
-// when it is not ExitUsage.
+// and failures (ExitUsage, ExitFailure) when it uses other codes.
 const annotationUsageExit = "certplan/usage-exit-code"
 
 // exitError carries an exit code and optional hints up to Run.
@@ -133,34 +136,50 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return ExitOK
 	}
 	code := ExitFailure
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Ctrl-C or SIGTERM: the libraries report "context canceled";
+		// say what happened instead. Output files are written only at
+		// the end, so none was left half-written.
+		fmt.Fprintf(stderr, "certplan: error: interrupted\n")
+		if c, _, ferr := root.Find(args); ferr == nil {
+			if v, ok := c.Annotations[annotationUsageExit]; ok {
+				fmt.Sscan(v, &code) // check: UNKNOWN, not WARNING
+			}
+		}
+		return code
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		code = ee.code
 		if ee.err == nil {
 			return code
 		}
-	} else if isFlagError(err) {
+	} else if isFlagError(err) || isArgsError(err) {
 		code = ExitUsage
 	}
 	for _, line := range strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") {
 		fmt.Fprintf(stderr, "certplan: error: %s\n", line)
 	}
+	hinted := false
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		if x, ok := e.(*exitError); ok {
 			for _, h := range x.hints {
 				fmt.Fprintf(stderr, "certplan: hint: %s\n", h)
+				hinted = true
 			}
 		}
 	}
-	if code == ExitUsage {
-		// A command may map usage errors to its own code (check: Nagios UNKNOWN).
+	usage := code == ExitUsage || isFlagError(err) || isArgsError(err)
+	if code == ExitUsage || code == ExitFailure {
+		// A command may map usage errors and failures to its own code
+		// (check: Nagios UNKNOWN, where 1 would mean WARNING and 2 CRITICAL).
 		if c, _, ferr := root.Find(args); ferr == nil {
 			if v, ok := c.Annotations[annotationUsageExit]; ok {
 				fmt.Sscan(v, &code)
 			}
 		}
 	}
-	if (code == ExitUsage || isFlagError(err)) && ee == nil {
+	if usage && !hinted {
 		fmt.Fprintf(stderr, "certplan: hint: run \"%s --help\" for usage\n", commandPath(root, args))
 	}
 	return code
@@ -173,6 +192,14 @@ func isFlagError(err error) bool {
 	var fe flagErr
 	return errors.As(err, &fe) || strings.HasPrefix(err.Error(), "unknown command") ||
 		strings.HasPrefix(err.Error(), "unknown flag") || strings.HasPrefix(err.Error(), "unknown shorthand flag")
+}
+
+// isArgsError reports cobra's positional-argument errors (cobra.ExactArgs
+// and friends), which are usage errors.
+func isArgsError(err error) bool {
+	s := err.Error()
+	return strings.HasPrefix(s, "accepts ") || strings.HasPrefix(s, "requires at least ") ||
+		(strings.HasPrefix(s, "unknown command ") && strings.Contains(s, " for "))
 }
 
 func commandPath(root *cobra.Command, args []string) string {
@@ -206,13 +233,23 @@ flag's long name; flags on the command line win.`,
 
   # What does each client see today, with and without SNI?
   certplan probe --inventory inv.json --ports 25,587,465,993`,
+		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			if err := applyConfig(cmd, g); err != nil {
+			// "config init" and "config check" work on config files: a
+			// missing or broken one in --config or CERTPLAN_CONFIG must not
+			// stop them (init is what its error hint suggests).
+			if p := cmd.Parent(); p == nil || p.Name() != "config" {
+				if err := applyConfig(cmd, g); err != nil {
+					return err
+				}
+			}
+			if err := g.setup(); err != nil {
 				return err
 			}
-			return g.setup()
+			// Find an unwritable --output before the work, not after it.
+			return checkOutputPath("--output", g.Output)
 		},
 	}
 	pf := root.PersistentFlags()
@@ -265,6 +302,86 @@ func (g *globals) output() (w io.Writer, commit func() error) {
 	}
 	var buf strings.Builder
 	return &buf, func() error {
-		return writeFileAtomic(g.Output, []byte(buf.String()), 0o644)
+		return writeOutputFile("--output", g.Output, []byte(buf.String()), 0o644)
 	}
+}
+
+// checkOutputPath checks, before a command does its work, that path (the
+// value of flag, such as --output or --prom-file) can be written: not a
+// directory, in a directory that exists and where a file can be created.
+// "" and "-" (stdout) pass.
+func checkOutputPath(flag, path string) error {
+	if path == "" || path == "-" {
+		return nil
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return usageError("%s %s: is a directory; give a file name, such as %s", flag, path, filepath.Join(path, "certplan.out"))
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return withHint(fmt.Errorf("%s %s: directory %s does not exist", flag, path, dir), "create it first (mkdir -p "+dir+"), or write elsewhere")
+	case err != nil:
+		return withHint(fmt.Errorf("%s %s: %w", flag, path, err), "write the file somewhere this user can reach")
+	case !fi.IsDir():
+		return usageError("%s %s: %s is not a directory", flag, path, dir)
+	}
+	f, err := os.CreateTemp(dir, ".certplan-check-*")
+	if err != nil {
+		return withHint(fmt.Errorf("%s %s: cannot create files in %s: %w", flag, path, dir, errors.Unwrap(err)), "run as a user that may write there, or write elsewhere")
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+// writeOutputFile writes path atomically, with errors that name flag and
+// path rather than the temporary file.
+func writeOutputFile(flag, path string, data []byte, perm os.FileMode) error {
+	if err := checkOutputPath(flag, path); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(path, data, perm); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("%s %s: %w", flag, path, err)
+	}
+	return nil
+}
+
+// version is certplan's module version and VCS revision, as the Go
+// toolchain recorded them, for "certplan --version" and bug reports.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	var rev, modified, vcsTime string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "+modified"
+			}
+		case "vcs.time":
+			vcsTime = s.Value
+		}
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		v += " (" + rev + modified
+		if vcsTime != "" {
+			v += ", " + vcsTime
+		}
+		v += ")"
+	}
+	return v + ", " + bi.GoVersion
 }
