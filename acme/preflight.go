@@ -73,7 +73,13 @@ func (c *Client) preflight(ctx context.Context, req Request, names []string) (ke
 				}
 				continue
 			case model.HereSome:
-				warnings = append(warnings, fmt.Sprintf("%s: some addresses (%s) are not this server's; validation may reach them", name, strings.Join(n.Addresses, ", ")))
+				var foreign []string
+				for _, a := range n.Addresses {
+					if !here[a] {
+						foreign = append(foreign, a)
+					}
+				}
+				warnings = append(warnings, fmt.Sprintf("%s: also points to %s, not this server's; the CA's validation may reach it there", name, strings.Join(foreign, ", ")))
 			}
 		}
 		if n.CAA.Error != "" {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,7 +25,12 @@ import (
 // key that no certplan command knows is an error naming the key and its
 // line; a key that only other commands know is ignored, so one file serves
 // every command.
-func applyConfig(cmd *cobra.Command, g *globals) error {
+// domainSources are the keys that say which domains to work on. When the
+// command line names domains in any way, the file's sources are not added:
+// "certplan plan x.test" plans x.test, not x.test and every zone.
+var domainSources = []string{"domains", "zones", "inventory"}
+
+func applyConfig(cmd *cobra.Command, g *globals, args []string) error {
 	path := g.Config
 	if path == "" && g.Getenv != nil {
 		path = g.Getenv("CERTPLAN_CONFIG")
@@ -55,6 +61,12 @@ func applyConfig(cmd *cobra.Command, g *globals) error {
 	}
 	known := allFlagNames(cmd.Root())
 	flags := cmd.Flags()
+	cliSources := len(args) > 0
+	for _, k := range domainSources {
+		if f := flags.Lookup(k); f != nil && f.Changed {
+			cliSources = true
+		}
+	}
 	// Every problem in the file is reported, not only the first.
 	var errs []error
 	unknown := false
@@ -83,7 +95,7 @@ func applyConfig(cmd *cobra.Command, g *globals) error {
 			continue
 		}
 		f := flags.Lookup(key)
-		if f == nil || f.Changed {
+		if f == nil || f.Changed || (cliSources && slices.Contains(domainSources, key)) {
 			continue // another command's setting, or overridden on the command line
 		}
 		vals, err := configValues(v)

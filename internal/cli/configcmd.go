@@ -84,7 +84,7 @@ func checkConfigFile(root *cobra.Command, path string) error {
 	var errs []error
 	for _, c := range allCommands(root) {
 		g := &globals{Config: path}
-		if err := applyConfig(c, g); err != nil {
+		if err := applyConfig(c, g, nil); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return err
 			}

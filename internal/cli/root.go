@@ -241,7 +241,7 @@ flag's long name; flags on the command line win.`,
 			// missing or broken one in --config or CERTPLAN_CONFIG must not
 			// stop them (init is what its error hint suggests).
 			if p := cmd.Parent(); p == nil || p.Name() != "config" {
-				if err := applyConfig(cmd, g); err != nil {
+				if err := applyConfig(cmd, g, args); err != nil {
 					return err
 				}
 			}
