@@ -64,7 +64,7 @@ func run(ctx context.Context, o labOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer l.Close()
-	p := &pipeline{ctx: ctx, lab: l, out: stdout, errw: stderr}
+	p := &pipeline{ctx: ctx, lab: l, out: stdout, errw: stderr, keep: o.dir != ""}
 	if o.serve {
 		return p.serve()
 	}
@@ -77,6 +77,7 @@ type pipeline struct {
 	out  io.Writer
 	errw io.Writer
 	step int
+	keep bool // the lab dir outlives the run (--dir): point at the full outputs
 }
 
 // common are the flags every stage gets: the lab's resolver and server IPs.
@@ -98,9 +99,12 @@ func (p *pipeline) certplan(title string, args ...string) int {
 	fmt.Fprintf(p.out, "\n== %d. %s\n$ certplan %s\n\n", p.step, title, shellQuote(args))
 	var out, errw bytes.Buffer
 	code := cli.Run(p.ctx, args, strings.NewReader(""), &out, &errw, os.Getenv)
-	full := p.path(fmt.Sprintf("out/%02d-%s.txt", p.step, args[0]))
-	os.MkdirAll(filepath.Dir(full), 0o755)
-	os.WriteFile(full, append(out.Bytes(), errw.Bytes()...), 0o644)
+	full := ""
+	if p.keep {
+		full = p.path(fmt.Sprintf("out/%02d-%s.txt", p.step, args[0]))
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		os.WriteFile(full, append(out.Bytes(), errw.Bytes()...), 0o644)
+	}
 	excerpt(p.out, out.String(), full)
 	p.errw.Write(errw.Bytes())
 	fmt.Fprintf(p.out, "[exit %d]\n", code)
@@ -143,6 +147,10 @@ func excerpt(w io.Writer, out, full string) {
 		}
 		fmt.Fprintln(w, l)
 	}
+	if full == "" {
+		fmt.Fprintf(w, "(%d lines in all; run the lab with --dir DIR to keep every stage's full output)\n", len(lines))
+		return
+	}
 	fmt.Fprintf(w, "(%d lines in all: %s)\n", len(lines), full)
 }
 
@@ -171,7 +179,11 @@ func (p *pipeline) run() error {
 	if err := p.save(append(planArgs, "--format", "html", "-o", report)...); err != nil {
 		return err
 	}
-	fmt.Fprintf(p.out, "(the same as an HTML report: %s)\n", report)
+	if p.keep {
+		fmt.Fprintf(p.out, "(the same as an HTML report: %s)\n", report)
+	} else {
+		fmt.Fprintln(p.out, "(the same as an HTML report: run the lab with --dir DIR to keep it, as DIR/report.html)")
+	}
 
 	p.certplan("issue: order through ACME, deploy with the Exim hook, verify by probing again", p.applyArgs("issue")...)
 
@@ -217,11 +229,22 @@ func hookPath(name string) string {
 }
 
 func (p *pipeline) serve() error {
-	fmt.Fprintf(p.out, "certplan lab running; files in %s\n\nTry:\n", p.lab.Dir)
-	fmt.Fprintf(p.out, "  go run ./cmd/certplan inventory --zones %s %s\n", p.lab.ZonesDir, shellQuote(p.common()))
-	fmt.Fprintf(p.out, "  go run ./cmd/certplan probe --zones %s %s --ports %s --ca-file %s\n",
-		p.lab.ZonesDir, shellQuote(p.common()), p.lab.Mail.PortsFlag(), p.lab.CAFile)
-	fmt.Fprintf(p.out, "\nInterrupt (Ctrl-C) to stop.\n")
+	l := p.lab
+	fmt.Fprintf(p.out, "certplan lab running: DNS %s, mail on %s ports %s, ACME CA %s; files in %s\n\nTry:\n",
+		l.DNS.Addr(), strings.Join(lab.ServerIPs, " and "), l.Mail.PortsFlag(), l.ACME.DirectoryURL, l.Dir)
+	cmds := [][]string{
+		append([]string{"inventory", "--zones", l.ZonesDir}, p.common()...),
+		append(append([]string{"probe", "--zones", l.ZonesDir}, p.common()...), "--ports", l.Mail.PortsFlag(), "--ca-file", l.CAFile),
+		append(append([]string{"plan", "--zones", l.ZonesDir}, p.common()...), "--hostname", lab.Hostname, "--ports", l.Mail.PortsFlag(), "--ca-file", l.CAFile),
+		p.applyArgs("issue", "--dry-run"),
+		p.applyArgs("issue"),
+		p.applyArgs("renew", "--no-jitter"),
+		{"check", "--state-dir", p.path("state"), "--ports", l.Mail.PortsFlag(), "--ca-file", l.TrustFile},
+	}
+	for _, c := range cmds {
+		fmt.Fprintf(p.out, "  go run ./cmd/certplan %s\n\n", shellQuote(c))
+	}
+	fmt.Fprintf(p.out, "Interrupt (Ctrl-C) to stop.\n")
 	<-p.ctx.Done()
 	return nil
 }
