@@ -715,6 +715,16 @@ func TestVerifyRedeployBounded(t *testing.T) {
 		t.Fatalf("the steps redeploy %d times, want %d", want-1, MaxVerifyRedeploys)
 	}
 
+	// An operator's issue run deploys it again (the server may be fixed),
+	// and verifies.
+	r = e.run(p, ModeIssue, counting)
+	if c := r.Certificates[0]; c.Status != StatusRedeployed || !r.Verified || c.VerifyFailures != 1+MaxVerifyRedeploys+1 || !c.RedeployAfter.IsZero() {
+		t.Fatalf("issue after the redeploys stopped: %+v", c)
+	}
+	if got := hookRuns(); got != want+1 {
+		t.Errorf("issue: hooks ran %d times, want %d", got, want+1)
+	}
+
 	// A new certificate, deployed for real, starts afresh.
 	r = e.run(p, ModeIssue, func(o *Options) { o.Force = true })
 	if c := r.Certificates[0]; c.Status != StatusIssued || c.VerifyFailures != 0 || !c.RedeployAfter.IsZero() || r.Result() != ResultOK {

@@ -345,10 +345,14 @@ func (r *runner) order(ctx context.Context, i int, pc model.PlannedCert) (*CertO
 		}
 		// A certificate stored by an earlier run whose hooks did not all
 		// succeed is deployed now; one whose hooks succeeded but that
-		// verification did not find served, once its redeploy is due (an
-		// operator's issue run does not wait).
-		if cur != nil && len(o.Hooks) > 0 && as.DeployedSerial != cur.Meta.Serial && !o.DryRun &&
-			(o.Mode == ModeIssue || !now.Before(as.RedeployAfter)) {
+		// verification did not find served, once its redeploy is due. An
+		// operator's issue run does not wait, and deploys again also a
+		// certificate that renew stopped redeploying.
+		redeploy := cur != nil && as.DeployedSerial != cur.Meta.Serial && (o.Mode == ModeIssue || !now.Before(as.RedeployAfter))
+		if cur != nil && o.Mode == ModeIssue && as.VerifyFailures > 0 {
+			redeploy = true
+		}
+		if redeploy && len(o.Hooks) > 0 && !o.DryRun {
 			out.Status = StatusRedeployed
 			out.Issued = cur.Meta.Names
 			return out, &pendingDeploy{cert: cur, change: deploy.ChangeRenewed, state: as}, nil
