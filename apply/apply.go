@@ -3,9 +3,9 @@
 // with the CA's ARI window and the backoff kept in the state directory),
 // obtains it through ACME (acme.Client.Obtain, which sends "replaces" and
 // reuses the key when asked), stores it atomically (store), runs the deploy
-// hooks once per changed certificate (deploy), and verifies by probing every
-// name of the changed certificates on their IPs and ports, with and without
-// SNI, that the new certificate is the one served (probe).
+// hooks once per changed or retired certificate (deploy), and verifies by
+// probing every name of the changed certificates on their IPs and ports,
+// with and without SNI, that the new certificate is the one served (probe).
 //
 // `certplan issue` and `certplan renew` are thin commands over [Run]; they
 // differ only in [Mode]: a renewal honours backoff and Retry-After, asks the
@@ -104,8 +104,9 @@ type Options struct {
 	// renewal run with nothing due does not contact the CA.
 	Connect func(ctx context.Context) (CA, error)
 
-	// Hooks are shell command lines run once per changed certificate, in
-	// order (see package deploy); HookTimeout bounds each (0: none).
+	// Hooks are shell command lines run once per changed or retired
+	// certificate, in order (see package deploy); HookTimeout bounds each
+	// (0: none).
 	Hooks       []string
 	HookTimeout time.Duration
 

@@ -684,6 +684,10 @@ func (r *runner) deploy(ctx context.Context, pc model.PlannedCert, c *store.Cert
 	if ok {
 		as.DeployedSerial = c.Meta.Serial
 		as.DeployedAt = r.o.Now().UTC()
+		if r.o.Verify == nil {
+			// Nothing verifies this deploy: the hooks' word is all there is.
+			as.VerifyFailures, as.RedeployAfter = 0, time.Time{}
+		}
 	}
 }
 
@@ -766,13 +770,19 @@ func (r *runner) retire(ctx context.Context, planned []model.PlannedCert) error 
 			}
 		}
 	}
+	homes := map[string][]string{} // planned name -> the certificates planned to list it
+	for _, pc := range planned {
+		for _, n := range normNames(pc.Names) {
+			homes[n] = append(homes[n], pc.ID)
+		}
+	}
 	sorted := slices.Sorted(maps.Keys(ids))
 	for _, id := range sorted {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		pc, wasPlanned := prev[id]
-		rt, err := r.retireOne(ctx, id, pc, wasPlanned, planned)
+		rt, err := r.retireOne(ctx, id, pc, wasPlanned, homes)
 		if err != nil {
 			return err
 		}
@@ -783,7 +793,7 @@ func (r *runner) retire(ctx context.Context, planned []model.PlannedCert) error 
 
 // retireOne undeploys one certificate; pc is its entry in the previous plan
 // (when wasPlanned).
-func (r *runner) retireOne(ctx context.Context, id string, pc model.PlannedCert, wasPlanned bool, planned []model.PlannedCert) (Retired, error) {
+func (r *runner) retireOne(ctx context.Context, id string, pc model.PlannedCert, wasPlanned bool, homes map[string][]string) (Retired, error) {
 	st := r.o.Store
 	rt := Retired{ID: id, Names: pc.Names}
 	if wasPlanned && pc.Default {
@@ -821,7 +831,7 @@ func (r *runner) retireOne(ctx context.Context, id string, pc model.PlannedCert,
 		rt.Status, rt.Message = RetireWould, "its deploy hooks would run with CERTPLAN_CHANGE=retired"
 		return rt, nil
 	}
-	if why := r.heldBy(cur.Meta.Names, planned); why != "" {
+	if why := r.heldBy(cur.Meta.Names, homes); why != "" {
 		rt.Status, rt.Message = RetireHeld, "still deployed: "+why+"; tried again on the next run"
 		return rt, nil
 	}
@@ -845,25 +855,22 @@ func (r *runner) retireOne(ctx context.Context, id string, pc model.PlannedCert,
 }
 
 // heldBy says why a retired certificate with these names must stay
-// deployed: a name of it is planned on a certificate whose current version
-// (after this run's orders) does not list it, so the retired certificate
-// is still the one that serves it. "" when none.
-func (r *runner) heldBy(names []string, planned []model.PlannedCert) string {
+// deployed: a name of it is planned (homes: name -> planned certificate
+// IDs) on a certificate whose current version, after this run's orders,
+// does not list it, so the retired certificate is still the one that
+// serves it. "" when none.
+func (r *runner) heldBy(names []string, homes map[string][]string) string {
 	for _, n := range normNames(names) {
-		var homes []string
+		ids := homes[n]
 		covered := false
-		for _, pc := range planned {
-			if !slices.Contains(normNames(pc.Names), n) {
-				continue
-			}
-			homes = append(homes, pc.ID)
-			if c, err := r.o.Store.LoadCert(pc.ID); err == nil && slices.Contains(normNames(c.Meta.Names), n) {
+		for _, id := range ids {
+			if c, err := r.o.Store.LoadCert(id); err == nil && slices.Contains(normNames(c.Meta.Names), n) {
 				covered = true
 				break
 			}
 		}
-		if len(homes) > 0 && !covered {
-			return fmt.Sprintf("%s is planned on %s, whose certificate does not list it yet", n, strings.Join(homes, ", "))
+		if len(ids) > 0 && !covered {
+			return fmt.Sprintf("%s is planned on %s, whose certificate does not list it yet", n, strings.Join(ids, ", "))
 		}
 	}
 	return ""
