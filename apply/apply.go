@@ -3,9 +3,9 @@
 // with the CA's ARI window and the backoff kept in the state directory),
 // obtains it through ACME (acme.Client.Obtain, which sends "replaces" and
 // reuses the key when asked), stores it atomically (store), runs the deploy
-// hooks once per changed certificate (deploy), and verifies by probing every
-// name of the changed certificates on their IPs and ports, with and without
-// SNI, that the new certificate is the one served (probe).
+// hooks once per changed or retired certificate (deploy), and verifies by
+// probing every name of the changed certificates on their IPs and ports,
+// with and without SNI, that the new certificate is the one served (probe).
 //
 // `certplan issue` and `certplan renew` are thin commands over [Run]; they
 // differ only in [Mode]: a renewal honours backoff and Retry-After, asks the
@@ -21,13 +21,34 @@
 //   - A certificate whose hooks did not all succeed (or whose run was
 //     interrupted between storing and deploying) is deployed again by the
 //     next run: the deployed serial is recorded per certificate.
+//   - A certificate whose hooks all succeeded but that verification did not
+//     find served is deployed again at most [MaxVerifyRedeploys] times,
+//     spaced like the order backoff (planner.Backoff: 1 min, 10 min,
+//     100 min); then the runs stop redeploying it (each redeploy reloads the
+//     servers) and leave the problem to monitoring (`certplan check`) until
+//     a new certificate is issued. A redeploy run verifies again and
+//     reports; the runs in between stay quiet.
 //   - Certificates are ordered concurrently (Options.MaxConcurrentOrders),
 //     each writing only its own files in the store; deploy hooks run after
 //     every order has finished, one certificate at a time in plan order,
 //     since hooks of different certificates often edit and reload the same
 //     server configuration. The report lists certificates in plan order.
-//   - Certificates the plan no longer has are reported as retired and never
-//     deleted: a server may still serve them.
+//   - A certificate the plan no longer has is retired: its deploy hooks run
+//     once more with CERTPLAN_CHANGE=retired, so that the servers stop
+//     presenting it (its SNI entries go; see package deploy), and when they
+//     all succeed the store moves its files to <state-dir>/retired/
+//     (store.RetireCert), where no renewal, redeploy or `certplan check`
+//     looks. A hook that fails is run again by the next run. Retirements
+//     run before the deploys of new and changed certificates, so that a
+//     name moving from a retired certificate to another one ends up with
+//     the other one even when a hook removes the retired certificate's
+//     entries by name, and a retired default certificate is replaced by the
+//     IP's new default in the same run. A retirement waits (status held)
+//     while a name of the retired certificate is planned on a certificate
+//     whose current version does not list it yet (its order failed or was
+//     deferred): the retired certificate is the one that still serves it.
+//     Without hooks nothing is undeployed: the retirement is reported once
+//     and the files stay where a server may read them.
 //
 // # What it leaves to others
 //
@@ -83,8 +104,9 @@ type Options struct {
 	// renewal run with nothing due does not contact the CA.
 	Connect func(ctx context.Context) (CA, error)
 
-	// Hooks are shell command lines run once per changed certificate, in
-	// order (see package deploy); HookTimeout bounds each (0: none).
+	// Hooks are shell command lines run once per changed or retired
+	// certificate, in order (see package deploy); HookTimeout bounds each
+	// (0: none).
 	Hooks       []string
 	HookTimeout time.Duration
 
@@ -184,6 +206,12 @@ type CertOutcome struct {
 	// Failures is the count of consecutive failed attempts after this run.
 	Failures int           `json:"failures,omitempty"`
 	Hooks    []HookOutcome `json:"hooks,omitempty"`
+	// VerifyFailures counts the deploys of the current certificate whose
+	// hooks succeeded but that verification did not find served;
+	// RedeployAfter is when a later run deploys it again (zero: no more
+	// redeploys, after MaxVerifyRedeploys, or none needed).
+	VerifyFailures int       `json:"verify_failures,omitempty"`
+	RedeployAfter  time.Time `json:"redeploy_after,omitzero"`
 }
 
 // Changed reports whether a new certificate was stored or deployed.
@@ -230,12 +258,34 @@ func (r *VerifyRow) OK() bool { return verifyOK(r.WithSNI) && verifyOK(r.Without
 
 func verifyOK(s string) bool { return s == VerifyNew || s == VerifyCurrent || s == VerifySNIOnly }
 
-// Retired is a stored certificate that the plan no longer has: its files
-// stay (a server may still serve it), and it is no longer renewed.
+// MaxVerifyRedeploys is how many times a certificate whose hooks succeeded
+// but that verification did not find served is deployed again.
+const MaxVerifyRedeploys = 3
+
+// Retirement statuses in a [Retired].
+const (
+	RetireUndeployed = "undeployed"   // its hooks ran with CERTPLAN_CHANGE=retired and succeeded (or it was never issued); the store moved its files to Retired.Dir
+	RetireFailed     = "failed"       // a hook failed (or its state is unreadable); the next run tries again
+	RetireHeld       = "held"         // not undeployed yet: a name of it is planned on a certificate that does not list it yet (Message says which)
+	RetireKept       = "kept"         // no deploy hooks: nothing undeploys it; its files stay
+	RetireWould      = "would-retire" // dry run
+)
+
+// Retired is a certificate that the plan no longer has: it is no longer
+// renewed, and its deploy hooks run once more to undeploy it.
 type Retired struct {
-	ID       string    `json:"id"`
-	Names    []string  `json:"names"`
-	NotAfter time.Time `json:"not_after,omitzero"`
+	ID    string   `json:"id"`
+	Names []string `json:"names"`
+	// DefaultIPs are the IPs it was the default certificate of.
+	DefaultIPs []string  `json:"default_ips,omitempty"`
+	Serial     string    `json:"serial,omitempty"`
+	NotAfter   time.Time `json:"not_after,omitzero"`
+	Status     string    `json:"status"`
+	Message    string    `json:"message,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	// Dir is where its files are now (RetireUndeployed).
+	Dir   string        `json:"dir,omitempty"`
+	Hooks []HookOutcome `json:"hooks,omitempty"`
 }
 
 // Report is the outcome of Run.
@@ -260,7 +310,7 @@ type Result int
 // Results, from best to worst.
 const (
 	ResultOK      Result = iota // nothing due, or everything done, deployed and verified
-	ResultPartial               // some names dropped, a certificate kept or failed while others succeeded, a hook failed, verification found the new certificate not served, or due certificates were deferred (Options.MaxOrders)
+	ResultPartial               // some names dropped, a certificate kept or failed while others succeeded, a hook failed (also a retirement's), verification found the new certificate not served, or due certificates were deferred (Options.MaxOrders)
 	ResultFailed                // every attempted certificate failed
 )
 
@@ -294,6 +344,11 @@ func (r *Report) Result() Result {
 			partial = true
 		}
 	}
+	for _, rt := range r.Retired {
+		if rt.Status == RetireFailed {
+			partial = true
+		}
+	}
 	switch {
 	case failed > 0 && failed == attempted:
 		return ResultFailed
@@ -315,11 +370,14 @@ func (r *Report) Changed() []*CertOutcome {
 }
 
 // Quiet reports whether nothing happened worth a line: no certificate was
-// issued, redeployed, kept or failed, none was retired by this plan, and
-// nothing would be issued.
+// issued, redeployed, kept or failed, none was retired, and nothing would
+// be issued. A retirement still held is not worth a line by itself: the
+// certificate that holds it failed, or waits, and says so.
 func (r *Report) Quiet() bool {
-	if len(r.Retired) > 0 {
-		return false
+	for _, rt := range r.Retired {
+		if rt.Status != RetireHeld {
+			return false
+		}
 	}
 	for _, c := range r.Certificates {
 		switch c.Status {

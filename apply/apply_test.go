@@ -156,8 +156,16 @@ func (e *env) watch(stop, done chan struct{}) {
 }
 
 // hook deploys like a Postfix hook would: the default certificate and SNI
-// certificates, each as one combined file.
+// certificates, each as one combined file; a retired SNI certificate's file
+// goes, a retired default's stays. With HOOK_LOG set it appends
+// "<change> <id>" to that file.
 const hook = `set -e
+[ -z "${HOOK_LOG:-}" ] || echo "$CERTPLAN_CHANGE $CERTPLAN_CERT_ID" >>"$HOOK_LOG"
+if [ "$CERTPLAN_CHANGE" = retired ]; then
+	[ -n "$CERTPLAN_DEFAULT_IPS" ] || rm -f "$DEPLOY_DIR/$CERTPLAN_CERT_ID.pem"
+	echo "retired $CERTPLAN_CERT_ID: $CERTPLAN_NAMES (default on: $CERTPLAN_DEFAULT_IPS)"
+	exit 0
+fi
 if [ -n "$CERTPLAN_DEFAULT_IPS" ]; then f=default.pem; else f="$CERTPLAN_CERT_ID.pem"; fi
 cp "$CERTPLAN_CERT_DIR/combined.pem" "$DEPLOY_DIR/.tmp" && mv "$DEPLOY_DIR/.tmp" "$DEPLOY_DIR/$f"
 echo "deployed $CERTPLAN_CERT_ID ($CERTPLAN_CHANGE): $CERTPLAN_NAMES"`
@@ -349,19 +357,158 @@ func TestLifecycle(t *testing.T) {
 	}
 	checkVerified(t, r, 3)
 
-	// A plan without the SNI certificate retires it: reported once, files
-	// kept. (Back to the real clock: Pebble dated the renewed certificates
-	// by it.)
+	// A plan without the SNI certificate retires it: its hook runs once
+	// with CERTPLAN_CHANGE=retired and takes it out of the server, whose
+	// clients asking for imap.d.test now get the default; the store moves
+	// its files aside. (Back to the real clock: Pebble dated the renewed
+	// certificates by it.)
 	e.now = time.Now().UTC().Truncate(time.Second)
+	sni4 := e.stored("sni-imap.d.test")
 	p4 := plan("p4", defCert("mail.d.test"))
 	r = e.run(p4, ModeRenew)
-	if len(r.Retired) != 1 || r.Retired[0].ID != "sni-imap.d.test" || r.Quiet() {
+	if len(r.Retired) != 1 || r.Quiet() || r.Result() != ResultOK {
 		t.Fatalf("retired: %+v", r.Retired)
 	}
-	e.stored("sni-imap.d.test")
+	rt := r.Retired[0]
+	if rt.ID != "sni-imap.d.test" || rt.Status != RetireUndeployed || rt.Serial != sni4.Meta.Serial || len(rt.DefaultIPs) != 0 ||
+		len(rt.Hooks) != 1 || !strings.Contains(rt.Hooks[0].Output, "retired sni-imap.d.test: imap.d.test late.d.test (default on: )") {
+		t.Errorf("retired: %+v", rt)
+	}
+	if _, err := os.Stat(filepath.Join(rt.Dir, "current", "cert.pem")); err != nil {
+		t.Errorf("the retired certificate's files: %v", err)
+	}
+	if st, _ := store.Open(e.dir); st != nil {
+		if _, err := st.LoadCert("sni-imap.d.test"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the retired certificate is still current in the store: %v", err)
+		}
+	}
+	e.waitServed(t, "imap.d.test", e.stored("default-127.0.0.2").Meta.Serial)
 	if r = e.run(p4, ModeRenew); !r.Quiet() {
 		t.Fatalf("retired again: %+v", r)
 	}
+}
+
+// waitServed waits until the listener serves the certificate with serial
+// to a client asking for sni.
+func (e *env) waitServed(t *testing.T, sni, serial string) {
+	t.Helper()
+	p := probe.New(probe.Config{Timeout: 3 * time.Second})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ep, err := p.Probe(context.Background(), probe.Target{IP: "127.0.0.2", Port: e.mail.Port(), Protocol: model.ProtoSMTPS, SNI: sni})
+		if err == nil && ep.Leaf != nil && ep.Leaf.Serial == serial {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("SNI %q: served %v (%v), want serial %s", sni, ep, err, serial)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRetirement: a retired certificate is undeployed by its hooks before
+// the deploys of the run, waits while a name of it is planned on a
+// certificate that does not list it yet, and is undeployed again by the
+// next run when a hook failed.
+func TestRetirement(t *testing.T) {
+	e := newEnv(t)
+	hookLog := filepath.Join(t.TempDir(), "hooks.log")
+	logged := func(o *Options) { o.Hooks[0] = "HOOK_LOG=" + hookLog + "\n" + o.Hooks[0] }
+	readLog := func() string {
+		b, _ := os.ReadFile(hookLog)
+		os.Remove(hookLog)
+		return strings.TrimSpace(string(b))
+	}
+	r := e.run(plan("p1", defCert("mail.d.test"), sniCert("sni-a", "imap.d.test", "late.d.test")), ModeRenew, logged)
+	if r.Result() != ResultOK {
+		t.Fatalf("first run: %+v", r)
+	}
+	readLog()
+	a := e.stored("sni-a")
+
+	// late.d.test moves to sni-b, whose order fails (away.d.test points
+	// elsewhere and must be covered): sni-a is the certificate that still
+	// serves late.d.test, so it stays deployed.
+	bad := plan("p2", defCert("mail.d.test"), sniCert("sni-b", "away.d.test", "late.d.test"))
+	bad.Certificates[1].MustCover = []string{"away.d.test"}
+	r = e.run(bad, ModeRenew, logged)
+	if len(r.Retired) != 1 || r.Retired[0].Status != RetireHeld || !strings.Contains(r.Retired[0].Message, "late.d.test is planned on sni-b") {
+		t.Fatalf("held: %+v", r.Retired)
+	}
+	if got := readLog(); got != "" {
+		t.Errorf("hooks ran: %s", got)
+	}
+	e.stored("sni-a")
+	e.waitServed(t, "late.d.test", a.Meta.Serial)
+
+	// Fixed: sni-b is issued, and sni-a retired, its hook first.
+	good := plan("p3", defCert("mail.d.test"), sniCert("sni-b", "late.d.test"))
+	r = e.run(good, ModeIssue, logged)
+	if got := statuses(r); got != "default-127.0.0.2=unchanged sni-b=issued" {
+		t.Fatalf("fixed: %s", got)
+	}
+	if len(r.Retired) != 1 || r.Retired[0].Status != RetireUndeployed {
+		t.Fatalf("retired: %+v", r.Retired)
+	}
+	if got := readLog(); got != "retired sni-a\nnew sni-b" {
+		t.Errorf("hook runs:\n%s\nwant the retirement first", got)
+	}
+	checkVerified(t, r, 1)
+	e.waitServed(t, "late.d.test", e.stored("sni-b").Meta.Serial)
+	e.waitServed(t, "imap.d.test", e.stored("default-127.0.0.2").Meta.Serial)
+
+	// A retirement whose hook fails is run again by the next run, until
+	// it succeeds; then nothing more.
+	failing := func(o *Options) {
+		o.Hooks = append(o.Hooks, `[ "$CERTPLAN_CHANGE" != retired ] || { echo "cannot reach the server" >&2; exit 1; }`)
+	}
+	p4 := plan("p4", defCert("mail.d.test"))
+	for i := range 2 {
+		r = e.run(p4, ModeRenew, failing)
+		if len(r.Retired) != 1 || r.Retired[0].ID != "sni-b" || r.Retired[0].Status != RetireFailed || r.Result() != ResultPartial || r.Quiet() {
+			t.Fatalf("failing retirement, run %d: %+v", i+1, r.Retired)
+		}
+		if h := r.Retired[0].Hooks; len(h) != 2 || !h[0].OK || h[1].OK || !strings.Contains(h[1].Error, "cannot reach the server") {
+			t.Errorf("hooks: %+v", h)
+		}
+		e.stored("sni-b")
+	}
+	r = e.run(p4, ModeRenew)
+	if len(r.Retired) != 1 || r.Retired[0].Status != RetireUndeployed || r.Result() != ResultOK {
+		t.Fatalf("retirement after the fix: %+v", r.Retired)
+	}
+	if r = e.run(p4, ModeRenew); !r.Quiet() || len(r.Retired) != 0 {
+		t.Fatalf("after the retirement: %+v", r)
+	}
+}
+
+// TestRetiredDefault: a retired default certificate's hook gets the IPs it
+// was the default for, and runs before the IP's new default is deployed.
+func TestRetiredDefault(t *testing.T) {
+	e := newEnv(t)
+	hookLog := filepath.Join(t.TempDir(), "hooks.log")
+	logged := func(o *Options) {
+		o.Hooks[0] = "HOOK_LOG=" + hookLog + "\n" + o.Hooks[0]
+		o.Verify.Wait = 500 * time.Millisecond
+	}
+	old := model.PlannedCert{ID: "default-old", Names: []string{"mail.d.test"}, Default: true}
+	if r := e.run(plan("p1", old), ModeRenew, logged); r.Result() != ResultOK {
+		t.Fatalf("first run: %+v", r)
+	}
+	os.Remove(hookLog)
+	r := e.run(plan("p2", defCert("mail.d.test", "smtp.d.test")), ModeRenew, logged)
+	if len(r.Retired) != 1 || !slices.Equal(r.Retired[0].DefaultIPs, []string{"127.0.0.2"}) || r.Retired[0].Status != RetireUndeployed {
+		t.Fatalf("retired: %+v", r.Retired)
+	}
+	if !strings.Contains(r.Retired[0].Hooks[0].Output, "(default on: 127.0.0.2)") {
+		t.Errorf("hook output: %s", r.Retired[0].Hooks[0].Output)
+	}
+	b, _ := os.ReadFile(hookLog)
+	if got := strings.TrimSpace(string(b)); got != "retired default-old\nnew default-127.0.0.2" {
+		t.Errorf("hook runs:\n%s", got)
+	}
+	checkVerified(t, r, 2)
 }
 
 // TestFailureBackoff: a failing order leaves the previous certificate
@@ -484,15 +631,106 @@ func TestVerifyDetectsMissingDeploy(t *testing.T) {
 	if v.OK() || v.WithoutSNI != VerifyBad || !strings.Contains(v.WithoutSNIDetail, "server.d.test") {
 		t.Fatalf("verification: %+v", v)
 	}
-	// The next run (nothing due) runs the hooks again, and now it is served.
+	// The next run (nothing due) after the first redeploy backoff runs the
+	// hooks again, and now it is served.
+	if c := r.Certificates[0]; c.VerifyFailures != 1 || !c.RedeployAfter.Equal(e.now.Add(time.Minute)) {
+		t.Errorf("redeploy: %d verification failures, after %v", c.VerifyFailures, c.RedeployAfter)
+	}
+	e.now = e.now.Add(2 * time.Minute)
 	r = e.run(p, ModeRenew)
 	if c := r.Certificates[0]; c.Status != StatusRedeployed || r.Result() != ResultOK {
 		t.Fatalf("redeploy: %+v", r)
 	}
 	checkVerified(t, r, 1)
+	if c := r.Certificates[0]; c.VerifyFailures != 0 || !c.RedeployAfter.IsZero() {
+		t.Errorf("after a verified redeploy: %d verification failures, redeploy after %v", c.VerifyFailures, c.RedeployAfter)
+	}
 	if r = e.run(p, ModeRenew); !r.Quiet() {
 		t.Fatalf("after redeploy: %+v", r)
 	}
+}
+
+// TestVerifyRedeployBounded: hooks that succeed while verification keeps
+// failing (a port the hooks do not manage) are run again at most
+// MaxVerifyRedeploys times, spaced by the backoff; the runs in between and
+// after are quiet.
+func TestVerifyRedeployBounded(t *testing.T) {
+	e := newEnv(t)
+	p := plan("p1", defCert("mail.d.test"))
+	runs := filepath.Join(t.TempDir(), "runs")
+	counting := func(o *Options) {
+		o.Hooks = []string{"echo run >>" + runs}
+		o.Verify.Wait = 300 * time.Millisecond
+	}
+	hookRuns := func() int {
+		b, _ := os.ReadFile(runs)
+		return strings.Count(string(b), "run")
+	}
+	start := e.now
+	r := e.run(p, ModeIssue, counting)
+	if c := r.Certificates[0]; c.Status != StatusIssued || r.Result() != ResultPartial || c.VerifyFailures != 1 || !c.RedeployAfter.Equal(start.Add(time.Minute)) {
+		t.Fatalf("issue: result %v: %+v", r.Result(), c)
+	}
+	steps := []struct {
+		after    time.Duration
+		redeploy bool
+		failures int
+		next     time.Duration // after a redeploy, the next one's delay (0: no more)
+	}{
+		{30 * time.Second, false, 1, time.Minute},
+		{61 * time.Second, true, 2, 10 * time.Minute},
+		{5 * time.Minute, false, 2, 10 * time.Minute},
+		{12 * time.Minute, true, 3, 100 * time.Minute},
+		{2 * time.Hour, true, 4, 0},
+		{26 * time.Hour, false, 4, 0},
+		{50 * time.Hour, false, 4, 0},
+	}
+	want, next := 1, start.Add(time.Minute)
+	for _, s := range steps {
+		e.now = start.Add(s.after)
+		r := e.run(p, ModeRenew, counting)
+		c := r.Certificates[0]
+		if s.redeploy {
+			want++
+			if c.Status != StatusRedeployed || !r.Verified || r.Result() != ResultPartial {
+				t.Fatalf("+%v: want a redeploy, verified and partial: %v %+v", s.after, r.Result(), c)
+			}
+		} else if c.Status != StatusUnchanged || !r.Quiet() || r.Result() != ResultOK || r.Verified {
+			t.Fatalf("+%v: want quiet: %v %+v", s.after, r.Result(), c)
+		}
+		if s.redeploy {
+			next = time.Time{}
+			if s.next > 0 {
+				next = e.now.Add(s.next)
+			}
+		}
+		if c.VerifyFailures != s.failures || !c.RedeployAfter.Equal(next) {
+			t.Errorf("+%v: %d verification failures, redeploy after %v; want %d, %v", s.after, c.VerifyFailures, c.RedeployAfter, s.failures, next)
+		}
+		if got := hookRuns(); got != want {
+			t.Errorf("+%v: hooks ran %d times, want %d", s.after, got, want)
+		}
+	}
+	if want != 1+MaxVerifyRedeploys {
+		t.Fatalf("the steps redeploy %d times, want %d", want-1, MaxVerifyRedeploys)
+	}
+
+	// An operator's issue run deploys it again (the server may be fixed),
+	// and verifies.
+	r = e.run(p, ModeIssue, counting)
+	if c := r.Certificates[0]; c.Status != StatusRedeployed || !r.Verified || c.VerifyFailures != 1+MaxVerifyRedeploys+1 || !c.RedeployAfter.IsZero() {
+		t.Fatalf("issue after the redeploys stopped: %+v", c)
+	}
+	if got := hookRuns(); got != want+1 {
+		t.Errorf("issue: hooks ran %d times, want %d", got, want+1)
+	}
+
+	// A new certificate, deployed for real, starts afresh.
+	r = e.run(p, ModeIssue, func(o *Options) { o.Force = true })
+	if c := r.Certificates[0]; c.Status != StatusIssued || c.VerifyFailures != 0 || !c.RedeployAfter.IsZero() || r.Result() != ResultOK {
+		t.Fatalf("forced renewal: %v %+v", r.Result(), c)
+	}
+	checkVerified(t, r, 1)
 }
 
 // TestDryRun orders nothing and writes nothing.

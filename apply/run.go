@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -93,9 +94,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		r.collect(results)
 		return r.rep, err
 	}
-	// Hooks one certificate at a time: hooks of different certificates
-	// often edit one server's configuration (a Postfix SNI map, an Exim
-	// include) and reload it.
+	// Retirements first, then the deploys (see the package documentation),
+	// all one certificate at a time: hooks of different certificates often
+	// edit one server's configuration (a Postfix SNI map, an Exim include)
+	// and reload it.
+	if err := r.retire(ctx, certs); err != nil {
+		r.collect(results)
+		return r.rep, err
+	}
 	for i, res := range results {
 		if res.deploy == nil {
 			continue
@@ -112,9 +118,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	r.collect(results)
-	if err := r.retired(); err != nil {
-		return r.rep, err
-	}
 	if !o.DryRun {
 		if err := o.Store.SavePlan(o.Plan); err != nil {
 			return r.rep, fmt.Errorf("apply: save plan: %w", err)
@@ -126,7 +129,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return r.rep, err
 		}
 		r.rep.Verification, r.rep.Verified = rows, true
-		if err := r.undeployUnverified(); err != nil {
+		if err := r.afterVerify(); err != nil {
 			return r.rep, err
 		}
 	}
@@ -332,6 +335,7 @@ func (r *runner) order(ctx context.Context, i int, pc model.PlannedCert) (*CertO
 	}
 	out.Action, out.Reason, out.Message, out.NextCheck = d.Action, d.Reason, d.Message, d.NextCheck
 	out.Failures = rs.Failures
+	out.VerifyFailures, out.RedeployAfter = as.VerifyFailures, as.RedeployAfter
 
 	switch d.Action {
 	case planner.ActionNone, planner.ActionWait:
@@ -340,11 +344,18 @@ func (r *runner) order(ctx context.Context, i int, pc model.PlannedCert) (*CertO
 			out.Status = StatusWaiting
 		}
 		// A certificate stored by an earlier run whose hooks did not all
-		// succeed is deployed now.
-		if cur != nil && len(o.Hooks) > 0 && as.DeployedSerial != cur.Meta.Serial && !o.DryRun {
+		// succeed is deployed now; one whose hooks succeeded but that
+		// verification did not find served, once its redeploy is due. An
+		// operator's issue run does not wait, and deploys again also a
+		// certificate that renew stopped redeploying.
+		redeploy := cur != nil && as.DeployedSerial != cur.Meta.Serial && (o.Mode == ModeIssue || !now.Before(as.RedeployAfter))
+		if cur != nil && o.Mode == ModeIssue && as.VerifyFailures > 0 {
+			redeploy = true
+		}
+		if redeploy && len(o.Hooks) > 0 && !o.DryRun {
 			out.Status = StatusRedeployed
 			out.Issued = cur.Meta.Names
-			return out, &pendingDeploy{cert: cur, change: "renewed", state: as}, nil
+			return out, &pendingDeploy{cert: cur, change: deploy.ChangeRenewed, state: as}, nil
 		}
 		return out, nil, nil
 	}
@@ -446,6 +457,9 @@ func (r *runner) order(ctx context.Context, i int, pc model.PlannedCert) (*CertO
 	// The old ARI window was the old certificate's.
 	rs.ARIWindowStart, rs.ARIWindowEnd, rs.ARIFetchedAt, rs.ARIExplanation = time.Time{}, time.Time{}, time.Time{}, ""
 	as.ARINextFetch = time.Time{}
+	// A new certificate starts its redeploy count afresh.
+	as.VerifyFailures, as.RedeployAfter = 0, time.Time{}
+	out.VerifyFailures, out.RedeployAfter = 0, time.Time{}
 	if len(res.Dropped) > 0 {
 		// Names that did not make it are retried, with backoff: the next
 		// run sees the name sets differ.
@@ -466,42 +480,74 @@ func (r *runner) order(ctx context.Context, i int, pc model.PlannedCert) (*CertO
 	if err := r.saveState(pc.ID, as); err != nil {
 		return nil, nil, err
 	}
-	change := "renewed"
+	change := deploy.ChangeRenewed
 	switch {
 	case cur == nil:
-		change = "new"
+		change = deploy.ChangeNew
 	case d.Action == planner.ActionReissue:
-		change = "changed"
+		change = deploy.ChangeChanged
 	}
 	return out, &pendingDeploy{cert: c, change: change, state: as}, nil
 }
 
-// undeployUnverified forgets the deploy of certificates that verification
-// did not find served, so that the next run runs their hooks again.
-func (r *runner) undeployUnverified() error {
+// afterVerify records what verification found for each changed
+// certificate whose hooks all succeeded: served, and its redeploy count
+// starts afresh; not served, and it is deployed again by a later run, at
+// most MaxVerifyRedeploys times, spaced by planner.Backoff. (A certificate
+// whose hooks failed is deployed again by the next run anyway.)
+func (r *runner) afterVerify() error {
 	bad := map[string]bool{}
 	for _, v := range r.rep.Verification {
 		if !v.OK() {
 			bad[v.CertID] = true
 		}
 	}
-	for id := range bad {
-		as, err := loadState(r.o.Store, id)
-		if err != nil {
+	now := r.o.Now()
+	for i := range r.rep.Certificates {
+		c := &r.rep.Certificates[i]
+		if !c.Changed() || !hooksOK(c.Hooks) {
 			continue
 		}
-		as.DeployedSerial = ""
-		if err := r.saveState(id, as); err != nil {
+		as, err := loadState(r.o.Store, c.ID)
+		if err != nil || as.DeployedSerial != c.Serial {
+			continue
+		}
+		if !bad[c.ID] {
+			if as.VerifyFailures == 0 && as.RedeployAfter.IsZero() {
+				continue
+			}
+			as.VerifyFailures, as.RedeployAfter = 0, time.Time{}
+		} else {
+			as.VerifyFailures++
+			as.RedeployAfter = time.Time{}
+			if as.VerifyFailures <= MaxVerifyRedeploys {
+				as.DeployedSerial = ""
+				as.RedeployAfter = now.Add(planner.Backoff(as.VerifyFailures))
+			}
+			r.log.Info("deployed certificate not served", "id", c.ID, "verify_failures", as.VerifyFailures, "redeploy_after", as.RedeployAfter)
+		}
+		c.VerifyFailures, c.RedeployAfter = as.VerifyFailures, as.RedeployAfter
+		if err := r.saveState(c.ID, as); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+func hooksOK(hs []HookOutcome) bool {
+	for _, h := range hs {
+		if !h.OK {
+			return false
+		}
+	}
+	return true
+}
+
 // fail records a failed attempt; rs may be nil (dry run).
 func (r *runner) fail(out *CertOutcome, rs *store.RenewalState, now time.Time, err error) {
 	out.Status, out.Error = StatusFailed, err.Error()
-	r.log.Warn("certificate not issued", "id", out.ID, "error", err)
+	// The report carries the error; the log only follows progress.
+	r.log.Info("certificate not issued", "id", out.ID, "error", err)
 	if rs == nil {
 		return
 	}
@@ -628,17 +674,30 @@ func normNames(names []string) []string {
 // deploy runs every hook for c, and records the serial as deployed when all
 // succeeded.
 func (r *runner) deploy(ctx context.Context, pc model.PlannedCert, c *store.Cert, change string, out *CertOutcome, as *state) {
-	dir := c.Dir
-	if abs, err := filepath.Abs(dir); err == nil {
-		dir = abs // the hook runs in it, and may cd elsewhere
-	}
-	dc := deploy.Cert{ID: pc.ID, Dir: dir, Names: c.Meta.Names, Change: change}
+	dc := deploy.Cert{ID: pc.ID, Dir: absDir(c.Dir), Names: c.Meta.Names, Change: change}
 	if pc.Default {
 		dc.DefaultIPs = pc.IPs
 	}
+	var ok bool
+	out.Hooks, ok = r.runHooks(ctx, dc)
+	as.DefaultIPs = dc.DefaultIPs
+	if ok {
+		as.DeployedSerial = c.Meta.Serial
+		as.DeployedAt = r.o.Now().UTC()
+		if r.o.Verify == nil {
+			// Nothing verifies this deploy: the hooks' word is all there is.
+			as.VerifyFailures, as.RedeployAfter = 0, time.Time{}
+		}
+	}
+}
+
+// runHooks runs every hook for dc, in order, and reports whether all
+// succeeded.
+func (r *runner) runHooks(ctx context.Context, dc deploy.Cert) ([]HookOutcome, bool) {
 	ok := true
+	var hooks []HookOutcome
 	for _, h := range r.o.Hooks {
-		r.log.Info("running deploy hook", "id", pc.ID, "hook", h)
+		r.log.Info("running deploy hook", "id", dc.ID, "change", dc.Change, "hook", h)
 		outb, err := deploy.Run(ctx, h, dc, r.o.HookTimeout)
 		ho := HookOutcome{Hook: h, OK: err == nil, Output: tail(string(outb), 2048)}
 		if err != nil {
@@ -648,14 +707,20 @@ func (r *runner) deploy(ctx context.Context, pc model.PlannedCert, c *store.Cert
 			if errors.As(err, &he) {
 				ho.ExitCode, ho.TimedOut = he.ExitCode, he.TimedOut
 			}
-			r.log.Warn("deploy hook failed", "id", pc.ID, "error", err)
+			// The report carries the failure.
+			r.log.Info("deploy hook failed", "id", dc.ID, "error", err)
 		}
-		out.Hooks = append(out.Hooks, ho)
+		hooks = append(hooks, ho)
 	}
-	if ok {
-		as.DeployedSerial = c.Meta.Serial
-		as.DeployedAt = r.o.Now().UTC()
+	return hooks, ok
+}
+
+// absDir makes dir absolute: the hook runs in it, and may cd elsewhere.
+func absDir(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
 	}
+	return dir
 }
 
 func tail(s string, n int) string {
@@ -665,31 +730,148 @@ func tail(s string, n int) string {
 	return s[len(s)-n:]
 }
 
-// retired reports the certificates of the previously applied plan that this
-// plan no longer has. Their files stay.
-func (r *runner) retired() error {
-	prev, err := r.o.Store.LoadPlan()
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
+// retire undeploys the certificates that the plan no longer has: the
+// stored ones that are not planned (when hooks are configured), and the
+// previous plan's that were never stored (reported once). See the package
+// documentation for the order and the rules.
+func (r *runner) retire(ctx context.Context, planned []model.PlannedCert) error {
+	inPlan := map[string]bool{}
+	for _, c := range planned {
+		inPlan[c.ID] = true
 	}
-	if err != nil {
-		r.log.Warn("applied plan unreadable", "error", err)
-		return nil
-	}
-	now := map[string]bool{}
-	for _, c := range r.o.Plan.Certificates {
-		now[c.ID] = true
-	}
-	for _, c := range prev.Certificates {
-		if now[c.ID] {
-			continue
+	prev := map[string]model.PlannedCert{}
+	p, err := r.o.Store.LoadPlan()
+	switch {
+	case err == nil:
+		for _, c := range p.Certificates {
+			if !inPlan[c.ID] {
+				prev[c.ID] = c
+			}
 		}
-		rt := Retired{ID: c.ID, Names: c.Names}
-		if cur, err := r.o.Store.LoadCert(c.ID); err == nil {
-			rt.Names, rt.NotAfter = cur.Meta.Names, cur.Meta.NotAfter
+	case !errors.Is(err, store.ErrNotFound):
+		r.log.Warn("applied plan unreadable", "error", err)
+	}
+	ids := map[string]bool{}
+	for id := range prev {
+		ids[id] = true
+	}
+	if len(r.o.Hooks) > 0 {
+		// Every stored certificate not planned: also the ones whose
+		// retirement failed or was held in an earlier run (the applied plan
+		// no longer lists them), and the ones retired before hooks ran for
+		// retirements.
+		stored, err := r.o.Store.ListCerts()
+		if err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+		for _, id := range stored {
+			if !inPlan[id] {
+				ids[id] = true
+			}
+		}
+	}
+	homes := map[string][]string{} // planned name -> the certificates planned to list it
+	for _, pc := range planned {
+		for _, n := range normNames(pc.Names) {
+			homes[n] = append(homes[n], pc.ID)
+		}
+	}
+	sorted := slices.Sorted(maps.Keys(ids))
+	for _, id := range sorted {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		pc, wasPlanned := prev[id]
+		rt, err := r.retireOne(ctx, id, pc, wasPlanned, homes)
+		if err != nil {
+			return err
 		}
 		r.rep.Retired = append(r.rep.Retired, rt)
 	}
-	sort.Slice(r.rep.Retired, func(i, j int) bool { return r.rep.Retired[i].ID < r.rep.Retired[j].ID })
 	return nil
+}
+
+// retireOne undeploys one certificate; pc is its entry in the previous plan
+// (when wasPlanned).
+func (r *runner) retireOne(ctx context.Context, id string, pc model.PlannedCert, wasPlanned bool, homes map[string][]string) (Retired, error) {
+	st := r.o.Store
+	rt := Retired{ID: id, Names: pc.Names}
+	if wasPlanned && pc.Default {
+		rt.DefaultIPs = pc.IPs
+	}
+	cur, err := st.LoadCert(id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		rt.Status, rt.Message = RetireUndeployed, "never issued: nothing to undeploy"
+		return rt, nil
+	case err != nil:
+		rt.Status, rt.Error = RetireFailed, err.Error()
+		return rt, nil
+	}
+	rt.Names, rt.Serial, rt.NotAfter = cur.Meta.Names, cur.Meta.Serial, cur.Meta.NotAfter
+	as, err := loadState(st, id)
+	if err != nil {
+		r.log.Warn("deploy state unreadable", "id", id, "error", err)
+	}
+	// What the hooks last deployed it as; the previous plan's word for
+	// certificates deployed before the state recorded it.
+	if len(as.DefaultIPs) > 0 {
+		rt.DefaultIPs = as.DefaultIPs
+	} else if len(rt.DefaultIPs) > 0 && !r.o.DryRun {
+		as.DefaultIPs = rt.DefaultIPs
+		if err := r.saveState(id, as); err != nil {
+			return rt, err
+		}
+	}
+	switch {
+	case len(r.o.Hooks) == 0:
+		rt.Status, rt.Message = RetireKept, "no deploy hooks undeploy it: its files stay"
+		return rt, nil
+	case r.o.DryRun:
+		rt.Status, rt.Message = RetireWould, "its deploy hooks would run with CERTPLAN_CHANGE=retired"
+		return rt, nil
+	}
+	if why := r.heldBy(cur.Meta.Names, homes); why != "" {
+		rt.Status, rt.Message = RetireHeld, "still deployed: "+why+"; tried again on the next run"
+		return rt, nil
+	}
+	dc := deploy.Cert{ID: id, Dir: absDir(cur.Dir), Names: cur.Meta.Names, DefaultIPs: rt.DefaultIPs, Change: deploy.ChangeRetired}
+	var ok bool
+	rt.Hooks, ok = r.runHooks(ctx, dc)
+	if !ok {
+		rt.Status, rt.Message = RetireFailed, "a deploy hook failed: the next run runs them again"
+		return rt, nil
+	}
+	to, err := st.RetireCert(id, r.o.Now())
+	if err != nil {
+		rt.Status, rt.Error = RetireFailed, err.Error()
+		return rt, nil
+	}
+	if err := r.removeState(id); err != nil {
+		return rt, err
+	}
+	rt.Status, rt.Dir = RetireUndeployed, to
+	return rt, nil
+}
+
+// heldBy says why a retired certificate with these names must stay
+// deployed: a name of it is planned (homes: name -> planned certificate
+// IDs) on a certificate whose current version, after this run's orders,
+// does not list it, so the retired certificate is still the one that
+// serves it. "" when none.
+func (r *runner) heldBy(names []string, homes map[string][]string) string {
+	for _, n := range normNames(names) {
+		ids := homes[n]
+		covered := false
+		for _, id := range ids {
+			if c, err := r.o.Store.LoadCert(id); err == nil && slices.Contains(normNames(c.Meta.Names), n) {
+				covered = true
+				break
+			}
+		}
+		if len(ids) > 0 && !covered {
+			return fmt.Sprintf("%s is planned on %s, whose certificate does not list it yet", n, strings.Join(ids, ", "))
+		}
+	}
+	return ""
 }

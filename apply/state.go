@@ -14,8 +14,9 @@ import (
 )
 
 // state is what apply remembers per certificate beyond the store's renewal
-// state: which serial the hooks last deployed, and when to ask the CA for
-// renewal information again. It lives in <state-dir>/apply/<id>.json.
+// state: which serial the hooks last deployed and how, what verification
+// found after it, and when to ask the CA for renewal information again. It
+// lives in <state-dir>/apply/<id>.json; retiring the certificate removes it.
 //
 // TODO(store): these two fields belong in store.RenewalState; move them
 // when the store takes them.
@@ -23,6 +24,15 @@ type state struct {
 	// DeployedSerial is the serial whose hooks all succeeded.
 	DeployedSerial string    `json:"deployed_serial,omitempty"`
 	DeployedAt     time.Time `json:"deployed_at,omitzero"`
+	// DefaultIPs are the IPs the hooks last made it the default
+	// certificate of: a retirement hands them to the hooks again.
+	DefaultIPs []string `json:"default_ips,omitempty"`
+	// VerifyFailures counts the deploys of the current serial whose hooks
+	// all succeeded but that verification did not find served;
+	// RedeployAfter is when the next of those redeploys may run (see
+	// MaxVerifyRedeploys).
+	VerifyFailures int       `json:"verify_failures,omitempty"`
+	RedeployAfter  time.Time `json:"redeploy_after,omitzero"`
 	// ARINextFetch is when the CA's Retry-After for renewal information
 	// (RFC 9773 section 4.3) lets us ask again.
 	ARINextFetch time.Time `json:"ari_next_fetch,omitzero"`
@@ -52,6 +62,18 @@ func loadState(st *store.Store, id string) (state, error) {
 		return state{}, fmt.Errorf("%s: %w", p, err)
 	}
 	return s, nil
+}
+
+// removeState forgets certificate id's state (it was retired).
+func (r *runner) removeState(id string) error {
+	p, err := statePath(r.o.Store, id)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("apply: %w", err)
+	}
+	return nil
 }
 
 // saveState writes s; the caller holds the store's lock.

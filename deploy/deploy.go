@@ -1,9 +1,9 @@
 // Package deploy runs deploy hooks: the commands that install a newly issued
 // certificate into the mail servers (Postfix, Dovecot, Exim, cPanel; see
-// examples/hooks) and reload them.
+// examples/hooks) and reload them, and that take a retired one out again.
 //
-// A hook is a shell command line run once per changed certificate, with the
-// certificate described in environment variables:
+// A hook is a shell command line run once per changed or retired
+// certificate, with the certificate described in environment variables:
 //
 //	CERTPLAN_CERT_ID      the certificate's id in the plan, such as default-127.0.0.2
 //	CERTPLAN_CERT_DIR     directory with cert.pem, chain.pem, fullchain.pem,
@@ -11,7 +11,35 @@
 //	CERTPLAN_NAMES        the certificate's names, space-separated
 //	CERTPLAN_DEFAULT_IPS  the IPs it is the default (no-SNI) certificate for,
 //	                      space-separated; empty for an SNI certificate
-//	CERTPLAN_CHANGE       new, changed or renewed
+//	CERTPLAN_CHANGE       what happened to it: new (first issued), changed
+//	                      (reissued with other names), renewed (same names,
+//	                      or deployed again), or retired
+//
+// # Retired certificates
+//
+// CERTPLAN_CHANGE=retired means the plan no longer has the certificate (a
+// client domain left, its names moved to other certificates): the hook
+// takes it out of the servers so that they stop presenting it, before and
+// after it expires. CERTPLAN_NAMES and CERTPLAN_CERT_DIR are as when it was
+// deployed (the files are still there for the hook to compare), and
+// CERTPLAN_DEFAULT_IPS are the IPs it was the default certificate of.
+//
+// A hook removes only what points at this certificate: SNI entries, links
+// or blocks that name its files. A name's entry that now points at another
+// certificate stays. The retirements of a run come before its deploys, so
+// a name that moved is deployed by its new certificate right after (and a
+// hook that removed by name would still end right).
+//
+// A default certificate's files stay: the server's configuration names
+// them, and a missing file breaks TLS for everyone on the IP. When the IP
+// has a new default certificate, its deploy in the same run overwrites
+// them; when the IP has left the plan, the administrator changes the
+// server's configuration.
+//
+// A hook that knows nothing of retirement must exit 0 without changing
+// anything for it, or it deploys the retired certificate again:
+//
+//	[ "$CERTPLAN_CHANGE" = retired ] && exit 0
 //
 // The package leaves choosing which certificates changed to its caller.
 package deploy
@@ -26,6 +54,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+)
+
+// Values of CERTPLAN_CHANGE (Cert.Change).
+const (
+	ChangeNew     = "new"
+	ChangeChanged = "changed"
+	ChangeRenewed = "renewed"
+	ChangeRetired = "retired"
 )
 
 // Cert describes one certificate handed to a hook.

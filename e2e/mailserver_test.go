@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/certplan/certplan/internal/cli"
+	"github.com/certplan/certplan/internal/mailtest"
 	"github.com/certplan/certplan/internal/pebbletest"
+	"github.com/certplan/certplan/model"
 	"github.com/certplan/certplan/store"
 	"github.com/miekg/dns"
 )
@@ -50,15 +52,15 @@ func TestIssueDeployRenewPostfixDovecot(t *testing.T) {
 			t.Fatalf("certplan issue: %s", r)
 		}
 		wantLine(t, r.stdout, `^`+regexp.QuoteMeta(id)+`: issued \(issue(: [^)]*)?\), 5 names, serial [0-9a-f]+, expires \d{4}-\d\d-\d\d$`)
-		// The text report shows a hook's first 60 characters.
-		wantLine(t, r.stdout, `^  deploy hook "PATH=\S+ POSTFIX_CONFIG_DIR=.*": ok$`)
-		wantLine(t, r.stdout, `^  deploy hook "PATH=\S+ DOVECOT_CONFIG=.*": ok$`)
+		// The text report names a hook by its program, past the settings.
+		wantLine(t, r.stdout, `^  deploy hook postfix\.sh: ok$`)
+		wantLine(t, r.stdout, `^  deploy hook dovecot\.sh: ok$`)
 		// Every planned name, on every port: the new certificate with SNI
 		// and without.
 		for _, n := range planned {
 			wantLine(t, r.stdout, `^`+regexp.QuoteMeta(n)+`\s+127\.0\.0\.2\s+`+regexp.QuoteMeta(id)+`(\s+\+\+){4}$`)
 		}
-		wantLine(t, r.stdout, `^1 certificates: 1 issued; verified 20 of 20 name/endpoint pairs$`)
+		wantLine(t, r.stdout, `^1 certificate: 1 issued; verified 20 of 20 name/endpoint pairs$`)
 		if strings.Contains(r.stdout, "not served") || strings.Contains(r.stdout, "elsewhere.test") {
 			t.Errorf("issue output reports a problem or a foreign name:\n%s", r.stdout)
 		}
@@ -195,17 +197,19 @@ func TestIssueDeployRenewPostfixDovecot(t *testing.T) {
 			t.Errorf("issue with a failing hook: want exit 3: %s", r)
 		}
 		wantLine(t, r.stdout, `^`+regexp.QuoteMeta(id)+`: issued \(renew(: [^)]*)?\), 7 names, .*, replaces `+regexp.QuoteMeta(second.Meta.ARICertID)+`$`)
-		wantLine(t, r.stdout, `^  deploy hook "PATH=\S+ POSTFIX_CONFIG_DIR=.*": ok$`)
+		wantLine(t, r.stdout, `^  deploy hook postfix\.sh: ok$`)
 		// The hook refuses before changing anything, and says why.
-		wantLine(t, r.stdout, `^  deploy hook "PATH=\S+ DOVECOT_CONFIG=.*": failed: deploy hook for `+regexp.QuoteMeta(id)+
-			`: exit status 1: dovecot hook: error: doveconf rejects .* \(nothing changed\): .*Unknown setting: ssl_no_such_setting$`)
+		wantLine(t, r.stdout, `^  deploy hook dovecot\.sh: failed: exit status 1: dovecot hook: error: doveconf rejects .* \(nothing changed\): .*Unknown setting: ssl_no_such_setting$`)
+		// Said once on stderr, with what happens next.
+		wantStderr(t, r.stderr, "deploy hooks failed for 1 certificate; 14 of 28 name/endpoint pairs not served as planned",
+			"the next run runs the failed certificates' hooks again")
 		// Postfix's ports verify; Dovecot's still show the certificate
 		// before.
 		dcPorts := []int{w.dc.IMAPPort, w.dc.IMAPSPort}
 		slices.Sort(dcPorts)
 		wantLine(t, r.stdout, fmt.Sprintf(`^not served: mail\.newclient\.test on 127\.0\.0\.2:%d,%d \(%s\): with SNI old: serial %s .*; without SNI old: serial %s `,
 			dcPorts[0], dcPorts[1], regexp.QuoteMeta(id), second.Meta.Serial, second.Meta.Serial))
-		wantLine(t, r.stdout, `^1 certificates: 1 issued; verified 14 of 28 name/endpoint pairs$`)
+		wantLine(t, r.stdout, `^1 certificate: 1 issued; verified 14 of 28 name/endpoint pairs$`)
 		dcDefault := filepath.Join(w.dcCertDir, "default-"+serverIP+".crt")
 		if c, err := store.ParseLeaf(mustRead(t, dcDefault)); err != nil || !c.Equal(second.Leaf) {
 			t.Errorf("%s changed although the hook failed (%v)", dcDefault, err)
@@ -239,6 +243,69 @@ func TestIssueDeployRenewPostfixDovecot(t *testing.T) {
 		if r.code != cli.ExitOK || r.stdout != "" {
 			t.Errorf("renew after the redeploy, want exit 0 and no output: %s", r)
 		}
+	})
+	w.t = t
+	if t.Failed() {
+		t.FailNow()
+	}
+	second = third
+
+	// 3c. --ports lists a listener the hooks do not manage: every deploy
+	// succeeds and verification fails there. Renew deploys again (reloading
+	// Postfix and Dovecot) at most 3 times, 1, 10 and 100 minutes apart,
+	// and is quiet in between and after.
+	t.Run("unmanaged-listener", func(t *testing.T) {
+		w.t = t
+		self, err := mailtest.SelfSigned(mailtest.CertSpec{Names: []string{hostname}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := mailtest.Start(mailtest.Config{Addr: serverIP + ":0", Protocol: model.ProtoSMTPS, Certs: mailtest.NewCerts(self), Hostname: hostname})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		ports := []string{"--ports", w.portsFlag() + ",smtps:" + strconv.Itoa(other.Port()), "--verify-wait", "1s"}
+		start := time.Now().UTC().Truncate(time.Second)
+		r := w.certplan(start, w.applyArgs("issue", append(ports, "--force")...)...)
+		if r.code != cli.ExitPartial {
+			t.Fatalf("issue with an unmanaged listener: want exit 3: %s", r)
+		}
+		wantLine(t, r.stdout, fmt.Sprintf(`^not served: %s on 127\.0\.0\.2:%d `, regexp.QuoteMeta(hostname), other.Port()))
+		wantLine(t, r.stdout, `^not verified `+regexp.QuoteMeta(id)+`: not served after 1 deploy \(its hooks succeeded\); deployed again after `+
+			regexp.QuoteMeta(start.Add(time.Minute).Format(time.RFC3339))+`$`)
+		fourth := w.current(id)
+		for _, step := range []struct {
+			after    time.Duration
+			redeploy string // the "not verified" line's end; "" for a quiet run
+		}{
+			{30 * time.Second, ""},
+			{2 * time.Minute, "not served after 2 deploys (its hooks succeeded); deployed again after " + start.Add(12*time.Minute).Format(time.RFC3339)},
+			{5 * time.Minute, ""},
+			{12 * time.Minute, "not served after 3 deploys (its hooks succeeded); deployed again after " + start.Add(112*time.Minute).Format(time.RFC3339)},
+			{112 * time.Minute, "not served after 4 deploys (its hooks succeeded); no more redeploys"},
+			{5 * time.Hour, ""},
+			{30 * time.Hour, ""},
+		} {
+			r := w.certplan(start.Add(step.after), w.applyArgs("renew", append(ports, "--no-jitter")...)...)
+			if step.redeploy == "" {
+				if r.code != cli.ExitOK || r.stdout != "" || r.stderr != "" {
+					t.Errorf("+%v: want a quiet run: %s", step.after, r)
+				}
+				continue
+			}
+			if r.code != cli.ExitPartial {
+				t.Errorf("+%v: want exit 3: %s", step.after, r)
+			}
+			wantLine(t, r.stdout, `^deployed `+regexp.QuoteMeta(id)+` again \(serial `+fourth.Meta.Serial+`\); deployed$`)
+			wantLine(t, r.stdout, `^not verified `+regexp.QuoteMeta(id)+`: `+regexp.QuoteMeta(step.redeploy))
+			wantStderr(t, r.stderr, "7 of 35 name/endpoint pairs not served as planned", `"certplan check" keeps watching`)
+		}
+		w.served(fourth.Leaf, "", hostname, "mail.newclient.test")
+		if c := w.current(id); c.Meta.Serial != fourth.Meta.Serial {
+			t.Errorf("a renew replaced the certificate")
+		}
+		third = fourth
 	})
 	w.t = t
 	if t.Failed() {
@@ -299,6 +366,7 @@ func TestIssueDeployRenewPostfixDovecot(t *testing.T) {
 			t.Errorf("renew with the order rejected: want exit 1 or 3: %s", r)
 		}
 		wantLine(t, r.stdout, `^failed `+regexp.QuoteMeta(id)+`: .*more than 3 identifiers.*; next attempt after \S+$`)
+		wantStderr(t, r.stderr, "1 certificate not issued", "renew tries again after the time shown")
 		if orders := w.ca.Orders()[nOrders:]; len(orders) == 0 || orders[0].Profile != "small" || orders[0].Replaces != second.Meta.ARICertID {
 			t.Errorf("orders placed: %+v, want one for profile small replacing %s", orders, second.Meta.ARICertID)
 		}
@@ -317,6 +385,7 @@ func TestIssueDeployRenewPostfixDovecot(t *testing.T) {
 			t.Errorf("renew with the CA down: want exit 1 or 3: %s", r)
 		}
 		wantLine(t, r.stdout, `^failed `+regexp.QuoteMeta(id)+`: .*connection refused; next attempt after \S+$`)
+		wantStderr(t, r.stderr, "1 certificate not issued", "check --ca and the network path to the CA")
 		if strings.Contains(r.stdout, "deployed") {
 			t.Errorf("a hook ran: %s", r)
 		}
@@ -407,29 +476,39 @@ func TestSNIOnlyCertificatesPostfixDovecot(t *testing.T) {
 	if r.code != cli.ExitOK {
 		t.Fatalf("certplan renew after domain2.test left: %s", r)
 	}
-	wantLine(t, r.stdout, `^reissued default-127\.0\.0\.2 \(names changed: 0 added, 1 removed\): 1 names, .*; deployed$`)
-	wantLine(t, r.stdout, `^reissued sni-domain3\.test \(names changed: 0 added, 1 removed\): 1 names, .*; deployed$`)
-	wantLine(t, r.stdout, `^retired sni-domain2\.test: no longer in the plan`)
+	wantLine(t, r.stdout, `^reissued default-127\.0\.0\.2 \(names changed: 0 added, 1 removed\): 1 name, .*; deployed$`)
+	wantLine(t, r.stdout, `^reissued sni-domain3\.test \(names changed: 0 added, 1 removed\): 1 name, .*; deployed$`)
+	// smtp.domain2.test's certificate has no names left: its hooks take it
+	// out of both servers, and its files leave the state's certificates.
+	wantLine(t, r.stdout, `^retired sni-domain2\.test: no longer in the plan; undeployed; its files moved to `+regexp.QuoteMeta(w.stateDir)+`/retired/sni-domain2\.test-\d+$`)
+	if r.stderr != "" {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
 	if t.Failed() {
 		t.Logf("certplan renew: %s", r)
 	}
-	// Names that left a certificate that stays: the hooks drop them.
+	// Names that left a certificate that stays, and the names of the
+	// retired certificate: the hooks drop them.
 	hookFiles := []string{w.pfMapSrc, w.dcSNIConf}
 	for _, file := range hookFiles {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, n := range []string{"mail.domain2.test", "smtp.domain3.test"} {
+		for _, n := range []string{"mail.domain2.test", "smtp.domain3.test", "smtp.domain2.test", "sni-domain2.test"} {
 			if strings.Contains(string(b), n) {
 				t.Errorf("%s still names %s:\n%s", file, n, b)
 			}
 		}
-		// Known gap, reported: a retired certificate runs no hook, so its
-		// names stay in the SNI table and the local_name blocks, and the
-		// servers keep presenting it to SNI clients until it expires.
-		if strings.Contains(string(b), "smtp.domain2.test") {
-			t.Logf("%s still names smtp.domain2.test of the retired certificate sni-domain2.test (no hook runs for a retired certificate)", file)
+	}
+	for _, f := range []string{
+		filepath.Join(w.pfCertDir, "sni-domain2.test.pem"),
+		filepath.Join(w.dcCertDir, "sni-domain2.test.crt"),
+		filepath.Join(w.dcCertDir, "sni-domain2.test.key"),
+		filepath.Join(w.stateDir, "certs", "sni-domain2.test"),
+	} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s is still there after the retirement (%v)", f, err)
 		}
 	}
 	plan = w.plan()
@@ -442,7 +521,33 @@ func TestSNIOnlyCertificatesPostfixDovecot(t *testing.T) {
 			def = w.current(pc.ID)
 		}
 	}
-	// A client still asking for a name that left a certificate gets the
-	// default.
-	w.served(def.Leaf, "", "mail.domain2.test", "smtp.domain3.test")
+	// A client still asking for a name that left a certificate, or whose
+	// certificate was retired, gets the default.
+	w.served(def.Leaf, "", "mail.domain2.test", "smtp.domain3.test", "smtp.domain2.test")
+
+	// Nothing more: the retirement is not repeated, and monitoring no
+	// longer watches the retired certificate.
+	r = w.certplan(time.Time{}, w.applyArgs("renew", "--no-jitter", "--max-names", "2")...)
+	if r.code != cli.ExitOK || r.stdout != "" || r.stderr != "" {
+		t.Errorf("renew after the retirement, want exit 0 and no output: %s", r)
+	}
+	r = w.certplan(time.Time{}, "check", "--state-dir", w.stateDir, "--ports", w.portsFlag(), "--ca-file", w.issuerFile)
+	if r.code != 0 || strings.Contains(r.stdout, "sni-domain2.test") {
+		t.Errorf("certplan check after the retirement: %s", r)
+	}
+}
+
+// wantStderr checks that stderr is one "certplan: error:" line with msg,
+// and a hint containing hint: nothing else (no log lines).
+func wantStderr(t *testing.T, stderr, msg, hint string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+	if len(lines) < 2 || lines[0] != "certplan: error: "+msg || !strings.Contains(strings.Join(lines[1:], "\n"), hint) {
+		t.Errorf("stderr:\n%s\nwant \"certplan: error: %s\" and a hint with %q", stderr, msg, hint)
+	}
+	for _, l := range lines[1:] {
+		if !strings.HasPrefix(l, "certplan: hint: ") {
+			t.Errorf("stderr line %q: want only hints after the error", l)
+		}
+	}
 }

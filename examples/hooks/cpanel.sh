@@ -17,13 +17,23 @@
 #     whmapi1 installssl domain=<name> crt=... key=... cab=...
 #     whmapi1 rebuild_mail_sni_config reload_dovecot=1
 #
-# certplan runs it once per new or renewed certificate, with:
+# certplan runs it once per new, renewed or retired certificate, with:
 #   CERTPLAN_CERT_DIR     directory with cert.pem, chain.pem, fullchain.pem,
 #                         privkey.pem and combined.pem
 #   CERTPLAN_CERT_ID      the certificate's id
 #   CERTPLAN_NAMES        its DNS names, space-separated (A-labels)
 #   CERTPLAN_DEFAULT_IPS  the IPs it is the default certificate for,
 #                         space-separated; empty for an SNI-only certificate
+#   CERTPLAN_CHANGE       new, changed, renewed, or retired
+#
+# Retired (the plan no longer has the certificate): nothing is done, and the
+# hook exits 0. On cPanel a certificate belongs to a website: when a domain
+# leaves the server, removing its account removes its websites, their
+# certificates and their Mail SNI entries; a name that moved to another
+# certificate got it installed on its website by that certificate's deploy,
+# which replaced the old one. A default certificate stays the service
+# certificate until the next default replaces it (cPanel has one per
+# service, and never none).
 #
 # Settings (environment):
 #   WHMAPI1           the whmapi1 command (/usr/local/cpanel/bin/whmapi1)
@@ -34,6 +44,11 @@ umask 077
 
 die() { echo "cpanel hook: error: $*" >&2; exit 1; }
 warn() { echo "cpanel hook: warning: $*" >&2; }
+
+if [[ "${CERTPLAN_CHANGE-}" == retired ]]; then
+	echo "cpanel hook: retired ${CERTPLAN_CERT_ID-}: nothing to do on cPanel (a website's certificate goes with the website, or is replaced by the next one installed for it)"
+	exit 0
+fi
 
 : "${CERTPLAN_CERT_DIR:?CERTPLAN_CERT_DIR is not set (run me from certplan --deploy-hook)}"
 : "${CERTPLAN_CERT_ID:?CERTPLAN_CERT_ID is not set}"

@@ -5,13 +5,20 @@
 #
 # Use:  certplan issue --deploy-hook /etc/certplan/hooks/dovecot.sh ...
 #
-# certplan runs it once per new or renewed certificate, with:
+# certplan runs it once per new, renewed or retired certificate, with:
 #   CERTPLAN_CERT_DIR     directory with cert.pem, chain.pem, fullchain.pem,
 #                         privkey.pem and combined.pem
 #   CERTPLAN_CERT_ID      the certificate's id (letters, digits, . _ -)
 #   CERTPLAN_NAMES        its DNS names, space-separated (A-labels)
 #   CERTPLAN_DEFAULT_IPS  the IPs it is the default certificate for,
 #                         space-separated; empty for an SNI-only certificate
+#   CERTPLAN_CHANGE       new, changed, renewed, or retired
+#
+# Retired (the plan no longer has the certificate): its local_name blocks go
+# (a block for one of its names that another certificate wrote stays),
+# Dovecot reloads, and its files go. The default-<ip> files stay:
+# dovecot.conf names them, and the IP's new default certificate, deployed
+# after the retirement in the same run, overwrites them.
 #
 # Settings (environment):
 #   DOVECOT_CONFIG    Dovecot's main configuration file (/etc/dovecot/dovecot.conf)
@@ -51,53 +58,62 @@ doveconf_problem() {
 	echo "${p% }"
 }
 
-: "${CERTPLAN_CERT_DIR:?CERTPLAN_CERT_DIR is not set (run me from certplan --deploy-hook)}"
-: "${CERTPLAN_CERT_ID:?CERTPLAN_CERT_ID is not set}"
-: "${CERTPLAN_NAMES:?CERTPLAN_NAMES is not set}"
+: "${CERTPLAN_CERT_ID:?CERTPLAN_CERT_ID is not set (run me from certplan --deploy-hook)}"
+CERTPLAN_CHANGE="${CERTPLAN_CHANGE-}"
 CERTPLAN_DEFAULT_IPS="${CERTPLAN_DEFAULT_IPS-}"
 DOVECOT_CONFIG="${DOVECOT_CONFIG:-/etc/dovecot/dovecot.conf}"
 DOVECOT_CERT_DIR="${DOVECOT_CERT_DIR:-/etc/dovecot/certplan}"
 DOVECOT_SNI_CONF="${DOVECOT_SNI_CONF:-/etc/dovecot/conf.d/99-certplan-sni.conf}"
 DOVECOT_RELOAD="${DOVECOT_RELOAD:-1}"
+retire=0
+[[ "$CERTPLAN_CHANGE" == retired ]] && retire=1
 
 id="$CERTPLAN_CERT_ID"
 [[ "$id" =~ ^[A-Za-z0-9._-]+$ && "$id" != .* ]] || die "certificate id \"$id\" is not a safe file name"
-fullchain="$CERTPLAN_CERT_DIR/fullchain.pem"
-privkey="$CERTPLAN_CERT_DIR/privkey.pem"
-[[ -r "$fullchain" ]] || die "$fullchain: not readable"
-[[ -r "$privkey" ]] || die "$privkey: not readable"
-
-# --- validate --------------------------------------------------------------
-key_pub=$(openssl pkey -in "$privkey" -pubout 2>/dev/null) || die "$privkey: no private key"
-cert_pub=$(openssl x509 -in "$fullchain" -noout -pubkey 2>/dev/null) || die "$fullchain: no certificate"
-[[ "$key_pub" == "$cert_pub" ]] || die "$privkey does not match the certificate in $fullchain"
-openssl x509 -in "$fullchain" -noout -checkend 0 >/dev/null || die "$fullchain: the certificate has expired"
-now=$(date +%s)
-not_before=$(date -d "$(openssl x509 -in "$fullchain" -noout -startdate | cut -d= -f2)" +%s)
-((not_before <= now + 300)) || die "$fullchain: the certificate is not valid yet"
-
-# The certificate's DNS names (subjectAltName), lower-case.
-declare -A san=()
-while IFS= read -r entry; do
-	entry="${entry#"${entry%%[![:space:]]*}"}"
-	entry="${entry,,}"
-	[[ "$entry" == dns:* ]] && san["${entry#dns:}"]=1
-done < <(openssl x509 -in "$fullchain" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr ',' '\n')
-
-names=()
-for name in $CERTPLAN_NAMES; do
-	name="${name,,}"
-	[[ "$name" =~ ^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$ ]] ||
-		die "\"$name\" is not a DNS name in A-label form"
-	# The certificate must list every name it is deployed for, or a
-	# wildcard over it.
-	[[ -n "${san[$name]-}" || ("$name" == *.*.* && -n "${san[*.${name#*.}]-}") ]] || die "$fullchain does not cover $name"
-	names+=("$name") # Dovecot 2.3 matches "*.example.com" in local_name itself
-done
-((${#names[@]} > 0)) || die "CERTPLAN_NAMES is empty"
 for ip in $CERTPLAN_DEFAULT_IPS; do
 	[[ "$ip" =~ ^[0-9A-Fa-f:.]+$ ]] || die "\"$ip\" is not an IP address"
 done
+cert_file="$DOVECOT_CERT_DIR/$id.crt"
+key_file="$DOVECOT_CERT_DIR/$id.key"
+names=()
+
+if ((!retire)); then
+	: "${CERTPLAN_CERT_DIR:?CERTPLAN_CERT_DIR is not set (run me from certplan --deploy-hook)}"
+	: "${CERTPLAN_NAMES:?CERTPLAN_NAMES is not set}"
+	fullchain="$CERTPLAN_CERT_DIR/fullchain.pem"
+	privkey="$CERTPLAN_CERT_DIR/privkey.pem"
+	[[ -r "$fullchain" ]] || die "$fullchain: not readable"
+	[[ -r "$privkey" ]] || die "$privkey: not readable"
+
+	# --- validate --------------------------------------------------------------
+	key_pub=$(openssl pkey -in "$privkey" -pubout 2>/dev/null) || die "$privkey: no private key"
+	cert_pub=$(openssl x509 -in "$fullchain" -noout -pubkey 2>/dev/null) || die "$fullchain: no certificate"
+	[[ "$key_pub" == "$cert_pub" ]] || die "$privkey does not match the certificate in $fullchain"
+	openssl x509 -in "$fullchain" -noout -checkend 0 >/dev/null || die "$fullchain: the certificate has expired"
+	now=$(date +%s)
+	not_before=$(date -d "$(openssl x509 -in "$fullchain" -noout -startdate | cut -d= -f2)" +%s)
+	((not_before <= now + 300)) || die "$fullchain: the certificate is not valid yet"
+
+	# The certificate's DNS names (subjectAltName), lower-case.
+	declare -A san=()
+	while IFS= read -r entry; do
+		entry="${entry#"${entry%%[![:space:]]*}"}"
+		entry="${entry,,}"
+		[[ "$entry" == dns:* ]] && san["${entry#dns:}"]=1
+	done < <(openssl x509 -in "$fullchain" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr ',' '\n')
+
+	names=()
+	for name in $CERTPLAN_NAMES; do
+		name="${name,,}"
+		[[ "$name" =~ ^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$ ]] ||
+			die "\"$name\" is not a DNS name in A-label form"
+		# The certificate must list every name it is deployed for, or a
+		# wildcard over it.
+		[[ -n "${san[$name]-}" || ("$name" == *.*.* && -n "${san[*.${name#*.}]-}") ]] || die "$fullchain does not cover $name"
+		names+=("$name") # Dovecot 2.3 matches "*.example.com" in local_name itself
+	done
+	((${#names[@]} > 0)) || die "CERTPLAN_NAMES is empty"
+fi
 
 # The configuration must load before the change: otherwise the reload
 # below could not happen, and the new files would wait for whoever fixes it.
@@ -129,18 +145,23 @@ stage() { # stage SRC DEST MODE
 }
 
 # Keys before certificates: whoever reads a new certificate must find its key.
-cert_file="$DOVECOT_CERT_DIR/$id.crt"
-key_file="$DOVECOT_CERT_DIR/$id.key"
-stage "$privkey" "$key_file" 600
-stage "$fullchain" "$cert_file" 644
-for ip in $CERTPLAN_DEFAULT_IPS; do
-	stage "$privkey" "$DOVECOT_CERT_DIR/default-$ip.key" 600
-	stage "$fullchain" "$DOVECOT_CERT_DIR/default-$ip.crt" 644
-done
+if ((!retire)); then
+	stage "$privkey" "$key_file" 600
+	stage "$fullchain" "$cert_file" 644
+	for ip in $CERTPLAN_DEFAULT_IPS; do
+		stage "$privkey" "$DOVECOT_CERT_DIR/default-$ip.key" 600
+		stage "$fullchain" "$DOVECOT_CERT_DIR/default-$ip.crt" 644
+	done
+fi
 
 # The new SNI file: the blocks of the old one, except those for this
-# certificate's names or this certificate, plus one block per name. Each
-# block is introduced by a "# certplan <id> <name>" line.
+# certificate's names or this certificate, plus one block per name (retired:
+# except this certificate's blocks, and none added). Each block is
+# introduced by a "# certplan <id> <name>" line.
+removed=0
+if ((retire)) && [[ -f "$DOVECOT_SNI_CONF" ]]; then
+	removed=$(awk -v id="$id" '/^# certplan / && $3 == id { n++ } END { print n + 0 }' "$DOVECOT_SNI_CONF")
+fi
 sni_tmp=$(mktemp "$(dirname "$DOVECOT_SNI_CONF")/.$(basename "$DOVECOT_SNI_CONF").XXXXXX")
 staged+=("$sni_tmp")
 targets+=("$DOVECOT_SNI_CONF")
@@ -180,7 +201,7 @@ if ! conf=$(doveconf -c "$DOVECOT_CONFIG" -n 2>&1); then
 	fi
 	die "doveconf rejects the configuration, previous $DOVECOT_SNI_CONF restored: $(doveconf_problem "$conf")"
 fi
-if ! grep -qF "$cert_file" <<<"$conf"; then
+if ((!retire)) && ! grep -qF "$cert_file" <<<"$conf"; then
 	warn "$DOVECOT_CONFIG does not include $DOVECOT_SNI_CONF: add !include_try $DOVECOT_SNI_CONF"
 fi
 if [[ "$DOVECOT_RELOAD" == 1 ]]; then
@@ -191,5 +212,15 @@ if [[ "$DOVECOT_RELOAD" == 1 ]]; then
 	else
 		warn "Dovecot ($DOVECOT_CONFIG) is not running: the certificate is in place for its next start"
 	fi
+fi
+if ((retire)); then
+	# No block names the files any more, and Dovecot has reloaded.
+	rm -f "$cert_file" "$key_file"
+	kept=
+	if [[ -n "$CERTPLAN_DEFAULT_IPS" ]]; then
+		kept="; kept default-<ip>.crt and .key for $CERTPLAN_DEFAULT_IPS (dovecot.conf names them; the next default certificate of an IP replaces its files)"
+	fi
+	echo "dovecot hook: retired $id: removed $removed local_name blocks$kept"
+	exit 0
 fi
 echo "dovecot hook: installed $id for ${names[*]}${CERTPLAN_DEFAULT_IPS:+ (default on $CERTPLAN_DEFAULT_IPS)}"

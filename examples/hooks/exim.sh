@@ -30,13 +30,21 @@
 # $received_ip_address is the server IP the client connected to, so each IP
 # presents its own default certificate to clients that send no SNI.
 #
-# certplan runs it once per new or renewed certificate, with:
+# certplan runs it once per new, renewed or retired certificate, with:
 #   CERTPLAN_CERT_DIR     directory with cert.pem, chain.pem, fullchain.pem,
 #                         privkey.pem and combined.pem (key, then full chain)
 #   CERTPLAN_CERT_ID      the certificate's id (letters, digits, . _ -)
 #   CERTPLAN_NAMES        its DNS names, space-separated (A-labels)
 #   CERTPLAN_DEFAULT_IPS  the IPs it is the default certificate for,
 #                         space-separated; empty for an SNI-only certificate
+#   CERTPLAN_CHANGE       new, changed, renewed, or retired
+#
+# Retired (the plan no longer has the certificate): the sni/ links to its
+# file go (a link for one of its names that points at another certificate
+# stays), then its file; the next connection gets the default certificate
+# for those names. The default-<ip>.pem files stay: tls_certificate names
+# them, and the IP's new default certificate, deployed after the retirement
+# in the same run, overwrites them.
 #
 # Settings (environment):
 #   EXIM_CERT_DIR  where the files go (/etc/exim4/certplan; cPanel: /etc/exim_certplan)
@@ -48,15 +56,35 @@ umask 027
 die() { echo "exim hook: error: $*" >&2; exit 1; }
 warn() { echo "exim hook: warning: $*" >&2; }
 
-: "${CERTPLAN_CERT_DIR:?CERTPLAN_CERT_DIR is not set (run me from certplan --deploy-hook)}"
-: "${CERTPLAN_CERT_ID:?CERTPLAN_CERT_ID is not set}"
-: "${CERTPLAN_NAMES:?CERTPLAN_NAMES is not set}"
+: "${CERTPLAN_CERT_ID:?CERTPLAN_CERT_ID is not set (run me from certplan --deploy-hook)}"
+CERTPLAN_CHANGE="${CERTPLAN_CHANGE-}"
 CERTPLAN_DEFAULT_IPS="${CERTPLAN_DEFAULT_IPS-}"
 EXIM_CERT_DIR="${EXIM_CERT_DIR:-/etc/exim4/certplan}"
 EXIM_GROUP="${EXIM_GROUP:-Debian-exim}"
 
 id="$CERTPLAN_CERT_ID"
 [[ "$id" =~ ^[A-Za-z0-9._-]+$ && "$id" != .* ]] || die "certificate id \"$id\" is not a safe file name"
+
+if [[ "$CERTPLAN_CHANGE" == retired ]]; then
+	# Only what points at this certificate's file goes. Exim reads the
+	# files per connection: nothing to reload.
+	removed=0
+	for link in "$EXIM_CERT_DIR"/sni/*.pem; do
+		[[ -L "$link" && "$(readlink "$link")" == "../$id.pem" ]] || continue
+		rm -f "$link"
+		removed=$((removed + 1))
+	done
+	rm -f "$EXIM_CERT_DIR/$id.pem"
+	kept=
+	if [[ -n "$CERTPLAN_DEFAULT_IPS" ]]; then
+		kept="; kept default-<ip>.pem for $CERTPLAN_DEFAULT_IPS (tls_certificate names them; the next default certificate of an IP replaces its file)"
+	fi
+	echo "exim hook: retired $id: removed $removed sni links$kept"
+	exit 0
+fi
+
+: "${CERTPLAN_CERT_DIR:?CERTPLAN_CERT_DIR is not set (run me from certplan --deploy-hook)}"
+: "${CERTPLAN_NAMES:?CERTPLAN_NAMES is not set}"
 combined="$CERTPLAN_CERT_DIR/combined.pem"
 [[ -r "$combined" ]] || die "$combined: not readable"
 

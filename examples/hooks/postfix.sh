@@ -5,13 +5,21 @@
 #
 # Use:  certplan issue --deploy-hook /etc/certplan/hooks/postfix.sh ...
 #
-# certplan runs it once per new or renewed certificate, with:
+# certplan runs it once per new, renewed or retired certificate, with:
 #   CERTPLAN_CERT_DIR     directory with cert.pem, chain.pem, fullchain.pem,
 #                         privkey.pem and combined.pem (key, then full chain)
 #   CERTPLAN_CERT_ID      the certificate's id (letters, digits, . _ -)
 #   CERTPLAN_NAMES        its DNS names, space-separated (A-labels)
 #   CERTPLAN_DEFAULT_IPS  the IPs it is the default certificate for,
 #                         space-separated; empty for an SNI-only certificate
+#   CERTPLAN_CHANGE       new, changed, renewed, or retired
+#
+# Retired (the plan no longer has the certificate): the SNI table loses the
+# entries that point at the certificate's file (an entry for one of its
+# names that points at another certificate stays), Postfix reloads, and the
+# file goes. The default-<ip>.pem files stay: main.cf or master.cf names
+# them, and the IP's new default certificate, deployed after the
+# retirement in the same run, overwrites them.
 #
 # Settings (environment):
 #   POSTFIX_CONFIG_DIR  Postfix configuration directory (/etc/postfix)
@@ -45,61 +53,68 @@ umask 077
 die() { echo "postfix hook: error: $*" >&2; exit 1; }
 warn() { echo "postfix hook: warning: $*" >&2; }
 
-: "${CERTPLAN_CERT_DIR:?CERTPLAN_CERT_DIR is not set (run me from certplan --deploy-hook)}"
-: "${CERTPLAN_CERT_ID:?CERTPLAN_CERT_ID is not set}"
-: "${CERTPLAN_NAMES:?CERTPLAN_NAMES is not set}"
+: "${CERTPLAN_CERT_ID:?CERTPLAN_CERT_ID is not set (run me from certplan --deploy-hook)}"
+CERTPLAN_CHANGE="${CERTPLAN_CHANGE-}"
 CERTPLAN_DEFAULT_IPS="${CERTPLAN_DEFAULT_IPS-}"
 POSTFIX_CONFIG_DIR="${POSTFIX_CONFIG_DIR:-/etc/postfix}"
 POSTFIX_CERT_DIR="${POSTFIX_CERT_DIR:-$POSTFIX_CONFIG_DIR/certplan}"
 POSTFIX_SNI_MAP="${POSTFIX_SNI_MAP:-hash:$POSTFIX_CONFIG_DIR/certplan-sni}"
 POSTFIX_RELOAD="${POSTFIX_RELOAD:-1}"
+retire=0
+[[ "$CERTPLAN_CHANGE" == retired ]] && retire=1
 
 id="$CERTPLAN_CERT_ID"
 [[ "$id" =~ ^[A-Za-z0-9._-]+$ && "$id" != .* ]] || die "certificate id \"$id\" is not a safe file name"
-combined="$CERTPLAN_CERT_DIR/combined.pem"
-[[ -r "$combined" ]] || die "$combined: not readable"
+for ip in $CERTPLAN_DEFAULT_IPS; do
+	[[ "$ip" =~ ^[0-9A-Fa-f:.]+$ ]] || die "\"$ip\" is not an IP address"
+done
 
 map_type="${POSTFIX_SNI_MAP%%:*}"
 map_src="${POSTFIX_SNI_MAP#*:}"
 [[ "$map_type" != "$POSTFIX_SNI_MAP" && "$map_src" == /* ]] ||
 	die "POSTFIX_SNI_MAP=\"$POSTFIX_SNI_MAP\": want type:/absolute/path"
-
-# --- validate: what Postfix will load must be a key and its certificate ----
-# Postfix reads combined.pem (key first, then the chain, leaf first); check
-# that very file: the first key and the first certificate must match.
-key_pub=$(openssl pkey -in "$combined" -pubout 2>/dev/null) || die "$combined: no private key"
-cert_pub=$(openssl x509 -in "$combined" -noout -pubkey 2>/dev/null) || die "$combined: no certificate"
-[[ "$key_pub" == "$cert_pub" ]] || die "$combined: the private key does not match the certificate"
-openssl x509 -in "$combined" -noout -checkend 0 >/dev/null || die "$combined: the certificate has expired"
-now=$(date +%s)
-not_before=$(date -d "$(openssl x509 -in "$combined" -noout -startdate | cut -d= -f2)" +%s)
-((not_before <= now + 300)) || die "$combined: the certificate is not valid yet"
-
-# The certificate's DNS names (subjectAltName), lower-case.
-declare -A san=()
-while IFS= read -r entry; do
-	entry="${entry#"${entry%%[![:space:]]*}"}"
-	entry="${entry,,}"
-	[[ "$entry" == dns:* ]] && san["${entry#dns:}"]=1
-done < <(openssl x509 -in "$combined" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr ',' '\n')
-
+cert_file="$POSTFIX_CERT_DIR/$id.pem"
 names=()
-for name in $CERTPLAN_NAMES; do
-	name="${name,,}"
-	[[ "$name" =~ ^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$ ]] ||
-		die "\"$name\" is not a DNS name in A-label form"
-	# The certificate must list every name it is deployed for, or a
-	# wildcard over it.
-	[[ -n "${san[$name]-}" || ("$name" == *.*.* && -n "${san[*.${name#*.}]-}") ]] || die "$combined does not cover $name"
-	# A table key ".example.com" matches every name under example.com.
-	[[ "$name" == \*.* ]] && name=".${name#\*.}"
-	names+=("$name")
-done
-((${#names[@]} > 0)) || die "CERTPLAN_NAMES is empty"
 
-for ip in $CERTPLAN_DEFAULT_IPS; do
-	[[ "$ip" =~ ^[0-9A-Fa-f:.]+$ ]] || die "\"$ip\" is not an IP address"
-done
+if ((!retire)); then
+	: "${CERTPLAN_CERT_DIR:?CERTPLAN_CERT_DIR is not set (run me from certplan --deploy-hook)}"
+	: "${CERTPLAN_NAMES:?CERTPLAN_NAMES is not set}"
+	combined="$CERTPLAN_CERT_DIR/combined.pem"
+	[[ -r "$combined" ]] || die "$combined: not readable"
+
+	# --- validate: what Postfix will load must be a key and its certificate ----
+	# Postfix reads combined.pem (key first, then the chain, leaf first); check
+	# that very file: the first key and the first certificate must match.
+	key_pub=$(openssl pkey -in "$combined" -pubout 2>/dev/null) || die "$combined: no private key"
+	cert_pub=$(openssl x509 -in "$combined" -noout -pubkey 2>/dev/null) || die "$combined: no certificate"
+	[[ "$key_pub" == "$cert_pub" ]] || die "$combined: the private key does not match the certificate"
+	openssl x509 -in "$combined" -noout -checkend 0 >/dev/null || die "$combined: the certificate has expired"
+	now=$(date +%s)
+	not_before=$(date -d "$(openssl x509 -in "$combined" -noout -startdate | cut -d= -f2)" +%s)
+	((not_before <= now + 300)) || die "$combined: the certificate is not valid yet"
+
+	# The certificate's DNS names (subjectAltName), lower-case.
+	declare -A san=()
+	while IFS= read -r entry; do
+		entry="${entry#"${entry%%[![:space:]]*}"}"
+		entry="${entry,,}"
+		[[ "$entry" == dns:* ]] && san["${entry#dns:}"]=1
+	done < <(openssl x509 -in "$combined" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr ',' '\n')
+
+	names=()
+	for name in $CERTPLAN_NAMES; do
+		name="${name,,}"
+		[[ "$name" =~ ^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$ ]] ||
+			die "\"$name\" is not a DNS name in A-label form"
+		# The certificate must list every name it is deployed for, or a
+		# wildcard over it.
+		[[ -n "${san[$name]-}" || ("$name" == *.*.* && -n "${san[*.${name#*.}]-}") ]] || die "$combined does not cover $name"
+		# A table key ".example.com" matches every name under example.com.
+		[[ "$name" == \*.* ]] && name=".${name#\*.}"
+		names+=("$name")
+	done
+	((${#names[@]} > 0)) || die "CERTPLAN_NAMES is empty"
+fi
 
 # --- stage everything beside its target, then rename ----------------------
 mkdir -p "$POSTFIX_CERT_DIR"
@@ -125,16 +140,17 @@ stage() {
 	chmod 600 "$tmp"
 }
 
-cert_file="$POSTFIX_CERT_DIR/$id.pem"
-stage "$combined" "$cert_file"
-for ip in $CERTPLAN_DEFAULT_IPS; do
-	stage "$combined" "$POSTFIX_CERT_DIR/default-$ip.pem"
-done
-sync "${staged[@]}" 2>/dev/null || true
+if ((!retire)); then
+	stage "$combined" "$cert_file"
+	for ip in $CERTPLAN_DEFAULT_IPS; do
+		stage "$combined" "$POSTFIX_CERT_DIR/default-$ip.pem"
+	done
+	sync "${staged[@]}" 2>/dev/null || true
+fi
 
 # The new SNI table: every line of the old one except those for this
 # certificate's names or pointing at this certificate's file, plus one line
-# per name.
+# per name. Retired: every line except those pointing at its file.
 map_dir=$(dirname "$map_src")
 mkdir -p "$map_dir"
 new_src=$(mktemp "$map_dir/.$(basename "$map_src").XXXXXX")
@@ -152,6 +168,10 @@ staged_src=$new_src
 		printf '%s %s\n' "$name" "$cert_file"
 	done
 } | sort -u >"$new_src"
+removed=0
+if ((retire)) && [[ -f "$map_src" ]]; then
+	removed=$(awk -v file="$cert_file" '!/^[ \t]*(#|$)/ && $2 == file { n++ } END { print n + 0 }' "$map_src")
+fi
 
 # Rename the certificate files first: `postmap -F` reads the files the
 # table names, so they must hold the new certificate when it runs. Postfix
@@ -193,5 +213,16 @@ if [[ "$POSTFIX_RELOAD" == 1 ]]; then
 	else
 		warn "Postfix ($POSTFIX_CONFIG_DIR) is not running: the certificate is in place for its next start"
 	fi
+fi
+if ((retire)); then
+	# Nothing reads the file any more: the table no longer names it (an
+	# indexed table held a copy of its contents), and Postfix has reloaded.
+	rm -f "$cert_file"
+	kept=
+	if [[ -n "$CERTPLAN_DEFAULT_IPS" ]]; then
+		kept="; kept default-<ip>.pem for $CERTPLAN_DEFAULT_IPS (main.cf names them; the next default certificate of an IP replaces its file)"
+	fi
+	echo "postfix hook: retired $id: removed $removed SNI table entries$kept"
+	exit 0
 fi
 echo "postfix hook: installed $id for ${names[*]}${CERTPLAN_DEFAULT_IPS:+ (default on $CERTPLAN_DEFAULT_IPS)}"

@@ -128,11 +128,17 @@ func notServedError(rep *apply.Report, hooks []string, stateDir string) error {
 		return nil
 	}
 	err := fmt.Errorf("%d of %d name/endpoint pairs do not get the new certificates", bad, len(rep.Verification))
+	return withHint(err, notServedHint(hooks, stateDir))
+}
+
+// notServedHint says what to look at when verification finds the new
+// certificates not served.
+func notServedHint(hooks []string, stateDir string) string {
 	if len(hooks) == 0 {
-		return withHint(err, "no --deploy-hook was given, so no server was told: install the files of "+filepath.Join(stateDir, "certs", "<id>", "current")+
-			" (combined.pem, or fullchain.pem and privkey.pem) and reload the mail servers, or add --deploy-hook (see examples/hooks)")
+		return "no --deploy-hook was given, so no server was told: install the files of " + filepath.Join(stateDir, "certs", "<id>", "current") +
+			" (combined.pem, or fullchain.pem and privkey.pem) and reload the mail servers, or add --deploy-hook (see examples/hooks)"
 	}
-	return withHint(err, "the deploy hooks ran, but the servers still serve other certificates: check that the hooks install the files and reload the servers, and that --ports lists the ports they listen on")
+	return "the deploy hooks ran, but the servers still serve other certificates: check that the hooks install the files and reload the servers, and that --ports lists the ports they listen on"
 }
 
 // checkApplyFlags checks the flags of issue and renew that would otherwise

@@ -92,7 +92,7 @@ func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.dnsProvider, "dns-provider", "", "dns-01: lego DNS `provider` (exec, httpreq, dnsupdate, cpanel, cloudflare, route53), configured by its environment variables as lego documents them")
 	fs.StringArrayVar(&o.dnsResolvers, "dns-resolver", nil, "dns-01: `host:port` asked for the TXT record before the CA is told to look (repeatable; default: the system's)")
 	fs.StringVar(&o.tlsListen, "tls-listen", ":443", "tls-alpn-01: `address` of the built-in challenge server")
-	fs.StringArrayVar(&o.hooks, "deploy-hook", nil, "shell `command` run once per changed certificate, with CERTPLAN_CERT_ID, CERTPLAN_CERT_DIR, CERTPLAN_NAMES, CERTPLAN_DEFAULT_IPS, CERTPLAN_CHANGE set (repeatable; run in order)")
+	fs.StringArrayVar(&o.hooks, "deploy-hook", nil, "shell `command` run once per changed or retired certificate, with CERTPLAN_CERT_ID, CERTPLAN_CERT_DIR, CERTPLAN_NAMES, CERTPLAN_DEFAULT_IPS, CERTPLAN_CHANGE (new, changed, renewed, retired) set (repeatable; run in order)")
 	fs.DurationVar(&o.hookTimeout, "hook-timeout", 5*time.Minute, "kill a deploy hook (and its children) after this long")
 	fs.IntVar(&o.concurrentOrders, "concurrent-orders", apply.DefaultMaxConcurrentOrders, "order at most `n` certificates at once (each order validates all its names at once); deploy hooks still run one certificate at a time, after the orders")
 	fs.IntVar(&o.maxOrders, "max-orders", 300, "place at most `n` ACME orders in one run (0: no cap); due certificates beyond it are deferred to the next run, in plan order (Let's Encrypt allows 300 new orders per account per 3 hours)")
@@ -340,31 +340,106 @@ func runApply(ctx context.Context, g *globals, o *applyOptions, args []string, m
 	if err != nil {
 		return nil, err
 	}
-	if connErr != nil && rep.Result() == apply.ResultFailed {
-		return rep, caHint(connErr)
-	}
-	return rep, nil
+	return rep, runError(rep, mode, connErr, o)
 }
 
-func caHint(err error) error {
+func caHint(err error) string {
 	switch {
 	case errors.Is(err, acme.ErrTOSNotAgreed):
-		return withHint(err, "read the CA's terms of service, then add --agree-tos (and --email for expiry notices)")
+		return "read the CA's terms of service, then add --agree-tos (and --email for expiry notices)"
 	case strings.Contains(err.Error(), "certificate signed by unknown authority"):
-		return withHint(err, "a private ACME server (such as Pebble) needs --ca-roots with the root of its TLS certificate")
+		return "a private ACME server (such as Pebble) needs --ca-roots with the root of its TLS certificate"
 	}
-	return withHint(err, "check --ca and the network path to the CA")
+	return "check --ca and the network path to the CA"
 }
 
-// exitFor maps a report to the exit code.
-func exitFor(rep *apply.Report, o *applyOptions) error {
+// runError sums up, in one "certplan: error:" line with hints, why a run
+// did not do everything it should; the report above says it per
+// certificate. It carries the exit code (nil: exit 0).
+func runError(rep *apply.Report, mode apply.Mode, connErr error, o *applyOptions) error {
+	code := ExitPartial
 	switch rep.Result() {
+	case apply.ResultOK:
+		return nil
 	case apply.ResultFailed:
-		return withCode(ExitFailure, nil)
-	case apply.ResultPartial:
-		return withCode(ExitPartial, notServedError(rep, o.hooks, o.stateDir))
+		code = ExitFailure
 	}
-	return nil
+	count := map[string]int{}
+	dropped, hooksFailed := 0, 0
+	for _, c := range rep.Certificates {
+		count[c.Status]++
+		if c.Status == apply.StatusIssued || c.Status == apply.StatusWouldIssue {
+			dropped += len(c.Dropped) // a failed one's are in its error
+		}
+		if !hooksOK(c.Hooks) {
+			hooksFailed++
+		}
+	}
+	for _, r := range rep.Retired {
+		if r.Status == apply.RetireFailed {
+			hooksFailed++
+		}
+	}
+	var parts, hints []string
+	if n := count[apply.StatusFailed]; n > 0 {
+		parts = append(parts, plural(n, "certificate")+" not issued")
+		switch {
+		case connErr != nil:
+			hints = append(hints, caHint(connErr))
+		case mode == apply.ModeRenew:
+			hints = append(hints, `the certificates in place stay; renew tries again after the time shown ("next attempt after"), "certplan issue" at once`)
+		default:
+			hints = append(hints, "the certificates in place stay; run issue again once the cause shown above is fixed")
+		}
+	}
+	if n := count[apply.StatusKept]; n > 0 {
+		parts = append(parts, plural(n, "certificate")+" kept: renewing would drop names")
+		hints = append(hints, "--allow-reduced-coverage renews anyway; the dropped names are shown above")
+	}
+	if dropped > 0 {
+		parts = append(parts, plural(dropped, "name")+" left off")
+	}
+	if n := count[apply.StatusDeferred]; n > 0 {
+		parts = append(parts, plural(n, "certificate")+" deferred by --max-orders")
+	}
+	if hooksFailed > 0 {
+		parts = append(parts, "deploy hooks failed for "+plural(hooksFailed, "certificate"))
+		hints = append(hints, "the next run runs the failed certificates' hooks again")
+	}
+	bad := 0
+	for _, v := range rep.Verification {
+		if !v.OK() {
+			bad++
+		}
+	}
+	if bad > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %s not served as planned", bad, plural(len(rep.Verification), "name/endpoint pair")))
+		hints = append(hints, `the "not served" lines above say what clients get instead; "certplan check" keeps watching`)
+		if o != nil {
+			hints = append(hints, notServedHint(o.hooks, o.stateDir))
+		}
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "not everything was done")
+	}
+	return withCode(code, errors.New(strings.Join(parts, "; ")), hints...)
+}
+
+func hooksOK(hs []apply.HookOutcome) bool {
+	for _, h := range hs {
+		if !h.OK {
+			return false
+		}
+	}
+	return true
+}
+
+// plural is "1 name", "2 names".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
 }
 
 type issueOptions struct {
@@ -393,7 +468,14 @@ certificate is what clients get.
 
 Unlike "certplan renew", issue ignores the backoff of earlier failures: it is
 an operator's request to try now. A failed order leaves the previous
-certificate in place and runs no hook for it.
+certificate in place and runs no hook for it. A certificate whose hooks
+succeeded but that verification did not find served is deployed again (renew
+does that at most 3 times, spaced 1, 10 and 100 minutes).
+
+A certificate the plan no longer has is retired: its deploy hooks run with
+CERTPLAN_CHANGE=retired (before the deploys of the run) to take it out of the
+servers, and then its files move to --state-dir's retired/. It waits while
+one of its names is planned on a certificate that does not list it yet.
 
 Certificates are ordered --concurrent-orders at a time; the hooks run after
 all orders, one certificate at a time in plan order. A run places at most
@@ -413,8 +495,8 @@ Exit codes:
   1  failure: nothing could be issued (CA, network, bad input)
   2  bad flags or arguments
   3  partial: some names dropped, some certificates failed, kept or deferred
-     (--max-orders), a deploy hook failed, or verification found the new
-     certificate not served
+     (--max-orders), a deploy hook failed (also a retired certificate's), or
+     verification found the new certificate not served
   4  another certplan run holds the state directory's lock`,
 		Example: `  # Plan from the zones and issue, deploying to Postfix:
   certplan issue --zones /var/named --server-ip 192.0.2.10 --hostname mail.example.com \
@@ -446,10 +528,7 @@ Exit codes:
 			if werr := writeReport(g, rep, false); werr != nil {
 				return werr
 			}
-			if err != nil {
-				return err
-			}
-			return exitFor(rep, &o.applyOptions)
+			return err
 		},
 	}
 	o.addFlags(cmd.Flags())
@@ -486,12 +565,15 @@ func writeIssueText(w io.Writer, rep *apply.Report) {
 		for _, x := range c.Warnings {
 			fmt.Fprintf(w, "  warning: %s\n", x)
 		}
-		for _, h := range c.Hooks {
-			fmt.Fprintf(w, "  deploy hook %s\n", hookLine(h))
+		for i := range c.Hooks {
+			fmt.Fprintf(w, "  deploy hook %s\n", hookLine(c.Hooks, i))
 		}
 	}
 	for _, r := range rep.Retired {
-		fmt.Fprintf(w, "%s: retired: no longer in the plan; its files stay, it is no longer renewed\n", r.ID)
+		fmt.Fprintf(w, "%s: retired: no longer in the plan; %s\n", r.ID, retiredLine(&r))
+		for i := range r.Hooks {
+			fmt.Fprintf(w, "  deploy hook %s\n", hookLine(r.Hooks, i))
+		}
 	}
 	if len(rep.Verification) > 0 {
 		writeVerifyMatrix(w, rep.Verification)
@@ -524,17 +606,61 @@ func writeIssueText(w io.Writer, rep *apply.Report) {
 		}
 		flush()
 	}
+	for _, c := range rep.Certificates {
+		if s := unverifiedLine(&c); s != "" {
+			fmt.Fprintln(w, s)
+		}
+	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, summaryLine(rep))
+}
+
+// retiredLine says what became of a retired certificate, after "no longer
+// in the plan; ".
+func retiredLine(r *apply.Retired) string {
+	switch r.Status {
+	case apply.RetireUndeployed:
+		if r.Message != "" {
+			return r.Message
+		}
+		if len(r.Hooks) == 0 {
+			return "its files moved to " + r.Dir
+		}
+		return "undeployed; its files moved to " + r.Dir
+	case apply.RetireFailed:
+		for i, h := range r.Hooks {
+			if !h.OK {
+				return "deploy hook " + hookLine(r.Hooks, i) + "; the next run tries again"
+			}
+		}
+		return "not undeployed: " + r.Error + "; the next run tries again"
+	case apply.RetireKept:
+		return r.Message + ", it is no longer renewed"
+	}
+	return r.Message
+}
+
+// unverifiedLine says, for a certificate deployed in this run that
+// verification did not find served although its hooks succeeded, when it
+// is deployed again ("" for other certificates).
+func unverifiedLine(c *apply.CertOutcome) string {
+	if !c.Changed() || c.VerifyFailures == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("not verified %s: not served after %s (its hooks succeeded); ", c.ID, plural(c.VerifyFailures, "deploy"))
+	if !c.RedeployAfter.IsZero() {
+		return s + "deployed again after " + c.RedeployAfter.UTC().Format(time.RFC3339)
+	}
+	return s + `no more redeploys ("certplan check" keeps reporting it; once the server is fixed, "certplan issue" deploys it again)`
 }
 
 // certLine says what happened to one certificate.
 func certLine(c *apply.CertOutcome) string {
 	switch c.Status {
 	case apply.StatusIssued:
-		s := fmt.Sprintf("issued (%s: %s), %d names, serial %s, expires %s", c.Action, c.Message, len(c.Issued), c.Serial, c.NotAfter.Format("2006-01-02"))
+		s := fmt.Sprintf("issued (%s: %s), %s, serial %s, expires %s", c.Action, c.Message, plural(len(c.Issued), "name"), c.Serial, c.NotAfter.Format("2006-01-02"))
 		if c.Message == "" {
-			s = fmt.Sprintf("issued (%s), %d names, serial %s, expires %s", c.Action, len(c.Issued), c.Serial, c.NotAfter.Format("2006-01-02"))
+			s = fmt.Sprintf("issued (%s), %s, serial %s, expires %s", c.Action, plural(len(c.Issued), "name"), c.Serial, c.NotAfter.Format("2006-01-02"))
 		}
 		if c.Replaced != "" {
 			s += ", replaces " + c.Replaced
@@ -563,20 +689,125 @@ func nextTry(c *apply.CertOutcome) string {
 	return "; next attempt after " + c.NextCheck.UTC().Format(time.RFC3339)
 }
 
-func hookLine(h apply.HookOutcome) string {
-	hook := firstLine(h.Hook)
-	if len(hook) > 60 {
-		hook = hook[:57] + "..."
+// hookLine says how hooks[i] went, naming it by its program (see
+// hookLabel); hooks of one certificate that share a label get their
+// position too.
+func hookLine(hooks []apply.HookOutcome, i int) string {
+	h := hooks[i]
+	label := hookLabel(h.Hook)
+	for j := range hooks {
+		if j != i && hookLabel(hooks[j].Hook) == label {
+			label = fmt.Sprintf("%s (#%d)", label, i+1)
+			break
+		}
 	}
 	if h.OK {
-		return fmt.Sprintf("%q: ok", hook)
+		return label + ": ok"
 	}
-	return fmt.Sprintf("%q: failed: %s", hook, h.Error)
+	// The line names the certificate already.
+	msg := h.Error
+	if rest, ok := strings.CutPrefix(msg, "deploy hook for "); ok {
+		if _, after, ok := strings.Cut(rest, ": "); ok {
+			msg = after
+		}
+	}
+	return label + ": failed: " + msg
 }
 
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	return s
+// hookLabel names a hook command line by its program: the base name of
+// its first word that is not a VAR=value assignment, and for an
+// interpreter (sh, bash, env, python3, ...) the script's base name too:
+// "PATH=/usr/bin POSTFIX_CONFIG_DIR='/etc/pf' /etc/certplan/postfix.sh"
+// is "postfix.sh", "sh $WORK/deploy.sh" is "sh deploy.sh".
+func hookLabel(hook string) string {
+	words := shellWords(hook)
+	var label []string
+	options := false // after env or an interpreter: skip its options
+	for _, w := range words {
+		if isAssignment(w) || (options && strings.HasPrefix(w, "-")) {
+			continue
+		}
+		base := filepath.Base(w)
+		if options = base == "env"; options {
+			continue
+		}
+		label = append(label, base)
+		if options = interpreters[base]; !options || len(label) == 2 {
+			break
+		}
+	}
+	if len(label) == 0 {
+		s, _, _ := strings.Cut(strings.TrimSpace(hook), "\n")
+		if len(s) > 40 {
+			s = s[:37] + "..."
+		}
+		return strconv.Quote(s)
+	}
+	return strings.Join(label, " ")
+}
+
+var interpreters = map[string]bool{"sh": true, "bash": true, "dash": true, "ksh": true, "zsh": true,
+	"python": true, "python3": true, "perl": true, "php": true, "ruby": true}
+
+func isAssignment(w string) bool {
+	name, _, ok := strings.Cut(w, "=")
+	if !ok || name == "" {
+		return false
+	}
+	for i, r := range name {
+		if r != '_' && (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') && (i == 0 || r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// shellWords splits a command line into words as a shell would, enough to
+// name its program: quotes and backslashes are removed, newlines and ";"
+// end nothing (the first program is all that is wanted). Expansions stay.
+func shellWords(s string) []string {
+	var words []string
+	var cur strings.Builder
+	in, quote, esc := false, rune(0), false
+	for _, r := range s {
+		switch {
+		case esc:
+			cur.WriteRune(r)
+			esc = false
+		case quote == '\'':
+			if r == '\'' {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case quote == '"':
+			switch r {
+			case '"':
+				quote = 0
+			case '\\':
+				esc = true
+			default:
+				cur.WriteRune(r)
+			}
+		case r == '\'' || r == '"':
+			quote, in = r, true
+		case r == '\\':
+			esc, in = true, true
+		case r == ' ' || r == '\t' || r == '\n' || r == ';':
+			if in {
+				words = append(words, cur.String())
+				cur.Reset()
+				in = false
+			}
+		default:
+			cur.WriteRune(r)
+			in = true
+		}
+	}
+	if in {
+		words = append(words, cur.String())
+	}
+	return words
 }
 
 // verifyProblem says why v is not as planned; endpoint is where ("127.0.0.2:25").
@@ -643,7 +874,10 @@ func summaryLine(rep *apply.Report) string {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}
 	}
-	s := fmt.Sprintf("%d certificates: %s", len(rep.Certificates), strings.Join(parts, ", "))
+	s := fmt.Sprintf("%s: %s", plural(len(rep.Certificates), "certificate"), strings.Join(parts, ", "))
+	if n := len(rep.Retired); n > 0 {
+		s += fmt.Sprintf("; %d retired", n)
+	}
 	if rep.Verified {
 		ok := 0
 		for _, v := range rep.Verification {
@@ -651,7 +885,7 @@ func summaryLine(rep *apply.Report) string {
 				ok++
 			}
 		}
-		s += fmt.Sprintf("; verified %d of %d name/endpoint pairs", ok, len(rep.Verification))
+		s += fmt.Sprintf("; verified %d of %s", ok, plural(len(rep.Verification), "name/endpoint pair"))
 	}
 	return s
 }

@@ -40,21 +40,34 @@ order a run sleeps a random time up to --jitter, so that many hosts started
 by the same cron minute do not reach the CA at once (--no-jitter to skip).
 A second run while one is working exits at once with code 4. Deploy hooks
 run only for certificates that changed, and the changed certificates are
-then verified by probing, as "certplan issue" does. Certificates that the
-plan no longer has are reported once and kept on disk, not renewed.
+then verified by probing, as "certplan issue" does. When a certificate's
+hooks succeed but verification does not find it served (a listener the hooks
+do not manage, a server that did not reload), later runs deploy it again at
+most 3 times, 1, 10 and 100 minutes apart, and then stop reloading the
+servers for it: "certplan check" keeps reporting the names it does not serve.
+
+A certificate the plan no longer has (a domain left) is retired: its deploy
+hooks run once with CERTPLAN_CHANGE=retired, before the deploys of the run,
+so that the servers stop presenting it; then its files move to --state-dir's
+retired/ and nothing renews or checks it. A failed hook is run again by the
+next run. The retirement waits while one of its names is planned on a
+certificate that does not list it yet (that order failed): until then, the
+retired certificate is the one serving the name.
 
 Output: nothing at all when nothing happened (a certificate waiting out a
-backoff counts as nothing: the run that failed said so, and --format json
-shows it); otherwise one line per change. --format json writes the full
-report.
+backoff, or its next redeploy, counts as nothing: the run that failed said
+so, and --format json shows it); otherwise one line per change, and when
+something failed one "certplan: error:" line on stderr. --format json writes
+the full report.
 
 Exit codes:
   0  nothing was due, or everything due was done, deployed and verified
   1  failure: nothing due could be issued
   2  bad flags or arguments
-  3  partial: some names or certificates failed, a hook failed,
-     certificates were deferred (--max-orders), or verification found a new
-     certificate not served
+  3  partial: some names or certificates failed, a hook failed (also a
+     retired certificate's), certificates were deferred (--max-orders), or
+     verification found a new certificate not served (runs that deploy
+     nothing verify nothing: they exit 0)
   4  another certplan run holds the state directory's lock`,
 		Example: `  # Hourly from cron (the config file holds the domain sources, server IPs,
   # CA, challenge, hooks, ...)
@@ -85,10 +98,7 @@ Exit codes:
 					return werr
 				}
 			}
-			if err != nil {
-				return err
-			}
-			return exitFor(rep, &o.applyOptions)
+			return err
 		},
 	}
 	o.addFlags(cmd.Flags())
@@ -109,7 +119,7 @@ func writeRenewText(w io.Writer, rep *apply.Report) {
 			if verb == "" {
 				verb = "issued"
 			}
-			s := fmt.Sprintf("%s %s (%s): %d names, serial %s, expires %s", verb, c.ID, c.Message, len(c.Issued), c.Serial, c.NotAfter.Format("2006-01-02"))
+			s := fmt.Sprintf("%s %s (%s): %s, serial %s, expires %s", verb, c.ID, c.Message, plural(len(c.Issued), "name"), c.Serial, c.NotAfter.Format("2006-01-02"))
 			if c.Replaced != "" {
 				s += ", replaces " + c.Replaced
 			}
@@ -132,11 +142,20 @@ func writeRenewText(w io.Writer, rep *apply.Report) {
 		}
 	}
 	for _, r := range rep.Retired {
-		fmt.Fprintf(w, "retired %s: no longer in the plan; its files stay, it is no longer renewed\n", r.ID)
+		if r.Status == apply.RetireWould {
+			fmt.Fprintf(w, "would retire %s: no longer in the plan; %s\n", r.ID, r.Message)
+			continue
+		}
+		fmt.Fprintf(w, "retired %s: no longer in the plan; %s\n", r.ID, retiredLine(&r))
 	}
 	for _, v := range rep.Verification {
 		if !v.OK() {
 			fmt.Fprintln(w, verifyProblem(&v, hostPort(v.IP, v.Port)))
+		}
+	}
+	for _, c := range rep.Certificates {
+		if s := unverifiedLine(&c); s != "" {
+			fmt.Fprintln(w, s)
 		}
 	}
 }
@@ -145,9 +164,9 @@ func hooksSummary(c *apply.CertOutcome) string {
 	if len(c.Hooks) == 0 {
 		return ""
 	}
-	for _, h := range c.Hooks {
+	for i, h := range c.Hooks {
 		if !h.OK {
-			return "; deploy hook " + hookLine(h)
+			return "; deploy hook " + hookLine(c.Hooks, i)
 		}
 	}
 	return "; deployed"

@@ -29,6 +29,13 @@ type deployment struct {
 	cert       Cert
 	names      []string
 	defaultIPs []string
+	change     string // CERTPLAN_CHANGE; "" for a deploy
+}
+
+// retired is d as certplan hands it to the hooks when the plan no longer has it.
+func (d deployment) retired() deployment {
+	d.change = "retired"
+	return d
 }
 
 // runHook runs a deploy hook the way certplan does: the certificate in a
@@ -45,6 +52,7 @@ func runHook(t *testing.T, hook string, d deployment, extra map[string]string) (
 		"CERTPLAN_CERT_ID="+d.id,
 		"CERTPLAN_NAMES="+strings.Join(d.names, " "),
 		"CERTPLAN_DEFAULT_IPS="+strings.Join(d.defaultIPs, " "),
+		"CERTPLAN_CHANGE="+d.change,
 	)
 	for k, v := range extra {
 		env = append(env, k+"="+v)
@@ -215,6 +223,47 @@ func TestPostfixHookDeploy(t *testing.T) {
 			t.Errorf("%s has mode %v, want 0600", f, fi.Mode().Perm())
 		}
 	}
+
+	// domain2 is retired (its domain left; smtp.domain2.test moved to its
+	// own certificate before): its table entries go, except the one that
+	// points at the other certificate, and clients asking for its names
+	// get the default.
+	out = mustHook(t, "postfix.sh", sni.retired(), env)
+	if !strings.Contains(out, "retired domain2: removed 2 SNI table entries") {
+		t.Errorf("retirement output:\n%s", out)
+	}
+	check(map[string]Cert{
+		"":                  def.cert,
+		"mail.domain2.test": def.cert,
+		"imap.domain3.test": def.cert,
+		"smtp.domain2.test": sni2.cert,
+	})
+	b, err = os.ReadFile(mapSrc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "smtp.domain2.test " + filepath.Join(certDir, "smtp-domain2.pem") + "\n"; !strings.Contains(string(b), want) || strings.Contains(string(b), "/domain2.pem") ||
+		strings.Contains(string(b), "mail.domain2.test") || strings.Contains(string(b), "domain3") {
+		t.Errorf("SNI table after the retirement:\n%s", b)
+	}
+	if _, err := os.Stat(filepath.Join(certDir, "domain2.pem")); !os.IsNotExist(err) {
+		t.Errorf("the retired certificate's file is still there (%v)", err)
+	}
+	// Run again (a retirement whose later hook failed is retried): nothing
+	// more to remove.
+	if out := mustHook(t, "postfix.sh", sni.retired(), env); !strings.Contains(out, "removed 0 SNI table entries") {
+		t.Errorf("second retirement:\n%s", out)
+	}
+	// A retired default certificate leaves the default file main.cf names.
+	out = mustHook(t, "postfix.sh", def.retired(), env)
+	if !strings.Contains(out, "kept default-<ip>.pem for "+p.IP) {
+		t.Errorf("default retirement output:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(certDir, "default-"+p.IP+".pem")); err != nil {
+		t.Errorf("the default certificate file: %v", err)
+	}
+	check(map[string]Cert{"": def.cert, "smtp.domain2.test": sni2.cert})
+
 	noTemporaries(t, certDir)
 	noTemporaries(t, p.ConfigDir)
 	if t.Failed() {
@@ -303,6 +352,38 @@ func TestDovecotHookDeploy(t *testing.T) {
 	more := deployment{id: "domain9", cert: issue(t, "mail.domain9.test"), names: []string{"mail.domain9.test"}}
 	mustHook(t, "dovecot.sh", more, env)
 	check(map[string]Cert{"": def.cert, "mail.domain9.test": more.cert, "imap.domain2.test": imap.cert})
+
+	// domain2 is retired (imap.domain2.test moved to its own certificate
+	// before): its blocks go, the one another certificate wrote stays, and
+	// clients asking for its names get the default.
+	out = mustHook(t, "dovecot.sh", sni.retired(), env)
+	if !strings.Contains(out, "retired domain2: removed 2 local_name blocks") {
+		t.Errorf("retirement output:\n%s", out)
+	}
+	check(map[string]Cert{
+		"":                  def.cert,
+		"mail.domain2.test": def.cert,
+		"mail.domain3.test": def.cert,
+		"imap.domain2.test": imap.cert,
+		"mail.domain9.test": more.cert,
+	})
+	b, err = os.ReadFile(sniConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "/domain2.crt") || strings.Contains(string(b), "domain3") || !strings.Contains(string(b), "local_name imap.domain2.test {") {
+		t.Errorf("local_name blocks after the retirement:\n%s", b)
+	}
+	for _, f := range []string{"domain2.crt", "domain2.key"} {
+		if _, err := os.Stat(filepath.Join(certDir, f)); !os.IsNotExist(err) {
+			t.Errorf("%s is still there (%v)", f, err)
+		}
+	}
+	out = mustHook(t, "dovecot.sh", def.retired(), env)
+	if !strings.Contains(out, "kept default-<ip>.crt and .key for "+d.IP) {
+		t.Errorf("default retirement output:\n%s", out)
+	}
+	check(map[string]Cert{"": def.cert, "imap.domain2.test": imap.cert})
 	noTemporaries(t, hookDir)
 	if t.Failed() {
 		t.Logf("dovecot log:\n%s", d.Log())
@@ -353,6 +434,33 @@ func TestEximHookFiles(t *testing.T) {
 	if err == nil && fi.Mode().Perm() != 0o640 {
 		t.Errorf("main.pem has mode %v, want 0640", fi.Mode().Perm())
 	}
+
+	// smtp.domain2.test comes back on a certificate of its own; then
+	// domain2 is retired: its links go, the other certificate's stays.
+	smtp := deployment{id: "smtp-domain2", cert: issue(t, "smtp.domain2.test"), names: []string{"smtp.domain2.test"}}
+	mustHook(t, "exim.sh", smtp, env)
+	out := mustHook(t, "exim.sh", sni.retired(), env)
+	if !strings.Contains(out, "retired domain2: removed 2 sni links") {
+		t.Errorf("retirement output:\n%s", out)
+	}
+	for _, f := range []string{"sni/mail.domain2.test.pem", "sni/_.domain3.test.pem", "domain2.pem"} {
+		if _, err := os.Lstat(filepath.Join(dir, f)); !os.IsNotExist(err) {
+			t.Errorf("%s is still there after the retirement (%v)", f, err)
+		}
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "sni", "smtp.domain2.test.pem")); !bytes.Equal(got, smtp.cert.CombinedPEM()) {
+		t.Error("sni/smtp.domain2.test.pem does not hold its own certificate after domain2's retirement")
+	}
+	// A retired default keeps the default files tls_certificate names.
+	mustHook(t, "exim.sh", def.retired(), env)
+	for _, f := range []string{"default-127.0.0.2.pem", "default-127.0.0.3.pem"} {
+		if got, _ := os.ReadFile(filepath.Join(dir, f)); !bytes.Equal(got, def.cert.CombinedPEM()) {
+			t.Errorf("%s changed after the default's retirement", f)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "main.pem")); !os.IsNotExist(err) {
+		t.Errorf("main.pem is still there after the retirement (%v)", err)
+	}
 	noTemporaries(t, dir)
 }
 
@@ -364,5 +472,10 @@ func TestCpanelHookWithoutCpanel(t *testing.T) {
 	out, err := runHook(t, "cpanel.sh", d, map[string]string{"WHMAPI1": "/nonexistent/whmapi1"})
 	if err == nil || !strings.Contains(out, "/nonexistent/whmapi1: not found") {
 		t.Errorf("err %v, output:\n%s", err, out)
+	}
+	// A retirement changes nothing on cPanel, and says so.
+	out, err = runHook(t, "cpanel.sh", d.retired(), map[string]string{"WHMAPI1": "/nonexistent/whmapi1"})
+	if err != nil || !strings.Contains(out, "retired main: nothing to do on cPanel") {
+		t.Errorf("retirement: err %v, output:\n%s", err, out)
 	}
 }
