@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
@@ -92,14 +91,6 @@ func BenchmarkPlanRatio(b *testing.B) {
 		b.ReportMetric(median(cpu[large])/median(cpu[small]), "cpu-ratio"+sfx)
 	}
 	b.ReportMetric(0, "ns/op")
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func median(xs []float64) float64 {
