@@ -31,6 +31,8 @@ type cand struct {
 	krank        int32  // rank of key among all keys
 	prio         int8
 	must         bool
+	// listed: the plan records its hosted domains (model.Plan.NameDomains).
+	listed bool
 }
 
 // ipsOf returns the server IP indices of cand ci.
@@ -90,6 +92,12 @@ type planner struct {
 	ipGroup   []int // server IP index → group index, -1 when no names
 	used      map[string]bool
 	certs     []*bcert
+	// pending are names whose lookup failed, decided once the previous
+	// plan has been read (see keep.go).
+	pending []pending
+	// extraDoms are hosted domains to record for a name beyond the
+	// inventory's: a failing domain's earlier claim on it, carried forward.
+	extraDoms map[string][]string
 }
 
 // Plan computes the certificates that make every planned name of inv verify
@@ -229,12 +237,14 @@ func (p *planner) selectNames() {
 		if must {
 			seen[name] = true
 		}
+		npend := len(p.pending)
 		if c, ok := p.check(name, n, must); ok {
 			c.inv = int32(i)
 			p.cands = append(p.cands, c)
+		} else if len(p.pending) > npend {
+			p.pending[npend].inv = int32(i)
 		} else if must {
-			e := p.excluded[p.exclIdx[name]]
-			p.warn(model.WarnMustCoverIssue, name, "must-cover name cannot be planned: %s", e.Reason)
+			p.warnMustExcluded(name, p.exclIdx[name])
 		}
 	}
 	var missing []string
@@ -256,6 +266,7 @@ func (p *planner) selectNames() {
 	if !slices.IsSortedFunc(p.cands, func(a, b cand) int { return strings.Compare(a.name, b.name) }) {
 		slices.SortFunc(p.cands, func(a, b cand) int { return strings.Compare(a.name, b.name) })
 	}
+	p.keepPrevious()
 	// Rank the client-domain keys so that sorting compares integers.
 	kid := make(map[string]int, len(p.cands)/2)
 	keys := make([]string, 0, len(p.cands)/2)
@@ -331,7 +342,11 @@ func (p *planner) check(name string, n *model.Name, must bool) (_ cand, ok bool)
 		return cand{}, false
 	}
 	if n.Error != "" {
-		p.exclude(name, model.ExcludeLookupFailed, fmt.Sprintf("DNS lookup failed (%s): fix the zone or its servers, then plan again", n.Error))
+		if p.prev != nil && !strings.Contains(n.Error, model.NameErrNXDOMAIN) {
+			p.pend(name, n, must, false)
+			return cand{}, false
+		}
+		p.excludeLookupFailed(name, n)
 		return cand{}, false
 	}
 	start := len(p.ipArena)
@@ -373,6 +388,10 @@ func (p *planner) check(name string, n *model.Name, must bool) (_ cand, ok bool)
 		return cand{}, false
 	}
 	if !n.CAAOK {
+		if p.prev != nil && n.CAA.Error != "" {
+			p.pend(name, n, must, true)
+			return cand{}, false
+		}
 		p.exclude(name, model.ExcludeCAAForbids, caaReason(n, p.ca))
 		return cand{}, false
 	}
@@ -387,11 +406,25 @@ func (p *planner) check(name string, n *model.Name, must bool) (_ cand, ok bool)
 	if len(n.Domains) > 0 {
 		key = slices.Min(n.Domains)
 	}
-	c := cand{name: name, prio: int8(prio), key: key, must: must, ipOff: int32(start), ipLen: int32(len(here))}
+	c := cand{name: name, prio: int8(prio), key: key, must: must, ipOff: int32(start), ipLen: int32(len(here)),
+		listed: len(n.Domains) > 1 || len(n.Domains) == 1 && !under(name, n.Domains[0])}
 	if c.key == "" {
 		c.key = RegisteredDomain(name)
 	}
 	return c, true
+}
+
+func (p *planner) excludeLookupFailed(name string, n *model.Name) {
+	p.exclude(name, model.ExcludeLookupFailed, fmt.Sprintf("DNS lookup failed (%s): fix the zone or its servers, then plan again", n.Error))
+}
+
+func (p *planner) warnMustExcluded(name string, k int) {
+	p.warn(model.WarnMustCoverIssue, name, "must-cover name cannot be planned: %s", p.excluded[k].Reason)
+}
+
+// under reports whether name is domain or below it.
+func under(name, domain string) bool {
+	return name == domain || len(name) > len(domain)+1 && name[len(name)-len(domain)-1] == '.' && name[len(name)-len(domain):] == domain
 }
 
 func caaReason(n *model.Name, ca string) string {
@@ -907,6 +940,7 @@ func (p *planner) assemble() *model.Plan {
 		}
 		slices.Sort(out.Retired)
 	}
+	out.NameDomains = p.nameDomains()
 	p.budget(out)
 	p.dane(out)
 	slices.SortFunc(out.Excluded, func(a, b model.Exclusion) int { return strings.Compare(a.Name, b.Name) })
