@@ -47,7 +47,8 @@ type bcert struct {
 	prev   *model.PlannedCert
 	def    bool
 	ips    []int
-	names  []int // cand indices
+	names  []int   // cand indices
+	kr     []int32 // key ranks of names, when known
 	key    string
 	change string
 }
@@ -84,7 +85,7 @@ type planner struct {
 	nkeys   int
 	nameIdx map[string]int
 	// prevCands are the planned names of each previous certificate.
-	prevCands map[*model.PlannedCert][]int
+	prevCands map[*model.PlannedCert][]prevName
 	excluded  []model.Exclusion
 	exclIdx   map[string]int
 	warnings  []model.Warning
@@ -514,6 +515,22 @@ func (p *planner) groupsOf(ci int) []int {
 	return gs
 }
 
+// prevName is a planned name on a previous certificate, with what build
+// needs of it, read once while its cand is in cache.
+type prevName struct {
+	ci, krank int32
+	// groups has bit g set when the name is in group g (groups < 64).
+	groups uint64
+}
+
+// in reports whether the name is in group g.
+func (p *planner) in(pn prevName, g int) bool {
+	if len(p.groups) <= 64 {
+		return pn.groups&(1<<g) != 0
+	}
+	return p.inGroup(int(pn.ci), g)
+}
+
 // matchPrevious assigns previous certificates to groups: defaults to the
 // group sharing most names with them (preferring one sharing an IP and
 // needing fewest additions), SNI certificates to the group sharing most
@@ -527,19 +544,33 @@ func (p *planner) matchPrevious() ([]*model.PlannedCert, [][]*model.PlannedCert)
 	}
 	type pair struct{ g, c, ipx, overlap, added int }
 	var pairs []pair
-	p.prevCands = map[*model.PlannedCert][]int{}
+	p.prevCands = make(map[*model.PlannedCert][]prevName, len(p.prev.Certificates))
+	all := make([]prevName, 0, len(p.cands))
+	overlap := make([]int, len(p.groups))
 	for c := range p.prev.Certificates {
 		pc := &p.prev.Certificates[c]
-		overlap := make([]int, len(p.groups))
-		cs := make([]int, 0, len(pc.Names))
+		clear(overlap)
+		start := len(all)
 		for _, n := range pc.Names {
-			if ci, ok := p.lookup(n); ok {
-				cs = append(cs, ci)
-				for _, g := range p.groupsOf(ci) {
-					overlap[g]++
-				}
+			ci, ok := p.lookup(n)
+			if !ok {
+				continue
 			}
+			pn := prevName{ci: int32(ci), krank: p.cands[ci].krank}
+			ips := p.ipsOf(ci)
+			for k, i := range ips {
+				g := p.ipGroup[i]
+				if g < 0 || slices.ContainsFunc(ips[:k], func(j int) bool { return p.ipGroup[j] == g }) {
+					continue // not planned there, or counted for an earlier IP
+				}
+				if g < 64 {
+					pn.groups |= 1 << g
+				}
+				overlap[g]++
+			}
+			all = append(all, pn)
 		}
+		cs := all[start:len(all):len(all)]
 		p.prevCands[pc] = cs
 		if !pc.Default {
 			best := -1
@@ -594,20 +625,37 @@ func (p *planner) sortByKey(cs []int) {
 }
 
 func (p *planner) sortPacked(cs []int, prio bool) {
+	keys := p.packKeys(cs, prio)
+	slices.Sort(keys)
+	for i, k := range keys {
+		cs[i] = keyCI(k)
+	}
+}
+
+// Packed sort keys: priority (optional), key rank, cand index, so that
+// sorting compares integers. 30 bits of cand index and 28 of key rank hold
+// far more names than a plan has.
+const (
+	ciBits   = 30
+	rankBits = 28
+	prioMask = uint64(1<<64-1) &^ (1<<(ciBits+rankBits) - 1)
+)
+
+func (p *planner) packKeys(cs []int, prio bool) []uint64 {
 	keys := make([]uint64, len(cs))
 	for i, ci := range cs {
 		c := &p.cands[ci]
-		k := uint64(c.krank)<<30 | uint64(ci)
+		k := uint64(c.krank)<<ciBits | uint64(ci)
 		if prio {
-			k |= uint64(c.prio) << 58
+			k |= uint64(c.prio) << (ciBits + rankBits)
 		}
 		keys[i] = k
 	}
-	slices.Sort(keys)
-	for i, k := range keys {
-		cs[i] = int(k & (1<<30 - 1))
-	}
+	return keys
 }
+
+func keyCI(k uint64) int     { return int(k & (1<<ciBits - 1)) }
+func keyRank(k uint64) int32 { return int32(k >> ciBits & (1<<rankBits - 1)) }
 
 // domainRuns splits cands sorted by key into runs of one client domain.
 func (p *planner) domainRuns(cs []int) [][]int {
@@ -640,18 +688,38 @@ func (p *planner) build() {
 		pk := &packer{p: p, limit: p.limit, ips: grp.ips, byKey: byKey, buckets: make([][]*bcert, p.limit+1)}
 		if defs[g] == nil && len(snis[g]) == 0 {
 			// A fresh group: fill the default by priority, pack the rest.
-			all := slices.Clone(grp.cands)
-			p.sortByPriority(all)
-			n := min(len(all), p.limit)
-			def.names = all[:n:n]
-			rest := all[n:]
-			p.sortByKey(rest)
-			p.eachRun(rest, pk.place)
+			// The sort keys carry each name's key rank, so the packing
+			// reads no cand (in key order, cands are far apart).
+			keys := p.packKeys(grp.cands, true)
+			slices.Sort(keys)
+			n := min(len(keys), p.limit)
+			def.names = make([]int, n)
+			for i, k := range keys[:n] {
+				def.names[i] = keyCI(k)
+			}
+			rest := keys[n:]
+			for i := range rest {
+				rest[i] &^= prioMask
+			}
+			slices.Sort(rest)
+			cis := make([]int, len(rest))
+			for i, k := range rest {
+				cis[i] = keyCI(k)
+			}
+			for i := 0; i < len(rest); {
+				kr := keyRank(rest[i])
+				j := i + 1
+				for j < len(rest) && keyRank(rest[j]) == kr {
+					j++
+				}
+				pk.place(kr, cis[i:j:j])
+				i = j
+			}
 		} else {
 			var fresh []int
 			if defs[g] != nil {
-				for _, ci := range p.prevCands[defs[g]] {
-					if placed[ci] != stamp && p.inGroup(ci, g) {
+				for _, pn := range p.prevCands[defs[g]] {
+					if ci := int(pn.ci); placed[ci] != stamp && p.in(pn, g) {
 						def.names = append(def.names, ci)
 						placed[ci] = stamp
 					}
@@ -666,11 +734,13 @@ func (p *planner) build() {
 			}
 			kept := make([]*bcert, len(snis[g]))
 			for k, pc := range snis[g] {
-				c := &bcert{prev: pc, ips: grp.ips}
+				pns := p.prevCands[pc]
+				c := &bcert{prev: pc, ips: grp.ips, names: make([]int, 0, len(pns)), kr: make([]int32, 0, len(pns))}
 				kept[k] = c
-				for _, ci := range p.prevCands[pc] {
-					if placed[ci] != stamp && p.inGroup(ci, g) {
+				for _, pn := range pns {
+					if ci := int(pn.ci); placed[ci] != stamp && p.in(pn, g) {
 						c.names = append(c.names, ci)
+						c.kr = append(c.kr, pn.krank)
 						placed[ci] = stamp
 					}
 				}
@@ -681,7 +751,7 @@ func (p *planner) build() {
 					for _, ci := range c.names[p.limit:] {
 						placed[ci] = 0
 					}
-					c.names = c.names[:p.limit]
+					c.names, c.kr = c.names[:p.limit], nil
 				}
 				if len(c.names) > 0 {
 					pk.keep(c)
@@ -708,7 +778,7 @@ func (p *planner) build() {
 				if len(def.names)+len(run) <= p.limit {
 					def.names = append(def.names, run...)
 				} else {
-					pk.place(run)
+					pk.place(p.cands[run[0]].krank, run)
 				}
 			}
 		}
@@ -769,11 +839,20 @@ func (k *packer) room(c *bcert) int { return k.limit - len(c.names) }
 
 func (k *packer) keep(c *bcert) {
 	k.certs = append(k.certs, c)
-	for _, ci := range c.names {
-		if kr := k.p.cands[ci].krank; k.byKey[kr] == nil {
-			k.byKey[kr] = c
+	if len(c.kr) == len(c.names) {
+		for _, kr := range c.kr {
+			if k.byKey[kr] == nil {
+				k.byKey[kr] = c
+			}
+		}
+	} else {
+		for _, ci := range c.names {
+			if kr := k.p.cands[ci].krank; k.byKey[kr] == nil {
+				k.byKey[kr] = c
+			}
 		}
 	}
+	c.kr = nil
 	if c.key == "" && len(c.names) > 0 {
 		c.key = k.p.cands[c.names[0]].key
 	}
@@ -782,31 +861,32 @@ func (k *packer) keep(c *bcert) {
 	}
 }
 
-func (k *packer) add(c *bcert, run []int) {
+func (k *packer) add(c *bcert, kr int32, run []int) {
 	c.names = append(c.names, run...)
-	k.byKey[k.p.cands[run[0]].krank] = c
+	k.byKey[kr] = c
 	if r := k.room(c); r > 0 {
 		k.buckets[r] = append(k.buckets[r], c)
 	}
 }
 
-func (k *packer) newCert(run []int) {
+func (k *packer) newCert(kr int32, run []int) {
 	c := &bcert{ips: k.ips, key: k.p.cands[run[0]].key, names: make([]int, 0, k.limit)}
 	k.certs = append(k.certs, c)
-	k.add(c, run)
+	k.add(c, kr, run)
 }
 
-func (k *packer) place(run []int) {
+// place packs run, the names of the client domain of key rank kr.
+func (k *packer) place(kr int32, run []int) {
 	for len(run) > k.limit {
-		k.newCert(run[:k.limit:k.limit])
+		k.newCert(kr, run[:k.limit:k.limit])
 		run = run[k.limit:]
 	}
 	s := len(run)
 	if s == 0 {
 		return
 	}
-	if c := k.byKey[k.p.cands[run[0]].krank]; c != nil && k.room(c) >= s {
-		k.add(c, run)
+	if c := k.byKey[kr]; c != nil && k.room(c) >= s {
+		k.add(c, kr, run)
 		return
 	}
 	for r := s; r <= k.limit; r++ {
@@ -816,13 +896,13 @@ func (k *packer) place(run []int) {
 			b = b[:len(b)-1]
 			if k.room(c) == r {
 				k.buckets[r] = b
-				k.add(c, run)
+				k.add(c, kr, run)
 				return
 			}
 		}
 		k.buckets[r] = b
 	}
-	k.newCert(run)
+	k.newCert(kr, run)
 }
 
 // assemble turns the built certificates into the plan document.
