@@ -27,7 +27,6 @@ type cand struct {
 	key          string // client-domain group: first domain, else registered domain
 	ipOff, ipLen int32  // its server IPs: planner.ipArena[ipOff:ipOff+ipLen], sorted
 	inv          int32  // index into the inventory's names, -1 when not there
-	regDom       int32  // interned registered domain, -1 until computed
 	krank        int32  // rank of key among all keys
 	prio         int8
 	must         bool
@@ -80,10 +79,11 @@ type planner struct {
 
 	cands   []cand
 	ipArena []int
-	needIdx bool     // build nameIdx (many lookups follow)
-	rdByKey []string // by key rank; "." when the key is a public suffix
-	nkeys   int
-	nameIdx map[string]int
+	needIdx bool // build nameIdx (many lookups follow)
+	// keyByRank are the client-domain keys in string order.
+	keyByRank []string
+	nkeys     int
+	nameIdx   map[string]int
 	// prevCands are the planned names of each previous certificate.
 	prevCands map[*model.PlannedCert][]prevName
 	excluded  []model.Exclusion
@@ -273,7 +273,6 @@ func (p *planner) selectNames() {
 	keys := make([]string, 0, len(p.cands)/2)
 	for i := range p.cands {
 		c := &p.cands[i]
-		c.regDom = -1
 		k, ok := kid[c.key]
 		if !ok {
 			k = len(keys)
@@ -289,8 +288,10 @@ func (p *planner) selectNames() {
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
 	p.nkeys = len(keys)
 	rank := make([]int, len(keys))
+	p.keyByRank = make([]string, len(keys))
 	for r, k := range order {
 		rank[k] = r
+		p.keyByRank[r] = keys[k]
 	}
 	for i := range p.cands {
 		p.cands[i].krank = int32(rank[p.cands[i].krank])
@@ -1067,14 +1068,9 @@ func diff(a, b []string) (added, removed []string) {
 // budget counts orders and certificates per registered domain, and warns
 // against the CA's rate limits.
 func (p *planner) budget(out *model.Plan) {
-	type count struct{ certs, orders, stamp int }
-	per := make([]count, 0, p.nkeys)
-	doms := make([]string, 0, p.nkeys)
-	ids := make(map[string]int, len(p.cands)/3)
-	keyID := make([]int32, p.nkeys) // by key rank: the key's registered domain id
-	for i := range keyID {
-		keyID[i] = -1
-	}
+	type count struct{ certs, orders, stamp int32 }
+	regID, doms := p.registeredDomains()
+	per := make([]count, len(doms))
 	type dup struct {
 		n  int
 		id string
@@ -1096,31 +1092,13 @@ func (p *planner) budget(out *model.Plan) {
 			}
 			d.n++
 		}
+		stamp := int32(k + 1)
 		for _, ci := range c.names {
-			cd := &p.cands[ci]
-			if cd.regDom < 0 {
-				if id := keyID[cd.krank]; id >= 0 && underKey(cd) {
-					cd.regDom = int32(id)
-				} else {
-					d, byKey := p.registeredDomainKey(cd)
-					id, ok := ids[d]
-					if !ok {
-						id = len(doms)
-						ids[d] = id
-						doms = append(doms, d)
-						per = append(per, count{})
-					}
-					cd.regDom = int32(id)
-					if byKey {
-						keyID[cd.krank] = int32(id)
-					}
-				}
-			}
-			x := &per[cd.regDom]
-			if x.stamp == k+1 {
+			x := &per[regID[ci]]
+			if x.stamp == stamp {
 				continue
 			}
-			x.stamp = k + 1
+			x.stamp = stamp
 			x.certs++
 			if ordered {
 				x.orders++
@@ -1129,9 +1107,8 @@ func (p *planner) budget(out *model.Plan) {
 	}
 	out.Budget.PerRegisteredDomain = make([]model.DomainCount, len(per))
 	for id, x := range per {
-		out.Budget.PerRegisteredDomain[id] = model.DomainCount{Domain: doms[id], Count: x.certs, Orders: x.orders}
+		out.Budget.PerRegisteredDomain[id] = model.DomainCount{Domain: doms[id], Count: int(x.certs), Orders: int(x.orders)}
 	}
-	slices.SortFunc(out.Budget.PerRegisteredDomain, func(a, b model.DomainCount) int { return strings.Compare(a.Domain, b.Domain) })
 	for _, dc := range out.Budget.PerRegisteredDomain {
 		if dc.Orders > p.limits.CertsPerRegisteredDomain {
 			p.warnRate(out, dc.Domain, "%d certificates to order name %s, over the CA's limit of %d per registered domain per week: order in batches over several weeks, or renew with ARI (replaces) where a certificate already exists", dc.Orders, dc.Domain, p.limits.CertsPerRegisteredDomain)
@@ -1153,36 +1130,108 @@ func underKey(c *cand) bool {
 	return len(n) > len(k)+1 && n[len(n)-len(k)-1] == '.' && n[len(n)-len(k):] == k
 }
 
-// registeredDomain returns the registered domain of a cand's name. Names
-// below their client domain (mail.example.com for example.com) share the
-// client domain's, computed once per client domain.
-func (p *planner) registeredDomain(c *cand) string {
-	d, _ := p.registeredDomainKey(c)
-	return d
-}
-
-// registeredDomainKey is registeredDomain, also saying whether the answer is
-// the client domain's (the same for every name below it).
-func (p *planner) registeredDomainKey(c *cand) (string, bool) {
-	n, k := c.name, c.key
-	if underKey(c) {
-		if p.rdByKey == nil {
-			p.rdByKey = make([]string, p.nkeys)
-		}
-		d := p.rdByKey[c.krank]
-		if d == "" {
-			var err error
-			d, err = publicsuffix.EffectiveTLDPlusOne(k)
-			if err != nil {
-				d = "." // k is a public suffix itself: look at each name
+// registeredDomains returns each planned name's registered domain, as an
+// index into doms, which is sorted and without duplicates. Names below
+// their client domain (mail.example.com for example.com) share the client
+// domain's, computed once per client domain. The ids come in string order
+// without a map or a sort of every domain: client domains are ranked in
+// string order already, and those that are their own registered domain
+// (the usual hosted domain) need only be merged with the few others. At
+// 10⁶ names a map and a sort of strings cost more per name than at 10⁵,
+// their memory being out of cache.
+func (p *planner) registeredDomains() (regID []int32, doms []string) {
+	const (
+		unknown = iota
+		self    // the client domain is its own registered domain
+		suffix  // its registered domain is a proper suffix of it
+		public  // it is a public suffix: each name has its own
+	)
+	state := make([]uint8, p.nkeys)
+	keyOdd := make([]int32, p.nkeys) // suffix: index in odd
+	used := make([]bool, p.nkeys)    // self, with a name below it
+	type ent struct {
+		reg string
+		id  int32
+	}
+	var odd []ent
+	ref := make([]int32, len(p.cands)) // ≥ 0: index in odd; < 0: -(key rank+1)
+	for ci := range p.cands {
+		c := &p.cands[ci]
+		if underKey(c) {
+			kr := c.krank
+			if state[kr] == unknown {
+				d, err := publicsuffix.EffectiveTLDPlusOne(c.key)
+				switch {
+				case err != nil:
+					state[kr] = public
+				case d == c.key:
+					state[kr] = self
+				default:
+					state[kr] = suffix
+					keyOdd[kr] = int32(len(odd))
+					odd = append(odd, ent{reg: d})
+				}
 			}
-			p.rdByKey[c.krank] = d
+			switch state[kr] {
+			case self:
+				used[kr] = true
+				ref[ci] = -(kr + 1)
+				continue
+			case suffix:
+				ref[ci] = keyOdd[kr]
+				continue
+			}
 		}
-		if d != "." {
-			return d, true
+		ref[ci] = int32(len(odd))
+		odd = append(odd, ent{reg: RegisteredDomain(c.name)})
+	}
+	ord := make([]int32, len(odd))
+	for i := range ord {
+		ord[i] = int32(i)
+	}
+	slices.SortFunc(ord, func(a, b int32) int { return strings.Compare(odd[a].reg, odd[b].reg) })
+	keyID := make([]int32, p.nkeys)
+	id := int32(-1)
+	last, lastOdd := "", false
+	for r, j := 0, 0; ; {
+		for r < p.nkeys && !used[r] {
+			r++
+		}
+		hasK, hasO := r < p.nkeys, j < len(ord)
+		if !hasK && !hasO {
+			break
+		}
+		if hasK && (!hasO || p.keyByRank[r] <= odd[ord[j]].reg) {
+			// Two client domains differ, so only an odd one can equal it.
+			if s := p.keyByRank[r]; !lastOdd || s != last {
+				id++
+				doms = append(doms, s)
+				last = s
+			}
+			keyID[r] = id
+			lastOdd = false
+			r++
+			continue
+		}
+		e := &odd[ord[j]]
+		if id < 0 || e.reg != last {
+			id++
+			doms = append(doms, e.reg)
+			last = e.reg
+		}
+		e.id = id
+		lastOdd = true
+		j++
+	}
+	regID = make([]int32, len(p.cands))
+	for ci, r := range ref {
+		if r < 0 {
+			regID[ci] = keyID[-r-1]
+		} else {
+			regID[ci] = odd[r].id
 		}
 	}
-	return RegisteredDomain(n), false
+	return regID, doms
 }
 
 func (p *planner) warnRate(out *model.Plan, name, format string, args ...any) {
