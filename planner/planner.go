@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -79,7 +80,7 @@ type planner struct {
 
 	cands   []cand
 	ipArena []int
-	needIdx bool // build nameIdx (many lookups follow)
+	needIdx bool // build nameIdx (a lookup for every probed name follows)
 	// keyByRank are the client-domain keys in string order.
 	keyByRank []string
 	nkeys     int
@@ -296,7 +297,7 @@ func (p *planner) selectNames() {
 	for i := range p.cands {
 		p.cands[i].krank = int32(rank[p.cands[i].krank])
 	}
-	if p.prev != nil || p.needIdx {
+	if p.needIdx {
 		p.nameIdx = make(map[string]int, len(p.cands))
 		for i := range p.cands {
 			p.nameIdx[p.cands[i].name] = i
@@ -546,32 +547,28 @@ func (p *planner) matchPrevious() ([]*model.PlannedCert, [][]*model.PlannedCert)
 	type pair struct{ g, c, ipx, overlap, added int }
 	var pairs []pair
 	p.prevCands = make(map[*model.PlannedCert][]prevName, len(p.prev.Certificates))
-	all := make([]prevName, 0, len(p.cands))
+	flat, off := p.joinPrevious()
 	overlap := make([]int, len(p.groups))
 	for c := range p.prev.Certificates {
 		pc := &p.prev.Certificates[c]
 		clear(overlap)
-		start := len(all)
-		for _, n := range pc.Names {
-			ci, ok := p.lookup(n)
-			if !ok {
+		cs := flat[off[c]:off[c]]
+		for _, pn := range flat[off[c]:off[c+1]] {
+			if pn.ci < 0 {
 				continue
 			}
-			pn := prevName{ci: int32(ci), krank: p.cands[ci].krank}
-			ips := p.ipsOf(ci)
-			for k, i := range ips {
-				g := p.ipGroup[i]
-				if g < 0 || slices.ContainsFunc(ips[:k], func(j int) bool { return p.ipGroup[j] == g }) {
-					continue // not planned there, or counted for an earlier IP
+			cs = append(cs, pn) // in place: cs never passes the entry read
+			if len(p.groups) <= 64 {
+				for m := pn.groups; m != 0; m &= m - 1 {
+					overlap[bits.TrailingZeros64(m)]++
 				}
-				if g < 64 {
-					pn.groups |= 1 << g
-				}
+				continue
+			}
+			for _, g := range p.groupsOf(int(pn.ci)) {
 				overlap[g]++
 			}
-			all = append(all, pn)
 		}
-		cs := all[start:len(all):len(all)]
+		cs = cs[:len(cs):len(cs)]
 		p.prevCands[pc] = cs
 		if !pc.Default {
 			best := -1
