@@ -998,12 +998,17 @@ func (p *planner) assemble() *model.Plan {
 		pc.Change = "new"
 		if c.prev != nil {
 			prevUsed[c.prev.ID] = true
-			old := slices.Clone(c.prev.Names)
-			slices.Sort(old)
-			pc.Added, pc.Removed = diff(pc.Names, old)
 			pc.Change = "unchanged"
-			if len(pc.Added)+len(pc.Removed) > 0 {
-				pc.Change = "changed"
+			if !p.samePrev(c) {
+				old := c.prev.Names
+				if !slices.IsSorted(old) {
+					old = slices.Clone(old)
+					slices.Sort(old)
+				}
+				pc.Added, pc.Removed = diff(pc.Names, old)
+				if len(pc.Added)+len(pc.Removed) > 0 {
+					pc.Change = "changed"
+				}
 			}
 		}
 		c.change = pc.Change
@@ -1032,6 +1037,22 @@ func (p *planner) assemble() *model.Plan {
 		out.Warnings = []model.Warning{}
 	}
 	return out
+}
+
+// samePrev reports whether c holds exactly its previous certificate's
+// names, each found in this plan: then it is unchanged without comparing
+// strings.
+func (p *planner) samePrev(c *bcert) bool {
+	pns := p.prevCands[c.prev]
+	if len(pns) != len(c.prev.Names) || len(pns) != len(c.names) {
+		return false
+	}
+	for k, pn := range pns {
+		if int(pn.ci) != c.names[k] {
+			return false
+		}
+	}
+	return true
 }
 
 func (g *ipGroup) has(ci int) bool { return g.inDef[ci/64]&(1<<(ci%64)) != 0 }
@@ -1287,11 +1308,20 @@ func sortedWarnings(w []model.Warning) []model.Warning {
 // concatenation.
 func planID(pl *model.Plan) string {
 	h := sha256.New()
-	var n [8]byte
+	buf := make([]byte, 0, 32<<10)
 	put := func(s string) {
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-		h.Write(n[:])
-		io.WriteString(h, s)
+		if len(buf)+8+len(s) > cap(buf) {
+			h.Write(buf)
+			buf = buf[:0]
+		}
+		buf = binary.BigEndian.AppendUint64(buf, uint64(len(s)))
+		if len(s) > cap(buf)-len(buf) {
+			h.Write(buf)
+			buf = buf[:0]
+			io.WriteString(h, s)
+			return
+		}
+		buf = append(buf, s...)
 	}
 	for _, c := range pl.Certificates {
 		put(c.ID)
@@ -1305,5 +1335,6 @@ func planID(pl *model.Plan) string {
 			put(name)
 		}
 	}
+	h.Write(buf)
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
