@@ -13,9 +13,12 @@ package planner
 // of each previous name. The hash only narrows the search; names are
 // always compared, so a collision costs a comparison, never a wrong match.
 
-// strHash is a 32-bit hash of s (FNV-1a over 8-byte words, then mixed),
-// fixed so that the planner stays deterministic.
-func strHash(s string) uint32 {
+// strHash is a 32-bit hash of s.
+func strHash(s string) uint32 { return uint32(strHash64(s)) }
+
+// strHash64 is a 64-bit hash of s (FNV-1a over 8-byte words, then
+// MurmurHash3's finalizer), fixed so that the planner stays deterministic.
+func strHash64(s string) uint64 {
 	h := uint64(14695981039346656037)
 	for len(s) >= 8 {
 		w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
@@ -30,7 +33,9 @@ func strHash(s string) uint32 {
 	h ^= h >> 33
 	h *= 0xff51afd7ed558ccd
 	h ^= h >> 33
-	return uint32(h)
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
 }
 
 // sortHigh32 sorts a by the upper 32 bits of each element (LSD radix sort,

@@ -97,3 +97,28 @@ func TestManyGroups(t *testing.T) {
 		t.Errorf("changed %v", ids)
 	}
 }
+
+// TestInternKeys: the hashed numbering of client domains agrees with the
+// exact one.
+func TestInternKeys(t *testing.T) {
+	inv := genInventory(5, 3000, fourIPs)
+	p := &planner{inv: inv, used: map[string]bool{}, exclIdx: map[string]int{}}
+	if err := p.setup(); err != nil {
+		t.Fatal(err)
+	}
+	p.selectNames()
+	got := p.internKeys()
+	gotRanks := make([]int32, len(p.cands))
+	for i := range p.cands {
+		gotRanks[i] = p.cands[i].krank
+	}
+	want := p.internKeysExact()
+	if !slices.Equal(got, want) {
+		t.Fatalf("keys differ: %d and %d", len(got), len(want))
+	}
+	for i := range p.cands {
+		if p.cands[i].krank != gotRanks[i] || want[gotRanks[i]] != p.cands[i].key {
+			t.Fatalf("%s: key number %d, want %d", p.cands[i].name, gotRanks[i], p.cands[i].krank)
+		}
+	}
+}
