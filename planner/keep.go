@@ -150,6 +150,7 @@ func (p *planner) keepPrevious() {
 		c.inv = pd.inv
 		c.must = pd.must
 		c.listed = len(pd.n.Domains) > 1 || len(pd.n.Domains) == 1 && !under(pd.name, pd.n.Domains[0])
+		c.tlsa = len(pd.n.TLSA) > 0
 		kept = append(kept, c)
 		if pd.caa {
 			p.warn(model.WarnKeptLookupFailed, pd.name, "kept from the previous plan: its CAA lookup failed this run (%s); it stays until a run sees it again, but a CA refuses a name whose CAA it cannot read, so an order that includes it fails until the lookup works", pd.n.CAA.Error)

@@ -33,6 +33,7 @@ type cand struct {
 	must         bool
 	// listed: the plan records its hosted domains (model.Plan.NameDomains).
 	listed bool
+	tlsa   bool // the inventory has TLSA records for it
 }
 
 // ipsOf returns the server IP indices of cand ci.
@@ -49,6 +50,7 @@ type bcert struct {
 	ips    []int
 	names  []int   // cand indices
 	kr     []int32 // key ranks of names, when known
+	tlsa   []int   // names with TLSA records
 	key    string
 	change string
 }
@@ -455,7 +457,7 @@ func (p *planner) check(name string, n *model.Name, must bool) (_ cand, ok bool)
 		key = slices.Min(n.Domains)
 	}
 	c := cand{name: name, prio: int8(prio), key: key, must: must, ipOff: int32(start), ipLen: int32(len(here)),
-		listed: len(n.Domains) > 1 || len(n.Domains) == 1 && !under(name, n.Domains[0])}
+		listed: len(n.Domains) > 1 || len(n.Domains) == 1 && !under(name, n.Domains[0]), tlsa: len(n.TLSA) > 0}
 	if c.key == "" {
 		c.key = RegisteredDomain(name)
 	}
@@ -1032,9 +1034,13 @@ func (p *planner) assemble() *model.Plan {
 	for _, c := range p.certs {
 		pc := model.PlannedCert{ID: c.id, Default: c.def, Names: make([]string, len(c.names))}
 		for i, ci := range c.names {
-			pc.Names[i] = p.cands[ci].name
-			if p.cands[ci].must {
-				pc.MustCover = append(pc.MustCover, p.cands[ci].name)
+			cd := &p.cands[ci]
+			pc.Names[i] = cd.name
+			if cd.must {
+				pc.MustCover = append(pc.MustCover, cd.name)
+			}
+			if cd.tlsa {
+				c.tlsa = append(c.tlsa, ci)
 			}
 		}
 		for _, i := range c.ips {
@@ -1309,7 +1315,7 @@ func (p *planner) dane(out *model.Plan) {
 		if c.change == "unchanged" {
 			continue
 		}
-		for _, ci := range c.names {
+		for _, ci := range c.tlsa {
 			cd := &p.cands[ci]
 			n := cd.name
 			if cd.inv < 0 {
