@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -175,6 +176,9 @@ func (p *planner) keepPrevious() {
 		if _, ok := p.exclIdx[name]; ok {
 			continue // DNS answered for it this run: excluded on that answer
 		}
+		if p.excludedByPolicy(name) {
+			continue
+		}
 		key := a.failed
 		if len(a.domains) > 0 {
 			key = a.domains[0]
@@ -192,6 +196,23 @@ func (p *planner) keepPrevious() {
 	}
 	slices.SortFunc(kept, func(a, b cand) int { return strings.Compare(a.name, b.name) })
 	p.cands = mergeCands(p.cands, kept)
+}
+
+// excludedByPolicy applies the checks that need no DNS (--exclude, a
+// valid host name) to a name missing from the inventory, recording the
+// exclusion as for an inventory name.
+func (p *planner) excludedByPolicy(name string) bool {
+	for _, pat := range p.pats {
+		if pat.Match(name) {
+			p.exclude(name, model.ExcludePolicy, fmt.Sprintf("left out by --exclude %q", pat.String()))
+			return true
+		}
+	}
+	if err := CheckName(name); err != nil {
+		p.exclude(name, model.ExcludeInvalidName, fmt.Sprintf("not a host name a public CA issues for: %v", err))
+		return true
+	}
+	return false
 }
 
 // keptCand makes a planned name served on the server IPs ips (its previous

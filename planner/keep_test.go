@@ -194,6 +194,14 @@ func TestKeptLookupFailed(t *testing.T) {
 				n := name(inv, "smtp.a.test")
 				n.Error, n.Addresses = fmt.Sprintf(servfail, n.Name), []string{}
 			}},
+		{name: "an exclude pattern excludes a name its domain's failure hid", pol: &Policy{MaxNames: 4, Exclude: []string{"imap.c.test"}},
+			kept:     []string{"autoconfig.c.test", "mail.c.test", "smtp.c.test"},
+			changed:  []string{"sni-c.test"},
+			excluded: map[string]string{"imap.c.test": model.ExcludePolicy},
+			mutate: func(inv *model.Inventory) {
+				dropDomain(inv, "c.test")
+				domain(inv, "c.test").Error = "MX c.test: SERVFAIL"
+			}},
 		{name: "a server IP gone from the policy", pol: &Policy{MaxNames: 4, ServerIPs: []string{"127.0.0.3"}},
 			retired:  []string{"default-127.0.0.2", "sni-a.test", "sni-b.test", "sni-c.test"},
 			excluded: map[string]string{"smtp.a.test": model.ExcludeLookupFailed, "mail.a.test": model.ExcludePointsElsewhere}, more: true,
