@@ -346,31 +346,42 @@ func TestKeptProperty(t *testing.T) {
 				prev := mustPlan(t, healthy(), nil, pol, nil)
 				inv := healthy()
 				r := rand.New(rand.NewPCG(seed, 11))
+				nameAt := inv.NameIndex()
 				failed := 0
-				for _, d := range slices.Clone(inv.Domains) {
+				drop := map[string]bool{}
+				for di := range inv.Domains {
+					d := &inv.Domains[di]
 					if r.IntN(5) != 0 {
 						continue
 					}
 					failed++
 					switch r.IntN(4) {
 					case 0: // every lookup of the domain failed: its names are missing
-						dropDomain(inv, d.Domain)
-						domain(inv, d.Domain).Error = "MX " + d.Domain + ": i/o timeout (and 14 more lookups failed)"
+						drop[d.Domain] = true
+						d.Error = "MX " + d.Domain + ": i/o timeout (and 14 more lookups failed)"
 					case 1: // the names' address lookups failed
-						domain(inv, d.Domain).Error = fmt.Sprintf(servfail, d.Names[0])
+						d.Error = fmt.Sprintf(servfail, d.Names[0])
 						for _, hn := range d.Names {
-							n := name(inv, hn)
+							n := &inv.Names[nameAt[hn]]
 							n.Error, n.Addresses, n.Here = fmt.Sprintf(servfail, hn), []string{}, model.HereNone
 						}
 					case 2: // CAA lookups failed
 						for _, hn := range d.Names {
-							n := name(inv, hn)
+							n := &inv.Names[nameAt[hn]]
 							n.CAAOK, n.CAA = false, model.CAAVerdict{Error: "CAA " + hn + ": SERVFAIL"}
 						}
 					case 3: // one name's lookup failed, the others answered
-						domain(inv, d.Domain).Error = fmt.Sprintf(servfail, d.Names[0])
-						n := name(inv, d.Names[r.IntN(len(d.Names))])
+						d.Error = fmt.Sprintf(servfail, d.Names[0])
+						n := &inv.Names[nameAt[d.Names[r.IntN(len(d.Names))]]]
 						n.Error = "AAAA " + n.Name + ": i/o timeout"
+					}
+				}
+				// Every generated name has one domain: a dropped domain's
+				// names are missing.
+				inv.Names = slices.DeleteFunc(inv.Names, func(n model.Name) bool { return drop[n.Domains[0]] })
+				for di := range inv.Domains {
+					if drop[inv.Domains[di].Domain] {
+						inv.Domains[di].Names = []string{}
 					}
 				}
 				if failed == 0 {
