@@ -98,27 +98,42 @@ func TestManyGroups(t *testing.T) {
 	}
 }
 
-// TestInternKeys: the hashed numbering of client domains agrees with the
-// exact one.
-func TestInternKeys(t *testing.T) {
-	inv := genInventory(5, 3000, fourIPs)
-	p := &planner{inv: inv, used: map[string]bool{}, exclIdx: map[string]int{}}
-	if err := p.setup(); err != nil {
-		t.Fatal(err)
+// TestRankKeys: ranking client domains by merging runs agrees with
+// sorting them, with shared names, deep names, names equal to their domain
+// and labels whose runs are interrupted.
+func TestRankKeys(t *testing.T) {
+	ip := []string{"127.0.0.2"}
+	extra := []model.Name{
+		nm("mx.hoster.test", []string{"d000003.test", "d000001.test"}, ip, model.RoleMX),
+		nm("a.b.d000002.test", []string{"d000002.test"}, ip, model.RoleMail),
+		nm("d000004.test", []string{"d000004.test"}, ip, model.RoleMX),
+		nm("mail.zz.test", []string{"aa.test"}, ip, model.RoleMail),
+		nm("mail.nodomain.test", nil, ip, model.RoleMail),
+		nm("mail.co.uk", nil, ip, model.RoleMail),
 	}
-	p.selectNames()
-	got := p.internKeys()
-	gotRanks := make([]int32, len(p.cands))
-	for i := range p.cands {
-		gotRanks[i] = p.cands[i].krank
-	}
-	want := p.internKeysExact()
-	if !slices.Equal(got, want) {
-		t.Fatalf("keys differ: %d and %d", len(got), len(want))
-	}
-	for i := range p.cands {
-		if p.cands[i].krank != gotRanks[i] || want[gotRanks[i]] != p.cands[i].key {
-			t.Fatalf("%s: key number %d, want %d", p.cands[i].name, gotRanks[i], p.cands[i].krank)
+	for _, inv := range []*model.Inventory{genInventory(5, 3000, fourIPs), inventory(ip, extra...), labInventory()} {
+		if len(inv.Names) > 100 {
+			inv.Names = append(inv.Names, extra...)
+			slices.SortFunc(inv.Names, func(a, b model.Name) int { return cmpStr(a.Name, b.Name) })
+		}
+		p := &planner{inv: inv, used: map[string]bool{}, exclIdx: map[string]int{}}
+		if err := p.setup(); err != nil {
+			t.Fatal(err)
+		}
+		p.selectNames()
+		var want []string
+		for _, c := range p.cands {
+			want = append(want, c.key)
+		}
+		slices.Sort(want)
+		want = slices.Compact(want)
+		if !slices.Equal(p.keyByRank, want) {
+			t.Fatalf("keys by rank %q, want %q", p.keyByRank, want)
+		}
+		for _, c := range p.cands {
+			if want[c.krank] != c.key {
+				t.Fatalf("%s: rank %d is %s, want its key %s", c.name, c.krank, want[c.krank], c.key)
+			}
 		}
 	}
 }

@@ -272,22 +272,8 @@ func (p *planner) selectNames() {
 	}
 	p.keepPrevious()
 	// Rank the client-domain keys so that sorting compares integers.
-	keys := p.internKeys()
-	order := make([]int, len(keys))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
-	p.nkeys = len(keys)
-	rank := make([]int, len(keys))
-	p.keyByRank = make([]string, len(keys))
-	for r, k := range order {
-		rank[k] = r
-		p.keyByRank[r] = keys[k]
-	}
-	for i := range p.cands {
-		p.cands[i].krank = int32(rank[p.cands[i].krank])
-	}
+	p.keyByRank = p.rankKeys()
+	p.nkeys = len(p.keyByRank)
 	if p.needIdx {
 		p.nameIdx = make(map[string]int, len(p.cands))
 		for i := range p.cands {
@@ -296,58 +282,96 @@ func (p *planner) selectNames() {
 	}
 }
 
-// internKeys numbers the distinct client-domain keys in order of first
-// appearance, setting each cand's krank to its key's number, and returns
-// the keys. The keys are copied into one string, so that sorting and
-// comparing them later reads memory in cache rather than the inventory's
-// scattered strings. The map is keyed by a 64-bit hash of the key, which
-// keeps it small (10⁶ names, some 3×10⁵ keys: a few megabytes) and spares
-// a read of the key's bytes on every probe; each key is still compared
-// with the first one of its hash, and the rare collision falls back to a
-// map of strings.
-func (p *planner) internKeys() []string {
-	hint := len(p.inv.Domains)
-	if hint == 0 {
-		hint = len(p.cands) / 4
-	}
-	ids := make(map[uint64]int32, hint)
-	var arena []byte
-	off := make([]int32, 1, hint+1)
-	for i := range p.cands {
-		c := &p.cands[i]
-		h := strHash64(c.key)
-		k, ok := ids[h]
-		if !ok {
-			k = int32(len(off) - 1)
-			ids[h] = k
-			arena = append(arena, c.key...)
-			off = append(off, int32(len(arena)))
-		} else if string(arena[off[k]:off[k+1]]) != c.key {
-			return p.internKeysExact()
+// rankKeys sets each cand's krank to the rank of its key among the
+// distinct keys in string order, and returns the keys by rank, copied into
+// one string so that comparing them later reads memory in cache.
+//
+// A map from key to number and a sort of the keys is the obvious way, and
+// at 10⁵ names it is fast: the map fits in the processor's cache. At 10⁶
+// it does not, and every probe waits for memory. But names are sorted, and
+// the names one label above their client domain with the same label
+// (mail.a.test, mail.b.test, ...) list their keys in order: the cands are a
+// few runs of ascending keys, one per label, and merging the runs ranks
+// the keys reading each run in order. The other names (a shared MX host,
+// names deeper below their domain) are sorted apart and merged as one more
+// run.
+func (p *planner) rankKeys() []string {
+	var runs [][]int32
+	var odd []int32
+	cur, label, last := -1, "", ""
+	for ci := range p.cands {
+		c := &p.cands[ci]
+		n, k := c.name, c.key
+		if underKey(c) {
+			if l := n[:len(n)-len(k)-1]; strings.IndexByte(l, '.') < 0 {
+				if cur < 0 || l != label || k <= last {
+					cur, label = len(runs), l
+					runs = append(runs, nil)
+				}
+				runs[cur] = append(runs[cur], int32(ci))
+				last = k
+				continue
+			}
 		}
-		c.krank = k
+		odd = append(odd, int32(ci))
+	}
+	if len(odd) > 0 {
+		slices.SortFunc(odd, func(a, b int32) int { return strings.Compare(p.cands[a].key, p.cands[b].key) })
+		runs = append(runs, odd)
+	}
+	// A binary heap of runs by their head's key.
+	heap := make([]int, len(runs))
+	head := make([]string, len(runs))
+	pos := make([]int, len(runs))
+	for r := range runs {
+		heap[r] = r
+		head[r] = p.cands[runs[r][0]].key
+	}
+	less := func(i, j int) bool { return head[heap[i]] < head[heap[j]] }
+	down := func(i int) {
+		for {
+			m, l, r := i, 2*i+1, 2*i+2
+			if l < len(heap) && less(l, m) {
+				m = l
+			}
+			if r < len(heap) && less(r, m) {
+				m = r
+			}
+			if m == i {
+				return
+			}
+			heap[i], heap[m] = heap[m], heap[i]
+			i = m
+		}
+	}
+	for i := len(heap)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	var arena []byte
+	off := make([]int32, 1, len(p.inv.Domains)+1)
+	rank := int32(-1)
+	for len(heap) > 0 {
+		r := heap[0]
+		ci := runs[r][pos[r]]
+		k := head[r]
+		if rank < 0 || k != string(arena[off[rank]:off[rank+1]]) {
+			rank++
+			arena = append(arena, k...)
+			off = append(off, int32(len(arena)))
+		}
+		p.cands[ci].krank = rank
+		if pos[r]++; pos[r] < len(runs[r]) {
+			head[r] = p.cands[runs[r][pos[r]]].key
+		} else {
+			heap[0] = heap[len(heap)-1]
+			heap = heap[:len(heap)-1]
+		}
+		down(0)
 	}
 	all := string(arena)
 	keys := make([]string, len(off)-1)
 	for k := range keys {
 		keys[k] = all[off[k]:off[k+1]]
-	}
-	return keys
-}
-
-// internKeysExact is internKeys with a map of strings.
-func (p *planner) internKeysExact() []string {
-	ids := make(map[string]int32)
-	var keys []string
-	for i := range p.cands {
-		c := &p.cands[i]
-		k, ok := ids[c.key]
-		if !ok {
-			k = int32(len(keys))
-			ids[c.key] = k
-			keys = append(keys, c.key)
-		}
-		c.krank = k
 	}
 	return keys
 }
