@@ -747,10 +747,10 @@ func (p *planner) eachRun(cs []int, f func([]int)) {
 
 func (p *planner) build() {
 	defs, snis := p.matchPrevious()
-	placed := make([]int, len(p.cands)) // group index + 1 when placed in that group
+	placed := make([]int32, len(p.cands)) // group index + 1 when placed in that group
 	byKey := make([]*bcert, p.nkeys)
 	for g, grp := range p.groups {
-		stamp := g + 1
+		stamp := int32(g + 1)
 		def := &bcert{def: true, ips: grp.ips, prev: defs[g]}
 		grp.def = def
 		clear(byKey)
