@@ -46,6 +46,18 @@ type Name struct {
 	Error string `json:"error,omitempty"`
 }
 
+// Definitive NXDOMAIN answers, as the inventory writes them into
+// [Name.Error] and [Domain.Error]. They are DNS saying that a name or
+// domain does not exist, not a failed lookup: the planner removes such a
+// name from its certificate, where it keeps one whose lookup failed.
+const (
+	// NameErrNXDOMAIN is (part of) Name.Error when the name does not exist.
+	NameErrNXDOMAIN = "no such name (NXDOMAIN)"
+	// DomainErrNXDOMAIN is part of Domain.Error when the hosted domain does
+	// not exist ("MX domain2.test: NXDOMAIN: the domain does not exist").
+	DomainErrNXDOMAIN = "NXDOMAIN: the domain does not exist"
+)
+
 // HasRole reports whether n has role r.
 func (n *Name) HasRole(r string) bool {
 	for _, x := range n.Roles {

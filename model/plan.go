@@ -28,6 +28,21 @@ type Plan struct {
 	// Retired are the IDs of the previous plan's certificates that this plan
 	// no longer uses (all their names gone or moved), sorted.
 	Retired []string `json:"retired,omitempty"`
+	// NameDomains records which hosted domains use a planned name, for the
+	// names where that is not simply the one hosted domain the name is
+	// under or equal to (mail.domain2.test for domain2.test needs no
+	// entry; a shared mx.hoster.test does), sorted by name. The next plan
+	// reads it to tell a name that DNS removed from one it could not see
+	// because its domain's lookups failed: the second kind stays on its
+	// certificate (see [WarnKeptLookupFailed]).
+	NameDomains []NameDomains `json:"name_domains,omitempty"`
+}
+
+// NameDomains lists the hosted domains that use a planned name.
+type NameDomains struct {
+	Name string `json:"name"`
+	// Domains are sorted.
+	Domains []string `json:"domains"`
 }
 
 // PlanPolicy echoes the policy the plan was made with.
@@ -91,6 +106,10 @@ const (
 	WarnDANE           = "dane"
 	WarnCAMismatch     = "ca-mismatch"      // CAA was checked for another CA than the plan's
 	WarnIdleIP         = "ip-without-names" // a server IP no planned name resolves to
+	// WarnKeptLookupFailed: a name on a previous certificate whose lookup
+	// failed this run (its own, its CAA, or its hosted domain's) stays on
+	// its certificate rather than being dropped on a DNS hiccup.
+	WarnKeptLookupFailed = "kept-lookup-failed"
 )
 
 // Warning is a problem that does not exclude a name.

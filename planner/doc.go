@@ -58,6 +58,19 @@
 // name set did not change keeps its ID and is "unchanged": its renewal stays
 // inside the CA's rate-limit exemptions.
 //
+// # DNS failures
+//
+// A DNS hiccup must not change a certificate. With a previous plan, a name
+// on one of its certificates whose lookup failed this run stays where it
+// is, with a [model.WarnKeptLookupFailed] warning, until a run sees it
+// again: a name in the inventory with a lookup error (its own or its
+// CAA's), or a name missing from the inventory while a hosted domain that
+// used it has an error. Which hosted domains used a name is recorded in
+// the plan ([model.Plan.NameDomains]) where the name does not tell it.
+// Definitive answers (NXDOMAIN, an address elsewhere, CAA forbidding the
+// CA, a domain gone from the list) remove a name as before, and a name
+// whose lookup failed is never added. keep.go has the details.
+//
 // # Certificate IDs
 //
 // New default certificates are named "default-<first IP>", new SNI

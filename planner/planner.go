@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -27,10 +28,12 @@ type cand struct {
 	key          string // client-domain group: first domain, else registered domain
 	ipOff, ipLen int32  // its server IPs: planner.ipArena[ipOff:ipOff+ipLen], sorted
 	inv          int32  // index into the inventory's names, -1 when not there
-	regDom       int32  // interned registered domain, -1 until computed
 	krank        int32  // rank of key among all keys
 	prio         int8
 	must         bool
+	// listed: the plan records its hosted domains (model.Plan.NameDomains).
+	listed bool
+	tlsa   bool // the inventory has TLSA records for it
 }
 
 // ipsOf returns the server IP indices of cand ci.
@@ -45,7 +48,9 @@ type bcert struct {
 	prev   *model.PlannedCert
 	def    bool
 	ips    []int
-	names  []int // cand indices
+	names  []int   // cand indices
+	kr     []int32 // key ranks of names, when known
+	tlsa   []int   // names with TLSA records
 	key    string
 	change string
 }
@@ -77,12 +82,13 @@ type planner struct {
 
 	cands   []cand
 	ipArena []int
-	needIdx bool     // build nameIdx (many lookups follow)
-	rdByKey []string // by key rank; "." when the key is a public suffix
-	nkeys   int
-	nameIdx map[string]int
+	needIdx bool // build nameIdx (a lookup for every probed name follows)
+	// keyByRank are the client-domain keys in string order.
+	keyByRank []string
+	nkeys     int
+	nameIdx   map[string]int
 	// prevCands are the planned names of each previous certificate.
-	prevCands map[*model.PlannedCert][]int
+	prevCands map[*model.PlannedCert][]prevName
 	excluded  []model.Exclusion
 	exclIdx   map[string]int
 	warnings  []model.Warning
@@ -90,6 +96,12 @@ type planner struct {
 	ipGroup   []int // server IP index → group index, -1 when no names
 	used      map[string]bool
 	certs     []*bcert
+	// pending are names whose lookup failed, decided once the previous
+	// plan has been read (see keep.go).
+	pending []pending
+	// extraDoms are hosted domains to record for a name beyond the
+	// inventory's: a failing domain's earlier claim on it, carried forward.
+	extraDoms map[string][]string
 }
 
 // Plan computes the certificates that make every planned name of inv verify
@@ -229,12 +241,14 @@ func (p *planner) selectNames() {
 		if must {
 			seen[name] = true
 		}
+		npend := len(p.pending)
 		if c, ok := p.check(name, n, must); ok {
 			c.inv = int32(i)
 			p.cands = append(p.cands, c)
+		} else if len(p.pending) > npend {
+			p.pending[npend].inv = int32(i)
 		} else if must {
-			e := p.excluded[p.exclIdx[name]]
-			p.warn(model.WarnMustCoverIssue, name, "must-cover name cannot be planned: %s", e.Reason)
+			p.warnMustExcluded(name, p.exclIdx[name])
 		}
 	}
 	var missing []string
@@ -256,39 +270,110 @@ func (p *planner) selectNames() {
 	if !slices.IsSortedFunc(p.cands, func(a, b cand) int { return strings.Compare(a.name, b.name) }) {
 		slices.SortFunc(p.cands, func(a, b cand) int { return strings.Compare(a.name, b.name) })
 	}
+	p.keepPrevious()
 	// Rank the client-domain keys so that sorting compares integers.
-	kid := make(map[string]int, len(p.cands)/2)
-	keys := make([]string, 0, len(p.cands)/2)
-	for i := range p.cands {
-		c := &p.cands[i]
-		c.regDom = -1
-		k, ok := kid[c.key]
-		if !ok {
-			k = len(keys)
-			kid[c.key] = k
-			keys = append(keys, c.key)
-		}
-		c.krank = int32(k)
-	}
-	order := make([]int, len(keys))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
-	p.nkeys = len(keys)
-	rank := make([]int, len(keys))
-	for r, k := range order {
-		rank[k] = r
-	}
-	for i := range p.cands {
-		p.cands[i].krank = int32(rank[p.cands[i].krank])
-	}
-	if p.prev != nil || p.needIdx {
+	p.keyByRank = p.rankKeys()
+	p.nkeys = len(p.keyByRank)
+	if p.needIdx {
 		p.nameIdx = make(map[string]int, len(p.cands))
 		for i := range p.cands {
 			p.nameIdx[p.cands[i].name] = i
 		}
 	}
+}
+
+// rankKeys sets each cand's krank to the rank of its key among the
+// distinct keys in string order, and returns the keys by rank, copied into
+// one string so that comparing them later reads memory in cache.
+//
+// A map from key to number and a sort of the keys is the obvious way, and
+// at 10⁵ names it is fast: the map fits in the processor's cache. At 10⁶
+// it does not, and every probe waits for memory. But names are sorted, and
+// the names one label above their client domain with the same label
+// (mail.a.test, mail.b.test, ...) list their keys in order: the cands are a
+// few runs of ascending keys, one per label, and merging the runs ranks
+// the keys reading each run in order. The other names (a shared MX host,
+// names deeper below their domain) are sorted apart and merged as one more
+// run.
+func (p *planner) rankKeys() []string {
+	var runs [][]int32
+	var odd []int32
+	cur, label, last := -1, "", ""
+	for ci := range p.cands {
+		c := &p.cands[ci]
+		n, k := c.name, c.key
+		if underKey(c) {
+			if l := n[:len(n)-len(k)-1]; strings.IndexByte(l, '.') < 0 {
+				if cur < 0 || l != label || k <= last {
+					cur, label = len(runs), l
+					runs = append(runs, nil)
+				}
+				runs[cur] = append(runs[cur], int32(ci))
+				last = k
+				continue
+			}
+		}
+		odd = append(odd, int32(ci))
+	}
+	if len(odd) > 0 {
+		slices.SortFunc(odd, func(a, b int32) int { return strings.Compare(p.cands[a].key, p.cands[b].key) })
+		runs = append(runs, odd)
+	}
+	// A binary heap of runs by their head's key.
+	heap := make([]int, len(runs))
+	head := make([]string, len(runs))
+	pos := make([]int, len(runs))
+	for r := range runs {
+		heap[r] = r
+		head[r] = p.cands[runs[r][0]].key
+	}
+	less := func(i, j int) bool { return head[heap[i]] < head[heap[j]] }
+	down := func(i int) {
+		for {
+			m, l, r := i, 2*i+1, 2*i+2
+			if l < len(heap) && less(l, m) {
+				m = l
+			}
+			if r < len(heap) && less(r, m) {
+				m = r
+			}
+			if m == i {
+				return
+			}
+			heap[i], heap[m] = heap[m], heap[i]
+			i = m
+		}
+	}
+	for i := len(heap)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	var arena []byte
+	off := make([]int32, 1, len(p.inv.Domains)+1)
+	rank := int32(-1)
+	for len(heap) > 0 {
+		r := heap[0]
+		ci := runs[r][pos[r]]
+		k := head[r]
+		if rank < 0 || k != string(arena[off[rank]:off[rank+1]]) {
+			rank++
+			arena = append(arena, k...)
+			off = append(off, int32(len(arena)))
+		}
+		p.cands[ci].krank = rank
+		if pos[r]++; pos[r] < len(runs[r]) {
+			head[r] = p.cands[runs[r][pos[r]]].key
+		} else {
+			heap[0] = heap[len(heap)-1]
+			heap = heap[:len(heap)-1]
+		}
+		down(0)
+	}
+	all := string(arena)
+	keys := make([]string, len(off)-1)
+	for k := range keys {
+		keys[k] = all[off[k]:off[k+1]]
+	}
+	return keys
 }
 
 // ipIndex returns the index of a server IP given in canonical form.
@@ -331,7 +416,11 @@ func (p *planner) check(name string, n *model.Name, must bool) (_ cand, ok bool)
 		return cand{}, false
 	}
 	if n.Error != "" {
-		p.exclude(name, model.ExcludeLookupFailed, fmt.Sprintf("DNS lookup failed (%s): fix the zone or its servers, then plan again", n.Error))
+		if p.prev != nil && !strings.Contains(n.Error, model.NameErrNXDOMAIN) {
+			p.pend(name, n, must, false)
+			return cand{}, false
+		}
+		p.excludeLookupFailed(name, n)
 		return cand{}, false
 	}
 	start := len(p.ipArena)
@@ -373,6 +462,10 @@ func (p *planner) check(name string, n *model.Name, must bool) (_ cand, ok bool)
 		return cand{}, false
 	}
 	if !n.CAAOK {
+		if p.prev != nil && n.CAA.Error != "" {
+			p.pend(name, n, must, true)
+			return cand{}, false
+		}
 		p.exclude(name, model.ExcludeCAAForbids, caaReason(n, p.ca))
 		return cand{}, false
 	}
@@ -387,11 +480,25 @@ func (p *planner) check(name string, n *model.Name, must bool) (_ cand, ok bool)
 	if len(n.Domains) > 0 {
 		key = slices.Min(n.Domains)
 	}
-	c := cand{name: name, prio: int8(prio), key: key, must: must, ipOff: int32(start), ipLen: int32(len(here))}
+	c := cand{name: name, prio: int8(prio), key: key, must: must, ipOff: int32(start), ipLen: int32(len(here)),
+		listed: len(n.Domains) > 1 || len(n.Domains) == 1 && !under(name, n.Domains[0]), tlsa: len(n.TLSA) > 0}
 	if c.key == "" {
 		c.key = RegisteredDomain(name)
 	}
 	return c, true
+}
+
+func (p *planner) excludeLookupFailed(name string, n *model.Name) {
+	p.exclude(name, model.ExcludeLookupFailed, fmt.Sprintf("DNS lookup failed (%s): fix the zone or its servers, then plan again", n.Error))
+}
+
+func (p *planner) warnMustExcluded(name string, k int) {
+	p.warn(model.WarnMustCoverIssue, name, "must-cover name cannot be planned: %s", p.excluded[k].Reason)
+}
+
+// under reports whether name is domain or below it.
+func under(name, domain string) bool {
+	return name == domain || len(name) > len(domain)+1 && name[len(name)-len(domain)-1] == '.' && name[len(name)-len(domain):] == domain
 }
 
 func caaReason(n *model.Name, ca string) string {
@@ -481,6 +588,22 @@ func (p *planner) groupsOf(ci int) []int {
 	return gs
 }
 
+// prevName is a planned name on a previous certificate, with what build
+// needs of it, read once while its cand is in cache.
+type prevName struct {
+	ci, krank int32
+	// groups has bit g set when the name is in group g (groups < 64).
+	groups uint64
+}
+
+// in reports whether the name is in group g.
+func (p *planner) in(pn prevName, g int) bool {
+	if len(p.groups) <= 64 {
+		return pn.groups&(1<<g) != 0
+	}
+	return p.inGroup(int(pn.ci), g)
+}
+
 // matchPrevious assigns previous certificates to groups: defaults to the
 // group sharing most names with them (preferring one sharing an IP and
 // needing fewest additions), SNI certificates to the group sharing most
@@ -494,19 +617,29 @@ func (p *planner) matchPrevious() ([]*model.PlannedCert, [][]*model.PlannedCert)
 	}
 	type pair struct{ g, c, ipx, overlap, added int }
 	var pairs []pair
-	p.prevCands = map[*model.PlannedCert][]int{}
+	p.prevCands = make(map[*model.PlannedCert][]prevName, len(p.prev.Certificates))
+	flat, off := p.joinPrevious()
+	overlap := make([]int, len(p.groups))
 	for c := range p.prev.Certificates {
 		pc := &p.prev.Certificates[c]
-		overlap := make([]int, len(p.groups))
-		cs := make([]int, 0, len(pc.Names))
-		for _, n := range pc.Names {
-			if ci, ok := p.lookup(n); ok {
-				cs = append(cs, ci)
-				for _, g := range p.groupsOf(ci) {
-					overlap[g]++
+		clear(overlap)
+		cs := flat[off[c]:off[c]]
+		for _, pn := range flat[off[c]:off[c+1]] {
+			if pn.ci < 0 {
+				continue
+			}
+			cs = append(cs, pn) // in place: cs never passes the entry read
+			if len(p.groups) <= 64 {
+				for m := pn.groups; m != 0; m &= m - 1 {
+					overlap[bits.TrailingZeros64(m)]++
 				}
+				continue
+			}
+			for _, g := range p.groupsOf(int(pn.ci)) {
+				overlap[g]++
 			}
 		}
+		cs = cs[:len(cs):len(cs)]
 		p.prevCands[pc] = cs
 		if !pc.Default {
 			best := -1
@@ -561,20 +694,37 @@ func (p *planner) sortByKey(cs []int) {
 }
 
 func (p *planner) sortPacked(cs []int, prio bool) {
+	keys := p.packKeys(cs, prio)
+	slices.Sort(keys)
+	for i, k := range keys {
+		cs[i] = keyCI(k)
+	}
+}
+
+// Packed sort keys: priority (optional), key rank, cand index, so that
+// sorting compares integers. 30 bits of cand index and 28 of key rank hold
+// far more names than a plan has.
+const (
+	ciBits   = 30
+	rankBits = 28
+	prioMask = uint64(1<<64-1) &^ (1<<(ciBits+rankBits) - 1)
+)
+
+func (p *planner) packKeys(cs []int, prio bool) []uint64 {
 	keys := make([]uint64, len(cs))
 	for i, ci := range cs {
 		c := &p.cands[ci]
-		k := uint64(c.krank)<<30 | uint64(ci)
+		k := uint64(c.krank)<<ciBits | uint64(ci)
 		if prio {
-			k |= uint64(c.prio) << 58
+			k |= uint64(c.prio) << (ciBits + rankBits)
 		}
 		keys[i] = k
 	}
-	slices.Sort(keys)
-	for i, k := range keys {
-		cs[i] = int(k & (1<<30 - 1))
-	}
+	return keys
 }
+
+func keyCI(k uint64) int     { return int(k & (1<<ciBits - 1)) }
+func keyRank(k uint64) int32 { return int32(k >> ciBits & (1<<rankBits - 1)) }
 
 // domainRuns splits cands sorted by key into runs of one client domain.
 func (p *planner) domainRuns(cs []int) [][]int {
@@ -597,28 +747,48 @@ func (p *planner) eachRun(cs []int, f func([]int)) {
 
 func (p *planner) build() {
 	defs, snis := p.matchPrevious()
-	placed := make([]int, len(p.cands)) // group index + 1 when placed in that group
+	placed := make([]int32, len(p.cands)) // group index + 1 when placed in that group
 	byKey := make([]*bcert, p.nkeys)
 	for g, grp := range p.groups {
-		stamp := g + 1
+		stamp := int32(g + 1)
 		def := &bcert{def: true, ips: grp.ips, prev: defs[g]}
 		grp.def = def
 		clear(byKey)
 		pk := &packer{p: p, limit: p.limit, ips: grp.ips, byKey: byKey, buckets: make([][]*bcert, p.limit+1)}
 		if defs[g] == nil && len(snis[g]) == 0 {
 			// A fresh group: fill the default by priority, pack the rest.
-			all := slices.Clone(grp.cands)
-			p.sortByPriority(all)
-			n := min(len(all), p.limit)
-			def.names = all[:n:n]
-			rest := all[n:]
-			p.sortByKey(rest)
-			p.eachRun(rest, pk.place)
+			// The sort keys carry each name's key rank, so the packing
+			// reads no cand (in key order, cands are far apart).
+			keys := p.packKeys(grp.cands, true)
+			slices.Sort(keys)
+			n := min(len(keys), p.limit)
+			def.names = make([]int, n)
+			for i, k := range keys[:n] {
+				def.names[i] = keyCI(k)
+			}
+			rest := keys[n:]
+			for i := range rest {
+				rest[i] &^= prioMask
+			}
+			slices.Sort(rest)
+			cis := make([]int, len(rest))
+			for i, k := range rest {
+				cis[i] = keyCI(k)
+			}
+			for i := 0; i < len(rest); {
+				kr := keyRank(rest[i])
+				j := i + 1
+				for j < len(rest) && keyRank(rest[j]) == kr {
+					j++
+				}
+				pk.place(kr, cis[i:j:j])
+				i = j
+			}
 		} else {
 			var fresh []int
 			if defs[g] != nil {
-				for _, ci := range p.prevCands[defs[g]] {
-					if placed[ci] != stamp && p.inGroup(ci, g) {
+				for _, pn := range p.prevCands[defs[g]] {
+					if ci := int(pn.ci); placed[ci] != stamp && p.in(pn, g) {
 						def.names = append(def.names, ci)
 						placed[ci] = stamp
 					}
@@ -633,11 +803,13 @@ func (p *planner) build() {
 			}
 			kept := make([]*bcert, len(snis[g]))
 			for k, pc := range snis[g] {
-				c := &bcert{prev: pc, ips: grp.ips}
+				pns := p.prevCands[pc]
+				c := &bcert{prev: pc, ips: grp.ips, names: make([]int, 0, len(pns)), kr: make([]int32, 0, len(pns))}
 				kept[k] = c
-				for _, ci := range p.prevCands[pc] {
-					if placed[ci] != stamp && p.inGroup(ci, g) {
+				for _, pn := range pns {
+					if ci := int(pn.ci); placed[ci] != stamp && p.in(pn, g) {
 						c.names = append(c.names, ci)
+						c.kr = append(c.kr, pn.krank)
 						placed[ci] = stamp
 					}
 				}
@@ -648,7 +820,7 @@ func (p *planner) build() {
 					for _, ci := range c.names[p.limit:] {
 						placed[ci] = 0
 					}
-					c.names = c.names[:p.limit]
+					c.names, c.kr = c.names[:p.limit], nil
 				}
 				if len(c.names) > 0 {
 					pk.keep(c)
@@ -675,7 +847,7 @@ func (p *planner) build() {
 				if len(def.names)+len(run) <= p.limit {
 					def.names = append(def.names, run...)
 				} else {
-					pk.place(run)
+					pk.place(p.cands[run[0]].krank, run)
 				}
 			}
 		}
@@ -736,11 +908,20 @@ func (k *packer) room(c *bcert) int { return k.limit - len(c.names) }
 
 func (k *packer) keep(c *bcert) {
 	k.certs = append(k.certs, c)
-	for _, ci := range c.names {
-		if kr := k.p.cands[ci].krank; k.byKey[kr] == nil {
-			k.byKey[kr] = c
+	if len(c.kr) == len(c.names) {
+		for _, kr := range c.kr {
+			if k.byKey[kr] == nil {
+				k.byKey[kr] = c
+			}
+		}
+	} else {
+		for _, ci := range c.names {
+			if kr := k.p.cands[ci].krank; k.byKey[kr] == nil {
+				k.byKey[kr] = c
+			}
 		}
 	}
+	c.kr = nil
 	if c.key == "" && len(c.names) > 0 {
 		c.key = k.p.cands[c.names[0]].key
 	}
@@ -749,31 +930,32 @@ func (k *packer) keep(c *bcert) {
 	}
 }
 
-func (k *packer) add(c *bcert, run []int) {
+func (k *packer) add(c *bcert, kr int32, run []int) {
 	c.names = append(c.names, run...)
-	k.byKey[k.p.cands[run[0]].krank] = c
+	k.byKey[kr] = c
 	if r := k.room(c); r > 0 {
 		k.buckets[r] = append(k.buckets[r], c)
 	}
 }
 
-func (k *packer) newCert(run []int) {
+func (k *packer) newCert(kr int32, run []int) {
 	c := &bcert{ips: k.ips, key: k.p.cands[run[0]].key, names: make([]int, 0, k.limit)}
 	k.certs = append(k.certs, c)
-	k.add(c, run)
+	k.add(c, kr, run)
 }
 
-func (k *packer) place(run []int) {
+// place packs run, the names of the client domain of key rank kr.
+func (k *packer) place(kr int32, run []int) {
 	for len(run) > k.limit {
-		k.newCert(run[:k.limit:k.limit])
+		k.newCert(kr, run[:k.limit:k.limit])
 		run = run[k.limit:]
 	}
 	s := len(run)
 	if s == 0 {
 		return
 	}
-	if c := k.byKey[k.p.cands[run[0]].krank]; c != nil && k.room(c) >= s {
-		k.add(c, run)
+	if c := k.byKey[kr]; c != nil && k.room(c) >= s {
+		k.add(c, kr, run)
 		return
 	}
 	for r := s; r <= k.limit; r++ {
@@ -783,13 +965,13 @@ func (k *packer) place(run []int) {
 			b = b[:len(b)-1]
 			if k.room(c) == r {
 				k.buckets[r] = b
-				k.add(c, run)
+				k.add(c, kr, run)
 				return
 			}
 		}
 		k.buckets[r] = b
 	}
-	k.newCert(run)
+	k.newCert(kr, run)
 }
 
 // assemble turns the built certificates into the plan document.
@@ -876,9 +1058,13 @@ func (p *planner) assemble() *model.Plan {
 	for _, c := range p.certs {
 		pc := model.PlannedCert{ID: c.id, Default: c.def, Names: make([]string, len(c.names))}
 		for i, ci := range c.names {
-			pc.Names[i] = p.cands[ci].name
-			if p.cands[ci].must {
-				pc.MustCover = append(pc.MustCover, p.cands[ci].name)
+			cd := &p.cands[ci]
+			pc.Names[i] = cd.name
+			if cd.must {
+				pc.MustCover = append(pc.MustCover, cd.name)
+			}
+			if cd.tlsa {
+				c.tlsa = append(c.tlsa, ci)
 			}
 		}
 		for _, i := range c.ips {
@@ -887,12 +1073,17 @@ func (p *planner) assemble() *model.Plan {
 		pc.Change = "new"
 		if c.prev != nil {
 			prevUsed[c.prev.ID] = true
-			old := slices.Clone(c.prev.Names)
-			slices.Sort(old)
-			pc.Added, pc.Removed = diff(pc.Names, old)
 			pc.Change = "unchanged"
-			if len(pc.Added)+len(pc.Removed) > 0 {
-				pc.Change = "changed"
+			if !p.samePrev(c) {
+				old := c.prev.Names
+				if !slices.IsSorted(old) {
+					old = slices.Clone(old)
+					slices.Sort(old)
+				}
+				pc.Added, pc.Removed = diff(pc.Names, old)
+				if len(pc.Added)+len(pc.Removed) > 0 {
+					pc.Change = "changed"
+				}
 			}
 		}
 		c.change = pc.Change
@@ -907,6 +1098,7 @@ func (p *planner) assemble() *model.Plan {
 		}
 		slices.Sort(out.Retired)
 	}
+	out.NameDomains = p.nameDomains()
 	p.budget(out)
 	p.dane(out)
 	slices.SortFunc(out.Excluded, func(a, b model.Exclusion) int { return strings.Compare(a.Name, b.Name) })
@@ -920,6 +1112,22 @@ func (p *planner) assemble() *model.Plan {
 		out.Warnings = []model.Warning{}
 	}
 	return out
+}
+
+// samePrev reports whether c holds exactly its previous certificate's
+// names, each found in this plan: then it is unchanged without comparing
+// strings.
+func (p *planner) samePrev(c *bcert) bool {
+	pns := p.prevCands[c.prev]
+	if len(pns) != len(c.prev.Names) || len(pns) != len(c.names) {
+		return false
+	}
+	for k, pn := range pns {
+		if int(pn.ci) != c.names[k] {
+			return false
+		}
+	}
+	return true
 }
 
 func (g *ipGroup) has(ci int) bool { return g.inDef[ci/64]&(1<<(ci%64)) != 0 }
@@ -953,14 +1161,9 @@ func diff(a, b []string) (added, removed []string) {
 // budget counts orders and certificates per registered domain, and warns
 // against the CA's rate limits.
 func (p *planner) budget(out *model.Plan) {
-	type count struct{ certs, orders, stamp int }
-	per := make([]count, 0, p.nkeys)
-	doms := make([]string, 0, p.nkeys)
-	ids := make(map[string]int, len(p.cands)/3)
-	keyID := make([]int32, p.nkeys) // by key rank: the key's registered domain id
-	for i := range keyID {
-		keyID[i] = -1
-	}
+	type count struct{ certs, orders, stamp int32 }
+	regID, doms := p.registeredDomains()
+	per := make([]count, len(doms))
 	type dup struct {
 		n  int
 		id string
@@ -982,31 +1185,13 @@ func (p *planner) budget(out *model.Plan) {
 			}
 			d.n++
 		}
+		stamp := int32(k + 1)
 		for _, ci := range c.names {
-			cd := &p.cands[ci]
-			if cd.regDom < 0 {
-				if id := keyID[cd.krank]; id >= 0 && underKey(cd) {
-					cd.regDom = int32(id)
-				} else {
-					d, byKey := p.registeredDomainKey(cd)
-					id, ok := ids[d]
-					if !ok {
-						id = len(doms)
-						ids[d] = id
-						doms = append(doms, d)
-						per = append(per, count{})
-					}
-					cd.regDom = int32(id)
-					if byKey {
-						keyID[cd.krank] = int32(id)
-					}
-				}
-			}
-			x := &per[cd.regDom]
-			if x.stamp == k+1 {
+			x := &per[regID[ci]]
+			if x.stamp == stamp {
 				continue
 			}
-			x.stamp = k + 1
+			x.stamp = stamp
 			x.certs++
 			if ordered {
 				x.orders++
@@ -1015,9 +1200,8 @@ func (p *planner) budget(out *model.Plan) {
 	}
 	out.Budget.PerRegisteredDomain = make([]model.DomainCount, len(per))
 	for id, x := range per {
-		out.Budget.PerRegisteredDomain[id] = model.DomainCount{Domain: doms[id], Count: x.certs, Orders: x.orders}
+		out.Budget.PerRegisteredDomain[id] = model.DomainCount{Domain: doms[id], Count: int(x.certs), Orders: int(x.orders)}
 	}
-	slices.SortFunc(out.Budget.PerRegisteredDomain, func(a, b model.DomainCount) int { return strings.Compare(a.Domain, b.Domain) })
 	for _, dc := range out.Budget.PerRegisteredDomain {
 		if dc.Orders > p.limits.CertsPerRegisteredDomain {
 			p.warnRate(out, dc.Domain, "%d certificates to order name %s, over the CA's limit of %d per registered domain per week: order in batches over several weeks, or renew with ARI (replaces) where a certificate already exists", dc.Orders, dc.Domain, p.limits.CertsPerRegisteredDomain)
@@ -1039,36 +1223,108 @@ func underKey(c *cand) bool {
 	return len(n) > len(k)+1 && n[len(n)-len(k)-1] == '.' && n[len(n)-len(k):] == k
 }
 
-// registeredDomain returns the registered domain of a cand's name. Names
-// below their client domain (mail.example.com for example.com) share the
-// client domain's, computed once per client domain.
-func (p *planner) registeredDomain(c *cand) string {
-	d, _ := p.registeredDomainKey(c)
-	return d
-}
-
-// registeredDomainKey is registeredDomain, also saying whether the answer is
-// the client domain's (the same for every name below it).
-func (p *planner) registeredDomainKey(c *cand) (string, bool) {
-	n, k := c.name, c.key
-	if underKey(c) {
-		if p.rdByKey == nil {
-			p.rdByKey = make([]string, p.nkeys)
-		}
-		d := p.rdByKey[c.krank]
-		if d == "" {
-			var err error
-			d, err = publicsuffix.EffectiveTLDPlusOne(k)
-			if err != nil {
-				d = "." // k is a public suffix itself: look at each name
+// registeredDomains returns each planned name's registered domain, as an
+// index into doms, which is sorted and without duplicates. Names below
+// their client domain (mail.example.com for example.com) share the client
+// domain's, computed once per client domain. The ids come in string order
+// without a map or a sort of every domain: client domains are ranked in
+// string order already, and those that are their own registered domain
+// (the usual hosted domain) need only be merged with the few others. At
+// 10⁶ names a map and a sort of strings cost more per name than at 10⁵,
+// their memory being out of cache.
+func (p *planner) registeredDomains() (regID []int32, doms []string) {
+	const (
+		unknown = iota
+		self    // the client domain is its own registered domain
+		suffix  // its registered domain is a proper suffix of it
+		public  // it is a public suffix: each name has its own
+	)
+	state := make([]uint8, p.nkeys)
+	keyOdd := make([]int32, p.nkeys) // suffix: index in odd
+	used := make([]bool, p.nkeys)    // self, with a name below it
+	type ent struct {
+		reg string
+		id  int32
+	}
+	var odd []ent
+	ref := make([]int32, len(p.cands)) // ≥ 0: index in odd; < 0: -(key rank+1)
+	for ci := range p.cands {
+		c := &p.cands[ci]
+		if underKey(c) {
+			kr := c.krank
+			if state[kr] == unknown {
+				d, err := publicsuffix.EffectiveTLDPlusOne(c.key)
+				switch {
+				case err != nil:
+					state[kr] = public
+				case d == c.key:
+					state[kr] = self
+				default:
+					state[kr] = suffix
+					keyOdd[kr] = int32(len(odd))
+					odd = append(odd, ent{reg: d})
+				}
 			}
-			p.rdByKey[c.krank] = d
+			switch state[kr] {
+			case self:
+				used[kr] = true
+				ref[ci] = -(kr + 1)
+				continue
+			case suffix:
+				ref[ci] = keyOdd[kr]
+				continue
+			}
 		}
-		if d != "." {
-			return d, true
+		ref[ci] = int32(len(odd))
+		odd = append(odd, ent{reg: RegisteredDomain(c.name)})
+	}
+	ord := make([]int32, len(odd))
+	for i := range ord {
+		ord[i] = int32(i)
+	}
+	slices.SortFunc(ord, func(a, b int32) int { return strings.Compare(odd[a].reg, odd[b].reg) })
+	keyID := make([]int32, p.nkeys)
+	id := int32(-1)
+	last, lastOdd := "", false
+	for r, j := 0, 0; ; {
+		for r < p.nkeys && !used[r] {
+			r++
+		}
+		hasK, hasO := r < p.nkeys, j < len(ord)
+		if !hasK && !hasO {
+			break
+		}
+		if hasK && (!hasO || p.keyByRank[r] <= odd[ord[j]].reg) {
+			// Two client domains differ, so only an odd one can equal it.
+			if s := p.keyByRank[r]; !lastOdd || s != last {
+				id++
+				doms = append(doms, s)
+				last = s
+			}
+			keyID[r] = id
+			lastOdd = false
+			r++
+			continue
+		}
+		e := &odd[ord[j]]
+		if id < 0 || e.reg != last {
+			id++
+			doms = append(doms, e.reg)
+			last = e.reg
+		}
+		e.id = id
+		lastOdd = true
+		j++
+	}
+	regID = make([]int32, len(p.cands))
+	for ci, r := range ref {
+		if r < 0 {
+			regID[ci] = keyID[-r-1]
+		} else {
+			regID[ci] = odd[r].id
 		}
 	}
-	return RegisteredDomain(n), false
+	return regID, doms
 }
 
 func (p *planner) warnRate(out *model.Plan, name, format string, args ...any) {
@@ -1083,7 +1339,7 @@ func (p *planner) dane(out *model.Plan) {
 		if c.change == "unchanged" {
 			continue
 		}
-		for _, ci := range c.names {
+		for _, ci := range c.tlsa {
 			cd := &p.cands[ci]
 			n := cd.name
 			if cd.inv < 0 {
@@ -1127,11 +1383,20 @@ func sortedWarnings(w []model.Warning) []model.Warning {
 // concatenation.
 func planID(pl *model.Plan) string {
 	h := sha256.New()
-	var n [8]byte
+	buf := make([]byte, 0, 32<<10)
 	put := func(s string) {
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-		h.Write(n[:])
-		io.WriteString(h, s)
+		if len(buf)+8+len(s) > cap(buf) {
+			h.Write(buf)
+			buf = buf[:0]
+		}
+		buf = binary.BigEndian.AppendUint64(buf, uint64(len(s)))
+		if len(s) > cap(buf)-len(buf) {
+			h.Write(buf)
+			buf = buf[:0]
+			io.WriteString(h, s)
+			return
+		}
+		buf = append(buf, s...)
 	}
 	for _, c := range pl.Certificates {
 		put(c.ID)
@@ -1145,5 +1410,6 @@ func planID(pl *model.Plan) string {
 			put(name)
 		}
 	}
+	h.Write(buf)
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }

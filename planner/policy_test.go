@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -140,18 +141,40 @@ func TestNameLimit(t *testing.T) {
 }
 
 // TestRegisteredDomainByKey: the per-client-domain shortcut agrees with the
-// public suffix list, also when the client domain is a public suffix.
+// public suffix list, also when the client domain is a public suffix or
+// its registered domain is a parent; the domains come sorted, once each.
 func TestRegisteredDomainByKey(t *testing.T) {
-	for _, c := range []cand{
-		{name: "mail.example.co.uk", key: "example.co.uk"},
-		{name: "mail.co.uk", key: "co.uk"},
-		{name: "x.y.github.io", key: "y.github.io"},
-		{name: "mx.hoster.test", key: "client.test"},
+	cands := []cand{
 		{name: "a.b.c.test", key: "b.c.test"},
-	} {
-		p := &planner{nkeys: 1}
-		if got, want := p.registeredDomain(&c), RegisteredDomain(c.name); got != want {
+		{name: "mail.co.uk", key: "co.uk"},
+		{name: "mail.example.co.uk", key: "example.co.uk"},
+		{name: "mx.client.test", key: "client.test"},
+		{name: "mx.hoster.test", key: "client.test"},
+		{name: "smtp.b.c.test", key: "b.c.test"},
+		{name: "smtp.c.test", key: "c.test"},
+		{name: "x.y.github.io", key: "y.github.io"},
+		{name: "z.hoster.test", key: "hoster.test"},
+	}
+	keys := map[string]bool{}
+	for _, c := range cands {
+		keys[c.key] = true
+	}
+	p := &planner{cands: cands}
+	for k := range keys {
+		p.keyByRank = append(p.keyByRank, k)
+	}
+	slices.Sort(p.keyByRank)
+	p.nkeys = len(p.keyByRank)
+	for i := range p.cands {
+		p.cands[i].krank = int32(slices.Index(p.keyByRank, p.cands[i].key))
+	}
+	regID, doms := p.registeredDomains()
+	for ci, c := range p.cands {
+		if got, want := doms[regID[ci]], RegisteredDomain(c.name); got != want {
 			t.Errorf("%s (key %s): got %q, want %q", c.name, c.key, got, want)
 		}
+	}
+	if !slices.IsSorted(doms) || len(slices.Compact(slices.Clone(doms))) != len(doms) {
+		t.Errorf("domains %q: not sorted, or repeated", doms)
 	}
 }
