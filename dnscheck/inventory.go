@@ -21,8 +21,10 @@ type Options struct {
 	// CAIdentifier is the CAA issuer domain of the CA; "" for
 	// DefaultCAIdentifier.
 	CAIdentifier string
-	// Workers is how many domains are looked up at once; default the
-	// Resolver's MaxInFlight. Queries under way stay bounded by MaxInFlight.
+	// Workers is how many domains are looked up at once; default four
+	// times the Resolver's MaxInFlight, so that domains waiting on slow or
+	// silent name servers leave enough others to keep the queries going.
+	// Queries under way stay bounded by MaxInFlight.
 	Workers int
 }
 
@@ -88,7 +90,7 @@ func (r *Resolver) Stream(ctx context.Context, domains []string, opts Options, e
 	}
 	workers := opts.Workers
 	if workers <= 0 {
-		workers = r.cfg.MaxInFlight
+		workers = 4 * r.cfg.MaxInFlight
 	}
 	if workers > len(list) {
 		workers = len(list)
@@ -146,7 +148,8 @@ func normalizeAll(domains []string) ([]string, error) {
 	return list, nil
 }
 
-// run is one inventory: its options and the names already resolved.
+// run is one inventory: its options and the names of the inventory
+// already resolved.
 type run struct {
 	r    *Resolver
 	opts Options
@@ -159,7 +162,8 @@ type nameCall struct {
 	done chan struct{}
 	info nameInfo
 
-	caaOnce sync.Once
+	caaMu   sync.Mutex
+	caaDone bool
 	caa     CAAResult
 }
 
@@ -176,9 +180,102 @@ type usage struct {
 	sources []model.Source
 }
 
+// dom is one domain's lookups. Those of names under the domain share a
+// context that ends when one of them gets no answer after every try: the
+// domain's name servers are silent, and its other lookups fail at once (as
+// timeouts too) instead of each waiting out its own tries.
+type dom struct {
+	rn     *run
+	d      string // the domain, normalised
+	ctx    context.Context
+	dctx   context.Context
+	cancel context.CancelCauseFunc
+}
+
+// silentError is the cause of a lookup not made because an earlier lookup
+// under the same domain timed out.
+type silentError struct{ first *QueryError }
+
+func (e *silentError) Error() string {
+	return "not asked: " + dns.TypeToString[e.first.Type] + " " + strings.TrimSuffix(e.first.Name, ".") + " got no answer"
+}
+
+func (e *silentError) Unwrap() error { return e.first }
+
+// ctxFor returns the context for a lookup of name.
+func (d *dom) ctxFor(name string) context.Context {
+	name = strings.TrimSuffix(name, ".")
+	if len(name) >= len(d.d) && strings.EqualFold(name[len(name)-len(d.d):], d.d) &&
+		(len(name) == len(d.d) || name[len(name)-len(d.d)-1] == '.') {
+		return d.dctx
+	}
+	return d.ctx
+}
+
+// check looks at the error of a lookup made with ctx: a timeout under the
+// domain ends the domain's context; a lookup cut short by that becomes a
+// *QueryError saying so.
+func (d *dom) check(ctx context.Context, name string, qtype uint16, err error) error {
+	if err == nil || ctx != d.dctx {
+		return err
+	}
+	var qe *QueryError
+	if errors.As(err, &qe) && qe.Timeout() {
+		var se *silentError
+		if !errors.As(err, &se) {
+			d.cancel(&silentError{qe})
+		}
+		return err
+	}
+	if d.ctx.Err() == nil && d.dctx.Err() != nil && isCanceled(err) {
+		var se *silentError
+		if errors.As(context.Cause(d.dctx), &se) {
+			return &QueryError{Name: canonical(name), Type: qtype, Rcode: -1, Err: se}
+		}
+	}
+	return err
+}
+
+// lookup is the Resolver's Lookup with the domain's context rules.
+func (d *dom) lookup(name string, qtype uint16) (Answer, error) {
+	ctx := d.ctxFor(name)
+	ans, err := d.rn.r.Lookup(ctx, name, qtype)
+	return ans, d.check(ctx, name, qtype, err)
+}
+
+// resolve finds a conventional name's addresses, without keeping them for
+// the run: most such names do not exist.
+func (d *dom) resolve(name string) nameInfo {
+	return resolveName(name, d.lookup)
+}
+
+// name resolves a name of the inventory, once per run.
+func (d *dom) name(name string) nameInfo {
+	ctx := d.ctxFor(name)
+	info := d.rn.name(ctx, name)
+	info.err = d.check(ctx, name, dns.TypeA, info.err)
+	return info
+}
+
+// caa returns a name's CAA verdict, once per run.
+func (d *dom) caa(name string) CAAResult {
+	ctx := d.ctxFor(name)
+	res := d.rn.caa(ctx, name)
+	if res.Err != nil {
+		if err := d.check(ctx, name, dns.TypeCAA, res.Err); err != res.Err {
+			res.Err = err
+			res.Reason = "CAA lookup failed: " + err.Error()
+		}
+	}
+	return res
+}
+
 // domain looks up one hosted domain d (normalised).
 func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	res := DomainResult{Domain: model.Domain{Domain: d, Unicode: names.Unicode(d), Names: []string{}}}
+	dm := &dom{rn: rn, d: d, ctx: ctx}
+	dm.dctx, dm.cancel = context.WithCancelCause(ctx)
+	defer dm.cancel(nil)
 	fq := d + "."
 	uses := map[string]*usage{}
 	var umu sync.Mutex
@@ -204,7 +301,7 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	wg.Add(nLookups)
 	go func() { // MX
 		defer wg.Done()
-		ans, err := rn.r.Lookup(ctx, fq, dns.TypeMX)
+		ans, err := dm.lookup(fq, dns.TypeMX)
 		if err != nil {
 			errs[0] = err
 			return
@@ -229,7 +326,7 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 		go func() {
 			defer wg.Done()
 			owner := s.Prefix + "." + fq
-			ans, err := rn.r.Lookup(ctx, owner, dns.TypeSRV)
+			ans, err := dm.lookup(owner, dns.TypeSRV)
 			if err != nil {
 				errs[1+i] = err
 				return
@@ -253,7 +350,7 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	go func() { // MTA-STS (RFC 8461 §3.1)
 		defer wg.Done()
 		owner := "_mta-sts." + fq
-		ans, err := rn.r.Lookup(ctx, owner, dns.TypeTXT)
+		ans, err := dm.lookup(owner, dns.TypeTXT)
 		if err != nil {
 			errs[8] = err
 			return
@@ -284,7 +381,7 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 		go func() {
 			defer wg.Done()
 			name := c.Label + "." + d
-			info := rn.name(ctx, name)
+			info := dm.resolve(name)
 			if info.err != nil {
 				errs[9+i] = info.err
 				return
@@ -319,8 +416,8 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	var nerrs []error
 	for i, n := range list {
 		u := uses[n]
-		info := rn.name(ctx, n)
-		caa := rn.caa(ctx, n)
+		info := dm.name(n)
+		caa := dm.caa(n)
 		nm := model.Name{
 			Name:       n,
 			Unicode:    names.Unicode(n),
@@ -347,7 +444,9 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 			nm.Error = "no such name (NXDOMAIN)"
 		}
 		if u.roles[model.RoleMX] {
+			ctx := dm.ctxFor(n)
 			tlsa, err := rn.tlsa(ctx, n, info.chain)
+			err = dm.check(ctx, "_25._tcp."+n, dns.TypeTLSA, err)
 			nm.TLSA = tlsa
 			if err != nil {
 				nm.Error = joinMsg(nm.Error, err.Error())
@@ -363,60 +462,105 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	return res
 }
 
-// name resolves a name's addresses and CAA once per run.
+// name resolves a name's addresses once per run. A resolution cut short by
+// its caller's context is not kept: the next caller resolves it again.
 func (rn *run) name(ctx context.Context, name string) nameInfo {
-	rn.mu.Lock()
-	c, ok := rn.names[name]
-	if !ok {
-		c = &nameCall{done: make(chan struct{})}
-		rn.names[name] = c
-	}
-	rn.mu.Unlock()
-	if ok {
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-			return nameInfo{err: ctx.Err()}
+	for {
+		rn.mu.Lock()
+		c, ok := rn.names[name]
+		if !ok {
+			c = &nameCall{done: make(chan struct{})}
+			rn.names[name] = c
 		}
+		rn.mu.Unlock()
+		if ok {
+			select {
+			case <-c.done:
+			case <-ctx.Done():
+				return nameInfo{err: ctx.Err()}
+			}
+			if c.info.err != nil && isCanceled(c.info.err) && ctx.Err() == nil {
+				continue
+			}
+			return c.info
+		}
+		c.info = resolveName(name, func(n string, t uint16) (Answer, error) { return rn.r.Lookup(ctx, n, t) })
+		if c.info.err != nil && ctx.Err() != nil {
+			rn.mu.Lock()
+			delete(rn.names, name)
+			rn.mu.Unlock()
+		}
+		close(c.done)
 		return c.info
 	}
-	defer close(c.done)
-	info := &c.info
-	a, errA := rn.r.Lookup(ctx, name, dns.TypeA)
-	aaaa, errAAAA := rn.r.Lookup(ctx, name, dns.TypeAAAA)
+}
+
+// resolveName finds a name's addresses (A and AAAA at once) with lookup.
+func resolveName(name string, lookup func(string, uint16) (Answer, error)) nameInfo {
+	var info nameInfo
+	var aaaa Answer
+	var errAAAA error
+	done := make(chan struct{})
+	go func() {
+		aaaa, errAAAA = lookup(name, dns.TypeAAAA)
+		close(done)
+	}()
+	a, errA := lookup(name, dns.TypeA)
+	<-done
 	info.err = errors.Join(errA, errAAAA)
 	if errA != nil && errAAAA != nil {
-		info.err = errA // the same cause, usually: report one
+		// The same cause, usually: report one, not one skipped for the other.
+		info.err = errA
+		var se *silentError
+		if errors.As(errA, &se) {
+			info.err = errAAAA
+		}
 	}
 	info.chain = a.Chain
 	if errA != nil {
 		info.chain = aaaa.Chain
 	}
 	info.nx = a.NXDomain || aaaa.NXDomain
-	for _, rr := range append(a.Records, aaaa.Records...) {
-		var ip netip.Addr
-		switch rr := rr.(type) {
-		case *dns.A:
-			ip, _ = netip.AddrFromSlice(rr.A.To4())
-		case *dns.AAAA:
-			ip, _ = netip.AddrFromSlice(rr.AAAA.To16())
-		}
-		if ip.IsValid() {
-			info.addrs = append(info.addrs, ip.Unmap())
+	n := len(a.Records) + len(aaaa.Records)
+	if n == 0 {
+		return info
+	}
+	info.addrs = make([]netip.Addr, 0, n)
+	for _, rrs := range [2][]dns.RR{a.Records, aaaa.Records} {
+		for _, rr := range rrs {
+			var ip netip.Addr
+			switch rr := rr.(type) {
+			case *dns.A:
+				ip, _ = netip.AddrFromSlice(rr.A.To4())
+			case *dns.AAAA:
+				ip, _ = netip.AddrFromSlice(rr.AAAA.To16())
+			}
+			if ip.IsValid() {
+				info.addrs = append(info.addrs, ip.Unmap())
+			}
 		}
 	}
 	sort.Slice(info.addrs, func(i, j int) bool { return info.addrs[i].Less(info.addrs[j]) })
 	info.addrs = dedupAddrs(info.addrs)
-	return *info
+	return info
 }
 
 // caa returns a name's CAA verdict, once per run; only names in the
-// inventory need one (not every conventional name tried).
+// inventory need one (not every conventional name tried). A verdict cut
+// short by the caller's context is not kept.
 func (rn *run) caa(ctx context.Context, name string) CAAResult {
 	rn.mu.Lock()
 	c := rn.names[name]
 	rn.mu.Unlock()
-	c.caaOnce.Do(func() { c.caa = rn.r.CAA(ctx, name, rn.opts.CAIdentifier) })
+	if c == nil {
+		return rn.r.CAA(ctx, name, rn.opts.CAIdentifier)
+	}
+	c.caaMu.Lock()
+	defer c.caaMu.Unlock()
+	if !c.caaDone {
+		c.caa = rn.r.CAA(ctx, name, rn.opts.CAIdentifier)
+		c.caaDone = c.caa.Err == nil || !isCanceled(c.caa.Err)
+	}
 	return c.caa
 }
 
@@ -524,7 +668,8 @@ func dedupAddrs(a []netip.Addr) []netip.Addr {
 	return out
 }
 
-// joinErrors returns the first error's message, with a count of the others.
+// joinErrors returns the first error's message, with a count of the
+// others; a lookup not made because another timed out comes after that one.
 func joinErrors(errs []error) string {
 	var first error
 	n := 0
@@ -532,7 +677,8 @@ func joinErrors(errs []error) string {
 		if e == nil {
 			continue
 		}
-		if first == nil {
+		var se *silentError
+		if first == nil || errors.As(first, &se) && !errors.As(e, &se) {
 			first = e
 		}
 		n++

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -81,8 +82,7 @@ func (a *Answer) Target(name string) string {
 // Errors are *QueryError.
 func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (Answer, error) {
 	var ans Answer
-	cur := strings.ToLower(dns.Fqdn(name))
-	seen := map[string]bool{cur: true}
+	cur := canonical(name)
 	for {
 		asked := cur
 		resp, err := r.Query(ctx, asked, qtype)
@@ -106,7 +106,7 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (Answe
 			if cn == "" {
 				break
 			}
-			if seen[cn] {
+			if cn == canonical(name) || slices.Contains(ans.Chain, cn) {
 				return ans, &QueryError{Name: strings.ToLower(dns.Fqdn(name)), Type: qtype, Rcode: -1,
 					Err: fmt.Errorf("CNAME loop: %s points back to %s", strings.TrimSuffix(cur, "."), strings.TrimSuffix(cn, "."))}
 			}
@@ -114,7 +114,6 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (Answe
 				return ans, &QueryError{Name: strings.ToLower(dns.Fqdn(name)), Type: qtype, Rcode: -1,
 					Err: fmt.Errorf("CNAME chain longer than %d", MaxCNAMEChain)}
 			}
-			seen[cn] = true
 			ans.Chain = append(ans.Chain, cn)
 			cur = cn
 		}

@@ -464,8 +464,9 @@ type reply struct {
 	malformed bool
 }
 
-// minHold is the least time a query holds its slot without a reply.
-const minHold = 20 * time.Millisecond
+// minHold is the least time a query holds its slot without a reply; it is
+// also the hold before the first reply gives a measure.
+const minHold = 10 * time.Millisecond
 
 func dialUDP(addr string, sem chan struct{}, timeout time.Duration) (*udpConn, error) {
 	ua, err := net.ResolveUDPAddr("udp", addr)
@@ -477,7 +478,7 @@ func dialUDP(addr string, sem chan struct{}, timeout time.Duration) (*udpConn, e
 		return nil, err
 	}
 	u := &udpConn{c: c, sem: sem, timeout: timeout, pending: map[uint16]*waiter{},
-		tick: min(10*time.Millisecond, max(timeout/4, time.Millisecond)), rttvar: 50 * time.Millisecond}
+		tick: min(5*time.Millisecond, max(timeout/4, time.Millisecond)), rttvar: minHold / 4}
 	u.sweeper = time.AfterFunc(time.Hour, u.sweep)
 	u.sweeper.Stop()
 	go u.read()
