@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -186,7 +187,8 @@ type usage struct {
 // timeouts too) instead of each waiting out its own tries.
 type dom struct {
 	rn     *run
-	d      string // the domain, normalised
+	d      string              // the domain, normalised
+	own    map[string]nameInfo // its conventional names, resolved
 	ctx    context.Context
 	dctx   context.Context
 	cancel context.CancelCauseFunc
@@ -204,9 +206,7 @@ func (e *silentError) Unwrap() error { return e.first }
 
 // ctxFor returns the context for a lookup of name.
 func (d *dom) ctxFor(name string) context.Context {
-	name = strings.TrimSuffix(name, ".")
-	if len(name) >= len(d.d) && strings.EqualFold(name[len(name)-len(d.d):], d.d) &&
-		(len(name) == len(d.d) || name[len(name)-len(d.d)-1] == '.') {
+	if under(name, d.d) {
 		return d.dctx
 	}
 	return d.ctx
@@ -236,33 +236,36 @@ func (d *dom) check(ctx context.Context, name string, qtype uint16, err error) e
 	return err
 }
 
-// lookup is the Resolver's Lookup with the domain's context rules.
+// lookup looks up a name of the domain's own (only this domain asks it:
+// not through the cache), with the domain's context rules.
 func (d *dom) lookup(name string, qtype uint16) (Answer, error) {
 	ctx := d.ctxFor(name)
-	ans, err := d.rn.r.Lookup(ctx, name, qtype)
+	ans, err := d.rn.r.lookup(ctx, name, qtype, false)
 	return ans, d.check(ctx, name, qtype, err)
 }
 
-// resolve finds a conventional name's addresses, without keeping them for
-// the run: most such names do not exist.
-func (d *dom) resolve(name string) nameInfo {
-	return resolveName(name, d.lookup)
-}
-
-// name resolves a name of the inventory, once per run.
+// name resolves a name the domain uses: its own names here, others once
+// per run.
 func (d *dom) name(name string) nameInfo {
-	ctx := d.ctxFor(name)
-	info := d.rn.name(ctx, name)
-	info.err = d.check(ctx, name, dns.TypeA, info.err)
+	if info, ok := d.own[name]; ok {
+		return info
+	}
+	if under(name, d.d) {
+		return resolveName(name, d.lookup)
+	}
+	info := d.rn.name(d.ctx, name)
 	return info
 }
 
-// caa returns a name's CAA verdict, once per run.
+// caa returns a name's CAA verdict: for the domain's own names here, for
+// others once per run.
 func (d *dom) caa(name string) CAAResult {
-	ctx := d.ctxFor(name)
-	res := d.rn.caa(ctx, name)
+	if !under(name, d.d) {
+		return d.rn.caa(d.ctx, name)
+	}
+	res := d.rn.r.caa(d.dctx, name, d.rn.opts.CAIdentifier, d.d)
 	if res.Err != nil {
-		if err := d.check(ctx, name, dns.TypeCAA, res.Err); err != res.Err {
+		if err := d.check(d.dctx, name, dns.TypeCAA, res.Err); err != res.Err {
 			res.Err = err
 			res.Reason = "CAA lookup failed: " + err.Error()
 		}
@@ -270,7 +273,16 @@ func (d *dom) caa(name string) CAAResult {
 	return res
 }
 
-// domain looks up one hosted domain d (normalised).
+// tlsa returns the TLSA records of an MX target the domain uses.
+func (d *dom) tlsa(name string, chain []string) ([]model.TLSA, error) {
+	own := under(name, d.d)
+	ctx := d.ctxFor(name)
+	tlsa, err := d.rn.tlsa(ctx, name, chain, !own)
+	return tlsa, d.check(ctx, "_25._tcp."+name, dns.TypeTLSA, err)
+}
+
+// domain looks up one hosted domain d (normalised): its lookups one after
+// the other (the domains, many at once, keep the queries going).
 func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	res := DomainResult{Domain: model.Domain{Domain: d, Unicode: names.Unicode(d), Names: []string{}}}
 	dm := &dom{rn: rn, d: d, ctx: ctx}
@@ -278,10 +290,7 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	defer dm.cancel(nil)
 	fq := d + "."
 	uses := map[string]*usage{}
-	var umu sync.Mutex
 	use := func(name, role, record string) {
-		umu.Lock()
-		defer umu.Unlock()
 		u := uses[name]
 		if u == nil {
 			u = &usage{roles: map[string]bool{}}
@@ -290,71 +299,55 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 		u.roles[role] = true
 		u.sources = append(u.sources, model.Source{Domain: d, Role: role, Record: record})
 	}
+	// Errors in this fixed order, so the message is stable.
+	var errs []error
 
-	// Every lookup of the domain runs at once; errors are kept in this
-	// fixed order so the message is stable.
-	const nLookups = 1 + 7 + 1 + 6
-	errs := make([]error, nLookups)
-	var mxNX bool
-	var noService []string
-	var wg sync.WaitGroup
-	wg.Add(nLookups)
-	go func() { // MX
-		defer wg.Done()
-		ans, err := dm.lookup(fq, dns.TypeMX)
+	ans, err := dm.lookup(fq, dns.TypeMX)
+	switch {
+	case err != nil:
+		errs = append(errs, err)
+	case ans.NXDomain:
+		// The domain does not exist: nothing else it says counts.
+		res.Domain.Error = "MX " + d + ": NXDOMAIN: the domain does not exist"
+		return res
+	}
+	for _, rr := range ans.Records {
+		mx := rr.(*dns.MX)
+		if mx.Mx == "." {
+			// RFC 7505: a null MX. A mix with other MX records is invalid;
+			// the real targets still count.
+			res.Domain.NullMX = true
+			continue
+		}
+		use(names.FromDNS(mx.Mx), model.RoleMX, recordString(rr))
+	}
+
+	for _, s := range SRVServices {
+		owner := s.Prefix + "." + fq
+		ans, err := dm.lookup(owner, dns.TypeSRV)
 		if err != nil {
-			errs[0] = err
-			return
+			errs = append(errs, err)
+			continue
 		}
-		if ans.NXDomain {
-			mxNX = true
-			errs[0] = &QueryError{Name: fq, Type: dns.TypeMX, Rcode: dns.RcodeNameError}
-			return
-		}
+		dot := false
 		for _, rr := range ans.Records {
-			mx := rr.(*dns.MX)
-			if mx.Mx == "." {
-				// RFC 7505: a null MX. A mix with other MX records is
-				// invalid; the real targets still count.
-				res.Domain.NullMX = true
+			srv := rr.(*dns.SRV)
+			if srv.Target == "." {
+				dot = true // RFC 6186 §4: the service is not provided
 				continue
 			}
-			use(names.FromDNS(mx.Mx), model.RoleMX, recordString(rr))
+			use(names.FromDNS(srv.Target), s.Role, recordString(rr))
 		}
-	}()
-	for i, s := range SRVServices {
-		go func() {
-			defer wg.Done()
-			owner := s.Prefix + "." + fq
-			ans, err := dm.lookup(owner, dns.TypeSRV)
-			if err != nil {
-				errs[1+i] = err
-				return
-			}
-			dot := false
-			for _, rr := range ans.Records {
-				srv := rr.(*dns.SRV)
-				if srv.Target == "." {
-					dot = true // RFC 6186 §4: the service is not provided
-					continue
-				}
-				use(names.FromDNS(srv.Target), s.Role, recordString(rr))
-			}
-			if dot {
-				umu.Lock()
-				noService = append(noService, strings.TrimSuffix(owner, "."))
-				umu.Unlock()
-			}
-		}()
+		if dot {
+			res.Domain.NoService = append(res.Domain.NoService, strings.TrimSuffix(owner, "."))
+		}
 	}
-	go func() { // MTA-STS (RFC 8461 §3.1)
-		defer wg.Done()
-		owner := "_mta-sts." + fq
-		ans, err := dm.lookup(owner, dns.TypeTXT)
-		if err != nil {
-			errs[8] = err
-			return
-		}
+	sort.Strings(res.Domain.NoService)
+
+	// MTA-STS (RFC 8461 §3.1)
+	if ans, err := dm.lookup("_mta-sts."+fq, dns.TypeTXT); err != nil {
+		errs = append(errs, err)
+	} else {
 		var found []string
 		var rec dns.RR
 		for _, rr := range ans.Records {
@@ -364,49 +357,38 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 				rec = rr
 			}
 		}
-		if len(found) == 0 {
-			return
+		if len(found) > 0 {
+			sort.Strings(found)
+			m := &model.MTASTS{TXT: found[0]}
+			for _, f := range strings.Split(found[0], ";") {
+				if k, v, ok := strings.Cut(strings.TrimSpace(f), "="); ok && k == "id" {
+					m.ID = v
+				}
+			}
+			res.Domain.MTASTS = m
+			use("mta-sts."+d, model.RoleMTASTS, recordString(rec))
 		}
-		sort.Strings(found)
-		m := &model.MTASTS{TXT: found[0]}
-		for _, f := range strings.Split(found[0], ";") {
-			if k, v, ok := strings.Cut(strings.TrimSpace(f), "="); ok && k == "id" {
-				m.ID = v
-			}
-		}
-		res.Domain.MTASTS = m
-		use("mta-sts."+d, model.RoleMTASTS, recordString(rec))
-	}()
-	for i, c := range ConventionalNames {
-		go func() {
-			defer wg.Done()
-			name := c.Label + "." + d
-			info := dm.resolve(name)
-			if info.err != nil {
-				errs[9+i] = info.err
-				return
-			}
-			if len(info.addrs) > 0 {
-				use(name, c.Role, "exists")
-			}
-		}()
 	}
-	wg.Wait()
-	if ctx.Err() != nil {
-		return res
-	}
-	sort.Strings(noService)
-	res.Domain.NoService = noService
 
-	if mxNX {
-		// The domain does not exist: nothing else it says counts.
-		res.Domain.Error = "MX " + d + ": NXDOMAIN: the domain does not exist"
-		res.Domain.NullMX, res.Domain.MTASTS, res.Domain.NoService = false, nil, nil
+	dm.own = make(map[string]nameInfo, len(ConventionalNames))
+	for _, c := range ConventionalNames {
+		name := c.Label + "." + d
+		info := resolveName(name, dm.lookup)
+		dm.own[name] = info
+		if info.err != nil {
+			errs = append(errs, info.err)
+			continue
+		}
+		if len(info.addrs) > 0 {
+			use(name, c.Role, "exists")
+		}
+	}
+	if ctx.Err() != nil {
 		return res
 	}
 	res.Domain.Error = joinErrors(errs)
 
-	// The names: resolved once per run, whoever asks first.
+	// The names: the domain's own resolved here, the others once per run.
 	list := make([]string, 0, len(uses))
 	for n := range uses {
 		list = append(list, n)
@@ -423,7 +405,7 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 			Unicode:    names.Unicode(n),
 			Domains:    []string{d},
 			CNAMEChain: trimDots(info.chain),
-			Addresses:  []string{},
+			Addresses:  make([]string, 0, len(info.addrs)),
 			Here:       here(info.addrs, rn.opts.ServerIPs),
 			CAAOK:      caa.Allowed,
 			CAA:        caa.Verdict(),
@@ -444,9 +426,7 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 			nm.Error = "no such name (NXDOMAIN)"
 		}
 		if u.roles[model.RoleMX] {
-			ctx := dm.ctxFor(n)
-			tlsa, err := rn.tlsa(ctx, n, info.chain)
-			err = dm.check(ctx, "_25._tcp."+n, dns.TypeTLSA, err)
+			tlsa, err := dm.tlsa(n, info.chain)
 			nm.TLSA = tlsa
 			if err != nil {
 				nm.Error = joinMsg(nm.Error, err.Error())
@@ -484,7 +464,18 @@ func (rn *run) name(ctx context.Context, name string) nameInfo {
 			}
 			return c.info
 		}
-		c.info = resolveName(name, func(n string, t uint16) (Answer, error) { return rn.r.Lookup(ctx, n, t) })
+		// A and AAAA at once: a name many domains use, whose name server
+		// may be silent, costs one lookup's tries.
+		var aaaa Answer
+		var errAAAA error
+		done := make(chan struct{})
+		go func() {
+			aaaa, errAAAA = rn.r.Lookup(ctx, name, dns.TypeAAAA)
+			close(done)
+		}()
+		a, errA := rn.r.Lookup(ctx, name, dns.TypeA)
+		<-done
+		c.info = addrInfo(a, errA, aaaa, errAAAA)
 		if c.info.err != nil && ctx.Err() != nil {
 			rn.mu.Lock()
 			delete(rn.names, name)
@@ -495,18 +486,16 @@ func (rn *run) name(ctx context.Context, name string) nameInfo {
 	}
 }
 
-// resolveName finds a name's addresses (A and AAAA at once) with lookup.
+// resolveName finds a name's addresses (A, then AAAA) with lookup.
 func resolveName(name string, lookup func(string, uint16) (Answer, error)) nameInfo {
-	var info nameInfo
-	var aaaa Answer
-	var errAAAA error
-	done := make(chan struct{})
-	go func() {
-		aaaa, errAAAA = lookup(name, dns.TypeAAAA)
-		close(done)
-	}()
 	a, errA := lookup(name, dns.TypeA)
-	<-done
+	aaaa, errAAAA := lookup(name, dns.TypeAAAA)
+	return addrInfo(a, errA, aaaa, errAAAA)
+}
+
+// addrInfo is a name's nameInfo from its A and AAAA lookups.
+func addrInfo(a Answer, errA error, aaaa Answer, errAAAA error) nameInfo {
+	var info nameInfo
 	info.err = errors.Join(errA, errAAAA)
 	if errA != nil && errAAAA != nil {
 		// The same cause, usually: report one, not one skipped for the other.
@@ -566,13 +555,13 @@ func (rn *run) caa(ctx context.Context, name string) CAAResult {
 
 // tlsa returns the TLSA records of an MX target (RFC 7672 §2.2.3): at
 // _25._tcp of the end of its CNAME chain, else of the name itself.
-func (rn *run) tlsa(ctx context.Context, name string, chain []string) ([]model.TLSA, error) {
+func (rn *run) tlsa(ctx context.Context, name string, chain []string, cached bool) ([]model.TLSA, error) {
 	bases := []string{dns.Fqdn(name)}
 	if len(chain) > 0 {
 		bases = []string{chain[len(chain)-1], dns.Fqdn(name)}
 	}
 	for _, b := range bases {
-		ans, err := rn.r.Lookup(ctx, "_25._tcp."+b, dns.TypeTLSA)
+		ans, err := rn.r.lookup(ctx, "_25._tcp."+b, dns.TypeTLSA, cached)
 		if err != nil {
 			return nil, err
 		}
@@ -705,7 +694,8 @@ func joinMsg(a, b string) string {
 // Collector merges DomainResults into an Inventory.
 type Collector struct {
 	opts    Options
-	names   map[string]*model.Name
+	index   map[string]int // names' positions
+	names   []model.Name
 	domains []model.Domain
 }
 
@@ -714,22 +704,23 @@ func NewCollector(opts Options) *Collector {
 	if opts.CAIdentifier == "" {
 		opts.CAIdentifier = DefaultCAIdentifier
 	}
-	return &Collector{opts: opts, names: map[string]*model.Name{}}
+	return &Collector{opts: opts, index: map[string]int{}}
 }
 
 // Add merges one domain's result.
 func (c *Collector) Add(res DomainResult) {
 	c.domains = append(c.domains, res.Domain)
 	for _, n := range res.Names {
-		have := c.names[n.Name]
-		if have == nil {
-			n := n
-			n.Roles = append([]string(nil), n.Roles...)
-			n.Domains = append([]string(nil), n.Domains...)
-			n.Sources = append([]model.Source(nil), n.Sources...)
-			c.names[n.Name] = &n
+		i, ok := c.index[n.Name]
+		if !ok {
+			n.Roles = slices.Clone(n.Roles)
+			n.Domains = slices.Clone(n.Domains)
+			n.Sources = slices.Clone(n.Sources)
+			c.index[n.Name] = len(c.names)
+			c.names = append(c.names, n)
 			continue
 		}
+		have := &c.names[i]
 		have.Roles = append(have.Roles, n.Roles...)
 		have.Domains = append(have.Domains, n.Domains...)
 		have.Sources = append(have.Sources, n.Sources...)
@@ -743,14 +734,22 @@ func (c *Collector) Add(res DomainResult) {
 }
 
 // Inventory returns the merged inventory, every slice sorted. Stats.Queries
-// is left for the caller, who knows the Resolver.
+// is left for the caller, who knows the Resolver. It hands over what the
+// Collector holds, without a copy: the Collector is empty afterwards.
 func (c *Collector) Inventory() *model.Inventory {
 	inv := &model.Inventory{
 		Header:       model.Header{Kind: model.KindInventory, Version: model.Version},
 		CAIdentifier: strings.ToLower(c.opts.CAIdentifier),
 		ServerIPs:    []string{},
-		Names:        []model.Name{},
-		Domains:      append([]model.Domain{}, c.domains...),
+		Names:        c.names,
+		Domains:      c.domains,
+	}
+	c.names, c.domains, c.index = nil, nil, map[string]int{}
+	if inv.Names == nil {
+		inv.Names = []model.Name{}
+	}
+	if inv.Domains == nil {
+		inv.Domains = []model.Domain{}
 	}
 	ips := append([]netip.Addr(nil), c.opts.ServerIPs...)
 	sort.Slice(ips, func(i, j int) bool { return ips[i].Less(ips[j]) })
@@ -759,13 +758,13 @@ func (c *Collector) Inventory() *model.Inventory {
 			inv.ServerIPs = append(inv.ServerIPs, ip.Unmap().String())
 		}
 	}
-	for _, n := range c.names {
+	for i := range inv.Names {
+		n := &inv.Names[i]
 		sort.Strings(n.Roles)
 		n.Roles = dedupSorted(n.Roles)
 		sort.Strings(n.Domains)
 		n.Domains = dedupSorted(n.Domains)
 		sort.Slice(n.Sources, func(a, b int) bool { return lessSource(n.Sources[a], n.Sources[b]) })
-		inv.Names = append(inv.Names, *n)
 		if n.Here != model.HereNone {
 			inv.Stats.NamesHere++
 		}

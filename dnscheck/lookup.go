@@ -81,11 +81,23 @@ func (a *Answer) Target(name string) string {
 // refusing loops. NXDOMAIN is not an error: it sets Answer.NXDomain.
 // Errors are *QueryError.
 func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (Answer, error) {
+	return r.lookup(ctx, name, qtype, true)
+}
+
+// lookup is Lookup; without cached, the name itself is asked without the
+// cache (a name only one caller asks), its CNAME targets through it.
+func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16, cached bool) (Answer, error) {
 	var ans Answer
 	cur := canonical(name)
 	for {
 		asked := cur
-		resp, err := r.Query(ctx, asked, qtype)
+		var resp *Response
+		var err error
+		if cached || len(ans.Chain) > 0 {
+			resp, err = r.Query(ctx, asked, qtype)
+		} else {
+			resp, err = r.queryOnce(ctx, asked, qtype)
+		}
 		if err != nil {
 			return ans, err
 		}

@@ -287,6 +287,16 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Respo
 	}
 }
 
+// queryOnce is Query without the cache: for names that only one caller
+// asks.
+func (r *Resolver) queryOnce(ctx context.Context, fqdn string, qtype uint16) (*Response, error) {
+	resp, _, err := r.exchange(ctx, fqdn, qtype, false)
+	if err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
 func isCanceled(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
