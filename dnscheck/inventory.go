@@ -22,10 +22,11 @@ type Options struct {
 	// CAIdentifier is the CAA issuer domain of the CA; "" for
 	// DefaultCAIdentifier.
 	CAIdentifier string
-	// Workers is how many domains are looked up at once; default four
-	// times the Resolver's MaxInFlight, so that domains waiting on slow or
-	// silent name servers leave enough others to keep the queries going.
-	// Queries under way stay bounded by MaxInFlight.
+	// Workers is how many domains are looked up at once, each one query
+	// at a time; default the Resolver's MaxInFlight. A domain whose query
+	// is presumed lost (see [Resolver]) does not count while it waits: up to
+	// MaxLent others start meanwhile, so silent name servers hold back no
+	// one.
 	Workers int
 }
 
@@ -91,7 +92,7 @@ func (r *Resolver) Stream(ctx context.Context, domains []string, opts Options, e
 	}
 	workers := opts.Workers
 	if workers <= 0 {
-		workers = 4 * r.cfg.MaxInFlight
+		workers = r.cfg.MaxInFlight
 	}
 	if workers > len(list) {
 		workers = len(list)
@@ -99,18 +100,25 @@ func (r *Resolver) Stream(ctx context.Context, domains []string, opts Options, e
 	jobs := make(chan string)
 	results := make(chan DomainResult, workers)
 	var wg sync.WaitGroup
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	pool := &lender{target: workers, max: MaxLent * workers}
+	wctx := WithLender(ctx, pool)
+	pool.start = func() {
+		wg.Go(func() {
 			for d := range jobs {
-				res := rn.domain(ctx, d)
+				res := rn.domain(wctx, d)
 				if ctx.Err() != nil {
 					return
 				}
 				results <- res
+				if pool.surplus() {
+					return
+				}
 			}
-		}()
+		})
+	}
+	pool.running = workers
+	for range workers {
+		pool.start()
 	}
 	go func() {
 		defer close(jobs)
@@ -130,6 +138,52 @@ func (r *Resolver) Stream(ctx context.Context, domains []string, opts Options, e
 		emit(res)
 	}
 	return ctx.Err()
+}
+
+// MaxLent is how many domains, per worker, may wait on presumed-lost
+// queries while others take their place.
+const MaxLent = 8
+
+// lender keeps target workers looking up domains while some wait on
+// presumed-lost queries.
+type lender struct {
+	mu      sync.Mutex
+	target  int
+	max     int // most workers lent at once
+	running int
+	lent    int
+	start   func()
+}
+
+func (l *lender) Lost() {
+	l.mu.Lock()
+	l.lent++
+	more := l.running-l.lent < l.target && l.running < l.target+l.max
+	if more {
+		l.running++
+	}
+	l.mu.Unlock()
+	if more {
+		l.start()
+	}
+}
+
+func (l *lender) Found() {
+	l.mu.Lock()
+	l.lent--
+	l.mu.Unlock()
+}
+
+// surplus reports whether a worker that finished a domain should stop
+// (and counts it out).
+func (l *lender) surplus() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.running-l.lent > l.target {
+		l.running--
+		return true
+	}
+	return false
 }
 
 func normalizeAll(domains []string) ([]string, error) {
@@ -658,30 +712,51 @@ func dedupAddrs(a []netip.Addr) []netip.Addr {
 }
 
 // joinErrors returns the first error's message, with a count of the
-// others; a lookup not made because another timed out comes after that one.
+// others. Lookups not made because another one timed out come after the
+// failures, and are counted apart.
 func joinErrors(errs []error) string {
 	var first error
-	n := 0
+	failed, skipped := 0, 0
 	for _, e := range errs {
 		if e == nil {
 			continue
 		}
 		var se *silentError
+		if errors.As(e, &se) {
+			skipped++
+		} else {
+			failed++
+		}
 		if first == nil || errors.As(first, &se) && !errors.As(e, &se) {
 			first = e
 		}
-		n++
 	}
-	switch {
-	case first == nil:
+	if first == nil {
 		return ""
-	case n == 1:
-		return first.Error()
-	case n == 2:
-		return first.Error() + " (and 1 more lookup failed)"
-	default:
-		return fmt.Sprintf("%s (and %d more lookups failed)", first.Error(), n-1)
 	}
+	msg := first.Error()
+	if failed == 0 {
+		failed, skipped = 1, skipped-1
+	}
+	var more []string
+	switch failed {
+	case 1:
+	case 2:
+		more = append(more, "and 1 more lookup failed")
+	default:
+		more = append(more, fmt.Sprintf("and %d more lookups failed", failed-1))
+	}
+	switch skipped {
+	case 0:
+	case 1:
+		more = append(more, "1 other lookup not made after the timeout")
+	default:
+		more = append(more, fmt.Sprintf("%d other lookups not made after the timeout", skipped))
+	}
+	if len(more) > 0 {
+		msg += " (" + strings.Join(more, "; ") + ")"
+	}
+	return msg
 }
 
 func joinMsg(a, b string) string {

@@ -32,7 +32,9 @@ type Config struct {
 	MaxInFlight int
 	// QPS caps the queries sent per second (a token bucket); 0: no cap.
 	QPS float64
-	// Conns is how many UDP sockets each server gets; default 4.
+	// Conns is how many UDP sockets to each server open at the start;
+	// default 4. A query under way has a socket of its own: more open as
+	// needed, and are reused.
 	Conns int
 	// UDPSize is the EDNS0 payload size advertised; default 1232 (the DNS
 	// flag day 2020 value, which avoids IP fragmentation).
@@ -167,16 +169,20 @@ func NewResolver(cfg Config) (*Resolver, error) {
 			r.Close()
 			return nil, err
 		}
-		srv := &server{addr: addr}
+		srv := &server{addr: addr, sem: r.sem, timeout: cfg.Timeout, rttvar: minHold / 4}
+		if srv.ua, err = net.ResolveUDPAddr("udp", addr); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("resolver %s: %w", addr, err)
+		}
+		r.servers = append(r.servers, srv)
 		for i := 0; i < cfg.Conns; i++ {
-			u, err := dialUDP(addr, r.sem, cfg.Timeout)
+			u, err := srv.dial()
 			if err != nil {
 				r.Close()
 				return nil, fmt.Errorf("resolver %s: %w", addr, err)
 			}
-			srv.conns = append(srv.conns, u)
+			srv.put(u)
 		}
-		r.servers = append(r.servers, srv)
 	}
 	return r, nil
 }
@@ -203,9 +209,7 @@ func serverAddr(s string) (string, error) {
 // Close releases the sockets. Queries under way fail.
 func (r *Resolver) Close() error {
 	for _, s := range r.servers {
-		for _, u := range s.conns {
-			u.c.Close()
-		}
+		s.close()
 	}
 	return nil
 }
@@ -338,9 +342,12 @@ func (r *Resolver) exchange(ctx context.Context, fqdn string, qtype uint16, whol
 			<-r.sem
 			return Response{}, nil, err
 		}
-		// The slot goes with the query: the socket frees it at the reply,
-		// or when the query is presumed lost.
+		// The slot goes with the query, which frees it at the reply, or
+		// when it is presumed lost.
 		rep := srv.exchangeUDP(ctx, r, fqdn, qtype, whole)
+		if rep.err != nil && rep.malformed {
+			rep.err = fmt.Errorf("malformed reply from %s: %w", srv.addr, rep.err)
+		}
 		if rep.err == nil && rep.tc {
 			r.log.Debug("truncated reply, retrying over TCP", "name", fqdn, "type", dns.TypeToString[qtype], "server", srv.addr)
 			if err := r.acquire(ctx); err != nil {
@@ -372,6 +379,9 @@ func (r *Resolver) exchange(ctx context.Context, fqdn string, qtype uint16, whol
 
 // acquire takes a slot of the MaxInFlight bound.
 func (r *Resolver) acquire(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case r.sem <- struct{}{}:
 		return nil
@@ -388,20 +398,237 @@ func (r *Resolver) acquire(ctx context.Context) error {
 // ErrTimeout is wrapped by errors for queries that got no answer in time.
 var ErrTimeout = errors.New("timeout")
 
-// server is one resolver: a pool of connected UDP sockets, and TCP on demand.
+// server is one resolver: connected UDP sockets, one for each query under
+// way (kept for reuse), and TCP on demand.
 type server struct {
-	addr  string
-	conns []*udpConn
-	next  atomic.Uint32
+	addr    string
+	ua      *net.UDPAddr
+	sem     chan struct{} // the Resolver's MaxInFlight bound
+	timeout time.Duration
+
+	mu     sync.Mutex
+	free   []*udpConn
+	all    map[*udpConn]bool
+	closed bool
+	srtt   time.Duration // smoothed reply time, and its variation (RFC 6298)
+	rttvar time.Duration
 }
 
-func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtype uint16, whole bool) reply {
-	u := s.conns[int(s.next.Add(1))%len(s.conns)]
-	rep := u.exchange(ctx, fqdn, qtype, r.cfg.UDPSize, whole, &r.queries)
-	if rep.err != nil && rep.malformed {
-		rep.err = fmt.Errorf("malformed reply from %s: %w", s.addr, rep.err)
+// udpConn is a connected UDP socket, used by one query at a time, which
+// reads its own reply: a datagram that is not the reply to the query under
+// way (late, duplicated or spoofed: another ID or question) is dropped. The
+// kernel already drops datagrams from any other address or port.
+type udpConn struct {
+	c    *net.UDPConn
+	wbuf []byte
+	rbuf []byte
+}
+
+// udpBuf is the largest reply read; a longer one counts as truncated (TCP
+// follows). Replies are at most the advertised EDNS0 size, 1232 by default.
+const udpBuf = 4096
+
+func (s *server) dial() (*udpConn, error) {
+	c, err := net.DialUDP("udp", nil, s.ua)
+	if err != nil {
+		return nil, err
 	}
-	return rep
+	return &udpConn{c: c, wbuf: make([]byte, 512), rbuf: make([]byte, udpBuf)}, nil
+}
+
+// get returns a socket for one query.
+func (s *server) get() (*udpConn, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("udp %s: %w", s.addr, net.ErrClosed)
+	}
+	if n := len(s.free); n > 0 {
+		u := s.free[n-1]
+		s.free = s.free[:n-1]
+		s.mu.Unlock()
+		return u, nil
+	}
+	s.mu.Unlock()
+	u, err := s.dial()
+	if err != nil {
+		return nil, fmt.Errorf("udp %s: %w", s.addr, err)
+	}
+	s.mu.Lock()
+	if s.all == nil {
+		s.all = map[*udpConn]bool{}
+	}
+	s.all[u] = true
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		u.c.Close()
+		return nil, fmt.Errorf("udp %s: %w", s.addr, net.ErrClosed)
+	}
+	return u, nil
+}
+
+// put gives back a socket after its query.
+func (s *server) put(u *udpConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.all == nil {
+		s.all = map[*udpConn]bool{}
+	}
+	s.all[u] = true
+	if s.closed {
+		u.c.Close()
+		return
+	}
+	s.free = append(s.free, u)
+}
+
+func (s *server) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for u := range s.all {
+		u.c.Close()
+	}
+	s.free = nil
+}
+
+// hold is how long a query holds its MaxInFlight slot without a reply.
+func (s *server) hold() time.Duration {
+	s.mu.Lock()
+	h := s.srtt + 4*s.rttvar
+	s.mu.Unlock()
+	return min(s.timeout, max(minHold, h))
+}
+
+// measured takes a reply time into the smoothed one (RFC 6298).
+func (s *server) measured(rtt time.Duration) {
+	s.mu.Lock()
+	if d := s.srtt - rtt; d < 0 {
+		s.rttvar += (-d - s.rttvar) / 4
+	} else {
+		s.rttvar += (d - s.rttvar) / 4
+	}
+	s.srtt += (rtt - s.srtt) / 8
+	s.mu.Unlock()
+}
+
+// minHold is the least time a query holds its slot without a reply; it is
+// also the hold before the first reply gives a measure.
+const minHold = 10 * time.Millisecond
+
+// ctxPoll is how often a query waiting for its reply looks at its context.
+const ctxPoll = 50 * time.Millisecond
+
+// Lender is told when a query stops counting against the MaxInFlight bound
+// because it is presumed lost (Lost), and when that query is over (Found).
+// A caller that bounds its own workers can put one in the context of its
+// lookups (with [WithLender]) and start another worker meanwhile.
+type Lender interface {
+	Lost()
+	Found()
+}
+
+type lenderKey struct{}
+
+// WithLender returns a context whose queries tell l when they are presumed
+// lost.
+func WithLender(ctx context.Context, l Lender) context.Context {
+	return context.WithValue(ctx, lenderKey{}, l)
+}
+
+// exchangeUDP sends one try on a socket of its own and reads the reply. The
+// caller holds a MaxInFlight slot, which this gives back.
+func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtype uint16, whole bool) reply {
+	slot := true
+	var lender Lender
+	defer func() {
+		if slot {
+			<-s.sem
+		} else if lender != nil {
+			lender.Found()
+		}
+	}()
+	u, err := s.get()
+	if err != nil {
+		return reply{err: err}
+	}
+	b, qend, err := packQuery(u.wbuf, fqdn, qtype, r.cfg.UDPSize)
+	if err != nil {
+		s.put(u)
+		return reply{err: err}
+	}
+	id := uint16(rand.Uint32())
+	binary.BigEndian.PutUint16(b, id)
+	r.queries.Add(1)
+	sent := time.Now()
+	if _, err := u.c.Write(b); err != nil {
+		s.put(u)
+		return reply{err: fmt.Errorf("udp %s: %w", s.addr, err)}
+	}
+	expire := sent.Add(s.timeout)
+	hold := sent.Add(s.hold())
+	polls := ctx.Done() != nil
+	for {
+		dl := expire
+		if slot && hold.Before(dl) {
+			dl = hold
+		}
+		if polls {
+			if p := time.Now().Add(ctxPoll); p.Before(dl) {
+				dl = p
+			}
+		}
+		_ = u.c.SetReadDeadline(dl)
+		n, err := u.c.Read(u.rbuf)
+		if err != nil {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				// An ICMP error (connection refused) ends the try at once.
+				s.put(u)
+				return reply{err: fmt.Errorf("udp %s: %w", s.addr, trimOp(err))}
+			}
+			now := time.Now()
+			if err := ctx.Err(); err != nil {
+				s.put(u)
+				return reply{err: err}
+			}
+			if !now.Before(expire) {
+				s.put(u)
+				return reply{err: fmt.Errorf("udp %s: %w", s.addr, ErrTimeout)}
+			}
+			if slot && !now.Before(hold) {
+				// Presumed lost: wait out the timeout without holding back
+				// other queries.
+				slot = false
+				<-s.sem
+				if lender, _ = ctx.Value(lenderKey{}).(Lender); lender != nil {
+					lender.Lost()
+				}
+			}
+			continue
+		}
+		resp := u.rbuf[:n]
+		if n < 12 || binary.BigEndian.Uint16(resp) != id || !sameQuestion(b, resp) {
+			continue
+		}
+		s.measured(time.Since(sent))
+		rep := parseReply(resp, qend, whole)
+		if n == len(u.rbuf) {
+			rep = reply{tc: true} // cut short by our buffer
+		}
+		s.put(u)
+		return rep
+	}
+}
+
+// trimOp drops net.OpError's "read udp a->b:" prefix.
+func trimOp(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err
+	}
+	return err
 }
 
 func (s *server) exchangeTCP(ctx context.Context, r *Resolver, fqdn string, qtype uint16) reply {
@@ -427,78 +654,15 @@ func (s *server) exchangeTCP(ctx context.Context, r *Resolver, fqdn string, qtyp
 	return reply{rcode: m.Rcode, answer: m.Answer, msg: m}
 }
 
-// udpConn is a connected UDP socket shared by many queries. One reader
-// goroutine hands each reply to the query with its ID and question; a reply
-// that matches no query under way (late, duplicated or spoofed) is dropped.
-// The kernel already drops datagrams from any other address or port.
-//
-// Queries have no timer each: a sweep, every few milliseconds while queries
-// are under way, fails those past their timeout or whose context ended, and
-// frees the MaxInFlight slot of those presumed lost (no reply after several
-// times the socket's smoothed reply time).
-type udpConn struct {
-	c       *net.UDPConn
-	sem     chan struct{} // the Resolver's bound; a waiter holding a slot frees it once
-	timeout time.Duration
-	tick    time.Duration
-	sweeper *time.Timer
-
-	mu       sync.Mutex
-	pending  map[uint16]*waiter
-	dead     error
-	sweeping bool
-	srtt     time.Duration // smoothed reply time, and its variation (RFC 6298)
-	rttvar   time.Duration
-}
-
-type waiter struct {
-	q      []byte // the packed query: its question section is compared to the reply's
-	qend   int    // where the question section ends
-	whole  bool   // keep the whole message, not only the answers
-	ch     chan reply
-	ctx    context.Context
-	done   <-chan struct{} // ctx.Done()
-	sent   time.Time
-	expire time.Time // sent + timeout
-	hold   time.Time // when the slot is freed without a reply
-	slot   bool      // holds a MaxInFlight slot
-}
-
 // reply is a parsed answer, or the error of one try.
 type reply struct {
 	rcode     int
 	tc        bool
 	answer    []dns.RR
-	msg       *dns.Msg // with waiter.whole
+	msg       *dns.Msg // when the whole message is asked for
 	err       error
 	malformed bool
 }
-
-// minHold is the least time a query holds its slot without a reply; it is
-// also the hold before the first reply gives a measure.
-const minHold = 10 * time.Millisecond
-
-func dialUDP(addr string, sem chan struct{}, timeout time.Duration) (*udpConn, error) {
-	ua, err := net.ResolveUDPAddr("udp", addr)
-	if err != nil {
-		return nil, err
-	}
-	c, err := net.DialUDP("udp", nil, ua)
-	if err != nil {
-		return nil, err
-	}
-	u := &udpConn{c: c, sem: sem, timeout: timeout, pending: map[uint16]*waiter{},
-		tick: min(5*time.Millisecond, max(timeout/4, time.Millisecond)), rttvar: minHold / 4}
-	u.sweeper = time.AfterFunc(time.Hour, u.sweep)
-	u.sweeper.Stop()
-	go u.read()
-	return u, nil
-}
-
-var (
-	packPool   = sync.Pool{New: func() any { b := make([]byte, 512); return &b }}
-	waiterPool = sync.Pool{New: func() any { return &waiter{ch: make(chan reply, 1)} }}
-)
 
 // packQuery writes a query for fqdn and qtype, with the RD bit and an EDNS0
 // OPT record advertising udpSize, into b, ID 0.
@@ -523,161 +687,6 @@ func packQuery(b []byte, fqdn string, qtype, udpSize uint16) ([]byte, int, error
 	binary.BigEndian.PutUint16(opt[1:], dns.TypeOPT)
 	binary.BigEndian.PutUint16(opt[3:], udpSize)
 	return b[:qend+11], qend, nil
-}
-
-func (u *udpConn) exchange(ctx context.Context, fqdn string, qtype, udpSize uint16, whole bool, count *atomic.Int64) reply {
-	bp := packPool.Get().(*[]byte)
-	defer packPool.Put(bp)
-	b, qend, err := packQuery(*bp, fqdn, qtype, udpSize)
-	if err != nil {
-		<-u.sem
-		return reply{err: err}
-	}
-	w := waiterPool.Get().(*waiter)
-	w.q, w.qend, w.whole, w.ctx, w.done = b, qend, whole, ctx, ctx.Done()
-
-	u.mu.Lock()
-	if u.dead != nil {
-		err := u.dead
-		u.mu.Unlock()
-		<-u.sem
-		u.put(w)
-		return reply{err: err}
-	}
-	var id uint16
-	for {
-		id = uint16(rand.Uint32())
-		if _, busy := u.pending[id]; !busy {
-			break
-		}
-	}
-	binary.BigEndian.PutUint16(b, id)
-	w.sent = time.Now()
-	w.expire = w.sent.Add(u.timeout)
-	w.hold = w.sent.Add(min(u.timeout, max(minHold, u.srtt+4*u.rttvar)))
-	w.slot = true
-	u.pending[id] = w
-	if !u.sweeping {
-		u.sweeping = true
-		u.sweeper.Reset(u.tick)
-	}
-	u.mu.Unlock()
-
-	count.Add(1)
-	if _, err := u.c.Write(b); err != nil {
-		u.mu.Lock()
-		mine := u.pending[id] == w
-		if mine {
-			delete(u.pending, id)
-			u.free(w)
-		}
-		u.mu.Unlock()
-		if !mine {
-			<-w.ch // delivered meanwhile: drop it
-		}
-		u.put(w)
-		return reply{err: err}
-	}
-	rep := <-w.ch
-	u.put(w)
-	return rep
-}
-
-// put returns a waiter, out of pending and with its reply taken, to the pool.
-func (u *udpConn) put(w *waiter) {
-	w.q, w.ctx, w.done = nil, nil, nil
-	waiterPool.Put(w)
-}
-
-// free gives back w's slot if it still holds it. Call with u.mu held.
-func (u *udpConn) free(w *waiter) {
-	if w.slot {
-		w.slot = false
-		<-u.sem
-	}
-}
-
-// sweep fails the queries past their timeout or whose context ended, and
-// frees the slots of those presumed lost.
-func (u *udpConn) sweep() {
-	now := time.Now()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	for id, w := range u.pending {
-		var err error
-		if !now.Before(w.expire) {
-			err = fmt.Errorf("udp %s: %w", u.c.RemoteAddr(), ErrTimeout)
-		} else if w.done != nil {
-			select {
-			case <-w.done:
-				err = w.ctx.Err()
-			default:
-			}
-		}
-		if err != nil {
-			delete(u.pending, id)
-			u.free(w)
-			w.ch <- reply{err: err}
-			continue
-		}
-		if w.slot && !now.Before(w.hold) {
-			u.free(w)
-		}
-	}
-	if len(u.pending) > 0 {
-		u.sweeper.Reset(u.tick)
-	} else {
-		u.sweeping = false
-	}
-}
-
-func (u *udpConn) read() {
-	buf := make([]byte, 65535)
-	for {
-		n, err := u.c.Read(buf)
-		if err != nil {
-			closed := errors.Is(err, net.ErrClosed)
-			u.mu.Lock()
-			// An ICMP error (connection refused) fails the queries under
-			// way at once rather than after their timeout.
-			for id, w := range u.pending {
-				delete(u.pending, id)
-				u.free(w)
-				w.ch <- reply{err: fmt.Errorf("udp %s: %w", u.c.RemoteAddr(), err)}
-			}
-			if closed {
-				u.dead = fmt.Errorf("udp %s: %w", u.c.RemoteAddr(), net.ErrClosed)
-			}
-			u.mu.Unlock()
-			if closed {
-				u.sweeper.Stop()
-				return
-			}
-			continue
-		}
-		if n < 12 {
-			continue
-		}
-		id := binary.BigEndian.Uint16(buf)
-		u.mu.Lock()
-		w := u.pending[id]
-		if w == nil || !sameQuestion(w.q, buf[:n]) {
-			u.mu.Unlock()
-			continue
-		}
-		delete(u.pending, id)
-		u.free(w)
-		// RFC 6298's smoothed round-trip time and variation.
-		rtt := time.Since(w.sent)
-		if d := u.srtt - rtt; d < 0 {
-			u.rttvar += (-d - u.rttvar) / 4
-		} else {
-			u.rttvar += (d - u.rttvar) / 4
-		}
-		u.srtt += (rtt - u.srtt) / 8
-		u.mu.Unlock()
-		w.ch <- parseReply(buf[:n], w.qend, w.whole)
-	}
 }
 
 // parseReply reads a reply whose question (ending at qend) has been checked:
