@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -420,8 +421,15 @@ type server struct {
 // kernel already drops datagrams from any other address or port.
 type udpConn struct {
 	c    *net.UDPConn
+	rc   syscall.RawConn
 	wbuf []byte
 	rbuf []byte
+
+	// The state of read's callback (on Unix).
+	waited bool
+	n      int
+	err    error
+	readFn func(fd uintptr) bool
 }
 
 // udpBuf is the largest reply read; a longer one counts as truncated (TCP
@@ -433,7 +441,12 @@ func (s *server) dial() (*udpConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &udpConn{c: c, wbuf: make([]byte, 512), rbuf: make([]byte, udpBuf)}, nil
+	u := &udpConn{c: c, wbuf: make([]byte, 512), rbuf: make([]byte, udpBuf)}
+	if u.rc, err = c.SyscallConn(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return u, nil
 }
 
 // get returns a socket for one query.
@@ -569,6 +582,7 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 	expire := sent.Add(s.timeout)
 	hold := sent.Add(s.hold())
 	polls := ctx.Done() != nil
+	first := true
 	for {
 		dl := expire
 		if slot && hold.Before(dl) {
@@ -580,7 +594,8 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 			}
 		}
 		_ = u.c.SetReadDeadline(dl)
-		n, err := u.c.Read(u.rbuf)
+		n, err := u.read(first)
+		first = false
 		if err != nil {
 			var ne net.Error
 			if !errors.As(err, &ne) || !ne.Timeout() {
