@@ -228,6 +228,12 @@ func (r CAAResult) Verdict() model.CAAVerdict {
 // with "*." is a wildcard: the search starts at its parent and issuewild
 // applies.
 func (r *Resolver) CAA(ctx context.Context, name, caID string) CAAResult {
+	return r.caa(ctx, name, caID, "")
+}
+
+// caa is CAA; the names strictly under below (a normalised domain, "" for
+// none) are asked without the cache.
+func (r *Resolver) caa(ctx context.Context, name, caID, below string) CAAResult {
 	if caID == "" {
 		caID = DefaultCAIdentifier
 	}
@@ -235,7 +241,7 @@ func (r *Resolver) CAA(ctx context.Context, name, caID string) CAAResult {
 	wildcard := strings.HasPrefix(name, "*.")
 	name = strings.TrimPrefix(name, "*.")
 	for n := dns.Fqdn(name); n != "." && n != ""; {
-		ans, err := r.Lookup(ctx, n, dns.TypeCAA)
+		ans, err := r.lookup(ctx, n, dns.TypeCAA, below == "" || !strictlyUnder(n, below))
 		if err != nil {
 			var res CAAResult
 			res.Err = err
@@ -278,4 +284,17 @@ func dedupSorted(s []string) []string {
 		}
 	}
 	return out
+}
+
+// strictlyUnder reports whether name (an FQDN or not) is a subdomain of d
+// (normalised, without trailing dot), d itself excluded.
+func strictlyUnder(name, d string) bool {
+	name = strings.TrimSuffix(name, ".")
+	return len(name) > len(d)+1 && name[len(name)-len(d)-1] == '.' && strings.EqualFold(name[len(name)-len(d):], d)
+}
+
+// under reports whether name is d or a subdomain of d.
+func under(name, d string) bool {
+	name = strings.TrimSuffix(name, ".")
+	return strings.EqualFold(name, d) || strictlyUnder(name, d)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -21,8 +22,11 @@ type Options struct {
 	// CAIdentifier is the CAA issuer domain of the CA; "" for
 	// DefaultCAIdentifier.
 	CAIdentifier string
-	// Workers is how many domains are looked up at once; default the
-	// Resolver's MaxInFlight. Queries under way stay bounded by MaxInFlight.
+	// Workers is how many domains are looked up at once, each one query
+	// at a time; default the Resolver's MaxInFlight. A domain whose query
+	// is presumed lost (see [Resolver]) does not count while it waits: up to
+	// MaxLent others start meanwhile, so silent name servers hold back no
+	// one.
 	Workers int
 }
 
@@ -96,18 +100,25 @@ func (r *Resolver) Stream(ctx context.Context, domains []string, opts Options, e
 	jobs := make(chan string)
 	results := make(chan DomainResult, workers)
 	var wg sync.WaitGroup
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	pool := &lender{target: workers, max: MaxLent * workers}
+	wctx := WithLender(ctx, pool)
+	pool.start = func() {
+		wg.Go(func() {
 			for d := range jobs {
-				res := rn.domain(ctx, d)
+				res := rn.domain(wctx, d)
 				if ctx.Err() != nil {
 					return
 				}
 				results <- res
+				if pool.surplus() {
+					return
+				}
 			}
-		}()
+		})
+	}
+	pool.running = workers
+	for range workers {
+		pool.start()
 	}
 	go func() {
 		defer close(jobs)
@@ -129,6 +140,52 @@ func (r *Resolver) Stream(ctx context.Context, domains []string, opts Options, e
 	return ctx.Err()
 }
 
+// MaxLent is how many domains, per worker, may wait on presumed-lost
+// queries while others take their place.
+const MaxLent = 8
+
+// lender keeps target workers looking up domains while some wait on
+// presumed-lost queries.
+type lender struct {
+	mu      sync.Mutex
+	target  int
+	max     int // most workers lent at once
+	running int
+	lent    int
+	start   func()
+}
+
+func (l *lender) Lost() {
+	l.mu.Lock()
+	l.lent++
+	more := l.running-l.lent < l.target && l.running < l.target+l.max
+	if more {
+		l.running++
+	}
+	l.mu.Unlock()
+	if more {
+		l.start()
+	}
+}
+
+func (l *lender) Found() {
+	l.mu.Lock()
+	l.lent--
+	l.mu.Unlock()
+}
+
+// surplus reports whether a worker that finished a domain should stop
+// (and counts it out).
+func (l *lender) surplus() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.running-l.lent > l.target {
+		l.running--
+		return true
+	}
+	return false
+}
+
 func normalizeAll(domains []string) ([]string, error) {
 	seen := map[string]bool{}
 	var list []string
@@ -146,7 +203,8 @@ func normalizeAll(domains []string) ([]string, error) {
 	return list, nil
 }
 
-// run is one inventory: its options and the names already resolved.
+// run is one inventory: its options and the names of the inventory
+// already resolved.
 type run struct {
 	r    *Resolver
 	opts Options
@@ -159,7 +217,8 @@ type nameCall struct {
 	done chan struct{}
 	info nameInfo
 
-	caaOnce sync.Once
+	caaMu   sync.Mutex
+	caaDone bool
 	caa     CAAResult
 }
 
@@ -176,15 +235,116 @@ type usage struct {
 	sources []model.Source
 }
 
-// domain looks up one hosted domain d (normalised).
+// dom is one domain's lookups. Those of names under the domain share a
+// context that ends when one of them gets no answer after every try: the
+// domain's name servers are silent, and its other lookups fail at once (as
+// timeouts too) instead of each waiting out its own tries.
+type dom struct {
+	rn     *run
+	d      string              // the domain, normalised
+	own    map[string]nameInfo // its conventional names, resolved
+	ctx    context.Context
+	dctx   context.Context
+	cancel context.CancelCauseFunc
+}
+
+// silentError is the cause of a lookup not made because an earlier lookup
+// under the same domain timed out.
+type silentError struct{ first *QueryError }
+
+func (e *silentError) Error() string {
+	return "not asked: " + dns.TypeToString[e.first.Type] + " " + strings.TrimSuffix(e.first.Name, ".") + " got no answer"
+}
+
+func (e *silentError) Unwrap() error { return e.first }
+
+// ctxFor returns the context for a lookup of name.
+func (d *dom) ctxFor(name string) context.Context {
+	if under(name, d.d) {
+		return d.dctx
+	}
+	return d.ctx
+}
+
+// check looks at the error of a lookup made with ctx: a timeout under the
+// domain ends the domain's context; a lookup cut short by that becomes a
+// *QueryError saying so.
+func (d *dom) check(ctx context.Context, name string, qtype uint16, err error) error {
+	if err == nil || ctx != d.dctx {
+		return err
+	}
+	var qe *QueryError
+	if errors.As(err, &qe) && qe.Timeout() {
+		var se *silentError
+		if !errors.As(err, &se) {
+			d.cancel(&silentError{qe})
+		}
+		return err
+	}
+	if d.ctx.Err() == nil && d.dctx.Err() != nil && isCanceled(err) {
+		var se *silentError
+		if errors.As(context.Cause(d.dctx), &se) {
+			return &QueryError{Name: canonical(name), Type: qtype, Rcode: -1, Err: se}
+		}
+	}
+	return err
+}
+
+// lookup looks up a name of the domain's own (only this domain asks it:
+// not through the cache), with the domain's context rules.
+func (d *dom) lookup(name string, qtype uint16) (Answer, error) {
+	ctx := d.ctxFor(name)
+	ans, err := d.rn.r.lookup(ctx, name, qtype, false)
+	return ans, d.check(ctx, name, qtype, err)
+}
+
+// name resolves a name the domain uses: its own names here, others once
+// per run.
+func (d *dom) name(name string) nameInfo {
+	if info, ok := d.own[name]; ok {
+		return info
+	}
+	if under(name, d.d) {
+		return resolveName(name, d.lookup)
+	}
+	info := d.rn.name(d.ctx, name)
+	return info
+}
+
+// caa returns a name's CAA verdict: for the domain's own names here, for
+// others once per run.
+func (d *dom) caa(name string) CAAResult {
+	if !under(name, d.d) {
+		return d.rn.caa(d.ctx, name)
+	}
+	res := d.rn.r.caa(d.dctx, name, d.rn.opts.CAIdentifier, d.d)
+	if res.Err != nil {
+		if err := d.check(d.dctx, name, dns.TypeCAA, res.Err); err != res.Err {
+			res.Err = err
+			res.Reason = "CAA lookup failed: " + err.Error()
+		}
+	}
+	return res
+}
+
+// tlsa returns the TLSA records of an MX target the domain uses.
+func (d *dom) tlsa(name string, chain []string) ([]model.TLSA, error) {
+	own := under(name, d.d)
+	ctx := d.ctxFor(name)
+	tlsa, err := d.rn.tlsa(ctx, name, chain, !own)
+	return tlsa, d.check(ctx, "_25._tcp."+name, dns.TypeTLSA, err)
+}
+
+// domain looks up one hosted domain d (normalised): its lookups one after
+// the other (the domains, many at once, keep the queries going).
 func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	res := DomainResult{Domain: model.Domain{Domain: d, Unicode: names.Unicode(d), Names: []string{}}}
+	dm := &dom{rn: rn, d: d, ctx: ctx}
+	dm.dctx, dm.cancel = context.WithCancelCause(ctx)
+	defer dm.cancel(nil)
 	fq := d + "."
 	uses := map[string]*usage{}
-	var umu sync.Mutex
 	use := func(name, role, record string) {
-		umu.Lock()
-		defer umu.Unlock()
 		u := uses[name]
 		if u == nil {
 			u = &usage{roles: map[string]bool{}}
@@ -193,71 +353,55 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 		u.roles[role] = true
 		u.sources = append(u.sources, model.Source{Domain: d, Role: role, Record: record})
 	}
+	// Errors in this fixed order, so the message is stable.
+	var errs []error
 
-	// Every lookup of the domain runs at once; errors are kept in this
-	// fixed order so the message is stable.
-	const nLookups = 1 + 7 + 1 + 6
-	errs := make([]error, nLookups)
-	var mxNX bool
-	var noService []string
-	var wg sync.WaitGroup
-	wg.Add(nLookups)
-	go func() { // MX
-		defer wg.Done()
-		ans, err := rn.r.Lookup(ctx, fq, dns.TypeMX)
+	ans, err := dm.lookup(fq, dns.TypeMX)
+	switch {
+	case err != nil:
+		errs = append(errs, err)
+	case ans.NXDomain:
+		// The domain does not exist: nothing else it says counts.
+		res.Domain.Error = "MX " + d + ": NXDOMAIN: the domain does not exist"
+		return res
+	}
+	for _, rr := range ans.Records {
+		mx := rr.(*dns.MX)
+		if mx.Mx == "." {
+			// RFC 7505: a null MX. A mix with other MX records is invalid;
+			// the real targets still count.
+			res.Domain.NullMX = true
+			continue
+		}
+		use(names.FromDNS(mx.Mx), model.RoleMX, recordString(rr))
+	}
+
+	for _, s := range SRVServices {
+		owner := s.Prefix + "." + fq
+		ans, err := dm.lookup(owner, dns.TypeSRV)
 		if err != nil {
-			errs[0] = err
-			return
+			errs = append(errs, err)
+			continue
 		}
-		if ans.NXDomain {
-			mxNX = true
-			errs[0] = &QueryError{Name: fq, Type: dns.TypeMX, Rcode: dns.RcodeNameError}
-			return
-		}
+		dot := false
 		for _, rr := range ans.Records {
-			mx := rr.(*dns.MX)
-			if mx.Mx == "." {
-				// RFC 7505: a null MX. A mix with other MX records is
-				// invalid; the real targets still count.
-				res.Domain.NullMX = true
+			srv := rr.(*dns.SRV)
+			if srv.Target == "." {
+				dot = true // RFC 6186 §4: the service is not provided
 				continue
 			}
-			use(names.FromDNS(mx.Mx), model.RoleMX, recordString(rr))
+			use(names.FromDNS(srv.Target), s.Role, recordString(rr))
 		}
-	}()
-	for i, s := range SRVServices {
-		go func() {
-			defer wg.Done()
-			owner := s.Prefix + "." + fq
-			ans, err := rn.r.Lookup(ctx, owner, dns.TypeSRV)
-			if err != nil {
-				errs[1+i] = err
-				return
-			}
-			dot := false
-			for _, rr := range ans.Records {
-				srv := rr.(*dns.SRV)
-				if srv.Target == "." {
-					dot = true // RFC 6186 §4: the service is not provided
-					continue
-				}
-				use(names.FromDNS(srv.Target), s.Role, recordString(rr))
-			}
-			if dot {
-				umu.Lock()
-				noService = append(noService, strings.TrimSuffix(owner, "."))
-				umu.Unlock()
-			}
-		}()
+		if dot {
+			res.Domain.NoService = append(res.Domain.NoService, strings.TrimSuffix(owner, "."))
+		}
 	}
-	go func() { // MTA-STS (RFC 8461 §3.1)
-		defer wg.Done()
-		owner := "_mta-sts." + fq
-		ans, err := rn.r.Lookup(ctx, owner, dns.TypeTXT)
-		if err != nil {
-			errs[8] = err
-			return
-		}
+	sort.Strings(res.Domain.NoService)
+
+	// MTA-STS (RFC 8461 §3.1)
+	if ans, err := dm.lookup("_mta-sts."+fq, dns.TypeTXT); err != nil {
+		errs = append(errs, err)
+	} else {
 		var found []string
 		var rec dns.RR
 		for _, rr := range ans.Records {
@@ -267,49 +411,38 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 				rec = rr
 			}
 		}
-		if len(found) == 0 {
-			return
+		if len(found) > 0 {
+			sort.Strings(found)
+			m := &model.MTASTS{TXT: found[0]}
+			for _, f := range strings.Split(found[0], ";") {
+				if k, v, ok := strings.Cut(strings.TrimSpace(f), "="); ok && k == "id" {
+					m.ID = v
+				}
+			}
+			res.Domain.MTASTS = m
+			use("mta-sts."+d, model.RoleMTASTS, recordString(rec))
 		}
-		sort.Strings(found)
-		m := &model.MTASTS{TXT: found[0]}
-		for _, f := range strings.Split(found[0], ";") {
-			if k, v, ok := strings.Cut(strings.TrimSpace(f), "="); ok && k == "id" {
-				m.ID = v
-			}
-		}
-		res.Domain.MTASTS = m
-		use("mta-sts."+d, model.RoleMTASTS, recordString(rec))
-	}()
-	for i, c := range ConventionalNames {
-		go func() {
-			defer wg.Done()
-			name := c.Label + "." + d
-			info := rn.name(ctx, name)
-			if info.err != nil {
-				errs[9+i] = info.err
-				return
-			}
-			if len(info.addrs) > 0 {
-				use(name, c.Role, "exists")
-			}
-		}()
 	}
-	wg.Wait()
-	if ctx.Err() != nil {
-		return res
-	}
-	sort.Strings(noService)
-	res.Domain.NoService = noService
 
-	if mxNX {
-		// The domain does not exist: nothing else it says counts.
-		res.Domain.Error = "MX " + d + ": NXDOMAIN: the domain does not exist"
-		res.Domain.NullMX, res.Domain.MTASTS, res.Domain.NoService = false, nil, nil
+	dm.own = make(map[string]nameInfo, len(ConventionalNames))
+	for _, c := range ConventionalNames {
+		name := c.Label + "." + d
+		info := resolveName(name, dm.lookup)
+		dm.own[name] = info
+		if info.err != nil {
+			errs = append(errs, info.err)
+			continue
+		}
+		if len(info.addrs) > 0 {
+			use(name, c.Role, "exists")
+		}
+	}
+	if ctx.Err() != nil {
 		return res
 	}
 	res.Domain.Error = joinErrors(errs)
 
-	// The names: resolved once per run, whoever asks first.
+	// The names: the domain's own resolved here, the others once per run.
 	list := make([]string, 0, len(uses))
 	for n := range uses {
 		list = append(list, n)
@@ -319,14 +452,14 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	var nerrs []error
 	for i, n := range list {
 		u := uses[n]
-		info := rn.name(ctx, n)
-		caa := rn.caa(ctx, n)
+		info := dm.name(n)
+		caa := dm.caa(n)
 		nm := model.Name{
 			Name:       n,
 			Unicode:    names.Unicode(n),
 			Domains:    []string{d},
 			CNAMEChain: trimDots(info.chain),
-			Addresses:  []string{},
+			Addresses:  make([]string, 0, len(info.addrs)),
 			Here:       here(info.addrs, rn.opts.ServerIPs),
 			CAAOK:      caa.Allowed,
 			CAA:        caa.Verdict(),
@@ -347,7 +480,7 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 			nm.Error = "no such name (NXDOMAIN)"
 		}
 		if u.roles[model.RoleMX] {
-			tlsa, err := rn.tlsa(ctx, n, info.chain)
+			tlsa, err := dm.tlsa(n, info.chain)
 			nm.TLSA = tlsa
 			if err != nil {
 				nm.Error = joinMsg(nm.Error, err.Error())
@@ -363,72 +496,126 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	return res
 }
 
-// name resolves a name's addresses and CAA once per run.
+// name resolves a name's addresses once per run. A resolution cut short by
+// its caller's context is not kept: the next caller resolves it again.
 func (rn *run) name(ctx context.Context, name string) nameInfo {
-	rn.mu.Lock()
-	c, ok := rn.names[name]
-	if !ok {
-		c = &nameCall{done: make(chan struct{})}
-		rn.names[name] = c
-	}
-	rn.mu.Unlock()
-	if ok {
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-			return nameInfo{err: ctx.Err()}
+	for {
+		rn.mu.Lock()
+		c, ok := rn.names[name]
+		if !ok {
+			c = &nameCall{done: make(chan struct{})}
+			rn.names[name] = c
 		}
+		rn.mu.Unlock()
+		if ok {
+			select {
+			case <-c.done:
+			case <-ctx.Done():
+				return nameInfo{err: ctx.Err()}
+			}
+			if c.info.err != nil && isCanceled(c.info.err) && ctx.Err() == nil {
+				continue
+			}
+			return c.info
+		}
+		// A and AAAA at once: a name many domains use, whose name server
+		// may be silent, costs one lookup's tries.
+		var aaaa Answer
+		var errAAAA error
+		done := make(chan struct{})
+		go func() {
+			aaaa, errAAAA = rn.r.Lookup(ctx, name, dns.TypeAAAA)
+			close(done)
+		}()
+		a, errA := rn.r.Lookup(ctx, name, dns.TypeA)
+		<-done
+		c.info = addrInfo(a, errA, aaaa, errAAAA)
+		if c.info.err != nil && ctx.Err() != nil {
+			rn.mu.Lock()
+			delete(rn.names, name)
+			rn.mu.Unlock()
+		}
+		close(c.done)
 		return c.info
 	}
-	defer close(c.done)
-	info := &c.info
-	a, errA := rn.r.Lookup(ctx, name, dns.TypeA)
-	aaaa, errAAAA := rn.r.Lookup(ctx, name, dns.TypeAAAA)
+}
+
+// resolveName finds a name's addresses (A, then AAAA) with lookup.
+func resolveName(name string, lookup func(string, uint16) (Answer, error)) nameInfo {
+	a, errA := lookup(name, dns.TypeA)
+	aaaa, errAAAA := lookup(name, dns.TypeAAAA)
+	return addrInfo(a, errA, aaaa, errAAAA)
+}
+
+// addrInfo is a name's nameInfo from its A and AAAA lookups.
+func addrInfo(a Answer, errA error, aaaa Answer, errAAAA error) nameInfo {
+	var info nameInfo
 	info.err = errors.Join(errA, errAAAA)
 	if errA != nil && errAAAA != nil {
-		info.err = errA // the same cause, usually: report one
+		// The same cause, usually: report one, not one skipped for the other.
+		info.err = errA
+		var se *silentError
+		if errors.As(errA, &se) {
+			info.err = errAAAA
+		}
 	}
 	info.chain = a.Chain
 	if errA != nil {
 		info.chain = aaaa.Chain
 	}
 	info.nx = a.NXDomain || aaaa.NXDomain
-	for _, rr := range append(a.Records, aaaa.Records...) {
-		var ip netip.Addr
-		switch rr := rr.(type) {
-		case *dns.A:
-			ip, _ = netip.AddrFromSlice(rr.A.To4())
-		case *dns.AAAA:
-			ip, _ = netip.AddrFromSlice(rr.AAAA.To16())
-		}
-		if ip.IsValid() {
-			info.addrs = append(info.addrs, ip.Unmap())
+	n := len(a.Records) + len(aaaa.Records)
+	if n == 0 {
+		return info
+	}
+	info.addrs = make([]netip.Addr, 0, n)
+	for _, rrs := range [2][]dns.RR{a.Records, aaaa.Records} {
+		for _, rr := range rrs {
+			var ip netip.Addr
+			switch rr := rr.(type) {
+			case *dns.A:
+				ip, _ = netip.AddrFromSlice(rr.A.To4())
+			case *dns.AAAA:
+				ip, _ = netip.AddrFromSlice(rr.AAAA.To16())
+			}
+			if ip.IsValid() {
+				info.addrs = append(info.addrs, ip.Unmap())
+			}
 		}
 	}
 	sort.Slice(info.addrs, func(i, j int) bool { return info.addrs[i].Less(info.addrs[j]) })
 	info.addrs = dedupAddrs(info.addrs)
-	return *info
+	return info
 }
 
 // caa returns a name's CAA verdict, once per run; only names in the
-// inventory need one (not every conventional name tried).
+// inventory need one (not every conventional name tried). A verdict cut
+// short by the caller's context is not kept.
 func (rn *run) caa(ctx context.Context, name string) CAAResult {
 	rn.mu.Lock()
 	c := rn.names[name]
 	rn.mu.Unlock()
-	c.caaOnce.Do(func() { c.caa = rn.r.CAA(ctx, name, rn.opts.CAIdentifier) })
+	if c == nil {
+		return rn.r.CAA(ctx, name, rn.opts.CAIdentifier)
+	}
+	c.caaMu.Lock()
+	defer c.caaMu.Unlock()
+	if !c.caaDone {
+		c.caa = rn.r.CAA(ctx, name, rn.opts.CAIdentifier)
+		c.caaDone = c.caa.Err == nil || !isCanceled(c.caa.Err)
+	}
 	return c.caa
 }
 
 // tlsa returns the TLSA records of an MX target (RFC 7672 §2.2.3): at
 // _25._tcp of the end of its CNAME chain, else of the name itself.
-func (rn *run) tlsa(ctx context.Context, name string, chain []string) ([]model.TLSA, error) {
+func (rn *run) tlsa(ctx context.Context, name string, chain []string, cached bool) ([]model.TLSA, error) {
 	bases := []string{dns.Fqdn(name)}
 	if len(chain) > 0 {
 		bases = []string{chain[len(chain)-1], dns.Fqdn(name)}
 	}
 	for _, b := range bases {
-		ans, err := rn.r.Lookup(ctx, "_25._tcp."+b, dns.TypeTLSA)
+		ans, err := rn.r.lookup(ctx, "_25._tcp."+b, dns.TypeTLSA, cached)
 		if err != nil {
 			return nil, err
 		}
@@ -524,29 +711,52 @@ func dedupAddrs(a []netip.Addr) []netip.Addr {
 	return out
 }
 
-// joinErrors returns the first error's message, with a count of the others.
+// joinErrors returns the first error's message, with a count of the
+// others. Lookups not made because another one timed out come after the
+// failures, and are counted apart.
 func joinErrors(errs []error) string {
 	var first error
-	n := 0
+	failed, skipped := 0, 0
 	for _, e := range errs {
 		if e == nil {
 			continue
 		}
-		if first == nil {
+		var se *silentError
+		if errors.As(e, &se) {
+			skipped++
+		} else {
+			failed++
+		}
+		if first == nil || errors.As(first, &se) && !errors.As(e, &se) {
 			first = e
 		}
-		n++
 	}
-	switch {
-	case first == nil:
+	if first == nil {
 		return ""
-	case n == 1:
-		return first.Error()
-	case n == 2:
-		return first.Error() + " (and 1 more lookup failed)"
-	default:
-		return fmt.Sprintf("%s (and %d more lookups failed)", first.Error(), n-1)
 	}
+	msg := first.Error()
+	if failed == 0 {
+		failed, skipped = 1, skipped-1
+	}
+	var more []string
+	switch failed {
+	case 1:
+	case 2:
+		more = append(more, "and 1 more lookup failed")
+	default:
+		more = append(more, fmt.Sprintf("and %d more lookups failed", failed-1))
+	}
+	switch skipped {
+	case 0:
+	case 1:
+		more = append(more, "1 other lookup not made after the timeout")
+	default:
+		more = append(more, fmt.Sprintf("%d other lookups not made after the timeout", skipped))
+	}
+	if len(more) > 0 {
+		msg += " (" + strings.Join(more, "; ") + ")"
+	}
+	return msg
 }
 
 func joinMsg(a, b string) string {
@@ -559,7 +769,8 @@ func joinMsg(a, b string) string {
 // Collector merges DomainResults into an Inventory.
 type Collector struct {
 	opts    Options
-	names   map[string]*model.Name
+	index   map[string]int // names' positions
+	names   []model.Name
 	domains []model.Domain
 }
 
@@ -568,22 +779,23 @@ func NewCollector(opts Options) *Collector {
 	if opts.CAIdentifier == "" {
 		opts.CAIdentifier = DefaultCAIdentifier
 	}
-	return &Collector{opts: opts, names: map[string]*model.Name{}}
+	return &Collector{opts: opts, index: map[string]int{}}
 }
 
 // Add merges one domain's result.
 func (c *Collector) Add(res DomainResult) {
 	c.domains = append(c.domains, res.Domain)
 	for _, n := range res.Names {
-		have := c.names[n.Name]
-		if have == nil {
-			n := n
-			n.Roles = append([]string(nil), n.Roles...)
-			n.Domains = append([]string(nil), n.Domains...)
-			n.Sources = append([]model.Source(nil), n.Sources...)
-			c.names[n.Name] = &n
+		i, ok := c.index[n.Name]
+		if !ok {
+			n.Roles = slices.Clone(n.Roles)
+			n.Domains = slices.Clone(n.Domains)
+			n.Sources = slices.Clone(n.Sources)
+			c.index[n.Name] = len(c.names)
+			c.names = append(c.names, n)
 			continue
 		}
+		have := &c.names[i]
 		have.Roles = append(have.Roles, n.Roles...)
 		have.Domains = append(have.Domains, n.Domains...)
 		have.Sources = append(have.Sources, n.Sources...)
@@ -597,14 +809,22 @@ func (c *Collector) Add(res DomainResult) {
 }
 
 // Inventory returns the merged inventory, every slice sorted. Stats.Queries
-// is left for the caller, who knows the Resolver.
+// is left for the caller, who knows the Resolver. It hands over what the
+// Collector holds, without a copy: the Collector is empty afterwards.
 func (c *Collector) Inventory() *model.Inventory {
 	inv := &model.Inventory{
 		Header:       model.Header{Kind: model.KindInventory, Version: model.Version},
 		CAIdentifier: strings.ToLower(c.opts.CAIdentifier),
 		ServerIPs:    []string{},
-		Names:        []model.Name{},
-		Domains:      append([]model.Domain{}, c.domains...),
+		Names:        c.names,
+		Domains:      c.domains,
+	}
+	c.names, c.domains, c.index = nil, nil, map[string]int{}
+	if inv.Names == nil {
+		inv.Names = []model.Name{}
+	}
+	if inv.Domains == nil {
+		inv.Domains = []model.Domain{}
 	}
 	ips := append([]netip.Addr(nil), c.opts.ServerIPs...)
 	sort.Slice(ips, func(i, j int) bool { return ips[i].Less(ips[j]) })
@@ -613,13 +833,13 @@ func (c *Collector) Inventory() *model.Inventory {
 			inv.ServerIPs = append(inv.ServerIPs, ip.Unmap().String())
 		}
 	}
-	for _, n := range c.names {
+	for i := range inv.Names {
+		n := &inv.Names[i]
 		sort.Strings(n.Roles)
 		n.Roles = dedupSorted(n.Roles)
 		sort.Strings(n.Domains)
 		n.Domains = dedupSorted(n.Domains)
 		sort.Slice(n.Sources, func(a, b int) bool { return lessSource(n.Sources[a], n.Sources[b]) })
-		inv.Names = append(inv.Names, *n)
 		if n.Here != model.HereNone {
 			inv.Stats.NamesHere++
 		}

@@ -242,7 +242,7 @@ func TestInventory(t *testing.T) {
 				t.Errorf("%s: error %q, want it to start with %q", tt.domain, d.Error, tt.err)
 			}
 		}
-		if d := findDomain(inv, "drop.test"); !strings.Contains(d.Error, "after 2 tries of 100ms: udp 127.0.0.1:") || !strings.HasSuffix(d.Error, "timeout") {
+		if d := findDomain(inv, "drop.test"); !strings.Contains(d.Error, "after 2 tries of 100ms: udp 127.0.0.1:") || !strings.HasSuffix(d.Error, "timeout (14 other lookups not made after the timeout)") {
 			t.Errorf("drop.test: %q", d.Error)
 		}
 		if d := findDomain(inv, "nonexistent.test"); !strings.HasSuffix(d.Error, "the domain does not exist") || len(d.Names) != 0 {
@@ -368,5 +368,93 @@ func TestInventoryBadDomain(t *testing.T) {
 	}
 	if s.Queries() != 0 {
 		t.Errorf("%d queries sent for bad input", s.Queries())
+	}
+}
+
+// TestSilentDomains: domains whose name server never answers cost one
+// lookup's tries each, in parallel, even with fewer workers than them: the
+// first lookup to time out ends the domain's others. A timeout
+// on a name outside a domain (its MX host's) does not cut the domain's own
+// lookups short.
+func TestSilentDomains(t *testing.T) {
+	const nDead = 20
+	zones := "-- test --\n-- away.test --\nmx IN A 127.0.0.2\n" +
+		"-- live.test --\n@ IN MX 10 mx.away.test.\nmail IN A 127.0.0.2\nsmtp IN A 127.0.0.2\n_submission._tcp IN SRV 0 1 587 mail\n"
+	var domains []string
+	for i := range nDead {
+		d := fmt.Sprintf("dead%02d.test", i)
+		domains = append(domains, d)
+		zones += "-- " + d + " --\n@ IN MX 10 mail\nmail IN A 127.0.0.2\n"
+	}
+	s := startServer(t, zones)
+	s.SetFault("mx.away.test", dnstest.FaultDrop)
+	for _, d := range domains {
+		s.SetFault(d, dnstest.FaultDrop)
+		s.SetFault("_mta-sts."+d, dnstest.FaultDrop)
+		for _, srv := range SRVServices {
+			s.SetFault(srv.Prefix+"."+d, dnstest.FaultDrop)
+		}
+		for _, c := range ConventionalNames {
+			s.SetFault(c.Label+"."+d, dnstest.FaultDrop)
+		}
+	}
+	const timeout = 150 * time.Millisecond
+	r := newTestResolver(t, s, Config{Timeout: timeout, Retries: 2, MaxInFlight: 32})
+	start := time.Now()
+	c := NewCollector(Options{ServerIPs: serverIPs})
+	var lastDead time.Duration
+	// 4 workers: domains waiting on presumed-lost queries do not count.
+	err := r.Stream(context.Background(), append(domains, "live.test"), Options{ServerIPs: serverIPs, Workers: 4}, func(d DomainResult) {
+		if d.Domain.Domain != "live.test" {
+			lastDead = time.Since(start)
+		}
+		c.Add(d)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := c.Inventory()
+	// In series: 20 domains / 4 workers × 3 tries × 150 ms.
+	if lastDead > 3*timeout+500*time.Millisecond {
+		t.Errorf("silent domains done after %s, want about 3 × %s", lastDead, timeout)
+	}
+	// live.test waits for mx.away.test's addresses, then its CAA.
+	if el := time.Since(start); el > 6*timeout+1500*time.Millisecond {
+		t.Errorf("took %s", el)
+	}
+	for _, d := range domains {
+		dm := findDomain(inv, d)
+		if dm == nil || !strings.Contains(dm.Error, "no answer from") || !strings.Contains(dm.Error, ": timeout (14 other lookups not made after the timeout)") {
+			t.Errorf("%s: %+v", d, dm)
+		}
+	}
+	if q := r.Queries(); q > nDead*21*3+50 {
+		t.Errorf("%d queries", q)
+	}
+	live := findDomain(inv, "live.test")
+	if live == nil || !reflect.DeepEqual(live.Names, []string{"mail.live.test", "mx.away.test", "smtp.live.test"}) {
+		t.Fatalf("live.test: %+v", live)
+	}
+	if !strings.HasPrefix(live.Error, "A mx.away.test: no answer from") {
+		t.Errorf("live.test error %q", live.Error)
+	}
+	if n := findName(inv, "mail.live.test"); n == nil || n.Error != "" || len(n.Addresses) != 1 {
+		t.Errorf("mail.live.test: %+v", n)
+	}
+}
+
+// TestSkippedLookupError: a lookup not made because another one under the
+// domain timed out is a timeout QueryError saying which.
+func TestSkippedLookupError(t *testing.T) {
+	first := &QueryError{Name: "d.test.", Type: dns.TypeMX, Rcode: -1, Err: fmt.Errorf("no answer: %w", ErrTimeout)}
+	e := &QueryError{Name: "mail.d.test.", Type: dns.TypeA, Rcode: -1, Err: &silentError{first}}
+	if e.Error() != "A mail.d.test: not asked: MX d.test got no answer" || !e.Timeout() {
+		t.Errorf("%q timeout %v", e, e.Timeout())
+	}
+	if got := joinErrors([]error{e, nil, first}); got != "MX d.test: no answer: timeout (1 other lookup not made after the timeout)" {
+		t.Errorf("joinErrors: %q", got)
+	}
+	if got := joinErrors([]error{e, first, first, e, e}); got != "MX d.test: no answer: timeout (and 1 more lookup failed; 3 other lookups not made after the timeout)" {
+		t.Errorf("joinErrors: %q", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -80,12 +81,23 @@ func (a *Answer) Target(name string) string {
 // refusing loops. NXDOMAIN is not an error: it sets Answer.NXDomain.
 // Errors are *QueryError.
 func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (Answer, error) {
+	return r.lookup(ctx, name, qtype, true)
+}
+
+// lookup is Lookup; without cached, the name itself is asked without the
+// cache (a name only one caller asks), its CNAME targets through it.
+func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16, cached bool) (Answer, error) {
 	var ans Answer
-	cur := strings.ToLower(dns.Fqdn(name))
-	seen := map[string]bool{cur: true}
+	cur := canonical(name)
 	for {
 		asked := cur
-		resp, err := r.Query(ctx, asked, qtype)
+		var resp *Response
+		var err error
+		if cached || len(ans.Chain) > 0 {
+			resp, err = r.Query(ctx, asked, qtype)
+		} else {
+			resp, err = r.queryOnce(ctx, asked, qtype)
+		}
 		if err != nil {
 			return ans, err
 		}
@@ -106,7 +118,7 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (Answe
 			if cn == "" {
 				break
 			}
-			if seen[cn] {
+			if cn == canonical(name) || slices.Contains(ans.Chain, cn) {
 				return ans, &QueryError{Name: strings.ToLower(dns.Fqdn(name)), Type: qtype, Rcode: -1,
 					Err: fmt.Errorf("CNAME loop: %s points back to %s", strings.TrimSuffix(cur, "."), strings.TrimSuffix(cn, "."))}
 			}
@@ -114,7 +126,6 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (Answe
 				return ans, &QueryError{Name: strings.ToLower(dns.Fqdn(name)), Type: qtype, Rcode: -1,
 					Err: fmt.Errorf("CNAME chain longer than %d", MaxCNAMEChain)}
 			}
-			seen[cn] = true
 			ans.Chain = append(ans.Chain, cn)
 			cur = cn
 		}

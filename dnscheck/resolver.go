@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -32,11 +33,16 @@ type Config struct {
 	MaxInFlight int
 	// QPS caps the queries sent per second (a token bucket); 0: no cap.
 	QPS float64
-	// Conns is how many UDP sockets each server gets; default 4.
+	// Conns is how many UDP sockets to each server open at the start;
+	// default 4. A query under way has a socket of its own: more open as
+	// needed, and are reused.
 	Conns int
 	// UDPSize is the EDNS0 payload size advertised; default 1232 (the DNS
 	// flag day 2020 value, which avoids IP fragmentation).
 	UDPSize uint16
+	// CacheSize is how many answers the cache keeps at least (and at most
+	// twice as many); default DefaultCacheSize.
+	CacheSize int
 	// Logger receives debug diagnostics; nil: none.
 	Logger *slog.Logger
 }
@@ -47,8 +53,18 @@ type Config struct {
 // truncated, an optional rate cap, and a cache with in-flight merging so a
 // name asked by a thousand domains is queried once.
 //
-// It is safe for concurrent use. Its cache lives as long as it does: use one
-// Resolver per run, and Close it.
+// The bound on queries under way counts a query from its send until its
+// reply, or until it has waited several times the server's usual answer
+// time: a query that is presumably lost waits out its timeout without
+// holding back the others, so silent name servers cost one timeout each, in
+// parallel.
+//
+// The cache keeps the answers (not the messages) of the last
+// Config.CacheSize to 2×CacheSize names asked, those asked again staying
+// longest, so names shared between domains are asked once while the memory
+// it holds stays bounded however many names a run asks.
+//
+// It is safe for concurrent use. Use one Resolver per run, and Close it.
 type Resolver struct {
 	cfg     Config
 	servers []*server
@@ -58,8 +74,9 @@ type Resolver struct {
 	queries atomic.Int64
 	next    atomic.Uint32
 
-	mu    sync.Mutex
-	cache map[qkey]*call
+	mu   sync.Mutex
+	cur  map[qkey]*call // the cache: this generation,
+	prev map[qkey]*call // and the one before, whose entries move to cur when asked
 }
 
 type qkey struct {
@@ -69,7 +86,7 @@ type qkey struct {
 
 type call struct {
 	done chan struct{}
-	resp *Response
+	resp Response
 	err  error
 }
 
@@ -121,6 +138,9 @@ func NewResolver(cfg Config) (*Resolver, error) {
 	if cfg.UDPSize == 0 {
 		cfg.UDPSize = 1232
 	}
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = DefaultCacheSize
+	}
 	if cfg.QPS < 0 {
 		return nil, fmt.Errorf("resolver: qps %v: must not be negative", cfg.QPS)
 	}
@@ -132,10 +152,11 @@ func NewResolver(cfg Config) (*Resolver, error) {
 		cfg.Servers = s
 	}
 	r := &Resolver{
-		cfg:   cfg,
-		sem:   make(chan struct{}, cfg.MaxInFlight),
-		log:   cfg.Logger,
-		cache: map[qkey]*call{},
+		cfg:  cfg,
+		sem:  make(chan struct{}, cfg.MaxInFlight),
+		log:  cfg.Logger,
+		cur:  make(map[qkey]*call),
+		prev: make(map[qkey]*call),
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -149,19 +170,26 @@ func NewResolver(cfg Config) (*Resolver, error) {
 			r.Close()
 			return nil, err
 		}
-		srv := &server{addr: addr}
+		srv := &server{addr: addr, sem: r.sem, timeout: cfg.Timeout, rttvar: minHold / 4}
+		if srv.ua, err = net.ResolveUDPAddr("udp", addr); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("resolver %s: %w", addr, err)
+		}
+		r.servers = append(r.servers, srv)
 		for i := 0; i < cfg.Conns; i++ {
-			u, err := dialUDP(addr)
+			u, err := srv.dial()
 			if err != nil {
 				r.Close()
 				return nil, fmt.Errorf("resolver %s: %w", addr, err)
 			}
-			srv.conns = append(srv.conns, u)
+			srv.put(u)
 		}
-		r.servers = append(r.servers, srv)
 	}
 	return r, nil
 }
+
+// DefaultCacheSize is Config.CacheSize's default.
+const DefaultCacheSize = 1 << 15
 
 // serverAddr checks a "host:port" or bare host and adds port 53.
 func serverAddr(s string) (string, error) {
@@ -182,9 +210,7 @@ func serverAddr(s string) (string, error) {
 // Close releases the sockets. Queries under way fail.
 func (r *Resolver) Close() error {
 	for _, s := range r.servers {
-		for _, u := range s.conns {
-			u.c.Close()
-		}
+		s.close()
 	}
 	return nil
 }
@@ -204,39 +230,91 @@ func (r *Resolver) Queries() int64 { return r.queries.Load() }
 
 // Query asks for name and type once per Resolver: the first caller sends
 // the query, callers that ask while it is under way wait for its result,
-// and later callers get it from the cache. Errors are *QueryError: no
-// answer after every try, or a malformed reply. A reply with an error rcode
-// (SERVFAIL, NXDOMAIN, ...) is a Response, not an error.
+// and later callers get it from the cache (while it holds it). Errors are
+// *QueryError: no answer after every try, or a malformed reply. A reply
+// with an error rcode (SERVFAIL, NXDOMAIN, ...) is a Response, not an
+// error.
 func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Response, error) {
-	k := qkey{strings.ToLower(dns.Fqdn(name)), qtype}
-	r.mu.Lock()
-	if c, ok := r.cache[k]; ok {
+	k := qkey{canonical(name), qtype}
+	for {
+		r.mu.Lock()
+		c := r.cur[k]
+		if c == nil {
+			if c = r.prev[k]; c != nil {
+				// Asked again: keep it another generation.
+				delete(r.prev, k)
+				r.cur[k] = c
+			}
+		}
+		if c != nil {
+			r.mu.Unlock()
+			select {
+			case <-c.done:
+			default:
+				select {
+				case <-c.done:
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			}
+			if c.err != nil && isCanceled(c.err) && ctx.Err() == nil {
+				// The caller who asked was cancelled; this one was not.
+				continue
+			}
+			if c.err != nil {
+				return nil, c.err
+			}
+			return &c.resp, nil
+		}
+		c = &call{done: make(chan struct{})}
+		if len(r.cur) >= r.cfg.CacheSize {
+			r.prev, r.cur = r.cur, make(map[qkey]*call, r.cfg.CacheSize)
+		}
+		r.cur[k] = c
 		r.mu.Unlock()
-		select {
-		case <-c.done:
-			return c.resp, c.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
+
+		c.resp, _, c.err = r.exchange(ctx, k.name, qtype, false)
+		if c.err != nil && ctx.Err() != nil {
+			// A cancelled caller must not poison the cache for others.
+			r.mu.Lock()
+			if r.cur[k] == c {
+				delete(r.cur, k)
+			} else if r.prev[k] == c {
+				delete(r.prev, k)
+			}
+			r.mu.Unlock()
+		}
+		close(c.done)
+		if c.err != nil {
+			return nil, c.err
+		}
+		return &c.resp, nil
+	}
+}
+
+// queryOnce is Query without the cache: for names that only one caller
+// asks.
+func (r *Resolver) queryOnce(ctx context.Context, fqdn string, qtype uint16) (*Response, error) {
+	resp, _, err := r.exchange(ctx, fqdn, qtype, false)
+	if err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func isCanceled(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// canonical returns name as a lowercase FQDN, without allocating when it is
+// one already.
+func canonical(name string) string {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(dns.Fqdn(name))
 		}
 	}
-	c := &call{done: make(chan struct{})}
-	r.cache[k] = c
-	r.mu.Unlock()
-
-	m, srv, err := r.exchange(ctx, k.name, qtype)
-	if err == nil {
-		c.resp = &Response{Rcode: m.Rcode, Answer: m.Answer, Server: srv}
-	} else {
-		c.err = err
-	}
-	if err != nil && ctx.Err() != nil {
-		// A cancelled caller must not poison the cache for others.
-		r.mu.Lock()
-		delete(r.cache, k)
-		r.mu.Unlock()
-	}
-	close(c.done)
-	return c.resp, c.err
+	return dns.Fqdn(name)
 }
 
 // Exchange sends one query for name and type, without the cache, and
@@ -244,233 +322,472 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Respo
 // timeout and switches to TCP when the reply is truncated; with several
 // servers, a SERVFAIL or REFUSED is tried on the next one.
 func (r *Resolver) Exchange(ctx context.Context, name string, qtype uint16) (*dns.Msg, string, error) {
-	return r.exchange(ctx, strings.ToLower(dns.Fqdn(name)), qtype)
+	resp, m, err := r.exchange(ctx, canonical(name), qtype, true)
+	return m, resp.Server, err
 }
 
-func (r *Resolver) exchange(ctx context.Context, fqdn string, qtype uint16) (*dns.Msg, string, error) {
-	select {
-	case r.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, "", ctx.Err()
-	}
-	defer func() { <-r.sem }()
-
-	q := new(dns.Msg)
-	q.SetQuestion(fqdn, qtype)
-	q.RecursionDesired = true
-	q.SetEdns0(r.cfg.UDPSize, false)
-
+// exchange sends a query with its retries. The reply comes parsed in the
+// Response; with whole, also as a message.
+func (r *Resolver) exchange(ctx context.Context, fqdn string, qtype uint16, whole bool) (Response, *dns.Msg, error) {
 	tries := 1 + r.cfg.Retries
 	start := int(r.next.Add(1))
 	var lastErr error
-	var last *dns.Msg
+	var last reply
 	var lastSrv string
 	for i := 0; i < tries; i++ {
 		srv := r.servers[(start+i)%len(r.servers)]
+		if err := r.acquire(ctx); err != nil {
+			return Response{}, nil, err
+		}
 		if err := r.limiter.wait(ctx); err != nil {
-			return nil, "", err
+			<-r.sem
+			return Response{}, nil, err
 		}
-		m, err := srv.exchangeUDP(ctx, r, q)
-		if err == nil && m.Truncated {
+		// The slot goes with the query, which frees it at the reply, or
+		// when it is presumed lost.
+		rep := srv.exchangeUDP(ctx, r, fqdn, qtype, whole)
+		if rep.err != nil && rep.malformed {
+			rep.err = fmt.Errorf("malformed reply from %s: %w", srv.addr, rep.err)
+		}
+		if rep.err == nil && rep.tc {
 			r.log.Debug("truncated reply, retrying over TCP", "name", fqdn, "type", dns.TypeToString[qtype], "server", srv.addr)
-			m, err = srv.exchangeTCP(ctx, r, q)
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, "", ctx.Err()
+			if err := r.acquire(ctx); err != nil {
+				return Response{}, nil, err
 			}
-			r.log.Debug("query failed", "name", fqdn, "type", dns.TypeToString[qtype], "server", srv.addr, "try", i+1, "err", err)
-			lastErr = err
+			rep = srv.exchangeTCP(ctx, r, fqdn, qtype)
+			<-r.sem
+		}
+		if rep.err != nil {
+			if ctx.Err() != nil {
+				return Response{}, nil, ctx.Err()
+			}
+			r.log.Debug("query failed", "name", fqdn, "type", dns.TypeToString[qtype], "server", srv.addr, "try", i+1, "err", rep.err)
+			lastErr = rep.err
 			continue
 		}
-		if (m.Rcode == dns.RcodeServerFailure || m.Rcode == dns.RcodeRefused) && len(r.servers) > 1 && i+1 < tries {
-			last, lastSrv = m, srv.addr
+		if (rep.rcode == dns.RcodeServerFailure || rep.rcode == dns.RcodeRefused) && len(r.servers) > 1 && i+1 < tries {
+			last, lastSrv = rep, srv.addr
 			continue
 		}
-		return m, srv.addr, nil
+		return Response{Rcode: rep.rcode, Answer: rep.answer, Server: srv.addr}, rep.msg, nil
 	}
-	if last != nil {
-		return last, lastSrv, nil
+	if lastSrv != "" {
+		return Response{Rcode: last.rcode, Answer: last.answer, Server: lastSrv}, last.msg, nil
 	}
-	return nil, "", &QueryError{Name: fqdn, Type: qtype, Rcode: -1,
+	return Response{}, nil, &QueryError{Name: fqdn, Type: qtype, Rcode: -1,
 		Err: fmt.Errorf("no answer from %s after %d tries of %s: %w", strings.Join(r.Servers(), ", "), tries, r.cfg.Timeout, lastErr)}
+}
+
+// acquire takes a slot of the MaxInFlight bound.
+func (r *Resolver) acquire(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case r.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case r.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // ErrTimeout is wrapped by errors for queries that got no answer in time.
 var ErrTimeout = errors.New("timeout")
 
-// server is one resolver: a pool of connected UDP sockets, and TCP on demand.
+// server is one resolver: connected UDP sockets, one for each query under
+// way (kept for reuse), and TCP on demand.
 type server struct {
-	addr  string
-	conns []*udpConn
-	next  atomic.Uint32
+	addr    string
+	ua      *net.UDPAddr
+	sem     chan struct{} // the Resolver's MaxInFlight bound
+	timeout time.Duration
+
+	mu     sync.Mutex
+	free   []*udpConn
+	all    map[*udpConn]bool
+	closed bool
+	srtt   time.Duration // smoothed reply time, and its variation (RFC 6298)
+	rttvar time.Duration
 }
 
-func (s *server) exchangeUDP(ctx context.Context, r *Resolver, q *dns.Msg) (*dns.Msg, error) {
-	u := s.conns[int(s.next.Add(1))%len(s.conns)]
-	b, err := u.exchange(ctx, q, r.cfg.Timeout, &r.queries)
+// udpConn is a connected UDP socket, used by one query at a time, which
+// reads its own reply: a datagram that is not the reply to the query under
+// way (late, duplicated or spoofed: another ID or question) is dropped. The
+// kernel already drops datagrams from any other address or port.
+type udpConn struct {
+	c    *net.UDPConn
+	rc   syscall.RawConn
+	wbuf []byte
+	rbuf []byte
+
+	// The state of read's callback (on Unix).
+	waited bool
+	n      int
+	err    error
+	readFn func(fd uintptr) bool
+}
+
+// udpBuf is the largest reply read; a longer one counts as truncated (TCP
+// follows). Replies are at most the advertised EDNS0 size, 1232 by default.
+const udpBuf = 4096
+
+func (s *server) dial() (*udpConn, error) {
+	c, err := net.DialUDP("udp", nil, s.ua)
 	if err != nil {
 		return nil, err
 	}
-	m := new(dns.Msg)
-	if err := m.Unpack(b); err != nil {
-		return nil, fmt.Errorf("malformed reply from %s: %w", s.addr, err)
+	u := &udpConn{c: c, wbuf: make([]byte, 512), rbuf: make([]byte, udpBuf)}
+	if u.rc, err = c.SyscallConn(); err != nil {
+		c.Close()
+		return nil, err
 	}
-	return m, nil
+	return u, nil
 }
 
-func (s *server) exchangeTCP(ctx context.Context, r *Resolver, q *dns.Msg) (*dns.Msg, error) {
+// get returns a socket for one query.
+func (s *server) get() (*udpConn, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("udp %s: %w", s.addr, net.ErrClosed)
+	}
+	if n := len(s.free); n > 0 {
+		u := s.free[n-1]
+		s.free = s.free[:n-1]
+		s.mu.Unlock()
+		return u, nil
+	}
+	s.mu.Unlock()
+	u, err := s.dial()
+	if err != nil {
+		return nil, fmt.Errorf("udp %s: %w", s.addr, err)
+	}
+	s.mu.Lock()
+	if s.all == nil {
+		s.all = map[*udpConn]bool{}
+	}
+	s.all[u] = true
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		u.c.Close()
+		return nil, fmt.Errorf("udp %s: %w", s.addr, net.ErrClosed)
+	}
+	return u, nil
+}
+
+// put gives back a socket after its query.
+func (s *server) put(u *udpConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.all == nil {
+		s.all = map[*udpConn]bool{}
+	}
+	s.all[u] = true
+	if s.closed {
+		u.c.Close()
+		return
+	}
+	s.free = append(s.free, u)
+}
+
+func (s *server) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for u := range s.all {
+		u.c.Close()
+	}
+	s.free = nil
+}
+
+// hold is how long a query holds its MaxInFlight slot without a reply.
+func (s *server) hold() time.Duration {
+	s.mu.Lock()
+	h := s.srtt + 4*s.rttvar
+	s.mu.Unlock()
+	return min(s.timeout, max(minHold, h))
+}
+
+// measured takes a reply time into the smoothed one (RFC 6298).
+func (s *server) measured(rtt time.Duration) {
+	s.mu.Lock()
+	if d := s.srtt - rtt; d < 0 {
+		s.rttvar += (-d - s.rttvar) / 4
+	} else {
+		s.rttvar += (d - s.rttvar) / 4
+	}
+	s.srtt += (rtt - s.srtt) / 8
+	s.mu.Unlock()
+}
+
+// minHold is the least time a query holds its slot without a reply; it is
+// also the hold before the first reply gives a measure.
+const minHold = 10 * time.Millisecond
+
+// ctxPoll is how often a query waiting for its reply looks at its context.
+const ctxPoll = 50 * time.Millisecond
+
+// Lender is told when a query stops counting against the MaxInFlight bound
+// because it is presumed lost (Lost), and when that query is over (Found).
+// A caller that bounds its own workers can put one in the context of its
+// lookups (with [WithLender]) and start another worker meanwhile.
+type Lender interface {
+	Lost()
+	Found()
+}
+
+type lenderKey struct{}
+
+// WithLender returns a context whose queries tell l when they are presumed
+// lost.
+func WithLender(ctx context.Context, l Lender) context.Context {
+	return context.WithValue(ctx, lenderKey{}, l)
+}
+
+// exchangeUDP sends one try on a socket of its own and reads the reply. The
+// caller holds a MaxInFlight slot, which this gives back.
+func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtype uint16, whole bool) reply {
+	slot := true
+	var lender Lender
+	defer func() {
+		if slot {
+			<-s.sem
+		} else if lender != nil {
+			lender.Found()
+		}
+	}()
+	u, err := s.get()
+	if err != nil {
+		return reply{err: err}
+	}
+	b, qend, err := packQuery(u.wbuf, fqdn, qtype, r.cfg.UDPSize)
+	if err != nil {
+		s.put(u)
+		return reply{err: err}
+	}
+	id := uint16(rand.Uint32())
+	binary.BigEndian.PutUint16(b, id)
+	r.queries.Add(1)
+	sent := time.Now()
+	if _, err := u.c.Write(b); err != nil {
+		s.put(u)
+		return reply{err: fmt.Errorf("udp %s: %w", s.addr, err)}
+	}
+	expire := sent.Add(s.timeout)
+	hold := sent.Add(s.hold())
+	polls := ctx.Done() != nil
+	first := true
+	for {
+		dl := expire
+		if slot && hold.Before(dl) {
+			dl = hold
+		}
+		if polls {
+			if p := time.Now().Add(ctxPoll); p.Before(dl) {
+				dl = p
+			}
+		}
+		_ = u.c.SetReadDeadline(dl)
+		n, err := u.read(first)
+		first = false
+		if err != nil {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				// An ICMP error (connection refused) ends the try at once.
+				s.put(u)
+				return reply{err: fmt.Errorf("udp %s: %w", s.addr, trimOp(err))}
+			}
+			now := time.Now()
+			if err := ctx.Err(); err != nil {
+				s.put(u)
+				return reply{err: err}
+			}
+			if !now.Before(expire) {
+				s.put(u)
+				return reply{err: fmt.Errorf("udp %s: %w", s.addr, ErrTimeout)}
+			}
+			if slot && !now.Before(hold) {
+				// Presumed lost: wait out the timeout without holding back
+				// other queries.
+				slot = false
+				<-s.sem
+				if lender, _ = ctx.Value(lenderKey{}).(Lender); lender != nil {
+					lender.Lost()
+				}
+			}
+			continue
+		}
+		resp := u.rbuf[:n]
+		if n < 12 || binary.BigEndian.Uint16(resp) != id || !sameQuestion(b, resp) {
+			continue
+		}
+		s.measured(time.Since(sent))
+		rep := parseReply(resp, qend, whole)
+		if n == len(u.rbuf) {
+			rep = reply{tc: true} // cut short by our buffer
+		}
+		s.put(u)
+		return rep
+	}
+}
+
+// trimOp drops net.OpError's "read udp a->b:" prefix.
+func trimOp(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err
+	}
+	return err
+}
+
+func (s *server) exchangeTCP(ctx context.Context, r *Resolver, fqdn string, qtype uint16) reply {
 	c := &dns.Client{Net: "tcp", Timeout: r.cfg.Timeout}
-	q = q.Copy()
-	q.Id = dns.Id()
+	q := new(dns.Msg)
+	q.SetQuestion(fqdn, qtype)
+	q.RecursionDesired = true
+	q.SetEdns0(r.cfg.UDPSize, false)
 	r.queries.Add(1)
 	m, _, err := c.ExchangeContext(ctx, q, s.addr)
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return nil, fmt.Errorf("tcp %s: %w", s.addr, ErrTimeout)
+			return reply{err: fmt.Errorf("tcp %s: %w", s.addr, ErrTimeout)}
 		}
-		return nil, fmt.Errorf("tcp %s: %w", s.addr, err)
+		return reply{err: fmt.Errorf("tcp %s: %w", s.addr, err)}
 	}
 	// miekg/dns checks the ID; check the question too.
 	if !m.Response || len(m.Question) != 1 || !strings.EqualFold(m.Question[0].Name, q.Question[0].Name) ||
 		m.Question[0].Qtype != q.Question[0].Qtype || m.Question[0].Qclass != q.Question[0].Qclass {
-		return nil, fmt.Errorf("tcp %s: reply does not match the question", s.addr)
+		return reply{err: fmt.Errorf("tcp %s: reply does not match the question", s.addr)}
 	}
-	return m, nil
+	return reply{rcode: m.Rcode, answer: m.Answer, msg: m}
 }
 
-// udpConn is a connected UDP socket shared by many queries. One reader
-// goroutine hands each reply to the query with its ID and question; a reply
-// that matches no query under way (late, duplicated or spoofed) is dropped.
-// The kernel already drops datagrams from any other address or port.
-type udpConn struct {
-	c       *net.UDPConn
-	mu      sync.Mutex
-	pending map[uint16]*waiter
-	dead    error
-}
-
-type waiter struct {
-	q  []byte // the packed query: its question section is compared to the reply's
-	ch chan reply
-}
-
+// reply is a parsed answer, or the error of one try.
 type reply struct {
-	b   []byte
-	err error
+	rcode     int
+	tc        bool
+	answer    []dns.RR
+	msg       *dns.Msg // when the whole message is asked for
+	err       error
+	malformed bool
 }
 
-func dialUDP(addr string) (*udpConn, error) {
-	ua, err := net.ResolveUDPAddr("udp", addr)
+// packQuery writes a query for fqdn and qtype, with the RD bit and an EDNS0
+// OPT record advertising udpSize, into b, ID 0.
+func packQuery(b []byte, fqdn string, qtype, udpSize uint16) ([]byte, int, error) {
+	b = b[:cap(b)]
+	clear(b[:12])
+	b[2] = 0x01                           // RD
+	binary.BigEndian.PutUint16(b[4:], 1)  // QDCOUNT
+	binary.BigEndian.PutUint16(b[10:], 1) // ARCOUNT: the OPT record
+	off, err := dns.PackDomainName(fqdn, b, 12, nil, false)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	c, err := net.DialUDP("udp", nil, ua)
-	if err != nil {
-		return nil, err
+	if off+4+11 > len(b) {
+		return nil, 0, errors.New("query too long")
 	}
-	u := &udpConn{c: c, pending: map[uint16]*waiter{}}
-	go u.read()
-	return u, nil
+	binary.BigEndian.PutUint16(b[off:], qtype)
+	binary.BigEndian.PutUint16(b[off+2:], dns.ClassINET)
+	qend := off + 4
+	opt := b[qend : qend+11]
+	clear(opt)
+	binary.BigEndian.PutUint16(opt[1:], dns.TypeOPT)
+	binary.BigEndian.PutUint16(opt[3:], udpSize)
+	return b[:qend+11], qend, nil
 }
 
-var packPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
-
-func (u *udpConn) exchange(ctx context.Context, q *dns.Msg, timeout time.Duration, count *atomic.Int64) ([]byte, error) {
-	bp := packPool.Get().(*[]byte)
-	defer packPool.Put(bp)
-	// Pack once; the ID is set under the lock, where it is known to be free.
-	q2 := *q
-	q2.Id = 0
-	b, err := q2.PackBuffer((*bp)[:cap(*bp)])
-	if err != nil {
-		return nil, err
+// parseReply reads a reply whose question (ending at qend) has been checked:
+// the rcode (with EDNS0's extended bits), the TC bit and the answer
+// section. The authority section is skipped; with whole, the message is
+// unpacked too.
+func parseReply(b []byte, qend int, whole bool) reply {
+	var rep reply
+	rep.tc = b[2]&0x02 != 0
+	rep.rcode = int(b[3] & 0x0f)
+	if rep.tc {
+		return rep
 	}
-	*bp = b
-	w := &waiter{q: b, ch: make(chan reply, 1)}
-
-	u.mu.Lock()
-	if u.dead != nil {
-		u.mu.Unlock()
-		return nil, u.dead
+	if whole {
+		m := new(dns.Msg)
+		if err := m.Unpack(b); err != nil {
+			return reply{err: err, malformed: true}
+		}
+		rep.msg, rep.rcode, rep.answer = m, m.Rcode, m.Answer
+		return rep
 	}
-	var id uint16
+	an := int(binary.BigEndian.Uint16(b[6:]))
+	ns := int(binary.BigEndian.Uint16(b[8:]))
+	ar := int(binary.BigEndian.Uint16(b[10:]))
+	off := qend
+	if an > 0 {
+		rep.answer = make([]dns.RR, 0, min(an, 16))
+	}
+	for range an {
+		if off == len(b) {
+			break // fewer records than counted, as dns.Msg tolerates
+		}
+		rr, next, err := dns.UnpackRR(b, off)
+		if err != nil {
+			return reply{err: err, malformed: true}
+		}
+		off = next
+		rep.answer = append(rep.answer, rr)
+	}
+	for range ns {
+		if off = skipRR(b, off); off < 0 {
+			return rep
+		}
+	}
+	for range ar {
+		start := off
+		if off = skipRR(b, off); off < 0 {
+			return rep
+		}
+		// The OPT record's owner is the root: its type is right after.
+		if b[start] == 0 && binary.BigEndian.Uint16(b[start+1:]) == dns.TypeOPT {
+			rep.rcode |= int(b[start+5]) << 4
+		}
+	}
+	return rep
+}
+
+// skipRR returns the offset after the record at off, or -1 when it does not
+// fit in b.
+func skipRR(b []byte, off int) int {
 	for {
-		id = uint16(rand.Uint32())
-		if _, busy := u.pending[id]; !busy {
+		if off >= len(b) {
+			return -1
+		}
+		l := int(b[off])
+		if l == 0 {
+			off++
 			break
 		}
-	}
-	binary.BigEndian.PutUint16(b, id)
-	u.pending[id] = w
-	u.mu.Unlock()
-
-	count.Add(1)
-	if _, err := u.c.Write(b); err != nil {
-		u.forget(id, w)
-		return nil, err
-	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case rep := <-w.ch:
-		return rep.b, rep.err
-	case <-t.C:
-		u.forget(id, w)
-		return nil, fmt.Errorf("udp %s: %w", u.c.RemoteAddr(), ErrTimeout)
-	case <-ctx.Done():
-		u.forget(id, w)
-		return nil, ctx.Err()
-	}
-}
-
-func (u *udpConn) forget(id uint16, w *waiter) {
-	u.mu.Lock()
-	if u.pending[id] == w {
-		delete(u.pending, id)
-	}
-	u.mu.Unlock()
-}
-
-func (u *udpConn) read() {
-	buf := make([]byte, 65535)
-	for {
-		n, err := u.c.Read(buf)
-		if err != nil {
-			closed := errors.Is(err, net.ErrClosed)
-			u.mu.Lock()
-			// An ICMP error (connection refused) fails the queries under
-			// way at once rather than after their timeout.
-			for id, w := range u.pending {
-				w.ch <- reply{err: fmt.Errorf("udp %s: %w", u.c.RemoteAddr(), err)}
-				delete(u.pending, id)
-			}
-			if closed {
-				u.dead = fmt.Errorf("udp %s: %w", u.c.RemoteAddr(), net.ErrClosed)
-			}
-			u.mu.Unlock()
-			if closed {
-				return
-			}
-			continue
+		if l&0xc0 == 0xc0 {
+			off += 2
+			break
 		}
-		if n < 12 {
-			continue
+		if l&0xc0 != 0 {
+			return -1
 		}
-		id := binary.BigEndian.Uint16(buf)
-		u.mu.Lock()
-		w := u.pending[id]
-		if w == nil || !sameQuestion(w.q, buf[:n]) {
-			u.mu.Unlock()
-			continue
-		}
-		delete(u.pending, id)
-		u.mu.Unlock()
-		b := make([]byte, n)
-		copy(b, buf[:n])
-		w.ch <- reply{b: b}
+		off += 1 + l
 	}
+	if off+10 > len(b) {
+		return -1
+	}
+	off += 10 + int(binary.BigEndian.Uint16(b[off+8:]))
+	if off > len(b) {
+		return -1
+	}
+	return off
 }
 
 // sameQuestion reports whether resp is a reply (QR set, same opcode) whose

@@ -186,45 +186,70 @@ func (p *Prober) tlsConfig(sni string) *tls.Config {
 // returned error is an [*Error] with the same kind; a certificate that does
 // not verify is not a failure (see Endpoint.Trusted).
 func (p *Prober) Probe(ctx context.Context, t Target) (model.Endpoint, error) {
-	start := time.Now()
-	ep := model.Endpoint{IP: t.IP, Port: t.Port, Protocol: t.Protocol, SNI: t.SNI}
-	state, err := p.handshake(ctx, t, &ep)
-	ep.DurationMS = time.Since(start).Milliseconds()
+	ep, _, err := p.probe(ctx, t)
 	if err != nil {
+		return ep, err
+	}
+	return ep, nil
+}
+
+// probe is Probe, and also says whether the handshake timed out without the
+// server sending a byte (silent).
+func (p *Prober) probe(ctx context.Context, t Target) (ep model.Endpoint, silent bool, err *Error) {
+	start := time.Now()
+	ep = model.Endpoint{IP: t.IP, Port: t.Port, Protocol: t.Protocol, SNI: t.SNI}
+	state, heard, herr := p.handshake(ctx, t, &ep)
+	ep.DurationMS = time.Since(start).Milliseconds()
+	if herr != nil {
 		var pe *Error
-		if !errors.As(err, &pe) {
-			pe = &Error{Kind: model.ErrorKindProtocol, Op: "probe", Err: err}
+		if !errors.As(herr, &pe) {
+			pe = &Error{Kind: model.ErrorKindProtocol, Op: "probe", Err: herr}
 		}
 		ep.Error = pe.Error()
 		ep.ErrorKind = pe.Kind
-		return ep, pe
+		return ep, pe.Kind == model.ErrorKindTimeout && !heard, pe
 	}
 	ep.TLSVersion = tls.VersionName(state.Version)
 	p.describe(&ep, state.PeerCertificates)
-	return ep, nil
+	return ep, false, nil
+}
+
+// heardConn records whether the server has sent anything.
+type heardConn struct {
+	net.Conn
+	heard bool
+}
+
+func (c *heardConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.heard = true
+	}
+	return n, err
 }
 
 // handshake dials, speaks the protocol up to STARTTLS and completes the TLS
 // handshake, all under one deadline.
-func (p *Prober) handshake(ctx context.Context, t Target, ep *model.Endpoint) (*tls.ConnectionState, error) {
+func (p *Prober) handshake(ctx context.Context, t Target, ep *model.Endpoint) (*tls.ConnectionState, bool, error) {
 	d, ok := protocols[t.Protocol]
 	if !ok {
-		return nil, &Error{Kind: model.ErrorKindProtocol, Op: "probe", Err: fmt.Errorf("unknown protocol %q", t.Protocol)}
+		return nil, false, &Error{Kind: model.ErrorKindProtocol, Op: "probe", Err: fmt.Errorf("unknown protocol %q", t.Protocol)}
 	}
 	ip, err := netip.ParseAddr(t.IP)
 	if err != nil {
-		return nil, &Error{Kind: model.ErrorKindConnect, Op: "connect", Err: fmt.Errorf("not an IP address: %q", t.IP)}
+		return nil, false, &Error{Kind: model.ErrorKindConnect, Op: "connect", Err: fmt.Errorf("not an IP address: %q", t.IP)}
 	}
 	deadline := time.Now().Add(p.cfg.Timeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
 	dialer := net.Dialer{Deadline: deadline, KeepAlive: -1}
-	conn, err := dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(ip, uint16(t.Port)).String())
+	raw, err := dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(ip, uint16(t.Port)).String())
 	if err != nil {
-		return nil, classify("connect", err, ctx)
+		return nil, false, classify("connect", err, ctx)
 	}
-	defer conn.Close()
+	defer raw.Close()
+	conn := &heardConn{Conn: raw}
 	_ = conn.SetDeadline(deadline)
 	// A cancelled context (not only a passed deadline) stops the dialogue too.
 	if ctx.Done() != nil {
@@ -241,14 +266,14 @@ func (p *Prober) handshake(ctx context.Context, t Target, ep *model.Endpoint) (*
 		}
 		dl.release()
 		if err != nil {
-			return nil, err
+			return nil, conn.heard, err
 		}
 	}
 	tc := tls.Client(conn, p.tlsConfig(t.SNI))
 	// The connection's deadline and the AfterFunc above bound the
 	// handshake; HandshakeContext would add a goroutine per handshake.
 	if err := tc.Handshake(); err != nil {
-		return nil, classify("tls handshake", err, ctx)
+		return nil, conn.heard, classify("tls handshake", err, ctx)
 	}
 	st := tc.ConnectionState()
 	if d.quit != "" {
@@ -257,7 +282,7 @@ func (p *Prober) handshake(ctx context.Context, t Target, ep *model.Endpoint) (*
 		_, _ = tc.Write([]byte(d.quit))
 	}
 	if len(st.PeerCertificates) == 0 {
-		return nil, &Error{Kind: model.ErrorKindTLS, Op: "tls handshake", Err: errors.New("server sent no certificate")}
+		return nil, true, &Error{Kind: model.ErrorKindTLS, Op: "tls handshake", Err: errors.New("server sent no certificate")}
 	}
-	return &st, nil
+	return &st, true, nil
 }

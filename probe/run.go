@@ -3,8 +3,11 @@ package probe
 import (
 	"cmp"
 	"context"
+	"fmt"
+	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -122,17 +125,38 @@ func cmpEndpoint(ipA string, portA int, protoA, sniA, ipB string, portB int, pro
 // result. It returns the report: endpoints, coverage and stats. Failed
 // handshakes are endpoints with an Error, not a failure of the run; when
 // ctx ends, the remaining handshakes fail fast as timeouts.
+//
+// Targets are handed out in turn across (IP, port), and each (IP, port) is
+// tried once before its other targets start: when that first handshake
+// times out without the server sending a byte (a host that drops packets,
+// or accepts and never speaks), the other targets there fail at once as
+// timeouts ("skipped: ... did not answer an earlier handshake"), so a dead
+// endpoint costs one timeout, not one per name.
 func (p *Prober) Run(ctx context.Context, scope Scope, onResult func(model.Endpoint)) *model.ProbeReport {
 	ts := scope.Targets()
 	eps := make([]model.Endpoint, len(ts))
 	workers := min(p.cfg.Concurrency, len(ts))
-	next := make(chan int)
+	s := newScheduler(ts)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for range workers {
 		wg.Go(func() {
-			for i := range next {
-				ep, _ := p.Probe(ctx, ts[i])
+			for {
+				i, g, state, ok := s.next()
+				if !ok {
+					return
+				}
+				var ep model.Endpoint
+				switch state {
+				case groupSilent:
+					ep = skipped(ts[i], g.addr)
+				case groupTesting:
+					var silent bool
+					ep, silent, _ = p.probe(ctx, ts[i])
+					s.tested(g, silent && ctx.Err() == nil)
+				default:
+					ep, _, _ = p.probe(ctx, ts[i])
+				}
 				eps[i] = ep
 				if onResult != nil {
 					mu.Lock()
@@ -142,12 +166,107 @@ func (p *Prober) Run(ctx context.Context, scope Scope, onResult func(model.Endpo
 			}
 		})
 	}
-	for i := range ts {
-		next <- i
-	}
-	close(next)
 	wg.Wait()
 	return Report(scope, eps, p.cfg.Now())
+}
+
+// skipped is the endpoint of a target not tried because its (IP, port)
+// never answered: a timeout, as its first handshake was.
+func skipped(t Target, addr string) model.Endpoint {
+	e := &Error{Kind: model.ErrorKindTimeout, Op: "skipped", Err: fmt.Errorf("%s did not answer an earlier handshake", addr)}
+	return model.Endpoint{IP: t.IP, Port: t.Port, Protocol: t.Protocol, SNI: t.SNI, Error: e.Error(), ErrorKind: e.Kind}
+}
+
+// Group states: the first handshake at an (IP, port) runs alone (testing);
+// then the others go (open), or fail at once (silent).
+const (
+	groupUntested = iota
+	groupTesting
+	groupOpen
+	groupSilent
+)
+
+// group is the targets of one (IP, port), in order.
+type group struct {
+	addr    string
+	pending []int // indices into the targets, not handed out yet
+	state   int
+}
+
+// scheduler hands out targets in turn across (IP, port) groups, holding a
+// group's targets back while its first handshake is under way.
+type scheduler struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	groups []*group // groups with targets pending
+	rr     int      // the group to serve next
+}
+
+func newScheduler(ts []Target) *scheduler {
+	s := &scheduler{}
+	s.cond.L = &s.mu
+	byAddr := map[string]*group{}
+	for i, t := range ts {
+		addr := net.JoinHostPort(t.IP, strconv.Itoa(t.Port))
+		g := byAddr[addr]
+		if g == nil {
+			g = &group{addr: addr}
+			byAddr[addr] = g
+			s.groups = append(s.groups, g)
+		}
+		g.pending = append(g.pending, i)
+	}
+	return s
+}
+
+// next returns the next target to probe, its group and the group's state,
+// which says what to do: groupTesting means the caller makes the group's
+// first handshake and must report it with tested. ok is false when every
+// target has been handed out.
+func (s *scheduler) next() (i int, g *group, state int, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if len(s.groups) == 0 {
+			return 0, nil, 0, false
+		}
+		for k := range s.groups {
+			gi := (s.rr + k) % len(s.groups)
+			g := s.groups[gi]
+			if g.state == groupTesting {
+				continue
+			}
+			if g.state == groupUntested {
+				g.state = groupTesting
+			}
+			i := g.pending[0]
+			g.pending = g.pending[1:]
+			if len(g.pending) == 0 {
+				s.groups = append(s.groups[:gi], s.groups[gi+1:]...)
+				s.rr = gi
+			} else {
+				s.rr = gi + 1
+			}
+			if s.rr >= len(s.groups) {
+				s.rr = 0
+			}
+			return i, g, g.state, true
+		}
+		// Only groups whose first handshake is under way are left.
+		s.cond.Wait()
+	}
+}
+
+// tested records the outcome of a group's first handshake.
+func (s *scheduler) tested(g *group, silent bool) {
+	s.mu.Lock()
+	if silent {
+		g.state = groupSilent
+	} else {
+		g.state = groupOpen
+	}
+	s.mu.Unlock()
+	s.cond.Broadcast()
 }
 
 // Report builds the probe report for scope from endpoints (in any order),

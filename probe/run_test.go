@@ -161,3 +161,65 @@ func TestInventoryRun(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestRunDeadHosts: an IP and port that accepts and never speaks, named by
+// many SNI names, costs one timeout: its first handshake times out, the
+// others there are skipped as timeouts at once, and the live services'
+// results are not held back, even with fewer workers than dead targets.
+func TestRunDeadHosts(t *testing.T) {
+	f := newFixture(t)
+	const timeout = 700 * time.Millisecond
+	live := start(t, mailtest.Config{Addr: "127.0.0.2:0", Protocol: model.ProtoSMTP, Certs: f.certs})
+	dead := start(t, mailtest.Config{Addr: "127.0.0.3:0", Protocol: model.ProtoSMTP, Certs: f.certs, Mode: mailtest.Silent})
+	deadTLS := start(t, mailtest.Config{Addr: "127.0.0.3:0", Protocol: model.ProtoSMTPS, Certs: f.certs, Mode: mailtest.Silent})
+	var scope probe.Scope
+	for i := range 20 {
+		name := "n" + strconv.Itoa(i) + ".domain2.test"
+		for _, s := range []*mailtest.Server{live, dead, deadTLS} {
+			scope.Names = append(scope.Names, probe.NameAt{Name: name, Service: probe.Service{IP: s.IP(), Port: s.Port(), Protocol: s.Protocol()}})
+		}
+	}
+	p := probe.New(probe.Config{Roots: f.roots, Timeout: timeout, Concurrency: 4})
+	begin := time.Now()
+	var liveDone int
+	var liveAt time.Duration
+	r := p.Run(context.Background(), scope, func(ep model.Endpoint) {
+		if ep.IP == live.IP() {
+			if liveDone++; liveDone == 21 {
+				liveAt = time.Since(begin)
+			}
+		}
+	})
+	el := time.Since(begin)
+	// 42 dead targets at 4 a time would take 11 timeouts in series.
+	if el > timeout+timeout/2+500*time.Millisecond {
+		t.Errorf("run took %s, timeout %s", el, timeout)
+	}
+	if liveAt == 0 || liveAt > timeout {
+		t.Errorf("live results out after %s", liveAt)
+	}
+	timedOut, skipped := 0, 0
+	for _, ep := range r.Endpoints {
+		if ep.IP == live.IP() {
+			if ep.Error != "" {
+				t.Errorf("live %s: %s", ep.SNI, ep.Error)
+			}
+			continue
+		}
+		if ep.ErrorKind != model.ErrorKindTimeout {
+			t.Errorf("dead %d %q: kind %s (%s)", ep.Port, ep.SNI, ep.ErrorKind, ep.Error)
+		}
+		addr := ep.IP + ":" + strconv.Itoa(ep.Port)
+		switch ep.Error {
+		case "greeting: timed out", "tls handshake: timed out":
+			timedOut++
+		case "skipped: " + addr + " did not answer an earlier handshake":
+			skipped++
+		default:
+			t.Errorf("dead %s %q: %s", addr, ep.SNI, ep.Error)
+		}
+	}
+	if timedOut != 2 || skipped != 40 {
+		t.Errorf("timed out %d, skipped %d; want 2 and 40", timedOut, skipped)
+	}
+}
