@@ -22,12 +22,20 @@
 // # The resolver
 //
 // [Resolver] is a DNS client built for tens of thousands of domains:
-// persistent connected UDP sockets whose reader goroutines match replies to
-// queries by ID and question (anything else is dropped), a bound on the
-// queries under way, retries on timeout across the configured servers, TCP
-// when a reply is truncated, an optional queries-per-second cap, and a
-// cache that merges concurrent identical queries, so a name shared by a
-// thousand domains is asked once per type.
+// connected UDP sockets, one for each query under way and reused, on which
+// a query reads its own reply (anything but the reply to its ID and
+// question is dropped), a bound on the queries under way that a query
+// presumed lost stops counting against, retries on timeout across the
+// configured servers, TCP when a reply is truncated, an optional
+// queries-per-second cap, and a bounded cache of parsed answers that
+// merges concurrent identical queries, so a name shared by a thousand
+// domains is asked once per type.
+//
+// An inventory looks up many domains at once, each one lookup at a time;
+// the names under a domain are asked without the cache (no other domain
+// asks them), and a timeout on one of them, after every try, ends the
+// domain's other lookups at once: a silent name server costs one lookup's
+// tries.
 //
 // # Domain sources
 //

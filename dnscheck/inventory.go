@@ -23,7 +23,9 @@ type Options struct {
 	// DefaultCAIdentifier.
 	CAIdentifier string
 	// Workers is how many domains are looked up at once, each one query
-	// at a time; default the Resolver's MaxInFlight. A domain whose query
+	// at a time; default the Resolver's MaxInFlight and a quarter more (to
+	// keep every slot busy while some workers are between queries), the
+	// queries under way staying bounded by MaxInFlight. A domain whose query
 	// is presumed lost (see [Resolver]) does not count while it waits: up to
 	// MaxLent others start meanwhile, so silent name servers hold back no
 	// one.
@@ -92,7 +94,7 @@ func (r *Resolver) Stream(ctx context.Context, domains []string, opts Options, e
 	}
 	workers := opts.Workers
 	if workers <= 0 {
-		workers = r.cfg.MaxInFlight
+		workers = r.cfg.MaxInFlight + r.cfg.MaxInFlight/4
 	}
 	if workers > len(list) {
 		workers = len(list)

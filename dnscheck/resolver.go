@@ -182,7 +182,7 @@ func NewResolver(cfg Config) (*Resolver, error) {
 				r.Close()
 				return nil, fmt.Errorf("resolver %s: %w", addr, err)
 			}
-			srv.put(u)
+			srv.put(u, 0)
 		}
 	}
 	return r, nil
@@ -449,23 +449,25 @@ func (s *server) dial() (*udpConn, error) {
 	return u, nil
 }
 
-// get returns a socket for one query.
-func (s *server) get() (*udpConn, error) {
+// get returns a socket for one query, and how long the query holds its
+// MaxInFlight slot without a reply.
+func (s *server) get() (*udpConn, time.Duration, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, fmt.Errorf("udp %s: %w", s.addr, net.ErrClosed)
+		return nil, 0, fmt.Errorf("udp %s: %w", s.addr, net.ErrClosed)
 	}
+	hold := min(s.timeout, max(minHold, s.srtt+4*s.rttvar))
 	if n := len(s.free); n > 0 {
 		u := s.free[n-1]
 		s.free = s.free[:n-1]
 		s.mu.Unlock()
-		return u, nil
+		return u, hold, nil
 	}
 	s.mu.Unlock()
 	u, err := s.dial()
 	if err != nil {
-		return nil, fmt.Errorf("udp %s: %w", s.addr, err)
+		return nil, 0, fmt.Errorf("udp %s: %w", s.addr, err)
 	}
 	s.mu.Lock()
 	if s.all == nil {
@@ -476,15 +478,24 @@ func (s *server) get() (*udpConn, error) {
 	s.mu.Unlock()
 	if closed {
 		u.c.Close()
-		return nil, fmt.Errorf("udp %s: %w", s.addr, net.ErrClosed)
+		return nil, 0, fmt.Errorf("udp %s: %w", s.addr, net.ErrClosed)
 	}
-	return u, nil
+	return u, hold, nil
 }
 
-// put gives back a socket after its query.
-func (s *server) put(u *udpConn) {
+// put gives back a socket after its query; rtt is the time its reply took
+// (0 without a reply), taken into the smoothed one (RFC 6298).
+func (s *server) put(u *udpConn, rtt time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if rtt > 0 {
+		if d := s.srtt - rtt; d < 0 {
+			s.rttvar += (-d - s.rttvar) / 4
+		} else {
+			s.rttvar += (d - s.rttvar) / 4
+		}
+		s.srtt += (rtt - s.srtt) / 8
+	}
 	if s.all == nil {
 		s.all = map[*udpConn]bool{}
 	}
@@ -504,26 +515,6 @@ func (s *server) close() {
 		u.c.Close()
 	}
 	s.free = nil
-}
-
-// hold is how long a query holds its MaxInFlight slot without a reply.
-func (s *server) hold() time.Duration {
-	s.mu.Lock()
-	h := s.srtt + 4*s.rttvar
-	s.mu.Unlock()
-	return min(s.timeout, max(minHold, h))
-}
-
-// measured takes a reply time into the smoothed one (RFC 6298).
-func (s *server) measured(rtt time.Duration) {
-	s.mu.Lock()
-	if d := s.srtt - rtt; d < 0 {
-		s.rttvar += (-d - s.rttvar) / 4
-	} else {
-		s.rttvar += (d - s.rttvar) / 4
-	}
-	s.srtt += (rtt - s.srtt) / 8
-	s.mu.Unlock()
 }
 
 // minHold is the least time a query holds its slot without a reply; it is
@@ -562,13 +553,13 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 			lender.Found()
 		}
 	}()
-	u, err := s.get()
+	u, holdFor, err := s.get()
 	if err != nil {
 		return reply{err: err}
 	}
 	b, qend, err := packQuery(u.wbuf, fqdn, qtype, r.cfg.UDPSize)
 	if err != nil {
-		s.put(u)
+		s.put(u, 0)
 		return reply{err: err}
 	}
 	id := uint16(rand.Uint32())
@@ -576,20 +567,21 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 	r.queries.Add(1)
 	sent := time.Now()
 	if _, err := u.c.Write(b); err != nil {
-		s.put(u)
+		s.put(u, 0)
 		return reply{err: fmt.Errorf("udp %s: %w", s.addr, err)}
 	}
 	expire := sent.Add(s.timeout)
-	hold := sent.Add(s.hold())
+	hold := sent.Add(holdFor)
 	polls := ctx.Done() != nil
 	first := true
+	now := sent
 	for {
 		dl := expire
 		if slot && hold.Before(dl) {
 			dl = hold
 		}
 		if polls {
-			if p := time.Now().Add(ctxPoll); p.Before(dl) {
+			if p := now.Add(ctxPoll); p.Before(dl) {
 				dl = p
 			}
 		}
@@ -600,16 +592,16 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 			var ne net.Error
 			if !errors.As(err, &ne) || !ne.Timeout() {
 				// An ICMP error (connection refused) ends the try at once.
-				s.put(u)
+				s.put(u, 0)
 				return reply{err: fmt.Errorf("udp %s: %w", s.addr, trimOp(err))}
 			}
-			now := time.Now()
+			now = time.Now()
 			if err := ctx.Err(); err != nil {
-				s.put(u)
+				s.put(u, 0)
 				return reply{err: err}
 			}
 			if !now.Before(expire) {
-				s.put(u)
+				s.put(u, 0)
 				return reply{err: fmt.Errorf("udp %s: %w", s.addr, ErrTimeout)}
 			}
 			if slot && !now.Before(hold) {
@@ -627,12 +619,12 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 		if n < 12 || binary.BigEndian.Uint16(resp) != id || !sameQuestion(b, resp) {
 			continue
 		}
-		s.measured(time.Since(sent))
+		rtt := time.Since(sent)
 		rep := parseReply(resp, qend, whole)
 		if n == len(u.rbuf) {
 			rep = reply{tc: true} // cut short by our buffer
 		}
-		s.put(u)
+		s.put(u, rtt)
 		return rep
 	}
 }
