@@ -11,10 +11,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/certplan/certplan/acme"
@@ -830,37 +828,12 @@ var verifyMark = map[string]string{
 // writeVerifyMatrix prints one row per name and IP and one column per
 // port; a cell is two marks, with SNI then without.
 func writeVerifyMatrix(w io.Writer, rows []apply.VerifyRow) {
-	var ports []int
-	seen := map[int]bool{}
-	for _, r := range rows {
-		if !seen[r.Port] {
-			seen[r.Port] = true
-			ports = append(ports, r.Port)
-		}
+	cells := make([]matrixCell, len(rows))
+	for i, r := range rows {
+		cells[i] = matrixCell{Name: r.Name, IP: r.IP, Extra: r.CertID, Port: r.Port,
+			Mark: cmp.Or(verifyMark[r.WithSNI], "?") + cmp.Or(verifyMark[r.WithoutSNI], "?")}
 	}
-	sort.Ints(ports)
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprint(tw, "NAME\tIP\tCERTIFICATE")
-	for _, p := range ports {
-		fmt.Fprintf(tw, "\t%d", p)
-	}
-	fmt.Fprintln(tw)
-	for i := 0; i < len(rows); {
-		j := i
-		cells := map[int]string{}
-		for ; j < len(rows) && rows[j].Name == rows[i].Name && rows[j].IP == rows[i].IP; j++ {
-			cells[rows[j].Port] = cmp.Or(verifyMark[rows[j].WithSNI], "?") + cmp.Or(verifyMark[rows[j].WithoutSNI], "?")
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s", rows[i].Name, rows[i].IP, rows[i].CertID)
-		for _, p := range ports {
-			fmt.Fprintf(tw, "\t%s", cmp.Or(cells[p], "."))
-		}
-		fmt.Fprintln(tw)
-		i = j
-	}
-	tw.Flush()
-	fmt.Fprintln(w, "(each cell: with SNI, then without; + the new certificate, c another current one, s SNI-only by plan, O an old one: not deployed, X none or not valid, . not probed)")
+	writeMatrix(w, "CERTIFICATE", cells, "(each cell: with SNI, then without; + the new certificate, c another current one, s SNI-only by plan, O an old one: not deployed, X none or not valid, . not probed)")
 }
 
 func summaryLine(rep *apply.Report) string {

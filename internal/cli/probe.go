@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -331,44 +330,11 @@ var verdictMark = map[string]string{
 // port; a cell is two marks, with SNI then without ("+M": with SNI ok,
 // without SNI a name mismatch).
 func writeCoverageMatrix(w io.Writer, rows []model.Coverage) {
-	if len(rows) == 0 {
-		return
+	cells := make([]matrixCell, len(rows))
+	for i, c := range rows {
+		cells[i] = matrixCell{Name: c.Name, IP: c.IP, Port: c.Port, Mark: verdictMark[c.WithSNI] + verdictMark[c.WithoutSNI]}
 	}
-	var ports []int
-	seen := map[int]bool{}
-	for _, c := range rows {
-		if !seen[c.Port] {
-			seen[c.Port] = true
-			ports = append(ports, c.Port)
-		}
-	}
-	sort.Ints(ports)
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprint(tw, "NAME\tIP")
-	for _, p := range ports {
-		fmt.Fprintf(tw, "\t%d", p)
-	}
-	fmt.Fprintln(tw)
-	for i := 0; i < len(rows); {
-		j := i
-		cells := map[int]string{}
-		for ; j < len(rows) && rows[j].Name == rows[i].Name && rows[j].IP == rows[i].IP; j++ {
-			cells[rows[j].Port] = verdictMark[rows[j].WithSNI] + verdictMark[rows[j].WithoutSNI]
-		}
-		fmt.Fprintf(tw, "%s\t%s", rows[i].Name, rows[i].IP)
-		for _, p := range ports {
-			c := cells[p]
-			if c == "" {
-				c = "."
-			}
-			fmt.Fprintf(tw, "\t%s", c)
-		}
-		fmt.Fprintln(tw)
-		i = j
-	}
-	tw.Flush()
-	fmt.Fprintln(w, "(each cell: with SNI, then without; + ok, M name mismatch, E expired, U untrusted, X no certificate, . not probed)")
+	writeMatrix(w, "", cells, "(each cell: with SNI, then without; + ok, M name mismatch, E expired, U untrusted, X no certificate, . not probed)")
 }
 
 // brokenLine says what goes wrong for one name, as in
