@@ -23,9 +23,10 @@ type Options struct {
 	// DefaultCAIdentifier.
 	CAIdentifier string
 	// Workers is how many domains are looked up at once, each one query
-	// at a time; default the Resolver's MaxInFlight and a quarter more (to
-	// keep every slot busy while some workers are between queries), the
-	// queries under way staying bounded by MaxInFlight. A domain whose query
+	// at a time; default the Resolver's MaxInFlight (more workers than
+	// slots would keep the slots no busier on a busy machine, and each
+	// query would then also wait for a slot: a park and a wake-up more),
+	// the queries under way staying bounded by MaxInFlight. A domain whose query
 	// is presumed lost (see [Resolver]) does not count while it waits: up to
 	// MaxLent others start meanwhile, so silent name servers hold back no
 	// one.
@@ -94,7 +95,7 @@ func (r *Resolver) Stream(ctx context.Context, domains []string, opts Options, e
 	}
 	workers := opts.Workers
 	if workers <= 0 {
-		workers = r.cfg.MaxInFlight + r.cfg.MaxInFlight/4
+		workers = r.cfg.MaxInFlight
 	}
 	if workers > len(list) {
 		workers = len(list)
