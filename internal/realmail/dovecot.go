@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -356,10 +355,7 @@ func (d *Dovecot) reload(ctx context.Context) error {
 }
 
 // Log returns the instance's log, for failure messages.
-func (d *Dovecot) Log() string {
-	b, _ := os.ReadFile(d.LogFile)
-	return string(b)
-}
+func (d *Dovecot) Log() string { return readLog(d.LogFile) }
 
 // Stop stops the instance and removes its directory. It is safe to call
 // more than once.
@@ -377,28 +373,9 @@ func (d *Dovecot) Stop() error {
 	return err
 }
 
+// stopMaster stops the instance's master (see stopDaemon).
 func (d *Dovecot) stopMaster(ctx context.Context) error {
-	pid := readPid(filepath.Join(d.Dir, "run", "master.pid"))
-	if pid == 0 || !processAlive(pid) {
-		return nil
-	}
-	if exe, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); exe != dovecotMaster {
-		return nil // a stale pid file; the pid is someone else's now
-	}
-	// What `doveadm stop` does, without its polling (it takes three
-	// seconds where the master needs one).
-	err := syscall.Kill(pid, syscall.SIGTERM)
-	for i := 0; i < 150 && processAlive(pid); i++ {
-		time.Sleep(20 * time.Millisecond)
-	}
-	killGroup(pid, dovecotMaster)
-	if processAlive(pid) {
-		return fmt.Errorf("dovecot master %d still running", pid)
-	}
-	if err != nil {
-		return fmt.Errorf("dovecot: %w", err)
-	}
-	return nil
+	return stopDaemon("dovecot", filepath.Join(d.Dir, "run", "master.pid"), dovecotMaster, 3*time.Second)
 }
 
 // stopDovecotDir stops a leftover instance found by sweep.

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -467,10 +466,7 @@ func (p *Postfix) reload(ctx context.Context) error {
 }
 
 // Log returns the instance's maillog, for failure messages.
-func (p *Postfix) Log() string {
-	b, _ := os.ReadFile(p.LogFile)
-	return string(b)
-}
+func (p *Postfix) Log() string { return readLog(p.LogFile) }
 
 // Stop stops the instance and removes its directory. It is safe to call
 // more than once.
@@ -488,27 +484,9 @@ func (p *Postfix) Stop() error {
 	return err
 }
 
-// stopMaster stops the master, however it ended up: SIGTERM, as `postfix
-// stop` sends (whose polling sleeps a whole second), then a kill of its
-// process group if it is still there after a few seconds.
+// stopMaster stops the instance's master (see stopDaemon).
 func (p *Postfix) stopMaster(ctx context.Context) error {
-	pidFile := filepath.Join(p.Dir, "queue", "pid", "master.pid")
-	pid := readPid(pidFile)
-	if pid == 0 || !processAlive(pid) {
-		return nil
-	}
-	if exe, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); exe != postfixMaster {
-		return nil // a stale pid file; the pid is someone else's now
-	}
-	syscall.Kill(pid, syscall.SIGTERM)
-	for i := 0; i < 250 && processAlive(pid); i++ {
-		time.Sleep(20 * time.Millisecond)
-	}
-	killGroup(pid, postfixMaster)
-	if processAlive(pid) {
-		return fmt.Errorf("postfix master %d still running", pid)
-	}
-	return nil
+	return stopDaemon("postfix", filepath.Join(p.Dir, "queue", "pid", "master.pid"), postfixMaster, 5*time.Second)
 }
 
 // postfixMaster is the master daemon's executable on Debian.

@@ -304,6 +304,39 @@ func readPid(path string) int {
 	return pid
 }
 
+// stopDaemon stops the master daemon named by pidFile, however it ended up:
+// SIGTERM, as "postfix stop" and "doveadm stop" send (without their
+// whole-second polling), a wait of up to grace, then a kill of its process
+// group. exe is the master's executable: a pid file whose pid now belongs
+// to another program is left alone. name prefixes errors.
+func stopDaemon(name, pidFile, exe string, grace time.Duration) error {
+	pid := readPid(pidFile)
+	if pid == 0 || !processAlive(pid) {
+		return nil
+	}
+	if got, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); got != exe {
+		return nil // a stale pid file; the pid is someone else's now
+	}
+	err := syscall.Kill(pid, syscall.SIGTERM)
+	for deadline := time.Now().Add(grace); time.Now().Before(deadline) && processAlive(pid); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	killGroup(pid, exe)
+	if processAlive(pid) {
+		return fmt.Errorf("%s master %d still running", name, pid)
+	}
+	if err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// readLog returns a log file's content, for failure messages.
+func readLog(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
 // killGroup ends what is left of a daemon whose master has pid: the master
 // is a process group leader (both Postfix's and Dovecot's masters call
 // setsid), so the group id is that pid. exe guards against a pid file from a
