@@ -255,9 +255,11 @@ type Config struct {
 	ReducedCoverageDays  int
 	AllowReducedCoverage bool
 
-	// PollInterval is the first interval between order polls (default
-	// 250 ms, growing by a quarter each round to 2 s); Timeout bounds one order's
-	// validation and issuance (default 3 min).
+	// PollInterval is the wait before the first order poll, counted from
+	// the first challenge's trigger (default 250 ms); later polls are
+	// spaced a quarter of the time validation has taken so far, up to 2 s
+	// (see waitOrder). Timeout bounds one order's validation and issuance
+	// (default 3 min).
 	PollInterval time.Duration
 	Timeout      time.Duration
 
