@@ -12,13 +12,14 @@ import (
 )
 
 // HTML renders the plan as one self-contained HTML file (inline CSS, no
-// scripts, no external resources): the summary, the before/after coverage
-// matrix, the certificates, and every exclusion and warning explained.
-// inv may be nil.
+// scripts, no external resources): the summary, the names the plan breaks,
+// the before/after coverage matrix, the names still broken and why, the
+// certificates, and every exclusion and warning explained. inv may be nil.
 func HTML(p *model.Plan, inv *model.Inventory) []byte {
 	info := infos(inv)
 	d := htmlData{P: p, S: Summarize(p), Headline: headline(p, Summarize(p))}
 	d.Matrix = matrix(p.Coverage)
+	d.ByPlan, d.Still = brokenRows(p.Coverage)
 	for _, e := range p.Excluded {
 		d.Excluded = append(d.Excluded, exclRow{e, strings.Join(info[e.Name].roles, ", "), strings.Join(info[e.Name].domains, ", ")})
 	}
@@ -38,6 +39,8 @@ type htmlData struct {
 	S        Summary
 	Headline []string
 	Matrix   *matrixData
+	ByPlan   []rowGroup // rows where a client verifies today and not after
+	Still    []rowGroup // the other rows not ok after the plan
 	Excluded []exclRow
 	Certs    []certRow
 }
@@ -108,11 +111,11 @@ func matrix(cov []model.PlanCoverage) *matrixData {
 			st := states[c.Name]
 			status := "ok"
 			switch {
+			case st.regressed:
+				status = "regressed"
 			case st.before && st.after:
 			case st.after:
 				status = "fixed"
-			case st.before:
-				status = "regressed"
 			default:
 				status = "broken"
 			}
@@ -212,6 +215,13 @@ td.names { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace
 <div class="card{{if .S.Warnings}} warnc{{end}}"><b>{{.S.Warnings}}</b><span>warnings</span></div>
 </div>
 <ul class="head">{{range .Headline}}<li>{{.}}</li>{{end}}</ul>
+{{if .ByPlan}}
+<h2>Broken by the plan</h2>
+<div class="alert">Clients verify these names today; once the plan is deployed they will not.</div>
+<table>
+<tr><th>Name</th><th>Endpoints</th><th>Who loses</th><th>Today (SNI / no SNI)</th><th>After (SNI / no SNI)</th><th>Why</th></tr>
+{{range .ByPlan}}<tr><td class="mono">{{.Name}}</td><td class="mono">{{.Endpoints}}</td><td>{{.Lost}}</td><td>{{.BeforeWithSNI}} / {{.BeforeWithoutSNI}}</td><td>{{.AfterWithSNI}} / {{.AfterWithoutSNI}}</td><td class="note">{{.Note}}</td></tr>
+{{end}}</table>{{end}}
 
 <h2>Coverage before and after</h2>
 {{with .Matrix}}<div class="legend">Each cell: what a client dialling the name at that IP and port gets, with SNI and without, today → after the plan. ✓ verifies, ✗ name mismatch, E expired, U untrusted, ⨯ connection or TLS failure; — the name was not probed there (it does not resolve to that IP). Hover a cell for the reason.</div>
@@ -220,12 +230,12 @@ td.names { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace
 {{range .Rows}}<tr><td class="mono">{{.Name}}</td><td class="s-{{.Status}}">{{.Status}}</td>{{range .Cells}}<td class="cell"{{if .}}{{if .Note}} title="{{.Note}}"{{end}}{{end}}>{{if .}}<span class="lbl">SNI</span><span class="v {{vc .BeforeWithSNI}}">{{vm .BeforeWithSNI}}</span> → <span class="v {{vc .AfterWithSNI}}">{{vm .AfterWithSNI}}</span><br><span class="lbl">no SNI</span><span class="v {{vc .BeforeWithoutSNI}}">{{vm .BeforeWithoutSNI}}</span> → <span class="v {{vc .AfterWithoutSNI}}">{{vm .AfterWithoutSNI}}</span>{{else}}<span class="empty">—</span>{{end}}</td>{{end}}</tr>
 {{end}}</table>
 {{else}}<p class="empty">No probe: run the plan with a probe (or --probe FILE) to see what each client gets today and after.</p>{{end}}
-{{if .P.Coverage}}{{$any := false}}{{range .P.Coverage}}{{if .Note}}{{$any = true}}{{end}}{{end}}{{if $any}}
+{{if .Still}}
 <h2>Still broken after the plan, and why</h2>
 <table>
-<tr><th>Name</th><th>Endpoint</th><th>Before (SNI / no SNI)</th><th>After (SNI / no SNI)</th><th>Why</th></tr>
-{{range .P.Coverage}}{{if .Note}}<tr><td class="mono">{{.Name}}</td><td class="mono">{{.IP}}:{{.Port}}</td><td>{{.BeforeWithSNI}} / {{.BeforeWithoutSNI}}</td><td>{{.AfterWithSNI}} / {{.AfterWithoutSNI}}</td><td class="note">{{.Note}}</td></tr>
-{{end}}{{end}}</table>{{end}}{{end}}
+<tr><th>Name</th><th>Endpoints</th><th>Before (SNI / no SNI)</th><th>After (SNI / no SNI)</th><th>Why</th></tr>
+{{range .Still}}<tr><td class="mono">{{.Name}}</td><td class="mono">{{.Endpoints}}</td><td>{{.BeforeWithSNI}} / {{.BeforeWithoutSNI}}</td><td>{{.AfterWithSNI}} / {{.AfterWithoutSNI}}</td><td class="note">{{.Note}}</td></tr>
+{{end}}</table>{{end}}
 
 <h2>Certificates</h2>
 <table>

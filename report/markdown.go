@@ -8,9 +8,9 @@ import (
 	"github.com/certplan/certplan/model"
 )
 
-// Markdown renders the plan as a Markdown document: the summary, then
-// tables of certificates, exclusions, warnings and the coverage before and
-// after. inv may be nil.
+// Markdown renders the plan as a Markdown document: the summary, the names
+// the plan breaks, then tables of certificates, exclusions, warnings and
+// the coverage before and after. inv may be nil.
 func Markdown(p *model.Plan, inv *model.Inventory) []byte {
 	var b bytes.Buffer
 	s := Summarize(p)
@@ -26,6 +26,12 @@ func Markdown(p *model.Plan, inv *model.Inventory) []byte {
 	fmt.Fprintf(&b, ". CA: `%s`.\n\n", p.Policy.CAIdentifier)
 	for _, l := range headline(p, s) {
 		fmt.Fprintf(&b, "- %s\n", md(l))
+	}
+	if byPlan, _ := brokenRows(p.Coverage); len(byPlan) > 0 {
+		fmt.Fprintf(&b, "\n## Broken by the plan\n\nClients verify these names today; once the plan is deployed they will not.\n\n| Name | Endpoints | Who loses | After the plan | Why |\n|---|---|---|---|---|\n")
+		for _, g := range byPlan {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s / %s | %s |\n", md(g.Name), md(g.Endpoints), lost(&g.PlanCoverage), g.AfterWithSNI, g.AfterWithoutSNI, md(g.Note))
+		}
 	}
 	fmt.Fprintf(&b, "\n## Certificates\n\n| ID | Kind | Change | IPs | Names |\n|---|---|---|---|---|\n")
 	for _, c := range p.Certificates {

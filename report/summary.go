@@ -10,7 +10,10 @@
 package report
 
 import (
+	"net"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/certplan/certplan/model"
 )
@@ -35,11 +38,18 @@ type Summary struct {
 
 	// Probed is true when the plan has before/after coverage; the counts
 	// below are names (over all their IPs and ports) and are zero without.
-	Probed      bool
+	Probed bool
+	// Regressed counts the names broken by the plan: on some endpoint, a
+	// client (with SNI or without) verifies today and will not once the
+	// plan is deployed, typically an excluded name that works today. It
+	// takes precedence over the counts below: such a name is not "fixed"
+	// or "still broken" even where other endpoints are.
+	Regressed   int
 	Fixed       int // broken today (some row not ok both ways), ok after
 	StillBroken int // broken today and after
-	Regressed   int // ok today, broken after (excluded names that work today)
 	AlreadyOK   int // ok today and after
+	// BrokenByPlan are the names counted in Regressed, sorted.
+	BrokenByPlan []string
 }
 
 // Summarize counts a plan.
@@ -79,38 +89,121 @@ func Summarize(p *model.Plan) Summary {
 	slices.Sort(s.MustCoverExcluded)
 	if len(p.Coverage) > 0 {
 		s.Probed = true
-		for _, st := range nameStates(p.Coverage) {
+		for name, st := range nameStates(p.Coverage) {
 			switch {
+			case st.regressed:
+				s.Regressed++
+				s.BrokenByPlan = append(s.BrokenByPlan, name)
 			case st.before && st.after:
 				s.AlreadyOK++
 			case st.after:
 				s.Fixed++
-			case st.before:
-				s.Regressed++
 			default:
 				s.StillBroken++
 			}
 		}
+		slices.Sort(s.BrokenByPlan)
 	}
 	return s
 }
 
-type nameState struct{ before, after bool }
+// nameState is, for one name over all its rows: before and after, whether
+// every row verified both ways; regressed, whether some row has a client
+// that verifies before and not after.
+type nameState struct{ before, after, regressed bool }
 
-// nameStates says, per name, whether every row verified both ways before
-// and after.
+// nameStates returns the state of every name in cov.
 func nameStates(cov []model.PlanCoverage) map[string]nameState {
 	m := map[string]nameState{}
-	for _, c := range cov {
+	for i := range cov {
+		c := &cov[i]
 		st, ok := m[c.Name]
 		if !ok {
-			st = nameState{true, true}
+			st = nameState{true, true, false}
 		}
 		st.before = st.before && c.BeforeWithSNI == model.VerdictOK && c.BeforeWithoutSNI == model.VerdictOK
 		st.after = st.after && c.AfterWithSNI == model.VerdictOK && c.AfterWithoutSNI == model.VerdictOK
+		st.regressed = st.regressed || regressed(c)
 		m[c.Name] = st
 	}
 	return m
+}
+
+// regressed reports whether a client, with SNI or without, verifies c's
+// name on c's endpoint today and will not after the plan.
+func regressed(c *model.PlanCoverage) bool {
+	return c.BeforeWithSNI == model.VerdictOK && c.AfterWithSNI != model.VerdictOK ||
+		c.BeforeWithoutSNI == model.VerdictOK && c.AfterWithoutSNI != model.VerdictOK
+}
+
+// lost says which clients c's regression hits: "clients with SNI",
+// "clients without SNI" or "all clients" (those that verify today).
+func lost(c *model.PlanCoverage) string {
+	withSNI := c.BeforeWithSNI == model.VerdictOK && c.AfterWithSNI != model.VerdictOK
+	without := c.BeforeWithoutSNI == model.VerdictOK && c.AfterWithoutSNI != model.VerdictOK
+	switch {
+	case withSNI && without:
+		return "all clients"
+	case withSNI:
+		return "clients with SNI"
+	}
+	return "clients without SNI"
+}
+
+// rowGroup is the coverage rows of one name with the same verdicts and
+// the same note, on one or more endpoints.
+type rowGroup struct {
+	model.PlanCoverage        // the first row; IP and Port are its
+	Endpoints          string // "127.0.0.2:25,993, [::1]:25"
+}
+
+// Lost is [lost] for templates.
+func (g rowGroup) Lost() string { return lost(&g.PlanCoverage) }
+
+// groupRows groups rows (sorted by name, IP, port) by name, verdicts and
+// note, keeping the order of each group's first row. The endpoints list
+// each IP once, with its ports.
+func groupRows(rows []model.PlanCoverage) []rowGroup {
+	type key struct {
+		name, bs, bn, as, an, note string
+	}
+	var out []rowGroup
+	var eps [][]model.PlanCoverage
+	idx := map[key]int{}
+	for i, c := range rows {
+		if i > 0 && c.Name != rows[i-1].Name {
+			clear(idx) // rows are sorted by name: groups never span names
+		}
+		k := key{c.Name, c.BeforeWithSNI, c.BeforeWithoutSNI, c.AfterWithSNI, c.AfterWithoutSNI, c.Note}
+		j, ok := idx[k]
+		if !ok {
+			j = len(out)
+			idx[k] = j
+			out = append(out, rowGroup{PlanCoverage: c})
+			eps = append(eps, nil)
+		}
+		eps[j] = append(eps[j], c)
+	}
+	for j := range out {
+		out[j].Endpoints = endpoints(eps[j])
+	}
+	return out
+}
+
+// endpoints writes rows' endpoints as "127.0.0.2:25,993, 127.0.0.3:25".
+func endpoints(rows []model.PlanCoverage) string {
+	var b strings.Builder
+	for i, c := range rows {
+		if i > 0 && c.IP == rows[i-1].IP {
+			b.WriteString("," + strconv.Itoa(c.Port))
+			continue
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(net.JoinHostPort(c.IP, strconv.Itoa(c.Port)))
+	}
+	return b.String()
 }
 
 // nameInfo is what the inventory adds about a name.
@@ -130,13 +223,19 @@ func infos(inv *model.Inventory) map[string]nameInfo {
 	return m
 }
 
-// brokenAfter returns the coverage rows not ok both ways after the plan.
-func brokenAfter(cov []model.PlanCoverage) []model.PlanCoverage {
-	var out []model.PlanCoverage
-	for _, c := range cov {
-		if c.AfterWithSNI != model.VerdictOK || c.AfterWithoutSNI != model.VerdictOK {
-			out = append(out, c)
+// brokenRows splits the coverage rows not ok both ways after the plan
+// into those where a client that verifies today will not (regressions)
+// and the others (still broken), each grouped by [groupRows].
+func brokenRows(cov []model.PlanCoverage) (byPlan, still []rowGroup) {
+	var reg, rest []model.PlanCoverage
+	for i := range cov {
+		c := &cov[i]
+		switch {
+		case regressed(c):
+			reg = append(reg, *c)
+		case c.AfterWithSNI != model.VerdictOK || c.AfterWithoutSNI != model.VerdictOK:
+			rest = append(rest, *c)
 		}
 	}
-	return out
+	return groupRows(reg), groupRows(rest)
 }

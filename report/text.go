@@ -33,8 +33,42 @@ func headline(p *model.Plan, s Summary) []string {
 	if len(s.MustCoverExcluded) > 0 {
 		l = append(l, "MUST-COVER NAMES NOT PLANNED: "+strings.Join(s.MustCoverExcluded, ", "))
 	}
+	if len(s.BrokenByPlan) > 0 {
+		l = append(l, fmt.Sprintf("BROKEN BY THE PLAN: %s that clients verify today will fail once the plan is deployed: %s",
+			plural(len(s.BrokenByPlan), "name"), listSome(s.BrokenByPlan, 10)))
+	}
 	l = append(l, plural(s.Warnings, "warning"))
 	return l
+}
+
+// listSome joins the first max names and says how many more there are.
+func listSome(names []string, max int) string {
+	if len(names) <= max {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:max], ", "), len(names)-max)
+}
+
+// brokenByPlanLine says plainly what one group of regressed rows loses
+// and why: "smtp.domain4.test on 127.0.0.2:25,993: all clients verify
+// today, after the plan they get a mismatch: excluded (caa-forbids): ...".
+func brokenByPlanLine(g rowGroup) string {
+	return fmt.Sprintf("%s on %s: %s verify today, after the plan %s; %s", g.Name, g.Endpoints, lost(&g.PlanCoverage), afterWords(&g.PlanCoverage), g.Note)
+}
+
+// afterWords says what the clients that lose get after the plan.
+func afterWords(c *model.PlanCoverage) string {
+	v := c.AfterWithoutSNI
+	if c.BeforeWithSNI == model.VerdictOK && c.AfterWithSNI != model.VerdictOK {
+		v = c.AfterWithSNI
+	}
+	switch v {
+	case model.VerdictMismatch:
+		return "they get a name mismatch"
+	case model.VerdictError:
+		return "the handshake fails"
+	}
+	return "the certificate is " + v
 }
 
 func retiredNote(s Summary) string {
@@ -69,9 +103,11 @@ func changeNote(c model.PlannedCert) string {
 	return s
 }
 
-// Text renders the plan for a terminal: the summary, then certificates,
-// exclusions, warnings, SNI-only names and the names still broken after the
-// plan. inv may be nil.
+// Text renders the plan for a terminal: the summary, the names the plan
+// breaks (clients verify them today and will not after), then
+// certificates, exclusions, warnings, SNI-only names and the names still
+// broken after the plan, one line per name, verdicts and reason with the
+// endpoints they apply to. inv may be nil.
 func Text(p *model.Plan, inv *model.Inventory) []byte {
 	var b bytes.Buffer
 	s := Summarize(p)
@@ -88,6 +124,13 @@ func Text(p *model.Plan, inv *model.Inventory) []byte {
 		fmt.Fprintf(&b, "  %s\n", l)
 	}
 	info := infos(inv)
+	byPlan, still := brokenRows(p.Coverage)
+	if len(byPlan) > 0 {
+		fmt.Fprintf(&b, "\nBROKEN BY THE PLAN (clients verify these today; deploying the plan breaks them)\n")
+		for _, g := range byPlan {
+			fmt.Fprintf(&b, "  %s\n", brokenByPlanLine(g))
+		}
+	}
 
 	fmt.Fprintf(&b, "\nCERTIFICATES\n")
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
@@ -127,11 +170,11 @@ func Text(p *model.Plan, inv *model.Inventory) []byte {
 		fmt.Fprintf(&b, "\nSNI ONLY (clients without SNI will not verify these)\n")
 		wrap(&b, "  ", p.SNIOnly, 100)
 	}
-	if br := brokenAfter(p.Coverage); len(br) > 0 {
+	if len(still) > 0 {
 		fmt.Fprintf(&b, "\nSTILL BROKEN AFTER THE PLAN (before -> after, with SNI / without SNI)\n")
 		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		for _, c := range br {
-			fmt.Fprintf(tw, "  %s\t%s:%d\t%s/%s -> %s/%s\t%s\n", c.Name, c.IP, c.Port,
+		for _, c := range still {
+			fmt.Fprintf(tw, "  %s\t%s\t%s/%s -> %s/%s\t%s\n", c.Name, c.Endpoints,
 				c.BeforeWithSNI, c.BeforeWithoutSNI, c.AfterWithSNI, c.AfterWithoutSNI, c.Note)
 		}
 		tw.Flush()
