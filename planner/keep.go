@@ -128,7 +128,7 @@ func (p *planner) keepPrevious() {
 		if len(pd.ips) == 0 {
 			// Not on a previous certificate: never added on a failed lookup.
 			if pd.caa {
-				p.exclude(pd.name, model.ExcludeCAAForbids, caaReason(pd.n, p.ca))
+				p.exclude(pd.name, model.ExcludeCAAForbids, p.caaReason(pd.n))
 			} else {
 				p.excludeLookupFailed(pd.name, pd.n)
 			}

@@ -74,7 +74,7 @@ func TestRules(t *testing.T) {
 	for _, e := range p.Excluded {
 		switch e.Name {
 		case "mail.caa.test":
-			for _, s := range []string{`allows only "sectigo.com"`, `0 issue "sectigo.com"`, `add caa.test. CAA 0 issue "letsencrypt.org"`} {
+			for _, s := range []string{`allows only "sectigo.com"`, `0 issue "sectigo.com"`, `add this record: caa.test. IN CAA 0 issue "letsencrypt.org";`} {
 				if !strings.Contains(e.Reason, s) {
 					t.Errorf("CAA reason %q lacks %q", e.Reason, s)
 				}
