@@ -2,14 +2,19 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/miekg/dns"
+
+	"github.com/certplan/certplan/dnscheck"
 	"github.com/certplan/certplan/model"
 	"github.com/certplan/certplan/names"
 	"github.com/certplan/certplan/probe"
@@ -36,6 +41,8 @@ name), expired, untrusted, or error (no certificate at all).
 
 Targets come from an inventory (--inventory, or the domain inputs and
 --server-ip of "certplan inventory", which it then runs), or from --target.
+A --target host name is resolved through --resolver when given (A and AAAA,
+following CNAMEs), else through the system's resolver.
 
 Ports: well-known numbers (25 and 587 SMTP STARTTLS, 465 SMTPS, 143 IMAP
 STARTTLS, 993 IMAPS, 110 POP3 STLS, 995 POP3S) or PROTO:PORT for other ports,
@@ -57,8 +64,8 @@ Exit codes:
   # One server, a name to try with SNI, a private CA
   certplan probe --target 192.0.2.10:587 --sni smtp.example.com --ca-file lab-ca.pem
 
-  # A name's own addresses, on its port
-  certplan probe --target imaps:mail.example.com:10993`,
+  # A name's own addresses, on its port, as a given DNS server sees them
+  certplan probe --target imaps:mail.example.com:10993 --resolver 192.0.2.53:53`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd.Context(), g, args)
 		},
@@ -66,7 +73,7 @@ Exit codes:
 	fs := cmd.Flags()
 	o.inv.addFlags(fs, true)
 	o.in.addFlags(fs, false)
-	fs.StringArrayVar(&o.targets, "target", nil, "probe `[PROTO:]HOST:PORT` instead of the inventory (repeatable); a HOST name is resolved and tried with SNI")
+	fs.StringArrayVar(&o.targets, "target", nil, "probe `[PROTO:]HOST:PORT` instead of the inventory (repeatable); a HOST name is resolved (through --resolver when given) and tried with SNI")
 	fs.StringArrayVar(&o.sni, "sni", nil, "with --target: also try this server `name` with SNI (repeatable)")
 	return cmd
 }
@@ -94,7 +101,7 @@ func (o *probeOptions) run(ctx context.Context, g *globals, args []string) error
 			snis[i] = a
 		}
 		var err error
-		if scope, err = targetScope(ctx, o.targets, snis); err != nil {
+		if scope, err = targetScope(ctx, g, o.targets, snis); err != nil {
 			return err
 		}
 	case len(o.sni) > 0:
@@ -168,9 +175,16 @@ func runProbe(ctx context.Context, g *globals, scope probe.Scope, caFile string)
 }
 
 // targetScope turns --target items and --sni names into a scope. A HOST
-// that is a name is resolved and becomes a name to try with SNI.
-func targetScope(ctx context.Context, targets, snis []string) (probe.Scope, error) {
+// that is a name is resolved (see resolveTarget) and becomes a name to try
+// with SNI.
+func targetScope(ctx context.Context, g *globals, targets, snis []string) (probe.Scope, error) {
 	var s probe.Scope
+	var r *dnscheck.Resolver // made on first use, with --resolver
+	defer func() {
+		if r != nil {
+			r.Close()
+		}
+	}()
 	for _, t := range targets {
 		proto, host, port, err := parseTarget(t)
 		if err != nil {
@@ -179,7 +193,7 @@ func targetScope(ctx context.Context, targets, snis []string) (probe.Scope, erro
 		sni := append([]string(nil), snis...)
 		var ips []string
 		if a, err := netip.ParseAddr(host); err == nil {
-			ips = []string{a.String()}
+			ips = []string{a.Unmap().String()} // an address needs no lookup
 		} else {
 			// A host name is also tried with SNI, in its A-label form; one
 			// that is no full host name (localhost) is only resolved.
@@ -188,12 +202,17 @@ func targetScope(ctx context.Context, targets, snis []string) (probe.Scope, erro
 			if nerr != nil {
 				lookup = host
 			}
-			addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", lookup)
+			if r == nil && len(g.Resolvers) > 0 {
+				if r, err = dnscheck.NewResolver(dnscheck.Config{Servers: g.Resolvers, Timeout: g.Timeout, Logger: g.Logger}); err != nil {
+					return s, withHint(err, "give resolvers with --resolver host:port")
+				}
+			}
+			addrs, err := resolveTarget(ctx, r, lookup)
 			if err != nil {
 				return s, withHint(fmt.Errorf("--target %s: %w", t, err), "give the server's IP address instead, with --sni for the name to try")
 			}
 			for _, ip := range addrs {
-				ips = append(ips, ip.Unmap().String())
+				ips = append(ips, ip.String())
 			}
 			if nerr == nil {
 				sni = append(sni, a)
@@ -208,6 +227,58 @@ func targetScope(ctx context.Context, targets, snis []string) (probe.Scope, erro
 		}
 	}
 	return s, nil
+}
+
+// resolveTarget returns host's addresses, sorted: its A and AAAA records
+// asked through r (certplan's own resolver, following CNAMEs, for
+// --resolver), or the system's resolver when r is nil. With r, a failed
+// lookup of one type is an error only when the other found nothing.
+func resolveTarget(ctx context.Context, r *dnscheck.Resolver, host string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	if r == nil {
+		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range addrs {
+			out = append(out, a.Unmap())
+		}
+	} else {
+		var errs []error
+		nx := true
+		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			ans, err := r.Lookup(ctx, host, qt)
+			if err != nil {
+				errs = append(errs, err)
+				nx = false
+				continue
+			}
+			nx = nx && ans.NXDomain
+			for _, rr := range ans.Records {
+				switch rr := rr.(type) {
+				case *dns.A:
+					if a, ok := netip.AddrFromSlice(rr.A.To4()); ok {
+						out = append(out, a)
+					}
+				case *dns.AAAA:
+					if a, ok := netip.AddrFromSlice(rr.AAAA.To16()); ok {
+						out = append(out, a.Unmap())
+					}
+				}
+			}
+		}
+		switch {
+		case len(out) > 0:
+		case len(errs) > 0:
+			return nil, errors.Join(errs...)
+		case nx:
+			return nil, fmt.Errorf("%s: no such name (NXDOMAIN)", host)
+		default:
+			return nil, fmt.Errorf("%s: no A or AAAA record", host)
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out), nil
 }
 
 // parseTarget parses [PROTO:]HOST:PORT; HOST may be [IPv6].
