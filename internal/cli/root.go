@@ -22,7 +22,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -350,38 +349,4 @@ func writeOutputFile(flag, path string, data []byte, perm os.FileMode) error {
 		return fmt.Errorf("%s %s: %w", flag, path, err)
 	}
 	return nil
-}
-
-// version is certplan's module version and VCS revision, as the Go
-// toolchain recorded them, for "certplan --version" and bug reports.
-func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	var rev, modified, vcsTime string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				modified = "+modified"
-			}
-		case "vcs.time":
-			vcsTime = s.Value
-		}
-	}
-	if rev != "" {
-		if len(rev) > 12 {
-			rev = rev[:12]
-		}
-		v += " (" + rev + modified
-		if vcsTime != "" {
-			v += ", " + vcsTime
-		}
-		v += ")"
-	}
-	return v + ", " + bi.GoVersion
 }
