@@ -733,17 +733,38 @@ func TestVerifyRedeployBounded(t *testing.T) {
 	checkVerified(t, r, 1)
 }
 
-// TestDryRun orders nothing and writes nothing.
+// TestDryRun orders nothing and writes nothing: without --agree-tos and
+// with no account in the store, it registers none. A real run afterwards
+// registers the account and issues.
 func TestDryRun(t *testing.T) {
 	e := newEnv(t)
-	r := e.run(plan("p1", defCert("mail.d.test", "smtp.d.test")), ModeIssue, func(o *Options) { o.DryRun = true })
-	if c := r.Certificates[0]; c.Status != StatusWouldIssue || len(c.Issued) != 2 || len(c.Hooks) != 0 {
-		t.Fatalf("dry run: %+v", r)
+	e.cfg.AgreeTOS = false
+	p := plan("p1", defCert("mail.d.test", "smtp.d.test"))
+	for _, mode := range []Mode{ModeIssue, ModeRenew} {
+		r := e.run(p, mode, func(o *Options) { o.DryRun = true })
+		if c := r.Certificates[0]; c.Status != StatusWouldIssue || len(c.Issued) != 2 || len(c.Hooks) != 0 {
+			t.Fatalf("%s dry run: %+v", mode, r)
+		}
 	}
-	if len(e.ca.Orders()) != 0 {
-		t.Fatal("dry run placed an order")
+	if n, o := e.ca.NewAccounts(), len(e.ca.Orders()); n != 0 || o != 0 {
+		t.Fatalf("dry run: %d newAccount and %d newOrder requests", n, o)
 	}
-	if _, err := os.Stat(filepath.Join(e.dir, "plan.json")); !os.IsNotExist(err) {
-		t.Fatal("dry run saved the plan")
+	ents, err := os.ReadDir(e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ent := range ents {
+		if ent.Name() != "lock" {
+			t.Errorf("dry run wrote %s in the state dir", ent.Name())
+		}
+	}
+
+	e.cfg.AgreeTOS = true
+	r := e.run(p, ModeIssue)
+	if c := r.Certificates[0]; c.Status != StatusIssued || r.Result() != ResultOK {
+		t.Fatalf("real run: %+v", r)
+	}
+	if n, o := e.ca.NewAccounts(), len(e.ca.Orders()); n != 1 || o != 1 {
+		t.Fatalf("real run: %d newAccount and %d newOrder requests", n, o)
 	}
 }
