@@ -269,8 +269,9 @@ type Config struct {
 	// too (it is global in lego). Nil discards.
 	Logger *slog.Logger
 
-	// Store holds the account and the certificates. Lock it before New when
-	// an account may need registering, and before Obtain.
+	// Store holds the account and the certificates. Lock it before a real
+	// Obtain (which registers the account when the store has none) or
+	// EnsureAccount; New and a dry run only read it.
 	Store *store.Store
 }
 
@@ -300,7 +301,8 @@ type Request struct {
 	NoReplaces bool
 	// AllowReducedCoverage overrides Config.AllowReducedCoverage.
 	AllowReducedCoverage bool
-	// DryRun runs the preflight and returns without ordering.
+	// DryRun runs the preflight (with the HTTP-01 self-check) and returns
+	// without ordering: it registers no account and writes nothing.
 	DryRun bool
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -421,14 +422,109 @@ func TestPreflightCAA(t *testing.T) {
 
 func TestAccountReuseAndTOS(t *testing.T) {
 	e := newEnv(t)
-	if _, err := New(context.Background(), func() Config { c := e.cfg; c.AgreeTOS = false; return c }()); !errors.Is(err, ErrTOSNotAgreed) {
+	// Without --agree-tos New connects (it registers nothing), and the first
+	// order needs an account: ErrTOSNotAgreed, before anything is ordered.
+	noTOS := e.client(func(c *Config) { c.AgreeTOS = false })
+	if _, err := noTOS.Obtain(context.Background(), Request{CertID: "c1", Names: []string{"mail.d.test"}}); !errors.Is(err, ErrTOSNotAgreed) {
 		t.Fatalf("got %v, want ErrTOSNotAgreed", err)
 	}
+	if n, o := e.ca.NewAccounts(), len(e.ca.Orders()); n != 0 || o != 0 {
+		t.Fatalf("%d newAccount and %d newOrder requests without --agree-tos", n, o)
+	}
 	a := e.client(nil)
+	if a.HasAccount() {
+		t.Fatal("an account before any registration")
+	}
+	if err := a.EnsureAccount(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	b := e.client(func(c *Config) { c.AgreeTOS = false; c.Challenge.Webroot = t.TempDir() })
 	if a.AccountURI() == "" || a.AccountURI() != b.AccountURI() {
 		t.Errorf("account %q then %q", a.AccountURI(), b.AccountURI())
 	}
+	if err := b.EnsureAccount(context.Background()); err != nil || e.ca.NewAccounts() != 1 {
+		t.Errorf("reusing the stored account: %v, %d registrations", err, e.ca.NewAccounts())
+	}
+}
+
+// TestDryRunRegistersNothing: a dry run against a CA with no account in the
+// store runs the preflight (including the HTTP-01 self-check) without
+// --agree-tos, registers no account, places no order and writes nothing;
+// a name whose CAA pins an account is kept with a warning. A real run
+// afterwards registers and issues.
+func TestDryRunRegistersNothing(t *testing.T) {
+	e := newEnv(t)
+	names := []string{"mail.d.test", "smtp.d.test", "away.d.test"}
+	inv := inventory(names...)
+	for i := range inv.Names {
+		if inv.Names[i].Name == "smtp.d.test" {
+			inv.Names[i].CAA = model.CAAVerdict{At: "d.test", Records: []string{`0 issue "pebble.letsencrypt.org; accounturi=https://ca.test/acct/1"`}}
+		}
+	}
+	before := listFiles(t, e.store.Dir())
+	c := e.client(func(c *Config) { c.AgreeTOS = false })
+	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inv, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Issued, []string{"mail.d.test", "smtp.d.test"}) || len(res.Dropped) != 1 || res.Dropped[0].Code != DropPointsElsewhere || res.Orders != 0 {
+		t.Errorf("dry run: issued %v dropped %+v orders %d", res.Issued, res.Dropped, res.Orders)
+	}
+	if !slices.ContainsFunc(res.Warnings, func(w string) bool {
+		return strings.HasPrefix(w, "smtp.d.test: CAA at d.test allows only a given account (accounturi): not checked")
+	}) {
+		t.Errorf("no accounturi warning: %q", res.Warnings)
+	}
+	if n, o := e.ca.NewAccounts(), len(e.ca.Orders()); n != 0 || o != 0 {
+		t.Errorf("dry run: %d newAccount and %d newOrder requests", n, o)
+	}
+	if c.HasAccount() {
+		t.Error("dry run: the client has an account")
+	}
+	if after := listFiles(t, e.store.Dir()); !slices.Equal(after, before) {
+		t.Errorf("dry run wrote to the state dir: %v, was %v", after, before)
+	}
+
+	// The real run registers and issues; the pinned account is not this
+	// one, so smtp.d.test is dropped now.
+	c.Close() // its challenge listener
+	real := e.client(nil)
+	res, err = real.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Issued, []string{"mail.d.test"}) || e.ca.NewAccounts() != 1 || len(e.ca.Orders()) != 1 {
+		t.Errorf("real run: issued %v, %d registrations, %d orders", res.Issued, e.ca.NewAccounts(), len(e.ca.Orders()))
+	}
+	// A dry run now checks accounturi against the stored account.
+	real.Close()
+	again := e.client(func(c *Config) { c.AgreeTOS = false })
+	res, err = again.Obtain(context.Background(), Request{CertID: "c2", Names: names, Inventory: inv, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Issued, []string{"mail.d.test"}) || !slices.ContainsFunc(res.Dropped, func(d Dropped) bool { return d.Name == "smtp.d.test" && d.Code == DropCAAMethod }) {
+		t.Errorf("dry run with an account: issued %v dropped %+v", res.Issued, res.Dropped)
+	}
+}
+
+// listFiles lists every path under dir, relative and sorted.
+func listFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		out = append(out, rel)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func TestRenewalWithCAFailureKeepsReplaces(t *testing.T) {
@@ -481,12 +577,19 @@ func TestEAB(t *testing.T) {
 	}
 	cfg := e.cfg
 	cfg.CA, cfg.CARootsPEM, cfg.Challenge = ca.DirectoryURL, ca.RootsPEM, ChallengeConfig{Webroot: t.TempDir()}
-	if _, err := New(ctx, cfg); err == nil {
-		t.Fatal("registered without EAB at a CA that requires it")
-	}
-	cfg.EABKeyID, cfg.EABHMAC = "kid-1", hmac
 	c, err := New(ctx, cfg)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.EnsureAccount(ctx); err == nil {
+		t.Fatal("registered without EAB at a CA that requires it")
+	}
+	c.Close()
+	cfg.EABKeyID, cfg.EABHMAC = "kid-1", hmac
+	if c, err = New(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.EnsureAccount(ctx); err != nil {
 		t.Fatal(err)
 	}
 	c.Close()

@@ -2,6 +2,7 @@ package acme
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	legoacme "github.com/go-acme/lego/v5/acme"
@@ -26,21 +28,32 @@ var ErrTOSNotAgreed = errors.New("registering an ACME account requires agreeing 
 
 // Client issues certificates from one CA into one store.
 type Client struct {
-	cfg     Config
-	dirURL  string
-	core    *api.Core
-	store   *store.Store
+	cfg    Config
+	dirURL string
+	core   *api.Core
+	store  *store.Store
+	solver solver
+	log    *slog.Logger
+	now    func() time.Time
+
+	acctMu sync.Mutex // guards what follows
+	// account is the store's account for the CA, nil until one is
+	// registered (EnsureAccount).
 	account *store.Account
-	solver  solver
-	log     *slog.Logger
-	now     func() time.Time
+	// acctErr is a failed registration: this client does not try again.
+	acctErr error
+	// acctKey is the account's key: the stored one, or the one to register.
+	acctKey crypto.Signer
 }
 
-// New connects to the CA and loads the store's account for it or registers
-// one (which needs AgreeTOS and a locked store). The built-in challenge
-// listener, if the challenge type uses one, is bound by the first Obtain
-// (so that a run that only asks for renewal information binds nothing);
-// Close stops it.
+// New connects to the CA (it reads the CA's directory) and loads the
+// store's account for it, if there is one. It registers nothing and writes
+// nothing: the account is registered by the first Obtain that orders (or by
+// EnsureAccount), which needs AgreeTOS and a locked store, so that a dry
+// run never creates an account at the CA nor in the store. The built-in
+// challenge listener, if the challenge type uses one, is bound by the first
+// Obtain (so that a run that only asks for renewal information binds
+// nothing); Close stops it.
 func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("acme: config has no store")
@@ -83,7 +96,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 			return nil, err
 		}
 	}
-	if err := c.setupAccount(ctx, hc); err != nil {
+	if err := c.loadAccount(hc); err != nil {
 		return nil, err
 	}
 	if c.solver, err = newSolver(ctx, cfg.Challenge, c.log); err != nil {
@@ -103,8 +116,28 @@ func (c *Client) Close() error {
 // DirectoryURL is the CA's directory.
 func (c *Client) DirectoryURL() string { return c.dirURL }
 
-// AccountURI is the account's URL at the CA (for CAA accounturi).
-func (c *Client) AccountURI() string { return c.account.URI }
+// AccountURI is the account's URL at the CA (for CAA accounturi), "" while
+// the store has no account for the CA.
+func (c *Client) AccountURI() string {
+	c.acctMu.Lock()
+	defer c.acctMu.Unlock()
+	if c.account == nil {
+		return ""
+	}
+	return c.account.URI
+}
+
+// AccountErr is why registering an account failed (ErrTOSNotAgreed, or the
+// CA's answer), nil when none was tried or it succeeded.
+func (c *Client) AccountErr() error {
+	c.acctMu.Lock()
+	defer c.acctMu.Unlock()
+	return c.acctErr
+}
+
+// HasAccount reports whether the store has an account for the CA (loaded by
+// New or registered since).
+func (c *Client) HasAccount() bool { return c.AccountURI() != "" }
 
 // Profiles are the profiles the CA advertises (name → description).
 func (c *Client) Profiles() map[string]string { return c.core.GetDirectory().Meta.Profiles }
@@ -130,53 +163,77 @@ func httpClient(rootsPEM []byte) (*http.Client, error) {
 	return &http.Client{Timeout: 2 * time.Minute, Transport: tr}, nil
 }
 
-func (c *Client) setupAccount(ctx context.Context, hc *http.Client) error {
+// loadAccount reads the store's account for the CA, if any, and connects
+// with its key. Without one it connects with a fresh key kept in memory:
+// enough to read the directory and renewal information, and the key
+// EnsureAccount registers.
+func (c *Client) loadAccount(hc *http.Client) error {
+	var key crypto.Signer
+	kid := ""
 	acct, err := c.store.LoadAccount(c.dirURL)
-	if err == nil {
-		key, err := store.ParseKey(acct.KeyPEM)
-		if err != nil {
+	switch {
+	case err == nil:
+		if key, err = store.ParseKey(acct.KeyPEM); err != nil {
 			return fmt.Errorf("acme: account key: %w", err)
 		}
-		core, err := api.New(hc, c.cfg.UserAgent, c.dirURL, acct.URI, key)
-		if err != nil {
-			return fmt.Errorf("acme: %w", err)
+		kid = acct.URI
+	case errors.Is(err, store.ErrNotFound):
+		acct = nil
+		if key, err = GenerateKey(EC256); err != nil {
+			return err
 		}
-		c.core, c.account = core, acct
+	default:
+		return fmt.Errorf("acme: %w", err)
+	}
+	core, err := api.New(hc, c.cfg.UserAgent, c.dirURL, kid, key)
+	if err != nil {
+		return fmt.Errorf("acme: %w", err)
+	}
+	c.core, c.account, c.acctKey = core, acct, key
+	return nil
+}
+
+// EnsureAccount registers an account with the CA, unless the store has one
+// for it, and saves it in the store (which must be locked). It needs
+// AgreeTOS (ErrTOSNotAgreed otherwise). A failed registration is not tried
+// again by this client: every later call returns its error.
+func (c *Client) EnsureAccount(ctx context.Context) error {
+	c.acctMu.Lock()
+	defer c.acctMu.Unlock()
+	if c.account != nil {
 		return nil
 	}
-	if !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("acme: %w", err)
+	if c.acctErr == nil {
+		c.acctErr = c.register(ctx)
 	}
+	return c.acctErr
+}
+
+// register is EnsureAccount's work; the caller holds acctMu.
+func (c *Client) register(ctx context.Context) error {
 	if !c.cfg.AgreeTOS {
 		return ErrTOSNotAgreed
-	}
-	key, err := GenerateKey(EC256)
-	if err != nil {
-		return err
-	}
-	core, err := api.New(hc, c.cfg.UserAgent, c.dirURL, "", key)
-	if err != nil {
-		return fmt.Errorf("acme: %w", err)
 	}
 	req := legoacme.Account{TermsOfServiceAgreed: true}
 	if c.cfg.Email != "" {
 		req.Contact = []string{"mailto:" + c.cfg.Email}
 	}
 	var reg legoacme.ExtendedAccount
+	var err error
 	if c.cfg.EABKeyID != "" {
-		reg, err = core.Accounts.NewEAB(ctx, req, c.cfg.EABKeyID, c.cfg.EABHMAC)
+		reg, err = c.core.Accounts.NewEAB(ctx, req, c.cfg.EABKeyID, c.cfg.EABHMAC)
 	} else {
-		reg, err = core.Accounts.New(ctx, req)
+		reg, err = c.core.Accounts.New(ctx, req)
 	}
 	if err != nil {
 		return fmt.Errorf("acme: register account: %w", err)
 	}
-	keyPEM, err := EncodeKey(key)
+	keyPEM, err := EncodeKey(c.acctKey)
 	if err != nil {
 		return err
 	}
 	regJSON, _ := json.Marshal(reg.Account)
-	acct = &store.Account{
+	acct := &store.Account{
 		DirectoryURL: c.dirURL,
 		Email:        c.cfg.Email,
 		URI:          reg.Location,
@@ -188,6 +245,6 @@ func (c *Client) setupAccount(ctx context.Context, hc *http.Client) error {
 		return fmt.Errorf("acme: save account: %w", err)
 	}
 	c.log.Info("registered ACME account", "uri", reg.Location)
-	c.core, c.account = core, acct
+	c.account = acct
 	return nil
 }

@@ -19,8 +19,11 @@ import (
 // two orders: when the CA fails some names, they are dropped and the order
 // placed once more without them. See [Result] for what was issued and
 // dropped; errors are *MustCoverError, *ReducedCoverageError (with a Result
-// whose Kept is true), *OrderError, ErrNothingToIssue, or wrapped transport
-// and store errors.
+// whose Kept is true), *OrderError, ErrNothingToIssue, ErrTOSNotAgreed
+// (no account yet, and AgreeTOS not set), or wrapped transport and store
+// errors. Unless req.DryRun, it first registers an account when the store
+// has none for the CA (EnsureAccount); a dry run registers nothing, writes
+// nothing and places no order.
 func (c *Client) Obtain(ctx context.Context, req Request) (*Result, error) {
 	start := time.Now()
 	if !store.ValidID(req.CertID) {
@@ -29,6 +32,13 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Result, error) {
 	names, must := normalizeNames(req.Names, req.MustCover)
 	if len(names) == 0 {
 		return nil, ErrNothingToIssue
+	}
+	// The account is registered before the preflight, so that CAA
+	// accounturi is checked against it; a dry run registers none.
+	if !req.DryRun {
+		if err := c.EnsureAccount(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if err := c.solver.start(); err != nil {
 		return nil, err

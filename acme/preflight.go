@@ -49,6 +49,10 @@ func (c *Client) preflight(ctx context.Context, req Request, names []string) (ke
 		dropped = append(dropped, Dropped{Name: name, Stage: StagePreflight, Code: code, Reason: reason})
 	}
 	checkAddrs := map[string][]string{}
+	// Without an account yet (a dry run before the first order), accounturi
+	// cannot be checked: caaParamsForbid skips it for "".
+	// Names whose CAA pins an account get a warning.
+	accountURI := c.AccountURI()
 	for _, name := range names {
 		i, ok := idx[name]
 		if !ok {
@@ -98,9 +102,12 @@ func (c *Client) preflight(ctx context.Context, req Request, names []string) (ke
 			drop(name, DropCAAForbids, reason)
 			continue
 		}
-		if why := caaParamsForbid(n.CAA.Records, caaID, typ, c.account.URI); why != "" {
+		if why := caaParamsForbid(n.CAA.Records, caaID, typ, accountURI); why != "" {
 			drop(name, DropCAAMethod, fmt.Sprintf("CAA at %s: %s", n.CAA.At, why))
 			continue
+		}
+		if accountURI == "" && caaNamesAccount(n.CAA.Records, caaID) {
+			warnings = append(warnings, fmt.Sprintf("%s: CAA at %s allows only a given account (accounturi): not checked, no ACME account for this CA in the state directory yet", name, n.CAA.At))
 		}
 		kept = append(kept, name)
 		if typ == HTTP01 {
@@ -257,7 +264,8 @@ func caaAllows(records []string, caID string) bool {
 }
 
 // caaParamsForbid checks RFC 8657's validationmethods and accounturi on the
-// records that name caID: one record must allow both.
+// records that name caID: one record must allow both. An empty accountURI
+// (no account yet) skips the accounturi check.
 func caaParamsForbid(records []string, caID, method, accountURI string) string {
 	var matching []caaRecord
 	for _, s := range records {
@@ -273,7 +281,7 @@ func caaParamsForbid(records []string, caID, method, accountURI string) string {
 		vm, hasVM := r.params["validationmethods"]
 		au, hasAU := r.params["accounturi"]
 		okVM := !hasVM || slices.Contains(strings.Split(vm, ","), method)
-		okAU := !hasAU || au == accountURI
+		okAU := !hasAU || accountURI == "" || au == accountURI
 		if okVM && okAU {
 			return ""
 		}
@@ -285,4 +293,16 @@ func caaParamsForbid(records []string, caID, method, accountURI string) string {
 		}
 	}
 	return strings.Join(why, "; ")
+}
+
+// caaNamesAccount reports whether a record naming caID carries accounturi.
+func caaNamesAccount(records []string, caID string) bool {
+	for _, s := range records {
+		if r, ok := parseCAA(s); ok && r.tag == "issue" && r.issuer == strings.ToLower(caID) {
+			if _, has := r.params["accounturi"]; has {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -8,8 +8,9 @@
 // with and without SNI, that the new certificate is the one served (probe).
 //
 // `certplan issue` and `certplan renew` are thin commands over [Run]; they
-// differ only in [Mode]: a renewal honours backoff and Retry-After, asks the
-// CA for renewal information, and may sleep a random jitter before its first
+// differ only in [Mode]: a renewal honours backoff and Retry-After (also
+// for a certificate never issued, whose first orders failed), asks the CA
+// for renewal information, and may sleep a random jitter before its first
 // order; an issue run is an operator's explicit request and tries now.
 //
 // # Safety
@@ -84,7 +85,8 @@ const (
 	// Retry-After from earlier runs are ignored (an operator asked).
 	ModeIssue Mode = "issue"
 	// ModeRenew does only what is due, honouring backoff and the CA's
-	// Retry-After, and refreshes the CA's renewal windows (ARI).
+	// Retry-After (for first issuances too), and refreshes the CA's renewal
+	// windows (ARI).
 	ModeRenew Mode = "renew"
 )
 

@@ -733,17 +733,123 @@ func TestVerifyRedeployBounded(t *testing.T) {
 	checkVerified(t, r, 1)
 }
 
-// TestDryRun orders nothing and writes nothing.
+// TestDryRun orders nothing and writes nothing: without --agree-tos and
+// with no account in the store, it registers none. A real run afterwards
+// registers the account and issues.
 func TestDryRun(t *testing.T) {
 	e := newEnv(t)
-	r := e.run(plan("p1", defCert("mail.d.test", "smtp.d.test")), ModeIssue, func(o *Options) { o.DryRun = true })
-	if c := r.Certificates[0]; c.Status != StatusWouldIssue || len(c.Issued) != 2 || len(c.Hooks) != 0 {
-		t.Fatalf("dry run: %+v", r)
+	e.cfg.AgreeTOS = false
+	p := plan("p1", defCert("mail.d.test", "smtp.d.test"))
+	for _, mode := range []Mode{ModeIssue, ModeRenew} {
+		r := e.run(p, mode, func(o *Options) { o.DryRun = true })
+		if c := r.Certificates[0]; c.Status != StatusWouldIssue || len(c.Issued) != 2 || len(c.Hooks) != 0 {
+			t.Fatalf("%s dry run: %+v", mode, r)
+		}
 	}
-	if len(e.ca.Orders()) != 0 {
-		t.Fatal("dry run placed an order")
+	if n, o := e.ca.NewAccounts(), len(e.ca.Orders()); n != 0 || o != 0 {
+		t.Fatalf("dry run: %d newAccount and %d newOrder requests", n, o)
 	}
-	if _, err := os.Stat(filepath.Join(e.dir, "plan.json")); !os.IsNotExist(err) {
-		t.Fatal("dry run saved the plan")
+	ents, err := os.ReadDir(e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ent := range ents {
+		if ent.Name() != "lock" {
+			t.Errorf("dry run wrote %s in the state dir", ent.Name())
+		}
+	}
+
+	e.cfg.AgreeTOS = true
+	r := e.run(p, ModeIssue)
+	if c := r.Certificates[0]; c.Status != StatusIssued || r.Result() != ResultOK {
+		t.Fatalf("real run: %+v", r)
+	}
+	if n, o := e.ca.NewAccounts(), len(e.ca.Orders()); n != 1 || o != 1 {
+		t.Fatalf("real run: %d newAccount and %d newOrder requests", n, o)
+	}
+}
+
+// TestFirstIssuanceBackoff: a certificate that was never issued and whose
+// orders keep failing backs off like a renewal (1 minute, 10 minutes, ...)
+// and honours the CA's Retry-After (a rate limit): runs within the hold do
+// not contact the CA; after it the order is tried again. An operator's
+// issue run does not wait.
+func TestFirstIssuanceBackoff(t *testing.T) {
+	e := newEnv(t)
+	p := plan("p1", defCert("mail.d.test"))
+	const id = "default-127.0.0.2"
+	orders := func() int { return len(e.ca.Orders()) }
+	step := func(what string, d time.Duration, mode Mode, status, reason string, failures int, next time.Duration, ordered bool) *CertOutcome {
+		t.Helper()
+		e.now = e.now.Add(d)
+		before := orders()
+		r := e.run(p, mode)
+		c := &r.Certificates[0]
+		if c.Status != status || (reason != "" && c.Reason != reason) || c.Failures != failures || (next != 0 && !c.NextCheck.Equal(e.now.Add(next))) {
+			t.Fatalf("%s: status %s reason %s failures %d next %v (%s %s), want %s %s %d now+%v", what, c.Status, c.Reason, c.Failures, c.NextCheck, c.Message, c.Error, status, reason, failures, next)
+		}
+		if got := orders() - before; (got > 0) != ordered {
+			t.Fatalf("%s: %d orders placed, want ordered=%v", what, got, ordered)
+		}
+		if status == StatusWaiting && (!r.Quiet() || r.Result() != ResultOK) {
+			t.Errorf("%s: a run waiting out the hold is quiet and OK: %+v", what, r)
+		}
+		if status == StatusFailed && r.Result() != ResultFailed {
+			t.Errorf("%s: result %v", what, r.Result())
+		}
+		return c
+	}
+
+	e.ca.FailOrders(2, pebbletest.OrderFault{Type: "serverInternal", Detail: "the CA is having a bad day"})
+	c := step("first attempt", 0, ModeRenew, StatusFailed, planner.ReasonNoCert, 1, time.Minute, true)
+	if !strings.Contains(c.Error, "the CA is having a bad day") {
+		t.Errorf("error %q", c.Error)
+	}
+	c = step("within the first backoff", 30*time.Second, ModeRenew, StatusWaiting, planner.ReasonBackoff, 1, 30*time.Second, false)
+	if c.Action != planner.ActionWait || !strings.HasPrefix(c.Message, "no certificate yet, but the last attempt failed: backing off until ") {
+		t.Errorf("waiting: %s %q", c.Action, c.Message)
+	}
+	step("after the minute", 31*time.Second, ModeRenew, StatusFailed, planner.ReasonNoCert, 2, 10*time.Minute, true)
+	step("within the second backoff", 5*time.Minute, ModeRenew, StatusWaiting, planner.ReasonBackoff, 2, 5*time.Minute, false)
+
+	// A rate limit with Retry-After: 3 hours, longer than the backoff.
+	e.ca.FailOrders(1, pebbletest.OrderFault{Type: "rateLimited", Detail: "too many new orders recently", RetryAfter: 3 * time.Hour})
+	c = step("rate limited", 5*time.Minute, ModeRenew, StatusFailed, planner.ReasonNoCert, 3, 3*time.Hour, true)
+	if !strings.Contains(c.Error, "too many new orders recently") {
+		t.Errorf("error %q", c.Error)
+	}
+	st, _ := store.Open(e.dir)
+	rs, err := st.LoadRenewal(id)
+	if err != nil || rs.Failures != 3 || !rs.RetryAfter.Equal(e.now.Add(3*time.Hour)) || rs.LastError == "" {
+		t.Fatalf("renewal state: %+v, %v", rs, err)
+	}
+	// Past the 100-minute backoff, the CA's Retry-After still holds.
+	step("backoff over, Retry-After not", 2*time.Hour, ModeRenew, StatusWaiting, planner.ReasonCARetryAfter, 3, time.Hour, false)
+	// After it: ordered again, and issued.
+	step("after Retry-After", time.Hour, ModeRenew, StatusIssued, planner.ReasonNoCert, 0, 0, true)
+	if rs, _ := st.LoadRenewal(id); rs.Failures != 0 || !rs.RetryAfter.IsZero() || !rs.BackoffUntil.IsZero() {
+		t.Errorf("renewal state after issuance: %+v", rs)
+	}
+}
+
+// TestFirstIssuanceIssueIgnoresBackoff: "certplan issue" is an operator's
+// request: it orders a never-issued certificate at once, even within the
+// backoff of a failed attempt.
+func TestFirstIssuanceIssueIgnoresBackoff(t *testing.T) {
+	e := newEnv(t)
+	p := plan("p1", defCert("mail.d.test"))
+	e.ca.FailOrders(1, pebbletest.OrderFault{Type: "rateLimited", Detail: "slow down", RetryAfter: time.Hour})
+	if r := e.run(p, ModeRenew); r.Certificates[0].Status != StatusFailed {
+		t.Fatalf("first attempt: %+v", r.Certificates[0])
+	}
+	e.now = e.now.Add(10 * time.Second)
+	if r := e.run(p, ModeRenew); r.Certificates[0].Status != StatusWaiting || r.Certificates[0].Reason != planner.ReasonCARetryAfter {
+		t.Fatalf("renew within Retry-After: %+v", r.Certificates[0])
+	}
+	if r := e.run(p, ModeIssue); r.Certificates[0].Status != StatusIssued {
+		t.Fatalf("issue: %+v", r.Certificates[0])
+	}
+	if n := len(e.ca.Orders()); n != 2 {
+		t.Errorf("%d orders, want 2", n)
 	}
 }

@@ -329,7 +329,17 @@ func (r *runner) order(ctx context.Context, i int, pc model.PlannedCert) (*CertO
 	if o.Mode == ModeIssue && cs != nil {
 		cs.Failures, cs.RetryAfter = 0, time.Time{} // an operator asked: try now
 	}
-	d := planner.DecideRenewal(now, names, cs, jitter)
+	var d planner.RenewalDecision
+	switch {
+	case cs != nil:
+		d = planner.DecideRenewal(now, names, cs, jitter)
+	case o.Mode == ModeIssue:
+		d = planner.DecideIssue(now, 0, time.Time{}, time.Time{}) // an operator asked: try now
+	default:
+		// Never issued: failed first attempts back off like renewals, and
+		// the CA's Retry-After (a rate limit) holds them too.
+		d = planner.DecideIssue(now, rs.Failures, lastFailure(rs), rs.RetryAfter)
+	}
 	if o.Mode == ModeIssue && o.Force && d.Action == planner.ActionNone {
 		d = planner.RenewalDecision{Action: planner.ActionRenew, Reason: "forced", Message: "renewal forced"}
 	}
@@ -644,13 +654,20 @@ func certState(cur *store.Cert, rs store.RenewalState) *planner.CertState {
 		Failures:   rs.Failures,
 		RetryAfter: rs.RetryAfter,
 	}
-	if rs.Failures > 0 {
-		cs.LastFailure = rs.LastAttempt
-	}
+	cs.LastFailure = lastFailure(rs)
 	if !rs.ARIWindowStart.IsZero() && !rs.ARIWindowEnd.Before(rs.ARIWindowStart) {
 		cs.ARI = &planner.Window{Start: rs.ARIWindowStart, End: rs.ARIWindowEnd}
 	}
 	return cs
+}
+
+// lastFailure is when the last of rs's failed attempts in a row was made
+// (zero without failures).
+func lastFailure(rs store.RenewalState) time.Time {
+	if rs.Failures > 0 {
+		return rs.LastAttempt
+	}
+	return time.Time{}
 }
 
 // stableJitter maps a certificate's serial to [0, 1): the point in the ARI

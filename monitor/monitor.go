@@ -70,7 +70,8 @@ type Cert struct {
 	NotAfter  time.Time
 	// ARI is the CA's last suggested window, nil without one.
 	ARI *planner.Window
-	// Failures and LastError describe failed renewal attempts in a row.
+	// Failures and LastError describe failed attempts in a row: to renew
+	// it, or, when it was never issued, to issue it.
 	Failures  int
 	LastError string
 }
@@ -122,7 +123,13 @@ func Evaluate(now time.Time, certs []Cert, cov []model.Coverage, sniOnly []strin
 	for _, c := range certs {
 		cr := CertReport{ID: c.ID, Names: len(c.Names), Issued: c.Issued, Serial: c.Serial, Failures: c.Failures}
 		if !c.Issued {
-			add(Finding{Status: Critical, CertID: c.ID, Message: fmt.Sprintf("%s: planned but not issued", c.ID)})
+			// A first issuance that keeps failing is reported like a
+			// failing renewal, inside the critical finding.
+			msg := fmt.Sprintf("%s: planned but not issued", c.ID)
+			if c.Failures > 0 {
+				msg += "; " + failedAttempts(c.Failures, "attempts to issue it", "attempt to issue it", c.LastError)
+			}
+			add(Finding{Status: Critical, CertID: c.ID, Message: msg})
 			r.Certs = append(r.Certs, cr)
 			continue
 		}
@@ -143,14 +150,7 @@ func Evaluate(now time.Time, certs []Cert, cov []model.Coverage, sniOnly []strin
 			add(Finding{Status: Warning, CertID: c.ID, Message: fmt.Sprintf("%s: renewal overdue since %s", c.ID, day(latest))})
 		}
 		if c.Failures > 0 {
-			msg := fmt.Sprintf("%s: the last %d renewal attempts failed", c.ID, c.Failures)
-			if c.Failures == 1 {
-				msg = fmt.Sprintf("%s: the last renewal attempt failed", c.ID)
-			}
-			if c.LastError != "" {
-				msg += ": " + c.LastError
-			}
-			add(Finding{Status: Warning, CertID: c.ID, Message: msg})
+			add(Finding{Status: Warning, CertID: c.ID, Message: c.ID + ": " + failedAttempts(c.Failures, "renewal attempts", "renewal attempt", c.LastError)})
 		}
 		r.Certs = append(r.Certs, cr)
 	}
@@ -169,6 +169,19 @@ func Evaluate(now time.Time, certs []Cert, cov []model.Coverage, sniOnly []strin
 	sort.SliceStable(r.Findings, func(i, j int) bool { return r.Findings[i].Status > r.Findings[j].Status })
 	r.Summary = summary(r)
 	return r
+}
+
+// failedAttempts says "the last 2 renewal attempts failed: why" (plural,
+// singular: the attempts named in the plural and the singular).
+func failedAttempts(n int, plural, singular, lastError string) string {
+	msg := fmt.Sprintf("the last %d %s failed", n, plural)
+	if n == 1 {
+		msg = fmt.Sprintf("the last %s failed", singular)
+	}
+	if lastError != "" {
+		msg += ": " + lastError
+	}
+	return msg
 }
 
 func detail(s string) string {

@@ -42,7 +42,7 @@ func WriteProm(w io.Writer, r Result, now time.Time) error {
 	for _, c := range certs {
 		fmt.Fprintf(&b, "certplan_certificate_names{id=%s} %d\n", q(c.ID), c.Names)
 	}
-	metric("certplan_renewal_failures", "Consecutive failed renewal attempts.", "gauge")
+	metric("certplan_renewal_failures", "Consecutive failed attempts to renew the certificate (or, never issued, to issue it).", "gauge")
 	for _, c := range certs {
 		fmt.Fprintf(&b, "certplan_renewal_failures{id=%s} %d\n", q(c.ID), c.Failures)
 	}

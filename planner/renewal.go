@@ -100,7 +100,8 @@ func RenewAt(cur *CertState, jitter float64) (time.Time, string) {
 // DecideRenewal decides what to do with the certificate that plannedNames
 // (sorted) should have, given what is issued now (cur, nil for none) and the
 // clock. It reads no clock and draws no random numbers: now and jitter come
-// from the caller.
+// from the caller. For a certificate never issued, with failed attempts
+// behind it, DecideIssue honours the backoff.
 func DecideRenewal(now time.Time, plannedNames []string, cur *CertState, jitter float64) RenewalDecision {
 	if cur == nil {
 		return RenewalDecision{Action: ActionIssue, Reason: ReasonNoCert, Message: "no certificate yet"}
@@ -123,12 +124,30 @@ func DecideRenewal(now time.Time, plannedNames []string, cur *CertState, jitter 
 			Message: fmt.Sprintf("due %s", renewAt.UTC().Format(time.RFC3339))}
 	}
 	// Something is due: honour the CA's Retry-After and our own backoff.
-	hold, reason := cur.RetryAfter, ReasonCARetryAfter
-	if b := cur.LastFailure.Add(Backoff(cur.Failures)); cur.Failures > 0 && b.After(hold) {
+	return holdFor(now, d, cur.Failures, cur.LastFailure, cur.RetryAfter)
+}
+
+// DecideIssue decides about a planned certificate that has never been
+// issued: issue it now, unless earlier attempts failed (failures in a row,
+// the last ending at lastFailure) and the backoff after them has not
+// passed, or the CA's Retry-After (zero for none) has not. Backoff and
+// Retry-After apply as in DecideRenewal: a first issuance that keeps
+// failing (a CA rate limit, a name that does not validate) is not tried
+// again on every run.
+func DecideIssue(now time.Time, failures int, lastFailure, retryAfter time.Time) RenewalDecision {
+	d := RenewalDecision{Action: ActionIssue, Reason: ReasonNoCert, Message: "no certificate yet"}
+	return holdFor(now, d, failures, lastFailure, retryAfter)
+}
+
+// holdFor turns the due decision d into a wait while the CA's Retry-After
+// or the backoff after failures holds it.
+func holdFor(now time.Time, d RenewalDecision, failures int, lastFailure, retryAfter time.Time) RenewalDecision {
+	hold, reason := retryAfter, ReasonCARetryAfter
+	if b := lastFailure.Add(Backoff(failures)); failures > 0 && b.After(hold) {
 		hold, reason = b, ReasonBackoff
 	}
 	if now.Before(hold) {
-		msg := fmt.Sprintf("%s, but %s until %s", d.Message, holdWhy(reason, cur.Failures), hold.UTC().Format(time.RFC3339))
+		msg := fmt.Sprintf("%s, but %s until %s", d.Message, holdWhy(reason, failures), hold.UTC().Format(time.RFC3339))
 		return RenewalDecision{Action: ActionWait, Reason: reason, Message: msg, NextCheck: hold}
 	}
 	return d

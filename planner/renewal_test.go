@@ -80,3 +80,42 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestDecideIssue: a certificate never issued backs off after failed
+// attempts and honours the CA's Retry-After, as a renewal does.
+func TestDecideIssue(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name        string
+		now         time.Time
+		failures    int
+		lastFailure time.Time
+		retryAfter  time.Time
+		action      string
+		reason      string
+		nextCheck   time.Time
+		message     string
+	}{
+		{"never tried", t0, 0, time.Time{}, time.Time{}, ActionIssue, ReasonNoCert, time.Time{}, "no certificate yet"},
+		{"first failure 30 s ago", t0, 1, t0.Add(-30 * time.Second), time.Time{}, ActionWait, ReasonBackoff, t0.Add(30 * time.Second),
+			"no certificate yet, but the last attempt failed: backing off until 2026-11-01T00:00:30Z"},
+		{"first failure 2 minutes ago", t0, 1, t0.Add(-2 * time.Minute), time.Time{}, ActionIssue, ReasonNoCert, time.Time{}, "no certificate yet"},
+		{"second failure 5 minutes ago", t0, 2, t0.Add(-5 * time.Minute), time.Time{}, ActionWait, ReasonBackoff, t0.Add(5 * time.Minute),
+			"no certificate yet, but the last 2 attempts failed: backing off until 2026-11-01T00:05:00Z"},
+		{"fifth failure 23 hours ago", t0, 5, t0.Add(-23 * time.Hour), time.Time{}, ActionWait, ReasonBackoff, t0.Add(time.Hour), ""},
+		{"rate limited: Retry-After beyond the backoff", t0, 1, t0.Add(-2 * time.Minute), t0.Add(3 * time.Hour), ActionWait, ReasonCARetryAfter, t0.Add(3 * time.Hour),
+			"no certificate yet, but the CA asked to wait until 2026-11-01T03:00:00Z"},
+		{"Retry-After passed", t0, 1, t0.Add(-2 * time.Hour), t0.Add(-time.Hour), ActionIssue, ReasonNoCert, time.Time{}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := DecideIssue(tt.now, tt.failures, tt.lastFailure, tt.retryAfter)
+			if d.Action != tt.action || d.Reason != tt.reason || !d.NextCheck.Equal(tt.nextCheck) {
+				t.Errorf("got %s/%s next %s (%s), want %s/%s next %s", d.Action, d.Reason, d.NextCheck, d.Message, tt.action, tt.reason, tt.nextCheck)
+			}
+			if tt.message != "" && d.Message != tt.message {
+				t.Errorf("message %q, want %q", d.Message, tt.message)
+			}
+		})
+	}
+}

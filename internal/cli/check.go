@@ -46,8 +46,9 @@ Exit codes (Nagios):
   1  WARNING   a certificate expires within --warning-days, a renewal is
                failing or overdue
   2  CRITICAL  a certificate expires within --critical-days or has expired, a
-               planned certificate was never issued, or a name fails to verify
-               with or without SNI
+               planned certificate was never issued (with its failed attempts
+               to issue it, if any), or a name fails to verify with or without
+               SNI
   3  UNKNOWN   check could not run (no state, bad flags, unreadable files)`,
 		Example: `  # From Nagios/Icinga (NRPE), after "certplan issue" or "certplan renew":
   certplan check --state-dir /var/lib/certplan
@@ -186,6 +187,12 @@ func loadCheckState(dir string) (*model.Plan, []monitor.Cert, error) {
 
 func checkCert(st *store.Store, id string) (monitor.Cert, error) {
 	c := monitor.Cert{ID: id}
+	// Failed attempts are recorded for a certificate never issued too.
+	rs, err := st.LoadRenewal(id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return c, fmt.Errorf("certificate %s: renewal state: %w", id, err)
+	}
+	c.Failures, c.LastError = rs.Failures, rs.LastError
 	sc, err := st.LoadCert(id)
 	if errors.Is(err, store.ErrNotFound) {
 		return c, nil
@@ -195,11 +202,6 @@ func checkCert(st *store.Store, id string) (monitor.Cert, error) {
 	}
 	c.Issued, c.Serial, c.NotBefore, c.NotAfter = true, sc.Meta.Serial, sc.Meta.NotBefore, sc.Meta.NotAfter
 	c.Names = sc.Meta.Names
-	rs, err := st.LoadRenewal(id)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return c, fmt.Errorf("certificate %s: renewal state: %w", id, err)
-	}
-	c.Failures, c.LastError = rs.Failures, rs.LastError
 	if !rs.ARIWindowStart.IsZero() {
 		c.ARI = &planner.Window{Start: rs.ARIWindowStart, End: rs.ARIWindowEnd}
 	}
@@ -258,6 +260,10 @@ func writeCheckText(w io.Writer, r monitor.Result) {
 	}
 	for _, c := range r.Certs {
 		if !c.Issued {
+			if c.Failures > 0 {
+				fmt.Fprintf(w, "certificate %s: not issued, %s so far\n", c.ID, plural(c.Failures, "failed attempt"))
+				continue
+			}
 			fmt.Fprintf(w, "certificate %s: not issued\n", c.ID)
 			continue
 		}

@@ -96,14 +96,14 @@ func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.maxOrders, "max-orders", 300, "place at most `n` ACME orders in one run (0: no cap); due certificates beyond it are deferred to the next run, in plan order (Let's Encrypt allows 300 new orders per account per 3 hours)")
 	fs.BoolVar(&o.allowReduced, "allow-reduced-coverage", false, "renew even when names the current certificate covers would be dropped")
 	fs.IntVar(&o.minDaysLeft, "min-days-left", 14, "reduced-coverage guard: keep the current certificate while it has more than `days` left")
-	fs.BoolVar(&o.dryRun, "dry-run", false, "run the preflight and show what would be ordered; order, write and deploy nothing")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "run the inventory, plan and preflight (including the HTTP-01 self-check) and show what would be ordered; register no ACME account, order, write and deploy nothing")
 	fs.BoolVar(&o.noVerify, "no-verify", false, "do not probe the servers after deploying")
 	fs.DurationVar(&o.verifyWait, "verify-wait", 10*time.Second, "keep probing this long while the servers have not reloaded yet")
 }
 
-// options builds apply.Options; connErr receives the CA connection error,
-// for hints.
-func (o *applyOptions) options(ctx context.Context, g *globals, args []string, mode apply.Mode, connErr *error) (apply.Options, error) {
+// options builds apply.Options; conn receives the CA client, or the error
+// connecting to it, for hints.
+func (o *applyOptions) options(ctx context.Context, g *globals, args []string, mode apply.Mode, conn *caConn) (apply.Options, error) {
 	var ao apply.Options
 	if err := checkApplyFlags(o); err != nil {
 		return ao, err
@@ -172,9 +172,10 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 		Connect: func(ctx context.Context) (apply.CA, error) {
 			c, err := acme.New(ctx, cfg)
 			if err != nil {
-				*connErr = err
+				conn.err = err
 				return nil, err
 			}
+			conn.client = c
 			return c, nil
 		},
 		Hooks: o.hooks, HookTimeout: o.hookTimeout, ReuseKey: o.reuseKey,
@@ -321,10 +322,26 @@ func readWebrootMap(path string) (map[string]string, error) {
 
 func normName(s string) string { return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".") }
 
+// caConn is what a run's Connect made: the CA client, or why not. apply
+// calls Connect at most once, and reads the fields only after Run.
+type caConn struct {
+	client *acme.Client
+	err    error
+}
+
+// caErr is the error that explains the run's failed certificates as a
+// whole: connecting to the CA, or registering the account.
+func (c *caConn) caErr() error {
+	if c.err == nil && c.client != nil {
+		return c.client.AccountErr()
+	}
+	return c.err
+}
+
 // runApply runs the orchestration and maps its outcome to an exit code.
 func runApply(ctx context.Context, g *globals, o *applyOptions, args []string, mode apply.Mode, tune func(*apply.Options)) (*apply.Report, error) {
-	var connErr error
-	ao, err := o.options(ctx, g, args, mode, &connErr)
+	var conn caConn
+	ao, err := o.options(ctx, g, args, mode, &conn)
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +355,12 @@ func runApply(ctx context.Context, g *globals, o *applyOptions, args []string, m
 	if err != nil {
 		return nil, err
 	}
-	return rep, runError(rep, mode, connErr, o)
+	if o.dryRun && conn.client != nil && !conn.client.HasAccount() {
+		// A dry run registers nothing: say what the real run will do.
+		fmt.Fprintf(g.Stderr, "certplan: note: no ACME account for %s in %s yet: the first real run registers one (it needs --agree-tos); CAA accounturi checks were skipped\n",
+			conn.client.DirectoryURL(), o.stateDir)
+	}
+	return rep, runError(rep, mode, conn.caErr(), o)
 }
 
 func caHint(err error) string {
@@ -464,6 +486,11 @@ deploy hooks then run once, and every name of the changed certificates is
 probed on its IPs and --ports, with and without SNI, to check that the new
 certificate is what clients get.
 
+--dry-run stops before ordering: it takes the inventory, plans, runs the
+preflight and says what would be ordered, but registers no ACME account (so it
+needs no --agree-tos; CAA accounturi is checked only against an account
+already in --state-dir), orders nothing and writes nothing.
+
 Unlike "certplan renew", issue ignores the backoff of earlier failures: it is
 an operator's request to try now. A failed order leaves the previous
 certificate in place and runs no hook for it. A certificate whose hooks
@@ -500,7 +527,7 @@ Exit codes:
   certplan issue --zones /var/named --server-ip 192.0.2.10 --hostname mail.example.com \
     --agree-tos --email hostmaster@example.com --deploy-hook /etc/certplan/hooks/postfix.sh
 
-  # Preview: preflight only, nothing ordered
+  # Preview: preflight only; no account registered (no --agree-tos needed), nothing ordered
   certplan issue --plan plan.json --inventory inv.json --dry-run
 
   # Issue with the built-in HTTP-01 server, deploy to Postfix, verify

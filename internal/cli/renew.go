@@ -35,7 +35,8 @@ certificate decides:
   issue            there is none yet
 
 Failures back off per certificate across runs (1 minute, 10 minutes, 100
-minutes, then daily), and a CA's Retry-After is honoured. Before its first
+minutes, then daily), and a CA's Retry-After (a rate limit) is honoured: for a
+renewal, and for a certificate whose first issuance keeps failing alike. Before its first
 order a run sleeps a random time up to --jitter, so that many hosts started
 by the same cron minute do not reach the CA at once (--no-jitter to skip).
 A second run while one is working exits at once with code 4. Deploy hooks

@@ -23,6 +23,7 @@ func init() {
 var (
 	scriptStartMu sync.Mutex
 	scriptStart   = map[*testscript.TestScript]time.Time{}
+	scriptPebble  = map[*testscript.TestScript]*pebbletest.CA{} // labenv's Pebble
 )
 
 // scriptLabenv starts the lab (DNS for the shared host and its client
@@ -41,6 +42,7 @@ var (
 //	ACME_ROOTS    $WORK/acme-roots.pem, for --ca-roots
 //	ACME_ISSUER   $WORK/acme-issuer.pem, Pebble's issuing root (for --ca-file)
 //	HTTP_LISTEN   127.0.0.2:<port Pebble validates HTTP-01 on>
+//	LAB_DNS       the lab DNS server, for --resolver
 func scriptLabenv(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 0 {
 		ts.Fatalf("usage: labenv")
@@ -64,12 +66,15 @@ func scriptLabenv(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv("ACME_ROOTS", filepath.Join(work, "acme-roots.pem"))
 	ts.Setenv("ACME_ISSUER", filepath.Join(work, "acme-issuer.pem"))
 	ts.Setenv("HTTP_LISTEN", lab.IP1+":"+strconv.Itoa(ca.HTTPPort))
+	ts.Setenv("LAB_DNS", l.DNS.Addr())
 	scriptStartMu.Lock()
 	scriptStart[ts] = time.Now().UTC().Truncate(time.Second)
+	scriptPebble[ts] = ca
 	scriptStartMu.Unlock()
 	ts.Defer(func() {
 		scriptStartMu.Lock()
 		delete(scriptStart, ts)
+		delete(scriptPebble, ts)
 		scriptStartMu.Unlock()
 	})
 }

@@ -10,8 +10,10 @@
 //
 // On top of Pebble, the harness records every newOrder request
 // ([CA.Orders], to check that an order carried ARI's "replaces") and
-// enforces a per-profile name limit ([Profile.MaxNames]) as Let's Encrypt
-// does; Pebble itself has none. It also runs each newOrder request alone,
+// newAccount request ([CA.NewAccounts]), enforces a per-profile name limit
+// ([Profile.MaxNames]) as Let's Encrypt does (Pebble itself has none), and
+// can answer newOrder requests with a problem such as a rate limit with
+// Retry-After ([CA.FailOrders]). It also runs each newOrder request alone,
 // which avoids a lock-order deadlock in Pebble when one account places
 // several orders at once (see intercept).
 //
@@ -123,8 +125,10 @@ type CA struct {
 	ln       net.Listener
 	profiles map[string]Profile
 
-	mu     sync.Mutex
-	orders []OrderRequest
+	mu          sync.Mutex
+	orders      []OrderRequest
+	newAccounts int
+	orderFaults []OrderFault
 
 	// newOrderMu keeps newOrder requests apart from every other request:
 	// see intercept.
@@ -264,6 +268,72 @@ func (c *CA) Orders() []OrderRequest {
 	return append([]OrderRequest(nil), c.orders...)
 }
 
+// NewAccounts is the number of newAccount requests received so far
+// (registrations, successful or not).
+func (c *CA) NewAccounts() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.newAccounts
+}
+
+// OrderFault is a problem document the harness answers a newOrder request
+// with instead of passing it to Pebble (see FailOrders).
+type OrderFault struct {
+	// Type is the problem type after "urn:ietf:params:acme:error:", such as
+	// "rateLimited" (Let's Encrypt's answer past a rate limit) or
+	// "serverInternal".
+	Type   string
+	Status int // HTTP status (default 429 for rateLimited, else 500)
+	Detail string
+	// RetryAfter, when positive, is sent as a Retry-After header (seconds).
+	RetryAfter time.Duration
+}
+
+// FailOrders makes the next n newOrder requests fail with f, as a CA does
+// past a rate limit; the requests are still recorded in Orders.
+func (c *CA) FailOrders(n int, f OrderFault) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for range n {
+		c.orderFaults = append(c.orderFaults, f)
+	}
+}
+
+// takeOrderFault returns the next injected fault, if any.
+func (c *CA) takeOrderFault() (OrderFault, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.orderFaults) == 0 {
+		return OrderFault{}, false
+	}
+	f := c.orderFaults[0]
+	c.orderFaults = c.orderFaults[1:]
+	return f, true
+}
+
+// writeFault answers with f as an ACME problem document. It sends no
+// Replay-Nonce: the client fetches a fresh one (Pebble never saw the
+// request, so its nonce stays unused).
+func (c *CA) writeFault(w http.ResponseWriter, f OrderFault) {
+	status := f.Status
+	if status == 0 {
+		status = http.StatusInternalServerError
+		if f.Type == "rateLimited" {
+			status = http.StatusTooManyRequests
+		}
+	}
+	if f.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter/time.Second)))
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{
+		"type":   "urn:ietf:params:acme:error:" + f.Type,
+		"detail": f.Detail,
+		"status": status,
+	})
+}
+
 // SetRenewalInfo makes the CA answer ARI requests for the certificate with
 // this window (RFC 9773), as if it wanted the certificate renewed then.
 func (c *CA) SetRenewalInfo(cert *x509.Certificate, start, end time.Time) error {
@@ -290,6 +360,11 @@ func (c *CA) intercept(next http.Handler) http.Handler {
 		// AddChallenge) blocks new readers. Clients that place several
 		// orders at once (certplan's apply) hit it; running each newOrder
 		// alone breaks the cycle.
+		if r.Method == http.MethodPost && r.URL.Path == "/sign-me-up" {
+			c.mu.Lock()
+			c.newAccounts++
+			c.mu.Unlock()
+		}
 		if r.Method != http.MethodPost || r.URL.Path != "/order-plz" {
 			c.newOrderMu.RLock()
 			defer c.newOrderMu.RUnlock()
@@ -309,6 +384,10 @@ func (c *CA) intercept(next http.Handler) http.Handler {
 			c.mu.Lock()
 			c.orders = append(c.orders, req)
 			c.mu.Unlock()
+			if f, ok := c.takeOrderFault(); ok {
+				c.writeFault(w, f)
+				return
+			}
 			if p, known := c.profiles[req.Profile]; known && p.MaxNames > 0 && len(req.Identifiers) > p.MaxNames {
 				w.Header().Set("Content-Type", "application/problem+json")
 				w.WriteHeader(http.StatusBadRequest)
