@@ -270,8 +270,8 @@ func (d *dom) ctxFor(name string) context.Context {
 	return d.ctx
 }
 
-// check looks at the error of a lookup made with ctx: a timeout under the
-// domain ends the domain's context; a lookup cut short by that becomes a
+// check looks at the error of a lookup made with ctx: a timeout of a name
+// under the domain ends the domain's context; a lookup cut short by that becomes a
 // *QueryError saying so.
 func (d *dom) check(ctx context.Context, name string, qtype uint16, err error) error {
 	if err == nil || ctx != d.dctx {
@@ -279,8 +279,10 @@ func (d *dom) check(ctx context.Context, name string, qtype uint16, err error) e
 	}
 	var qe *QueryError
 	if errors.As(err, &qe) && qe.Timeout() {
+		// Only a name under the domain tells of its servers: a CNAME
+		// target elsewhere that times out is that target's problem.
 		var se *silentError
-		if !errors.As(err, &se) {
+		if !errors.As(err, &se) && under(qe.Name, d.d) {
 			d.cancel(&silentError{qe})
 		}
 		return err

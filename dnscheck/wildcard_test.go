@@ -32,6 +32,12 @@ _submission._tcp	IN SRV 0 1 587 smtp.drop.foreign.test.
 mail	IN A 127.0.0.2
 ; The CNAME leaves for a zone whose server refuses.
 autodiscover	IN CNAME ad.example.invalid.
+-- cnd.test --
+@	IN MX 10 mail.cnd.test.
+mail	IN A 127.0.0.2
+; A CNAME to a host whose server never answers: not cnd.test's servers.
+autoconfig	IN CNAME ac.example.invalid.
+autodiscover	IN A 127.0.0.2
 -- ownfail.test --
 @	IN MX 10 mail.ownfail.test.
 mail	IN A 127.0.0.2
@@ -48,11 +54,12 @@ func TestForeignFailures(t *testing.T) {
 	s := startServer(t, faultZones)
 	s.SetFault("mx.sf.foreign.test", dnstest.FaultServfail)
 	s.SetFault("smtp.drop.foreign.test", dnstest.FaultDrop)
+	s.SetFault("ac.example.invalid", dnstest.FaultDrop)
 	s.SetFaultType("mx.v6.foreign.test", dns.TypeAAAA, dnstest.FaultServfail)
 	s.SetFaultType("mail.ownfail.test", dns.TypeAAAA, dnstest.FaultRefused)
 	s.SetFault("_25._tcp.mail.tlsaf.test", dnstest.FaultServfail)
 	r := newTestResolver(t, s, Config{Timeout: 100 * time.Millisecond})
-	domains := []string{"mxf.test", "srvf.test", "aaaaf.test", "cnf.test", "ownfail.test", "tlsaf.test"}
+	domains := []string{"mxf.test", "srvf.test", "aaaaf.test", "cnf.test", "cnd.test", "ownfail.test", "tlsaf.test"}
 	inv, err := r.Inventory(context.Background(), domains, Options{ServerIPs: serverIPs})
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +76,9 @@ func TestForeignFailures(t *testing.T) {
 		{"srvf.test", "", "mail.srvf.test", "", []string{"127.0.0.2"}, ""},
 		{"aaaaf.test", "", "mx.v6.foreign.test", "AAAA mx.v6.foreign.test: SERVFAIL", []string{"127.0.0.2"}, ""},
 		{"cnf.test", "", "autodiscover.cnf.test", "A ad.example.invalid: REFUSED from 127.0.0.1:", nil, ""},
+		{"cnd.test", "", "autoconfig.cnd.test", "A ac.example.invalid: no answer from 127.0.0.1:", nil, ""},
+		{"cnd.test", "", "autodiscover.cnd.test", "", []string{"127.0.0.2"}, ""},
+		{"cnd.test", "", "mail.cnd.test", "", []string{"127.0.0.2"}, ""},
 		{"ownfail.test", "AAAA mail.ownfail.test: REFUSED", "mail.ownfail.test", "AAAA mail.ownfail.test: REFUSED", []string{"127.0.0.2"}, ""},
 		{"tlsaf.test", "", "mail.tlsaf.test", "", []string{"127.0.0.2"}, "TLSA _25._tcp.mail.tlsaf.test: SERVFAIL from 127.0.0.1:"},
 	}
@@ -84,6 +94,9 @@ func TestForeignFailures(t *testing.T) {
 			}
 			if !prefixOrEmpty(n.Error, tt.nameErr) || !reflect.DeepEqual(n.Addresses, append([]string{}, tt.addrs...)) {
 				t.Errorf("%s: error %q addresses %v, want %q %v", tt.name, n.Error, n.Addresses, tt.nameErr, tt.addrs)
+			}
+			if tt.nameErr == "" && (!n.CAAOK || n.CAA.Error != "") {
+				t.Errorf("%s: CAA %v %+v, want ok", tt.name, n.CAAOK, n.CAA)
 			}
 			if !prefixOrEmpty(n.TLSAError, tt.tlsaErr) {
 				t.Errorf("%s: tlsa_error %q, want %q", tt.name, n.TLSAError, tt.tlsaErr)

@@ -147,6 +147,21 @@ func TestInventoryToPlan(t *testing.T) {
 			},
 			warnings: map[string][]string{model.WarnTLSALookupFailed: {"mail.t.test"}, model.WarnWildcardKept: {"autoconfig.w.test"}},
 		},
+		{
+			name: "a failing foreign MX target on the previous plan stays",
+			prev: func() *model.Plan {
+				return &model.Plan{Header: model.Header{Kind: model.KindPlan, Version: model.Version},
+					Certificates: []model.PlannedCert{{ID: "default-127.0.0.2", Default: true, IPs: []string{"127.0.0.2"},
+						Names: []string{"imap.w.test", "mail.f.test", "mail.t.test", "mail.w.test", "mx.prov.test", "smtp.w.test"}}}}
+			},
+			planned: []string{"imap.w.test", "mail.f.test", "mail.t.test", "mail.w.test", "mx.prov.test", "smtp.w.test"},
+			excluded: map[string]string{
+				"autoconfig.w.test":   model.ExcludeWildcardOnly,
+				"autodiscover.w.test": model.ExcludeWildcardOnly,
+				"pop.w.test":          model.ExcludeWildcardOnly,
+			},
+			warnings: map[string][]string{model.WarnKeptLookupFailed: {"mx.prov.test"}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
