@@ -534,7 +534,7 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	res.Domain.Error = joinErrors(errs)
 	var wild map[string]bool
 	if answered {
-		wild, res.Domain.Wildcard = dm.wildcard()
+		wild, res.Domain.WildcardAddresses = dm.wildcard()
 	}
 
 	// The names: the domain's own resolved here, the others once per run.

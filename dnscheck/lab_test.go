@@ -75,7 +75,7 @@ func TestLabZones(t *testing.T) {
 	}
 	wild := 0
 	for _, d := range inv.Domains {
-		if len(d.Wildcard) > 0 {
+		if len(d.WildcardAddresses) > 0 {
 			wild++
 		}
 	}

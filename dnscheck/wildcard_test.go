@@ -185,7 +185,7 @@ func TestWildcardNames(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.domain, func(t *testing.T) {
 			d := findDomain(inv, tt.domain)
-			if d == nil || d.Error != "" || !reflect.DeepEqual(d.Wildcard, tt.wildcard) || !reflect.DeepEqual(d.Names, tt.names) {
+			if d == nil || d.Error != "" || !reflect.DeepEqual(d.WildcardAddresses, tt.wildcard) || !reflect.DeepEqual(d.Names, tt.names) {
 				t.Fatalf("%+v, want wildcard %v names %v", d, tt.wildcard, tt.names)
 			}
 			var marked []string

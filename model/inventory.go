@@ -54,7 +54,7 @@ type Name struct {
 	// cannot exist under its domain: same CNAME chain, same addresses. A
 	// wildcard record (RFC 4592, "*.domain") answers for it, so it may exist
 	// only because of the wildcard; DNS alone cannot tell it from an
-	// explicit record with the same data. See [Domain.Wildcard].
+	// explicit record with the same data. See [Domain.WildcardAddresses].
 	Wildcard bool `json:"wildcard,omitempty"`
 }
 
@@ -129,11 +129,11 @@ type Domain struct {
 	NoService []string `json:"no_service,omitempty"`
 	// MTASTS is the _mta-sts TXT record, when present.
 	MTASTS *MTASTS `json:"mta_sts,omitempty"`
-	// Wildcard lists, sorted, the addresses that a name which cannot exist
+	// WildcardAddresses lists, sorted, the addresses that a name which cannot exist
 	// under the domain resolves to: a wildcard record answers for any
 	// name. Set only when one of its conventional names resolves the same
 	// way (those are marked [Name.Wildcard]).
-	Wildcard []string `json:"wildcard,omitempty"`
+	WildcardAddresses []string `json:"wildcard_addresses,omitempty"`
 }
 
 // MTASTS is what the inventory knows of a domain's MTA-STS (RFC 8461).

@@ -162,14 +162,14 @@ func writeWildcards(w io.Writer, inv *model.Inventory) {
 	}
 	header := false
 	for _, d := range inv.Domains {
-		if len(d.Wildcard) == 0 {
+		if len(d.WildcardAddresses) == 0 {
 			continue
 		}
 		if !header {
 			fmt.Fprintln(w, "\nwildcard records (any name resolves; these names may exist only through them):")
 			header = true
 		}
-		fmt.Fprintf(w, "  *.%s -> %s: %s\n", d.Domain, strings.Join(d.Wildcard, ","), strings.Join(marked[d.Domain], ", "))
+		fmt.Fprintf(w, "  *.%s -> %s: %s\n", d.Domain, strings.Join(d.WildcardAddresses, ","), strings.Join(marked[d.Domain], ", "))
 	}
 }
 
