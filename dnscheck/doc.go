@@ -15,9 +15,24 @@
 //     or through CNAMEs;
 //   - mta-sts.D when _mta-sts.D has a "v=STSv1" TXT record (RFC 8461).
 //
-// A failing lookup (SERVFAIL, REFUSED, timeout, NXDOMAIN of the domain
-// itself) is recorded on its domain, naming the query and the rcode, and
-// never stops the other domains.
+// A failing lookup of one of D's own names (SERVFAIL, REFUSED, timeout,
+// NXDOMAIN of the domain itself) is recorded on D, naming the query and the
+// rcode, and never stops the other domains. A failing lookup of a name in
+// another zone (another provider's MX or SRV target, one address family of
+// it, the target of a CNAME leaving D) is recorded on that name only
+// ([model.Name.Error]): D's own records answered. A failing TLSA lookup is
+// the name's [model.Name.TLSAError], not a failure of the name or of D.
+//
+// # Wildcards
+//
+// A wildcard record ("*.D", RFC 4592) makes every conventional name
+// resolve. When one of D's conventional names resolves, the inventory asks,
+// once, for a name under D that cannot exist ([WildcardProbeLabel] and a
+// random suffix); if that resolves too, the conventional names that resolve
+// exactly like it (same CNAME chain, same addresses) are marked
+// [model.Name.Wildcard], and D's [model.Domain.WildcardAddresses] holds the
+// wildcard's addresses. DNS cannot tell such a name from an explicit record
+// with the same data; the planner decides what to do with them.
 //
 // # The resolver
 //

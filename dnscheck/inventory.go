@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sort"
@@ -269,8 +270,8 @@ func (d *dom) ctxFor(name string) context.Context {
 	return d.ctx
 }
 
-// check looks at the error of a lookup made with ctx: a timeout under the
-// domain ends the domain's context; a lookup cut short by that becomes a
+// check looks at the error of a lookup made with ctx: a timeout of a name
+// under the domain ends the domain's context; a lookup cut short by that becomes a
 // *QueryError saying so.
 func (d *dom) check(ctx context.Context, name string, qtype uint16, err error) error {
 	if err == nil || ctx != d.dctx {
@@ -278,8 +279,10 @@ func (d *dom) check(ctx context.Context, name string, qtype uint16, err error) e
 	}
 	var qe *QueryError
 	if errors.As(err, &qe) && qe.Timeout() {
+		// Only a name under the domain tells of its servers: a CNAME
+		// target elsewhere that times out is that target's problem.
 		var se *silentError
-		if !errors.As(err, &se) {
+		if !errors.As(err, &se) && under(qe.Name, d.d) {
 			d.cancel(&silentError{qe})
 		}
 		return err
@@ -336,6 +339,83 @@ func (d *dom) tlsa(name string, chain []string) ([]model.TLSA, error) {
 	ctx := d.ctxFor(name)
 	tlsa, err := d.rn.tlsa(ctx, name, chain, !own)
 	return tlsa, d.check(ctx, "_25._tcp."+name, dns.TypeTLSA, err)
+}
+
+// ownFailure reports whether err is a failed lookup of one of the
+// domain's own names (under it), or one not made because such a lookup
+// timed out. Those fail the domain. A failure of a name in another zone
+// (another provider's MX or SRV target, or the end of a CNAME chain that
+// leaves the domain) is that name's problem: its Error says so, and the
+// hosted domain, whose own records answered, is not failed for it.
+func (d *dom) ownFailure(err error) bool {
+	var qe *QueryError
+	if errors.As(err, &qe) {
+		return under(qe.Name, d.d)
+	}
+	return true
+}
+
+// WildcardProbeLabel starts the label of the name that the inventory asks
+// for, once per domain, to detect a wildcard record: a random suffix
+// follows, so that no real record can be there.
+const WildcardProbeLabel = "_certplan-wc-"
+
+// wildcard detects a wildcard record (RFC 4592) answering for the domain's
+// conventional names. It asks, once, for a name under the domain that
+// cannot exist (one query, of the family the conventional names answered
+// with); when that resolves, the conventional names that resolve exactly
+// the same way (same CNAME chain, same addresses of that family) may exist
+// only through the wildcard. It returns those names and the addresses the
+// wildcard gives, sorted; nil when there is no wildcard, or when the probe
+// gets no answer (that is not the domain's failure: no record is missing).
+func (d *dom) wildcard() (map[string]bool, []string) {
+	qtype := dns.TypeAAAA
+	for _, info := range d.own {
+		if info.err == nil && slices.ContainsFunc(info.addrs, netip.Addr.Is4) {
+			qtype = dns.TypeA
+			break
+		}
+	}
+	probe := fmt.Sprintf("%s%08x.%s.", WildcardProbeLabel, rand.Uint32(), d.d)
+	// Not through d.lookup: a timeout here is no sign that the domain's
+	// servers are silent for its real names.
+	ans, err := d.rn.r.lookup(d.dctx, probe, qtype, false)
+	if err != nil || len(ans.Records) == 0 {
+		return nil, nil
+	}
+	var wc nameInfo
+	if qtype == dns.TypeA {
+		wc = addrInfo(ans, nil, Answer{}, nil)
+	} else {
+		wc = addrInfo(Answer{}, nil, ans, nil)
+	}
+	family := func(addrs []netip.Addr) []netip.Addr {
+		var out []netip.Addr
+		for _, a := range addrs {
+			if a.Is4() == (qtype == dns.TypeA) {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	var marked map[string]bool
+	for name, info := range d.own {
+		if info.err != nil || !slices.Equal(info.chain, ans.Chain) || !slices.Equal(family(info.addrs), wc.addrs) {
+			continue
+		}
+		if marked == nil {
+			marked = map[string]bool{}
+		}
+		marked[name] = true
+	}
+	if marked == nil {
+		return nil, nil
+	}
+	addrs := make([]string, len(wc.addrs))
+	for i, a := range wc.addrs {
+		addrs[i] = a.String()
+	}
+	return marked, addrs
 }
 
 // domain looks up one hosted domain d (normalised): its lookups one after
@@ -428,22 +508,34 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	}
 
 	dm.own = make(map[string]nameInfo, len(ConventionalNames))
+	answered := false
 	for _, c := range ConventionalNames {
 		name := c.Label + "." + d
 		info := resolveName(name, dm.lookup)
 		dm.own[name] = info
 		if info.err != nil {
-			errs = append(errs, info.err)
+			if dm.ownFailure(info.err) {
+				errs = append(errs, info.err)
+				continue
+			}
+			// The name is there (a CNAME out of the domain) and its
+			// target's lookup failed: the name's problem, listed with it.
+			use(name, c.Role, "exists")
 			continue
 		}
 		if len(info.addrs) > 0 {
 			use(name, c.Role, "exists")
+			answered = true
 		}
 	}
 	if ctx.Err() != nil {
 		return res
 	}
 	res.Domain.Error = joinErrors(errs)
+	var wild map[string]bool
+	if answered {
+		wild, res.Domain.WildcardAddresses = dm.wildcard()
+	}
 
 	// The names: the domain's own resolved here, the others once per run.
 	list := make([]string, 0, len(uses))
@@ -466,6 +558,7 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 			Here:       here(info.addrs, rn.opts.ServerIPs),
 			CAAOK:      caa.Allowed,
 			CAA:        caa.Verdict(),
+			Wildcard:   wild[n],
 		}
 		for r := range u.roles {
 			nm.Roles = append(nm.Roles, r)
@@ -478,16 +571,19 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 		}
 		if info.err != nil {
 			nm.Error = info.err.Error()
-			nerrs = append(nerrs, info.err)
+			if dm.ownFailure(info.err) {
+				nerrs = append(nerrs, info.err)
+			}
 		} else if info.nx {
-			nm.Error = "no such name (NXDOMAIN)"
+			nm.Error = model.NameErrNXDOMAIN
 		}
 		if u.roles[model.RoleMX] {
+			// A failed TLSA lookup leaves the name's addresses fine: it is
+			// the name's DANE problem, not a failed name or domain.
 			tlsa, err := dm.tlsa(n, info.chain)
 			nm.TLSA = tlsa
 			if err != nil {
-				nm.Error = joinMsg(nm.Error, err.Error())
-				nerrs = append(nerrs, err)
+				nm.TLSAError = err.Error()
 			}
 		}
 		res.Names[i] = nm
@@ -808,6 +904,10 @@ func (c *Collector) Add(res DomainResult) {
 		if n.Error != "" && !strings.Contains(have.Error, n.Error) {
 			have.Error = joinMsg(have.Error, n.Error)
 		}
+		if n.TLSAError != "" && !strings.Contains(have.TLSAError, n.TLSAError) {
+			have.TLSAError = joinMsg(have.TLSAError, n.TLSAError)
+		}
+		have.Wildcard = have.Wildcard || n.Wildcard
 	}
 }
 

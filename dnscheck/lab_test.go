@@ -62,6 +62,26 @@ func TestLabZones(t *testing.T) {
 	if n := findName(inv, "server.main-domain.test"); n == nil || len(n.Domains) < 3 || len(n.TLSA) != 1 {
 		t.Errorf("server.main-domain.test: %+v", n)
 	}
+	// client15's wildcard: the conventional names it makes resolve are
+	// marked; its explicit imap CNAME is not.
+	check("pop.client15.test", "pop3", "all", true)
+	for _, n := range []string{"autoconfig", "autodiscover", "mail", "pop", "smtp"} {
+		if nm := findName(inv, n+".client15.test"); nm == nil || !nm.Wildcard {
+			t.Errorf("%s.client15.test: %+v, want it marked wildcard", n, nm)
+		}
+	}
+	if nm := findName(inv, "imap.client15.test"); nm == nil || nm.Wildcard {
+		t.Errorf("imap.client15.test: %+v, want it not marked", nm)
+	}
+	wild := 0
+	for _, d := range inv.Domains {
+		if len(d.WildcardAddresses) > 0 {
+			wild++
+		}
+	}
+	if wild != 1 {
+		t.Errorf("%d domains with a wildcard, want 1 (client15.test)", wild)
+	}
 	if d := findDomain(inv, "nullmx.test"); d == nil || !d.NullMX || len(d.Names) != 0 {
 		t.Errorf("nullmx.test: %+v", d)
 	}

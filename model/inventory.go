@@ -41,9 +41,21 @@ type Name struct {
 	CAA CAAVerdict `json:"caa"`
 	// TLSA holds the records at _25._tcp.<name> for MX targets (RFC 7672).
 	TLSA []TLSA `json:"tlsa,omitempty"`
+	// TLSAError is non-empty when the TLSA lookup failed: the name's
+	// addresses are fine, but whether DANE pins its key is unknown.
+	TLSAError string `json:"tlsa_error,omitempty"`
 	// Error is non-empty when looking up the name itself failed; Addresses
-	// and verdicts are then incomplete.
+	// and verdicts are then incomplete. A failure of a name outside the
+	// hosted domains that use it (another provider's MX or SRV target) is
+	// recorded here only: it does not fail those domains.
 	Error string `json:"error,omitempty"`
+	// Wildcard is true for a conventional name (mail., smtp., imap., pop.,
+	// autoconfig., autodiscover.) that resolves exactly like a name that
+	// cannot exist under its domain: same CNAME chain, same addresses. A
+	// wildcard record (RFC 4592, "*.domain") answers for it, so it may exist
+	// only because of the wildcard; DNS alone cannot tell it from an
+	// explicit record with the same data. See [Domain.WildcardAddresses].
+	Wildcard bool `json:"wildcard,omitempty"`
 }
 
 // Definitive NXDOMAIN answers, as the inventory writes them into
@@ -117,6 +129,11 @@ type Domain struct {
 	NoService []string `json:"no_service,omitempty"`
 	// MTASTS is the _mta-sts TXT record, when present.
 	MTASTS *MTASTS `json:"mta_sts,omitempty"`
+	// WildcardAddresses lists, sorted, the addresses that a name which cannot exist
+	// under the domain resolves to: a wildcard record answers for any
+	// name. Set only when one of its conventional names resolves the same
+	// way (those are marked [Name.Wildcard]).
+	WildcardAddresses []string `json:"wildcard_addresses,omitempty"`
 }
 
 // MTASTS is what the inventory knows of a domain's MTA-STS (RFC 8461).

@@ -86,6 +86,10 @@ const (
 	ExcludePolicy          = "excluded-by-policy"
 	ExcludeLookupFailed    = "lookup-failed"
 	ExcludeInvalidName     = "invalid-name" // not a host name a public CA issues for
+	// ExcludeWildcardOnly: a conventional name that resolves only as a
+	// wildcard would ([Name.Wildcard]), named by no MX, SRV or MTA-STS
+	// record and not mail.<domain>; --include plans it anyway.
+	ExcludeWildcardOnly = "wildcard-only"
 )
 
 // Exclusion explains why a name is not planned.
@@ -110,6 +114,12 @@ const (
 	// failed this run (its own, its CAA, or its hosted domain's) stays on
 	// its certificate rather than being dropped on a DNS hiccup.
 	WarnKeptLookupFailed = "kept-lookup-failed"
+	// WarnTLSALookupFailed: the TLSA lookup of a planned MX target failed,
+	// so whether DANE pins its key or CA is unknown (the name is planned).
+	WarnTLSALookupFailed = "tlsa-lookup-failed"
+	// WarnWildcardKept: a wildcard-only name stays on the previous plan's
+	// certificate rather than being dropped from it.
+	WarnWildcardKept = "wildcard-only-kept"
 )
 
 // Warning is a problem that does not exclude a name.

@@ -15,8 +15,18 @@
 // because HTTP-01 validation may reach the other address), CAA allows the CA,
 // its lookup did not fail, it is a valid host name, and no --exclude pattern
 // ([Pattern]) matches it. The checks run in that order of precedence:
-// exclude pattern, invalid name, lookup failure, address, CAA; a name gets
-// one exclusion, the first that applies.
+// exclude pattern, invalid name, lookup failure, wildcard-only, address,
+// CAA; a name gets one exclusion, the first that applies.
+//
+// A conventional name that resolves only as its domain's wildcard record
+// would, and that no MX, SRV or MTA-STS record names, is left out
+// ([model.ExcludeWildcardOnly], see [WildcardOnly]); mail.<domain> stays.
+// --include plans it anyway, and one already on the previous plan's
+// certificate stays there with a [model.WarnWildcardKept] warning.
+//
+// A planned name whose TLSA lookup failed ([model.Name.TLSAError]) is
+// planned like any other, with a [model.WarnTLSALookupFailed] warning: its
+// addresses are known, only its DANE records are not.
 //
 // Must-cover names (the server's hostname and --include names) are never
 // excluded by a pattern. When one is not in the inventory it is planned on

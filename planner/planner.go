@@ -99,6 +99,9 @@ type planner struct {
 	// pending are names whose lookup failed, decided once the previous
 	// plan has been read (see keep.go).
 	pending []pending
+	// prevNames are the names on the previous plan's certificates, built
+	// when first needed (see onPrevious).
+	prevNames map[string]bool
 	// extraDoms are hosted domains to record for a name beyond the
 	// inventory's: a failing domain's earlier claim on it, carried forward.
 	extraDoms map[string][]string
@@ -426,6 +429,14 @@ func (p *planner) check(name string, n *model.Name, must bool) (_ cand, ok bool)
 		p.excludeLookupFailed(name, n)
 		return cand{}, false
 	}
+	wildKept := false
+	if !must && WildcardOnly(n) {
+		if !p.onPrevious(name) {
+			p.exclude(name, model.ExcludeWildcardOnly, wildcardReason(name, n))
+			return cand{}, false
+		}
+		wildKept = true
+	}
 	start := len(p.ipArena)
 	var elsewhere []string
 	for _, s := range n.Addresses {
@@ -472,6 +483,12 @@ func (p *planner) check(name string, n *model.Name, must bool) (_ cand, ok bool)
 		p.exclude(name, model.ExcludeCAAForbids, p.caaReason(n))
 		return cand{}, false
 	}
+	if wildKept {
+		p.warn(model.WarnWildcardKept, name, "kept from the previous plan, although it resolves only as its domain's wildcard record does and no MX, SRV or MTA-STS record names it (a new plan would leave it out): leave it out with --exclude %s if no client uses it, or keep it for good with --include %s", name, name)
+	}
+	if n.TLSAError != "" {
+		p.warn(model.WarnTLSALookupFailed, name, "planned, but its TLSA lookup failed (%s): whether a DANE record pins its key or CA is unknown; look at _25._tcp.%s before a new key is deployed (--reuse-key keeps the key)", n.TLSAError, name)
+	}
 	if len(elsewhere) > 0 {
 		p.warn(model.WarnSomeHere, name, "resolves to %s as well as to this server: HTTP-01 validation may reach the other address and fail; fix the record or validate with DNS-01", strings.Join(elsewhere, ", "))
 	}
@@ -489,6 +506,52 @@ func (p *planner) check(name string, n *model.Name, must bool) (_ cand, ok bool)
 		c.key = RegisteredDomain(name)
 	}
 	return c, true
+}
+
+// WildcardOnly reports whether n is a conventional name that the plan
+// leaves out because only a wildcard record seems to make it exist: the
+// inventory found that it resolves exactly like a name that cannot exist
+// under its domain ([model.Name.Wildcard]), no MX, SRV or MTA-STS record
+// names it (every source is the conventional name's "exists"), and it is
+// not mail.<domain>, the name hosting panels tell clients to use. A
+// shared host's wildcard (cPanel adds one for a wildcard subdomain) would
+// otherwise put smtp., imap., pop., autoconfig. and autodiscover. of every
+// such domain on the certificates, names its clients were never given.
+func WildcardOnly(n *model.Name) bool {
+	if !n.Wildcard || len(n.Sources) == 0 || n.HasRole(model.RoleMail) {
+		return false
+	}
+	for _, s := range n.Sources {
+		if s.Record != "exists" {
+			return false
+		}
+	}
+	return true
+}
+
+func wildcardReason(name string, n *model.Name) string {
+	parent := name
+	if i := strings.IndexByte(name, '.'); i >= 0 {
+		parent = name[i+1:]
+	}
+	return fmt.Sprintf("resolves just as a name that cannot exist under %s does (wildcard *.%s), and no MX, SRV or MTA-STS record names it: clients were likely never given it; if they use it, plan it with --include %s", parent, parent, name)
+}
+
+// onPrevious reports whether name is on one of the previous plan's
+// certificates.
+func (p *planner) onPrevious(name string) bool {
+	if p.prev == nil {
+		return false
+	}
+	if p.prevNames == nil {
+		p.prevNames = map[string]bool{}
+		for i := range p.prev.Certificates {
+			for _, n := range p.prev.Certificates[i].Names {
+				p.prevNames[n] = true
+			}
+		}
+	}
+	return p.prevNames[name]
 }
 
 func (p *planner) excludeLookupFailed(name string, n *model.Name) {

@@ -22,6 +22,10 @@ domains: MX targets (except a null MX), the targets of the _submission,
 _submissions, _imap, _imaps, _pop3, _pop3s and _autodiscover SRV records
 (except "."), the conventional names mail., smtp., imap., pop., autoconfig. and
 autodiscover. that resolve, and mta-sts. when _mta-sts has a "v=STSv1" record.
+A domain with a wildcard record (*.domain) makes every conventional name
+resolve: one lookup of a name that cannot exist detects it, and the
+conventional names that resolve just like it are marked "wildcard" (plan
+leaves them out unless a record names them or they are mail.<domain>).
 
 For each name it shows the CNAME chain, the addresses, whether they are this
 server's (--server-ip: all, some or none), the CAA verdict for the CA
@@ -34,7 +38,10 @@ origin of each *.db or *.zone file is a hosted domain: its $ORIGIN, else the
 file name). Names are normalised: lowercase, no trailing dot, IDNs as A-labels.
 
 A shared name (one MX host for many domains) is looked up once. A domain whose
-lookups fail is reported with the failing query and does not stop the others.
+own lookups fail is reported with the failing query and does not stop the
+others; a failing name of another zone (another provider's MX or SRV target)
+is an error of that name, and a failing TLSA lookup is the name's
+"tlsa_error": neither fails the domain.
 
 Exit codes:
   0  every domain was looked up
@@ -128,10 +135,41 @@ func writeInventoryText(w io.Writer, inv *model.Inventory) {
 		case !n.CAAOK:
 			problems = append(problems, fmt.Sprintf("  %s: %s", n.Name, n.CAA.Reason))
 		}
+		if n.TLSAError != "" {
+			problems = append(problems, fmt.Sprintf("  %s: DANE unknown: %s", n.Name, n.TLSAError))
+		}
 	}
 	if len(problems) > 0 {
 		fmt.Fprintln(w, "\nnames with problems:")
 		fmt.Fprintln(w, strings.Join(problems, "\n"))
+	}
+	writeWildcards(w, inv)
+}
+
+// writeWildcards lists the domains with a wildcard record and the
+// conventional names that resolve only as it does.
+func writeWildcards(w io.Writer, inv *model.Inventory) {
+	marked := map[string][]string{}
+	for _, n := range inv.Names {
+		if n.Wildcard {
+			for _, d := range n.Domains {
+				if strings.HasSuffix(n.Name, "."+d) {
+					label := strings.TrimSuffix(n.Name, "."+d)
+					marked[d] = append(marked[d], label)
+				}
+			}
+		}
+	}
+	header := false
+	for _, d := range inv.Domains {
+		if len(d.WildcardAddresses) == 0 {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(w, "\nwildcard records (any name resolves; these names may exist only through them):")
+			header = true
+		}
+		fmt.Fprintf(w, "  *.%s -> %s: %s\n", d.Domain, strings.Join(d.WildcardAddresses, ","), strings.Join(marked[d.Domain], ", "))
 	}
 }
 

@@ -91,7 +91,14 @@ func newPlanCmd(g *globals) *cobra.Command {
 certificate listing every planned name that resolves to it (clients without SNI
 get that one), and SNI certificates for the names that do not fit. It explains
 every name left out (points elsewhere, no address, CAA forbids the CA, failed
-lookup, --exclude), and with a probe shows what each client gets today and after.
+lookup, --exclude, wildcard-only), and with a probe shows what each client gets
+today and after.
+
+A conventional name (smtp., imap., pop., autoconfig., autodiscover.) that
+resolves only as its domain's wildcard record does, and that no MX, SRV or
+MTA-STS record names, is left out as "wildcard-only": a wildcard makes every
+such name resolve, whether or not clients were ever given it. mail.<domain>
+stays; --include NAME plans one anyway.
 
 It reads a saved inventory and probe (--inventory, --probe) or runs them. With
 --previous, names stay in the certificate they are in, new names fill

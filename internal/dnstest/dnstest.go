@@ -1,9 +1,10 @@
 // Package dnstest is a small authoritative DNS server for tests, the lab and
 // benchmarks: it serves BIND zone files over UDP and TCP on loopback, chases
-// CNAMEs inside its zones, answers NXDOMAIN and NODATA with the SOA, accepts
-// RFC 2136 updates (so lego's dnsupdate provider can publish DNS-01
-// records), and injects faults per name: SERVFAIL, REFUSED, silence, delay,
-// and truncation that forces a TCP retry.
+// CNAMEs inside its zones, synthesises answers from wildcard records
+// (RFC 4592), answers NXDOMAIN and NODATA with the SOA, accepts RFC 2136
+// updates (so lego's dnsupdate provider can publish DNS-01 records), and
+// injects faults per name: SERVFAIL, REFUSED, silence, delay, and
+// truncation that forces a TCP retry.
 //
 // It is a real server on a real socket, not an interface with canned
 // answers: the code under test speaks DNS to it exactly as to any other.
@@ -41,6 +42,7 @@ type Server struct {
 	rrs    map[string]map[uint16][]dns.RR // owner (fqdn, lowercase) -> type -> records
 	exists map[string]bool                // every owner and its ancestors inside a zone (empty non-terminals)
 	faults map[string]Fault               // qname (fqdn, lowercase) -> fault
+	tfault map[string]Fault               // "qname TYPE" -> fault, before faults
 	delay  map[string]time.Duration       // qname -> delay before answering
 
 	queries atomic.Int64
@@ -58,6 +60,7 @@ func New() *Server {
 		rrs:     map[string]map[uint16][]dns.RR{},
 		exists:  map[string]bool{},
 		faults:  map[string]Fault{},
+		tfault:  map[string]Fault{},
 		delay:   map[string]time.Duration{},
 		perName: map[string]int{},
 	}
@@ -235,6 +238,20 @@ func (s *Server) SetFault(name string, f Fault) {
 	}
 }
 
+// SetFaultType makes queries of type t for name fail with f (FaultNone
+// clears it); queries of other types are answered (or fail as SetFault
+// says). A name whose AAAA lookup fails while its A answers, say.
+func (s *Server) SetFaultType(name string, t uint16, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := dns.CanonicalName(name) + " " + dns.TypeToString[t]
+	if f == FaultNone {
+		delete(s.tfault, key)
+	} else {
+		s.tfault[key] = f
+	}
+}
+
 // SetDelay delays answers for name by d (0 clears it).
 func (s *Server) SetDelay(name string, d time.Duration) {
 	s.mu.Lock()
@@ -256,6 +273,18 @@ func (s *Server) QueryCount(name string, t uint16) int {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
 	return s.perName[dns.CanonicalName(name)+" "+dns.TypeToString[t]]
+}
+
+// QueryCounts returns a copy of the per-name counters: "name TYPE" (name
+// an FQDN, lowercase) -> queries received.
+func (s *Server) QueryCounts() map[string]int {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	out := make(map[string]int, len(s.perName))
+	for k, v := range s.perName {
+		out[k] = v
+	}
+	return out
 }
 
 // ResetCounts clears the query counters.
@@ -365,7 +394,10 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 	}
 
 	s.mu.RLock()
-	fault := s.faults[qname]
+	fault, ok := s.tfault[qname+" "+dns.TypeToString[q.Qtype]]
+	if !ok {
+		fault = s.faults[qname]
+	}
 	delay := s.delay[qname]
 	s.mu.RUnlock()
 	if delay > 0 {
@@ -431,27 +463,42 @@ func (s *Server) answer(req *dns.Msg) *dns.Msg {
 		}
 		seen[name] = true
 		set := s.rrs[name]
+		// RFC 4592: a name that does not exist takes the records of the
+		// wildcard at its closest encloser, with its own name as owner.
+		wild := false
+		if !s.exists[name] {
+			if src := s.wildcardLocked(name, zone); src != "" {
+				set, wild = s.rrs[src], true
+			}
+		}
+		cp := func(rr dns.RR) dns.RR {
+			c := dns.Copy(rr)
+			if wild {
+				c.Header().Name = name
+			}
+			return c
+		}
 		if q.Qtype == dns.TypeSOA && name == zone {
 			m.Answer = append(m.Answer, dns.Copy(s.zones[zone]))
 			return m
 		}
 		if rrs := set[q.Qtype]; len(rrs) > 0 {
 			for _, rr := range rrs {
-				m.Answer = append(m.Answer, dns.Copy(rr))
+				m.Answer = append(m.Answer, cp(rr))
 			}
 			return m
 		}
 		if q.Qtype == dns.TypeANY && len(set) > 0 {
 			for _, rrs := range set {
 				for _, rr := range rrs {
-					m.Answer = append(m.Answer, dns.Copy(rr))
+					m.Answer = append(m.Answer, cp(rr))
 				}
 			}
 			sort.Slice(m.Answer, func(i, j int) bool { return m.Answer[i].String() < m.Answer[j].String() })
 			return m
 		}
 		if c := set[dns.TypeCNAME]; len(c) > 0 && q.Qtype != dns.TypeCNAME {
-			m.Answer = append(m.Answer, dns.Copy(c[0]))
+			m.Answer = append(m.Answer, cp(c[0]))
 			target := dns.CanonicalName(c[0].(*dns.CNAME).Target)
 			z := s.zoneOfLocked(target)
 			if z == "" {
@@ -462,12 +509,33 @@ func (s *Server) answer(req *dns.Msg) *dns.Msg {
 		}
 		// NODATA or NXDOMAIN for the current name.
 		m.Ns = append(m.Ns, dns.Copy(s.zones[zone]))
-		if !s.exists[name] {
+		if !s.exists[name] && !wild {
 			m.Rcode = dns.RcodeNameError
 		}
 		return m
 	}
 	return m
+}
+
+// wildcardLocked returns the owner of the wildcard that answers for name,
+// a name that does not exist in zone, or "" (RFC 4592 §3.3.1): "*." and
+// name's closest encloser, its longest ancestor that exists (an empty
+// non-terminal counts: it blocks a wildcard above it).
+func (s *Server) wildcardLocked(name, zone string) string {
+	for n := name; n != zone; {
+		i, end := dns.NextLabel(n, 0)
+		if end {
+			return ""
+		}
+		n = n[i:]
+		if s.exists[n] {
+			if src := "*." + n; s.exists[src] {
+				return src
+			}
+			return ""
+		}
+	}
+	return ""
 }
 
 // update applies an RFC 2136 UPDATE (no prerequisites, no TSIG checks).

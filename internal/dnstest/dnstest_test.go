@@ -2,6 +2,8 @@ package dnstest
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,5 +150,95 @@ func TestUpdate(t *testing.T) {
 	}
 	if r, err := ask(t, s, "tcp", "_acme-challenge.mail.d.test", dns.TypeTXT); err != nil || len(r.Answer) != 0 {
 		t.Fatalf("after delete: got %v, %v", r, err)
+	}
+}
+
+const wildZone = `$ORIGIN w.test.
+$TTL 300
+@          IN MX 10 mail.w.test.
+*          IN A     127.0.0.2
+*          IN TXT   "wild"
+mail       IN A     127.0.0.3
+txtonly    IN TXT   "here"
+a.b        IN A     127.0.0.4
+*.sub      IN CNAME target.w.test.
+target     IN A     127.0.0.5
+*.out      IN CNAME host.elsewhere.test.
+`
+
+// TestWildcards: RFC 4592. A wildcard answers for names that do not exist,
+// with the name asked as owner; not for names that exist with other types
+// (NODATA), nor below an existing name (its closest encloser has no
+// wildcard), nor for empty non-terminals. A wildcard CNAME is chased.
+func TestWildcards(t *testing.T) {
+	s := New()
+	if err := s.AddZone("w.test", wildZone); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	tests := []struct {
+		name  string
+		qname string
+		qtype uint16
+		rcode int
+		want  []string // answers: "owner type rdata"
+	}{
+		{"synthesised", "smtp.w.test", dns.TypeA, dns.RcodeSuccess, []string{"smtp.w.test. A 127.0.0.2"}},
+		{"synthesised other type", "imap.w.test", dns.TypeTXT, dns.RcodeSuccess, []string{`imap.w.test. TXT "wild"`}},
+		{"wildcard without the type: NODATA", "imap.w.test", dns.TypeAAAA, dns.RcodeSuccess, nil},
+		{"deeper name", "x.y.w.test", dns.TypeA, dns.RcodeSuccess, []string{"x.y.w.test. A 127.0.0.2"}},
+		{"explicit record wins", "mail.w.test", dns.TypeA, dns.RcodeSuccess, []string{"mail.w.test. A 127.0.0.3"}},
+		{"existing name, other type: NODATA", "txtonly.w.test", dns.TypeA, dns.RcodeSuccess, nil},
+		{"empty non-terminal: NODATA", "b.w.test", dns.TypeA, dns.RcodeSuccess, nil},
+		{"below an existing name without a wildcard", "x.mail.w.test", dns.TypeA, dns.RcodeNameError, nil},
+		{"below an empty non-terminal", "x.b.w.test", dns.TypeA, dns.RcodeNameError, nil},
+		{"the apex is not matched", "w.test", dns.TypeA, dns.RcodeSuccess, nil},
+		{"wildcard CNAME chased", "pop.sub.w.test", dns.TypeA, dns.RcodeSuccess,
+			[]string{"pop.sub.w.test. CNAME target.w.test.", "target.w.test. A 127.0.0.5"}},
+		{"wildcard CNAME out of zone", "pop.out.w.test", dns.TypeA, dns.RcodeSuccess,
+			[]string{"pop.out.w.test. CNAME host.elsewhere.test."}},
+		{"wildcard CNAME asked as CNAME", "pop.sub.w.test", dns.TypeCNAME, dns.RcodeSuccess,
+			[]string{"pop.sub.w.test. CNAME target.w.test."}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := ask(t, s, "udp", tt.qname, tt.qtype)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, rr := range r.Answer {
+				h := rr.Header()
+				got = append(got, h.Name+" "+dns.TypeToString[h.Rrtype]+" "+strings.TrimPrefix(rr.String(), h.String()))
+			}
+			if r.Rcode != tt.rcode || !slices.Equal(got, tt.want) {
+				t.Fatalf("got %s %q, want %s %q", dns.RcodeToString[r.Rcode], got, dns.RcodeToString[tt.rcode], tt.want)
+			}
+			if len(got) == 0 && (len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != dns.TypeSOA) {
+				t.Errorf("no SOA in the authority section: %v", r.Ns)
+			}
+		})
+	}
+}
+
+// A fault for one type leaves the name's other types answered.
+func TestFaultType(t *testing.T) {
+	s := start(t)
+	s.SetFaultType("mail.d.test", dns.TypeAAAA, FaultServfail)
+	if r, err := ask(t, s, "udp", "mail.d.test", dns.TypeAAAA); err != nil || r.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("AAAA: %v %v", r, err)
+	}
+	if r, err := ask(t, s, "udp", "mail.d.test", dns.TypeA); err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		t.Fatalf("A: %v %v", r, err)
+	}
+	s.SetFaultType("mail.d.test", dns.TypeAAAA, FaultNone)
+	if r, err := ask(t, s, "udp", "mail.d.test", dns.TypeAAAA); err != nil || r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("AAAA after clearing: %v %v", r, err)
+	}
+	if got := s.QueryCounts()["mail.d.test. AAAA"]; got != 2 {
+		t.Errorf("QueryCounts: %d AAAA queries, want 2", got)
 	}
 }

@@ -4,7 +4,8 @@
 // that forbids the CA (domain3.test), a null MX (nullmx.test), an IDN
 // (bücher.test), a foreign autodiscover CNAME, a name partly elsewhere
 // (client11), a name moved away (client13), a CNAME chain (client09), MTA-STS
-// and TLSA (client05), and a zone whose server fails (broken-dns.test).
+// and TLSA (client05), a wildcard record (client15), and a zone whose server
+// fails (broken-dns.test).
 //
 // Every file except foreign-provider.test.db is a hosted domain, as cPanel's
 // /var/named/*.db would be.
