@@ -249,7 +249,9 @@ func sniNamesFor(probes, services int) int {
 	return (probes - services + services - 1) / services
 }
 
-func (st *stages) dnsCeiling(ctx context.Context, qs *fastdns.Queries) error {
+// dnsCeiling measures the minimal client (with its CPU profile when asked
+// and prof is set) and, the first time, the responder's capacity.
+func (st *stages) dnsCeiling(ctx context.Context, qs *fastdns.Queries, prof bool) error {
 	cfg, res, log := st.cfg, st.res, st.log
 	addr := st.ch.Ready.DNS
 	if res.DNS.Responder.QPS == 0 {
@@ -264,8 +266,13 @@ func (st *stages) dnsCeiling(ctx context.Context, qs *fastdns.Queries) error {
 	if err != nil {
 		return err
 	}
+	stop := func() {}
+	if prof {
+		stop = profile(cfg.CPUProfile, "dns-ceiling")
+	}
 	u0 := selfCPU()
 	r, err := fastdns.Blast(ctx, addr, qs, fastdns.BlastOptions{InFlight: cfg.Concurrency})
+	stop()
 	if err != nil {
 		return fmt.Errorf("dns ceiling: %w", err)
 	}

@@ -58,7 +58,7 @@ func (st *stages) inventoryStages(ctx context.Context, qs *fastdns.Queries) erro
 	cfg, res, log := st.cfg, st.res, st.log
 	domains := st.domains
 	for rep := 0; rep < cfg.Reps; rep++ {
-		if err := st.dnsCeiling(ctx, qs); err != nil {
+		if err := st.dnsCeiling(ctx, qs, rep == 0); err != nil {
 			return err
 		}
 		before, err := st.ch.Stats()

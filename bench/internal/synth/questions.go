@@ -16,12 +16,18 @@ type Question struct {
 // (RFC 6186, RFC 8314, and Microsoft's autodiscover).
 var SRVServices = []string{"_submission._tcp", "_submissions._tcp", "_imap._tcp", "_imaps._tcp", "_pop3._tcp", "_pop3s._tcp", "_autodiscover._tcp"}
 
+// WildcardProbe is the label the inventory asks for under a domain whose
+// conventional names answer, to detect a wildcard record
+// (dnscheck.WildcardProbeLabel and a random suffix).
+const WildcardProbe = "_certplan-wc-00000000."
+
 // ConventionalPrefixes are the conventional names looked up under each domain.
 var ConventionalPrefixes = []string{"mail", "smtp", "imap", "pop", "autoconfig", "autodiscover"}
 
 // Questions returns the questions an inventory of domains asks, following
 // certplan's inventory (issue 2): per domain its MX, the seven SRV owners,
-// _mta-sts TXT and A and AAAA of the conventional names; then, once per
+// _mta-sts TXT, A and AAAA of the conventional names and, when one of them
+// answers, the wildcard probe; then, once per
 // distinct name found, its A and AAAA (when not asked already), CAA climbing
 // from the name towards the root until a CAA set is found (each owner asked
 // once), and TLSA at _25._tcp.<name> for MX targets. It is the ceiling
@@ -79,13 +85,24 @@ func (w *World) Questions(domains []string) []Question {
 		if ans, _ := ask("_mta-sts."+D, dns.TypeTXT); has(ans, dns.TypeTXT) {
 			use("mta-sts."+D, false)
 		}
+		v4, v6 := false, false
 		for _, p := range ConventionalPrefixes {
 			n := p + "." + D
 			a, _ := ask(n, dns.TypeA)
 			aaaa, _ := ask(n, dns.TypeAAAA)
+			v4, v6 = v4 || has(a, dns.TypeA), v6 || has(aaaa, dns.TypeAAAA)
 			if has(a, dns.TypeA) || has(aaaa, dns.TypeAAAA) {
 				use(n, false)
 			}
+		}
+		// The wildcard probe: a name that cannot exist, of the family the
+		// conventional names answered with (the inventory's label has a
+		// random suffix; any suffix gets the same NXDOMAIN here).
+		switch wc := WildcardProbe + D; {
+		case v4:
+			ask(wc, dns.TypeA)
+		case v6:
+			ask(wc, dns.TypeAAAA)
 		}
 	}
 	for _, n := range order {
