@@ -403,13 +403,28 @@ func runError(rep *apply.Report, mode apply.Mode, connErr error, o *applyOptions
 	var parts, hints []string
 	if n := count[apply.StatusFailed]; n > 0 {
 		parts = append(parts, plural(n, "certificate")+" not issued")
+		// What stays: the certificates in place, unless none was issued
+		// yet for the ones that failed.
+		never := 0
+		for _, c := range rep.Certificates {
+			if c.Status == apply.StatusFailed && c.Serial == "" {
+				never++
+			}
+		}
+		stay := "the certificates in place stay"
+		switch {
+		case never == n:
+			stay = "none of them was issued before, so their names stay uncovered"
+		case never > 0:
+			stay = fmt.Sprintf("the certificates in place stay (%d of the failed ones had none yet)", never)
+		}
 		switch {
 		case connErr != nil:
 			hints = append(hints, caHint(connErr))
 		case mode == apply.ModeRenew:
-			hints = append(hints, `the certificates in place stay; renew tries again after the time shown ("next attempt after"), "certplan issue" at once`)
+			hints = append(hints, stay+`; renew tries again after the time shown ("next attempt after"), "certplan issue" at once`)
 		default:
-			hints = append(hints, "the certificates in place stay; run issue again once the cause shown above is fixed")
+			hints = append(hints, stay+"; run issue again once the cause shown above is fixed")
 		}
 	}
 	if n := count[apply.StatusKept]; n > 0 {
