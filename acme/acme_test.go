@@ -301,6 +301,7 @@ func TestReducedCoverageGuard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.ca.ForgetAuthorizations() // so that the CA validates late.d.test again
 	if err := pebbletest.PointElsewhere(e.dns, "late.d.test"); err != nil {
 		t.Fatal(err)
 	}
@@ -536,10 +537,15 @@ func TestRenewalWithCAFailureKeepsReplaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pebbletest.PointElsewhere(e.dns, "late.d.test"); err != nil {
+	// The renewal adds a name the CA cannot validate: the inventory says it
+	// is here (so the preflight keeps it) but its DNS points elsewhere. A
+	// fresh name, so that no authorization Pebble may reuse from the first
+	// order (it reuses some even when told not to) lets it through.
+	if err := e.dns.Add("fresh.d.test. 60 IN A 127.0.0.77"); err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Obtain(context.Background(), req)
+	renew := append(slices.Clone(names), "fresh.d.test")
+	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: renew, Inventory: inventory(renew...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -547,7 +553,8 @@ func TestRenewalWithCAFailureKeepsReplaces(t *testing.T) {
 	if len(orders) != 3 || orders[1].Replaces != first.Cert.Meta.ARICertID || orders[2].Replaces != first.Cert.Meta.ARICertID {
 		t.Errorf("orders %+v: both renewal orders should replace %s", orders, first.Cert.Meta.ARICertID)
 	}
-	if res.Replaced != first.Cert.Meta.ARICertID || !slices.Equal(res.Issued, []string{"mail.d.test"}) || res.Orders != 2 {
+	if res.Replaced != first.Cert.Meta.ARICertID || !slices.Equal(res.Issued, []string{"late.d.test", "mail.d.test"}) || res.Orders != 2 ||
+		len(res.Dropped) != 1 || res.Dropped[0].Name != "fresh.d.test" {
 		t.Errorf("result %+v", res)
 	}
 }

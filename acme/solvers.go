@@ -21,7 +21,6 @@ import (
 	"github.com/go-acme/lego/v5/providers/dns/cloudflare"
 	"github.com/go-acme/lego/v5/providers/dns/cpanel"
 	"github.com/go-acme/lego/v5/providers/dns/dnsupdate"
-	"github.com/go-acme/lego/v5/providers/dns/exec"
 	"github.com/go-acme/lego/v5/providers/dns/httpreq"
 	"github.com/go-acme/lego/v5/providers/dns/route53"
 	"github.com/miekg/dns"
@@ -95,7 +94,7 @@ func DNSProvider(name string) (challenge.Provider, error) {
 	case "dnsupdate", "rfc2136":
 		p, err = dnsupdate.NewDNSProvider()
 	case "exec":
-		p, err = exec.NewDNSProvider()
+		p, err = newExecProvider()
 	case "httpreq":
 		p, err = httpreq.NewDNSProvider()
 	case "route53":

@@ -47,6 +47,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/letsencrypt/pebble/v2/acme"
 	"github.com/letsencrypt/pebble/v2/ca"
 	"github.com/letsencrypt/pebble/v2/db"
 	"github.com/letsencrypt/pebble/v2/va"
@@ -129,6 +130,7 @@ type CA struct {
 	orders      []OrderRequest
 	newAccounts int
 	orderFaults []OrderFault
+	authzIDs    map[string]bool // every authorization a client has read
 
 	// newOrderMu keeps newOrder requests apart from every other request:
 	// see intercept.
@@ -268,6 +270,29 @@ func (c *CA) Orders() []OrderRequest {
 	return append([]OrderRequest(nil), c.orders...)
 }
 
+// ForgetAuthorizations deactivates every authorization clients have read so
+// far, so that no later order reuses one: a test that makes a name fail at
+// the CA after it was validated calls it, since Pebble reuses a valid
+// authorization about 1% of the time even at PEBBLE_AUTHZREUSE=0 (it tests
+// rand.Intn(100) > percent). Call it while no order is under way.
+func (c *CA) ForgetAuthorizations() {
+	c.mu.Lock()
+	ids := make([]string, 0, len(c.authzIDs))
+	for id := range c.authzIDs {
+		ids = append(ids, id)
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		if a := c.db.GetAuthorizationByID(id); a != nil {
+			a.Lock()
+			if a.Status == acme.StatusValid {
+				a.Status = acme.StatusDeactivated
+			}
+			a.Unlock()
+		}
+	}
+}
+
 // NewAccounts is the number of newAccount requests received so far
 // (registrations, successful or not).
 func (c *CA) NewAccounts() int {
@@ -363,6 +388,14 @@ func (c *CA) intercept(next http.Handler) http.Handler {
 		if r.Method == http.MethodPost && r.URL.Path == "/sign-me-up" {
 			c.mu.Lock()
 			c.newAccounts++
+			c.mu.Unlock()
+		}
+		if id, ok := strings.CutPrefix(r.URL.Path, "/authZ/"); ok && id != "" {
+			c.mu.Lock()
+			if c.authzIDs == nil {
+				c.authzIDs = map[string]bool{}
+			}
+			c.authzIDs[id] = true
 			c.mu.Unlock()
 		}
 		if r.Method != http.MethodPost || r.URL.Path != "/order-plz" {

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package acme
+
+import "os/exec"
+
+func inGroup(cmd *exec.Cmd) {}

@@ -1,0 +1,118 @@
+package acme
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/go-acme/lego/v5/challenge/dns01"
+)
+
+// execProvider is the "exec" DNS provider: it runs the admin's script to
+// publish and remove a challenge's TXT record, with lego's exec provider's
+// interface (EXEC_PATH; arguments "present|cleanup FQDN VALUE", or with
+// EXEC_MODE=RAW "present|cleanup -- DOMAIN TOKEN KEYAUTH"), so scripts
+// written for lego work unchanged. Unlike lego's, a failure carries the
+// script's own words: the end of what it printed is in the error.
+type execProvider struct {
+	path    string
+	raw     bool
+	timeout time.Duration
+}
+
+// maxScriptOutput bounds what is kept of a script's output.
+const maxScriptOutput = 64 << 10
+
+func newExecProvider() (*execProvider, error) {
+	path := os.Getenv("EXEC_PATH")
+	if path == "" {
+		return nil, errors.New("EXEC_PATH is not set: the script that adds and removes the TXT records")
+	}
+	if _, err := exec.LookPath(path); err != nil {
+		return nil, fmt.Errorf("EXEC_PATH %s: %w", path, err)
+	}
+	p := &execProvider{path: path, raw: os.Getenv("EXEC_MODE") == "RAW", timeout: 2 * time.Minute}
+	if s := os.Getenv("EXEC_TIMEOUT"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("EXEC_TIMEOUT %q: want a duration such as 90s", s)
+		}
+		p.timeout = d
+	}
+	return p, nil
+}
+
+func (p *execProvider) Present(ctx context.Context, domain, token, keyAuth string) error {
+	return p.run(ctx, "present", domain, token, keyAuth)
+}
+
+func (p *execProvider) CleanUp(ctx context.Context, domain, token, keyAuth string) error {
+	return p.run(ctx, "cleanup", domain, token, keyAuth)
+}
+
+func (p *execProvider) run(ctx context.Context, op, domain, token, keyAuth string) error {
+	var args []string
+	if p.raw {
+		args = []string{op, "--", domain, token, keyAuth}
+	} else {
+		info := dns01.GetChallengeInfo(ctx, domain, keyAuth)
+		args = []string{op, info.EffectiveFQDN, info.Value}
+	}
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, p.path, args...)
+	inGroup(cmd)
+	cmd.WaitDelay = time.Second // a child that escaped the group holding the output open
+	var out tailBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err == nil {
+		return nil
+	}
+	switch {
+	case parent.Err() != nil:
+		err = parent.Err()
+	case ctx.Err() != nil:
+		err = fmt.Errorf("killed: no result after %s (EXEC_TIMEOUT)", p.timeout)
+	}
+	msg := fmt.Sprintf("%s %s %s: %v", p.path, op, args[1], err)
+	if t := out.lastLines(3); t != "" {
+		msg += ": " + t
+	}
+	return errors.New(msg)
+}
+
+// tailBuffer keeps the last maxScriptOutput bytes written to it.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if over := len(t.b) - maxScriptOutput; over > 0 {
+		t.b = t.b[over:]
+	}
+	return len(p), nil
+}
+
+// lastLines returns the last n non-empty lines, joined by " / ".
+func (t *tailBuffer) lastLines(n int) string {
+	var lines []string
+	for _, l := range strings.Split(string(bytes.ToValidUTF8(t.b, []byte("?"))), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	s := strings.Join(lines, " / ")
+	if len(s) > 500 {
+		s = s[:500] + "…"
+	}
+	return s
+}
