@@ -210,7 +210,7 @@ type CAAResult struct {
 
 // Verdict returns r in the inventory's form, records sorted.
 func (r CAAResult) Verdict() model.CAAVerdict {
-	v := model.CAAVerdict{At: r.At, Reason: r.Reason}
+	v := model.CAAVerdict{At: r.At, Alias: r.Alias, Reason: r.Reason}
 	for _, rr := range r.Records {
 		v.Records = append(v.Records, fmt.Sprintf("%d %s %q", rr.Flag, strings.ToLower(rr.Tag), rr.Value))
 	}

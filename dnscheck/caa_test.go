@@ -166,6 +166,9 @@ func TestCAAClimbing(t *testing.T) {
 			if tt.at != "" && len(v.Records) == 0 {
 				t.Errorf("verdict has no records: %+v", v)
 			}
+			if wantAlias := strings.Contains(tt.reason, "(CNAME to host.provider.test)"); wantAlias != (v.Alias == "host.provider.test") {
+				t.Errorf("verdict alias %q", v.Alias)
+			}
 		})
 	}
 	// The parameters stay available to the ACME client.

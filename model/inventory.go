@@ -94,6 +94,10 @@ type CAAVerdict struct {
 	// At is the name whose CAA record set is relevant (the closest one found
 	// climbing towards the root); empty when no CAA exists, which allows any CA.
 	At string `json:"at,omitempty"`
+	// Alias is the CNAME target where the set was found when At is an
+	// alias (RFC 8659 follows CNAMEs): the records live there, and a record
+	// to add goes there.
+	Alias string `json:"alias,omitempty"`
 	// Records are the relevant set in presentation format, sorted.
 	Records []string `json:"records,omitempty"`
 	// Reason is a short explanation, such as

@@ -28,6 +28,10 @@ func TestCAAReason(t *testing.T) {
 		forbid("mail.d3.test", model.CAAVerdict{At: "d3.test", Records: []string{`0 issue "sectigo.com"`}, Reason: `CAA at d3.test allows only "sectigo.com"`}),
 		forbid("smtp.alias.test", model.CAAVerdict{At: "alias.test", Records: []string{`0 issue "sectigo.com"`},
 			Reason: `CAA at alias.test (CNAME to caa.provider.test) allows only "sectigo.com"`}),
+		// The alias as the inventory records it now, with a reason that
+		// does not say it.
+		forbid("pop.alias2.test", model.CAAVerdict{At: "alias2.test", Alias: "caa2.provider.test", Records: []string{`0 issue "sectigo.com"`},
+			Reason: `CAA allows only "sectigo.com"`}),
 		forbid("imap.crit.test", model.CAAVerdict{At: "crit.test", Records: []string{`128 tbs "x"`},
 			Reason: `CAA at crit.test has a critical record with the unknown tag "tbs": no CA may issue`}),
 		// Failed lookups: the zone is the closest enclosing name where the
@@ -43,6 +47,7 @@ func TestCAAReason(t *testing.T) {
 	want := map[string][]string{
 		"mail.d3.test":          {`; to let it issue, add this record: d3.test. IN CAA 0 issue "letsencrypt.org"; or leave the name out with --exclude`},
 		"smtp.alias.test":       {`(CNAME to caa.provider.test)`, `add this record: caa.provider.test. IN CAA 0 issue "letsencrypt.org";`},
+		"pop.alias2.test":       {`add this record: caa2.provider.test. IN CAA 0 issue "letsencrypt.org";`},
 		"imap.crit.test":        {"no CA may issue; remove the critical record at crit.test"},
 		"smtp.d1.test":          {"CAA lookup failed (CAA x.test: SERVFAIL from 127.0.0.1:53)", "fix the DNS servers of d1.test (where"},
 		"smtp.deep.sub.d2.test": {"fix the DNS servers of sub.d2.test (where"},

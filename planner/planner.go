@@ -583,9 +583,8 @@ func (p *planner) caaReason(n *model.Name) string {
 	if len(v.Records) > 0 {
 		recs = " (" + strings.Join(v.Records, "; ") + ")"
 	}
-	// The set may have been found through a CNAME (dnscheck's reason says
-	// "CAA at X (CNAME to Y)"): the records live at Y, and X, an alias,
-	// can hold no others.
+	// The set may have been found through a CNAME (X an alias of Y): the
+	// records live at Y, and X can hold no others.
 	at := cmp.Or(caaAlias(v), v.At, n.Name)
 	if strings.Contains(why, "critical record") {
 		return fmt.Sprintf("%s%s: no CA may issue; remove the critical record at %s or leave the name out with --exclude", why, recs, at)
@@ -623,9 +622,13 @@ func zoneQuote(s string) string {
 	return b.String()
 }
 
-// caaAlias returns the CNAME target where v's set was found, read from the
-// reason dnscheck writes ("CAA at X (CNAME to Y) ..."), or "".
+// caaAlias returns the CNAME target where v's set was found, or "": the
+// verdict's Alias, or for an inventory written before it had one, read
+// from the reason dnscheck writes ("CAA at X (CNAME to Y) ...").
 func caaAlias(v model.CAAVerdict) string {
+	if v.Alias != "" {
+		return v.Alias
+	}
 	rest, ok := strings.CutPrefix(v.Reason, "CAA at "+v.At+" (CNAME to ")
 	if !ok || v.At == "" {
 		return ""
