@@ -71,22 +71,25 @@ type QPSResult struct {
 
 // InventoryResult is certplan's inventory of every domain.
 type InventoryResult struct {
-	Domains       int              `json:"domains"`
-	DomainsFailed int              `json:"domains_failed"`
-	FailedWant    int              `json:"domains_failed_expected"` // the world's NXDOMAIN domains
-	Names         int              `json:"names"`
-	Queries       int64            `json:"queries"` // counted by the responder
-	LibQueries    int              `json:"library_queries"`
-	Elapsed       time.Duration    `json:"elapsed_ns"`
-	QPS           float64          `json:"qps"`
-	DomainsPerSec float64          `json:"domains_per_sec"`
-	Ratio         float64          `json:"ratio_to_ceiling"`
-	PeakHeap      uint64           `json:"peak_heap_bytes"`
-	PeakRSS       uint64           `json:"peak_rss_bytes"`
-	ClientCPUus   float64          `json:"client_cpu_us_per_query"`
-	ByType        map[string]int64 `json:"by_type"`
-	Truncated     int64            `json:"truncated"`
-	TCP           int64            `json:"tcp"`
+	Domains       int           `json:"domains"`
+	DomainsFailed int           `json:"domains_failed"`
+	FailedWant    int           `json:"domains_failed_expected"` // the world's NXDOMAIN domains
+	Names         int           `json:"names"`
+	Queries       int64         `json:"queries"` // counted by the responder
+	LibQueries    int           `json:"library_queries"`
+	Elapsed       time.Duration `json:"elapsed_ns"`
+	QPS           float64       `json:"qps"`
+	DomainsPerSec float64       `json:"domains_per_sec"`
+	Ratio         float64       `json:"ratio_to_ceiling"`
+	PeakHeap      uint64        `json:"peak_heap_bytes"`
+	PeakRSS       uint64        `json:"peak_rss_bytes"`
+	ClientCPUus   float64       `json:"client_cpu_us_per_query"`
+	// ResponderCPUus is the responder's CPU a query while it answered the
+	// inventory (compare the ceiling's ceiling_responder_cpu_us).
+	ResponderCPUus float64          `json:"responder_cpu_us_per_query"`
+	ByType         map[string]int64 `json:"by_type"`
+	Truncated      int64            `json:"truncated"`
+	TCP            int64            `json:"tcp"`
 }
 
 // DropResult is the dropped-queries case: some domains' name server never
