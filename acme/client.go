@@ -26,6 +26,14 @@ import (
 // agreed to the CA's terms of service.
 var ErrTOSNotAgreed = errors.New("registering an ACME account requires agreeing to the CA's terms of service")
 
+// ChallengeSetupError is a challenge configuration that cannot work, such
+// as a DNS provider whose environment variables are missing or wrong; New
+// returns it before contacting the CA.
+type ChallengeSetupError struct{ Err error }
+
+func (e *ChallengeSetupError) Error() string { return "challenge setup: " + e.Err.Error() }
+func (e *ChallengeSetupError) Unwrap() error { return e.Err }
+
 // Client issues certificates from one CA into one store.
 type Client struct {
 	cfg    Config
@@ -90,6 +98,11 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	// lego logs through its own default logger, to stdout unless told.
 	legolog.SetDefault(c.log)
 
+	// The challenge setup first: a wrong one is found before the CA is
+	// contacted.
+	if c.solver, err = newSolver(ctx, cfg.Challenge, c.log); err != nil {
+		return nil, &ChallengeSetupError{Err: err}
+	}
 	hc := cfg.HTTPClient
 	if hc == nil {
 		if hc, err = httpClient(cfg.CARootsPEM); err != nil {
@@ -97,9 +110,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		}
 	}
 	if err := c.loadAccount(hc); err != nil {
-		return nil, err
-	}
-	if c.solver, err = newSolver(ctx, cfg.Challenge, c.log); err != nil {
+		c.solver.close()
 		return nil, err
 	}
 	return c, nil

@@ -14,6 +14,8 @@ func TestMain(m *testing.M) {
 		"certplan": func() {
 			os.Exit(Run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
 		},
+		// dnshook is a DNS-01 exec script (see script_dnshook_test.go).
+		"dnshook": dnshookMain,
 	})
 }
 

@@ -364,7 +364,10 @@ func runApply(ctx context.Context, g *globals, o *applyOptions, args []string, m
 }
 
 func caHint(err error) string {
+	var cs *acme.ChallengeSetupError
 	switch {
+	case errors.As(err, &cs):
+		return "fix the challenge setup (--challenge, --dns-provider and the provider's environment variables, as lego documents them); nothing was sent to the CA"
 	case errors.Is(err, acme.ErrTOSNotAgreed):
 		return "read the CA's terms of service, then add --agree-tos (and --email for expiry notices)"
 	case strings.Contains(err.Error(), "certificate signed by unknown authority"):
