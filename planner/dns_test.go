@@ -64,17 +64,9 @@ mx.hoster A 127.0.0.2
 		}
 		return p
 	}
-	planned := func(p *model.Plan) []string {
-		var ns []string
-		for _, c := range p.Certificates {
-			ns = append(ns, c.Names...)
-		}
-		slices.Sort(ns)
-		return slices.Compact(ns)
-	}
 	prev := plan(inventory(), nil)
 	all := []string{"mail.a.test", "mail.b.test", "mail.c.test", "mx.hoster.test", "smtp.b.test"}
-	if got := planned(prev); !slices.Equal(got, all) {
+	if got := plannedNames(prev); !slices.Equal(got, all) {
 		t.Fatalf("first plan: %v, want %v", got, all)
 	}
 
@@ -124,7 +116,17 @@ mx.hoster A 127.0.0.2
 		t.Errorf("a.test: want a domain whose error has %q; domains %+v", model.DomainErrNXDOMAIN, inv.Domains)
 	}
 	p = plan(inv, p)
-	if got, want := planned(p), []string{"mx.hoster.test", "smtp.b.test"}; !slices.Equal(got, want) {
+	if got, want := plannedNames(p), []string{"mx.hoster.test", "smtp.b.test"}; !slices.Equal(got, want) {
 		t.Errorf("after NXDOMAIN: planned %v, want %v (warnings %+v)", got, want, p.Warnings)
 	}
+}
+
+// plannedNames lists the names on p's certificates, sorted, each once.
+func plannedNames(p *model.Plan) []string {
+	var ns []string
+	for _, c := range p.Certificates {
+		ns = append(ns, c.Names...)
+	}
+	slices.Sort(ns)
+	return slices.Compact(ns)
 }

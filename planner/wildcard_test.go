@@ -77,14 +77,6 @@ func TestInventoryToPlan(t *testing.T) {
 		}
 		return p
 	}
-	planned := func(p *model.Plan) []string {
-		var ns []string
-		for _, c := range p.Certificates {
-			ns = append(ns, c.Names...)
-		}
-		slices.Sort(ns)
-		return slices.Compact(ns)
-	}
 	excluded := func(p *model.Plan) map[string]string {
 		m := map[string]string{}
 		for _, e := range p.Excluded {
@@ -170,7 +162,7 @@ func TestInventoryToPlan(t *testing.T) {
 				prev = tt.prev()
 			}
 			p := plan(tt.pol, prev)
-			if got := planned(p); !slices.Equal(got, tt.planned) {
+			if got := plannedNames(p); !slices.Equal(got, tt.planned) {
 				t.Errorf("planned %v, want %v", got, tt.planned)
 			}
 			if got := excluded(p); !mapsEqual(got, tt.excluded) {
