@@ -24,16 +24,6 @@ import (
 	"github.com/certplan/certplan/store"
 )
 
-const testZone = `$ORIGIN d.test.
-$TTL 60
-@        IN SOA ns.d.test. hostmaster.d.test. 1 3600 600 86400 60
-mail     IN A   127.0.0.2
-smtp     IN A   127.0.0.2
-imap     IN A   127.0.0.2
-late     IN A   127.0.0.2
-away     IN A   127.0.0.77
-`
-
 type env struct {
 	t     testing.TB
 	dns   *dnstest.Server
@@ -46,34 +36,15 @@ func newEnv(t *testing.T) *env { return newEnvTB(t) }
 
 func newEnvTB(t testing.TB) *env {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	d := dnstest.New()
-	if err := d.AddZone("d.test", testZone); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 20; i++ {
-		if err := d.Add("n" + strconv.Itoa(i) + ".d.test. 60 IN A 127.0.0.2"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := d.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	var logw *os.File
+	var opts pebbletest.Options
 	if os.Getenv("PEBBLE_LOG") != "" {
-		logw = os.Stderr
+		opts.Log = os.Stderr
 	}
-	opts := pebbletest.Options{DNSAddr: d.Addr()}
-	if logw != nil {
-		opts.Log = logw
+	var extra []string
+	for i := 0; i < 20; i++ {
+		extra = append(extra, "n"+strconv.Itoa(i)+".d.test. 60 IN A 127.0.0.2")
 	}
-	ca, err := pebbletest.Start(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ca.Close() })
+	d, ca := pebbletest.WithDNS(t, "d.test", pebbletest.TestZone, extra, opts)
 	st, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -24,16 +24,6 @@ import (
 	"github.com/certplan/certplan/store"
 )
 
-const zone = `$ORIGIN d.test.
-$TTL 60
-@        IN SOA ns.d.test. hostmaster.d.test. 1 3600 600 86400 60
-mail     IN A   127.0.0.2
-smtp     IN A   127.0.0.2
-imap     IN A   127.0.0.2
-late     IN A   127.0.0.2
-away     IN A   127.0.0.77
-`
-
 // env is a small shared host: DNS, Pebble, one SMTPS listener on 127.0.0.2
 // that serves the certificates a deploy hook copies into deployDir (as a
 // real server reads its files on reload), and a state directory.
@@ -53,21 +43,7 @@ func newEnv(t *testing.T) *env { return newEnvTB(t) }
 
 func newEnvTB(t testing.TB) *env {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	d := dnstest.New()
-	if err := d.AddZone("d.test", zone); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	ca, err := pebbletest.Start(ctx, pebbletest.Options{DNSAddr: d.Addr()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ca.Close() })
+	d, ca := pebbletest.WithDNS(t, "d.test", pebbletest.TestZone, nil, pebbletest.Options{})
 
 	e := &env{t: t, dns: d, ca: ca, dir: t.TempDir(), deployDir: t.TempDir(), now: time.Now().UTC().Truncate(time.Second)}
 	// Today the server has a self-signed certificate for its own name.
