@@ -81,7 +81,11 @@ func (p *execProvider) run(ctx context.Context, op, domain, token, keyAuth strin
 	case ctx.Err() != nil:
 		err = fmt.Errorf("killed: no result after %s (EXEC_TIMEOUT)", p.timeout)
 	}
-	msg := fmt.Sprintf("%s %s %s: %v", p.path, op, args[1], err)
+	what := args[1] // the record's FQDN; in RAW mode, the domain
+	if p.raw {
+		what = domain
+	}
+	msg := fmt.Sprintf("%s %s %s: %v", p.path, op, what, err)
 	if t := out.lastLines(3); t != "" {
 		msg += ": " + t
 	}

@@ -269,3 +269,35 @@ func TestExecProviderErrors(t *testing.T) {
 		t.Errorf("hanging script took %s", d)
 	}
 }
+
+// EXEC_MODE=RAW passes the domain, token and key authorization, as lego's
+// exec provider does; a failure names the domain.
+func TestExecProviderRaw(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "raw.sh")
+	log := filepath.Join(dir, "args")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" >> "+log+"\n[ \"$1\" = present ] || { echo cleanup refused; exit 2; }\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("EXEC_PATH", script)
+	t.Setenv("EXEC_MODE", "RAW")
+	t.Setenv("EXEC_TIMEOUT", "")
+	p, err := DNSProvider("exec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Present(context.Background(), "mail.d.test", "tok", "tok.key"); err != nil {
+		t.Fatal(err)
+	}
+	err = p.CleanUp(context.Background(), "mail.d.test", "tok", "tok.key")
+	if err == nil || !strings.Contains(err.Error(), "raw.sh cleanup mail.d.test: exit status 2: cleanup refused") {
+		t.Errorf("cleanup: %v", err)
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), "present -- mail.d.test tok tok.key\ncleanup -- mail.d.test tok tok.key\n"; got != want {
+		t.Errorf("script got %q, want %q", got, want)
+	}
+}
