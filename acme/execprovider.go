@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/go-acme/lego/v5/challenge/dns01"
+
+	"github.com/certplan/certplan/internal/proc"
 )
 
 // execProvider is the "exec" DNS provider: it runs the admin's script to
@@ -18,15 +20,14 @@ import (
 // interface (EXEC_PATH; arguments "present|cleanup FQDN VALUE", or with
 // EXEC_MODE=RAW "present|cleanup -- DOMAIN TOKEN KEYAUTH"), so scripts
 // written for lego work unchanged. Unlike lego's, a failure carries the
-// script's own words: the end of what it printed is in the error.
+// script's own words (the end of what it printed is in the error), and the
+// script runs as deploy hooks do (internal/proc: its process group killed
+// on EXEC_TIMEOUT).
 type execProvider struct {
 	path    string
 	raw     bool
 	timeout time.Duration
 }
-
-// maxScriptOutput bounds what is kept of a script's output.
-const maxScriptOutput = 64 << 10
 
 func newExecProvider() (*execProvider, error) {
 	path := os.Getenv("EXEC_PATH")
@@ -66,12 +67,7 @@ func (p *execProvider) run(ctx context.Context, op, domain, token, keyAuth strin
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, p.path, args...)
-	inGroup(cmd)
-	cmd.WaitDelay = time.Second // a child that escaped the group holding the output open
-	var out tailBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
+	out, err := proc.Run(exec.CommandContext(ctx, p.path, args...), time.Second)
 	if err == nil {
 		return nil
 	}
@@ -86,27 +82,16 @@ func (p *execProvider) run(ctx context.Context, op, domain, token, keyAuth strin
 		what = domain
 	}
 	msg := fmt.Sprintf("%s %s %s: %v", p.path, op, what, err)
-	if t := out.lastLines(3); t != "" {
+	if t := lastLines(out, 3); t != "" {
 		msg += ": " + t
 	}
 	return errors.New(msg)
 }
 
-// tailBuffer keeps the last maxScriptOutput bytes written to it.
-type tailBuffer struct{ b []byte }
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if over := len(t.b) - maxScriptOutput; over > 0 {
-		t.b = t.b[over:]
-	}
-	return len(p), nil
-}
-
 // lastLines returns the last n non-empty lines, joined by " / ".
-func (t *tailBuffer) lastLines(n int) string {
+func lastLines(out []byte, n int) string {
 	var lines []string
-	for _, l := range strings.Split(string(bytes.ToValidUTF8(t.b, []byte("?"))), "\n") {
+	for _, l := range strings.Split(string(bytes.ToValidUTF8(out, []byte("?"))), "\n") {
 		if l = strings.TrimSpace(l); l != "" {
 			lines = append(lines, l)
 		}

@@ -45,15 +45,15 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/certplan/certplan/internal/proc"
 )
 
 // Values of CERTPLAN_CHANGE (Cert.Change).
@@ -83,9 +83,6 @@ func (c Cert) Env() []string {
 		"CERTPLAN_CHANGE=" + c.Change,
 	}
 }
-
-// maxOutput bounds what is kept of a hook's output.
-const maxOutput = 64 << 10
 
 // HookError is a hook that failed: it exited non-zero, was killed, or
 // timed out. Output holds the end of what it printed.
@@ -130,19 +127,14 @@ func Run(ctx context.Context, hook string, c Cert, timeout time.Duration) ([]byt
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", hook)
 	cmd.Env = append(os.Environ(), c.Env()...)
 	cmd.Dir = c.Dir
-	var out tailBuffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
 	// The hook runs in its own process group, and the whole group is killed
-	// on timeout: a reload script's children must not outlive it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 2 * time.Second // do not wait forever on a daemon that kept the pipe
-	err := cmd.Run()
+	// on timeout: a reload script's children must not outlive it. Do not
+	// wait forever on a daemon that kept the pipe.
+	out, err := proc.Run(cmd, 2*time.Second)
 	if err == nil {
-		return out.Bytes(), nil
+		return out, nil
 	}
-	he := &HookError{Hook: hook, CertID: c.ID, ExitCode: -1, Output: string(out.Bytes()), Err: err}
+	he := &HookError{Hook: hook, CertID: c.ID, ExitCode: -1, Output: string(out), Err: err}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && ee.Exited() {
 		he.ExitCode = ee.ExitCode()
@@ -150,25 +142,5 @@ func Run(ctx context.Context, hook string, c Cert, timeout time.Duration) ([]byt
 	if ctx.Err() == context.DeadlineExceeded {
 		he.TimedOut = true
 	}
-	return out.Bytes(), he
+	return out, he
 }
-
-// tailBuffer keeps the last maxOutput bytes written to it.
-type tailBuffer struct{ b bytes.Buffer }
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	n := len(p)
-	if len(p) >= maxOutput {
-		t.b.Reset()
-		p = p[len(p)-maxOutput:]
-	} else if t.b.Len()+len(p) > maxOutput {
-		keep := t.b.Bytes()[t.b.Len()+len(p)-maxOutput:]
-		rest := append([]byte(nil), keep...)
-		t.b.Reset()
-		t.b.Write(rest)
-	}
-	t.b.Write(p)
-	return n, nil
-}
-
-func (t *tailBuffer) Bytes() []byte { return t.b.Bytes() }

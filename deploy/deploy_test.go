@@ -65,15 +65,3 @@ func TestRunFailures(t *testing.T) {
 		t.Error("empty hook: want an error")
 	}
 }
-
-func TestTailBuffer(t *testing.T) {
-	var tb tailBuffer
-	for i := 0; i < 3; i++ {
-		tb.Write([]byte(strings.Repeat("x", maxOutput/2)))
-	}
-	tb.Write([]byte("END"))
-	b := tb.Bytes()
-	if len(b) != maxOutput || !strings.HasSuffix(string(b), "END") {
-		t.Errorf("len %d, suffix %q; want %d ending in END", len(b), b[len(b)-3:], maxOutput)
-	}
-}

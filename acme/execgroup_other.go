@@ -1,7 +1,0 @@
-//go:build !unix
-
-package acme
-
-import "os/exec"
-
-func inGroup(cmd *exec.Cmd) {}
