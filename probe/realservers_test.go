@@ -24,17 +24,7 @@ func TestRealServersMatchOpenSSL(t *testing.T) {
 	realmail.RequirePostfix(t)
 	realmail.RequireDovecot(t)
 	t.Parallel()
-	ca, err := realmail.NewCA("certplan realservers CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issue := func(names ...string) realmail.Cert {
-		c, err := ca.Issue(names...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	ca, issue := testCA(t, "certplan realservers CA")
 	def := issue("server.main-domain.test", "mail.main-domain.test")
 	d2 := issue("mail.domain2.test", "smtp.domain2.test")
 	d3 := issue("*.domain3.test")
@@ -172,17 +162,7 @@ func TestDeployedCertificateServed(t *testing.T) {
 	realmail.RequirePostfix(t)
 	realmail.RequireDovecot(t)
 	t.Parallel()
-	ca, err := realmail.NewCA("certplan deploy CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issue := func(names ...string) realmail.Cert {
-		c, err := ca.Issue(names...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	ca, issue := testCA(t, "certplan deploy CA")
 	_, file, _, _ := runtime.Caller(0)
 	hooks := filepath.Join(filepath.Dir(file), "..", "examples", "hooks")
 	ctx := context.Background()
@@ -259,6 +239,7 @@ func TestDeployedCertificateServed(t *testing.T) {
 				tg.SNI = sni
 				wantSerial := c.Leaf.SerialNumber.Text(16)
 				var ep model.Endpoint
+				var err error
 				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 					ep, err = p.Probe(ctx, tg)
 					if err == nil && ep.Leaf.Serial == wantSerial || time.Now().After(deadline) {
@@ -282,4 +263,22 @@ func TestDeployedCertificateServed(t *testing.T) {
 	deployBoth(dv, pf, "default-"+ip, newDef, []string{"server.main-domain.test", "mail.main-domain.test"}, []string{ip})
 	deployBoth(dv, pf, "domain2", newSNI, []string{"mail.domain2.test", "smtp.domain2.test"}, nil)
 	served(map[string]realmail.Cert{"": newDef, "mail.main-domain.test": newDef, "mail.domain2.test": newSNI, "smtp.domain2.test": newSNI})
+}
+
+// testCA makes a CA for the real servers' certificates and a function that
+// issues one for names.
+func testCA(t *testing.T, name string) (*realmail.CA, func(names ...string) realmail.Cert) {
+	t.Helper()
+	ca, err := realmail.NewCA(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, func(names ...string) realmail.Cert {
+		t.Helper()
+		c, err := ca.Issue(names...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
 }
