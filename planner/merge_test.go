@@ -170,6 +170,37 @@ func TestMergeStable(t *testing.T) {
 	}
 }
 
+// TestMergeDiverges: when the names of a merged default stop coinciding on
+// its IPs, the IP whose default is unchanged keeps the certificate and its
+// ID, and the other gets a new one.
+func TestMergeDiverges(t *testing.T) {
+	pol := Policy{MaxNames: 4}
+	prev := mustPlan(t, trimmedAlikeInventory(), nil, pol, nil)
+	inv := trimmedAlikeInventory()
+	for i := range inv.Names {
+		if inv.Names[i].Name == "mx.d4.test" {
+			inv.Names[i].Addresses = ipB
+		}
+	}
+	p := mustPlan(t, inv, nil, pol, prev)
+	checkInvariants(t, inv, p, 4)
+	kept := certByID(p, "default-127.0.0.2")
+	if kept == nil || kept.Change != "unchanged" || !slices.Equal(kept.IPs, ipB) {
+		t.Errorf("kept: %+v", kept)
+	}
+	ids := changed(p)
+	if len(ids) != 1 || len(p.Retired) != 0 {
+		t.Fatalf("changed %v, retired %v; want one new default", ids, p.Retired)
+	}
+	c := certByID(p, ids[0])
+	if c.Change != "new" || !c.Default || !slices.Equal(c.IPs, ipA) || !slices.Equal(c.Names, []string{"mx.d1.test", "mx.d2.test", "mx.d3.test"}) {
+		t.Errorf("new: %+v", c)
+	}
+	if c := certByID(p, "sni-big.test"); c == nil || c.Change != "unchanged" || !slices.Equal(c.IPs, twoIPs) {
+		t.Errorf("sni-big.test: %+v", c)
+	}
+}
+
 // TestMergeKeepsUnchangedID: two previous default certificates that now
 // hold the same names become one, which keeps the ID of the one whose names
 // did not change (no order); the other is retired.
