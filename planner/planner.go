@@ -1083,6 +1083,10 @@ func (p *planner) merge() {
 	out := p.certs[:0]
 	into := map[*bcert]*bcert{}
 	for _, c := range p.certs {
+		if len(c.names) == 0 {
+			out = append(out, c) // nothing to order: never merged
+			continue
+		}
 		// Within one plan a cand index stands for its name.
 		var h uint64 = 14695981039346656037
 		if c.def {
