@@ -22,6 +22,11 @@
 //   - A certificate whose hooks did not all succeed (or whose run was
 //     interrupted between storing and deploying) is deployed again by the
 //     next run: the deployed serial is recorded per certificate.
+//   - A default certificate whose IPs in the plan differ from those its
+//     hooks last made it the default of (the planner merged another IP's
+//     identical default into it, or an IP joined or left) is deployed again
+//     with CERTPLAN_CHANGE=renewed and the new CERTPLAN_DEFAULT_IPS, without
+//     an order.
 //   - A certificate whose hooks all succeeded but that verification did not
 //     find served is deployed again at most [MaxVerifyRedeploys] times,
 //     spaced like the order backoff (planner.Backoff: 1 min, 10 min,

@@ -362,6 +362,13 @@ func (r *runner) order(ctx context.Context, i int, pc model.PlannedCert) (*CertO
 		if cur != nil && o.Mode == ModeIssue && as.VerifyFailures > 0 {
 			redeploy = true
 		}
+		// A default certificate whose IPs changed while its names did not
+		// (the planner merged two IP groups' identical defaults into it, or
+		// an IP joined or left its group) is deployed again, so that the
+		// hooks make it the default of the IPs it now serves.
+		if cur != nil && as.DeployedSerial == cur.Meta.Serial && defaultIPsMoved(pc, as) {
+			redeploy = true
+		}
 		if redeploy && len(o.Hooks) > 0 && !o.DryRun {
 			out.Status = StatusRedeployed
 			out.Issued = cur.Meta.Names
@@ -679,6 +686,18 @@ func stableJitter(serial string) float64 {
 	return float64(h.Sum64()>>11) / (1 << 53)
 }
 
+// defaultIPsMoved reports whether pc is a default certificate whose IPs
+// differ from those its hooks last made it the default of (when known).
+func defaultIPsMoved(pc model.PlannedCert, as state) bool {
+	if !pc.Default || len(as.DefaultIPs) == 0 {
+		return false
+	}
+	a, b := slices.Clone(pc.IPs), slices.Clone(as.DefaultIPs)
+	slices.Sort(a)
+	slices.Sort(b)
+	return !slices.Equal(a, b)
+}
+
 func normNames(names []string) []string {
 	out := make([]string, 0, len(names))
 	for _, n := range names {
@@ -689,7 +708,9 @@ func normNames(names []string) []string {
 }
 
 // deploy runs every hook for c, and records the serial as deployed when all
-// succeeded.
+// succeeded; when one failed, as no serial deployed, so that the next run
+// deploys it again (even a redeploy of the same serial for moved default
+// IPs).
 func (r *runner) deploy(ctx context.Context, pc model.PlannedCert, c *store.Cert, change string, out *CertOutcome, as *state) {
 	dc := deploy.Cert{ID: pc.ID, Dir: absDir(c.Dir), Names: c.Meta.Names, Change: change}
 	if pc.Default {
@@ -705,6 +726,8 @@ func (r *runner) deploy(ctx context.Context, pc model.PlannedCert, c *store.Cert
 			// Nothing verifies this deploy: the hooks' word is all there is.
 			as.VerifyFailures, as.RedeployAfter = 0, time.Time{}
 		}
+	} else {
+		as.DeployedSerial = ""
 	}
 }
 

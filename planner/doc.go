@@ -55,6 +55,16 @@
 // SNI clients will verify are listed in sni_only; extra_ips_needed is, summed
 // over the IP groups, ceil(overflow / limit).
 //
+// Certificates whose names are identical once trimmed (two IP groups with
+// the same highest-priority names, more than a certificate holds; or one
+// client domain filling an SNI certificate on two groups' IPs) would be
+// identical orders, counted twice against the CA's duplicate-certificate
+// limit: they are merged into one, served on the union of their IPs. Only
+// certificates of the same kind merge: a default and an SNI certificate
+// with the same names stay two, since Default holds for all of a
+// certificate's IPs. Each IP group keeps its own sni_only names, over-limit
+// warning and coverage notes.
+//
 // # Stability
 //
 // With a previous plan, names stay in the certificate they are in
@@ -67,6 +77,12 @@
 // planning without a previous plan repacks everything. A certificate whose
 // name set did not change keeps its ID and is "unchanged": its renewal stays
 // inside the CA's rate-limit exemptions.
+//
+// A previous certificate served on IPs that are now in several groups (one
+// merged as above, or a group that split) continues in each of them, as if
+// they were still one group; a copy of an SNI certificate takes new names
+// only of the client domains it holds, so that the copies stay alike. Copies
+// that still hold the same names merge again and keep the ID.
 //
 // # DNS failures
 //
@@ -86,5 +102,12 @@
 // New default certificates are named "default-<first IP>", new SNI
 // certificates "sni-<first client domain>"; an ID already used, in this plan
 // or the previous one, gets a "-2", "-3", ... suffix. Matched certificates
-// keep their previous ID even when their IPs change.
+// keep their previous ID even when their IPs change. When a certificate
+// continues several previous ones (two merged) or a previous one continues
+// in several certificates (their names diverged), each previous ID goes to
+// one certificate: first to one whose names are exactly the previous
+// certificate's (it stays "unchanged", no order), then to the one sharing
+// most names with it, then to the first (IP groups by first IP) and the
+// lowest ID. The other certificates get new IDs; a previous ID left over is
+// retired.
 package planner

@@ -53,6 +53,14 @@ type bcert struct {
 	tlsa   []int   // names with TLSA records
 	key    string
 	change string
+	// shared: an SNI certificate that continues one served on other
+	// groups' IPs too (merged): it takes new names only of the client
+	// domains it holds, not other domains' by best fit, so that it stays
+	// identical to its copies in the other groups.
+	shared bool
+	// alt are further previous certificates this one continues (two
+	// merged); assignIDs keeps one.
+	alt []*model.PlannedCert
 }
 
 // ipGroup is a set of server IPs whose planned names are identical.
@@ -794,6 +802,15 @@ func (p *planner) matchPrevious() ([]*model.PlannedCert, [][]*model.PlannedCert)
 			if best >= 0 {
 				snis[best] = append(snis[best], pc)
 			}
+			// A certificate served on IPs now in several groups (merged
+			// across groups, see merge) also seeds each other of those
+			// groups it shares names with: while their names still
+			// coincide, the copies merge again and keep its ID.
+			for g, o := range overlap {
+				if o > 0 && g != best && p.servedOn(pc, g) {
+					snis[g] = append(snis[g], pc)
+				}
+			}
 			continue
 		}
 		for g, o := range overlap {
@@ -801,10 +818,8 @@ func (p *planner) matchPrevious() ([]*model.PlannedCert, [][]*model.PlannedCert)
 				continue
 			}
 			ipx := 0
-			for _, i := range p.groups[g].ips {
-				if slices.Contains(pc.IPs, p.ips[i]) {
-					ipx = 1
-				}
+			if p.servedOn(pc, g) {
+				ipx = 1
 			}
 			pairs = append(pairs, pair{g, c, ipx, o, len(p.groups[g].cands) - o})
 		}
@@ -819,10 +834,42 @@ func (p *planner) matchPrevious() ([]*model.PlannedCert, [][]*model.PlannedCert)
 			taken[pr.c] = true
 		}
 	}
+	// A previous default served on IPs that are now in several groups
+	// (defaults merged across groups, or one group split) seeds the default
+	// of each of those groups left without one, as if they were still one
+	// group: while their names coincide, the defaults merge again and keep
+	// its ID; when they differ, one keeps it (see assignIDs).
+	for _, pr := range pairs {
+		if defs[pr.g] == nil && pr.ipx == 1 {
+			defs[pr.g] = &p.prev.Certificates[pr.c]
+		}
+	}
 	for g := range snis {
 		slices.SortFunc(snis[g], func(a, b *model.PlannedCert) int { return strings.Compare(a.ID, b.ID) })
 	}
 	return defs, snis
+}
+
+// servedOn reports whether the previous certificate pc was served on one
+// of group g's IPs.
+func (p *planner) servedOn(pc *model.PlannedCert, g int) bool {
+	for _, i := range p.groups[g].ips {
+		if slices.Contains(pc.IPs, p.ips[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// servedElsewhere reports whether the previous certificate pc was served on
+// an IP of another group than g.
+func (p *planner) servedElsewhere(pc *model.PlannedCert, g int) bool {
+	for _, s := range pc.IPs {
+		if i, ok := p.ipIdx[s]; ok && p.ipGroup[i] >= 0 && p.ipGroup[i] != g {
+			return true
+		}
+	}
+	return false
 }
 
 // sortByPriority orders cands by priority, client domain, name (cand
@@ -947,7 +994,8 @@ func (p *planner) build() {
 			kept := make([]*bcert, len(snis[g]))
 			for k, pc := range snis[g] {
 				pns := p.prevCands[pc]
-				c := &bcert{prev: pc, ips: grp.ips, names: make([]int, 0, len(pns)), kr: make([]int32, 0, len(pns))}
+				c := &bcert{prev: pc, ips: grp.ips, names: make([]int, 0, len(pns)), kr: make([]int32, 0, len(pns)),
+					shared: p.servedElsewhere(pc, g)}
 				kept[k] = c
 				for _, pn := range pns {
 					if ci := int(pn.ci); placed[ci] != stamp && p.in(pn, g) {
@@ -1005,22 +1053,171 @@ func (p *planner) build() {
 			slices.Sort(c.names)
 		}
 	}
-	// IDs, in a deterministic order: groups by first IP, default first, then
-	// SNI certificates in creation order. Previous IDs are reserved.
+	// In a deterministic order: groups by first IP, default first, then SNI
+	// certificates in creation order.
 	for _, grp := range p.groups {
-		if grp.def.prev != nil {
-			grp.def.id = grp.def.prev.ID
-		} else {
-			grp.def.id = p.newID("default-" + p.ips[grp.ips[0]])
-		}
 		p.certs = append(p.certs, grp.def)
-		for _, c := range grp.sni {
-			if c.prev != nil {
-				c.id = c.prev.ID
-			} else {
-				c.id = p.newID("sni-" + c.key)
+		p.certs = append(p.certs, grp.sni...)
+	}
+	p.merge()
+	p.assignIDs()
+}
+
+// merge folds the certificates that would be identical orders into one.
+// Groups hold different name sets, but trimming each to the limit can
+// leave two groups' defaults with the same names (the same highest-priority
+// names, more than a certificate holds), and a client domain on several
+// groups' IPs can fill identical SNI certificates. Two orders for one
+// identifier set cost an order twice and count twice against the CA's
+// limit on duplicate certificates (Let's Encrypt: 5 per week), so
+// certificates with the same names and the same Default flag become one,
+// served on the union of their IPs, in the place of the first (groups by
+// first IP). A default and an SNI certificate with the same names stay two:
+// Default holds for all of a certificate's IPs. Everything else that
+// deploys a certificate (key type, hooks) is the same for all of a plan's
+// certificates. Each group keeps its own name set, default marks and
+// overflow, so SNI-only names, over-limit warnings and coverage notes stay
+// per IP.
+func (p *planner) merge() {
+	byHash := map[uint64][]int{} // name-set hash → indices in out
+	out := p.certs[:0]
+	into := map[*bcert]*bcert{}
+	for _, c := range p.certs {
+		if len(c.names) == 0 {
+			out = append(out, c) // nothing to order: never merged
+			continue
+		}
+		// Within one plan a cand index stands for its name.
+		var h uint64 = 14695981039346656037
+		if c.def {
+			h = 1099511628211
+		}
+		for _, ci := range c.names {
+			h = (h ^ uint64(ci)) * 1099511628211
+		}
+		var rep *bcert
+		for _, k := range byHash[h] {
+			if o := out[k]; o.def == c.def && slices.Equal(o.names, c.names) {
+				rep = o
+				break
 			}
-			p.certs = append(p.certs, c)
+		}
+		if rep == nil {
+			byHash[h] = append(byHash[h], len(out))
+			out = append(out, c)
+			continue
+		}
+		// Groups share no IP: the union is both lists, sorted.
+		rep.ips = append(slices.Clip(rep.ips), c.ips...)
+		slices.Sort(rep.ips)
+		if c.prev != nil && c.prev != rep.prev && !slices.Contains(rep.alt, c.prev) {
+			if rep.prev == nil {
+				rep.prev = c.prev
+			} else {
+				rep.alt = append(rep.alt, c.prev)
+			}
+		}
+		into[c] = rep
+	}
+	clear(p.certs[len(out):])
+	p.certs = out
+	if len(into) == 0 {
+		return
+	}
+	for _, grp := range p.groups {
+		if r := into[grp.def]; r != nil {
+			grp.def = r
+		}
+		for k, c := range grp.sni {
+			if r := into[c]; r != nil {
+				grp.sni[k] = r
+			}
+		}
+	}
+}
+
+// assignIDs gives each certificate its ID. A certificate that continues a
+// previous one keeps that ID (previous IDs are reserved); the others get a
+// new one: "default-<first IP>" or "sni-<first client domain>".
+//
+// A certificate may continue several previous ones (two that merge) and a
+// previous one may be continued by several (a merged default or SNI
+// certificate seeds each of its groups, and their names now differ). Each
+// previous ID then goes to one certificate and each certificate keeps at
+// most one: first to a certificate whose names are exactly the previous
+// one's (it stays "unchanged": no order), then to the one sharing most
+// names with it, then to the first certificate (groups by first IP) and
+// the lowest previous ID. A previous ID left over is retired; a
+// certificate left without one is new.
+func (p *planner) assignIDs() {
+	contested := false
+	claims := map[*model.PlannedCert]int{}
+	for _, c := range p.certs {
+		if c.prev != nil {
+			claims[c.prev]++
+			contested = contested || claims[c.prev] > 1 || len(c.alt) > 0
+		}
+	}
+	if contested {
+		p.resolvePrevious()
+	}
+	for _, c := range p.certs {
+		switch {
+		case c.prev != nil:
+			c.id = c.prev.ID
+		case c.def:
+			c.id = p.newID("default-" + p.ips[c.ips[0]])
+		default:
+			c.id = p.newID("sni-" + c.key)
+		}
+	}
+}
+
+// resolvePrevious pairs certificates with previous ones, each at most once,
+// by the rule in assignIDs.
+func (p *planner) resolvePrevious() {
+	type pair struct {
+		k      int // index in p.certs
+		pc     *model.PlannedCert
+		same   bool
+		common int
+	}
+	var pairs []pair
+	mark := make([]int32, len(p.cands))
+	for k, c := range p.certs {
+		if c.prev == nil {
+			continue
+		}
+		for _, ci := range c.names {
+			mark[ci] = int32(k + 1)
+		}
+		for _, pc := range append([]*model.PlannedCert{c.prev}, c.alt...) {
+			pns := p.prevCands[pc]
+			n := 0
+			for _, pn := range pns {
+				if mark[pn.ci] == int32(k+1) {
+					n++
+				}
+			}
+			same := n == len(c.names) && len(pns) == n && len(pc.Names) == n
+			pairs = append(pairs, pair{k, pc, same, n})
+		}
+		c.prev, c.alt = nil, nil
+	}
+	slices.SortFunc(pairs, func(a, b pair) int {
+		if a.same != b.same {
+			if a.same {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(b.common-a.common, a.k-b.k, strings.Compare(a.pc.ID, b.pc.ID))
+	})
+	taken := map[*model.PlannedCert]bool{}
+	for _, pr := range pairs {
+		if c := p.certs[pr.k]; c.prev == nil && !taken[pr.pc] {
+			c.prev = pr.pc
+			taken[pr.pc] = true
 		}
 	}
 }
@@ -1068,7 +1265,7 @@ func (k *packer) keep(c *bcert) {
 	if c.key == "" && len(c.names) > 0 {
 		c.key = k.p.cands[c.names[0]].key
 	}
-	if r := k.room(c); r > 0 {
+	if r := k.room(c); r > 0 && !c.shared {
 		k.buckets[r] = append(k.buckets[r], c)
 	}
 }
@@ -1076,7 +1273,7 @@ func (k *packer) keep(c *bcert) {
 func (k *packer) add(c *bcert, kr int32, run []int) {
 	c.names = append(c.names, run...)
 	k.byKey[kr] = c
-	if r := k.room(c); r > 0 {
+	if r := k.room(c); r > 0 && !c.shared {
 		k.buckets[r] = append(k.buckets[r], c)
 	}
 }
