@@ -140,9 +140,11 @@ func TestStableIPSplit(t *testing.T) {
 	}
 }
 
-// checkInvariants asserts the plan's properties: no certificate over the
-// limit, every planned name on the default certificate of each of its IPs
-// unless SNI-only (and then on an SNI certificate there), sorted output.
+// checkInvariants asserts the plan's properties: no certificate without
+// names or over the limit, exactly one default certificate on every IP a
+// planned name resolves to, every planned name on the default certificate
+// of each of its IPs unless SNI-only (and then on an SNI certificate
+// there), sorted output.
 func checkInvariants(t *testing.T, inv *model.Inventory, p *model.Plan, limit int) {
 	t.Helper()
 	sniOnly := map[string]bool{}
@@ -188,6 +190,12 @@ func checkInvariants(t *testing.T, inv *model.Inventory, p *model.Plan, limit in
 			continue
 		}
 		for _, ip := range n.Addresses {
+			if !slices.Contains(p.Policy.ServerIPs, ip) {
+				continue
+			}
+			if defaults[ip] != 1 {
+				t.Fatalf("%s resolves to %s, which has %d default certificates", n.Name, ip, defaults[ip])
+			}
 			k := key{n.Name, ip}
 			if !onDefault[k] && !(sniOnly[n.Name] && onSNI[k]) {
 				t.Fatalf("%s on %s: not on the default certificate (sni_only %v, on SNI %v)", n.Name, ip, sniOnly[n.Name], onSNI[k])
