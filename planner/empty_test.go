@@ -1,6 +1,8 @@
 package planner
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -154,5 +156,104 @@ func TestDefaultEmptiedMerged(t *testing.T) {
 	again := mustPlan(t, inv, nil, pol, p)
 	if ids := changed(again); len(ids) != 0 || again.ID != p.ID {
 		t.Errorf("next run changed %v", ids)
+	}
+}
+
+// TestNoEmptyCertificateProperty runs chains of plans, each with the one
+// before as the previous plan, over inventories mutated at random in the
+// ways that empty a certificate: every name of an IP's default gone, every
+// name of an IP gone, client domains moved to another IP or dropped, new
+// ones added. Every plan must hold no certificate without names, give
+// every IP a planned name resolves to one default certificate, and be
+// planned again without a change.
+func TestNoEmptyCertificateProperty(t *testing.T) {
+	for _, c := range []struct {
+		n, limit, seeds int
+		ips             []string
+	}{{40, 4, 40, twoIPs}, {120, 6, 30, fourIPs}, {600, 10, 10, fourIPs}, {3000, 25, 3, fourIPs}} {
+		t.Run(fmt.Sprintf("%d names on %d IPs, limit %d", c.n, len(c.ips), c.limit), func(t *testing.T) {
+			pol := Policy{MaxNames: c.limit}
+			for seed := range uint64(c.seeds) {
+				r := rand.New(rand.NewPCG(seed, 13))
+				inv := genInventory(seed+100, c.n, c.ips)
+				prev := mustPlan(t, inv, nil, pol, nil)
+				checkInvariants(t, inv, prev, c.limit)
+				for step := range 6 {
+					op := mutate(r, inv, prev, c.ips, step)
+					p := mustPlan(t, inv, nil, pol, prev)
+					t.Run(fmt.Sprintf("seed %d step %d %s", seed, step, op), func(t *testing.T) {
+						checkInvariants(t, inv, p, c.limit)
+						checkIDs(t, p)
+						again := mustPlan(t, inv, nil, pol, p)
+						if ids := changed(again); len(ids) != 0 || len(again.Retired) != 0 || again.ID != p.ID {
+							t.Fatalf("planned again: changed %v, retired %v", ids, again.Retired)
+						}
+					})
+					if t.Failed() {
+						return
+					}
+					prev = p
+				}
+			}
+		})
+	}
+}
+
+// mutate changes inv at random and says how.
+func mutate(r *rand.Rand, inv *model.Inventory, prev *model.Plan, ips []string, step int) string {
+	ip := ips[r.IntN(len(ips))]
+	switch op := (step + r.IntN(2)) % 5; op {
+	case 0, 1: // every name on ip's default goes, or one in two of them
+		gone := map[string]bool{}
+		for _, c := range prev.Certificates {
+			if c.Default && slices.Contains(c.IPs, ip) {
+				for _, n := range c.Names {
+					gone[n] = op == 0 || r.IntN(2) == 0
+				}
+			}
+		}
+		dropNames(inv, func(n model.Name) bool { return gone[n.Name] })
+		return fmt.Sprintf("default names of %s gone (op %d)", ip, op)
+	case 2: // a few client domains move to another IP
+		moved := map[string]bool{}
+		for range 1 + r.IntN(4) {
+			moved[inv.Names[r.IntN(len(inv.Names))].Domains[0]] = true
+		}
+		for i := range inv.Names {
+			if moved[inv.Names[i].Domains[0]] {
+				inv.Names[i].Addresses = []string{ip}
+			}
+		}
+		return fmt.Sprintf("%d domains moved to %s", len(moved), ip)
+	case 3: // every name of ip goes (it is left idle), and a new domain comes
+		dropNames(inv, func(n model.Name) bool { return slices.Contains(n.Addresses, ip) })
+		inv.Names = append(inv.Names, genDomain(r, fmt.Sprintf("new%d.test", r.IntN(1000)), ips)...)
+		slices.SortFunc(inv.Names, func(a, b model.Name) int { return strings.Compare(a.Name, b.Name) })
+		inv.Names = slices.CompactFunc(inv.Names, func(a, b model.Name) bool { return a.Name == b.Name })
+		return fmt.Sprintf("%s idle, a domain added", ip)
+	default: // a few new domains
+		for range 1 + r.IntN(3) {
+			inv.Names = append(inv.Names, genDomain(r, fmt.Sprintf("new%d.test", r.IntN(1000)), ips)...)
+		}
+		slices.SortFunc(inv.Names, func(a, b model.Name) int { return strings.Compare(a.Name, b.Name) })
+		inv.Names = slices.CompactFunc(inv.Names, func(a, b model.Name) bool { return a.Name == b.Name })
+		return "domains added"
+	}
+}
+
+// checkIDs asserts that a plan's IDs are distinct and none is also retired.
+func checkIDs(t *testing.T, p *model.Plan) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, c := range p.Certificates {
+		if seen[c.ID] {
+			t.Fatalf("ID %s twice", c.ID)
+		}
+		seen[c.ID] = true
+	}
+	for _, id := range p.Retired {
+		if seen[id] {
+			t.Fatalf("%s planned and retired", id)
+		}
 	}
 }
