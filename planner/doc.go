@@ -95,7 +95,12 @@
 // merged as above, or a group that split) continues in each of them, as if
 // they were still one group; a copy of an SNI certificate takes new names
 // only of the client domains it holds, so that the copies stay alike. Copies
-// that still hold the same names merge again and keep the ID.
+// that still hold the same names merge again and keep the ID. A copy never
+// takes a name from a certificate served on the group's own IPs (those
+// are filled first), and an SNI certificate sharing as many names with two
+// groups stays with the one it is served on: otherwise a name on both
+// groups' IPs, held by a different certificate on each, moves between
+// them, and gets a new ID, on every run.
 //
 // # DNS failures
 //

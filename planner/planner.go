@@ -813,10 +813,17 @@ func (p *planner) matchPrevious() (defs []*model.PlannedCert, snis [][]*model.Pl
 		cs = cs[:len(cs):len(cs)]
 		p.prevCands[pc] = cs
 		if !pc.Default {
-			best := -1
+			// Ties go to a group it is served on: a certificate whose names
+			// are all on two groups' IPs stays with its own.
+			best, served := -1, false
 			for g, o := range overlap {
-				if o > 0 && (best < 0 || o > overlap[best]) {
-					best = g
+				if o == 0 || best >= 0 && o < overlap[best] {
+					continue
+				}
+				if best < 0 || o > overlap[best] {
+					best, served = g, p.servedOn(pc, g)
+				} else if !served && p.servedOn(pc, g) {
+					best, served = g, true
 				}
 			}
 			if best >= 0 {
@@ -880,8 +887,27 @@ func (p *planner) matchPrevious() (defs []*model.PlannedCert, snis [][]*model.Pl
 			}
 		}
 	}
+	// The certificates served on a group's IPs first, then copies of
+	// others', each by ID: build gives a name to the first that holds it,
+	// and a copy must not take a name from the certificate that served it
+	// on these IPs (its ID would change on every run).
 	for g := range snis {
-		slices.SortFunc(snis[g], func(a, b *model.PlannedCert) int { return strings.Compare(a.ID, b.ID) })
+		if len(snis[g]) < 2 {
+			continue
+		}
+		own := make(map[*model.PlannedCert]bool, len(snis[g]))
+		for _, pc := range snis[g] {
+			own[pc] = p.servedOn(pc, g)
+		}
+		slices.SortFunc(snis[g], func(a, b *model.PlannedCert) int {
+			if own[a] != own[b] {
+				if own[a] {
+					return -1
+				}
+				return 1
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
 	}
 	return defs, snis, heirs
 }
