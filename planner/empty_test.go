@@ -170,7 +170,7 @@ func TestNoEmptyCertificateProperty(t *testing.T) {
 	for _, c := range []struct {
 		n, limit, seeds int
 		ips             []string
-	}{{40, 4, 40, twoIPs}, {120, 6, 30, fourIPs}, {600, 10, 10, fourIPs}, {3000, 25, 3, fourIPs}} {
+	}{{40, 4, 20, twoIPs}, {120, 6, 15, fourIPs}, {600, 10, 8, fourIPs}, {3000, 25, 3, fourIPs}} {
 		t.Run(fmt.Sprintf("%d names on %d IPs, limit %d", c.n, len(c.ips), c.limit), func(t *testing.T) {
 			pol := Policy{MaxNames: c.limit}
 			for seed := range uint64(c.seeds) {
