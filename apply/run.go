@@ -26,13 +26,17 @@ import (
 // Run applies o.Plan: see the package documentation. It returns the report
 // and an error only when the run could not proceed at all (the lock is held
 // elsewhere: store.ErrLocked; the state directory is unreadable; the
-// context ended). Failures of single certificates are in the report.
+// context ended; the plan has a certificate without names: *PlanError).
+// Failures of single certificates are in the report.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Plan == nil {
 		return nil, errors.New("apply: no plan")
 	}
 	if o.Store == nil {
 		return nil, errors.New("apply: no store")
+	}
+	if err := checkPlan(o.Plan); err != nil {
+		return nil, err
 	}
 	if o.Mode == "" {
 		o.Mode = ModeIssue
@@ -914,4 +918,35 @@ func (r *runner) heldBy(names []string, homes map[string][]string) string {
 		}
 	}
 	return ""
+}
+
+// PlanError is a plan that Run refuses before it locks the store, orders or
+// deploys anything: a certificate in it lists no names (or an empty one).
+// No ACME order can be placed without an identifier, and a server cannot
+// present such a certificate; the planner never makes one, so the plan was
+// made by an older certplan or edited by hand.
+type PlanError struct {
+	CertID string
+	Reason string
+}
+
+func (e *PlanError) Error() string {
+	return fmt.Sprintf("apply: plan: certificate %s %s", e.CertID, e.Reason)
+}
+
+// checkPlan refuses a plan with a certificate that lists no names.
+func checkPlan(p *model.Plan) error {
+	for _, c := range p.Certificates {
+		id := c.ID
+		if id == "" {
+			id = "(without an ID)"
+		}
+		if len(c.Names) == 0 {
+			return &PlanError{CertID: id, Reason: "lists no names: an ACME order needs at least one"}
+		}
+		if slices.Contains(c.Names, "") {
+			return &PlanError{CertID: id, Reason: "lists an empty name"}
+		}
+	}
+	return nil
 }

@@ -65,6 +65,18 @@
 // certificate's IPs. Each IP group keeps its own sni_only names, over-limit
 // warning and coverage notes.
 //
+// Every server IP that a planned name resolves to gets a default
+// certificate with names, and no certificate of a plan is without names
+// (an ACME order needs an identifier). When a group's default would be
+// left empty with a previous plan (every name it held went away, or the
+// group had no previous default, while its other names stay on SNI
+// certificates and no new client domain fits on it), it is refilled as a
+// fresh group's would be: the group's highest-priority names up to the
+// limit, taken off the SNI certificates that held them. Those change, and
+// one left without names is retired. An IP that no planned name resolves
+// to gets no certificate at all: a [model.WarnIdleIP] warning says so,
+// naming its previous default, which no longer covers it.
+//
 // # Stability
 //
 // With a previous plan, names stay in the certificate they are in
@@ -73,8 +85,9 @@
 // and a removed name changes only its own certificate. A new client
 // domain's names are placed together: on the default certificate if it has
 // room for all of them, else on one SNI certificate. Names on an SNI
-// certificate stay there even when the default certificate gains room;
-// planning without a previous plan repacks everything. A certificate whose
+// certificate stay there even when the default certificate gains room,
+// unless it would otherwise hold none (see above); planning without a
+// previous plan repacks everything. A certificate whose
 // name set did not change keeps its ID and is "unchanged": its renewal stays
 // inside the CA's rate-limit exemptions.
 //
@@ -82,7 +95,12 @@
 // merged as above, or a group that split) continues in each of them, as if
 // they were still one group; a copy of an SNI certificate takes new names
 // only of the client domains it holds, so that the copies stay alike. Copies
-// that still hold the same names merge again and keep the ID.
+// that still hold the same names merge again and keep the ID. A copy never
+// takes a name from a certificate served on the group's own IPs (those
+// are filled first), and an SNI certificate sharing as many names with two
+// groups stays with the one it is served on: otherwise a name on both
+// groups' IPs, held by a different certificate on each, moves between
+// them, and gets a new ID, on every run.
 //
 // # DNS failures
 //
@@ -102,7 +120,10 @@
 // New default certificates are named "default-<first IP>", new SNI
 // certificates "sni-<first client domain>"; an ID already used, in this plan
 // or the previous one, gets a "-2", "-3", ... suffix. Matched certificates
-// keep their previous ID even when their IPs change. When a certificate
+// keep their previous ID even when their IPs change. An IP's default
+// keeps the ID of the previous default served on it even when none of its
+// names remain (the default refilled, or all its names new), unless
+// another group's default continues that certificate. When a certificate
 // continues several previous ones (two merged) or a previous one continues
 // in several certificates (their names diverged), each previous ID goes to
 // one certificate: first to one whose names are exactly the previous

@@ -689,7 +689,7 @@ func (p *planner) groupIPs() {
 	for i := range p.ips {
 		p.ipGroup[i] = -1
 		if len(per[i]) == 0 {
-			p.warn(model.WarnIdleIP, "", "no planned name resolves to %s: the plan leaves its default certificate alone", p.ips[i])
+			p.warnIdle(i)
 			continue
 		}
 		h := fnv.New64a()
@@ -716,6 +716,21 @@ func (p *planner) groupIPs() {
 			p.groups = append(p.groups, &ipGroup{ips: []int{i}, cands: per[i]})
 		}
 	}
+}
+
+// warnIdle says that server IP i gets no default certificate: no planned
+// name resolves to it, and a certificate without names cannot be ordered.
+func (p *planner) warnIdle(i int) {
+	ip := p.ips[i]
+	if p.prev != nil {
+		for k := range p.prev.Certificates {
+			if pc := &p.prev.Certificates[k]; pc.Default && slices.Contains(pc.IPs, ip) {
+				p.warn(model.WarnIdleIP, "", "no planned name resolves to %s: no default certificate is planned for it; %s, its default in the previous plan, no longer is (its files stay where the servers read them, but certplan stops renewing it for %s): take the IP out of the server IPs, or point names at it", ip, pc.ID, ip)
+				return
+			}
+		}
+	}
+	p.warn(model.WarnIdleIP, "", "no planned name resolves to %s: no default certificate is planned for it, and the plan leaves the one its servers present alone", ip)
 }
 
 // inGroup reports whether a planned name is in group g.
@@ -759,12 +774,17 @@ func (p *planner) in(pn prevName, g int) bool {
 // group sharing most names with them (preferring one sharing an IP and
 // needing fewest additions), SNI certificates to the group sharing most
 // names. It returns, per group, its previous default and previous SNI
-// certificates.
-func (p *planner) matchPrevious() ([]*model.PlannedCert, [][]*model.PlannedCert) {
-	defs := make([]*model.PlannedCert, len(p.groups))
-	snis := make([][]*model.PlannedCert, len(p.groups))
+// certificates, and, for a group left without a previous default, the
+// heir: a previous default served on one of its IPs that shares no name
+// with it and that no group continues. Its ID passes to the group's
+// default (the IP's default certificate keeps its ID when all its names
+// changed); its names play no part.
+func (p *planner) matchPrevious() (defs []*model.PlannedCert, snis [][]*model.PlannedCert, heirs []*model.PlannedCert) {
+	defs = make([]*model.PlannedCert, len(p.groups))
+	snis = make([][]*model.PlannedCert, len(p.groups))
+	heirs = make([]*model.PlannedCert, len(p.groups))
 	if p.prev == nil {
-		return defs, snis
+		return defs, snis, heirs
 	}
 	type pair struct{ g, c, ipx, overlap, added int }
 	var pairs []pair
@@ -793,10 +813,17 @@ func (p *planner) matchPrevious() ([]*model.PlannedCert, [][]*model.PlannedCert)
 		cs = cs[:len(cs):len(cs)]
 		p.prevCands[pc] = cs
 		if !pc.Default {
-			best := -1
+			// Ties go to a group it is served on: a certificate whose names
+			// are all on two groups' IPs stays with its own.
+			best, served := -1, false
 			for g, o := range overlap {
-				if o > 0 && (best < 0 || o > overlap[best]) {
-					best = g
+				if o == 0 || best >= 0 && o < overlap[best] {
+					continue
+				}
+				if best < 0 || o > overlap[best] {
+					best, served = g, p.servedOn(pc, g)
+				} else if !served && p.servedOn(pc, g) {
+					best, served = g, true
 				}
 			}
 			if best >= 0 {
@@ -844,10 +871,45 @@ func (p *planner) matchPrevious() ([]*model.PlannedCert, [][]*model.PlannedCert)
 			defs[pr.g] = &p.prev.Certificates[pr.c]
 		}
 	}
-	for g := range snis {
-		slices.SortFunc(snis[g], func(a, b *model.PlannedCert) int { return strings.Compare(a.ID, b.ID) })
+	continued := map[*model.PlannedCert]bool{}
+	for _, d := range defs {
+		continued[d] = true
 	}
-	return defs, snis
+	for g := range defs {
+		if defs[g] != nil {
+			continue
+		}
+		for c := range p.prev.Certificates {
+			if pc := &p.prev.Certificates[c]; pc.Default && !continued[pc] && p.servedOn(pc, g) {
+				heirs[g] = pc
+				continued[pc] = true
+				break
+			}
+		}
+	}
+	// The certificates served on a group's IPs first, then copies of
+	// others', each by ID: build gives a name to the first that holds it,
+	// and a copy must not take a name from the certificate that served it
+	// on these IPs (its ID would change on every run).
+	for g := range snis {
+		if len(snis[g]) < 2 {
+			continue
+		}
+		own := make(map[*model.PlannedCert]bool, len(snis[g]))
+		for _, pc := range snis[g] {
+			own[pc] = p.servedOn(pc, g)
+		}
+		slices.SortFunc(snis[g], func(a, b *model.PlannedCert) int {
+			if own[a] != own[b] {
+				if own[a] {
+					return -1
+				}
+				return 1
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+	}
+	return defs, snis, heirs
 }
 
 // servedOn reports whether the previous certificate pc was served on one
@@ -936,12 +998,12 @@ func (p *planner) eachRun(cs []int, f func([]int)) {
 }
 
 func (p *planner) build() {
-	defs, snis := p.matchPrevious()
+	defs, snis, heirs := p.matchPrevious()
 	placed := make([]int32, len(p.cands)) // group index + 1 when placed in that group
 	byKey := make([]*bcert, p.nkeys)
 	for g, grp := range p.groups {
 		stamp := int32(g + 1)
-		def := &bcert{def: true, ips: grp.ips, prev: defs[g]}
+		def := &bcert{def: true, ips: grp.ips, prev: cmp.Or(defs[g], heirs[g])}
 		grp.def = def
 		clear(byKey)
 		pk := &packer{p: p, limit: p.limit, ips: grp.ips, byKey: byKey, buckets: make([][]*bcert, p.limit+1)}
@@ -1041,6 +1103,9 @@ func (p *planner) build() {
 					pk.place(p.cands[run[0]].krank, run)
 				}
 			}
+			if len(def.names) == 0 {
+				pk.certs = p.refillDefault(grp, def, pk.certs)
+			}
 		}
 		slices.Sort(def.names)
 		grp.inDef = make([]uint64, (len(p.cands)+63)/64)
@@ -1063,6 +1128,36 @@ func (p *planner) build() {
 	p.assignIDs()
 }
 
+// refillDefault fills the empty default certificate of a group whose names
+// are all on SNI certificates (the previous default's names went away, or
+// the group had none, and no new client domain fit on it): as a fresh
+// group's default, with the group's highest-priority names up to the
+// limit, taken off the SNI certificates that held them. A client without
+// SNI gets the default certificate, so one without names would leave every
+// such client with a mismatch, and an order without identifiers cannot be
+// placed. It returns the SNI certificates that still hold names; one left
+// with none is dropped (its previous ID is retired).
+func (p *planner) refillDefault(grp *ipGroup, def *bcert, sni []*bcert) []*bcert {
+	keys := p.packKeys(grp.cands, true)
+	slices.Sort(keys)
+	n := min(len(keys), p.limit)
+	promoted := make(map[int]bool, n)
+	for _, k := range keys[:n] {
+		ci := keyCI(k)
+		def.names = append(def.names, ci)
+		promoted[ci] = true
+	}
+	out := sni[:0]
+	for _, c := range sni {
+		c.names = slices.DeleteFunc(c.names, func(ci int) bool { return promoted[ci] })
+		if len(c.names) > 0 {
+			out = append(out, c)
+		}
+	}
+	clear(sni[len(out):])
+	return out
+}
+
 // merge folds the certificates that would be identical orders into one.
 // Groups hold different name sets, but trimming each to the limit can
 // leave two groups' defaults with the same names (the same highest-priority
@@ -1077,14 +1172,17 @@ func (p *planner) build() {
 // deploys a certificate (key type, hooks) is the same for all of a plan's
 // certificates. Each group keeps its own name set, default marks and
 // overflow, so SNI-only names, over-limit warnings and coverage notes stay
-// per IP.
+// per IP. A certificate without names is dropped, not merged.
 func (p *planner) merge() {
 	byHash := map[uint64][]int{} // name-set hash → indices in out
 	out := p.certs[:0]
 	into := map[*bcert]*bcert{}
 	for _, c := range p.certs {
 		if len(c.names) == 0 {
-			out = append(out, c) // nothing to order: never merged
+			// Nothing to order, nothing to serve: never planned. build
+			// gives every group's default names (refillDefault) and makes
+			// no SNI certificate without them; this only keeps an empty
+			// one out of the plan should that ever change.
 			continue
 		}
 		// Within one plan a cand index stands for its name.

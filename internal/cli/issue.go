@@ -349,6 +349,10 @@ func runApply(ctx context.Context, g *globals, o *applyOptions, args []string, m
 		tune(&ao)
 	}
 	rep, err := apply.Run(ctx, ao)
+	var pe *apply.PlanError
+	if errors.As(err, &pe) {
+		return nil, withHint(err, "nothing was ordered or deployed; this certplan never plans a certificate without names: plan again (certplan plan --previous with the plan in use) and apply the new plan")
+	}
 	if errors.Is(err, store.ErrLocked) {
 		return nil, withCode(ExitLocked, err, "another certplan run is working on "+o.stateDir+"; this one did nothing (the lock goes with that process, so no cleanup is needed)")
 	}
