@@ -50,12 +50,15 @@ type DNSResults struct {
 	Responder fastdns.BlastResult `json:"responder"`
 	Ceiling   fastdns.BlastResult `json:"ceiling"`
 	// CPU per answered query during the ceiling, in microseconds.
-	CeilingClientCPUus    float64          `json:"ceiling_client_cpu_us"`
-	CeilingResponderCPUus float64          `json:"ceiling_responder_cpu_us"`
-	CeilingByType         map[string]int64 `json:"ceiling_by_type"`
-	Inventory             *InventoryResult `json:"inventory,omitempty"`
-	Drop                  *DropResult      `json:"drop,omitempty"`
-	QPSCap                *QPSResult       `json:"qps_cap,omitempty"`
+	CeilingClientCPUus    float64 `json:"ceiling_client_cpu_us"`
+	CeilingResponderCPUus float64 `json:"ceiling_responder_cpu_us"`
+	// The user-space part of the client's CPU a query (the rest is the
+	// kernel's), in microseconds.
+	CeilingClientUserus float64          `json:"ceiling_client_user_us"`
+	CeilingByType       map[string]int64 `json:"ceiling_by_type"`
+	Inventory           *InventoryResult `json:"inventory,omitempty"`
+	Drop                *DropResult      `json:"drop,omitempty"`
+	QPSCap              *QPSResult       `json:"qps_cap,omitempty"`
 }
 
 // QPSResult is an inventory with a query rate cap (--qps): the rate sent
@@ -84,6 +87,8 @@ type InventoryResult struct {
 	PeakHeap      uint64        `json:"peak_heap_bytes"`
 	PeakRSS       uint64        `json:"peak_rss_bytes"`
 	ClientCPUus   float64       `json:"client_cpu_us_per_query"`
+	// ClientUserus is the user-space part of ClientCPUus.
+	ClientUserus float64 `json:"client_user_us_per_query"`
 	// ResponderCPUus is the responder's CPU a query while it answered the
 	// inventory (compare the ceiling's ceiling_responder_cpu_us).
 	ResponderCPUus float64          `json:"responder_cpu_us_per_query"`
@@ -273,22 +278,24 @@ func (st *stages) dnsCeiling(ctx context.Context, qs *fastdns.Queries, prof bool
 	if prof {
 		stop = profile(cfg.CPUProfile, "dns-ceiling")
 	}
-	u0 := selfCPU()
+	u0, user0 := selfCPU(), selfUser()
 	r, err := fastdns.Blast(ctx, addr, qs, fastdns.BlastOptions{InFlight: cfg.Concurrency})
 	stop()
 	if err != nil {
 		return fmt.Errorf("dns ceiling: %w", err)
 	}
-	cpu := selfCPU() - u0
+	cpu, user := selfCPU()-u0, selfUser()-user0
 	after, err := st.ch.Stats()
 	if err != nil {
 		return err
 	}
-	log.logf("dns ceiling (%d in flight): %.0f q/s, %d lost, %d over tcp, cpu/query: client %.1f µs, responder %.1f µs", cfg.Concurrency, r.QPS, r.Lost, r.Truncated,
-		float64(cpu.Microseconds())/float64(r.Answered), float64((after.UserNS+after.SysNS-before.UserNS-before.SysNS)/1000)/float64(r.Answered))
+	log.logf("dns ceiling (%d in flight): %.0f q/s, %d lost, %d over tcp, cpu/query: client %.1f µs (user %.1f), responder %.1f µs (%.1f queries a recvmmsg)", cfg.Concurrency, r.QPS, r.Lost, r.Truncated,
+		float64(cpu.Microseconds())/float64(r.Answered), float64(user.Microseconds())/float64(r.Answered),
+		float64((after.UserNS+after.SysNS-before.UserNS-before.SysNS)/1000)/float64(r.Answered), readBatch(before.DNS, after.DNS))
 	if r.QPS > res.DNS.Ceiling.QPS {
 		res.DNS.Ceiling = r
 		res.DNS.CeilingClientCPUus = float64(cpu.Microseconds()) / float64(r.Answered)
+		res.DNS.CeilingClientUserus = float64(user.Microseconds()) / float64(r.Answered)
 		res.DNS.CeilingResponderCPUus = float64((after.UserNS+after.SysNS-before.UserNS-before.SysNS)/1000) / float64(r.Answered)
 		res.DNS.CeilingByType = diffTypes(after.DNS.ByType, before.DNS.ByType)
 	}
@@ -347,6 +354,19 @@ func selfCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// readBatch is the responder's mean number of queries a recvmmsg between
+// two readings of its stats.
+func readBatch(before, after fastdns.Stats) float64 {
+	return float64(after.UDP-before.UDP) / float64(max(after.UDPReads-before.UDPReads, 1))
+}
+
+// selfUser is this process's user CPU time.
+func selfUser() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano())
 }
 
 // memWatch samples the heap while a stage runs, and resets and reads the

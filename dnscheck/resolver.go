@@ -425,11 +425,27 @@ type udpConn struct {
 	wbuf []byte
 	rbuf []byte
 
+	// dl is the read deadline set on the socket (zero: none, or passed).
+	dl time.Time
+
 	// The state of read's callback (on Unix).
 	waited bool
 	n      int
 	err    error
 	readFn func(fd uintptr) bool
+}
+
+// setDeadline makes the socket's read deadline at most dl, now being the
+// time. A deadline set earlier (by the query before, on a socket reused at
+// once) that is still well ahead is kept: it can only wake the reader
+// early, which then sets it again, while setting one costs a timer update
+// for every query.
+func (u *udpConn) setDeadline(dl, now time.Time) {
+	if !u.dl.IsZero() && !u.dl.After(dl) && u.dl.Sub(now) >= minHold/2 {
+		return
+	}
+	_ = u.c.SetReadDeadline(dl)
+	u.dl = dl
 }
 
 // udpBuf is the largest reply read; a longer one counts as truncated (TCP
@@ -585,10 +601,11 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 				dl = p
 			}
 		}
-		_ = u.c.SetReadDeadline(dl)
+		u.setDeadline(dl, now)
 		n, err := u.read(first)
 		first = false
 		if err != nil {
+			u.dl = time.Time{}
 			var ne net.Error
 			if !errors.As(err, &ne) || !ne.Timeout() {
 				// An ICMP error (connection refused) ends the try at once.

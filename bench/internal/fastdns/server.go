@@ -54,21 +54,24 @@ func typeIndex(t uint16) int {
 
 // Stats counts what the server did.
 type Stats struct {
-	Queries   int64            `json:"queries"`
-	UDP       int64            `json:"udp"`
-	TCP       int64            `json:"tcp"`
-	Prepacked int64            `json:"prepacked"` // answered from a pre-packed positive answer
-	Negative  int64            `json:"negative"`  // NXDOMAIN or NODATA from a pre-packed SOA
-	Slow      int64            `json:"slow"`      // packed at query time (unusual questions)
-	Dropped   int64            `json:"dropped"`   // never answered (dead zones)
-	Truncated int64            `json:"truncated"` // UDP answers sent with TC
-	ByType    map[string]int64 `json:"by_type"`
+	Queries   int64 `json:"queries"`
+	UDP       int64 `json:"udp"`
+	TCP       int64 `json:"tcp"`
+	Prepacked int64 `json:"prepacked"` // answered from a pre-packed positive answer
+	Negative  int64 `json:"negative"`  // NXDOMAIN or NODATA from a pre-packed SOA
+	Slow      int64 `json:"slow"`      // packed at query time (unusual questions)
+	Dropped   int64 `json:"dropped"`   // never answered (dead zones)
+	Truncated int64 `json:"truncated"` // UDP answers sent with TC
+	// UDPReads is how many recvmmsg calls returned queries: UDP ÷ UDPReads
+	// is the batch the responder gets, larger when it is busy.
+	UDPReads int64            `json:"udp_reads"`
+	ByType   map[string]int64 `json:"by_type"`
 }
 
 type counters struct {
-	queries, udp, tcp, prepacked, negative, slow, dropped, truncated int64
-	byType                                                           [9]int64
-	_                                                                [64]byte // keep workers' counters on separate cache lines
+	queries, udp, tcp, prepacked, negative, slow, dropped, truncated, reads int64
+	byType                                                                  [9]int64
+	_                                                                       [64]byte // keep workers' counters on separate cache lines
 }
 
 type zoneInfo struct {
@@ -212,6 +215,7 @@ func (s *Server) Stats() Stats {
 		sum.slow += atomic.LoadInt64(&c.slow)
 		sum.dropped += atomic.LoadInt64(&c.dropped)
 		sum.truncated += atomic.LoadInt64(&c.truncated)
+		sum.reads += atomic.LoadInt64(&c.reads)
 		for i := range c.byType {
 			sum.byType[i] += atomic.LoadInt64(&c.byType[i])
 		}
@@ -223,7 +227,7 @@ func (s *Server) Stats() Stats {
 	add(&s.tcpCs)
 	s.cmu.Unlock()
 	st := Stats{Queries: sum.queries, UDP: sum.udp, TCP: sum.tcp, Prepacked: sum.prepacked, Negative: sum.negative,
-		Slow: sum.slow, Dropped: sum.dropped, Truncated: sum.truncated, ByType: map[string]int64{}}
+		Slow: sum.slow, Dropped: sum.dropped, Truncated: sum.truncated, UDPReads: sum.reads, ByType: map[string]int64{}}
 	for i, n := range sum.byType {
 		name := "other"
 		if i < len(countedTypes) {
@@ -505,6 +509,7 @@ func (s *Server) serveUDP(uc *net.UDPConn, c *counters) {
 			continue
 		}
 		k := 0
+		atomic.AddInt64(&c.reads, 1)
 		for i := 0; i < n; i++ {
 			atomic.AddInt64(&c.udp, 1)
 			r := s.answer(in[i].Buffers[0][:in[i].N], outBufs[k], kb, true, c)
