@@ -428,14 +428,29 @@ func profile(prefix, name string) func() {
 	}
 	f, err := os.Create(prefix + "-" + name + ".pprof")
 	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: cpu profile: %v\n", err)
 		return func() {}
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: cpu profile: %v\n", err)
 		f.Close()
 		return func() {}
 	}
+	// The allocations too: cumulative since the start of the process, so a
+	// snapshot before and one after (compare with go tool pprof -base).
+	writeAllocs(prefix + "-" + name + "-allocs-before.pprof")
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+		writeAllocs(prefix + "-" + name + "-allocs.pprof")
 	}
+}
+
+func writeAllocs(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_ = pprof.Lookup("allocs").WriteTo(f, 0)
 }

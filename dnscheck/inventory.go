@@ -360,6 +360,21 @@ func (d *dom) ownFailure(err error) bool {
 // follows, so that no real record can be there.
 const WildcardProbeLabel = "_certplan-wc-"
 
+// wildcardProbe is the name the wildcard probe asks under domain d:
+// WildcardProbeLabel, then r as eight hex digits.
+func wildcardProbe(d string, r uint32) string {
+	const hex = "0123456789abcdef"
+	b := make([]byte, 0, len(WildcardProbeLabel)+8+1+len(d)+1)
+	b = append(b, WildcardProbeLabel...)
+	for shift := 28; shift >= 0; shift -= 4 {
+		b = append(b, hex[r>>shift&0xf])
+	}
+	b = append(b, '.')
+	b = append(b, d...)
+	b = append(b, '.')
+	return string(b)
+}
+
 // wildcard detects a wildcard record (RFC 4592) answering for the domain's
 // conventional names. It asks, once, for a name under the domain that
 // cannot exist (one query, of the family the conventional names answered
@@ -376,7 +391,7 @@ func (d *dom) wildcard() (map[string]bool, []string) {
 			break
 		}
 	}
-	probe := fmt.Sprintf("%s%08x.%s.", WildcardProbeLabel, rand.Uint32(), d.d)
+	probe := wildcardProbe(d.d, rand.Uint32())
 	// Not through d.lookup: a timeout here is no sign that the domain's
 	// servers are silent for its real names.
 	ans, err := d.rn.r.lookup(d.dctx, probe, qtype, false)
@@ -564,7 +579,7 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 			nm.Roles = append(nm.Roles, r)
 		}
 		sort.Strings(nm.Roles)
-		sort.Slice(u.sources, func(a, b int) bool { return lessSource(u.sources[a], u.sources[b]) })
+		slices.SortFunc(u.sources, cmpSource)
 		nm.Sources = u.sources
 		for _, a := range info.addrs {
 			nm.Addresses = append(nm.Addresses, a.String())
@@ -682,7 +697,7 @@ func addrInfo(a Answer, errA error, aaaa Answer, errAAAA error) nameInfo {
 			}
 		}
 	}
-	sort.Slice(info.addrs, func(i, j int) bool { return info.addrs[i].Less(info.addrs[j]) })
+	slices.SortFunc(info.addrs, netip.Addr.Compare)
 	info.addrs = dedupAddrs(info.addrs)
 	return info
 }
@@ -779,14 +794,15 @@ func recordString(rr dns.RR) string {
 	return full
 }
 
-func lessSource(a, b model.Source) bool {
-	if a.Domain != b.Domain {
-		return a.Domain < b.Domain
+// cmpSource orders sources by domain, role, record.
+func cmpSource(a, b model.Source) int {
+	if c := strings.Compare(a.Domain, b.Domain); c != 0 {
+		return c
 	}
-	if a.Role != b.Role {
-		return a.Role < b.Role
+	if c := strings.Compare(a.Role, b.Role); c != 0 {
+		return c
 	}
-	return a.Record < b.Record
+	return strings.Compare(a.Record, b.Record)
 }
 
 func trimDots(s []string) []string {
@@ -895,7 +911,12 @@ func (c *Collector) Add(res DomainResult) {
 			continue
 		}
 		have := &c.names[i]
-		have.Roles = append(have.Roles, n.Roles...)
+		for _, r := range n.Roles {
+			// A name has a few roles, and a shared one thousands of domains.
+			if !slices.Contains(have.Roles, r) {
+				have.Roles = append(have.Roles, r)
+			}
+		}
 		have.Domains = append(have.Domains, n.Domains...)
 		have.Sources = append(have.Sources, n.Sources...)
 		if len(have.TLSA) == 0 {
@@ -942,7 +963,7 @@ func (c *Collector) Inventory() *model.Inventory {
 		n.Roles = dedupSorted(n.Roles)
 		sort.Strings(n.Domains)
 		n.Domains = dedupSorted(n.Domains)
-		sort.Slice(n.Sources, func(a, b int) bool { return lessSource(n.Sources[a], n.Sources[b]) })
+		slices.SortFunc(n.Sources, cmpSource)
 		if n.Here != model.HereNone {
 			inv.Stats.NamesHere++
 		}

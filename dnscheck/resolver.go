@@ -696,9 +696,12 @@ func packQuery(b []byte, fqdn string, qtype, udpSize uint16) ([]byte, int, error
 	b[2] = 0x01                           // RD
 	binary.BigEndian.PutUint16(b[4:], 1)  // QDCOUNT
 	binary.BigEndian.PutUint16(b[10:], 1) // ARCOUNT: the OPT record
-	off, err := dns.PackDomainName(fqdn, b, 12, nil, false)
-	if err != nil {
-		return nil, 0, err
+	off, ok := packName(b, 12, fqdn)
+	if !ok {
+		var err error
+		if off, err = dns.PackDomainName(fqdn, b, 12, nil, false); err != nil {
+			return nil, 0, err
+		}
 	}
 	if off+4+11 > len(b) {
 		return nil, 0, errors.New("query too long")
@@ -711,6 +714,40 @@ func packQuery(b []byte, fqdn string, qtype, udpSize uint16) ([]byte, int, error
 	binary.BigEndian.PutUint16(opt[1:], dns.TypeOPT)
 	binary.BigEndian.PutUint16(opt[3:], udpSize)
 	return b[:qend+11], qend, nil
+}
+
+// packName writes fqdn (ending in a dot) uncompressed into b at off and
+// returns the offset after it; ok is false, and nothing is to be used, for
+// a name it does not handle (escapes, the root, an empty or too long label
+// or name, no room): dns.PackDomainName does those, more slowly.
+func packName(b []byte, off int, fqdn string) (int, bool) {
+	if len(fqdn) < 2 || len(fqdn) > 254 || fqdn[len(fqdn)-1] != '.' || off+len(fqdn)+1 > len(b) {
+		return 0, false
+	}
+	start := off
+	for i := 0; i < len(fqdn); {
+		j := i
+		for j < len(fqdn) && fqdn[j] != '.' {
+			if fqdn[j] == '\\' {
+				return 0, false
+			}
+			j++
+		}
+		n := j - i
+		if n == 0 || n > 63 {
+			return 0, false
+		}
+		b[off] = byte(n)
+		copy(b[off+1:], fqdn[i:j])
+		off += 1 + n
+		i = j + 1
+	}
+	b[off] = 0
+	off++
+	if off-start > 255 {
+		return 0, false
+	}
+	return off, true
 }
 
 // parseReply reads a reply whose question (ending at qend) has been checked:

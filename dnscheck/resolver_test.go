@@ -1,6 +1,7 @@
 package dnscheck
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -240,5 +241,41 @@ func TestSystemResolvers(t *testing.T) {
 	}
 	if _, err := SystemResolvers(p); err == nil || !strings.Contains(err.Error(), "no nameserver") {
 		t.Errorf("err %v", err)
+	}
+}
+
+// TestPackName: the fast path packs what dns.PackDomainName packs, and
+// leaves to it the names it does not handle.
+func TestPackName(t *testing.T) {
+	long := strings.Repeat("a", 63)
+	names := []string{"a.", "mail.example.test.", "_submission._tcp.d.test.", "xn--bcher-kva.test.",
+		long + ".test.", strings.Repeat(long+".", 3) + "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstu.",
+		`a\.b.test.`, `a\032b.test.`, ".", "a..b.", strings.Repeat("a", 64) + ".test.", "no-dot", "",
+		strings.Repeat(long+".", 4)}
+	for _, n := range names {
+		want := make([]byte, 512)
+		wantOff, wantErr := dns.PackDomainName(n, want, 12, nil, false)
+		got := make([]byte, 512)
+		off, ok := packName(got, 12, n)
+		if !ok {
+			continue // dns.PackDomainName's to do
+		}
+		if wantErr != nil {
+			t.Errorf("%q: packName took a name dns.PackDomainName refuses: %v", n, wantErr)
+			continue
+		}
+		if off != wantOff || !bytes.Equal(got[:off], want[:wantOff]) {
+			t.Errorf("%q: packName wrote %x, want %x", n, got[12:off], want[12:wantOff])
+		}
+	}
+	// The common names take the fast path.
+	for _, n := range []string{"mail.example.test.", "_25._tcp.mx.hoster.test."} {
+		if _, ok := packName(make([]byte, 512), 12, n); !ok {
+			t.Errorf("%q: not packed by the fast path", n)
+		}
+	}
+	// No room: refused, not written past the end.
+	if _, ok := packName(make([]byte, 20), 12, "mail.example.test."); ok {
+		t.Error("packed a name into a buffer too small")
 	}
 }

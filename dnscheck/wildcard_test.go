@@ -2,6 +2,7 @@ package dnscheck
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -214,5 +215,14 @@ func TestWildcardNames(t *testing.T) {
 	}
 	if n := findName(inv, "smtp.wild.test"); !reflect.DeepEqual(n.Roles, []string{"smtp", "submission"}) {
 		t.Errorf("smtp.wild.test roles %v", n.Roles)
+	}
+}
+
+func TestWildcardProbeName(t *testing.T) {
+	for _, r := range []uint32{0, 1, 0xdeadbeef, 0xffffffff, 0x0a0b0c0d} {
+		want := fmt.Sprintf("%s%08x.%s.", WildcardProbeLabel, r, "d.test")
+		if got := wildcardProbe("d.test", r); got != want {
+			t.Errorf("wildcardProbe(%#x) = %q, want %q", r, got, want)
+		}
 	}
 }
