@@ -182,7 +182,7 @@ func NewResolver(cfg Config) (*Resolver, error) {
 				r.Close()
 				return nil, fmt.Errorf("resolver %s: %w", addr, err)
 			}
-			srv.put(u, 0)
+			srv.add(u)
 		}
 	}
 	return r, nil
@@ -499,6 +499,17 @@ func (s *server) get() (*udpConn, time.Duration, error) {
 	return u, hold, nil
 }
 
+// add takes a socket opened at the start into the pool.
+func (s *server) add(u *udpConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.all == nil {
+		s.all = map[*udpConn]bool{}
+	}
+	s.all[u] = true
+	s.free = append(s.free, u)
+}
+
 // put gives back a socket after its query; rtt is the time its reply took
 // (0 without a reply), taken into the smoothed one (RFC 6298).
 func (s *server) put(u *udpConn, rtt time.Duration) {
@@ -512,10 +523,6 @@ func (s *server) put(u *udpConn, rtt time.Duration) {
 		}
 		s.srtt += (rtt - s.srtt) / 8
 	}
-	if s.all == nil {
-		s.all = map[*udpConn]bool{}
-	}
-	s.all[u] = true
 	if s.closed {
 		u.c.Close()
 		return
