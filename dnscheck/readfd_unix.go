@@ -5,6 +5,7 @@ package dnscheck
 import (
 	"os"
 	"syscall"
+	"time"
 )
 
 // read reads one datagram into rbuf, under the socket's read deadline.
@@ -12,21 +13,37 @@ import (
 // after a query, the reply is not there yet, and a read would only fail.
 // (Only then: the poller says when a socket becomes readable, not whether
 // it still is, so the datagrams there must be read until none is left.)
-func (u *udpConn) read(wait bool) (int, error) {
+//
+// The wait is skipped, and the socket read at once, when the query was
+// sent more than skipWait ago: the poller forgets a readiness that came
+// before the wait begins, so a reply that arrived while this goroutine was
+// not running (a busy machine, a resolver that answers in microseconds)
+// would otherwise wait unseen until the next deadline. A reply that
+// arrives faster than that is found at the next deadline (the query's
+// hold, at most half its timeout), or by readNow before the query is
+// given up.
+func (u *udpConn) read(wait bool, sent time.Time) (int, error) {
 	if u.readFn == nil {
 		u.readFn = u.readOnce
 	}
 	u.waited, u.n, u.err = !wait, 0, nil
+	u.sent = sent
 	if err := u.rc.Read(u.readFn); err != nil {
 		return 0, err
 	}
 	return u.n, u.err
 }
 
+// skipWait is how long after its query a first read no longer waits for
+// the poller (see read).
+const skipWait = 20 * time.Microsecond
+
 func (u *udpConn) readOnce(fd uintptr) bool {
 	if !u.waited {
 		u.waited = true
-		return false
+		if time.Since(u.sent) < skipWait {
+			return false
+		}
 	}
 	u.n, u.err = syscall.Read(int(fd), u.rbuf)
 	if u.n < 0 {
@@ -39,4 +56,15 @@ func (u *udpConn) readOnce(fd uintptr) bool {
 		u.err = os.NewSyscallError("read", u.err)
 	}
 	return true
+}
+
+// readNow reads a datagram if one is there, without waiting and whatever
+// the read deadline; ok is false when there is none.
+func (u *udpConn) readNow() (n int, ok bool) {
+	_ = u.rc.Control(func(fd uintptr) {
+		var err error
+		n, err = syscall.Read(int(fd), u.rbuf)
+		ok = err == nil && n >= 0
+	})
+	return n, ok
 }

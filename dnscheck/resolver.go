@@ -430,6 +430,7 @@ type udpConn struct {
 
 	// The state of read's callback (on Unix).
 	waited bool
+	sent   time.Time
 	n      int
 	err    error
 	readFn func(fd uintptr) bool
@@ -473,7 +474,9 @@ func (s *server) get() (*udpConn, time.Duration, error) {
 		s.mu.Unlock()
 		return nil, 0, fmt.Errorf("udp %s: %w", s.addr, net.ErrClosed)
 	}
-	hold := min(s.timeout, max(minHold, s.srtt+4*s.rttvar))
+	// At most half the timeout, so that a query always wakes once before
+	// it is given up (see udpConn.read).
+	hold := min(s.timeout/2, max(minHold, s.srtt+4*s.rttvar))
 	if n := len(s.free); n > 0 {
 		u := s.free[n-1]
 		s.free = s.free[:n-1]
@@ -609,7 +612,7 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 			}
 		}
 		u.setDeadline(dl, now)
-		n, err := u.read(first)
+		n, err := u.read(first, sent)
 		first = false
 		if err != nil {
 			u.dl = time.Time{}
@@ -625,6 +628,16 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 				return reply{err: err}
 			}
 			if !now.Before(expire) {
+				// A last look: the reply may be there unseen (see read).
+				for {
+					n, ok := u.readNow()
+					if !ok {
+						break
+					}
+					if rep, ok := s.matchReply(u, n, id, b, qend, whole, sent); ok {
+						return rep
+					}
+				}
 				s.put(u, 0)
 				return reply{err: fmt.Errorf("udp %s: %w", s.addr, ErrTimeout)}
 			}
@@ -639,19 +652,30 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 			}
 			continue
 		}
-		resp := u.rbuf[:n]
-		if n < 12 || binary.BigEndian.Uint16(resp) != id || !sameQuestion(b, resp) {
-			continue
+		if rep, ok := s.matchReply(u, n, id, b, qend, whole, sent); ok {
+			return rep
 		}
-		rtt := time.Since(sent)
-		rep := parseReply(resp, qend, whole)
-		if n == len(u.rbuf) {
-			rep = reply{tc: true} // cut short by our buffer
-		}
-		s.put(u, rtt)
-		return rep
 	}
 }
+
+// matchReply looks at the datagram of n bytes read into u.rbuf: when it
+// is the reply to the query q (ID id, question ending at qend) sent at
+// sent, it gives the socket back and returns the reply parsed; otherwise
+// (late, duplicated or spoofed) it is dropped.
+func (s *server) matchReply(u *udpConn, n int, id uint16, q []byte, qend int, whole bool, sent time.Time) (reply, bool) {
+	resp := u.rbuf[:n]
+	if n < 12 || binary.BigEndian.Uint16(resp) != id || !sameQuestion(q, resp) {
+		return reply{}, false
+	}
+	rtt := time.Since(sent)
+	rep := parseReply(resp, qend, whole)
+	if n == len(u.rbuf) {
+		rep = reply{tc: true} // cut short by our buffer
+	}
+	s.put(u, rtt)
+	return rep, true
+}
+
 
 // trimOp drops net.OpError's "read udp a->b:" prefix.
 func trimOp(err error) error {
