@@ -676,7 +676,6 @@ func (s *server) matchReply(u *udpConn, n int, id uint16, q []byte, qend int, wh
 	return rep, true
 }
 
-
 // trimOp drops net.OpError's "read udp a->b:" prefix.
 func trimOp(err error) error {
 	var oe *net.OpError
