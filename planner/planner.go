@@ -218,34 +218,44 @@ func (p *planner) warn(code, name, format string, args ...any) {
 	p.warnings = append(p.warnings, model.Warning{Code: code, Name: name, Message: fmt.Sprintf(format, args...)})
 }
 
+// normName is an inventory name lowercased, without its final dot.
+func normName(name string) string {
+	return strings.ToLower(strings.TrimSuffix(name, "."))
+}
+
 // selectNames applies the name rules and fills p.cands, sorted by name.
 func (p *planner) selectNames() {
 	if ic := p.inv.CAIdentifier; ic != "" && ic != p.ca {
 		p.warn(model.WarnCAMismatch, "", "the inventory checked CAA for %q, the plan is for %q: CAA verdicts may be wrong; rerun the inventory with --ca-identifier %s", ic, p.ca, p.ca)
 	}
 	seen := map[string]bool{} // must-cover names found
-	dup := map[string]bool{}  // names seen twice in an unsorted inventory
-	sorted := slices.IsSortedFunc(p.inv.Names, func(a, b model.Name) int { return strings.Compare(a.Name, b.Name) })
-	if !sorted {
-		for i := range p.inv.Names {
-			dup[strings.ToLower(strings.TrimSuffix(p.inv.Names[i].Name, "."))] = false
-		}
-	}
-	prevName := ""
+	// Duplicates: in a sorted inventory (certplan writes them sorted) they
+	// are next to each other. Whether it is sorted is found on the way, not
+	// by a pass of its own (a million names' strings do not stay in the
+	// cache between two passes); from the first name out of order on, a
+	// map of the names seen finds them.
+	var dup map[string]bool
+	prevName, prevRaw := "", ""
 	p.cands = make([]cand, 0, len(p.inv.Names)+len(p.must))
 	p.ipArena = make([]int, 0, len(p.inv.Names)+len(p.inv.Names)/4)
 	for i := range p.inv.Names {
 		n := &p.inv.Names[i]
 		name := n.Name
+		if dup == nil && name < prevRaw {
+			dup = make(map[string]bool, len(p.inv.Names))
+			for j := range i {
+				dup[normName(p.inv.Names[j].Name)] = true
+			}
+		}
+		prevRaw = name
 		if strings.HasSuffix(name, ".") || strings.ToLower(name) != name {
-			name = strings.ToLower(strings.TrimSuffix(name, "."))
+			name = normName(name)
 		}
 		if name == "" || name == prevName {
 			continue // "." (null MX, SRV "no service") is not a name
 		}
-		if sorted {
-			prevName = name
-		} else {
+		prevName = name
+		if dup != nil {
 			if dup[name] {
 				continue
 			}

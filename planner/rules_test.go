@@ -267,3 +267,24 @@ func TestNotNames(t *testing.T) {
 		t.Errorf("got %+v, excluded %+v", p.Certificates, p.Excluded)
 	}
 }
+
+// TestUnsortedLater: an inventory sorted at first and out of order later
+// (hand-made, or concatenated) still has each name once, whether its
+// duplicate comes before or after the first name out of order.
+func TestUnsortedLater(t *testing.T) {
+	ip := []string{"127.0.0.2"}
+	inv := inventory(ip,
+		nm("autoconfig.b.test", []string{"b.test"}, ip, model.RoleAutoconfig),
+		nm("mail.a.test", []string{"a.test"}, ip, model.RoleMail),
+		nm("mail.b.test", []string{"b.test"}, ip, model.RoleMail))
+	inv.Names = append(inv.Names,
+		nm("imap.c.test", []string{"c.test"}, ip, model.RoleIMAP),             // out of order: new
+		nm("autoconfig.b.test", []string{"b.test"}, ip, model.RoleAutoconfig), // before it, not next to it
+		nm("imap.c.test.", []string{"c.test"}, ip, model.RoleIMAP),            // after it
+		nm("MAIL.A.TEST", []string{"a.test"}, ip, model.RoleMail))
+	p := mustPlan(t, inv, nil, Policy{}, nil)
+	want := []string{"autoconfig.b.test", "imap.c.test", "mail.a.test", "mail.b.test"}
+	if len(p.Excluded) != 0 || len(p.Certificates) != 1 || !slices.Equal(p.Certificates[0].Names, want) {
+		t.Errorf("got %+v, excluded %+v, want one certificate for %v", p.Certificates, p.Excluded, want)
+	}
+}
