@@ -278,13 +278,14 @@ func (st *stages) dnsCeiling(ctx context.Context, qs *fastdns.Queries, prof bool
 	if prof {
 		stop = profile(cfg.CPUProfile, "dns-ceiling")
 	}
-	u0, user0 := selfCPU(), selfUser()
+	u0, user0 := selfTimes()
 	r, err := fastdns.Blast(ctx, addr, qs, fastdns.BlastOptions{InFlight: cfg.Concurrency})
 	stop()
 	if err != nil {
 		return fmt.Errorf("dns ceiling: %w", err)
 	}
-	cpu, user := selfCPU()-u0, selfUser()-user0
+	u1, user1 := selfTimes()
+	cpu, user := u1-u0, user1-user0
 	after, err := st.ch.Stats()
 	if err != nil {
 		return err
@@ -351,9 +352,16 @@ func probeTargets(ready childReady, n int) []mailbench.Target {
 
 // selfCPU is this process's user and system CPU time.
 func selfCPU() time.Duration {
+	cpu, _ := selfTimes()
+	return cpu
+}
+
+// selfTimes is this process's CPU time, user and system, and its user
+// time alone.
+func selfTimes() (cpu, user time.Duration) {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), time.Duration(ru.Utime.Nano())
 }
 
 // readBatch is the responder's mean number of queries a recvmmsg between
@@ -362,12 +370,6 @@ func readBatch(before, after fastdns.Stats) float64 {
 	return float64(after.UDP-before.UDP) / float64(max(after.UDPReads-before.UDPReads, 1))
 }
 
-// selfUser is this process's user CPU time.
-func selfUser() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano())
-}
 
 // memWatch samples the heap while a stage runs, and resets and reads the
 // process's peak RSS (Linux: /proc/self/clear_refs "5" resets VmHWM).

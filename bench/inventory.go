@@ -70,9 +70,10 @@ func (st *stages) inventoryStages(ctx context.Context, qs *fastdns.Queries) erro
 			stop = profile(cfg.CPUProfile, "inventory")
 		}
 		mw := watchMemory()
-		cpu0, user0 := selfCPU(), selfUser()
+		cpu0, user0 := selfTimes()
 		inv, el, err := st.inventoryRun(ctx, domains, 5*time.Second)
-		cpu, user := selfCPU()-cpu0, selfUser()-user0
+		cpu1, user1 := selfTimes()
+		cpu, user := cpu1-cpu0, user1-user0
 		heap, rss := mw.Stop()
 		stop()
 		if err != nil {
