@@ -370,7 +370,6 @@ func readBatch(before, after fastdns.Stats) float64 {
 	return float64(after.UDP-before.UDP) / float64(max(after.UDPReads-before.UDPReads, 1))
 }
 
-
 // memWatch samples the heap while a stage runs, and resets and reads the
 // process's peak RSS (Linux: /proc/self/clear_refs "5" resets VmHWM).
 type memWatch struct {
