@@ -33,6 +33,7 @@ func TestSmall(t *testing.T) {
 	var cfg config
 	cfg.fill(true)
 	cfg.DNSSockets = 2
+	cfg.Transport = true
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	res, err := run(ctx, cfg, testWriter{t})
@@ -63,6 +64,11 @@ func TestSmall(t *testing.T) {
 		if r.qps <= 0 || r.answered != int64(d.Questions) || r.lost != 0 {
 			t.Errorf("dns %s: %+v, want every one of %d questions answered at a positive rate", name, r, d.Questions)
 		}
+	}
+	// The Resolver alone asks every question once (more with the retries
+	// over TCP of truncated answers).
+	if tr := d.Transport; tr == nil || tr.Queries < int64(d.Questions) || tr.QPS <= 0 || tr.Ratio <= 0 || tr.ClientCPUus <= 0 {
+		t.Errorf("dns transport: %+v, want each of %d questions asked at a positive rate", tr, d.Questions)
 	}
 	if d.Ceiling.Truncated == 0 {
 		t.Error("dns ceiling: no answer went over TCP; the world has large CAA sets")

@@ -56,9 +56,11 @@ type DNSResults struct {
 	// kernel's), in microseconds.
 	CeilingClientUserus float64          `json:"ceiling_client_user_us"`
 	CeilingByType       map[string]int64 `json:"ceiling_by_type"`
-	Inventory           *InventoryResult `json:"inventory,omitempty"`
-	Drop                *DropResult      `json:"drop,omitempty"`
-	QPSCap              *QPSResult       `json:"qps_cap,omitempty"`
+	// Transport is measured with --transport only.
+	Transport *TransportResult `json:"transport,omitempty"`
+	Inventory *InventoryResult `json:"inventory,omitempty"`
+	Drop      *DropResult      `json:"drop,omitempty"`
+	QPSCap    *QPSResult       `json:"qps_cap,omitempty"`
 }
 
 // QPSResult is an inventory with a query rate cap (--qps): the rate sent

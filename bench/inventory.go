@@ -61,6 +61,11 @@ func (st *stages) inventoryStages(ctx context.Context, qs *fastdns.Queries) erro
 		if err := st.dnsCeiling(ctx, qs, rep == 0); err != nil {
 			return err
 		}
+		if cfg.Transport {
+			if err := st.transportRun(ctx, qs); err != nil {
+				return err
+			}
+		}
 		before, err := st.ch.Stats()
 		if err != nil {
 			return err
@@ -117,6 +122,9 @@ func (st *stages) inventoryStages(ctx context.Context, qs *fastdns.Queries) erro
 	}
 	if c := res.DNS.Ceiling.QPS; c > 0 {
 		res.DNS.Inventory.Ratio = res.DNS.Inventory.QPS / c
+		if t := res.DNS.Transport; t != nil {
+			t.Ratio = t.QPS / c
+		}
 	}
 	return st.dropped(ctx)
 }

@@ -36,6 +36,7 @@ func main() {
 	flag.IntVar(&cfg.DNSSockets, "dns-sockets", 4, "UDP sockets of the DNS responder (SO_REUSEPORT)")
 	only := flag.String("only", "dns,tls,plan", "stages to run, comma-separated: dns (ceiling, inventory, dropped queries), tls (ceiling, probe, dead hosts), plan")
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "seed of the synthetic world")
+	flag.BoolVar(&cfg.Transport, "transport", false, "in the dns stage, also measure dnscheck's Resolver alone on the ceiling's questions (no per-domain work), after each ceiling run")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "bench: no arguments expected")
@@ -84,6 +85,7 @@ type config struct {
 	Deadline    time.Duration   `json:"-"`
 	Out         string          `json:"-"`
 	CPUProfile  string          `json:"-"`
+	Transport   bool            `json:"transport,omitempty"` // measure the Resolver alone too
 }
 
 func (c *config) fill(small bool) {

@@ -85,6 +85,10 @@ func (r *Results) printTable(w io.Writer) {
 		fmt.Fprintf(tw, "dns ceiling\t%s q/s\t%d queries, %d in flight, %s; cpu/query: client %.1f µs, responder %.1f µs\n",
 			rate(d.Ceiling.QPS), d.Ceiling.Answered, r.Config.Concurrency, dur(d.Ceiling.Elapsed), d.CeilingClientCPUus, d.CeilingResponderCPUus)
 	}
+	if t := d.Transport; t != nil {
+		fmt.Fprintf(tw, "dns transport alone\t%s q/s\t%d queries in %s, ratio %.2f; cpu/query: client %.1f µs (user %.1f)\n",
+			rate(t.QPS), t.Queries, dur(t.Elapsed), t.Ratio, t.ClientCPUus, t.ClientUserus)
+	}
 	if inv := d.Inventory; inv != nil {
 		fmt.Fprintf(tw, "certplan inventory\t%s q/s\t%d domains in %s, %s domains/s, %d queries (%d over tcp), ratio %.2f\n",
 			rate(inv.QPS), inv.Domains, dur(inv.Elapsed), rate(inv.DomainsPerSec), inv.Queries, inv.TCP, inv.Ratio)

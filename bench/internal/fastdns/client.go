@@ -28,6 +28,9 @@ func (q *Queries) Len() int { return len(q.off) - 1 }
 
 func (q *Queries) msg(i int) []byte { return q.buf[q.off[i]:q.off[i+1]] }
 
+// Msg returns query i, packed (its ID is 0). Do not modify it.
+func (q *Queries) Msg(i int) []byte { return q.msg(i) }
+
 // PackQueries packs qs as recursive queries, with an EDNS0 OPT record
 // advertising 1232 bytes when edns is set (as miekg/dns clients usually do).
 func PackQueries(qs []synth.Question, edns bool) *Queries {
