@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/publicsuffix"
 
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
 )
 
 // cand is a planned name.
@@ -218,11 +219,6 @@ func (p *planner) warn(code, name, format string, args ...any) {
 	p.warnings = append(p.warnings, model.Warning{Code: code, Name: name, Message: fmt.Sprintf(format, args...)})
 }
 
-// normName is an inventory name lowercased, without its final dot.
-func normName(name string) string {
-	return strings.ToLower(strings.TrimSuffix(name, "."))
-}
-
 // selectNames applies the name rules and fills p.cands, sorted by name.
 func (p *planner) selectNames() {
 	if ic := p.inv.CAIdentifier; ic != "" && ic != p.ca {
@@ -244,12 +240,12 @@ func (p *planner) selectNames() {
 		if dup == nil && name < prevRaw {
 			dup = make(map[string]bool, len(p.inv.Names))
 			for j := range i {
-				dup[normName(p.inv.Names[j].Name)] = true
+				dup[names.FromDNS(p.inv.Names[j].Name)] = true
 			}
 		}
 		prevRaw = name
 		if strings.HasSuffix(name, ".") || strings.ToLower(name) != name {
-			name = normName(name)
+			name = names.FromDNS(name)
 		}
 		if name == "" || name == prevName {
 			continue // "." (null MX, SRV "no service") is not a name
