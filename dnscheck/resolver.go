@@ -749,12 +749,13 @@ func packQuery(b []byte, fqdn string, qtype, udpSize uint16) ([]byte, int, error
 // packName writes fqdn (ending in a dot) uncompressed into b at off and
 // returns the offset after it; ok is false, and nothing is to be used, for
 // a name it does not handle (escapes, the root, an empty or too long label
-// or name, no room): dns.PackDomainName does those, more slowly.
+// or name, no room): dns.PackDomainName does those, more slowly. Without
+// escapes a name takes one byte more on the wire than in text, so at most
+// 254 characters fit the 255 bytes allowed.
 func packName(b []byte, off int, fqdn string) (int, bool) {
 	if len(fqdn) < 2 || len(fqdn) > 254 || fqdn[len(fqdn)-1] != '.' || off+len(fqdn)+1 > len(b) {
 		return 0, false
 	}
-	start := off
 	for i := 0; i < len(fqdn); {
 		j := i
 		for j < len(fqdn) && fqdn[j] != '.' {
@@ -773,11 +774,7 @@ func packName(b []byte, off int, fqdn string) (int, bool) {
 		i = j + 1
 	}
 	b[off] = 0
-	off++
-	if off-start > 255 {
-		return 0, false
-	}
-	return off, true
+	return off + 1, true
 }
 
 // parseReply reads a reply whose question (ending at qend) has been checked:
