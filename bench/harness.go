@@ -292,14 +292,14 @@ func (st *stages) dnsCeiling(ctx context.Context, qs *fastdns.Queries, prof bool
 	if err != nil {
 		return err
 	}
+	n := float64(r.Answered)
+	cpuUs, userUs := float64(cpu.Microseconds())/n, float64(user.Microseconds())/n
+	respUs := float64((after.UserNS+after.SysNS-before.UserNS-before.SysNS)/1000) / n
 	log.logf("dns ceiling (%d in flight): %.0f q/s, %d lost, %d over tcp, cpu/query: client %.1f µs (user %.1f), responder %.1f µs (%.1f queries a recvmmsg)", cfg.Concurrency, r.QPS, r.Lost, r.Truncated,
-		float64(cpu.Microseconds())/float64(r.Answered), float64(user.Microseconds())/float64(r.Answered),
-		float64((after.UserNS+after.SysNS-before.UserNS-before.SysNS)/1000)/float64(r.Answered), readBatch(before.DNS, after.DNS))
+		cpuUs, userUs, respUs, readBatch(before.DNS, after.DNS))
 	if r.QPS > res.DNS.Ceiling.QPS {
 		res.DNS.Ceiling = r
-		res.DNS.CeilingClientCPUus = float64(cpu.Microseconds()) / float64(r.Answered)
-		res.DNS.CeilingClientUserus = float64(user.Microseconds()) / float64(r.Answered)
-		res.DNS.CeilingResponderCPUus = float64((after.UserNS+after.SysNS-before.UserNS-before.SysNS)/1000) / float64(r.Answered)
+		res.DNS.CeilingClientCPUus, res.DNS.CeilingClientUserus, res.DNS.CeilingResponderCPUus = cpuUs, userUs, respUs
 		res.DNS.CeilingByType = diffTypes(after.DNS.ByType, before.DNS.ByType)
 	}
 	return nil
