@@ -55,6 +55,9 @@ type childStats struct {
 	UserNS int64         `json:"user_ns"`
 	SysNS  int64         `json:"sys_ns"`
 	MaxRSS int64         `json:"max_rss_bytes"`
+	// CSW counts the responder's context switches, voluntary (it slept:
+	// its sockets were empty) and not.
+	CSW int64 `json:"csw"`
 }
 
 // childMain serves until stdin closes. Commands, one a line: "stats".
@@ -85,6 +88,7 @@ func childMain() int {
 				UserNS: ru.Utime.Nano(),
 				SysNS:  ru.Stime.Nano(),
 				MaxRSS: ru.Maxrss * 1024,
+				CSW:    ru.Nvcsw + ru.Nivcsw,
 			})
 		}
 	}

@@ -281,12 +281,14 @@ func (st *stages) dnsCeiling(ctx context.Context, qs *fastdns.Queries, prof bool
 		stop = profile(cfg.CPUProfile, "dns-ceiling")
 	}
 	u0, user0 := selfTimes()
+	csw0 := selfCSW()
 	r, err := fastdns.Blast(ctx, addr, qs, fastdns.BlastOptions{InFlight: cfg.Concurrency})
 	stop()
 	if err != nil {
 		return fmt.Errorf("dns ceiling: %w", err)
 	}
 	u1, user1 := selfTimes()
+	csw := selfCSW() - csw0
 	cpu, user := u1-u0, user1-user0
 	after, err := st.ch.Stats()
 	if err != nil {
@@ -295,8 +297,8 @@ func (st *stages) dnsCeiling(ctx context.Context, qs *fastdns.Queries, prof bool
 	n := float64(r.Answered)
 	cpuUs, userUs := float64(cpu.Microseconds())/n, float64(user.Microseconds())/n
 	respUs := float64((after.UserNS+after.SysNS-before.UserNS-before.SysNS)/1000) / n
-	log.logf("dns ceiling (%d in flight): %.0f q/s, %d lost, %d over tcp, cpu/query: client %.1f µs (user %.1f), responder %.1f µs (%.1f queries a recvmmsg)", cfg.Concurrency, r.QPS, r.Lost, r.Truncated,
-		cpuUs, userUs, respUs, readBatch(before.DNS, after.DNS))
+	log.logf("dns ceiling (%d in flight): %.0f q/s, %d lost, %d over tcp, cpu/query: client %.1f µs (user %.1f), responder %.1f µs (%.1f queries a recvmmsg); context switches a query: client %.2f, responder %.2f", cfg.Concurrency, r.QPS, r.Lost, r.Truncated,
+		cpuUs, userUs, respUs, readBatch(before.DNS, after.DNS), float64(csw)/n, float64(after.CSW-before.CSW)/n)
 	if r.QPS > res.DNS.Ceiling.QPS {
 		res.DNS.Ceiling = r
 		res.DNS.CeilingClientCPUus, res.DNS.CeilingClientUserus, res.DNS.CeilingResponderCPUus = cpuUs, userUs, respUs
@@ -364,6 +366,14 @@ func selfTimes() (cpu, user time.Duration) {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), time.Duration(ru.Utime.Nano())
+}
+
+// selfCSW is how many times this process's threads have been switched
+// out, voluntarily (to sleep) or not.
+func selfCSW() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Nvcsw + ru.Nivcsw
 }
 
 // readBatch is the responder's mean number of queries a recvmmsg between

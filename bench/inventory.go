@@ -76,8 +76,10 @@ func (st *stages) inventoryStages(ctx context.Context, qs *fastdns.Queries) erro
 		}
 		mw := watchMemory()
 		cpu0, user0 := selfTimes()
+		csw0 := selfCSW()
 		inv, el, err := st.inventoryRun(ctx, domains, 5*time.Second)
 		cpu1, user1 := selfTimes()
+		csw := selfCSW() - csw0
 		cpu, user := cpu1-cpu0, user1-user0
 		heap, rss := mw.Stop()
 		stop()
@@ -110,7 +112,7 @@ func (st *stages) inventoryStages(ctx context.Context, qs *fastdns.Queries) erro
 		inv = nil
 		runtime.GC()
 		debug.FreeOSMemory()
-		log.logf("certplan inventory: %d domains in %s, %.0f q/s, %d queries, %d failed, peak rss %s, cpu/query: client %.1f µs (user %.1f), responder %.1f µs (%.1f queries a recvmmsg)", ir.Domains, dur(el), ir.QPS, ir.Queries, ir.DomainsFailed, mib(rss), ir.ClientCPUus, ir.ClientUserus, ir.ResponderCPUus, readBatch(before.DNS, after.DNS))
+		log.logf("certplan inventory: %d domains in %s, %.0f q/s, %d queries, %d failed, peak rss %s, cpu/query: client %.1f µs (user %.1f), responder %.1f µs (%.1f queries a recvmmsg); context switches a query: client %.2f, responder %.2f", ir.Domains, dur(el), ir.QPS, ir.Queries, ir.DomainsFailed, mib(rss), ir.ClientCPUus, ir.ClientUserus, ir.ResponderCPUus, readBatch(before.DNS, after.DNS), float64(csw)/float64(ir.Queries), float64(after.CSW-before.CSW)/float64(ir.Queries))
 		if p := res.DNS.Inventory; p == nil || ir.QPS > p.QPS {
 			if p != nil {
 				ir.PeakHeap, ir.PeakRSS = max(ir.PeakHeap, p.PeakHeap), max(ir.PeakRSS, p.PeakRSS)
