@@ -29,9 +29,9 @@ import json, os, sys
 r = json.load(open(sys.argv[2]))["dns"]; i = r["inventory"]; c = r["ceiling"]
 cc = r["ceiling_client_cpu_us"] + r["ceiling_responder_cpu_us"]
 ic = i["client_cpu_us_per_query"] + i["responder_cpu_us_per_query"]
-print("%-14s ceiling %6.0f q/s  inventory %6.0f q/s  ratio %.3f | cpu/query inventory %.2f+%.2f ceiling %.2f+%.2f  system ratio %.3f" % (
+print("%-14s ceiling %6.0f q/s  inventory %6.0f q/s  ratio %.3f | cpu/query inventory %.2f (user %.2f)+%.2f ceiling %.2f+%.2f  system ratio %.3f" % (
     os.path.basename(sys.argv[1]), c["qps"], i["qps"], i["ratio_to_ceiling"],
-    i["client_cpu_us_per_query"], i["responder_cpu_us_per_query"],
+    i["client_cpu_us_per_query"], i.get("client_user_us_per_query", 0), i["responder_cpu_us_per_query"],
     r["ceiling_client_cpu_us"], r["ceiling_responder_cpu_us"], cc / ic))
 PY
 	done

@@ -212,7 +212,8 @@ type CAAResult struct {
 func (r CAAResult) Verdict() model.CAAVerdict {
 	v := model.CAAVerdict{At: r.At, Alias: r.Alias, Reason: r.Reason}
 	for _, rr := range r.Records {
-		v.Records = append(v.Records, fmt.Sprintf("%d %s %q", rr.Flag, strings.ToLower(rr.Tag), rr.Value))
+		// As fmt's "%d %s %q", without fmt.
+		v.Records = append(v.Records, strconv.Itoa(int(rr.Flag))+" "+strings.ToLower(rr.Tag)+" "+strconv.Quote(rr.Value))
 	}
 	sort.Strings(v.Records)
 	if r.Err != nil {

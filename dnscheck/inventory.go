@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -235,7 +236,7 @@ type nameInfo struct {
 }
 
 type usage struct {
-	roles   map[string]bool
+	roles   []string // a few at most, without duplicates
 	sources []model.Source
 }
 
@@ -445,10 +446,12 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	use := func(name, role, record string) {
 		u := uses[name]
 		if u == nil {
-			u = &usage{roles: map[string]bool{}}
+			u = &usage{}
 			uses[name] = u
 		}
-		u.roles[role] = true
+		if !slices.Contains(u.roles, role) {
+			u.roles = append(u.roles, role)
+		}
 		u.sources = append(u.sources, model.Source{Domain: d, Role: role, Record: record})
 	}
 	// Errors in this fixed order, so the message is stable.
@@ -525,8 +528,10 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	dm.own = make(map[string]nameInfo, len(ConventionalNames))
 	answered := false
 	for _, c := range ConventionalNames {
-		name := c.Label + "." + d
-		info := resolveName(name, dm.lookup)
+		// Asked as an FQDN, which the name is without its dot: no copy.
+		fqn := c.Label + "." + fq
+		name := fqn[:len(fqn)-1]
+		info := resolveName(fqn, dm.lookup)
 		dm.own[name] = info
 		if info.err != nil {
 			if dm.ownFailure(info.err) {
@@ -575,9 +580,7 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 			CAA:        caa.Verdict(),
 			Wildcard:   wild[n],
 		}
-		for r := range u.roles {
-			nm.Roles = append(nm.Roles, r)
-		}
+		nm.Roles = u.roles
 		sort.Strings(nm.Roles)
 		slices.SortFunc(u.sources, cmpSource)
 		nm.Sources = u.sources
@@ -592,7 +595,7 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 		} else if info.nx {
 			nm.Error = model.NameErrNXDOMAIN
 		}
-		if u.roles[model.RoleMX] {
+		if slices.Contains(u.roles, model.RoleMX) {
 			// A failed TLSA lookup leaves the name's addresses fine: it is
 			// the name's DANE problem, not a failed name or domain.
 			tlsa, err := dm.tlsa(n, info.chain)
@@ -785,6 +788,20 @@ func here(addrs, server []netip.Addr) string {
 // "domain2.test. MX 10 mail.domain2.test.".
 func recordString(rr dns.RR) string {
 	h := rr.Header()
+	// MX and SRV records, which every domain has, without rr.String()'s
+	// formatting when their names need no escapes: it would print them as
+	// they are.
+	switch rr := rr.(type) {
+	case *dns.MX:
+		if plainName(h.Name) && plainName(rr.Mx) {
+			return strings.ToLower(h.Name) + " MX " + strconv.Itoa(int(rr.Preference)) + " " + rr.Mx
+		}
+	case *dns.SRV:
+		if plainName(h.Name) && plainName(rr.Target) {
+			return strings.ToLower(h.Name) + " SRV " + strconv.Itoa(int(rr.Priority)) + " " +
+				strconv.Itoa(int(rr.Weight)) + " " + strconv.Itoa(int(rr.Port)) + " " + rr.Target
+		}
+	}
 	full := rr.String()
 	// rr.String() is "name\tttl\tclass\ttype\trdata".
 	parts := strings.SplitN(full, "\t", 5)
@@ -792,6 +809,18 @@ func recordString(rr dns.RR) string {
 		return strings.ToLower(h.Name) + " " + parts[3] + " " + parts[4]
 	}
 	return full
+}
+
+// plainName reports whether a name holds only letters, digits, '-', '_',
+// '*' and dots: miekg/dns prints such a name as it is.
+func plainName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '*') {
+			return false
+		}
+	}
+	return true
 }
 
 // cmpSource orders sources by domain, role, record.

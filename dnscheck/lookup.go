@@ -91,10 +91,13 @@ func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16, cached
 	cur := canonical(name)
 	for {
 		asked := cur
-		var resp *Response
+		var resp Response
 		var err error
 		if cached || len(ans.Chain) > 0 {
-			resp, err = r.Query(ctx, asked, qtype)
+			var rp *Response
+			if rp, err = r.Query(ctx, asked, qtype); err == nil {
+				resp = *rp
+			}
 		} else {
 			resp, err = r.queryOnce(ctx, asked, qtype)
 		}
@@ -141,11 +144,29 @@ func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16, cached
 	}
 }
 
+// recordsAt returns the records of rrs of type qtype at owner. When they
+// are all of rrs (the usual answer, without CNAME), it is rrs itself.
 func recordsAt(rrs []dns.RR, owner string, qtype uint16) []dns.RR {
-	var out []dns.RR
-	for _, rr := range rrs {
+	at := func(rr dns.RR) bool {
 		h := rr.Header()
-		if h.Rrtype == qtype && h.Class == dns.ClassINET && strings.EqualFold(h.Name, owner) {
+		return h.Rrtype == qtype && h.Class == dns.ClassINET && strings.EqualFold(h.Name, owner)
+	}
+	i := 0
+	for i < len(rrs) && at(rrs[i]) {
+		i++
+	}
+	if i == len(rrs) {
+		if i == 0 {
+			return nil
+		}
+		return rrs[:i:i]
+	}
+	var out []dns.RR
+	if i > 0 {
+		out = append(out, rrs[:i]...)
+	}
+	for _, rr := range rrs[i+1:] {
+		if at(rr) {
 			out = append(out, rr)
 		}
 	}

@@ -293,13 +293,10 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Respo
 }
 
 // queryOnce is Query without the cache: for names that only one caller
-// asks.
-func (r *Resolver) queryOnce(ctx context.Context, fqdn string, qtype uint16) (*Response, error) {
+// asks. The Response comes by value: nothing else holds it.
+func (r *Resolver) queryOnce(ctx context.Context, fqdn string, qtype uint16) (Response, error) {
 	resp, _, err := r.exchange(ctx, fqdn, qtype, false)
-	if err != nil {
-		return nil, err
-	}
-	return &resp, nil
+	return resp, err
 }
 
 func isCanceled(err error) bool {
@@ -330,7 +327,10 @@ func (r *Resolver) Exchange(ctx context.Context, name string, qtype uint16) (*dn
 // Response; with whole, also as a message.
 func (r *Resolver) exchange(ctx context.Context, fqdn string, qtype uint16, whole bool) (Response, *dns.Msg, error) {
 	tries := 1 + r.cfg.Retries
-	start := int(r.next.Add(1))
+	start := 0
+	if len(r.servers) > 1 {
+		start = int(r.next.Add(1))
+	}
 	var lastErr error
 	var last reply
 	var lastSrv string
@@ -634,7 +634,7 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 					if !ok {
 						break
 					}
-					if rep, ok := s.matchReply(u, n, id, b, qend, whole, sent); ok {
+					if rep, ok := s.matchReply(u, n, id, b, qend, fqdn, whole, sent); ok {
 						return rep
 					}
 				}
@@ -652,23 +652,23 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 			}
 			continue
 		}
-		if rep, ok := s.matchReply(u, n, id, b, qend, whole, sent); ok {
+		if rep, ok := s.matchReply(u, n, id, b, qend, fqdn, whole, sent); ok {
 			return rep
 		}
 	}
 }
 
 // matchReply looks at the datagram of n bytes read into u.rbuf: when it
-// is the reply to the query q (ID id, question ending at qend) sent at
-// sent, it gives the socket back and returns the reply parsed; otherwise
-// (late, duplicated or spoofed) it is dropped.
-func (s *server) matchReply(u *udpConn, n int, id uint16, q []byte, qend int, whole bool, sent time.Time) (reply, bool) {
+// is the reply to the query q for fqdn (ID id, question ending at qend)
+// sent at sent, it gives the socket back and returns the reply parsed;
+// otherwise (late, duplicated or spoofed) it is dropped.
+func (s *server) matchReply(u *udpConn, n int, id uint16, q []byte, qend int, fqdn string, whole bool, sent time.Time) (reply, bool) {
 	resp := u.rbuf[:n]
 	if n < 12 || binary.BigEndian.Uint16(resp) != id || !sameQuestion(q, resp) {
 		return reply{}, false
 	}
 	rtt := time.Since(sent)
-	rep := parseReply(resp, qend, whole)
+	rep := parseReply(resp, qend, fqdn, whole)
 	if n == len(u.rbuf) {
 		rep = reply{tc: true} // cut short by our buffer
 	}
@@ -777,11 +777,11 @@ func packName(b []byte, off int, fqdn string) (int, bool) {
 	return off + 1, true
 }
 
-// parseReply reads a reply whose question (ending at qend) has been checked:
-// the rcode (with EDNS0's extended bits), the TC bit and the answer
-// section. The authority section is skipped; with whole, the message is
-// unpacked too.
-func parseReply(b []byte, qend int, whole bool) reply {
+// parseReply reads a reply whose question (for qname, ending at qend) has
+// been checked: the rcode (with EDNS0's extended bits), the TC bit and the
+// answer section. The authority section is skipped; with whole, the
+// message is unpacked too.
+func parseReply(b []byte, qend int, qname string, whole bool) reply {
 	var rep reply
 	rep.tc = b[2]&0x02 != 0
 	rep.rcode = int(b[3] & 0x0f)
@@ -807,9 +807,12 @@ func parseReply(b []byte, qend int, whole bool) reply {
 		if off == len(b) {
 			break // fewer records than counted, as dns.Msg tolerates
 		}
-		rr, next, err := dns.UnpackRR(b, off)
-		if err != nil {
-			return reply{err: err, malformed: true}
+		rr, next, ok := unpackAddr(b, off, qname)
+		if !ok {
+			var err error
+			if rr, next, err = dns.UnpackRR(b, off); err != nil {
+				return reply{err: err, malformed: true}
+			}
 		}
 		off = next
 		rep.answer = append(rep.answer, rr)
@@ -830,6 +833,50 @@ func parseReply(b []byte, qend int, whole bool) reply {
 		}
 	}
 	return rep
+}
+
+// aRecord and aaaaRecord hold an A or AAAA record and its address in one
+// allocation.
+type aRecord struct {
+	rr dns.A
+	ip [net.IPv4len]byte
+}
+
+type aaaaRecord struct {
+	rr dns.AAAA
+	ip [net.IPv6len]byte
+}
+
+// unpackAddr reads the record at off when it is an A or AAAA record of
+// class IN whose owner is a pointer to the question's name (qname), as
+// most answers are written: one allocation instead of miekg/dns's three
+// (the owner's name, the record, its address) and no lookup of the type.
+// ok is false for any other record, left to dns.UnpackRR. The owner is
+// qname as asked, which the question in the reply matches without regard
+// to case.
+func unpackAddr(b []byte, off int, qname string) (rr dns.RR, next int, ok bool) {
+	if off+12 > len(b) || b[off] != 0xc0 || b[off+1] != 12 {
+		return nil, 0, false
+	}
+	typ := binary.BigEndian.Uint16(b[off+2:])
+	n := int(binary.BigEndian.Uint16(b[off+10:]))
+	end := off + 12 + n
+	if end > len(b) || binary.BigEndian.Uint16(b[off+4:]) != dns.ClassINET ||
+		!(typ == dns.TypeA && n == net.IPv4len || typ == dns.TypeAAAA && n == net.IPv6len) {
+		return nil, 0, false
+	}
+	h := dns.RR_Header{Name: qname, Rrtype: typ, Class: dns.ClassINET,
+		Ttl: binary.BigEndian.Uint32(b[off+6:]), Rdlength: uint16(n)}
+	if typ == dns.TypeA {
+		r := new(aRecord)
+		copy(r.ip[:], b[off+12:end])
+		r.rr = dns.A{Hdr: h, A: r.ip[:]}
+		return &r.rr, end, true
+	}
+	r := new(aaaaRecord)
+	copy(r.ip[:], b[off+12:end])
+	r.rr = dns.AAAA{Hdr: h, AAAA: r.ip[:]}
+	return &r.rr, end, true
 }
 
 // skipRR returns the offset after the record at off, or -1 when it does not
