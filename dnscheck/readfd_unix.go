@@ -6,6 +6,7 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // read reads one datagram into rbuf, under the socket's read deadline.
@@ -45,10 +46,7 @@ func (u *udpConn) readOnce(fd uintptr) bool {
 			return false
 		}
 	}
-	u.n, u.err = syscall.Read(int(fd), u.rbuf)
-	if u.n < 0 {
-		u.n = 0
-	}
+	u.n, u.err = rawRead(fd, u.rbuf)
 	if u.err == syscall.EAGAIN || u.err == syscall.EINTR {
 		return false
 	}
@@ -67,4 +65,46 @@ func (u *udpConn) readNow() (n int, ok bool) {
 		ok = err == nil && n >= 0
 	})
 	return n, ok
+}
+
+// write sends the query b. The socket is non-blocking and a datagram is
+// sent whole or not at all, so the write is made directly on the file
+// descriptor (without the fd's write lock and poller, which a UDP send
+// never waits for); a full send buffer (EAGAIN) waits through the
+// net.Conn.
+func (u *udpConn) write(b []byte) error {
+	if u.writeFn == nil {
+		u.writeFn = u.writeOnce
+	}
+	u.wbufOut, u.werr = b, nil
+	if err := u.rc.Control(u.writeFn); err != nil {
+		return err
+	}
+	if u.werr == syscall.EAGAIN || u.werr == syscall.EINTR {
+		_, err := u.c.Write(b)
+		return err
+	}
+	if u.werr != nil {
+		return os.NewSyscallError("write", u.werr)
+	}
+	return nil
+}
+
+func (u *udpConn) writeOnce(fd uintptr) {
+	b := u.wbufOut
+	_, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	if e != 0 {
+		u.werr = e
+	}
+}
+
+// rawRead reads a datagram from the non-blocking socket fd into b. It
+// never blocks, so it is made without telling the scheduler (a
+// RawSyscall): a read that finds nothing returns EAGAIN at once.
+func rawRead(fd uintptr, b []byte) (int, error) {
+	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
 }

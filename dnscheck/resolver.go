@@ -434,6 +434,11 @@ type udpConn struct {
 	n      int
 	err    error
 	readFn func(fd uintptr) bool
+
+	// The state of write's callback (on Unix).
+	wbufOut []byte
+	werr    error
+	writeFn func(fd uintptr)
 }
 
 // setDeadline makes the socket's read deadline at most dl, now being the
@@ -543,6 +548,16 @@ func (s *server) close() {
 	s.free = nil
 }
 
+// clockBase is when the package was initialised; clock counts from it.
+var clockBase = time.Now()
+
+// clock returns the current time for timing queries: what time.Now
+// returns, read from the monotonic clock alone (time.Now reads the wall
+// clock too, which costs as much again in some VMs). Its wall time may drift
+// from the system's by what the wall clock is stepped, which deadlines and
+// durations, measured on the monotonic clock, do not see.
+func clock() time.Time { return clockBase.Add(time.Since(clockBase)) }
+
 // minHold is the least time a query holds its slot without a reply; it is
 // also the hold before the first reply gives a measure.
 const minHold = 10 * time.Millisecond
@@ -591,8 +606,8 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 	id := uint16(rand.Uint32())
 	binary.BigEndian.PutUint16(b, id)
 	r.queries.Add(1)
-	sent := time.Now()
-	if _, err := u.c.Write(b); err != nil {
+	sent := clock()
+	if err := u.write(b); err != nil {
 		s.put(u, 0)
 		return reply{err: fmt.Errorf("udp %s: %w", s.addr, err)}
 	}
@@ -622,7 +637,7 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 				s.put(u, 0)
 				return reply{err: fmt.Errorf("udp %s: %w", s.addr, trimOp(err))}
 			}
-			now = time.Now()
+			now = clock()
 			if err := ctx.Err(); err != nil {
 				s.put(u, 0)
 				return reply{err: err}
