@@ -605,8 +605,8 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 			}
 		}
 		res.Names[i] = nm
-		res.Domain.Names = append(res.Domain.Names, n)
 	}
+	res.Domain.Names = list
 	if res.Domain.Error == "" {
 		res.Domain.Error = joinErrors(nerrs)
 	}
@@ -912,9 +912,11 @@ func joinMsg(a, b string) string {
 
 // Collector merges DomainResults into an Inventory.
 type Collector struct {
-	opts    Options
-	index   map[string]int // names' positions
-	names   []model.Name
+	opts  Options
+	index map[string]*model.Name
+	// names are kept by pointer until Inventory: a slice of Names (about
+	// 350 bytes each) would be copied whole every time it grows.
+	names   []*model.Name
 	domains []model.Domain
 }
 
@@ -923,23 +925,24 @@ func NewCollector(opts Options) *Collector {
 	if opts.CAIdentifier == "" {
 		opts.CAIdentifier = DefaultCAIdentifier
 	}
-	return &Collector{opts: opts, index: map[string]int{}}
+	return &Collector{opts: opts, index: map[string]*model.Name{}}
 }
 
 // Add merges one domain's result.
 func (c *Collector) Add(res DomainResult) {
 	c.domains = append(c.domains, res.Domain)
 	for _, n := range res.Names {
-		i, ok := c.index[n.Name]
-		if !ok {
-			n.Roles = slices.Clone(n.Roles)
-			n.Domains = slices.Clone(n.Domains)
-			n.Sources = slices.Clone(n.Sources)
-			c.index[n.Name] = len(c.names)
-			c.names = append(c.names, n)
+		have := c.index[n.Name]
+		if have == nil {
+			nn := new(model.Name)
+			*nn = n
+			nn.Roles = slices.Clone(n.Roles)
+			nn.Domains = slices.Clone(n.Domains)
+			nn.Sources = slices.Clone(n.Sources)
+			c.index[n.Name] = nn
+			c.names = append(c.names, nn)
 			continue
 		}
-		have := &c.names[i]
 		for _, r := range n.Roles {
 			// A name has a few roles, and a shared one thousands of domains.
 			if !slices.Contains(have.Roles, r) {
@@ -969,13 +972,14 @@ func (c *Collector) Inventory() *model.Inventory {
 		Header:       model.Header{Kind: model.KindInventory, Version: model.Version},
 		CAIdentifier: strings.ToLower(c.opts.CAIdentifier),
 		ServerIPs:    []string{},
-		Names:        c.names,
+		Names:        make([]model.Name, len(c.names)),
 		Domains:      c.domains,
 	}
-	c.names, c.domains, c.index = nil, nil, map[string]int{}
-	if inv.Names == nil {
-		inv.Names = []model.Name{}
+	slices.SortFunc(c.names, func(a, b *model.Name) int { return strings.Compare(a.Name, b.Name) })
+	for i, n := range c.names {
+		inv.Names[i] = *n
 	}
+	c.names, c.domains, c.index = nil, nil, map[string]*model.Name{}
 	if inv.Domains == nil {
 		inv.Domains = []model.Domain{}
 	}
@@ -997,7 +1001,6 @@ func (c *Collector) Inventory() *model.Inventory {
 			inv.Stats.NamesHere++
 		}
 	}
-	sort.Slice(inv.Names, func(i, j int) bool { return inv.Names[i].Name < inv.Names[j].Name })
 	sort.Slice(inv.Domains, func(i, j int) bool { return inv.Domains[i].Domain < inv.Domains[j].Domain })
 	inv.Stats.Domains = len(inv.Domains)
 	for _, d := range inv.Domains {
