@@ -2,18 +2,19 @@
 
 package dnscheck
 
-import "time"
+// sendRead sends the query b and reads one datagram into rbuf, under the
+// socket's read deadline.
+func (u *udpConn) sendRead(b []byte) (int, error) {
+	if _, err := u.c.Write(b); err != nil {
+		return 0, err
+	}
+	return u.read()
+}
 
 // read reads one datagram into rbuf, under the socket's read deadline.
-func (u *udpConn) read(wait bool, sent time.Time) (int, error) {
+func (u *udpConn) read() (int, error) {
 	return u.c.Read(u.rbuf)
 }
 
 // readNow reports no datagram: read never misses one here.
 func (u *udpConn) readNow() (n int, ok bool) { return 0, false }
-
-// write sends the query b.
-func (u *udpConn) write(b []byte) error {
-	_, err := u.c.Write(b)
-	return err
-}

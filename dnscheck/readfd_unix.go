@@ -5,55 +5,97 @@ package dnscheck
 import (
 	"os"
 	"syscall"
-	"time"
 	"unsafe"
 )
 
-// read reads one datagram into rbuf, under the socket's read deadline.
-// With wait, it waits for the socket to be readable before reading: right
-// after a query, the reply is not there yet, and a read would only fail.
-// (Only then: the poller says when a socket becomes readable, not whether
-// it still is, so the datagrams there must be read until none is left.)
+// sendRead sends the query b and reads one datagram into rbuf, under the
+// socket's read deadline: the first read of a try.
 //
-// The wait is skipped, and the socket read at once, when the query was
-// sent more than skipWait ago: the poller forgets a readiness that came
-// before the wait begins, so a reply that arrived while this goroutine was
-// not running (a busy machine, a resolver that answers in microseconds)
-// would otherwise wait unseen until the next deadline. A reply that
-// arrives faster than that is found at the next deadline (the query's
-// hold, at most half its timeout), or by readNow before the query is
-// given up.
-func (u *udpConn) read(wait bool, sent time.Time) (int, error) {
+// The query is sent from inside the read, once the read has begun. The
+// poller forgets a readiness that came before a read begins (a read
+// starts by resetting it, and the socket is edge-triggered), so a reply
+// that arrived between a send and a later read (a busy machine, a resolver
+// that answers in microseconds) would wait unseen until the deadline; sent
+// from within, any reply comes after the reset.
+func (u *udpConn) sendRead(b []byte) (int, error) {
 	if u.readFn == nil {
 		u.readFn = u.readOnce
 	}
-	u.waited, u.n, u.err = !wait, 0, nil
-	u.sent = sent
+	u.out, u.werr, u.n, u.err = b, nil, 0, nil
+	err := u.rc.Read(u.readFn)
+	if u.out != nil {
+		// Not sent: the read ended before it began (the deadline had
+		// passed). Send it now; the next read looks first.
+		u.out = nil
+		if werr := u.write(b); werr != nil {
+			return 0, werr
+		}
+		return 0, err
+	}
+	switch {
+	case u.werr == syscall.EAGAIN || u.werr == syscall.EINTR:
+		// A full send buffer: wait for room, then read as usual.
+		if err := u.write(b); err != nil {
+			return 0, err
+		}
+		return u.read()
+	case u.werr != nil:
+		return 0, os.NewSyscallError("write", u.werr)
+	case err != nil:
+		return 0, err
+	}
+	return u.n, u.err
+}
+
+// testAfterSend, when set by a test, runs right after a query is sent,
+// before the read waits for its reply.
+var testAfterSend func()
+
+// read reads one datagram into rbuf, under the socket's read deadline:
+// at once when one is there, else when the poller says one has come.
+func (u *udpConn) read() (int, error) {
+	if u.readFn == nil {
+		u.readFn = u.readOnce
+	}
+	u.out, u.werr, u.n, u.err = nil, nil, 0, nil
 	if err := u.rc.Read(u.readFn); err != nil {
 		return 0, err
 	}
 	return u.n, u.err
 }
 
-// skipWait is how long after its query a first read no longer waits for
-// the poller (see read).
-const skipWait = 20 * time.Microsecond
-
+// readOnce is the read's callback: it sends the query first when there is
+// one to send (then waits), and otherwise reads a datagram if one is
+// there. The socket is non-blocking and a datagram goes whole or not at
+// all, so both are raw system calls, which never block.
 func (u *udpConn) readOnce(fd uintptr) bool {
-	if !u.waited {
-		u.waited = true
-		if time.Since(u.sent) < skipWait {
-			return false
+	if b := u.out; b != nil {
+		u.out = nil
+		if _, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b))); e != 0 {
+			u.werr = e
+			return true
 		}
+		if testAfterSend != nil {
+			testAfterSend()
+		}
+		return false // wait for the reply (seen even if already there)
 	}
-	u.n, u.err = rawRead(fd, u.rbuf)
-	if u.err == syscall.EAGAIN || u.err == syscall.EINTR {
+	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(u.rbuf))), uintptr(len(u.rbuf)))
+	if e == syscall.EAGAIN || e == syscall.EINTR {
 		return false
 	}
-	if u.err != nil {
-		u.err = os.NewSyscallError("read", u.err)
+	if e != 0 {
+		u.err = os.NewSyscallError("read", e)
 	}
+	u.n = int(n)
 	return true
+}
+
+// write sends the query b through the net.Conn, waiting for room in a full
+// send buffer.
+func (u *udpConn) write(b []byte) error {
+	_, err := u.c.Write(b)
+	return err
 }
 
 // readNow reads a datagram if one is there, without waiting and whatever
@@ -65,46 +107,4 @@ func (u *udpConn) readNow() (n int, ok bool) {
 		ok = err == nil && n >= 0
 	})
 	return n, ok
-}
-
-// write sends the query b. The socket is non-blocking and a datagram is
-// sent whole or not at all, so the write is made directly on the file
-// descriptor (without the fd's write lock and poller, which a UDP send
-// never waits for); a full send buffer (EAGAIN) waits through the
-// net.Conn.
-func (u *udpConn) write(b []byte) error {
-	if u.writeFn == nil {
-		u.writeFn = u.writeOnce
-	}
-	u.wbufOut, u.werr = b, nil
-	if err := u.rc.Control(u.writeFn); err != nil {
-		return err
-	}
-	if u.werr == syscall.EAGAIN || u.werr == syscall.EINTR {
-		_, err := u.c.Write(b)
-		return err
-	}
-	if u.werr != nil {
-		return os.NewSyscallError("write", u.werr)
-	}
-	return nil
-}
-
-func (u *udpConn) writeOnce(fd uintptr) {
-	b := u.wbufOut
-	_, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
-	if e != 0 {
-		u.werr = e
-	}
-}
-
-// rawRead reads a datagram from the non-blocking socket fd into b. It
-// never blocks, so it is made without telling the scheduler (a
-// RawSyscall): a read that finds nothing returns EAGAIN at once.
-func rawRead(fd uintptr, b []byte) (int, error) {
-	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
 }

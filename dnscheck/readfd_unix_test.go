@@ -3,7 +3,10 @@
 package dnscheck
 
 import (
+	"errors"
 	"net"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -27,12 +30,10 @@ func udpPair(t *testing.T) (*udpConn, *net.UDPConn) {
 }
 
 // TestReadReplyArrivedBeforeWait: a reply that came while the reader was
-// not running (the query sent longer ago than skipWait) is read at once,
-// not left for the deadline: the poller forgets a readiness that came
-// before the wait began.
+// not running is read at once, not left for the deadline: the poller
+// forgets a readiness that came before the wait began.
 func TestReadReplyArrivedBeforeWait(t *testing.T) {
 	u, peer := udpPair(t)
-	sent := time.Now()
 	if _, err := u.c.Write([]byte("query")); err != nil {
 		t.Fatal(err)
 	}
@@ -47,12 +48,65 @@ func TestReadReplyArrivedBeforeWait(t *testing.T) {
 	time.Sleep(30 * time.Millisecond) // the reply is queued, its readiness polled
 	u.setDeadline(time.Now().Add(2*time.Second), time.Now())
 	start := time.Now()
-	n, err := u.read(true, sent)
+	n, err := u.read()
 	if err != nil || string(u.rbuf[:n]) != "reply" {
 		t.Fatalf("read %q, %v", u.rbuf[:n], err)
 	}
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Errorf("the queued reply was read after %s: it waited for the deadline", d)
+	}
+}
+
+// TestSendRead: the query goes out and its reply, however fast, is read
+// without waiting for the deadline; a socket whose deadline has passed
+// still sends the query and reports the timeout.
+func TestSendRead(t *testing.T) {
+	u, peer := udpPair(t)
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, from, err := peer.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			_, _ = peer.WriteToUDP(append([]byte("re:"), buf[:n]...), from)
+		}
+	}()
+	for i := range 200 {
+		u.setDeadline(time.Now().Add(2*time.Second), time.Now())
+		start := time.Now()
+		q := []byte("q" + strconv.Itoa(i))
+		n, err := u.sendRead(q)
+		if err != nil || string(u.rbuf[:n]) != "re:"+string(q) {
+			t.Fatalf("try %d: read %q, %v", i, u.rbuf[:n], err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("try %d: the reply was read after %s: it waited for the deadline", i, d)
+		}
+	}
+	// A reply that arrives before the read waits (here: while the
+	// sender sleeps right after the send) is seen, not left for the
+	// deadline.
+	testAfterSend = func() { time.Sleep(30 * time.Millisecond) }
+	u.setDeadline(time.Now().Add(2*time.Second), time.Now())
+	start := time.Now()
+	n, err := u.sendRead([]byte("slow"))
+	testAfterSend = nil
+	if err != nil || string(u.rbuf[:n]) != "re:slow" {
+		t.Fatalf("read %q, %v", u.rbuf[:n], err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("a reply there before the wait was read after %s: it waited for the deadline", d)
+	}
+	_ = u.c.SetReadDeadline(time.Now().Add(-time.Second))
+	u.dl = time.Time{}
+	if _, err := u.sendRead([]byte("late")); err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("sendRead with a passed deadline: %v, want a timeout", err)
+	}
+	_ = u.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, err = u.read()
+	if err != nil || string(u.rbuf[:n]) != "re:late" {
+		t.Fatalf("after a passed deadline: read %q, %v; want the query sent and answered", u.rbuf[:n], err)
 	}
 }
 

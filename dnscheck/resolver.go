@@ -428,17 +428,13 @@ type udpConn struct {
 	// dl is the read deadline set on the socket (zero: none, or passed).
 	dl time.Time
 
-	// The state of read's callback (on Unix).
-	waited bool
-	sent   time.Time
+	// The state of the read's callback (on Unix): a query to send first,
+	// the send's error, and what the read got.
+	out    []byte
+	werr   error
 	n      int
 	err    error
 	readFn func(fd uintptr) bool
-
-	// The state of write's callback (on Unix).
-	wbufOut []byte
-	werr    error
-	writeFn func(fd uintptr)
 }
 
 // setDeadline makes the socket's read deadline at most dl, now being the
@@ -607,10 +603,6 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 	binary.BigEndian.PutUint16(b, id)
 	r.queries.Add(1)
 	sent := clock()
-	if err := u.write(b); err != nil {
-		s.put(u, 0)
-		return reply{err: fmt.Errorf("udp %s: %w", s.addr, err)}
-	}
 	expire := sent.Add(s.timeout)
 	hold := sent.Add(holdFor)
 	polls := ctx.Done() != nil
@@ -627,13 +619,20 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 			}
 		}
 		u.setDeadline(dl, now)
-		n, err := u.read(first, sent)
-		first = false
+		var n int
+		var err error
+		if first {
+			n, err = u.sendRead(b)
+			first = false
+		} else {
+			n, err = u.read()
+		}
 		if err != nil {
 			u.dl = time.Time{}
 			var ne net.Error
 			if !errors.As(err, &ne) || !ne.Timeout() {
-				// An ICMP error (connection refused) ends the try at once.
+				// A failed send, or an ICMP error (connection refused),
+				// ends the try at once.
 				s.put(u, 0)
 				return reply{err: fmt.Errorf("udp %s: %w", s.addr, trimOp(err))}
 			}
