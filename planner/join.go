@@ -1,5 +1,7 @@
 package planner
 
+import "math/bits"
+
 // Matching a previous plan's names to this plan's, for 10⁶ names.
 //
 // A map from name to planned name is the obvious way, and at 10⁵ names it
@@ -38,29 +40,86 @@ func strHash64(s string) uint64 {
 	return h
 }
 
-// sortHigh32 sorts a by the upper 32 bits of each element (LSD radix sort,
-// two passes of 16 bits, stable), using tmp (len(tmp) >= len(a)).
-func sortHigh32(a, tmp []uint64) {
+// sortHigh sorts a by the low width bits of the upper 32 bits of each
+// element (LSD radix sort, stable), using tmp (len(tmp) >= len(a)). It
+// makes an even number of passes, so the result is back in a, with digits
+// of at most 10 bits: a pass scatters to at most 1,024 places, whose
+// current cache lines and pages stay in the processor's caches. Measured
+// on 10⁶ elements, two passes of 10 bits take 5 ms, of 11 bits 9 ms, of 16
+// bits (65,536 places, nearly every write misses) more still.
+func sortHigh(a, tmp []uint64, width int) {
 	tmp = tmp[:len(a)]
-	var count [1 << 16]int32
-	for _, shift := range [2]uint{32, 48} {
-		clear(count[:])
+	passes := 2 * max(1, (width+19)/20)
+	digit := (width + passes - 1) / passes
+	var count [1 << 10]int32
+	for pass := range passes {
+		shift := 32 + pass*digit
+		// The last digit may be narrower.
+		mask := uint64(1)<<max(0, min(digit, width-pass*digit)) - 1
+		cnt := count[:mask+1]
+		clear(cnt)
 		for _, x := range a {
-			count[x>>shift&0xffff]++
+			cnt[x>>shift&mask]++
 		}
 		var sum int32
-		for i, c := range count {
-			count[i] = sum
+		for i, c := range cnt {
+			cnt[i] = sum
 			sum += c
 		}
 		for _, x := range a {
-			d := x >> shift & 0xffff
-			tmp[count[d]] = x
-			count[d]++
+			d := x >> shift & mask
+			tmp[cnt[d]] = x
+			cnt[d]++
 		}
 		a, tmp = tmp, a
 	}
-	// Two passes: the result is back in the caller's a.
+}
+
+// hashSortBits is how many bits of the name hashes the join sorts by: 2²⁰
+// values, so that runs of equal values stay short for millions of names
+// (the merge compares all pairs within a run), in two passes of 10-bit
+// digits.
+const hashSortBits = 20
+
+// prevPartBits: the join checks the previous names in parts of 2¹⁸
+// (262,144) names, whose names, copies of the string headers and entries
+// of flat (some 13 MiB) stay in the processor's last-level cache. A
+// variable so that tests can check the join in parts with few names.
+var prevPartBits = 18
+
+// hashPairs returns the pairs of elements of pr and cr (hash << 32 |
+// index) whose hashes are equal, as cr's index << 32 | pr's index: it
+// sorts both by hashSortBits bits of the hash, merges them, and within
+// each run of equal sorted bits pairs the elements whose whole hashes
+// agree. tmp needs max(len(pr), len(cr)) elements.
+func hashPairs(pr, cr, tmp []uint64) []uint64 {
+	sortHigh(pr, tmp, hashSortBits)
+	sortHigh(cr, tmp, hashSortBits)
+	const sortMask = 1<<hashSortBits - 1
+	pairs := make([]uint64, 0, len(pr))
+	for a, b := 0, 0; a < len(pr) && b < len(cr); {
+		ha, hb := pr[a]>>32&sortMask, cr[b]>>32&sortMask
+		switch {
+		case ha < hb:
+			a++
+		case ha > hb:
+			b++
+		default:
+			e := b
+			for e < len(cr) && cr[e]>>32&sortMask == ha {
+				e++
+			}
+			for ; a < len(pr) && pr[a]>>32&sortMask == ha; a++ {
+				for k := b; k < e; k++ {
+					if cr[k]>>32 == pr[a]>>32 {
+						pairs = append(pairs, cr[k]<<32|pr[a]&0xffffffff)
+					}
+				}
+			}
+			b = e
+		}
+	}
+	return pairs
 }
 
 // joinPrevious finds each previous certificate's names among the planned
@@ -90,40 +149,40 @@ func (p *planner) joinPrevious() (flat []prevName, off []int32) {
 		cr[ci] = uint64(strHash(p.cands[ci].name))<<32 | uint64(ci)
 	}
 	tmp := make([]uint64, max(m, len(cr)))
-	sortHigh32(pr, tmp)
-	sortHigh32(cr, tmp)
-	// Candidate pairs, as planned index << 32 | previous index.
-	pairs := make([]uint64, 0, m)
-	for a, b := 0, 0; a < len(pr) && b < len(cr); {
-		ha, hb := pr[a]>>32, cr[b]>>32
-		switch {
-		case ha < hb:
-			a++
-		case ha > hb:
-			b++
-		default:
-			e := b
-			for e < len(cr) && cr[e]>>32 == ha {
-				e++
-			}
-			for ; a < len(pr) && pr[a]>>32 == ha; a++ {
-				for k := b; k < e; k++ {
-					pairs = append(pairs, cr[k]<<32|pr[a]&0xffffffff)
-				}
-			}
-			b = e
-		}
-	}
+	pairs := hashPairs(pr, cr, tmp)
 	if len(tmp) < len(pairs) {
 		tmp = make([]uint64, len(pairs))
 	}
-	sortHigh32(pairs, tmp)
+	// The check below reads each planned name and, at random, its
+	// previous name and entry of flat. So that the random reads stay in
+	// the processor's cache at 10⁶ names, the pairs are checked in parts
+	// of 2^prevPartBits previous names (fbits bits of the previous index),
+	// each in the order of the planned names. The sort key keeps to the
+	// planned index's width (cbits), which two radix passes sort: the part
+	// takes the top fbits and the planned index, without its low fbits
+	// bits, the rest: the order within a part is by planned index to
+	// within 2^fbits names, which read memory as nearly in order. The
+	// low fbits bits of the planned index go beside the previous index
+	// (fiBits bits) in the low 32 bits.
+	cbits := bits.Len(uint(max(len(p.cands)-1, 1)))
+	fiBits := bits.Len(uint(max(m-1, 1)))
+	fbits := max(0, fiBits-prevPartBits)
+	if fiBits+fbits > 32 || fbits > cbits {
+		fbits = 0
+	}
+	for i, x := range pairs {
+		ci, fi := x>>32, x&0xffffffff
+		key := fi>>prevPartBits<<(cbits-fbits) | ci>>fbits
+		pairs[i] = key<<32 | (ci&(1<<fbits-1))<<fiBits | fi
+	}
+	sortHigh(pairs, tmp, cbits)
 	for i := range flat {
 		flat[i].ci = -1
 	}
 	small := len(p.groups) <= 64
 	for _, x := range pairs {
-		ci, fi := int(x>>32), int(uint32(x))
+		fi := int(x & (1<<fiBits - 1))
+		ci := int(x>>32&(1<<(cbits-fbits)-1))<<fbits | int(uint32(x)>>fiBits)
 		c := &p.cands[ci]
 		if c.name != names[fi] {
 			continue

@@ -9,17 +9,20 @@ import (
 	"github.com/certplan/certplan/model"
 )
 
-func TestSortHigh32(t *testing.T) {
+func TestSortHigh(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	a := make([]uint64, 10000)
-	for i := range a {
-		a[i] = r.Uint64()
-	}
-	want := slices.Clone(a)
-	slices.SortStableFunc(want, func(x, y uint64) int { return int(x>>32) - int(y>>32) })
-	sortHigh32(a, make([]uint64, len(a)))
-	if !slices.Equal(a, want) {
-		t.Error("not sorted by the upper 32 bits, stably")
+	for _, width := range []int{1, 5, 17, 20, 22, 23, 32} {
+		a := make([]uint64, 10000)
+		for i := range a {
+			a[i] = r.Uint64()
+		}
+		key := func(x uint64) int { return int(x >> 32 & (1<<width - 1)) }
+		want := slices.Clone(a)
+		slices.SortStableFunc(want, func(x, y uint64) int { return key(x) - key(y) })
+		sortHigh(a, make([]uint64, len(a)), width)
+		if !slices.Equal(a, want) {
+			t.Errorf("width %d: not sorted by the low %d bits of the upper 32, stably", width, width)
+		}
 	}
 }
 
@@ -54,8 +57,38 @@ func TestJoinPrevious(t *testing.T) {
 	}
 	p.selectNames()
 	p.groupIPs()
+	for _, part := range []int{prevPartBits, 1} {
+		t.Run(fmt.Sprintf("parts of 2^%d", part), func(t *testing.T) {
+			defer func(b int) { prevPartBits = b }(prevPartBits)
+			prevPartBits = part
+			checkJoin(t, p, prev)
+		})
+	}
+	// Many previous names, in parts of 2^4, most of them planned.
+	inv = genInventory(2, 3000, fourIPs)
+	prev = mustPlan(t, inv, nil, Policy{}, nil)
+	prev.Certificates[0].Names = append(prev.Certificates[0].Names, "gone.test", a)
+	p = &planner{inv: inv, prev: prev, used: map[string]bool{}, exclIdx: map[string]int{}}
+	if err := p.setup(); err != nil {
+		t.Fatal(err)
+	}
+	p.selectNames()
+	p.groupIPs()
+	defer func(b int) { prevPartBits = b }(prevPartBits)
+	prevPartBits = 4
+	checkJoin(t, p, prev)
+}
+
+// checkJoin checks p.joinPrevious against a lookup of each previous name.
+func checkJoin(t *testing.T, p *planner, prev *model.Plan) {
+	t.Helper()
 	flat, off := p.joinPrevious()
-	k := 0
+	k, found := 0, 0
+	defer func() {
+		if found == 0 {
+			t.Error("no previous name found")
+		}
+	}()
 	for c, pc := range prev.Certificates {
 		if int(off[c]) != k {
 			t.Fatalf("offset of %s: %d, want %d", pc.ID, off[c], k)
@@ -66,8 +99,11 @@ func TestJoinPrevious(t *testing.T) {
 			switch {
 			case !ok && got.ci != -1:
 				t.Errorf("%s: matched %s", n, p.cands[got.ci].name)
-			case ok && (int(got.ci) != ci || got.krank != p.cands[ci].krank || got.groups != 1):
+			case ok && (int(got.ci) != ci || got.krank != p.cands[ci].krank || got.groups != p.groupBits(ci)):
 				t.Errorf("%s: got %+v, want cand %d", n, got, ci)
+			}
+			if ok {
+				found++
 			}
 			k++
 		}
@@ -136,4 +172,13 @@ func TestRankKeys(t *testing.T) {
 			}
 		}
 	}
+}
+
+// groupBits returns the set of groups cand ci is in, as a bit set.
+func (p *planner) groupBits(ci int) uint64 {
+	var b uint64
+	for _, g := range p.groupsOf(ci) {
+		b |= 1 << g
+	}
+	return b
 }
