@@ -91,12 +91,13 @@ var prevPartBits = 18
 // index) whose hashes are equal, as cr's index << 32 | pr's index: it
 // sorts both by hashSortBits bits of the hash, merges them, and within
 // each run of equal sorted bits pairs the elements whose whole hashes
-// agree. tmp needs max(len(pr), len(cr)) elements.
+// agree. tmp needs max(len(pr), len(cr)) elements; the pairs are
+// written to it, unless there are more.
 func hashPairs(pr, cr, tmp []uint64) []uint64 {
 	sortHigh(pr, tmp, hashSortBits)
 	sortHigh(cr, tmp, hashSortBits)
 	const sortMask = 1<<hashSortBits - 1
-	pairs := make([]uint64, 0, len(pr))
+	pairs := tmp[:0]
 	for a, b := 0, 0; a < len(pr) && b < len(cr); {
 		ha, hb := pr[a]>>32&sortMask, cr[b]>>32&sortMask
 		switch {
@@ -125,7 +126,7 @@ func hashPairs(pr, cr, tmp []uint64) []uint64 {
 // joinPrevious finds each previous certificate's names among the planned
 // names. flat holds, certificate after certificate, one entry per previous
 // name (ci -1 when it is not planned); off[c]:off[c+1] are certificate
-// c's.
+// c's. Its memory: flat and three arrays of 8 bytes a name.
 func (p *planner) joinPrevious() (flat []prevName, off []int32) {
 	certs := p.prev.Certificates
 	off = make([]int32, len(certs)+1)
@@ -135,21 +136,30 @@ func (p *planner) joinPrevious() (flat []prevName, off []int32) {
 		m += len(certs[c].Names)
 	}
 	off[len(certs)] = int32(m)
+	// Until the check below, an entry of flat holds the index of its
+	// certificate in krank (ci -1), for the check to find the name: a
+	// copy of the names would take 16 bytes a name more memory, and at
+	// 10⁶ names every megabyte the plan takes more costs time too (the
+	// system hands out fresh memory a page at a time).
 	flat = make([]prevName, m)
-	names := make([]string, 0, m)
-	pr := make([]uint64, 0, m)
+	pr := make([]uint64, m)
 	for c := range certs {
-		for _, n := range certs[c].Names {
-			pr = append(pr, uint64(strHash(n))<<32|uint64(len(names)))
-			names = append(names, n)
+		for j, n := range certs[c].Names {
+			fi := int(off[c]) + j
+			pr[fi] = uint64(strHash(n))<<32 | uint64(fi)
+			flat[fi] = prevName{ci: -1, krank: int32(c)}
 		}
 	}
 	cr := make([]uint64, len(p.cands))
 	for ci := range p.cands {
 		cr[ci] = uint64(strHash(p.cands[ci].name))<<32 | uint64(ci)
 	}
-	tmp := make([]uint64, max(m, len(cr)))
-	pairs := hashPairs(pr, cr, tmp)
+	pairs := hashPairs(pr, cr, make([]uint64, max(m, len(cr))))
+	// pr and cr are free now: one is the pairs' sort's scratch space.
+	tmp := pr
+	if len(tmp) < len(pairs) {
+		tmp = cr
+	}
 	if len(tmp) < len(pairs) {
 		tmp = make([]uint64, len(pairs))
 	}
@@ -176,15 +186,16 @@ func (p *planner) joinPrevious() (flat []prevName, off []int32) {
 		pairs[i] = key<<32 | (ci&(1<<fbits-1))<<fiBits | fi
 	}
 	sortHigh(pairs, tmp, cbits)
-	for i := range flat {
-		flat[i].ci = -1
-	}
 	small := len(p.groups) <= 64
 	for _, x := range pairs {
 		fi := int(x & (1<<fiBits - 1))
 		ci := int(x>>32&(1<<(cbits-fbits)-1))<<fbits | int(uint32(x)>>fiBits)
+		if flat[fi].ci >= 0 {
+			continue // matched already: the planned names differ
+		}
 		c := &p.cands[ci]
-		if c.name != names[fi] {
+		k := flat[fi].krank
+		if c.name != certs[k].Names[fi-int(off[k])] {
 			continue
 		}
 		pn := prevName{ci: int32(ci), krank: c.krank}
@@ -196,6 +207,11 @@ func (p *planner) joinPrevious() (flat []prevName, off []int32) {
 			}
 		}
 		flat[fi] = pn
+	}
+	for i := range flat {
+		if flat[i].ci < 0 {
+			flat[i].krank = 0
+		}
 	}
 	return flat, off
 }
