@@ -1535,7 +1535,10 @@ func (p *planner) assemble() *model.Plan {
 			special[ci/64] |= 1 << (ci % 64)
 		}
 	}
-	prevUsed := map[string]bool{}
+	// The previous certificates continued, by pointer while the
+	// certificates are built (their IDs lie far apart in memory), then by
+	// ID in one pass over the previous certificates in order.
+	prevPtr := map[*model.PlannedCert]bool{}
 	for _, c := range p.certs {
 		pc := model.PlannedCert{ID: c.id, Default: c.def, Names: make([]string, len(c.names))}
 		for i, ci := range c.names {
@@ -1556,7 +1559,7 @@ func (p *planner) assemble() *model.Plan {
 		}
 		pc.Change = "new"
 		if c.prev != nil {
-			prevUsed[c.prev.ID] = true
+			prevPtr[c.prev] = true
 			pc.Change = "unchanged"
 			if !p.samePrev(c) {
 				old := c.prev.Names
@@ -1575,6 +1578,12 @@ func (p *planner) assemble() *model.Plan {
 	}
 	slices.SortFunc(out.Certificates, func(a, b model.PlannedCert) int { return strings.Compare(a.ID, b.ID) })
 	if p.prev != nil {
+		prevUsed := make(map[string]bool, len(prevPtr))
+		for i := range p.prev.Certificates {
+			if pc := &p.prev.Certificates[i]; prevPtr[pc] {
+				prevUsed[pc.ID] = true
+			}
+		}
 		for _, c := range p.prev.Certificates {
 			if !prevUsed[c.ID] {
 				out.Retired = append(out.Retired, c.ID)
