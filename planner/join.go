@@ -125,8 +125,9 @@ func hashPairs(pr, cr, tmp []uint64) []uint64 {
 
 // joinPrevious finds each previous certificate's names among the planned
 // names. flat holds, certificate after certificate, one entry per previous
-// name (ci -1 when it is not planned); off[c]:off[c+1] are certificate
-// c's. Its memory: flat and three arrays of 8 bytes a name.
+// name (ci -1 when it is not planned, and then its other fields
+// meaningless); off[c]:off[c+1] are certificate c's. Its memory: flat and
+// three arrays of 8 bytes a name.
 func (p *planner) joinPrevious() (flat []prevName, off []int32) {
 	certs := p.prev.Certificates
 	off = make([]int32, len(certs)+1)
@@ -207,11 +208,6 @@ func (p *planner) joinPrevious() (flat []prevName, off []int32) {
 			}
 		}
 		flat[fi] = pn
-	}
-	for i := range flat {
-		if flat[i].ci < 0 {
-			flat[i].krank = 0
-		}
 	}
 	return flat, off
 }
