@@ -9,11 +9,13 @@ import "math/bits"
 // every insertion and lookup waits for memory several times (the map's
 // slot, the key's bytes, the planned name's record), so the map alone
 // costs more per name at 10⁶ than the whole plan does at 10⁵. Instead,
-// both sides are hashed in one sequential pass each, radix sorted by hash,
-// merged, and the candidate pairs checked by comparing the names in the
-// order of the planned names: memory is read in order except for one read
-// of each previous name. The hash only narrows the search; names are
-// always compared, so a collision costs a comparison, never a wrong match.
+// both sides are hashed in one sequential pass each, radix sorted by 20
+// bits of the hash, merged, and the candidate pairs checked by comparing
+// the names, in parts of 2¹⁸ previous names, each in the order of the
+// planned names: memory is read nearly in order except for one read of
+// each previous name, within a part that stays in cache. The hash only
+// narrows the search; names are always compared, so a collision costs a
+// comparison, never a wrong match.
 
 // strHash is a 32-bit hash of s.
 func strHash(s string) uint32 { return uint32(strHash64(s)) }
