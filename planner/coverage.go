@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
 )
 
 // coverage predicts, for each (name, IP, port) the probe saw, the verdicts
@@ -19,7 +20,7 @@ import (
 func (p *planner) coverage(pr *model.ProbeReport) []model.PlanCoverage {
 	out := make([]model.PlanCoverage, 0, len(pr.Coverage))
 	for _, r := range pr.Coverage {
-		name := strings.ToLower(strings.TrimSuffix(r.Name, "."))
+		name := names.FromDNS(r.Name)
 		ip := r.IP
 		if a, err := netip.ParseAddr(r.IP); err == nil {
 			ip = a.Unmap().String()

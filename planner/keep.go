@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
 )
 
 // A DNS hiccup must not change a certificate: an hourly renew plans against
@@ -68,7 +69,7 @@ func (p *planner) keepPrevious() {
 	for i := range p.inv.Domains {
 		d := &p.inv.Domains[i]
 		if d.Error != "" && !strings.Contains(d.Error, model.DomainErrNXDOMAIN) {
-			failing[strings.ToLower(strings.TrimSuffix(d.Domain, "."))] = d.Error
+			failing[names.FromDNS(d.Domain)] = d.Error
 		}
 	}
 	if len(p.pending) == 0 && len(failing) == 0 {
@@ -322,7 +323,7 @@ func (p *planner) nameDomains() []model.NameDomains {
 		var doms []string
 		if c.inv >= 0 {
 			for _, d := range p.inv.Names[c.inv].Domains {
-				doms = append(doms, strings.ToLower(strings.TrimSuffix(d, ".")))
+				doms = append(doms, names.FromDNS(d))
 			}
 		}
 		doms = append(doms, p.extraDoms[c.name]...)

@@ -665,7 +665,7 @@ func (p *planner) caaZone(name string) string {
 		p.caaAts = map[string]bool{}
 		for i := range p.inv.Names {
 			if v := &p.inv.Names[i].CAA; v.Error == "" && v.At != "" {
-				p.caaAts[strings.ToLower(strings.TrimSuffix(v.At, "."))] = true
+				p.caaAts[names.FromDNS(v.At)] = true
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/net/publicsuffix"
 
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
 )
 
 // Profiles and their name limits (Let's Encrypt: 100 names per certificate
@@ -144,7 +145,7 @@ func (p Pattern) String() string { return p.raw }
 // Match reports whether name (A-label form, any case, optional trailing
 // dot) matches the pattern.
 func (p Pattern) Match(name string) bool {
-	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	name = names.FromDNS(name)
 	if name == "" {
 		return false
 	}
