@@ -280,15 +280,14 @@ func (st *stages) dnsCeiling(ctx context.Context, qs *fastdns.Queries, prof bool
 	if prof {
 		stop = profile(cfg.CPUProfile, "dns-ceiling")
 	}
-	u0, user0 := selfTimes()
-	csw0 := selfCSW()
+	u0, user0, csw0 := selfTimes()
 	r, err := fastdns.Blast(ctx, addr, qs, fastdns.BlastOptions{InFlight: cfg.Concurrency})
 	stop()
 	if err != nil {
 		return fmt.Errorf("dns ceiling: %w", err)
 	}
-	u1, user1 := selfTimes()
-	csw := selfCSW() - csw0
+	u1, user1, csw1 := selfTimes()
+	csw := csw1 - csw0
 	cpu, user := u1-u0, user1-user0
 	after, err := st.ch.Stats()
 	if err != nil {
@@ -356,24 +355,17 @@ func probeTargets(ready childReady, n int) []mailbench.Target {
 
 // selfCPU is this process's user and system CPU time.
 func selfCPU() time.Duration {
-	cpu, _ := selfTimes()
+	cpu, _, _ := selfTimes()
 	return cpu
 }
 
-// selfTimes is this process's CPU time, user and system, and its user
-// time alone.
-func selfTimes() (cpu, user time.Duration) {
+// selfTimes is this process's CPU time, user and system, its user time
+// alone, and how many times its threads have been switched out,
+// voluntarily (to sleep) or not.
+func selfTimes() (cpu, user time.Duration, csw int64) {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), time.Duration(ru.Utime.Nano())
-}
-
-// selfCSW is how many times this process's threads have been switched
-// out, voluntarily (to sleep) or not.
-func selfCSW() int64 {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Nvcsw + ru.Nivcsw
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), time.Duration(ru.Utime.Nano()), ru.Nvcsw + ru.Nivcsw
 }
 
 // readBatch is the responder's mean number of queries a recvmmsg between

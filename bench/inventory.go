@@ -75,11 +75,10 @@ func (st *stages) inventoryStages(ctx context.Context, qs *fastdns.Queries) erro
 			stop = profile(cfg.CPUProfile, "inventory")
 		}
 		mw := watchMemory()
-		cpu0, user0 := selfTimes()
-		csw0 := selfCSW()
+		cpu0, user0, csw0 := selfTimes()
 		inv, el, err := st.inventoryRun(ctx, domains, 5*time.Second)
-		cpu1, user1 := selfTimes()
-		csw := selfCSW() - csw0
+		cpu1, user1, csw1 := selfTimes()
+		csw := csw1 - csw0
 		cpu, user := cpu1-cpu0, user1-user0
 		heap, rss := mw.Stop()
 		stop()

@@ -53,7 +53,7 @@ func (st *stages) transportRun(ctx context.Context, qs *fastdns.Queries) error {
 	var next atomic.Int64
 	var failed atomic.Int64
 	var wg sync.WaitGroup
-	cpu0, user0 := selfTimes()
+	cpu0, user0, _ := selfTimes()
 	start := time.Now()
 	for range st.cfg.Concurrency {
 		wg.Go(func() {
@@ -70,7 +70,7 @@ func (st *stages) transportRun(ctx context.Context, qs *fastdns.Queries) error {
 	}
 	wg.Wait()
 	el := time.Since(start)
-	cpu1, user1 := selfTimes()
+	cpu1, user1, _ := selfTimes()
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -29,11 +29,10 @@ func udpPair(t *testing.T) (*udpConn, *net.UDPConn) {
 	return u, peer
 }
 
-// TestReadReplyArrivedBeforeWait: a reply that came while the reader was
-// not running is read at once, not left for the deadline: the poller
-// forgets a readiness that came before the wait began.
-func TestReadReplyArrivedBeforeWait(t *testing.T) {
-	u, peer := udpPair(t)
+// queueReply sends a query from u to peer, which answers it with reply:
+// the reply is then on its way to u, unread.
+func queueReply(t *testing.T, u *udpConn, peer *net.UDPConn, reply string) {
+	t.Helper()
 	if _, err := u.c.Write([]byte("query")); err != nil {
 		t.Fatal(err)
 	}
@@ -42,9 +41,17 @@ func TestReadReplyArrivedBeforeWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := peer.WriteToUDP([]byte("reply"), from); err != nil {
+	if _, err := peer.WriteToUDP([]byte(reply), from); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestReadReplyArrivedBeforeWait: a reply that came while the reader was
+// not running is read at once, not left for the deadline: the poller
+// forgets a readiness that came before the wait began.
+func TestReadReplyArrivedBeforeWait(t *testing.T) {
+	u, peer := udpPair(t)
+	queueReply(t, u, peer, "reply")
 	time.Sleep(30 * time.Millisecond) // the reply is queued, its readiness polled
 	u.setDeadline(time.Now().Add(2*time.Second), time.Now())
 	start := time.Now()
@@ -117,17 +124,7 @@ func TestReadNow(t *testing.T) {
 	if _, ok := u.readNow(); ok {
 		t.Fatal("readNow found a datagram on an empty socket")
 	}
-	if _, err := u.c.Write([]byte("q")); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 64)
-	_, from, err := peer.ReadFromUDP(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := peer.WriteToUDP([]byte("late"), from); err != nil {
-		t.Fatal(err)
-	}
+	queueReply(t, u, peer, "late")
 	_ = u.c.SetReadDeadline(time.Now().Add(-time.Second)) // passed
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
