@@ -760,14 +760,15 @@ func (s *Store) DropNextKey(id string) error {
 
 // ---- plan
 
-// LoadPlan returns the applied plan, or ErrNotFound.
+// LoadPlan returns the applied plan, or ErrNotFound. Other errors start
+// with "applied plan: ".
 func (s *Store) LoadPlan() (*model.Plan, error) {
 	b, err := os.ReadFile(filepath.Join(s.dir, "plan.json"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("applied plan: %w", err)
 	}
 	var p model.Plan
 	if err := json.Unmarshal(b, &p); err != nil {

@@ -272,12 +272,9 @@ func writeCheckText(w io.Writer, r monitor.Result) {
 	}
 }
 
-// appliedPlanError is an error reading the applied plan of dir, said once
-// as such, with stateHint's next step.
+// appliedPlanError is an error reading the applied plan of dir (which
+// store.LoadPlan names as such), with stateHint's next step.
 func appliedPlanError(err error, dir string) error {
-	if !strings.HasPrefix(err.Error(), "applied plan") {
-		err = fmt.Errorf("applied plan: %w", err)
-	}
 	return stateHint(err, dir)
 }
 

@@ -153,7 +153,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if ee.err == nil {
 			return code
 		}
-	} else if isFlagError(err) || isArgsError(err) {
+	} else if isUsageError(root, args, err) {
 		code = ExitUsage
 	}
 	for _, line := range strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") {
@@ -168,7 +168,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			}
 		}
 	}
-	usage := code == ExitUsage || isFlagError(err) || isArgsError(err)
+	usage := code == ExitUsage || isUsageError(root, args, err)
 	if code == ExitUsage || code == ExitFailure {
 		// A command may map usage errors and failures to its own code
 		// (check: Nagios UNKNOWN, where 1 would mean WARNING and 2 CRITICAL).
@@ -184,21 +184,45 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return code
 }
 
-// flagErr marks errors from cobra's flag and argument parsing.
+// flagErr marks errors from cobra's flag parsing (SetFlagErrorFunc).
 type flagErr struct{ error }
 
-func isFlagError(err error) bool {
-	var fe flagErr
-	return errors.As(err, &fe) || strings.HasPrefix(err.Error(), "unknown command") ||
-		strings.HasPrefix(err.Error(), "unknown flag") || strings.HasPrefix(err.Error(), "unknown shorthand flag")
+// argsErr marks errors from a command's positional-argument validator
+// (cobra.ExactArgs and friends; see tagArgs).
+type argsErr struct{ error }
+
+func (e argsErr) Unwrap() error { return e.error }
+func (e flagErr) Unwrap() error { return e.error }
+
+// tagArgs wraps the Args validator of cmd and of every command below it so
+// that what they return is recognisably a usage error.
+func tagArgs(cmd *cobra.Command) {
+	if v := cmd.Args; v != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := v(c, args); err != nil {
+				return argsErr{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		tagArgs(sub)
+	}
 }
 
-// isArgsError reports cobra's positional-argument errors (cobra.ExactArgs
-// and friends), which are usage errors.
-func isArgsError(err error) bool {
-	s := err.Error()
-	return strings.HasPrefix(s, "accepts ") || strings.HasPrefix(s, "requires at least ") ||
-		(strings.HasPrefix(s, "unknown command ") && strings.Contains(s, " for "))
+// isUsageError reports errors of parsing the command line: a bad flag, bad
+// positional arguments, or an unknown command. Cobra returns the last as a
+// plain error from its command lookup (Find), so it is recognised by
+// provenance: after Execute, when looking args up fails, Execute failed
+// there too (the lookup is deterministic, and it is Execute's first step).
+func isUsageError(root *cobra.Command, args []string, err error) bool {
+	var fe flagErr
+	var ae argsErr
+	if errors.As(err, &fe) || errors.As(err, &ae) {
+		return true
+	}
+	_, _, ferr := root.Find(args)
+	return ferr != nil
 }
 
 func commandPath(root *cobra.Command, args []string) string {
@@ -263,6 +287,7 @@ flag's long name; flags on the command line win.`,
 	for _, newCmd := range commands {
 		root.AddCommand(newCmd(g))
 	}
+	tagArgs(root)
 	return root
 }
 
