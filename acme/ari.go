@@ -11,7 +11,8 @@ import (
 )
 
 // ErrNoARI means the CA offers no renewal information (RFC 9773), or sent
-// an invalid window: fall back to FallbackWindow.
+// an invalid window: the planner then renews when a third of the lifetime
+// is left (planner.RenewAt's ReasonThirdLeft).
 var ErrNoARI = errors.New("the CA offers no renewal information")
 
 // RenewalInfo is the CA's suggested renewal window for a certificate
@@ -27,9 +28,6 @@ type RenewalInfo struct {
 	// RetryAfter is how long to wait before asking again.
 	RetryAfter time.Duration
 }
-
-// ARICertID computes a certificate's RFC 9773 identifier.
-func ARICertID(leaf *x509.Certificate) (string, error) { return api.MakeARICertID(leaf) }
 
 // RenewalInfo asks the CA when to renew leaf. It returns ErrNoARI when the
 // CA does not support ARI.
@@ -52,14 +50,4 @@ func (c *Client) RenewalInfo(ctx context.Context, leaf *x509.Certificate) (*Rene
 		ExplanationURL: info.ExplanationURL,
 		RetryAfter:     info.RetryAfter,
 	}, nil
-}
-
-// FallbackWindow is the renewal window without ARI: the last third of the
-// certificate's lifetime starts it (DESIGN.md), and it ends at expiry
-// minus a tenth of the third, leaving room for retries.
-func FallbackWindow(leaf *x509.Certificate) (start, end time.Time) {
-	life := leaf.NotAfter.Sub(leaf.NotBefore)
-	start = leaf.NotAfter.Add(-life / 3)
-	end = leaf.NotAfter.Add(-life / 30)
-	return start, end
 }

@@ -570,29 +570,6 @@ func (s *Store) prune(d, current string) {
 	}
 }
 
-// Repair removes debris of interrupted writes for every certificate. Writes
-// do this themselves; Repair lets a run report it early.
-func (s *Store) Repair() error {
-	if err := s.locked(); err != nil {
-		return err
-	}
-	ents, err := os.ReadDir(filepath.Join(s.dir, "certs"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		if e.IsDir() {
-			if err := s.cleanDebris(filepath.Join(s.dir, "certs", e.Name())); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // RetireCert moves certificate id (all versions, renewal state and next
 // key) to <dir>/retired/<id>-<unix time>, for a certificate the plan no
 // longer has. Its files stay for inspection; ListCerts no longer lists it.

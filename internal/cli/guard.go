@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/certplan/certplan/apply"
 	"github.com/certplan/certplan/model"
 )
 
@@ -110,25 +109,6 @@ func list(items []string, max int) string {
 		return strings.Join(items, ", ")
 	}
 	return strings.Join(items[:max], ", ") + fmt.Sprintf(" and %d more", len(items)-max)
-}
-
-// notServedError explains a partial result in which verification found
-// names that do not get the new certificates, with the likely cause: no
-// deploy hook at all, or hooks that do not reload the servers. It is nil
-// when every verified name is served as planned (the report then says
-// what else was partial: dropped names, failed hooks).
-func notServedError(rep *apply.Report, hooks []string, stateDir string) error {
-	bad := 0
-	for i := range rep.Verification {
-		if !rep.Verification[i].OK() {
-			bad++
-		}
-	}
-	if bad == 0 {
-		return nil
-	}
-	err := fmt.Errorf("%d of %d name/endpoint pairs do not get the new certificates", bad, len(rep.Verification))
-	return withHint(err, notServedHint(hooks, stateDir))
 }
 
 // notServedHint says what to look at when verification finds the new
