@@ -632,7 +632,7 @@ func TestReplacesNeedsACommonName(t *testing.T) {
 	}
 	// One name in common: sent.
 	names := []string{"smtp.d.test", "imap.d.test"}
-	res, err = c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
+	_, err = c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
 	if err != nil {
 		t.Fatal(err)
 	}

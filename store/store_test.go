@@ -154,8 +154,10 @@ func TestLock(t *testing.T) {
 	}
 	b.Close()
 
-	// Another process.
+	// Another process, while this one holds the lock (a stays in use, so
+	// that no finalizer closes its descriptor and drops the lock early).
 	a = open(t, dir)
+	defer a.Unlock()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
 	cmd.Env = append(os.Environ(), "STORE_HELPER=lock", "STORE_DIR="+dir)
 	out, err := cmd.CombinedOutput()
