@@ -37,7 +37,7 @@ func (r *runner) verify(ctx context.Context, planned []model.PlannedCert) ([]Ver
 		defID  string
 	}
 	var wants []want
-	var scope probe.Scope
+	scope := probe.Scope{Hostname: r.o.Plan.Policy.Hostname}
 	for _, c := range r.rep.Changed() {
 		for _, ip := range c.IPs {
 			for _, name := range c.Issued {
@@ -71,6 +71,7 @@ func (r *runner) verify(ctx context.Context, planned []model.PlannedCert) ([]Ver
 			e := &rep.Endpoints[i]
 			byKey[fmt.Sprintf("%s|%d|%s", e.IP, e.Port, e.SNI)] = e
 		}
+		servers := probe.ServerNames(rep.Endpoints, scope.Hostname)
 		cov := map[string]*model.Coverage{}
 		for i := range rep.Coverage {
 			c := &rep.Coverage[i]
@@ -86,11 +87,11 @@ func (r *runner) verify(ctx context.Context, planned []model.PlannedCert) ([]Ver
 				if c != nil {
 					withV, withD, woV, woD = c.WithSNI, c.WithSNIDetail, c.WithoutSNI, c.WithoutSNIDetail
 				}
-				row.WithSNI, row.WithSNIDetail = judge(byKey[fmt.Sprintf("%s|%d|%s", w.ip, p.Port, w.name)], w.sni, withV, withD)
+				row.WithSNI, row.WithSNIDetail = judge(byKey[fmt.Sprintf("%s|%d|%s", w.ip, p.Port, w.name)], w.sni, servers[w.ip], withV, withD)
 				if w.def == "" {
 					row.WithoutSNI, row.WithoutSNIDetail = VerifySNIOnly, "the planned default certificate of "+w.ip+" does not list the name"
 				} else {
-					row.WithoutSNI, row.WithoutSNIDetail = judge(byKey[fmt.Sprintf("%s|%d|", w.ip, p.Port)], []string{w.def}, woV, woD)
+					row.WithoutSNI, row.WithoutSNIDetail = judge(byKey[fmt.Sprintf("%s|%d|", w.ip, p.Port)], []string{w.def}, servers[w.ip], woV, woD)
 					if row.WithoutSNI == VerifyNew && w.defID != w.certID {
 						row.WithoutSNI = VerifyCurrent
 					}
@@ -127,7 +128,7 @@ func serialOf(ep *model.Endpoint) string {
 
 // judge says whether ep serves one of the serials wanted (the first is
 // the new certificate's).
-func judge(ep *model.Endpoint, wanted []string, verdict, detail string) (string, string) {
+func judge(ep *model.Endpoint, wanted []string, server, verdict, detail string) (string, string) {
 	got := serialOf(ep)
 	if got == "" {
 		return VerifyBad, detail
@@ -138,7 +139,7 @@ func judge(ep *model.Endpoint, wanted []string, verdict, detail string) (string,
 	}
 	if verdict == model.VerdictOK || verdict == model.VerdictUntrusted {
 		// It lists the name, but it is not the certificate just deployed.
-		return VerifyOld, who + " (" + probe.CertName(ep.Leaf) + ", not the current certificate)"
+		return VerifyOld, who + " (" + probe.CertName(ep.Leaf, server) + ", not the current certificate)"
 	}
 	return VerifyBad, who + ": " + detail
 }

@@ -34,6 +34,9 @@ const (
 // ProbeReport is the output of `certplan probe`.
 type ProbeReport struct {
 	Header
+	// Hostname is the server's own name (--hostname), by which reports name
+	// the certificate that covers it; empty when not given.
+	Hostname string `json:"hostname,omitempty"`
 	// Endpoints are the handshakes made, sorted by IP, port, SNI.
 	Endpoints []Endpoint `json:"endpoints"`
 	// Coverage are the verdicts per (name, IP, port), sorted by name, IP, port.

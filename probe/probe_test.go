@@ -128,7 +128,7 @@ func TestVerdictsFromServers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, detail := probe.Verdict(&ep, tt.name, now)
+		got, detail := probe.Verdict(&ep, tt.name, "", now)
 		if got != tt.want || !strings.Contains(detail, tt.detail) {
 			t.Errorf("sni %q name %s: got %s %q, want %s %q", tt.sni, tt.name, got, detail, tt.want, tt.detail)
 		}
@@ -139,13 +139,13 @@ func TestVerdictsFromServers(t *testing.T) {
 		t.Errorf("expired: trusted=%v issuer_trusted=%v, want false, true", ep.Trusted, ep.IssuerTrusted)
 	}
 	// Judged at a time inside its validity, it is ok.
-	if v, d := probe.Verdict(&ep, "old.domain3.test", now.Add(-30*time.Minute)); v != model.VerdictOK {
+	if v, d := probe.Verdict(&ep, "old.domain3.test", "", now.Add(-30*time.Minute)); v != model.VerdictOK {
 		t.Errorf("expired cert judged a month ago: %s %s", v, d)
 	}
 	// Without the lab CA, the same certificates are untrusted.
 	sys := probe.New(probe.Config{Roots: x509.NewCertPool()})
 	ep, _ = sys.Probe(ctx, target(s, ""))
-	if v, _ := probe.Verdict(&ep, "server.main-domain.test", now); v != model.VerdictUntrusted {
+	if v, _ := probe.Verdict(&ep, "server.main-domain.test", "", now); v != model.VerdictUntrusted {
 		t.Errorf("without anchors: %s, want untrusted", v)
 	}
 }
@@ -189,7 +189,7 @@ func TestSTARTTLSFailures(t *testing.T) {
 				if ep.Leaf != nil {
 					t.Errorf("leaf on failure")
 				}
-				if v, _ := probe.Verdict(&ep, "x.test", time.Now()); v != model.VerdictError {
+				if v, _ := probe.Verdict(&ep, "x.test", "", time.Now()); v != model.VerdictError {
 					t.Errorf("verdict %s, want error", v)
 				}
 			})

@@ -34,6 +34,9 @@ type NameAt struct {
 type Scope struct {
 	Services []Service
 	Names    []NameAt
+	// Hostname is the server's own name (--hostname), by which verdicts
+	// name the certificate that covers it; empty: the SMTP greeting's.
+	Hostname string
 }
 
 // InventoryScope returns the scope for inv: every server IP on every port,
@@ -286,6 +289,7 @@ func Report(scope Scope, endpoints []model.Endpoint, now time.Time) *model.Probe
 		Header:    model.Header{Kind: model.KindProbe, Version: model.Version, GeneratedAt: now.UTC().Format(time.RFC3339)},
 		Endpoints: eps,
 		Coverage:  Coverage(scope, eps, now),
+		Hostname:  scope.Hostname,
 	}
 	if r.Endpoints == nil {
 		r.Endpoints = []model.Endpoint{}
@@ -324,6 +328,7 @@ func Coverage(scope Scope, endpoints []model.Endpoint, now time.Time) []model.Co
 	}
 	seen := map[NameAt]bool{}
 	rows := []model.Coverage{}
+	servers := ServerNames(endpoints, scope.Hostname)
 	for _, n := range scope.Names {
 		n.IP = canonIP(n.IP)
 		if seen[n] {
@@ -331,8 +336,8 @@ func Coverage(scope Scope, endpoints []model.Endpoint, now time.Time) []model.Co
 		}
 		seen[n] = true
 		c := model.Coverage{Name: n.Name, IP: n.IP, Port: n.Port, Protocol: n.Protocol}
-		c.WithSNI, c.WithSNIDetail = Verdict(byKey[key{n.IP, n.Port, n.Protocol, n.Name}], n.Name, now)
-		c.WithoutSNI, c.WithoutSNIDetail = Verdict(byKey[key{n.IP, n.Port, n.Protocol, ""}], n.Name, now)
+		c.WithSNI, c.WithSNIDetail = Verdict(byKey[key{n.IP, n.Port, n.Protocol, n.Name}], n.Name, servers[n.IP], now)
+		c.WithoutSNI, c.WithoutSNIDetail = Verdict(byKey[key{n.IP, n.Port, n.Protocol, ""}], n.Name, servers[n.IP], now)
 		rows = append(rows, c)
 	}
 	slices.SortFunc(rows, func(a, b model.Coverage) int {

@@ -45,7 +45,7 @@ func TestVerdictPrecedence(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, detail := probe.Verdict(tt.ep, tt.dial, now)
+			got, detail := probe.Verdict(tt.ep, tt.dial, "", now)
 			if got != tt.want {
 				t.Errorf("got %s (%s), want %s", got, detail, tt.want)
 			}
@@ -221,5 +221,54 @@ func TestRunDeadHosts(t *testing.T) {
 	}
 	if timedOut != 2 || skipped != 40 {
 		t.Errorf("timed out %d, skipped %d; want 2 and 40", timedOut, skipped)
+	}
+}
+
+// A default certificate is named by the server's own name when it covers
+// it, not by its first SAN (which may be any customer's name): from
+// --hostname, else from an SMTP greeting on the same IP (IMAP's carries
+// none, so its port borrows it); a certificate that does not cover the
+// server's name keeps its CN or first SAN.
+func TestCertNameByServer(t *testing.T) {
+	now := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	leaf := func(names ...string) *model.CertInfo {
+		return &model.CertInfo{SubjectCN: names[0], DNSNames: names, NotBefore: "2026-10-01T00:00:00Z", NotAfter: "2027-01-01T00:00:00Z"}
+	}
+	shared := leaf("autoconfig.client1.test", "mail.domain2.test", "server.main-domain.test")
+	other := leaf("autoconfig.client1.test", "mail.domain2.test")
+	const imap = "* OK [CAPABILITY IMAP4rev1] Dovecot ready."
+	for _, tt := range []struct {
+		name     string
+		leaf     *model.CertInfo
+		banners  []string // one endpoint each, on 127.0.0.2
+		hostname string
+		want     string
+	}{
+		{"hostname", shared, []string{imap}, "server.main-domain.test", "server.main-domain.test"},
+		{"smtp greeting", shared, []string{"220 Server.Main-Domain.test ESMTP Exim 4.96"}, "", "server.main-domain.test"},
+		{"multi-line greeting", shared, []string{"220-server.main-domain.test ESMTP"}, "", "server.main-domain.test"},
+		{"imap borrows the smtp greeting's name", shared, []string{imap, "220 server.main-domain.test ESMTP"}, "", "server.main-domain.test"},
+		{"imap alone carries no name", shared, []string{imap}, "", "autoconfig.client1.test"},
+		{"greeting that is no name", shared, []string{"220 ESMTP"}, "", "autoconfig.client1.test"},
+		{"server name not covered", other, []string{"220 server.main-domain.test ESMTP"}, "server.main-domain.test", "autoconfig.client1.test"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var eps []model.Endpoint
+			var scope probe.Scope
+			for i, b := range tt.banners {
+				eps = append(eps, model.Endpoint{IP: "127.0.0.2", Port: 2000 + i, Protocol: "p", Leaf: tt.leaf, Banner: b, Trusted: true, IssuerTrusted: true})
+				scope.Names = append(scope.Names, probe.NameAt{Name: "smtp.domain9.test", Service: probe.Service{IP: "127.0.0.2", Port: 2000 + i, Protocol: "p"}})
+			}
+			scope.Hostname = tt.hostname
+			rows := probe.Coverage(scope, eps, now)
+			if len(rows) != len(eps) {
+				t.Fatalf("%d coverage rows, want %d", len(rows), len(eps))
+			}
+			for _, c := range rows {
+				if want := tt.want + ": name mismatch"; c.WithoutSNIDetail != want {
+					t.Errorf("port %d: detail %q, want %q", c.Port, c.WithoutSNIDetail, want)
+				}
+			}
+		})
 	}
 }

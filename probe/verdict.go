@@ -1,11 +1,13 @@
 package probe
 
 import (
+	"cmp"
 	"crypto/x509"
 	"strings"
 	"time"
 
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
 )
 
 // Verdict says whether a client dialling name gets a certificate from ep
@@ -34,7 +36,11 @@ import (
 // is the common case (a renewal that did not run) and its fix is routine,
 // while "untrusted" on an expired certificate would send the admin after the
 // wrong problem; when both hold, the detail says so.
-func Verdict(ep *model.Endpoint, name string, now time.Time) (verdict, detail string) {
+//
+// The detail names the certificate as [CertName] does, with server (the
+// server's own name on ep's IP, from [ServerNames]; may be empty) as the
+// name to prefer.
+func Verdict(ep *model.Endpoint, name, server string, now time.Time) (verdict, detail string) {
 	if ep == nil {
 		return model.VerdictError, "not probed"
 	}
@@ -73,7 +79,7 @@ func Verdict(ep *model.Endpoint, name string, now time.Time) (verdict, detail st
 		}
 		set(model.VerdictUntrusted, msg)
 	}
-	detail = CertName(leaf)
+	detail = CertName(leaf, server)
 	if len(problems) > 0 {
 		detail += ": " + strings.Join(problems, "; ")
 	}
@@ -87,16 +93,57 @@ func MatchesName(dnsNames []string, name string) bool {
 	return c.VerifyHostname(name) == nil
 }
 
-// CertName is how people recognise a certificate: its subject CN, else its
-// first DNS name.
-func CertName(ci *model.CertInfo) string {
+// CertName is how people recognise a certificate: by the server's own name
+// when the certificate covers it (a default certificate's first SAN or CN
+// may be any hosted domain's name, which would make the server's
+// certificate look like a customer's), else by its subject CN, else by its
+// first DNS name. server may be empty.
+func CertName(ci *model.CertInfo, server string) string {
 	switch {
 	case ci == nil:
 		return "no certificate"
+	case server != "" && MatchesName(ci.DNSNames, server):
+		return server
 	case ci.SubjectCN != "":
 		return ci.SubjectCN
 	case len(ci.DNSNames) > 0:
 		return ci.DNSNames[0]
 	}
 	return "a certificate without names"
+}
+
+// ServerNames maps each IP of endpoints to the server's own name there:
+// hostname when given, else the first name an SMTP greeting on that IP
+// announces ("220 mx.example.net ESMTP", RFC 5321 section 4.2; IMAP and
+// POP3 greetings carry none). Every port of an IP then names the same
+// certificate alike. An IP without either is absent.
+func ServerNames(endpoints []model.Endpoint, hostname string) map[string]string {
+	m := map[string]string{}
+	for i := range endpoints {
+		ip := endpoints[i].IP
+		if _, ok := m[ip]; ok {
+			continue
+		}
+		if n := cmp.Or(hostname, greetingName(endpoints[i].Banner)); n != "" {
+			m[ip] = n
+		}
+	}
+	return m
+}
+
+// greetingName is the name in an SMTP greeting, or "".
+func greetingName(banner string) string {
+	rest, ok := strings.CutPrefix(banner, "220")
+	if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '-') {
+		return ""
+	}
+	fields := strings.Fields(rest[1:])
+	if len(fields) == 0 {
+		return ""
+	}
+	n, err := names.Normalize(fields[0])
+	if err != nil {
+		return ""
+	}
+	return n
 }

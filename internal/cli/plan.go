@@ -162,6 +162,7 @@ func runPlan(ctx context.Context, g *globals, o *planOptions, caSet bool, args [
 	if err != nil {
 		return err
 	}
+	o.probe.Hostname = pol.Hostname
 	pr, err := o.probe.load(ctx, g, inv)
 	if err != nil {
 		return err

@@ -74,6 +74,7 @@ Exit codes:
 	o.inv.addFlags(fs, true)
 	o.in.addFlags(fs, false)
 	fs.StringArrayVar(&o.targets, "target", nil, "probe `[PROTO:]HOST:PORT` instead of the inventory (repeatable); a HOST name is resolved (through --resolver when given) and tried with SNI")
+	fs.StringVar(&o.in.Hostname, "hostname", "", "the server's own `name` (Postfix myhostname), by which reports name the certificate that covers it (default: the name in the SMTP greeting)")
 	fs.StringArrayVar(&o.sni, "sni", nil, "with --target: also try this server `name` with SNI (repeatable)")
 	return cmd
 }
@@ -122,6 +123,13 @@ func (o *probeOptions) run(ctx context.Context, g *globals, args []string) error
 		}
 		scope = probe.InventoryScope(inv, ports)
 	}
+	if o.in.Hostname != "" {
+		h, err := names.Normalize(o.in.Hostname)
+		if err != nil {
+			return usageError("--hostname %v", err)
+		}
+		scope.Hostname = h
+	}
 	r, err := runProbe(ctx, g, scope, o.in.CAFile)
 	if err != nil {
 		return err
@@ -164,7 +172,7 @@ func runProbe(ctx context.Context, g *globals, scope probe.Scope, caFile string)
 			g.Logger.Info("probe failed", "ip", ep.IP, "port", ep.Port, "sni", ep.SNI, "error", ep.Error)
 			return
 		}
-		g.Logger.Debug("probed", "ip", ep.IP, "port", ep.Port, "sni", ep.SNI, "cert", probe.CertName(ep.Leaf), "ms", ep.DurationMS)
+		g.Logger.Debug("probed", "ip", ep.IP, "port", ep.Port, "sni", ep.SNI, "cert", probe.CertName(ep.Leaf, scope.Hostname), "ms", ep.DurationMS)
 	})
 	if err := ctx.Err(); err != nil {
 		// Interrupted: the handshakes cut short look like timeouts in the
@@ -330,6 +338,7 @@ func writeProbeText(w io.Writer, r *model.ProbeReport) {
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ENDPOINT\tPROTOCOL\tDEFAULT CERTIFICATE (NO SNI)\tNAMES\tNOT AFTER\tTRUST")
+	servers := probe.ServerNames(r.Endpoints, r.Hostname)
 	for _, e := range r.Endpoints {
 		if e.SNI != "" {
 			continue
@@ -342,7 +351,7 @@ func writeProbeText(w io.Writer, r *model.ProbeReport) {
 		if !e.Trusted {
 			trust = "not trusted"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", hostPort(e.IP, e.Port), e.Protocol, probe.CertName(e.Leaf), len(e.Leaf.DNSNames), e.Leaf.NotAfter, trust)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", hostPort(e.IP, e.Port), e.Protocol, probe.CertName(e.Leaf, servers[e.IP]), len(e.Leaf.DNSNames), e.Leaf.NotAfter, trust)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

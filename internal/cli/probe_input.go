@@ -17,6 +17,7 @@ type probeInput struct {
 	Ports     []string // --ports LIST: 25,587,465,993 or PROTO:PORT items such as smtp:2525
 	CAFile    string   // --ca-file PEM: extra trust anchors
 	NoProbe   bool     // --no-probe: plan without looking at the servers
+	Hostname  string   // the server's own name (--hostname), to name its certificate by
 }
 
 // addFlags registers the flags; withFile adds --probe and --no-probe.
@@ -49,5 +50,7 @@ func (p *probeInput) load(ctx context.Context, g *globals, inv *model.Inventory)
 	if len(inv.ServerIPs) == 0 {
 		return nil, withHint(errors.New("probe: the inventory has no server IPs"), "run the inventory with --server-ip, or plan with --no-probe")
 	}
-	return runProbe(ctx, g, probe.InventoryScope(inv, ports), p.CAFile)
+	scope := probe.InventoryScope(inv, ports)
+	scope.Hostname = p.Hostname
+	return runProbe(ctx, g, scope, p.CAFile)
 }
