@@ -1,4 +1,4 @@
-// Package realmail starts and stops private Postfix and Dovecot instances on
+// Package realmail starts and stops private Postfix, Dovecot and Exim instances on
 // loopback, for integration tests that need real mail servers rather than Go
 // listeners: what a real MTA or IMAP server presents with and without SNI, and
 // what a deploy hook must do for it to present a new certificate.
@@ -15,8 +15,10 @@
 //
 // Debian's postfix, dovecot-core, dovecot-imapd, dovecot-pop3d and openssl
 // packages, and root (the Postfix master and the Dovecot master must start as
-// root). [PostfixAvailable] and [DovecotAvailable] say what is missing;
-// [RequirePostfix] and [RequireDovecot] skip a test when something is,
+// root). Exim is unpacked, not installed (see exim.go and install-exim.sh).
+// [PostfixAvailable], [DovecotAvailable] and [EximAvailable] say what is
+// missing; [RequirePostfix], [RequireDovecot] and [RequireExim] skip a test
+// when something is,
 // unless CERTPLAN_REQUIRE_INTEGRATION=1 (as in CI), when they fail it.
 //
 // # Postfix and 127.0.0.2
@@ -263,6 +265,8 @@ func sweep() {
 			stopPostfixDir(dir)
 		case strings.HasPrefix(base, dirPrefix+"dovecot-"):
 			stopDovecotDir(dir)
+		case strings.HasPrefix(base, dirPrefix+"exim-"):
+			stopEximDir(dir)
 		default:
 			continue
 		}
