@@ -18,8 +18,8 @@
 // root). Exim is unpacked, not installed (see exim.go and install-exim.sh).
 // [PostfixAvailable], [DovecotAvailable] and [EximAvailable] say what is
 // missing; [RequirePostfix], [RequireDovecot] and [RequireExim] skip a test
-// when something is,
-// unless CERTPLAN_REQUIRE_INTEGRATION=1 (as in CI), when they fail it.
+// when something is, unless CERTPLAN_REQUIRE_INTEGRATION=1 (as in CI), when
+// they fail it.
 //
 // # Postfix and 127.0.0.2
 //
