@@ -633,7 +633,7 @@ func (s *Store) currentVersion(d string) (string, error) {
 		return "", fmt.Errorf("%w: %s points to %q, not to a version directory beside it (such as v000001)", ErrCorrupt, s.path(link), t)
 	}
 	if fi, err := s.root.Lstat(path.Join(d, t)); err != nil || !fi.IsDir() {
-		return "", fmt.Errorf("%w: %s points to %s, which is not a directory", ErrCorrupt, s.path(link), t)
+		return "", fmt.Errorf("%w: %s points to %s, which is missing or not a directory", ErrCorrupt, s.path(link), t)
 	}
 	return t, nil
 }
