@@ -5,18 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/certplan/certplan/internal/atomicfile"
 	"github.com/certplan/certplan/store"
 )
 
 // state is what apply remembers per certificate beyond the store's renewal
 // state: which serial the hooks last deployed and how, what verification
 // found after it, and when to ask the CA for renewal information again. It
-// lives in <state-dir>/apply/<id>.json; retiring the certificate removes it.
+// lives in <state-dir>/apply/<id>.json, read and written through the store
+// (never through a link); retiring the certificate removes it.
 //
 // TODO(store): these two fields belong in store.RenewalState; move them
 // when the store takes them.
@@ -38,20 +37,21 @@ type state struct {
 	ARINextFetch time.Time `json:"ari_next_fetch,omitzero"`
 }
 
-func statePath(st *store.Store, id string) (string, error) {
+// statePath is the state file's name inside the state directory.
+func statePath(id string) (string, error) {
 	if !store.ValidID(id) {
 		return "", fmt.Errorf("certificate id %q: invalid", id)
 	}
-	return filepath.Join(st.Dir(), "apply", id+".json"), nil
+	return "apply/" + id + ".json", nil
 }
 
 func loadState(st *store.Store, id string) (state, error) {
 	var s state
-	p, err := statePath(st, id)
+	p, err := statePath(id)
 	if err != nil {
 		return s, err
 	}
-	b, err := os.ReadFile(p)
+	b, err := st.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
 	}
@@ -59,18 +59,18 @@ func loadState(st *store.Store, id string) (state, error) {
 		return s, err
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
-		return state{}, fmt.Errorf("%s: %w", p, err)
+		return state{}, fmt.Errorf("%s: %w", filepath.Join(st.Dir(), p), err)
 	}
 	return s, nil
 }
 
 // removeState forgets certificate id's state (it was retired).
 func (r *runner) removeState(id string) error {
-	p, err := statePath(r.o.Store, id)
+	p, err := statePath(id)
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := r.o.Store.RemoveFile(p); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
 	return nil
@@ -81,18 +81,15 @@ func (r *runner) saveState(id string, s state) error {
 	if r.o.DryRun {
 		return nil
 	}
-	p, err := statePath(r.o.Store, id)
+	p, err := statePath(id)
 	if err != nil {
 		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return fmt.Errorf("apply: %w", err)
 	}
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(p, append(b, '\n'), 0o644); err != nil {
+	if err := r.o.Store.WriteFile(p, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
 	return nil

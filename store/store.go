@@ -8,7 +8,7 @@
 //	<dir>/                          0700
 //	  lock                          flock(2): one writer at a time
 //	  plan.json                     the applied plan (model.Plan)
-//	  accounts/<ca>/                0700, <ca> from the directory URL
+//	  accounts/<ca>/                0700, <ca> from the directory URL (no network: accountDir)
 //	    key.pem                     0600 account key
 //	    account.json                registration (email, URI)
 //	  retired/<id>-<unix>/          certificates the plan dropped (RetireCert)
@@ -23,11 +23,12 @@
 //	    next/                       a staged next key, for DANE rollover
 //	      privkey.pem  next.json
 //	    renewal.json                attempts, failures, backoff, Retry-After
+//	  apply/<id>.json               apply's deploy state ([Store.WriteFile])
 //
 // # Crash safety
 //
 // A new certificate is written into a fresh version directory (every file
-// through internal/atomicfile, then the directory synced), and only then
+// to a temporary file, synced and renamed, then the directory synced), and only then
 // does "current" switch to it with a rename of a symlink, which is atomic.
 // A crash at any point leaves "current" on the complete previous version; a
 // version directory that "current" does not name and that is newer than it is
@@ -42,6 +43,36 @@
 //
 // Writers call [Store.Lock] first; a second process gets [ErrLocked] at once.
 // Write methods fail with [ErrNotLocked] without the lock. Reads need no lock.
+//
+// # Who may change the state directory
+//
+// certplan runs as root and the state directory holds private keys and the
+// plan that deploy hooks act on, so a writer ([Open]) refuses a directory
+// that a user other than root and the running user could change, directly
+// or through a directory above it ([CheckDir], *[UnsafeDirError]): each of
+// them, up to /, must be owned by root or the running user and be neither
+// group- nor world-writable, as OpenSSH's StrictModes requires of a home
+// directory. A directory above it with the sticky bit, owned by root (/tmp),
+// is accepted: nobody else can rename or remove the entry below it, which
+// must be ours. Symbolic links on the way are resolved and both paths
+// checked. A reader ([OpenReadOnly]: certplan check, perhaps run by a
+// monitoring user) skips that check, since reading hands nobody anything;
+// it cannot lock, so it cannot write.
+//
+// # Links
+//
+// Readers and writers alike open every path through an [os.Root] on the
+// state directory, so that nothing outside it is read or written whatever
+// links it contains, and open each file (the lock included) with
+// O_NOFOLLOW, so that a state file replaced by a link is refused; files are
+// replaced by renaming a new one over them, which replaces a link instead
+// of writing through it (files.go). The one link the store follows is its
+// own "current": it is read first and must name a version directory beside
+// it (v + digits), or the certificate is [ErrCorrupt]; deploy hooks, which
+// get paths through it, therefore stay inside the certificate's directory.
+// Directories inside the state directory are resolved by os.Root, which
+// follows a link only if it stays inside: after the ownership check only
+// root or the running user can make one there.
 package store
 
 import (
@@ -57,6 +88,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -66,7 +98,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/certplan/certplan/internal/atomicfile"
 	"github.com/certplan/certplan/model"
 )
 
@@ -94,9 +125,16 @@ var (
 	ErrCorrupt = errors.New("inconsistent state")
 )
 
+// ErrReadOnly means a write was attempted on a store opened with
+// [OpenReadOnly].
+var ErrReadOnly = errors.New("state directory opened read-only")
+
 // Store is an open state directory.
 type Store struct {
-	dir string
+	dir  string
+	root *os.Root // every file operation goes through it (files.go)
+	// writable: opened by Open, after CheckDir.
+	writable bool
 
 	mu   sync.Mutex
 	lock *os.File
@@ -106,15 +144,45 @@ type Store struct {
 	fault func(point string)
 }
 
-// Open opens (creating it 0700 if needed) the state directory.
+// Open opens the state directory for a run that writes, creating it 0700
+// if needed. It refuses (*[UnsafeDirError]) a directory that a user other
+// than root and the running user could change ([CheckDir]), before it
+// creates anything, and checks again what it created.
 func Open(dir string) (*Store, error) {
 	if dir == "" {
 		dir = DefaultDir
 	}
+	if err := CheckDir(dir); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	return &Store{dir: dir}, nil
+	if err := CheckDir(dir); err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	return &Store{dir: dir, root: root, writable: true}, nil
+}
+
+// OpenReadOnly opens an existing state directory for reading (certplan
+// check, possibly as an unprivileged monitoring user): it creates nothing
+// and does not check who owns the directory, because reading it cannot
+// hand another user anything; it still never follows a link out of it,
+// nor to a state file. [Store.Lock], and so every write, fails with
+// ErrReadOnly.
+func OpenReadOnly(dir string) (*Store, error) {
+	if dir == "" {
+		dir = DefaultDir
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	return &Store{dir: dir, root: root}, nil
 }
 
 // Dir is the state directory's path.
@@ -128,7 +196,10 @@ func (s *Store) Lock() error {
 	if s.lock != nil {
 		return nil
 	}
-	f, err := os.OpenFile(filepath.Join(s.dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if !s.writable {
+		return fmt.Errorf("%s: %w", s.dir, ErrReadOnly)
+	}
+	f, err := s.openFile("lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("state dir lock: %w", err)
 	}
@@ -157,8 +228,14 @@ func (s *Store) Unlock() error {
 	return err
 }
 
-// Close releases the lock.
-func (s *Store) Close() error { return s.Unlock() }
+// Close releases the lock and the directory; the Store is unusable after.
+func (s *Store) Close() error {
+	err := s.Unlock()
+	if s.root != nil {
+		s.root.Close()
+	}
+	return err
+}
 
 func (s *Store) locked() error {
 	s.mu.Lock()
@@ -193,9 +270,11 @@ type Account struct {
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-// accountDir names the directory of a CA's account: host and path of the
-// directory URL, made file-name safe.
-func (s *Store) accountDir(directoryURL string) string {
+// accountDir names the directory of a CA's account, relative to the state
+// directory: host and path of the directory URL, made file-name safe. It
+// needs no network: a caller can tell whether an account must be
+// registered before contacting the CA.
+func accountDir(directoryURL string) string {
 	name := directoryURL
 	if u, err := url.Parse(directoryURL); err == nil && u.Host != "" {
 		name = u.Host + u.Path
@@ -204,13 +283,26 @@ func (s *Store) accountDir(directoryURL string) string {
 	if name == "" {
 		name = "default"
 	}
-	return filepath.Join(s.dir, "accounts", name)
+	return path.Join("accounts", name)
+}
+
+// HasAccount reports whether the store has an account for the CA's
+// directory URL (without reading or checking it).
+func (s *Store) HasAccount(directoryURL string) (bool, error) {
+	_, err := s.root.Lstat(path.Join(accountDir(directoryURL), "account.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("account: %w", err)
+	}
+	return true, nil
 }
 
 // LoadAccount returns the account for a CA directory URL, or ErrNotFound.
 func (s *Store) LoadAccount(directoryURL string) (*Account, error) {
-	d := s.accountDir(directoryURL)
-	b, err := os.ReadFile(filepath.Join(d, "account.json"))
+	d := accountDir(directoryURL)
+	b, err := s.readFile(path.Join(d, "account.json"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotFound
 	}
@@ -219,9 +311,9 @@ func (s *Store) LoadAccount(directoryURL string) (*Account, error) {
 	}
 	var a Account
 	if err := json.Unmarshal(b, &a); err != nil {
-		return nil, fmt.Errorf("account %s: %w", d, err)
+		return nil, fmt.Errorf("account %s: %w", s.path(d), err)
 	}
-	if a.KeyPEM, err = os.ReadFile(filepath.Join(d, "key.pem")); err != nil {
+	if a.KeyPEM, err = s.readFile(path.Join(d, "key.pem")); err != nil {
 		return nil, fmt.Errorf("account key: %w", err)
 	}
 	return &a, nil
@@ -232,18 +324,15 @@ func (s *Store) SaveAccount(a *Account) error {
 	if err := s.locked(); err != nil {
 		return err
 	}
-	d := s.accountDir(a.DirectoryURL)
-	if err := os.MkdirAll(d, 0o700); err != nil {
-		return fmt.Errorf("account: %w", err)
-	}
-	if err := atomicfile.WriteFile(filepath.Join(d, "key.pem"), a.KeyPEM, 0o600); err != nil {
+	d := accountDir(a.DirectoryURL)
+	if err := s.writeFile(path.Join(d, "key.pem"), a.KeyPEM, 0o600); err != nil {
 		return fmt.Errorf("account key: %w", err)
 	}
 	b, err := json.MarshalIndent(a, "", "  ")
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(d, "account.json"), append(b, '\n'), 0o600)
+	return s.writeFile(path.Join(d, "account.json"), append(b, '\n'), 0o600)
 }
 
 // ---- certificates
@@ -305,7 +394,7 @@ func (s *Store) certDir(id string) (string, error) {
 	if !ValidID(id) {
 		return "", fmt.Errorf("certificate id %q: invalid", id)
 	}
-	return filepath.Join(s.dir, "certs", id), nil
+	return path.Join("certs", id), nil
 }
 
 var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -315,7 +404,7 @@ func ValidID(id string) bool { return idRE.MatchString(id) && !strings.Contains(
 
 // ListCerts returns the ids of certificates that have a current version, sorted.
 func (s *Store) ListCerts() ([]string, error) {
-	ents, err := os.ReadDir(filepath.Join(s.dir, "certs"))
+	ents, err := s.readDir("certs")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -327,7 +416,8 @@ func (s *Store) ListCerts() ([]string, error) {
 		if !e.IsDir() {
 			continue
 		}
-		if _, err := os.Readlink(filepath.Join(s.dir, "certs", e.Name(), "current")); err == nil {
+		// Listed even when the link is bad: LoadCert says why.
+		if fi, err := s.root.Lstat(path.Join("certs", e.Name(), "current")); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 			ids = append(ids, e.Name())
 		}
 	}
@@ -337,27 +427,28 @@ func (s *Store) ListCerts() ([]string, error) {
 
 // LoadCert reads the current version of certificate id and checks it: the
 // key matches the leaf and meta.json's serial is the leaf's. ErrNotFound
-// when nothing was issued yet.
+// when nothing was issued yet; ErrCorrupt when "current" names anything but
+// a version directory beside it.
 func (s *Store) LoadCert(id string) (*Cert, error) {
 	d, err := s.certDir(id)
 	if err != nil {
 		return nil, err
 	}
-	target, err := os.Readlink(filepath.Join(d, "current"))
-	if errors.Is(err, fs.ErrNotExist) {
+	version, err := s.currentVersion(d)
+	if errors.Is(err, ErrNotFound) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("certificate %s: %w", id, err)
 	}
-	vdir := filepath.Join(d, filepath.Base(target))
-	c := &Cert{ID: id, Dir: filepath.Join(d, "current")}
+	vdir := path.Join(d, version)
+	c := &Cert{ID: id, Dir: s.path(path.Join(d, "current"))}
 	read := func(name string) []byte {
 		if err != nil {
 			return nil
 		}
 		var b []byte
-		b, err = os.ReadFile(filepath.Join(vdir, name))
+		b, err = s.readFile(path.Join(vdir, name))
 		return b
 	}
 	c.KeyPEM, c.CertPEM, c.ChainPEM = read(FileKey), read(FileCert), read(FileChain)
@@ -406,18 +497,18 @@ func (s *Store) SaveCert(id string, f Files, meta Meta) (*Cert, error) {
 	if !publicKeyEqual(key.Public(), leaf.PublicKey) {
 		return nil, fmt.Errorf("certificate %s: key does not match certificate", id)
 	}
-	if err := os.MkdirAll(d, 0o700); err != nil {
+	if err := s.mkdirAll(d); err != nil {
 		return nil, fmt.Errorf("certificate %s: %w", id, err)
 	}
 	if err := s.cleanDebris(d); err != nil {
 		return nil, fmt.Errorf("certificate %s: %w", id, err)
 	}
-	version, err := nextVersion(d)
+	version, err := s.nextVersion(d)
 	if err != nil {
 		return nil, fmt.Errorf("certificate %s: %w", id, err)
 	}
-	vdir := filepath.Join(d, version)
-	if err := os.Mkdir(vdir, 0o700); err != nil {
+	vdir := path.Join(d, version)
+	if err := s.root.Mkdir(vdir, 0o700); err != nil {
 		return nil, fmt.Errorf("certificate %s: %w", id, err)
 	}
 
@@ -452,25 +543,26 @@ func (s *Store) SaveCert(id string, f Files, meta Meta) (*Cert, error) {
 		{FileMeta, append(metaB, '\n'), 0o644},
 	}
 	for _, w := range writes {
-		if err := atomicfile.WriteFile(filepath.Join(vdir, w.name), w.data, w.perm); err != nil {
+		if err := s.writeFile(path.Join(vdir, w.name), w.data, w.perm); err != nil {
 			return nil, fmt.Errorf("certificate %s: %w", id, err)
 		}
 		s.hit("after-" + w.name)
 	}
-	if err := syncDir(vdir); err != nil {
+	if err := s.syncDir(vdir); err != nil {
 		return nil, fmt.Errorf("certificate %s: %w", id, err)
 	}
 	s.hit("before-switch")
-	// Switch: a new symlink renamed over "current" (rename(2) is atomic).
-	tmp := filepath.Join(d, ".current.tmp")
-	os.Remove(tmp)
-	if err := os.Symlink(version, tmp); err != nil {
+	// Switch: a new symlink renamed over "current" (rename(2) is atomic,
+	// and replaces a bad link rather than following it).
+	tmp := path.Join(d, ".current.tmp")
+	s.root.Remove(tmp)
+	if err := s.root.Symlink(version, tmp); err != nil {
 		return nil, fmt.Errorf("certificate %s: %w", id, err)
 	}
-	if err := os.Rename(tmp, filepath.Join(d, "current")); err != nil {
+	if err := s.root.Rename(tmp, path.Join(d, "current")); err != nil {
 		return nil, fmt.Errorf("certificate %s: %w", id, err)
 	}
-	if err := syncDir(d); err != nil {
+	if err := s.syncDir(d); err != nil {
 		return nil, fmt.Errorf("certificate %s: %w", id, err)
 	}
 	s.hit("after-switch")
@@ -487,8 +579,8 @@ func ensureNL(b []byte) []byte {
 
 var versionRE = regexp.MustCompile(`^v(\d{6,})$`)
 
-func versions(d string) ([]string, error) {
-	ents, err := os.ReadDir(d)
+func (s *Store) versions(d string) ([]string, error) {
+	ents, err := s.readDir(d)
 	if err != nil {
 		return nil, err
 	}
@@ -511,8 +603,8 @@ func versionNum(v string) int {
 	return n
 }
 
-func nextVersion(d string) (string, error) {
-	vs, err := versions(d)
+func (s *Store) nextVersion(d string) (string, error) {
+	vs, err := s.versions(d)
 	if err != nil {
 		return "", err
 	}
@@ -523,36 +615,56 @@ func nextVersion(d string) (string, error) {
 	return fmt.Sprintf("v%06d", n), nil
 }
 
-func currentVersion(d string) string {
-	t, err := os.Readlink(filepath.Join(d, "current"))
-	if err != nil {
-		return ""
+// currentVersion returns the version directory that certificate directory
+// d's "current" link names. The link is read, not followed: it must name
+// one of d's own version directories (v000001, no slash, no ..), or it is
+// ErrCorrupt, so that neither the store nor a deploy hook reading through
+// it leaves d. ErrNotFound when there is no link.
+func (s *Store) currentVersion(d string) (string, error) {
+	link := path.Join(d, "current")
+	t, err := s.root.Readlink(link)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", ErrNotFound
 	}
-	return filepath.Base(t)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s is not a symbolic link to a version directory: %v", ErrCorrupt, s.path(link), err)
+	}
+	if !versionRE.MatchString(t) {
+		return "", fmt.Errorf("%w: %s points to %q, not to a version directory beside it (such as v000001)", ErrCorrupt, s.path(link), t)
+	}
+	if fi, err := s.root.Lstat(path.Join(d, t)); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("%w: %s points to %s, which is missing or not a directory", ErrCorrupt, s.path(link), t)
+	}
+	return t, nil
 }
 
 // cleanDebris removes version directories newer than current: they are
-// what an interrupted SaveCert left behind.
+// what an interrupted SaveCert left behind. With no current link every
+// version is debris; with a bad one, none is removed (the next switch
+// replaces the link).
 func (s *Store) cleanDebris(d string) error {
-	vs, err := versions(d)
+	s.root.Remove(path.Join(d, ".current.tmp"))
+	cur, err := s.currentVersion(d)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	vs, err := s.versions(d)
 	if err != nil {
 		return err
 	}
-	cur := versionNum(currentVersion(d))
 	for _, v := range vs {
-		if versionNum(v) > cur {
-			if err := os.RemoveAll(filepath.Join(d, v)); err != nil {
+		if versionNum(v) > versionNum(cur) {
+			if err := s.root.RemoveAll(path.Join(d, v)); err != nil {
 				return err
 			}
 		}
 	}
-	os.Remove(filepath.Join(d, ".current.tmp"))
 	return nil
 }
 
 // prune keeps the current version and the one before it.
 func (s *Store) prune(d, current string) {
-	vs, err := versions(d)
+	vs, err := s.versions(d)
 	if err != nil {
 		return
 	}
@@ -565,7 +677,7 @@ func (s *Store) prune(d, current string) {
 	}
 	for _, v := range vs {
 		if n := versionNum(v); n != cur && n != prev {
-			os.RemoveAll(filepath.Join(d, v))
+			s.root.RemoveAll(path.Join(d, v))
 		}
 	}
 }
@@ -581,21 +693,20 @@ func (s *Store) RetireCert(id string, now time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := os.Stat(d); err != nil {
+	if _, err := s.root.Lstat(d); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", ErrNotFound
 		}
 		return "", err
 	}
-	rd := filepath.Join(s.dir, "retired")
-	if err := os.MkdirAll(rd, 0o700); err != nil {
+	if err := s.mkdirAll("retired"); err != nil {
 		return "", err
 	}
-	to := filepath.Join(rd, fmt.Sprintf("%s-%d", id, now.Unix()))
-	if err := os.Rename(d, to); err != nil {
+	to := path.Join("retired", fmt.Sprintf("%s-%d", id, now.Unix()))
+	if err := s.root.Rename(d, to); err != nil {
 		return "", fmt.Errorf("retire %s: %w", id, err)
 	}
-	return to, syncDir(filepath.Join(s.dir, "certs"))
+	return s.path(to), s.syncDir("certs")
 }
 
 // ---- renewal state
@@ -629,7 +740,7 @@ func (s *Store) LoadRenewal(id string) (RenewalState, error) {
 	if err != nil {
 		return st, err
 	}
-	b, err := os.ReadFile(filepath.Join(d, "renewal.json"))
+	b, err := s.readFile(path.Join(d, "renewal.json"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return st, nil
 	}
@@ -651,14 +762,11 @@ func (s *Store) SaveRenewal(id string, st RenewalState) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(d, 0o700); err != nil {
-		return err
-	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(d, "renewal.json"), append(b, '\n'), 0o644)
+	return s.writeFile(path.Join(d, "renewal.json"), append(b, '\n'), 0o644)
 }
 
 // ---- next key (DANE)
@@ -682,8 +790,8 @@ func (s *Store) LoadNextKey(id string) (*NextKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	nd := filepath.Join(d, "next")
-	b, err := os.ReadFile(filepath.Join(nd, "next.json"))
+	nd := path.Join(d, "next")
+	b, err := s.readFile(path.Join(nd, "next.json"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotFound
 	}
@@ -694,7 +802,7 @@ func (s *Store) LoadNextKey(id string) (*NextKey, error) {
 	if err := json.Unmarshal(b, &nk); err != nil {
 		return nil, fmt.Errorf("next key %s: %w: %v", id, ErrCorrupt, err)
 	}
-	if nk.KeyPEM, err = os.ReadFile(filepath.Join(nd, FileKey)); err != nil {
+	if nk.KeyPEM, err = s.readFile(path.Join(nd, FileKey)); err != nil {
 		return nil, fmt.Errorf("next key %s: %w: %v", id, ErrCorrupt, err)
 	}
 	return &nk, nil
@@ -709,18 +817,15 @@ func (s *Store) SaveNextKey(id string, nk *NextKey) error {
 	if err != nil {
 		return err
 	}
-	nd := filepath.Join(d, "next")
-	if err := os.MkdirAll(nd, 0o700); err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(filepath.Join(nd, FileKey), ensureNL(nk.KeyPEM), 0o600); err != nil {
+	nd := path.Join(d, "next")
+	if err := s.writeFile(path.Join(nd, FileKey), ensureNL(nk.KeyPEM), 0o600); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(nk, "", "  ")
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(nd, "next.json"), append(b, '\n'), 0o644)
+	return s.writeFile(path.Join(nd, "next.json"), append(b, '\n'), 0o644)
 }
 
 // DropNextKey removes the staged next key (after it became current).
@@ -732,7 +837,7 @@ func (s *Store) DropNextKey(id string) error {
 	if err != nil {
 		return err
 	}
-	return os.RemoveAll(filepath.Join(d, "next"))
+	return s.root.RemoveAll(path.Join(d, "next"))
 }
 
 // ---- plan
@@ -740,7 +845,7 @@ func (s *Store) DropNextKey(id string) error {
 // LoadPlan returns the applied plan, or ErrNotFound. Other errors start
 // with "applied plan: ".
 func (s *Store) LoadPlan() (*model.Plan, error) {
-	b, err := os.ReadFile(filepath.Join(s.dir, "plan.json"))
+	b, err := s.readFile("plan.json")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotFound
 	}
@@ -763,7 +868,7 @@ func (s *Store) SavePlan(p *model.Plan) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(s.dir, "plan.json"), append(b, '\n'), 0o644)
+	return s.writeFile("plan.json", append(b, '\n'), 0o644)
 }
 
 // ---- helpers
@@ -819,13 +924,4 @@ func publicKeyEqual(a, b crypto.PublicKey) bool {
 	ab, err1 := x509.MarshalPKIXPublicKey(a)
 	bb, err2 := x509.MarshalPKIXPublicKey(b)
 	return err1 == nil && err2 == nil && bytes.Equal(ab, bb)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -96,7 +96,7 @@ func TestSaveLoadCert(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	vs, _ := versions(cd)
+	vs, _ := s.versions("certs/default-127.0.0.2")
 	if strings.Join(vs, ",") != "v000003,v000004" {
 		t.Errorf("versions %v, want v000003,v000004", vs)
 	}
@@ -210,7 +210,7 @@ func TestCrashBetweenKeyAndCert(t *testing.T) {
 			if c.Meta.Serial != "3" || c.Meta.Version != "v000002" {
 				t.Errorf("after redo: %+v", c.Meta)
 			}
-			vs, _ := versions(filepath.Join(dir, "certs", "c"))
+			vs, _ := s.versions("certs/c")
 			if strings.Join(vs, ",") != "v000001,v000002" {
 				t.Errorf("versions %v", vs)
 			}

@@ -148,10 +148,11 @@ func loadCheckState(dir string) (*model.Plan, []monitor.Cert, error) {
 		return nil, nil, withHint(fmt.Errorf("state dir %s: %w", dir, errors.Unwrap(err)),
 			`run "certplan issue" first, or give --state-dir`)
 	}
-	st, err := store.Open(dir)
+	st, err := store.OpenReadOnly(dir)
 	if err != nil {
 		return nil, nil, stateHint(err, dir)
 	}
+	defer st.Close()
 	plan, err := st.LoadPlan()
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, nil, appliedPlanError(err, dir)

@@ -114,13 +114,6 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 	if o.planFile != "" && (o.MaxNames != 0 || len(o.Include) > 0 || len(o.Exclude) > 0 || o.Hostname != "") {
 		return ao, usageError("--plan: the plan is made already; --hostname, --include, --exclude and --max-names go to \"certplan plan\"")
 	}
-	var inv *model.Inventory
-	if o.inv.given(args) {
-		var err error
-		if inv, err = o.inv.load(ctx, g, args); err != nil {
-			return ao, err
-		}
-	}
 	kt, err := acme.ParseKeyType(o.keyType)
 	if err != nil {
 		return ao, usageError("--key-type: %v", err)
@@ -147,16 +140,28 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 	if o.maxOrders < 0 {
 		return ao, usageError("--max-orders %d: must not be negative (0: no cap)", o.maxOrders)
 	}
-	if abs, err := filepath.Abs(o.stateDir); err == nil {
-		o.stateDir = abs // hooks get paths inside it, and run elsewhere
+	var plan *model.Plan
+	if o.planFile != "" {
+		plan = new(model.Plan)
+		if err := readDocument("--plan", o.planFile, model.KindPlan, plan); err != nil {
+			return ao, err
+		}
 	}
-	st, err := store.Open(o.stateDir)
-	if err != nil {
-		return ao, withHint(err, "--state-dir must be writable (run as root, or point it elsewhere)")
-	}
-	plan, err := o.loadPlan(g, st, inv)
+	st, err := o.openState()
 	if err != nil {
 		return ao, err
+	}
+	// The network from here on: the inventory's DNS, then the CA.
+	var inv *model.Inventory
+	if o.inv.given(args) {
+		if inv, err = o.inv.load(ctx, g, args); err != nil {
+			return ao, err
+		}
+	}
+	if plan == nil {
+		if plan, err = o.loadPlan(g, st, inv); err != nil {
+			return ao, err
+		}
 	}
 	cfg := acme.Config{
 		CA: o.ca, CARootsPEM: roots, Email: o.email, AgreeTOS: o.agreeTOS, EABKeyID: o.eabKID, EABHMAC: o.eabHMAC,
@@ -203,18 +208,51 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 	return ao, nil
 }
 
-// loadPlan reads --plan, or plans from the inventory against the applied
-// plan in the state directory, so that certificates keep their IDs and name
-// sets. The servers are not probed for it: the plan's certificates do not
-// depend on what is served today, and verification probes afterwards.
-func (o *applyOptions) loadPlan(g *globals, st *store.Store, inv *model.Inventory) (*model.Plan, error) {
-	if o.planFile != "" {
-		var plan model.Plan
-		if err := readDocument("--plan", o.planFile, model.KindPlan, &plan); err != nil {
-			return nil, err
-		}
-		return &plan, nil
+// openState opens the state directory for writing, refusing one that
+// other users could change, and checks, without the network, that a run
+// that must register an ACME account was given --agree-tos.
+func (o *applyOptions) openState() (*store.Store, error) {
+	if abs, err := filepath.Abs(o.stateDir); err == nil {
+		o.stateDir = abs // hooks get paths inside it, and run elsewhere
 	}
+	st, err := store.Open(o.stateDir)
+	var ue *store.UnsafeDirError
+	switch {
+	case errors.As(err, &ue):
+		return nil, withHint(err, ue.Fix(), "or give --state-dir a directory that only root can change")
+	case err != nil:
+		return nil, withHint(err, "--state-dir must be writable (run as root, or point it elsewhere)")
+	}
+	if err := o.requireAgreement(st); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// requireAgreement makes a missing --agree-tos a usage error when the run
+// would have to register an account, that is when the store has none for
+// the CA's directory URL: before any DNS or CA traffic, so that nothing
+// fails and no backoff is recorded. A dry run registers no account.
+func (o *applyOptions) requireAgreement(st *store.Store) error {
+	if o.agreeTOS || o.dryRun {
+		return nil
+	}
+	dirURL, err := acme.DirectoryURL(o.ca)
+	if err != nil {
+		return usageError("--ca: %v", err)
+	}
+	if ok, err := st.HasAccount(dirURL); ok || err != nil {
+		return err
+	}
+	return withCode(ExitUsage, fmt.Errorf("no ACME account for %s in %s yet, and registering one needs --agree-tos", dirURL, o.stateDir),
+		"read the CA's terms of service (the directory "+dirURL+" links them as meta.termsOfService), then add --agree-tos (and --email for expiry notices); --dry-run needs neither")
+}
+
+// loadPlan plans from the inventory against the applied plan in the state
+// directory, so that certificates keep their IDs and name sets. The
+// servers are not probed for it: the plan's certificates do not depend on
+// what is served today, and verification probes afterwards.
+func (o *applyOptions) loadPlan(g *globals, st *store.Store, inv *model.Inventory) (*model.Plan, error) {
 	pol, err := o.policy(&o.inv, o.profile, false)
 	if err != nil {
 		return nil, err
@@ -540,7 +578,8 @@ The longest matching parent wins; a YAML mapping of the same works too.
 Exit codes:
   0  every certificate due was issued, deployed and verified (or none was due)
   1  failure: nothing could be issued (CA, network, bad input)
-  2  bad flags or arguments
+  2  bad flags or arguments, or no --agree-tos when an ACME account must be
+     registered (none in --state-dir for the CA): nothing was sent
   3  partial: some names dropped, some certificates failed, kept or deferred
      (--max-orders), a deploy hook failed (also a retired certificate's), or
      verification found the new certificate not served

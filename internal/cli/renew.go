@@ -64,7 +64,8 @@ the full report.
 Exit codes:
   0  nothing was due, or everything due was done, deployed and verified
   1  failure: nothing due could be issued
-  2  bad flags or arguments
+  2  bad flags or arguments, or no --agree-tos when an ACME account must be
+     registered (none in --state-dir for the CA): nothing was sent
   3  partial: some names or certificates failed, a hook failed (also a
      retired certificate's), certificates were deferred (--max-orders), or
      verification found a new certificate not served (runs that deploy
