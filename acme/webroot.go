@@ -41,7 +41,7 @@ type challengeDir struct {
 	// whether this run made dirs[i+1].
 	dirs   [3]*os.Root
 	made   [2]bool
-	tokens int
+	tokens map[string]bool // written, not yet removed
 }
 
 func newWebrootSolver(cc ChallengeConfig, log *slog.Logger) *webrootSolver {
@@ -68,11 +68,13 @@ func closest[V any](m map[string]V, name string) (V, string, bool) {
 // rootFor returns the document root for name: the WebrootMap entry of the
 // name or its closest parent, else Webroot.
 func (s *webrootSolver) rootFor(name string) (string, error) {
+	// Clean: "/var/www/html/" and "/var/www/html" are one docroot, whose
+	// made directories are removed once, after its last token.
 	if r, _, ok := closest(s.roots, name); ok {
-		return r, nil
+		return filepath.Clean(r), nil
 	}
 	if s.root != "" {
-		return s.root, nil
+		return filepath.Clean(s.root), nil
 	}
 	return "", fmt.Errorf("%s: no webroot for the name or a parent domain", name)
 }
@@ -88,12 +90,12 @@ func (s *webrootSolver) present(_ context.Context, name, token, keyAuth string) 
 	if err != nil {
 		return err
 	}
-	cd, err := s.acquire(name, root)
+	cd, err := s.acquire(name, root, token)
 	if err != nil {
 		return fmt.Errorf("webroot %s: %w", root, err)
 	}
 	if err := writeToken(cd.dirs[2], token, keyAuth); err != nil {
-		s.release(cd)
+		s.release(cd, token)
 		return fmt.Errorf("webroot %s: %w", root, err)
 	}
 	return nil
@@ -107,13 +109,13 @@ func (s *webrootSolver) cleanup(_ context.Context, name, token, _ string) {
 	s.mu.Lock()
 	cd := s.open[root]
 	s.mu.Unlock()
-	if cd == nil {
+	if cd == nil || !s.holds(cd, token) {
 		return
 	}
 	if err := cd.dirs[2].Remove(token); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.log.Warn("webroot: removing the challenge file", "docroot", root, "token", token, "err", err)
 	}
-	s.release(cd)
+	s.release(cd, token)
 }
 
 func (s *webrootSolver) close() error {
@@ -127,15 +129,15 @@ func (s *webrootSolver) close() error {
 }
 
 // acquire opens the docroot's challenge directory, or takes the one a
-// concurrent challenge opened, and counts one more token in it.
-func (s *webrootSolver) acquire(name, root string) (*challengeDir, error) {
+// concurrent challenge opened, and records token in it.
+func (s *webrootSolver) acquire(name, root, token string) (*challengeDir, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cd := s.open[root]; cd != nil {
-		cd.tokens++
+		cd.tokens[token] = true
 		return cd, nil
 	}
-	cd := &challengeDir{docroot: root}
+	cd := &challengeDir{docroot: root, tokens: map[string]bool{token: true}}
 	var err error
 	cd.dirs[0], err = openDocroot(root)
 	if err != nil {
@@ -153,22 +155,27 @@ func (s *webrootSolver) acquire(name, root string) (*challengeDir, error) {
 			return nil, err
 		}
 	}
-	cd.tokens = 1
 	s.open[root] = cd
 	return cd, nil
 }
 
-// release counts one token less; after the last, it removes the
-// directories this run made, if they are empty, and closes them.
-func (s *webrootSolver) release(cd *challengeDir) {
+// release forgets token; after the last, it removes the directories this
+// run made, if they are empty, and closes them.
+func (s *webrootSolver) release(cd *challengeDir, token string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cd.tokens--; cd.tokens > 0 {
+	if delete(cd.tokens, token); len(cd.tokens) > 0 {
 		return
 	}
 	delete(s.open, cd.docroot)
 	cd.removeMade()
 	cd.close()
+}
+
+func (s *webrootSolver) holds(cd *challengeDir, token string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return cd.tokens[token]
 }
 
 func (cd *challengeDir) removeMade() {

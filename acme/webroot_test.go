@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -333,5 +334,35 @@ func TestObtainWebrootCustomerDocroot(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(secret); len(ents) != 0 {
 		t.Errorf("written through the link: %v", ents)
+	}
+}
+
+// TestWebrootConcurrentChallenges: an order presents all its challenges at
+// once; the directories made for the first are removed after the last.
+func TestWebrootConcurrentChallenges(t *testing.T) {
+	docroot := t.TempDir()
+	s := newWebroot(t, ChallengeConfig{Webroot: docroot + "/"})
+	var wg sync.WaitGroup
+	tokens := make([]string, 32)
+	for i := range tokens {
+		tokens[i] = validToken[:30] + strconv.Itoa(100+i)
+	}
+	for _, tok := range tokens {
+		wg.Go(func() {
+			if err := s.present(context.Background(), "mail.d.test", tok, tok); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if ents, _ := os.ReadDir(filepath.Join(docroot, ".well-known", "acme-challenge")); len(ents) != len(tokens) {
+		t.Errorf("%d challenge files, want %d", len(ents), len(tokens))
+	}
+	for _, tok := range tokens {
+		wg.Go(func() { s.cleanup(context.Background(), "mail.d.test", tok, tok) })
+	}
+	wg.Wait()
+	if ents, _ := os.ReadDir(docroot); len(ents) != 0 {
+		t.Errorf("left in the docroot: %v", ents)
 	}
 }
