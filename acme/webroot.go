@@ -129,25 +129,40 @@ func (s *webrootSolver) close() error {
 }
 
 // acquire opens the docroot's challenge directory, or takes the one a
-// concurrent challenge opened, and records token in it.
+// concurrent challenge opened, checks the docroot's owner for name, and
+// records token in it.
 func (s *webrootSolver) acquire(name, root, token string) (*challengeDir, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cd := s.open[root]; cd != nil {
-		cd.tokens[token] = true
-		return cd, nil
+	cd := s.open[root]
+	if cd == nil {
+		docroot, err := openDocroot(root)
+		if err != nil {
+			return nil, err
+		}
+		// Before anything is made in it.
+		if err := s.checkOwner(name, docroot); err != nil {
+			docroot.Close()
+			return nil, err
+		}
+		if cd, err = openChallengeDir(root, docroot); err != nil {
+			return nil, err
+		}
+		s.open[root] = cd
+	} else if err := s.checkOwner(name, cd.dirs[0]); err != nil {
+		return nil, err // another domain's docroot
 	}
-	cd := &challengeDir{docroot: root, tokens: map[string]bool{token: true}}
-	var err error
-	cd.dirs[0], err = openDocroot(root)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.checkOwner(name, cd.dirs[0]); err != nil {
-		cd.close()
-		return nil, err
-	}
+	cd.tokens[token] = true
+	return cd, nil
+}
+
+// openChallengeDir opens .well-known/acme-challenge beneath docroot,
+// making what is missing.
+func openChallengeDir(root string, docroot *os.Root) (*challengeDir, error) {
+	cd := &challengeDir{docroot: root, tokens: map[string]bool{}}
+	cd.dirs[0] = docroot
 	for i, elem := range wellKnown {
+		var err error
 		cd.dirs[i+1], cd.made[i], err = openBeneath(cd.dirs[i], strings.Join(wellKnown[:i+1], "/"), elem)
 		if err != nil {
 			cd.removeMade()
@@ -155,7 +170,6 @@ func (s *webrootSolver) acquire(name, root, token string) (*challengeDir, error)
 			return nil, err
 		}
 	}
-	s.open[root] = cd
 	return cd, nil
 }
 

@@ -206,6 +206,17 @@ func TestWebrootDocrootItself(t *testing.T) {
 		}
 		s.cleanup(context.Background(), "mail.d.test", validToken, "")
 	}
+	// Two domains on one docroot: the second is checked too, though the
+	// first has the directory open already.
+	s = newWebroot(t, ChallengeConfig{WebrootMap: map[string]string{"a.test": docroot, "b.test": docroot},
+		WebrootOwners: map[string]uint32{"a.test": nobody, "b.test": 1000}})
+	if err := s.present(context.Background(), "mail.a.test", validToken, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.present(context.Background(), "mail.b.test", "B"+validToken[1:], "x"); err == nil || !strings.Contains(err.Error(), "(the account of b.test)") {
+		t.Errorf("b.test on a.test's docroot: got %v", err)
+	}
+	s.cleanup(context.Background(), "mail.a.test", validToken, "")
 	if ents, _ := os.ReadDir(docroot); len(ents) != 0 {
 		t.Errorf("left in the docroot: %v", ents)
 	}
