@@ -304,6 +304,11 @@ func (s *dnsSolver) typ() string  { return DNS01 }
 func (s *dnsSolver) start() error { return nil }
 
 func (s *dnsSolver) present(ctx context.Context, name, token, keyAuth string) error {
+	// The exec provider's RAW mode hands the token to the admin's script,
+	// which may well make a file name of it.
+	if err := checkToken(token); err != nil {
+		return err
+	}
 	if err := s.provider.Present(ctx, name, token, keyAuth); err != nil {
 		return err
 	}
@@ -369,6 +374,9 @@ func hasTXT(m *dns.Msg, value string) bool {
 }
 
 func (s *dnsSolver) cleanup(ctx context.Context, name, token, keyAuth string) {
+	if checkToken(token) != nil {
+		return // present refused it
+	}
 	if err := s.provider.CleanUp(ctx, name, token, keyAuth); err != nil {
 		s.log.Warn("dns-01 cleanup failed", "name", name, "err", err)
 	}

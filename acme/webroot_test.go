@@ -288,8 +288,19 @@ func TestTokenIsData(t *testing.T) {
 	before := tree(t, base)
 	web := newWebroot(t, ChallengeConfig{Webroot: docroot})
 	listener := newWebroot(t, ChallengeConfig{HTTPListen: "127.0.0.2:0"})
+	// dns-01 through a RAW exec script, which gets the token as an argument.
+	script, args := filepath.Join(t.TempDir(), "raw.sh"), filepath.Join(t.TempDir(), "args")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" >> "+args+"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("EXEC_PATH", script)
+	t.Setenv("EXEC_MODE", "RAW")
+	dns, err := newSolver(context.Background(), ChallengeConfig{Type: DNS01, DNSProvider: "exec", SkipPropagationCheck: true}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tok := range []string{"../../x", "/../../x", "../../../x", "../../../../x", "short", strings.Repeat("A", 21), "AAAAAAAAAAAAAAAAAAAAAAAA=", "AAAAAAAAAAAAAAAAAAAAAA/x", "AAAAAAAAAAAAAAAAAAAAAA.x", ""} {
-		for _, s := range []solver{web, listener} {
+		for _, s := range []solver{web, listener, dns} {
 			err := s.present(context.Background(), "mail.d.test", tok, "ka")
 			if err == nil || !strings.Contains(err.Error(), "not an ACME token") {
 				t.Errorf("%T: token %q: got %v, want it refused", s, tok, err)
@@ -299,6 +310,9 @@ func TestTokenIsData(t *testing.T) {
 	}
 	if after := tree(t, base); !slices.Equal(before, after) {
 		t.Errorf("the tree changed:\nbefore %q\nafter  %q", before, after)
+	}
+	if b, err := os.ReadFile(args); err == nil {
+		t.Errorf("the dns-01 script was run: %q", b)
 	}
 }
 
