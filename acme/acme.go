@@ -22,6 +22,44 @@
 // cores are free (BenchmarkOrderRatio); it costs about 250 ms of CPU,
 // mostly Pebble's own validations, so it takes longer on a busy machine.
 //
+// # Webroots
+//
+// With Webroot or WebrootMap the HTTP-01 responses are files that
+// certplan, running as root, writes into document roots its customers
+// own and can change while it runs (webroot.go). A customer could make
+// .well-known a link to /root, or public_html a link to /etc, and so have
+// root create directories and files there. So:
+//
+//   - The docroot path is opened one directory at a time from "/". A link
+//     on it is followed only when root made it in a directory only root
+//     can write (an admin's /var/www -> /srv/www); a link the customer
+//     could have made, the docroot itself included, is refused.
+//   - The docroot must belong to root or to the domain's account where
+//     the domain source knows it (WebrootOwners). Where it does not, any
+//     owner is accepted: the admin named the directory, and the rules
+//     below keep every write inside it whoever owns it.
+//   - Beneath the docroot, .well-known and .well-known/acme-challenge must
+//     be real directories: a link is refused wherever it points, even
+//     inside the docroot. Such a link is harmless when it stays inside,
+//     but links there are nearly always a shared challenge directory
+//     outside (which must fail), and one rule is easier to trust; the
+//     error names the link and says to map the name to its target.
+//   - Every file operation goes through os.Root handles (openat beneath
+//     the opened directory), and each directory opened is checked to be
+//     the one just examined, so a link swapped in meanwhile still cannot
+//     lead outside the docroot.
+//   - Only missing directories are made (0755), and only those, once
+//     empty, are removed after the last challenge; an existing directory
+//     is never chmod-ed or chown-ed. The token file is written 0644 under
+//     a temporary name and renamed.
+//   - A token is the CA's data, not a path: anything but RFC 8555's
+//     base64url of at least 22 characters is refused before it names a
+//     file (checkToken), by the built-in listener too.
+//
+// The preflight's HTTP-01 self-check (also under a dry run) writes and
+// removes its token the same way. It follows redirects only where Let's
+// Encrypt would (redirectPolicy), and reports any other redirect.
+//
 // # What it leaves to others
 //
 // Planning (which names go on which certificate), renewal policy (when to
@@ -192,6 +230,12 @@ type ChallengeConfig struct {
 	// (cPanel serves each domain from its own): the longest matching suffix
 	// wins, "mail.domain2.test" → "domain2.test" → root.
 	WebrootMap map[string]string
+	// WebrootOwners maps a name or a parent domain (matched as WebrootMap
+	// is) to the uid of the account that owns the domain, where the domain
+	// source knows it (cPanel's userdata): its docroot must then belong to
+	// that account or to root. A domain not listed: any owner (see
+	// "Webroots" in the package doc).
+	WebrootOwners map[string]uint32
 	// SelfCheckPort is the port the HTTP-01 self-check connects to on each
 	// of the name's addresses (default 80; tests set Pebble's HTTP port).
 	SelfCheckPort int

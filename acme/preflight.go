@@ -6,10 +6,12 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -174,26 +176,22 @@ func (c *Client) selfCheck(ctx context.Context, name string, addrs []string) err
 	return nil
 }
 
+// fetchToken GETs the token from http://name/ at addr, following
+// redirects as the CA would (redirectPolicy).
 func fetchToken(ctx context.Context, name, addr, token, want string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	dialer := &net.Dialer{}
-	first := true
 	hc := &http.Client{
 		Transport: &http.Transport{
-			// The first request goes to the address under test; redirects
-			// (which CAs follow) go where they point.
 			DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
-				if first {
-					first = false
-					return dialer.DialContext(ctx, network, addr)
-				}
-				return dialer.DialContext(ctx, network, a)
+				return dialer.DialContext(ctx, network, dialAddr(a, name, addr))
 			},
 			// CAs do not check the certificate of a redirect target.
 			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true},
 			DisableKeepAlives: true,
 		},
+		CheckRedirect: redirectPolicy,
 	}
 	u := "http://" + name + challengePrefix + token
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -201,6 +199,9 @@ func fetchToken(ctx context.Context, name, addr, token, want string) error {
 		return err
 	}
 	resp, err := hc.Do(req)
+	if re := (*redirectError)(nil); errors.As(err, &re) {
+		return fmt.Errorf("GET %s: %w", u, re)
+	}
 	if err != nil {
 		return err
 	}
@@ -213,6 +214,68 @@ func fetchToken(ctx context.Context, name, addr, token, want string) error {
 		return fmt.Errorf("GET %s: the response is not the token (another web server or docroot answers)", u)
 	}
 	return nil
+}
+
+// dialAddr is where the self-check connects to reach a ("host:port"): the
+// name under test at the address under test (port 80 at addr, which
+// carries the self-check port; another port at addr's IP), as the CA
+// reaches it there; another host as it resolves.
+func dialAddr(a, name, addr string) string {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil || !strings.EqualFold(strings.TrimSuffix(host, "."), name) {
+		return a
+	}
+	if port == "80" {
+		return addr
+	}
+	ip, _, _ := net.SplitHostPort(addr)
+	return net.JoinHostPort(ip, port)
+}
+
+// maxRedirects is the number of redirects Let's Encrypt follows.
+const maxRedirects = 10
+
+// redirectError is a redirect the self-check did not follow, and why.
+type redirectError struct{ location, why string }
+
+func (e *redirectError) Error() string {
+	return "redirect to " + e.location + " not followed: " + e.why
+}
+
+// redirectPolicy follows a redirect only where Let's Encrypt's VA would:
+// "up to 10 redirects deep", "only to http: or https:, and only to ports 80
+// or 443", "not to IP addresses" (letsencrypt.org/docs/challenge-types/,
+// HTTP-01), with status 301, 302, 307 or 308 (the Baseline Requirements'
+// list: Go also follows 303, Boulder does not). Boulder implements it in
+// va/http.go (maxRedirect, extractRequestTarget, processRedirect); like
+// Boulder it takes either port with either scheme. A redirect the CA would
+// refuse fails the self-check with its Location, unfollowed. via holds the
+// first request and each redirect followed so far.
+func redirectPolicy(req *http.Request, via []*http.Request) error {
+	refuse := func(why string) error { return &redirectError{req.URL.String(), why} }
+	host := strings.ToLower(req.URL.Hostname())
+	switch port := req.URL.Port(); {
+	case len(via) > maxRedirects:
+		return refuse(fmt.Sprintf("more than %d redirects", maxRedirects))
+	case req.Response != nil && !slices.Contains([]int{301, 302, 307, 308}, req.Response.StatusCode):
+		return refuse(fmt.Sprintf("Let's Encrypt follows status 301, 302, 307 and 308 only, not %d", req.Response.StatusCode))
+	case req.URL.Scheme != "http" && req.URL.Scheme != "https":
+		return refuse("Let's Encrypt follows redirects to http and https only")
+	case port != "" && port != "80" && port != "443":
+		return refuse("Let's Encrypt follows redirects to ports 80 and 443 only")
+	case host == "":
+		return refuse("no host")
+	case isIPLiteral(host):
+		return refuse("Let's Encrypt follows redirects to domain names only, not to IP addresses")
+	case strings.HasSuffix(host, ".well-known"):
+		return refuse("the host ends in .well-known: the web server's redirect misses a '/' after the host")
+	}
+	return nil
+}
+
+func isIPLiteral(host string) bool {
+	_, err := netip.ParseAddr(host)
+	return err == nil
 }
 
 // caaRecord is a parsed "issue" property (RFC 8659 section 4.2).

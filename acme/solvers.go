@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -42,7 +40,7 @@ func newSolver(ctx context.Context, cc ChallengeConfig, log *slog.Logger) (solve
 	switch cc.Type {
 	case HTTP01:
 		if cc.Webroot != "" || len(cc.WebrootMap) > 0 {
-			return &webrootSolver{root: cc.Webroot, roots: cc.WebrootMap}, nil
+			return newWebrootSolver(cc, log), nil
 		}
 		addr := cc.HTTPListen
 		if addr == "" {
@@ -110,6 +108,24 @@ func DNSProvider(name string) (challenge.Provider, error) {
 	return p, nil
 }
 
+// checkToken refuses a challenge token that is not what RFC 8555 section
+// 8.3 says it is: base64url without padding, at least 128 bits of entropy
+// (22 characters). The CA's token becomes a file name and a URL path; a
+// token such as "../../x" must never reach either. maxTokenLen keeps the
+// file name (with the temporary file's dot and ".tmp") under NAME_MAX.
+func checkToken(token string) error {
+	const minTokenLen, maxTokenLen = 22, 250
+	ok := len(token) >= minTokenLen && len(token) <= maxTokenLen
+	for i := 0; ok && i < len(token); i++ {
+		c := token[i]
+		ok = 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+	}
+	if !ok {
+		return fmt.Errorf("challenge token %q is not an ACME token (RFC 8555 section 8.3: at least 22 base64url characters, no padding): refused", token)
+	}
+	return nil
+}
+
 // ---- HTTP-01, built-in listener
 
 const challengePrefix = "/.well-known/acme-challenge/"
@@ -168,6 +184,9 @@ func (s *httpSolver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *httpSolver) typ() string { return HTTP01 }
 
 func (s *httpSolver) present(_ context.Context, _, token, keyAuth string) error {
+	if err := checkToken(token); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	s.tokens[token] = keyAuth
 	s.mu.Unlock()
@@ -190,60 +209,6 @@ func (s *httpSolver) close() error {
 	s.srv = nil
 	return err
 }
-
-// ---- HTTP-01, webroot
-
-type webrootSolver struct {
-	root  string
-	roots map[string]string
-}
-
-// rootFor returns the document root for name: the WebrootMap entry of the
-// name or its closest parent, else Webroot.
-func (s *webrootSolver) rootFor(name string) (string, error) {
-	for n := name; n != ""; {
-		if r, ok := s.roots[n]; ok {
-			return r, nil
-		}
-		_, rest, ok := strings.Cut(n, ".")
-		if !ok {
-			break
-		}
-		n = rest
-	}
-	if s.root != "" {
-		return s.root, nil
-	}
-	return "", fmt.Errorf("%s: no webroot for the name or a parent domain", name)
-}
-
-func (s *webrootSolver) typ() string  { return HTTP01 }
-func (s *webrootSolver) start() error { return nil }
-
-func (s *webrootSolver) present(_ context.Context, name, token, keyAuth string) error {
-	root, err := s.rootFor(name)
-	if err != nil {
-		return err
-	}
-	dir := filepath.Join(root, filepath.FromSlash(challengePrefix))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("webroot %s: %w", root, err)
-	}
-	// The web server must read it: 0644, written then renamed.
-	tmp := filepath.Join(dir, "."+token+".tmp")
-	if err := os.WriteFile(tmp, []byte(keyAuth), 0o644); err != nil {
-		return fmt.Errorf("webroot %s: %w", root, err)
-	}
-	return os.Rename(tmp, filepath.Join(dir, token))
-}
-
-func (s *webrootSolver) cleanup(_ context.Context, name, token, _ string) {
-	if root, err := s.rootFor(name); err == nil {
-		os.Remove(filepath.Join(root, filepath.FromSlash(challengePrefix), token))
-	}
-}
-
-func (s *webrootSolver) close() error { return nil }
 
 // ---- TLS-ALPN-01 (RFC 8737)
 
@@ -339,6 +304,11 @@ func (s *dnsSolver) typ() string  { return DNS01 }
 func (s *dnsSolver) start() error { return nil }
 
 func (s *dnsSolver) present(ctx context.Context, name, token, keyAuth string) error {
+	// The exec provider's RAW mode hands the token to the admin's script,
+	// which may well make a file name of it.
+	if err := checkToken(token); err != nil {
+		return err
+	}
 	if err := s.provider.Present(ctx, name, token, keyAuth); err != nil {
 		return err
 	}
@@ -404,6 +374,9 @@ func hasTXT(m *dns.Msg, value string) bool {
 }
 
 func (s *dnsSolver) cleanup(ctx context.Context, name, token, keyAuth string) {
+	if checkToken(token) != nil {
+		return // present refused it
+	}
 	if err := s.provider.CleanUp(ctx, name, token, keyAuth); err != nil {
 		s.log.Warn("dns-01 cleanup failed", "name", name, "err", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -292,11 +293,11 @@ func (o *applyOptions) challengeConfig(g *globals) (acme.ChallengeConfig, error)
 	switch cc.Type {
 	case acme.HTTP01:
 		if o.webrootMap != "" {
-			m, err := readWebrootMap(o.webrootMap)
+			m, owners, err := readWebrootMap(o.webrootMap)
 			if err != nil {
-				return cc, withHint(fmt.Errorf("--webroot-map: %w", err), `one "domain docroot" pair per line, such as "domain2.test /home/user2/public_html"`)
+				return cc, withHint(fmt.Errorf("--webroot-map: %w", err), `one "domain docroot [account]" entry per line, such as "domain2.test /home/user2/public_html user2"`)
 			}
-			cc.WebrootMap = m
+			cc.WebrootMap, cc.WebrootOwners = m, owners
 		}
 		if cc.SelfCheckPort == 0 && cc.Webroot == "" && cc.WebrootMap == nil {
 			for _, addr := range strings.Split(o.httpListen, ",") {
@@ -322,12 +323,15 @@ func (o *applyOptions) challengeConfig(g *globals) (acme.ChallengeConfig, error)
 	return cc, nil
 }
 
-// readWebrootMap reads a webroot map: lines of "name-or-domain docroot"
-// (# comments, blank lines ignored), or a YAML mapping of the same.
-func readWebrootMap(path string) (map[string]string, error) {
+// readWebrootMap reads a webroot map: lines of "name-or-domain docroot
+// [account]" (# comments, blank lines ignored), or a YAML mapping of
+// domains to docroots. The account (a user name or uid) owns the domain:
+// its docroot must belong to it or to root (acme.ChallengeConfig's
+// WebrootOwners).
+func readWebrootMap(path string) (roots map[string]string, owners map[string]uint32, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m := map[string]string{}
 	var y map[string]string
@@ -335,8 +339,9 @@ func readWebrootMap(path string) (map[string]string, error) {
 		for k, v := range y {
 			m[normName(k)] = v
 		}
-		return m, nil
+		return m, nil, nil
 	}
+	owners = map[string]uint32{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -347,15 +352,36 @@ func readWebrootMap(path string) (map[string]string, error) {
 			continue
 		}
 		f := strings.Fields(line)
-		if len(f) != 2 {
-			return nil, fmt.Errorf("%s:%d: want \"domain docroot\", got %q", path, n, line)
+		if len(f) != 2 && len(f) != 3 {
+			return nil, nil, fmt.Errorf("%s:%d: want \"domain docroot [account]\", got %q", path, n, line)
 		}
-		m[normName(strings.TrimSuffix(f[0], ":"))] = f[1]
+		domain := normName(strings.TrimSuffix(f[0], ":"))
+		m[domain] = f[1]
+		if len(f) == 3 {
+			uid, err := accountUID(f[2])
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s:%d: %w", path, n, err)
+			}
+			owners[domain] = uid
+		}
 	}
 	if len(m) == 0 {
-		return nil, fmt.Errorf("%s: no entries", path)
+		return nil, nil, fmt.Errorf("%s: no entries", path)
 	}
-	return m, nil
+	return m, owners, nil
+}
+
+// accountUID reads a user name or a numeric uid.
+func accountUID(s string) (uint32, error) {
+	if uid, err := strconv.ParseUint(s, 10, 32); err == nil {
+		return uint32(uid), nil
+	}
+	u, err := user.Lookup(s)
+	if err != nil {
+		return 0, fmt.Errorf("account %q: %w", s, err)
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	return uint32(uid), err
 }
 
 func normName(s string) string { return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".") }
@@ -571,9 +597,12 @@ fullchain.pem, privkey.pem (0600) and combined.pem (key then chain, for
 Postfix smtpd_tls_chain_files); the previous version is kept beside it.
 
 --webroot-map file, one entry per line ("#" comments):
-  domain2.test    /home/user2/public_html
+  domain2.test    /home/user2/public_html  user2
   mail.shop.test  /home/user3/shop
-The longest matching parent wins; a YAML mapping of the same works too.
+The longest matching parent wins; a YAML mapping of domains to docroots works
+too. The optional account (user name or uid) owns the domain: its docroot
+must belong to it or to root. certplan never writes through a link the
+customer could have made (see the README's "Security").
 
 Exit codes:
   0  every certificate due was issued, deployed and verified (or none was due)
