@@ -1,21 +1,36 @@
 #!/usr/bin/env bash
-# certplan deploy hook for cPanel & WHM: installs one certificate through
-# the WHM API, as the service certificate of Exim and Dovecot when it is a
-# default certificate, and on the website of each of its names otherwise
-# (cPanel's Mail SNI then presents it to mail clients that send SNI).
+# certplan deploy hook for cPanel & WHM: installs a default certificate as
+# the service certificate of Exim and Dovecot through the WHM API, and
+# restarts them. That is all certplan manages on cPanel.
 #
-# Run as root on the cPanel server; cPanel's own AutoSSL should be told to
-# leave these names alone, or it replaces the certificates later.
+# cPanel serves mail with one service certificate per service for every IP
+# of the server (what clients without SNI get), plus per-domain "Mail SNI"
+# certificates that AutoSSL issues and renews for each website (always on
+# since cPanel 60). So the plan must have one default certificate for all
+# the server's IPs (a plan per IP would make each IP's certificate replace
+# the last; until certplan plans a shared default, give it the one IP that
+# matters most); the names beyond the CA's limit stay with AutoSSL's Mail
+# SNI certificates, which this hook leaves alone. A certificate that is no default certificate
+# (CERTPLAN_DEFAULT_IPS empty) is not installed: the hook says so and exits
+# 0.
 #
-#   Default certificate (CERTPLAN_DEFAULT_IPS not empty):
-#     whmapi1 install_service_ssl_certificate service=exim crt=... key=... cabundle=...
-#     whmapi1 install_service_ssl_certificate service=dovecot ...
-#   (cPanel has one service certificate per service, not one per IP: with
-#   several server IPs, plan one default certificate for all of them.)
+# For a default certificate, per service in CPANEL_SERVICES:
+#   whmapi1 --output=json install_service_ssl_certificate service=exim \
+#       crt=<cert.pem> key=<privkey.pem> cabundle=<chain.pem>   (URI-encoded)
+#   whmapi1 --output=json restartservice service=exim
+# and the same for dovecot. cPanel's documentation asks for URI-encoded
+# values and for the service to be restarted to present the new
+# certificate; a call whose metadata.result is not 1 fails the hook, and
+# nothing is restarted for a service whose install failed.
 #
-#   SNI certificate:
-#     whmapi1 installssl domain=<name> crt=... key=... cab=...
-#     whmapi1 rebuild_mail_sni_config reload_dovecot=1
+# The private key travels on whmapi1's command line, as cPanel documents the
+# call: while it runs, /proc/<pid>/cmdline shows it to local users unless
+# /proc is mounted with hidepid=2 (CloudLinux and hardened cPanel servers do
+# this); on a server where customers have shells, make sure it is.
+#
+# Tested against a stand-in whmapi1 (internal/realmail/testdata/whmapi1)
+# that checks these calls and their values as cPanel's documentation
+# describes them; no real cPanel server was available to test on.
 #
 # certplan runs it once per new, renewed or retired certificate, with:
 #   CERTPLAN_CERT_DIR     directory with cert.pem, chain.pem, fullchain.pem,
@@ -26,19 +41,18 @@
 #                         space-separated; empty for an SNI-only certificate
 #   CERTPLAN_CHANGE       new, changed, renewed, or retired
 #
-# Retired (the plan no longer has the certificate): nothing is done, and the
-# hook exits 0. On cPanel a certificate belongs to a website: when a domain
-# leaves the server, removing its account removes its websites, their
-# certificates and their Mail SNI entries; a name that moved to another
-# certificate got it installed on its website by that certificate's deploy,
-# which replaced the old one. A default certificate stays the service
-# certificate until the next default replaces it (cPanel has one per
-# service, and never none).
+# Retired: nothing is done (cPanel has one service certificate per service,
+# never none; the next default certificate replaces it), and the hook exits
+# 0.
 #
 # Settings (environment):
 #   WHMAPI1           the whmapi1 command (/usr/local/cpanel/bin/whmapi1)
 #   CPANEL_SERVICES   services for a default certificate ("exim dovecot"; also
 #                     possible: cpanel, ftp)
+#
+# Undo: WHM >> Service Configuration >> Manage Service SSL Certificates
+# ("Reset Certificate"), or whmapi1 reset_service_ssl_certificate
+# service=exim (and dovecot), lets cPanel manage them again.
 set -euo pipefail
 umask 077
 
@@ -46,7 +60,7 @@ die() { echo "cpanel hook: error: $*" >&2; exit 1; }
 warn() { echo "cpanel hook: warning: $*" >&2; }
 
 if [[ "${CERTPLAN_CHANGE-}" == retired ]]; then
-	echo "cpanel hook: retired ${CERTPLAN_CERT_ID-}: nothing to do on cPanel (a website's certificate goes with the website, or is replaced by the next one installed for it)"
+	echo "cpanel hook: retired ${CERTPLAN_CERT_ID-}: nothing to do on cPanel (a service certificate stays until the next default certificate replaces it)"
 	exit 0
 fi
 
@@ -54,6 +68,10 @@ fi
 : "${CERTPLAN_CERT_ID:?CERTPLAN_CERT_ID is not set}"
 : "${CERTPLAN_NAMES:?CERTPLAN_NAMES is not set}"
 CERTPLAN_DEFAULT_IPS="${CERTPLAN_DEFAULT_IPS-}"
+if [[ -z "$CERTPLAN_DEFAULT_IPS" ]]; then
+	echo "cpanel hook: $CERTPLAN_CERT_ID is no default certificate: not installed (on cPanel, names beyond the service certificate are served by AutoSSL's Mail SNI certificates)"
+	exit 0
+fi
 WHMAPI1="${WHMAPI1:-/usr/local/cpanel/bin/whmapi1}"
 CPANEL_SERVICES="${CPANEL_SERVICES:-exim dovecot}"
 
@@ -71,18 +89,11 @@ cert_pub=$(openssl x509 -in "$cert" -noout -pubkey 2>/dev/null) || die "$cert: n
 [[ "$key_pub" == "$cert_pub" ]] || die "$key does not match $cert"
 openssl x509 -in "$cert" -noout -checkend 0 >/dev/null || die "$cert: the certificate has expired"
 
-# The WHM API wants its values URI-encoded (PEM has newlines, "+", "/", "=").
+# The WHM API wants its values URI-encoded (PEM has newlines, "+", "/",
+# "="): every byte as %XX, which is valid percent-encoding and needs no
+# per-character shell loop.
 uri_encode() {
-	local s c i out=
-	s=$(cat "$1")
-	for ((i = 0; i < ${#s}; i++)); do
-		c=${s:i:1}
-		case "$c" in
-		[A-Za-z0-9.~_-]) out+="$c" ;;
-		*) printf -v c '%%%02X' "'$c"; out+="$c" ;;
-		esac
-	done
-	printf '%s' "$out"
+	od -An -v -tx1 <"$1" | tr -d ' \n' | sed 's/../%&/g'
 }
 
 # whm CALL ARGS...: run one WHM API 1 call, fail unless metadata.result is 1.
@@ -98,29 +109,12 @@ crt_enc=$(uri_encode "$cert")
 key_enc=$(uri_encode "$key")
 cab_enc=$(uri_encode "$chain")
 
-if [[ -n "$CERTPLAN_DEFAULT_IPS" ]]; then
-	for service in $CPANEL_SERVICES; do
-		whm install_service_ssl_certificate "service=$service" \
-			"crt=$crt_enc" "key=$key_enc" "cabundle=$cab_enc"
-		echo "cpanel hook: $CERTPLAN_CERT_ID is now the $service service certificate"
-	done
-fi
-
-installed=0
-for name in $CERTPLAN_NAMES; do
-	name="${name,,}"
-	[[ "$name" =~ ^[a-z0-9.-]+$ ]] || { warn "skipping $name: installssl wants a domain on the server"; continue; }
-	# installssl puts the certificate on the website that serves the name;
-	# Mail SNI follows the website's certificate.
-	if "$WHMAPI1" --output=json installssl "domain=$name" \
-		"crt=$crt_enc" "key=$key_enc" "cab=$cab_enc" 2>&1 | tr -d '[:space:]' | grep -q '"result":1'; then
-		installed=$((installed + 1))
-	else
-		warn "installssl domain=$name failed (no website for this name on this server?)"
-	fi
+for service in $CPANEL_SERVICES; do
+	[[ "$service" =~ ^[a-z]+$ ]] || die "CPANEL_SERVICES: \"$service\" is not a service name"
+	whm install_service_ssl_certificate "service=$service" \
+		"crt=$crt_enc" "key=$key_enc" "cabundle=$cab_enc"
+	whm restartservice "service=$service"
+	echo "cpanel hook: $CERTPLAN_CERT_ID is now the $service service certificate ($service restarted)"
 done
-if ((installed > 0)); then
-	whm rebuild_mail_sni_config reload_dovecot=1
-fi
-# Exim reads the Mail SNI files per connection; nothing to reload.
-echo "cpanel hook: installed $CERTPLAN_CERT_ID on $installed website(s), Mail SNI rebuilt"
+
+echo "cpanel hook: $CERTPLAN_CERT_ID installed as the service certificate of: $CPANEL_SERVICES"

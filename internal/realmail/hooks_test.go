@@ -464,11 +464,62 @@ func TestEximHookFiles(t *testing.T) {
 	noTemporaries(t, dir)
 }
 
+// The cPanel hook against a stand-in whmapi1 (testdata/whmapi1) that checks
+// the calls as cPanel documents them: a default certificate becomes the
+// service certificate of Exim and Dovecot (URI-encoded crt, key and
+// cabundle), each service is restarted after its install; an SNI-only
+// certificate is left to AutoSSL; a failed install restarts nothing.
+func TestCpanelHookServiceCertificate(t *testing.T) {
+	t.Parallel()
+	whm, err := filepath.Abs(filepath.Join("testdata", "whmapi1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := deployment{id: "default", cert: issue(t, "server.main-domain.test", "mail.domain2.test"),
+		names: []string{"server.main-domain.test", "mail.domain2.test"}, defaultIPs: []string{"127.0.0.2", "127.0.0.3"}}
+	calls := func(state string) string {
+		b, _ := os.ReadFile(filepath.Join(state, "calls"))
+		return string(b)
+	}
+
+	state := t.TempDir()
+	env := map[string]string{"WHMAPI1": whm, "WHMAPI1_STATE": state}
+	out := mustHook(t, "cpanel.sh", def, env)
+	want := "install_service_ssl_certificate exim\nrestartservice exim\ninstall_service_ssl_certificate dovecot\nrestartservice dovecot\n"
+	if got := calls(state); got != want {
+		t.Errorf("whmapi1 calls:\n%s\nwant:\n%s\nhook output:\n%s", got, want, out)
+	}
+	for _, svc := range []string{"exim", "dovecot"} {
+		for ext, data := range map[string][]byte{"crt": def.cert.LeafPEM(), "cabundle": def.cert.IssuerPEM()} {
+			got, _ := os.ReadFile(filepath.Join(state, svc+"."+ext))
+			if !bytes.Equal(bytes.TrimSpace(got), bytes.TrimSpace(data)) {
+				t.Errorf("%s %s as cPanel got it:\n%s", svc, ext, got)
+			}
+		}
+	}
+
+	// An SNI certificate: AutoSSL's names; nothing is called.
+	state = t.TempDir()
+	env["WHMAPI1_STATE"] = state
+	sni := deployment{id: "sni-domain3.test", cert: issue(t, "mail.domain3.test"), names: []string{"mail.domain3.test"}}
+	out = mustHook(t, "cpanel.sh", sni, env)
+	if calls(state) != "" || !strings.Contains(out, "served by AutoSSL") {
+		t.Errorf("SNI certificate: calls %q, output:\n%s", calls(state), out)
+	}
+
+	// cPanel refuses the install: the hook fails and restarts nothing.
+	env["WHMAPI1_FAIL"] = "install_service_ssl_certificate"
+	out, err = runHook(t, "cpanel.sh", def, env)
+	if err == nil || calls(state) != "" || !strings.Contains(out, "install_service_ssl_certificate failed (WHMAPI1_FAIL)") {
+		t.Errorf("refused install: err %v, calls %q, output:\n%s", err, calls(state), out)
+	}
+}
+
 // examples/hooks/cpanel.sh needs a cPanel server; here it must at least
 // refuse cleanly, before touching anything, when there is none.
 func TestCpanelHookWithoutCpanel(t *testing.T) {
 	t.Parallel()
-	d := deployment{id: "main", cert: issue(t, "server.main-domain.test"), names: []string{"server.main-domain.test"}}
+	d := deployment{id: "main", cert: issue(t, "server.main-domain.test"), names: []string{"server.main-domain.test"}, defaultIPs: []string{"127.0.0.2"}}
 	out, err := runHook(t, "cpanel.sh", d, map[string]string{"WHMAPI1": "/nonexistent/whmapi1"})
 	if err == nil || !strings.Contains(out, "/nonexistent/whmapi1: not found") {
 		t.Errorf("err %v, output:\n%s", err, out)
