@@ -2,7 +2,8 @@
 // for each planned certificate it decides what is due (planner.DecideRenewal,
 // with the CA's ARI window and the backoff kept in the state directory),
 // obtains it through ACME (acme.Client.Obtain, which sends "replaces" and
-// reuses the key when asked), stores it atomically (store), runs the deploy
+// reuses the key when asked) under apply's policy on dropped names
+// (must-cover names, reduced coverage), stores it atomically (store), runs the deploy
 // hooks once per changed or retired certificate (deploy), and verifies by
 // probing every name of the changed certificates on their IPs and ports,
 // with and without SNI, that the new certificate is the one served (probe).
@@ -117,10 +118,20 @@ type Options struct {
 	Hooks       []string
 	HookTimeout time.Duration
 
+	// IssuerRoots are the CA's issuing roots: every issued certificate's
+	// chain must verify to one of them before it is stored (nil: the
+	// system's roots). A test or private CA (Pebble) issues under its own.
+	IssuerRoots *x509.CertPool
+
 	// ReuseKey keeps each certificate's current key (DANE 3 1 1).
 	ReuseKey bool
-	// AllowReducedCoverage lets a renewal drop names the current
-	// certificate covers (see acme.Config.ReducedCoverageDays).
+	// ReducedCoverageDays: when a renewal would drop names the current
+	// certificate covers and it has more than this many days left, the
+	// current certificate is kept (StatusKept, *ReducedCoverageError;
+	// default DefaultReducedCoverageDays). AllowReducedCoverage renews
+	// anyway. A planned certificate's MustCover names are never dropped
+	// (*MustCoverError).
+	ReducedCoverageDays  int
 	AllowReducedCoverage bool
 	// Force (ModeIssue) renews every planned certificate.
 	Force bool

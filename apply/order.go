@@ -105,17 +105,17 @@ func (r *runner) place(ctx context.Context, j *job, d planner.RenewalDecision) (
 	if err != nil {
 		return r.recordFailure(j, err)
 	}
+	cov := coverageFor(r.o, j)
 	req := acme.Request{
-		CertID:               j.pc.ID,
-		Names:                j.names,
-		MustCover:            j.pc.MustCover,
-		PlanID:               r.o.Plan.ID,
-		Inventory:            r.o.Inventory,
-		ReuseKey:             r.o.ReuseKey,
-		AllowReducedCoverage: r.o.AllowReducedCoverage,
+		CertID:    j.pc.ID,
+		Names:     normNames(append(slices.Clone(j.names), j.pc.MustCover...)),
+		PlanID:    r.o.Plan.ID,
+		Inventory: r.o.Inventory,
+		ReuseKey:  r.o.ReuseKey,
+		Check:     cov.check,
 	}
 	if r.o.DryRun {
-		return r.preflightOnly(ctx, ca, j, req)
+		return r.preflightOnly(ctx, ca, j, req, cov)
 	}
 	if d.Action == planner.ActionReissue && j.cur != nil && r.reissueGainsNothing(ctx, ca, j, req) {
 		return r.recordKeptUnchanged(j)
@@ -139,9 +139,13 @@ func (r *runner) place(ctx context.Context, j *job, d planner.RenewalDecision) (
 		return nil, nil, ctx.Err()
 	}
 	if err != nil {
+		return r.recordFailure(j, cov.explain(err, res))
+	}
+	c, err := r.storeIssued(j, res)
+	if err != nil {
 		return r.recordFailure(j, err)
 	}
-	return r.recordIssued(j, d, res)
+	return r.recordIssued(j, d, res, c)
 }
 
 // reissueGainsNothing reports whether the preflight would bring a reissue
@@ -160,9 +164,10 @@ func (r *runner) reissueGainsNothing(ctx context.Context, ca CA, j *job, req acm
 
 // preflightOnly is a dry run's order: the preflight says what would be
 // issued; nothing is recorded.
-func (r *runner) preflightOnly(ctx context.Context, ca CA, j *job, req acme.Request) (*CertOutcome, *pendingDeploy, error) {
+func (r *runner) preflightOnly(ctx context.Context, ca CA, j *job, req acme.Request, cov coverage) (*CertOutcome, *pendingDeploy, error) {
 	req.DryRun = true
 	res, err := ca.Obtain(ctx, req)
+	err = cov.explain(err, res)
 	j.noteObtained(res)
 	if ctx.Err() != nil {
 		return nil, nil, ctx.Err()
@@ -170,7 +175,7 @@ func (r *runner) preflightOnly(ctx context.Context, ca CA, j *job, req acme.Requ
 	out := j.out
 	if err != nil {
 		r.failed(out, err)
-		var rc *acme.ReducedCoverageError
+		var rc *ReducedCoverageError
 		if errors.As(err, &rc) {
 			out.Status = StatusKept
 		}

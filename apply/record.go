@@ -24,7 +24,7 @@ import (
 // reduced-coverage guard held the renewal back.
 func (r *runner) recordFailure(j *job, err error) (*CertOutcome, *pendingDeploy, error) {
 	r.fail(j, err)
-	var rc *acme.ReducedCoverageError
+	var rc *ReducedCoverageError
 	if errors.As(err, &rc) {
 		j.out.Status = StatusKept
 		if j.rs.ReducedCoverageSince.IsZero() {
@@ -43,14 +43,14 @@ func (r *runner) recordKeptUnchanged(j *job) (*CertOutcome, *pendingDeploy, erro
 	return j.out, nil, r.saveRenewal(j.pc.ID, j.rs)
 }
 
-// recordIssued records a certificate issued and stored: the renewal state
+// recordIssued records certificate c, issued and stored: the renewal state
 // starts afresh (names the CA dropped are retried with backoff), and so
 // does the redeploy count. Both are saved before the hooks run, so that a
 // run interrupted before them still asks for the new certificate's
 // renewal window; the next run deploys.
-func (r *runner) recordIssued(j *job, d planner.RenewalDecision, res *acme.Result) (*CertOutcome, *pendingDeploy, error) {
-	c, out := res.Cert, j.out
-	out.Status, out.Issued = StatusIssued, res.Issued
+func (r *runner) recordIssued(j *job, d planner.RenewalDecision, res *acme.Result, c *store.Cert) (*CertOutcome, *pendingDeploy, error) {
+	out := j.out
+	out.Status, out.Issued = StatusIssued, c.Meta.Names
 	out.Serial, out.NotAfter, out.Dir = c.Meta.Serial, c.Meta.NotAfter, c.Dir
 	out.Error, out.NextCheck = "", time.Time{}
 	j.rs.Succeeded(j.now)

@@ -209,7 +209,8 @@ func (p *pipeline) applyArgs(cmd string, extra ...string) []string {
 		shellQuote([]string{l.Mail.Dir}), shellQuote([]string{hookPath("exim.sh")}), shellQuote([]string{filepath.Join(l.Mail.Dir, "reload")}))
 	args := append([]string{cmd, "--zones", l.ZonesDir}, p.common()...)
 	args = append(args, "--hostname", lab.Hostname,
-		"--ca", l.ACME.DirectoryURL, "--ca-roots", l.ACMERootsFile, "--profile", "classic",
+		"--ca", l.ACME.DirectoryURL, "--ca-roots", l.ACMERootsFile,
+		"--issuer-roots", l.ACMEIssuerFile, "--profile", "classic",
 		"--agree-tos", "--email", "postmaster@main-domain.test",
 		"--http-listen", l.HTTPListen(), "--state-dir", p.path("state"),
 		"--deploy-hook", hook, "--ports", l.Mail.PortsFlag(), "--ca-file", l.TrustFile)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -34,16 +35,17 @@ type applyOptions struct {
 	planFile string
 	planFlags
 
-	stateDir string
-	ca       string
-	caRoots  string
-	email    string
-	agreeTOS bool
-	eabKID   string
-	eabHMAC  string
-	profile  string
-	keyType  string
-	reuseKey bool
+	stateDir    string
+	ca          string
+	caRoots     string
+	issuerRoots string
+	email       string
+	agreeTOS    bool
+	eabKID      string
+	eabHMAC     string
+	profile     string
+	keyType     string
+	reuseKey    bool
 
 	challenge    string
 	httpListen   string
@@ -75,6 +77,7 @@ func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.stateDir, "state-dir", store.DefaultDir, "state `dir`: ACME account, certificates, keys, renewal state, applied plan")
 	fs.StringVar(&o.ca, "ca", "letsencrypt", "ACME CA: letsencrypt, letsencrypt-staging, zerossl, google, google-staging, or a directory `URL`")
 	fs.StringVar(&o.caRoots, "ca-roots", "", "PEM `file` of roots to trust for the ACME server's own TLS certificate (a private CA such as Pebble)")
+	fs.StringVar(&o.issuerRoots, "issuer-roots", "", "PEM `file` of the roots the CA issues under: every issued certificate's chain must verify to one before it is stored (default: the system's roots; a test or private CA such as Pebble issues under its own)")
 	fs.StringVar(&o.email, "email", "", "account contact `address` (registration only)")
 	fs.BoolVar(&o.agreeTOS, "agree-tos", false, "agree to the CA's terms of service (needed to register an account)")
 	fs.StringVar(&o.eabKID, "eab-kid", "", "external account binding key `id` (ZeroSSL, Google)")
@@ -134,6 +137,10 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 			return ao, fmt.Errorf("--ca-roots: %w", err)
 		}
 	}
+	issuerRoots, err := o.issuerPool()
+	if err != nil {
+		return ao, err
+	}
 	cc, err := o.challengeConfig(g)
 	if err != nil {
 		return ao, err
@@ -161,11 +168,7 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 	cfg := acme.Config{
 		CA: o.ca, CARootsPEM: roots, Email: o.email, AgreeTOS: o.agreeTOS, EABKeyID: o.eabKID, EABHMAC: o.eabHMAC,
 		KeyType: kt, Profile: o.profile, Challenge: cc, CAAIdentifier: acme.CAAIdentifier(o.ca),
-		ReducedCoverageDays: o.minDaysLeft, AllowReducedCoverage: o.allowReduced,
 		Now: g.Now, Logger: g.Logger, Store: st,
-	}
-	if o.minDaysLeft == 0 {
-		cfg.AllowReducedCoverage = true // no days left to protect: never hold back
 	}
 	ao = apply.Options{
 		Mode: mode, Plan: plan, Inventory: inv, Store: st,
@@ -179,8 +182,10 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 			return c, nil
 		},
 		Hooks: o.hooks, HookTimeout: o.hookTimeout, ReuseKey: o.reuseKey,
-		MaxConcurrentOrders: o.concurrentOrders, MaxOrders: o.maxOrders,
-		AllowReducedCoverage: o.allowReduced, DryRun: o.dryRun, Now: g.Now, Logger: g.Logger,
+		MaxConcurrentOrders: o.concurrentOrders, MaxOrders: o.maxOrders, IssuerRoots: issuerRoots,
+		// --min-days-left 0: no days left to protect, never hold back.
+		ReducedCoverageDays: o.minDaysLeft, AllowReducedCoverage: o.allowReduced || o.minDaysLeft == 0,
+		DryRun: o.dryRun, Now: g.Now, Logger: g.Logger,
 	}
 	if !o.noVerify {
 		ports, err := probe.ParsePorts(o.probe.Ports)
@@ -201,6 +206,22 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 		}
 	}
 	return ao, nil
+}
+
+// issuerPool reads --issuer-roots (nil without it: the system's roots).
+func (o *applyOptions) issuerPool() (*x509.CertPool, error) {
+	if o.issuerRoots == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(o.issuerRoots)
+	if err != nil {
+		return nil, fmt.Errorf("--issuer-roots: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, usageError("--issuer-roots %s: no PEM certificate in it", o.issuerRoots)
+	}
+	return pool, nil
 }
 
 // loadPlan reads --plan, or plans from the inventory against the applied
@@ -428,6 +449,8 @@ func runError(rep *apply.Report, mode apply.Mode, connErr error, o *applyOptions
 		switch {
 		case connErr != nil:
 			hints = append(hints, caHint(connErr))
+		case refusedIssued(rep):
+			hints = append(hints, stay+"; the CA returned a certificate that does not match the order (shown above), so nothing was stored or deployed: a private or test CA needs --issuer-roots with the root it issues under")
 		case mode == apply.ModeRenew:
 			hints = append(hints, stay+`; renew tries again after the time shown ("next attempt after"), "certplan issue" at once`)
 		default:
@@ -467,6 +490,17 @@ func runError(rep *apply.Report, mode apply.Mode, connErr error, o *applyOptions
 	return withCode(code, errors.New(strings.Join(parts, "; ")), hints...)
 }
 
+// refusedIssued reports whether a certificate failed because what the
+// CA issued was refused (apply.IssuedCertError).
+func refusedIssued(rep *apply.Report) bool {
+	for _, c := range rep.Certificates {
+		if c.Status == apply.StatusFailed && strings.Contains(c.Error, apply.IssuedCertRefused) {
+			return true
+		}
+	}
+	return false
+}
+
 func hooksOK(hs []apply.HookOutcome) bool {
 	for _, h := range hs {
 		if !h.OK {
@@ -503,7 +537,10 @@ For each planned certificate that is missing, whose names changed, or that is
 due for renewal, it runs a preflight per name (points here, CAA allows the CA
 and challenge, the HTTP-01 path answers), orders it (with ARI's "replaces" when it replaces one), leaves out
 names the CA rejects and orders once more without them (never a must-cover
-name), and stores it atomically in --state-dir. Each changed certificate's
+name), checks what the CA issued (exactly the names ordered, valid now, the
+key sent, a chain to --issuer-roots or the system's roots; anything else
+fails the order and keeps the current certificate), and stores it atomically
+in --state-dir. Each changed certificate's
 deploy hooks then run once, and every name of the changed certificates is
 probed on its IPs and --ports, with and without SNI, to check that the new
 certificate is what clients get.
@@ -567,7 +604,8 @@ Exit codes:
   EXEC_PATH=/etc/certplan/dns-hook.sh certplan issue --plan plan.json --challenge dns-01 --dns-provider exec
 
   # A private ACME server (Pebble)
-  certplan issue --plan plan.json --ca https://localhost:14000/dir --ca-roots pebble.minica.pem --agree-tos`,
+  certplan issue --plan plan.json --ca https://localhost:14000/dir --ca-roots pebble.minica.pem \
+    --issuer-roots pebble-root.pem --agree-tos`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.checkFormat("text", "json"); err != nil {
 				return err
