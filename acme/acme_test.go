@@ -641,7 +641,7 @@ func TestReplacesNeedsACommonName(t *testing.T) {
 	}
 	// One name in common: sent.
 	names := []string{"smtp.d.test", "imap.d.test"}
-	res, err = e.obtain(c, Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
+	_, err = e.obtain(c, Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,13 +62,12 @@ func TestReducedCoverage(t *testing.T) {
 
 // TestCoveragePolicy tables the policy itself.
 func TestCoveragePolicy(t *testing.T) {
-	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	e := newEnv(t)
 	if r := e.run(plan("p1", sniCert("c1", "mail.d.test", "late.d.test")), ModeIssue); r.Result() != ResultOK {
 		t.Fatalf("setup: %s", statuses(r))
 	}
 	cur := e.stored("c1")
-	now = cur.Leaf.NotAfter.Add(-20 * 24 * time.Hour)
+	now := cur.Leaf.NotAfter.Add(-20 * 24 * time.Hour)
 	late := acme.Dropped{Name: "late.d.test", Stage: acme.StageCA, Reason: "no"}
 	other := acme.Dropped{Name: "new.d.test", Stage: acme.StagePreflight, Reason: "no"}
 	var mc *MustCoverError
