@@ -74,7 +74,7 @@ func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.stateDir, "state-dir", store.DefaultDir, "state `dir`: ACME account, certificates, keys, renewal state, applied plan")
 	fs.StringVar(&o.ca, "ca", "letsencrypt", "ACME CA: letsencrypt, letsencrypt-staging, zerossl, google, google-staging, or a directory `URL`")
 	fs.StringVar(&o.caRoots, "ca-roots", "", "PEM `file` of roots to trust for the ACME server's own TLS certificate (a private CA such as Pebble)")
-	fs.StringVar(&o.issuerRoots, "issuer-roots", "", "PEM `file` of the roots the CA issues under: every issued certificate's chain must verify to one before it is stored (default: the system's roots; a test or private CA such as Pebble issues under its own)")
+	fs.StringVar(&o.issuerRoots, "issuer-roots", "", "PEM `file` of the roots the CA issues under: every issued certificate's chain must verify to one before it is stored (default: the system's roots; a test or private CA, such as Pebble or letsencrypt-staging, issues under its own)")
 	fs.StringVar(&o.email, "email", "", "account contact `address` (registration only)")
 	fs.BoolVar(&o.agreeTOS, "agree-tos", false, "agree to the CA's terms of service (needed to register an account)")
 	fs.StringVar(&o.eabKID, "eab-kid", "", "external account binding key `id` (ZeroSSL, Google)")
