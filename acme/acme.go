@@ -2,9 +2,8 @@
 // protocol layer (acme/api): account registration and reuse, the CA by
 // name or directory URL, profiles, key types and key reuse, HTTP-01
 // (built-in listener or webroots), DNS-01 (lego's providers) and
-// TLS-ALPN-01, a preflight per name, partial-failure handling, a
-// reduced-coverage guard, and ARI (RFC 9773) renewal information and
-// "replaces".
+// TLS-ALPN-01, a preflight per name, partial-failure handling, and ARI
+// (RFC 9773) renewal information and "replaces".
 //
 // # Why not lego's Certifier
 //
@@ -17,7 +16,7 @@
 // number of names) from a short interval up, and only when the order turns
 // invalid reads the failing names from each authorization's error (and
 // from a problem's subproblems), and places the order once more without
-// them — never without a must-cover name. Against in-process Pebble a
+// them, when the caller's [Request.Check] agrees. Against in-process Pebble a
 // 100-name order takes about 3 times a 1-name one when the machine's 2
 // cores are free (BenchmarkOrderRatio); it costs about 250 ms of CPU,
 // mostly Pebble's own validations, so it takes longer on a busy machine.
@@ -63,8 +62,11 @@
 // # What it leaves to others
 //
 // Planning (which names go on which certificate), renewal policy (when to
-// renew, backoff), deploy hooks and verification. Certificates and the
-// account are kept in a [store.Store], which the caller opens and locks.
+// renew, backoff), the policy on dropped names (must-cover names, reduced
+// coverage: apply, through Request.Check), checking and storing what it
+// obtained (apply, store), deploy hooks and verification. The account is
+// kept in a [store.Store], which the caller opens and locks; Obtain reads
+// the current certificate from it (its key, "replaces") and writes none.
 package acme
 
 import (
@@ -292,13 +294,6 @@ type Config struct {
 	// verdicts (default: the inventory's, or the well-known CA's).
 	CAAIdentifier string
 
-	// ReducedCoverageDays: when a renewal would drop names the current
-	// certificate covers and it has more than this many days left, the
-	// current certificate is kept (default 14). AllowReducedCoverage
-	// proceeds anyway.
-	ReducedCoverageDays  int
-	AllowReducedCoverage bool
-
 	// PollInterval is the wait before the first order poll, counted from
 	// the first challenge's trigger (default 250 ms); later polls are
 	// spaced a quarter of the time validation has taken so far, up to 2 s
@@ -325,9 +320,6 @@ type Request struct {
 	CertID string
 	// Names to cover, A-labels. The first kept name is the CN-order first.
 	Names []string
-	// MustCover names are never dropped: if one fails, Obtain fails with
-	// *MustCoverError.
-	MustCover []string
 	// PlanID is recorded in the certificate's metadata.
 	PlanID string
 	// Inventory, when given, supplies the preflight facts: whether each name
@@ -343,11 +335,22 @@ type Request struct {
 	// NoReplaces sends none.
 	Replaces   string
 	NoReplaces bool
-	// AllowReducedCoverage overrides Config.AllowReducedCoverage.
-	AllowReducedCoverage bool
+	// Check, when set, is asked before each order whether to go on
+	// without the names dropped so far (the preflight's and the CA's, all
+	// of them); an error stops Obtain and is returned as it is. The
+	// caller's policy goes here (apply: must-cover names, reduced
+	// coverage): acme holds none.
+	Check func(dropped []Dropped) error
 	// DryRun runs the preflight (with the HTTP-01 self-check) and returns
 	// without ordering: it registers no account and writes nothing.
 	DryRun bool
+}
+
+func (r Request) check(dropped []Dropped) error {
+	if r.Check == nil {
+		return nil
+	}
+	return r.Check(dropped)
 }
 
 // Drop stages.
@@ -380,8 +383,9 @@ type Dropped struct {
 // Result of Obtain.
 type Result struct {
 	CertID string `json:"cert_id"`
-	// Issued are the names on the new certificate, sorted (empty when
-	// nothing was issued).
+	// Issued are the names of the order that was issued, sorted (on a dry
+	// run, those it would be placed for; empty when nothing was issued).
+	// The certificate should list exactly these: the caller checks.
 	Issued []string `json:"issued"`
 	// Dropped names, sorted by name.
 	Dropped []Dropped `json:"dropped"`
@@ -390,47 +394,30 @@ type Result struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Replaced is the ARI id sent as "replaces" ("" when none).
 	Replaced string `json:"replaced,omitempty"`
-	// Kept is true when the reduced-coverage guard kept the current
-	// certificate.
-	Kept bool `json:"kept,omitempty"`
 	// Orders is the number of orders placed (0 on a dry run, at most 2).
 	Orders int `json:"orders"`
-	// Cert is the stored certificate (new, or the kept one).
-	Cert *store.Cert `json:"-"`
+	// Obtained is the certificate issued, not stored yet (nil when none).
+	Obtained *Obtained `json:"-"`
 	// Timing.
 	Duration time.Duration `json:"duration_ns"`
 }
 
-// MustCoverError is returned when a must-cover name failed (in preflight
-// or at the CA): the run fails rather than issue without it.
-type MustCoverError struct {
-	Failed []Dropped
-}
-
-func (e *MustCoverError) Error() string {
-	var parts []string
-	for _, d := range e.Failed {
-		parts = append(parts, d.Name+": "+d.Reason)
-	}
-	return "must-cover name failed: " + strings.Join(parts, "; ")
-}
-
-// ReducedCoverageError is returned (with a Result whose Kept is true) when
-// renewing would drop names the current certificate still covers for more
-// than ReducedCoverageDays.
-type ReducedCoverageError struct {
-	CertID   string
-	Dropped  []Dropped
-	DaysLeft int
-}
-
-func (e *ReducedCoverageError) Error() string {
-	var names []string
-	for _, d := range e.Dropped {
-		names = append(names, d.Name)
-	}
-	return fmt.Sprintf("certificate %s: renewal would drop %s; keeping the current certificate (%d days left)",
-		e.CertID, strings.Join(names, ", "), e.DaysLeft)
+// Obtained is what an order brought, for the caller to check and store
+// (store.SaveCert takes Files and Meta as they are).
+type Obtained struct {
+	// Files: the key sent in the CSR, the leaf, and the chain the CA
+	// returned.
+	Files store.Files
+	// Meta is what the store keeps beside them (the store fills in the
+	// serial, validity and key hash from the leaf).
+	Meta store.Meta
+	// Key is the key of the CSR, Leaf the certificate parsed.
+	Key  crypto.Signer
+	Leaf *x509.Certificate
+	// FromNextKey: Key is the store's staged next key; once the
+	// certificate is stored, the caller drops the staged copy
+	// (store.DropNextKey).
+	FromNextKey bool
 }
 
 // ErrNothingToIssue means every name was dropped.

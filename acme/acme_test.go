@@ -122,6 +122,31 @@ func (e *env) verify(c *store.Cert, names ...string) {
 	}
 }
 
+// stored is an Obtain result and the certificate the test stored from it,
+// as apply does: acme stores nothing.
+type stored struct {
+	*Result
+	Cert *store.Cert
+}
+
+func (e *env) obtain(c *Client, req Request) (*stored, error) {
+	res, err := c.Obtain(context.Background(), req)
+	if res == nil {
+		return nil, err
+	}
+	s := &stored{Result: res}
+	if err != nil || res.Obtained == nil {
+		return s, err
+	}
+	if s.Cert, err = e.store.SaveCert(req.CertID, res.Obtained.Files, res.Obtained.Meta); err != nil {
+		return s, err
+	}
+	if res.Obtained.FromNextKey {
+		err = e.store.DropNextKey(req.CertID)
+	}
+	return s, err
+}
+
 func mustDER(t testing.TB, pemBytes []byte) []byte {
 	c, err := store.ParseLeaf(pemBytes)
 	if err != nil {
@@ -134,7 +159,7 @@ func TestObtainHTTP01(t *testing.T) {
 	e := newEnv(t)
 	c := e.client(nil)
 	names := []string{"mail.d.test", "smtp.d.test", "away.d.test"}
-	res, err := c.Obtain(context.Background(), Request{CertID: "default-127.0.0.2", Names: names, Inventory: inventory(names...), PlanID: "p1"})
+	res, err := e.obtain(c, Request{CertID: "default-127.0.0.2", Names: names, Inventory: inventory(names...), PlanID: "p1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +194,7 @@ func TestCAFailureDropsAndRetries(t *testing.T) {
 	if err := pebbletest.PointElsewhere(e.dns, "late.d.test"); err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
+	res, err := e.obtain(c, Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,30 +211,51 @@ func TestCAFailureDropsAndRetries(t *testing.T) {
 	e.verify(res.Cert, "mail.d.test")
 }
 
-func TestMustCoverFails(t *testing.T) {
+// TestCheck: Request.Check is asked before each order with every name
+// dropped so far, and its error stops Obtain before the order; Obtain
+// stores nothing itself.
+func TestCheck(t *testing.T) {
 	e := newEnv(t)
 	c := e.client(nil)
-	names := []string{"mail.d.test", "away.d.test"}
-	// In preflight.
-	_, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, MustCover: []string{"away.d.test"}, Inventory: inventory(names...)})
-	var mc *MustCoverError
-	if !errors.As(err, &mc) || len(mc.Failed) != 1 || mc.Failed[0].Name != "away.d.test" {
-		t.Fatalf("preflight: got %v, want MustCoverError for away.d.test", err)
+	refuse := errors.New("refused by the caller's policy")
+	var asked [][]Dropped
+	check := func(name string) func([]Dropped) error {
+		return func(ds []Dropped) error {
+			asked = append(asked, ds)
+			for _, d := range ds {
+				if d.Name == name {
+					return refuse
+				}
+			}
+			return nil
+		}
 	}
-	// At the CA.
+	// In the preflight: no order is placed.
+	names := []string{"mail.d.test", "away.d.test"}
+	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Check: check("away.d.test"), Inventory: inventory(names...)})
+	if !errors.Is(err, refuse) || res.Orders != 0 || len(asked) != 1 || len(asked[0]) != 1 || asked[0][0].Stage != StagePreflight {
+		t.Fatalf("preflight: got %v after %d orders, asked %+v; want the check's error before any order", err, res.Orders, asked)
+	}
+	// At the CA: asked before the retry, which is not placed.
+	asked = nil
 	names = []string{"mail.d.test", "late.d.test"}
 	if err := pebbletest.PointElsewhere(e.dns, "late.d.test"); err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, MustCover: []string{"late.d.test"}, Inventory: inventory(names...)})
-	if !errors.As(err, &mc) || len(mc.Failed) != 1 || mc.Failed[0].Name != "late.d.test" || mc.Failed[0].Stage != StageCA {
-		t.Fatalf("ca: got %v, want MustCoverError for late.d.test at the CA", err)
+	res, err = c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Check: check("late.d.test"), Inventory: inventory(names...)})
+	if !errors.Is(err, refuse) || res.Orders != 1 {
+		t.Fatalf("ca: got %v after %d orders, want the check's error and no retry", err, res.Orders)
 	}
-	if res.Orders != 1 {
-		t.Errorf("orders %d, want 1 (no retry without a must-cover name)", res.Orders)
+	if len(asked) != 2 || len(asked[1]) != 1 || asked[1][0].Name != "late.d.test" || asked[1][0].Stage != StageCA {
+		t.Errorf("asked %+v, want nothing dropped before the order, then late.d.test at the CA", asked)
+	}
+	// Agreeing: the retry is placed, and the certificate returned, not stored.
+	res, err = c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Check: check("none"), Inventory: inventory(names...)})
+	if err != nil || res.Orders != 2 || res.Obtained == nil || !slices.Equal(res.Issued, []string{"mail.d.test"}) {
+		t.Fatalf("got %v, %+v; want mail.d.test issued on the retry", err, res)
 	}
 	if _, err := e.store.LoadCert("c1"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("a certificate was stored: %v", err)
+		t.Errorf("Obtain stored a certificate: %v", err)
 	}
 }
 
@@ -218,7 +264,7 @@ func TestRenewalReplacesAndReusesKey(t *testing.T) {
 	c := e.client(nil)
 	names := []string{"mail.d.test", "smtp.d.test"}
 	req := Request{CertID: "c1", Names: names, Inventory: inventory(names...)}
-	first, err := c.Obtain(context.Background(), req)
+	first, err := e.obtain(c, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +277,7 @@ func TestRenewalReplacesAndReusesKey(t *testing.T) {
 	}
 
 	req.ReuseKey = true
-	second, err := c.Obtain(context.Background(), req)
+	second, err := e.obtain(c, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +297,7 @@ func TestRenewalReplacesAndReusesKey(t *testing.T) {
 
 	// Without ReuseKey the key changes.
 	req.ReuseKey = false
-	third, err := c.Obtain(context.Background(), req)
+	third, err := e.obtain(c, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,43 +306,6 @@ func TestRenewalReplacesAndReusesKey(t *testing.T) {
 	}
 	if third.Replaced != second.Cert.Meta.ARICertID {
 		t.Errorf("third replaced %q, want %q", third.Replaced, second.Cert.Meta.ARICertID)
-	}
-}
-
-func TestReducedCoverageGuard(t *testing.T) {
-	e := newEnv(t)
-	c := e.client(nil)
-	names := []string{"mail.d.test", "late.d.test"}
-	req := Request{CertID: "c1", Names: names, Inventory: inventory(names...)}
-	first, err := c.Obtain(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.ca.ForgetAuthorizations() // so that the CA validates late.d.test again
-	if err := pebbletest.PointElsewhere(e.dns, "late.d.test"); err != nil {
-		t.Fatal(err)
-	}
-	res, err := c.Obtain(context.Background(), req)
-	var rc *ReducedCoverageError
-	if !errors.As(err, &rc) || !res.Kept || len(rc.Dropped) != 1 || rc.Dropped[0].Name != "late.d.test" {
-		t.Fatalf("got %v (kept %v), want ReducedCoverageError dropping late.d.test", err, res != nil && res.Kept)
-	}
-	cur, err := e.store.LoadCert("c1")
-	if err != nil || cur.Meta.Serial != first.Cert.Meta.Serial {
-		t.Fatalf("current certificate changed: %v", err)
-	}
-	// The inventory knows it now: preflight drops it, the guard still holds.
-	inv := inventory(names...)
-	inv.Names[0].Addresses, inv.Names[0].Here = []string{"127.0.0.77"}, model.HereNone
-	if _, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inv}); !errors.As(err, &rc) {
-		t.Fatalf("with the inventory: got %v, want ReducedCoverageError", err)
-	}
-	res, err = c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inv, AllowReducedCoverage: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(res.Issued, []string{"mail.d.test"}) {
-		t.Errorf("issued %v", res.Issued)
 	}
 }
 
@@ -309,7 +318,7 @@ func TestObtainDNS01(t *testing.T) {
 	})
 	// away.d.test points elsewhere, which does not matter for DNS-01.
 	names := []string{"mail.d.test", "away.d.test"}
-	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
+	res, err := e.obtain(c, Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +334,7 @@ func TestObtainTLSALPN01(t *testing.T) {
 		cfg.Challenge = ChallengeConfig{Type: TLSALPN01, TLSListen: "127.0.0.2:" + strconv.Itoa(e.ca.TLSPort)}
 		cfg.KeyType = RSA2048
 	})
-	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: []string{"imap.d.test"}})
+	res, err := e.obtain(c, Request{CertID: "c1", Names: []string{"imap.d.test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +362,7 @@ func TestObtainWebrootMap(t *testing.T) {
 		cfg.Challenge.WebrootMap = map[string]string{"d.test": rootD, "smtp.d.test": other}
 	})
 	names := []string{"mail.d.test", "smtp.d.test"}
-	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
+	res, err := e.obtain(c, Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +388,7 @@ func TestPreflightCAA(t *testing.T) {
 			inv.Names[i].CAA = model.CAAVerdict{At: "d.test", Records: []string{`0 issue "pebble.letsencrypt.org; validationmethods=dns-01"`}}
 		}
 	}
-	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inv, DryRun: true})
+	res, err := e.obtain(c, Request{CertID: "c1", Names: names, Inventory: inv, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +406,7 @@ func TestAccountReuseAndTOS(t *testing.T) {
 	// Without --agree-tos New connects (it registers nothing), and the first
 	// order needs an account: ErrTOSNotAgreed, before anything is ordered.
 	noTOS := e.client(func(c *Config) { c.AgreeTOS = false })
-	if _, err := noTOS.Obtain(context.Background(), Request{CertID: "c1", Names: []string{"mail.d.test"}}); !errors.Is(err, ErrTOSNotAgreed) {
+	if _, err := e.obtain(noTOS, Request{CertID: "c1", Names: []string{"mail.d.test"}}); !errors.Is(err, ErrTOSNotAgreed) {
 		t.Fatalf("got %v, want ErrTOSNotAgreed", err)
 	}
 	if n, o := e.ca.NewAccounts(), len(e.ca.Orders()); n != 0 || o != 0 {
@@ -435,7 +444,7 @@ func TestDryRunRegistersNothing(t *testing.T) {
 	}
 	before := listFiles(t, e.store.Dir())
 	c := e.client(func(c *Config) { c.AgreeTOS = false })
-	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inv, DryRun: true})
+	res, err := e.obtain(c, Request{CertID: "c1", Names: names, Inventory: inv, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,7 +470,7 @@ func TestDryRunRegistersNothing(t *testing.T) {
 	// one, so smtp.d.test is dropped now.
 	c.Close() // its challenge listener
 	real := e.client(nil)
-	res, err = real.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inv})
+	res, err = e.obtain(real, Request{CertID: "c1", Names: names, Inventory: inv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +480,7 @@ func TestDryRunRegistersNothing(t *testing.T) {
 	// A dry run now checks accounturi against the stored account.
 	real.Close()
 	again := e.client(func(c *Config) { c.AgreeTOS = false })
-	res, err = again.Obtain(context.Background(), Request{CertID: "c2", Names: names, Inventory: inv, DryRun: true})
+	res, err = e.obtain(again, Request{CertID: "c2", Names: names, Inventory: inv, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,10 +510,10 @@ func listFiles(t *testing.T, dir string) []string {
 
 func TestRenewalWithCAFailureKeepsReplaces(t *testing.T) {
 	e := newEnv(t)
-	c := e.client(func(cfg *Config) { cfg.AllowReducedCoverage = true })
+	c := e.client(nil)
 	names := []string{"mail.d.test", "late.d.test"}
 	req := Request{CertID: "c1", Names: names, Inventory: inventory(names...)}
-	first, err := c.Obtain(context.Background(), req)
+	first, err := e.obtain(c, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,7 +525,7 @@ func TestRenewalWithCAFailureKeepsReplaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	renew := append(slices.Clone(names), "fresh.d.test")
-	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: renew, Inventory: inventory(renew...)})
+	res, err := e.obtain(c, Request{CertID: "c1", Names: renew, Inventory: inventory(renew...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,7 +546,7 @@ func TestProfileNameLimit(t *testing.T) {
 	for i := 0; i < 26; i++ {
 		names = append(names, "x"+strconv.Itoa(i)+".d.test")
 	}
-	_, err := c.Obtain(context.Background(), Request{CertID: "big", Names: names})
+	_, err := e.obtain(c, Request{CertID: "big", Names: names})
 	var oe *OrderError
 	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "more than 25") {
 		t.Fatalf("got %v, want an OrderError about the name limit", err)
@@ -577,7 +586,7 @@ func TestNextKeyAndARIOverride(t *testing.T) {
 	e := newEnv(t)
 	c := e.client(nil)
 	req := Request{CertID: "c1", Names: []string{"mail.d.test"}, Inventory: inventory("mail.d.test")}
-	first, err := c.Obtain(context.Background(), req)
+	first, err := e.obtain(c, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -598,7 +607,7 @@ func TestNextKeyAndARIOverride(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.UseNextKey = true
-	second, err := c.Obtain(context.Background(), req)
+	second, err := e.obtain(c, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -616,11 +625,11 @@ func TestNextKeyAndARIOverride(t *testing.T) {
 func TestReplacesNeedsACommonName(t *testing.T) {
 	e := newEnv(t)
 	c := e.client(nil)
-	first, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: []string{"mail.d.test"}, Inventory: inventory("mail.d.test")})
+	first, err := e.obtain(c, Request{CertID: "c1", Names: []string{"mail.d.test"}, Inventory: inventory("mail.d.test")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: []string{"smtp.d.test"}, Inventory: inventory("smtp.d.test")})
+	res, err := e.obtain(c, Request{CertID: "c1", Names: []string{"smtp.d.test"}, Inventory: inventory("smtp.d.test")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -632,7 +641,7 @@ func TestReplacesNeedsACommonName(t *testing.T) {
 	}
 	// One name in common: sent.
 	names := []string{"smtp.d.test", "imap.d.test"}
-	_, err = c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
+	_, err = e.obtain(c, Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package acme
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -39,7 +38,7 @@ func (e *env) obtainFresh(c *Client, n int, verify bool) time.Duration {
 	names := e.freshNames(n)
 	id := "o" + strconv.Itoa(n)
 	start := time.Now()
-	res, err := c.Obtain(context.Background(), Request{CertID: id, Names: names, Inventory: inventory(names...)})
+	res, err := e.obtain(c, Request{CertID: id, Names: names, Inventory: inventory(names...)})
 	d := time.Since(start)
 	if err != nil {
 		e.t.Fatalf("%d names: %v", n, err)

@@ -76,9 +76,6 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Challenge.Type == "" {
 		cfg.Challenge.Type = HTTP01
 	}
-	if cfg.ReducedCoverageDays == 0 {
-		cfg.ReducedCoverageDays = 14
-	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 250 * time.Millisecond
 	}

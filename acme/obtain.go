@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -15,21 +16,23 @@ import (
 )
 
 // Obtain issues (or renews) certificate req.CertID for req.Names and
-// stores it. It runs the preflight, the reduced-coverage guard, and at most
-// two orders: when the CA fails some names, they are dropped and the order
-// placed once more without them. See [Result] for what was issued and
-// dropped; errors are *MustCoverError, *ReducedCoverageError (with a Result
-// whose Kept is true), *OrderError, ErrNothingToIssue, ErrTOSNotAgreed
-// (no account yet, and AgreeTOS not set), or wrapped transport and store
+// returns it (Result.Obtained): the caller checks and stores it. It runs
+// the preflight and at most two orders: when the CA fails some names, they
+// are dropped and the order placed once more without them. Before each
+// order, req.Check (when set) is asked whether to go on without the names
+// dropped so far. See [Result] for what was issued and dropped; errors are
+// the Check's own, *OrderError, ErrNothingToIssue, ErrTOSNotAgreed (no
+// account yet, and AgreeTOS not set), or wrapped transport and store
 // errors. Unless req.DryRun, it first registers an account when the store
-// has none for the CA (EnsureAccount); a dry run registers nothing, writes
-// nothing and places no order.
+// has none for the CA (EnsureAccount); a dry run registers nothing and
+// places no order. Obtain writes no certificate: the store's are read only
+// for the current key (ReuseKey, UseNextKey) and "replaces".
 func (c *Client) Obtain(ctx context.Context, req Request) (*Result, error) {
 	start := time.Now()
 	if !store.ValidID(req.CertID) {
 		return nil, fmt.Errorf("certificate id %q: invalid", req.CertID)
 	}
-	names, must := normalizeNames(req.Names, req.MustCover)
+	names := normalizeNames(req.Names)
 	if len(names) == 0 {
 		return nil, ErrNothingToIssue
 	}
@@ -50,48 +53,60 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Result, error) {
 		res.Duration = time.Since(start)
 		return res, err
 	}
-
-	cur, err := c.store.LoadCert(req.CertID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		cur = nil
-	case errors.Is(err, store.ErrCorrupt):
-		res.Warnings = append(res.Warnings, "current certificate unreadable, issuing afresh: "+err.Error())
-		cur = nil
-	case err != nil:
-		return nil, fmt.Errorf("certificate %s: %w", req.CertID, err)
+	cur, err := c.currentCert(req.CertID, res)
+	if err != nil {
+		return nil, err
 	}
-
 	kept, dropped, warns := c.preflight(ctx, req, names)
 	res.Dropped, res.Warnings = append(res.Dropped, dropped...), append(res.Warnings, warns...)
-	if mc := mustFailed(dropped, must); len(mc) > 0 {
-		return finish(&MustCoverError{Failed: mc})
-	}
 	if len(kept) == 0 {
 		return finish(ErrNothingToIssue)
 	}
-	if kerr := c.guard(req, cur, res.Dropped); kerr != nil {
-		res.Kept, res.Cert = true, cur
-		return finish(kerr)
+	if err := req.check(res.Dropped); err != nil {
+		return finish(err)
 	}
 	if req.DryRun {
 		res.Issued = kept
 		return finish(nil)
 	}
-
 	key, nextKey, err := c.certKey(req, cur)
 	if err != nil {
 		return finish(err)
 	}
-	replaces := req.Replaces
-	if replaces == "" && cur != nil && !req.NoReplaces {
-		replaces = cur.Meta.ARICertID
+	out, kept, err := c.orderDropping(ctx, req, res, cur, kept, key)
+	if err != nil {
+		return finish(err)
 	}
-	if req.NoReplaces || !c.HasARI() {
-		replaces = ""
+	res.Obtained, err = c.obtained(req, out, key, nextKey)
+	if err != nil {
+		return finish(err)
 	}
+	res.Issued, res.Replaced = kept, out.replaces
+	c.log.Info("certificate obtained", "id", req.CertID, "names", len(kept))
+	return finish(nil)
+}
 
-	var out *orderOutcome
+// currentCert is the store's current certificate for id (nil when none,
+// or unreadable: a warning then).
+func (c *Client) currentCert(id string, res *Result) (*store.Cert, error) {
+	cur, err := c.store.LoadCert(id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	case errors.Is(err, store.ErrCorrupt):
+		res.Warnings = append(res.Warnings, "current certificate unreadable, issuing afresh: "+err.Error())
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("certificate %s: %w", id, err)
+	}
+	return cur, nil
+}
+
+// orderDropping places the order for kept, and when the CA fails some of
+// its names, once more without them (after req.Check agrees). It returns
+// the order and the names it was placed for.
+func (c *Client) orderDropping(ctx context.Context, req Request, res *Result, cur *store.Cert, kept []string, key crypto.Signer) (*orderOutcome, []string, error) {
+	replaces := c.replaces(req, cur)
 	for attempt := 1; ; attempt++ {
 		res.Orders++
 		// RFC 9773 section 5: a replacement order shares at least one
@@ -103,74 +118,75 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Result, error) {
 			replaces = ""
 		}
 		c.log.Info("ordering certificate", "id", req.CertID, "names", len(kept), "attempt", attempt, "replaces", replaces)
-		out, err = c.placeOrder(ctx, kept, replaces, key)
+		out, err := c.placeOrder(ctx, kept, replaces, key)
 		if err == nil {
-			break
+			if out.replaces != replaces && replaces != "" {
+				res.Warnings = append(res.Warnings, "the CA did not accept \"replaces\" "+replaces+" (already replaced?)")
+			}
+			return out, kept, nil
 		}
 		if ctx.Err() != nil {
-			return finish(fmt.Errorf("certificate %s: %w", req.CertID, err))
+			return nil, nil, fmt.Errorf("certificate %s: %w", req.CertID, err)
 		}
 		failed := keepOnly(out.failed, kept)
 		res.Dropped = append(res.Dropped, failed...)
-		if mc := mustFailed(failed, must); len(mc) > 0 {
-			return finish(&MustCoverError{Failed: mc})
-		}
 		if len(failed) == 0 || attempt == 2 {
-			return finish(&OrderError{Dropped: failed, Err: err})
+			return nil, nil, &OrderError{Dropped: failed, Err: err}
 		}
-		if kerr := c.guard(req, cur, res.Dropped); kerr != nil {
-			res.Kept, res.Cert = true, cur
-			return finish(kerr)
+		if err := req.check(res.Dropped); err != nil {
+			return nil, nil, err
 		}
-		kept = without(kept, failed)
-		if len(kept) == 0 {
-			return finish(ErrNothingToIssue)
+		if kept = without(kept, failed); len(kept) == 0 {
+			return nil, nil, ErrNothingToIssue
 		}
 	}
+}
 
-	if out.replaces != replaces {
-		if replaces != "" {
-			res.Warnings = append(res.Warnings, "the CA did not accept \"replaces\" "+replaces+" (already replaced?)")
-		}
-		replaces = out.replaces
+// replaces is the ARI id to send as "replaces": req's, or the current
+// certificate's; none when the CA has no ARI or req says so.
+func (c *Client) replaces(req Request, cur *store.Cert) string {
+	if req.NoReplaces || !c.HasARI() {
+		return ""
 	}
+	if req.Replaces == "" && cur != nil {
+		return cur.Meta.ARICertID
+	}
+	return req.Replaces
+}
+
+// obtained is what the order brought, with the metadata the store keeps.
+func (c *Client) obtained(req Request, out *orderOutcome, key crypto.Signer, nextKey bool) (*Obtained, error) {
 	keyPEM, err := EncodeKey(key)
 	if err != nil {
-		return finish(err)
+		return nil, err
 	}
 	kt, _ := KeyTypeOf(key.Public())
 	leaf, err := store.ParseLeaf(out.certPEM)
 	if err != nil {
-		return finish(fmt.Errorf("certificate %s: %w", req.CertID, err))
+		return nil, fmt.Errorf("certificate %s: %w", req.CertID, err)
 	}
 	ariID, err := api.MakeARICertID(leaf)
 	if err != nil {
-		return finish(fmt.Errorf("certificate %s: ari id: %w", req.CertID, err))
+		return nil, fmt.Errorf("certificate %s: ari id: %w", req.CertID, err)
 	}
 	meta := store.Meta{
-		Names:     leaf.DNSNames,
+		Names:     slices.Sorted(slices.Values(leaf.DNSNames)),
 		PlanID:    req.PlanID,
 		ARICertID: ariID,
 		KeyType:   string(kt),
 		IssuedAt:  c.now().UTC(),
-		Replaced:  replaces,
+		Replaced:  out.replaces,
 		CA:        c.dirURL,
 		Profile:   c.cfg.Profile,
 		CertURL:   out.certURL,
 	}
-	sort.Strings(meta.Names)
-	saved, err := c.store.SaveCert(req.CertID, store.Files{KeyPEM: keyPEM, CertPEM: out.certPEM, ChainPEM: out.chainPEM}, meta)
-	if err != nil {
-		return finish(fmt.Errorf("store: %w", err))
-	}
-	if nextKey {
-		if err := c.store.DropNextKey(req.CertID); err != nil {
-			res.Warnings = append(res.Warnings, "staged next key is now current but could not be removed: "+err.Error())
-		}
-	}
-	res.Issued, res.Replaced, res.Cert = meta.Names, replaces, saved
-	c.log.Info("certificate issued", "id", req.CertID, "names", len(meta.Names), "serial", saved.Meta.Serial)
-	return finish(nil)
+	return &Obtained{
+		Files:       store.Files{KeyPEM: keyPEM, CertPEM: out.certPEM, ChainPEM: out.chainPEM},
+		Meta:        meta,
+		Key:         key,
+		Leaf:        leaf,
+		FromNextKey: nextKey,
+	}, nil
 }
 
 // certKey picks the key: the staged next key, the current one, or a new one.
@@ -195,56 +211,17 @@ func (c *Client) certKey(req Request, cur *store.Cert) (key crypto.Signer, fromN
 	return k, false, err
 }
 
-// guard is the reduced-coverage check: names the current certificate covers
-// would be dropped while it still has more than ReducedCoverageDays left.
-func (c *Client) guard(req Request, cur *store.Cert, dropped []Dropped) error {
-	if cur == nil || c.cfg.AllowReducedCoverage || req.AllowReducedCoverage {
-		return nil
-	}
-	covered := map[string]bool{}
-	for _, n := range cur.Leaf.DNSNames {
-		covered[strings.ToLower(n)] = true
-	}
-	var lost []Dropped
-	for _, d := range dropped {
-		if covered[d.Name] {
-			lost = append(lost, d)
-		}
-	}
-	if len(lost) == 0 {
-		return nil
-	}
-	left := cur.Leaf.NotAfter.Sub(c.now())
-	days := int(left / (24 * time.Hour))
-	if left <= time.Duration(c.cfg.ReducedCoverageDays)*24*time.Hour {
-		return nil
-	}
-	sortDropped(lost)
-	return &ReducedCoverageError{CertID: req.CertID, Dropped: lost, DaysLeft: days}
-}
-
-func normalizeNames(names, mustCover []string) ([]string, map[string]bool) {
-	set := map[string]bool{}
-	must := map[string]bool{}
+// normalizeNames lowercases, trims the root dot, and sorts and
+// deduplicates names.
+func normalizeNames(names []string) []string {
 	var out []string
-	add := func(n string) string {
-		n = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(n)), ".")
-		if n != "" && !set[n] {
-			set[n] = true
+	for _, n := range names {
+		if n = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(n)), "."); n != "" {
 			out = append(out, n)
 		}
-		return n
 	}
-	for _, n := range names {
-		add(n)
-	}
-	for _, n := range mustCover {
-		if n = add(n); n != "" {
-			must[n] = true
-		}
-	}
-	sort.Strings(out)
-	return out, must
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // sharesName reports whether a and b have a name in common.
@@ -259,16 +236,6 @@ func sharesName(a, b []string) bool {
 		}
 	}
 	return false
-}
-
-func mustFailed(dropped []Dropped, must map[string]bool) []Dropped {
-	var out []Dropped
-	for _, d := range dropped {
-		if must[d.Name] {
-			out = append(out, d)
-		}
-	}
-	return out
 }
 
 // keepOnly returns the drops whose name is in names (the CA may blame

@@ -3,6 +3,7 @@ package acme
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -95,7 +96,7 @@ func TestObtainDNS01Exec(t *testing.T) {
 		cfg.Challenge = ChallengeConfig{Type: DNS01, DNSProvider: "exec", Resolvers: []string{e.dns.Addr()}, PropagationTimeout: 10 * time.Second}
 	})
 	names := []string{"mail.d.test", "smtp.d.test"}
-	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
+	res, err := e.obtain(c, Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +151,15 @@ func TestObtainDNS01ExecFails(t *testing.T) {
 		cfg.Challenge = ChallengeConfig{Type: DNS01, DNSProvider: "exec", Resolvers: []string{e.dns.Addr()}, PropagationTimeout: 10 * time.Second}
 	})
 	names := []string{"mail.d.test"}
-	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, MustCover: names, Inventory: inventory(names...)})
+	// The caller's policy (apply's must-cover check) names the failed
+	// name with its reason.
+	check := func(ds []Dropped) error {
+		if len(ds) > 0 {
+			return errors.New(ds[0].Name + ": " + ds[0].Reason)
+		}
+		return nil
+	}
+	res, err := e.obtain(c, Request{CertID: "c1", Names: names, Check: check, Inventory: inventory(names...)})
 	if err == nil {
 		t.Fatalf("issued %v with a failing hook", res.Issued)
 	}
@@ -206,7 +215,7 @@ func TestObtainDNS01HTTPReq(t *testing.T) {
 		cfg.Challenge = ChallengeConfig{Type: DNS01, DNSProvider: "httpreq", Resolvers: []string{e.dns.Addr()}, PropagationTimeout: 10 * time.Second}
 	})
 	names := []string{"imap.d.test", "away.d.test"} // away points elsewhere: no matter for DNS-01
-	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
+	res, err := e.obtain(c, Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -337,7 +337,7 @@ func TestObtainWebrootCustomerDocroot(t *testing.T) {
 		cfg.Challenge.WebrootOwners = map[string]uint32{"d.test": nobody}
 	})
 	names := []string{"mail.d.test"}
-	res, err := c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
+	res, err := e.obtain(c, Request{CertID: "c1", Names: names, Inventory: inventory(names...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +350,7 @@ func TestObtainWebrootCustomerDocroot(t *testing.T) {
 	}
 
 	asNobody(t, filepath.Join(docroot, ".well-known"), secret)
-	res, err = c.Obtain(context.Background(), Request{CertID: "c1", Names: names, Inventory: inventory(names...), DryRun: true})
+	res, err = e.obtain(c, Request{CertID: "c1", Names: names, Inventory: inventory(names...), DryRun: true})
 	if !errors.Is(err, ErrNothingToIssue) || res == nil {
 		t.Fatalf("got %v, want ErrNothingToIssue with a result", err)
 	}

@@ -2,7 +2,8 @@
 // for each planned certificate it decides what is due (planner.DecideRenewal,
 // with the CA's ARI window and the backoff kept in the state directory),
 // obtains it through ACME (acme.Client.Obtain, which sends "replaces" and
-// reuses the key when asked), stores it atomically (store), runs the deploy
+// reuses the key when asked) under apply's policy on dropped names
+// (must-cover names, reduced coverage), stores it atomically (store), runs the deploy
 // hooks once per changed or retired certificate (deploy), and verifies by
 // probing every name of the changed certificates on their IPs and ports,
 // with and without SNI, that the new certificate is the one served (probe).
@@ -19,6 +20,16 @@
 //     store.ErrLocked at once and writes nothing.
 //   - A failed order leaves the previous certificate in place (the store
 //     only switches versions after a complete write) and no hook runs for it.
+//   - What the CA issued is checked before it is stored: exactly the names
+//     ordered, valid at the run's clock (Options.Now), the key of the
+//     request, and a chain to Options.IssuerRoots (default: the system's
+//     roots) for server authentication. A certificate that fails is a failed
+//     order (IssuedCertError).
+//   - Names an order leaves out are policy (coverage.go), applied to every
+//     caller of Run: a must-cover name is never left out (MustCoverError),
+//     and a renewal that would drop names the current certificate covers
+//     for more than Options.ReducedCoverageDays keeps it (StatusKept,
+//     ReducedCoverageError) unless Options.AllowReducedCoverage.
 //   - A certificate whose hooks did not all succeed (or whose run was
 //     interrupted between storing and deploying) is deployed again by the
 //     next run: the deployed serial is recorded per certificate.
@@ -55,6 +66,21 @@
 //     deferred): the retired certificate is the one that still serves it.
 //     Without hooks nothing is undeployed: the retirement is reported once
 //     and the files stay where a server may read them.
+//
+// # Where things are
+//
+//   - run.go: Run's outline, the concurrent ordering and the serial deploys.
+//   - decide.go: what is due for one certificate, a pure function of the
+//     plan, the stored certificate and its renewal and deploy state.
+//   - order.go: one certificate through a run: load, decide, order.
+//   - coverage.go: the policy on names an order leaves out.
+//   - issued.go: the check of an issued certificate, and storing it.
+//   - record.go: what a success, failure or verification changes in the
+//     state (the resets are methods of store.RenewalState and
+//     store.DeployState, which the store keeps).
+//   - ari.go: renewal information (RFC 9773); budget.go: the order cap and
+//     jitter; deploy.go: the hooks; retire.go: retirements; verify.go:
+//     probing after deploy; plancheck.go: plans Run refuses.
 //
 // # What it leaves to others
 //
@@ -117,10 +143,20 @@ type Options struct {
 	Hooks       []string
 	HookTimeout time.Duration
 
+	// IssuerRoots are the CA's issuing roots: every issued certificate's
+	// chain must verify to one of them before it is stored (nil: the
+	// system's roots). A test or private CA (Pebble) issues under its own.
+	IssuerRoots *x509.CertPool
+
 	// ReuseKey keeps each certificate's current key (DANE 3 1 1).
 	ReuseKey bool
-	// AllowReducedCoverage lets a renewal drop names the current
-	// certificate covers (see acme.Config.ReducedCoverageDays).
+	// ReducedCoverageDays: when a renewal would drop names the current
+	// certificate covers and it has more than this many days left, the
+	// current certificate is kept (StatusKept, *ReducedCoverageError;
+	// default DefaultReducedCoverageDays). AllowReducedCoverage renews
+	// anyway. A planned certificate's MustCover names are never dropped
+	// (*MustCoverError).
+	ReducedCoverageDays  int
 	AllowReducedCoverage bool
 	// Force (ModeIssue) renews every planned certificate.
 	Force bool

@@ -164,9 +164,10 @@ func (e *env) options(plan *model.Plan, mode Mode, mod ...func(*Options)) Option
 			cfg.Now = func() time.Time { return now }
 			return acme.New(ctx, cfg)
 		},
-		Hooks:  []string{"DEPLOY_DIR=" + e.deployDir + "\n" + hook},
-		Verify: &Verify{Prober: probe.New(probe.Config{Roots: roots, Timeout: 3 * time.Second, Now: func() time.Time { return now }}), Ports: []probe.Port{{Protocol: model.ProtoSMTPS, Port: e.mail.Port()}}, Wait: 3 * time.Second},
-		Now:    func() time.Time { return now },
+		IssuerRoots: roots,
+		Hooks:       []string{"DEPLOY_DIR=" + e.deployDir + "\n" + hook},
+		Verify:      &Verify{Prober: probe.New(probe.Config{Roots: roots, Timeout: 3 * time.Second, Now: func() time.Time { return now }}), Ports: []probe.Port{{Protocol: model.ProtoSMTPS, Port: e.mail.Port()}}, Wait: 3 * time.Second},
+		Now:         func() time.Time { return now },
 	}
 	if testing.Verbose() {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -53,8 +53,8 @@ func TestIssueDeployRenewPostfixDovecot(t *testing.T) {
 		}
 		wantLine(t, r.stdout, `^`+regexp.QuoteMeta(id)+`: issued \(issue(: [^)]*)?\), 5 names, serial [0-9a-f]+, expires \d{4}-\d\d-\d\d$`)
 		// The text report names a hook by its program, past the settings.
-		wantLine(t, r.stdout, `^  deploy hook postfix\.sh: ok$`)
-		wantLine(t, r.stdout, `^  deploy hook dovecot\.sh: ok$`)
+		wantLine(t, r.stdout, `^  deploy hook .*/postfix\.sh'?: ok$`)
+		wantLine(t, r.stdout, `^  deploy hook .*/dovecot\.sh'?: ok$`)
 		// Every planned name, on every port: the new certificate with SNI
 		// and without.
 		for _, n := range planned {
@@ -197,9 +197,9 @@ func TestIssueDeployRenewPostfixDovecot(t *testing.T) {
 			t.Errorf("issue with a failing hook: want exit 3: %s", r)
 		}
 		wantLine(t, r.stdout, `^`+regexp.QuoteMeta(id)+`: issued \(renew(: [^)]*)?\), 7 names, .*, replaces `+regexp.QuoteMeta(second.Meta.ARICertID)+`$`)
-		wantLine(t, r.stdout, `^  deploy hook postfix\.sh: ok$`)
+		wantLine(t, r.stdout, `^  deploy hook .*/postfix\.sh'?: ok$`)
 		// The hook refuses before changing anything, and says why.
-		wantLine(t, r.stdout, `^  deploy hook dovecot\.sh: failed: exit status 1: dovecot hook: error: doveconf rejects .* \(nothing changed\): .*Unknown setting: ssl_no_such_setting$`)
+		wantLine(t, r.stdout, `^  deploy hook .*/dovecot\.sh'?: failed: exit status 1: dovecot hook: error: doveconf rejects .* \(nothing changed\): .*Unknown setting: ssl_no_such_setting$`)
 		// Said once on stderr, with what happens next.
 		wantStderr(t, r.stderr, "deploy hooks failed for 1 certificate; 14 of 28 name/endpoint pairs not served as planned",
 			"the next run runs the failed certificates' hooks again")

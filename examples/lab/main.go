@@ -205,14 +205,18 @@ func (p *pipeline) run() error {
 // the deploy hook and what verification probes and trusts.
 func (p *pipeline) applyArgs(cmd string, extra ...string) []string {
 	l := p.lab
-	hook := fmt.Sprintf("EXIM_CERT_DIR=%s EXIM_GROUP=root bash %s && touch %s",
-		shellQuote([]string{l.Mail.Dir}), shellQuote([]string{hookPath("exim.sh")}), shellQuote([]string{filepath.Join(l.Mail.Dir, "reload")}))
+	// Two hooks, run in order: Exim's files, then the lab's listeners
+	// reload (as "systemctl reload exim4" would).
+	hook := fmt.Sprintf("EXIM_CERT_DIR=%s EXIM_GROUP=root bash %s",
+		shellQuote([]string{l.Mail.Dir}), shellQuote([]string{hookPath("exim.sh")}))
+	reload := "touch " + shellQuote([]string{filepath.Join(l.Mail.Dir, "reload")})
 	args := append([]string{cmd, "--zones", l.ZonesDir}, p.common()...)
 	args = append(args, "--hostname", lab.Hostname,
-		"--ca", l.ACME.DirectoryURL, "--ca-roots", l.ACMERootsFile, "--profile", "classic",
+		"--ca", l.ACME.DirectoryURL, "--ca-roots", l.ACMERootsFile,
+		"--issuer-roots", l.ACMEIssuerFile, "--profile", "classic",
 		"--agree-tos", "--email", "postmaster@main-domain.test",
 		"--http-listen", l.HTTPListen(), "--state-dir", p.path("state"),
-		"--deploy-hook", hook, "--ports", l.Mail.PortsFlag(), "--ca-file", l.TrustFile)
+		"--deploy-hook", hook, "--deploy-hook", reload, "--ports", l.Mail.PortsFlag(), "--ca-file", l.TrustFile)
 	return append(args, extra...)
 }
 

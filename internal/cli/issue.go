@@ -1,16 +1,13 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,10 +18,10 @@ import (
 	"github.com/certplan/certplan/model"
 	"github.com/certplan/certplan/planner"
 	"github.com/certplan/certplan/probe"
+	"github.com/certplan/certplan/report"
 	"github.com/certplan/certplan/store"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"gopkg.in/yaml.v3"
 )
 
 // applyOptions are the flags issue and renew share: where the plan comes
@@ -35,16 +32,17 @@ type applyOptions struct {
 	planFile string
 	planFlags
 
-	stateDir string
-	ca       string
-	caRoots  string
-	email    string
-	agreeTOS bool
-	eabKID   string
-	eabHMAC  string
-	profile  string
-	keyType  string
-	reuseKey bool
+	stateDir    string
+	ca          string
+	caRoots     string
+	issuerRoots string
+	email       string
+	agreeTOS    bool
+	eabKID      string
+	eabHMAC     string
+	profile     string
+	keyType     string
+	reuseKey    bool
 
 	challenge    string
 	httpListen   string
@@ -76,6 +74,7 @@ func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.stateDir, "state-dir", store.DefaultDir, "state `dir`: ACME account, certificates, keys, renewal state, applied plan")
 	fs.StringVar(&o.ca, "ca", "letsencrypt", "ACME CA: letsencrypt, letsencrypt-staging, zerossl, google, google-staging, or a directory `URL`")
 	fs.StringVar(&o.caRoots, "ca-roots", "", "PEM `file` of roots to trust for the ACME server's own TLS certificate (a private CA such as Pebble)")
+	fs.StringVar(&o.issuerRoots, "issuer-roots", "", "PEM `file` of the roots the CA issues under: every issued certificate's chain must verify to one before it is stored (default: the system's roots; a test or private CA, such as Pebble or letsencrypt-staging, issues under its own)")
 	fs.StringVar(&o.email, "email", "", "account contact `address` (registration only)")
 	fs.BoolVar(&o.agreeTOS, "agree-tos", false, "agree to the CA's terms of service (needed to register an account)")
 	fs.StringVar(&o.eabKID, "eab-kid", "", "external account binding key `id` (ZeroSSL, Google)")
@@ -115,20 +114,11 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 	if o.planFile != "" && (o.MaxNames != 0 || len(o.Include) > 0 || len(o.Exclude) > 0 || o.Hostname != "") {
 		return ao, usageError("--plan: the plan is made already; --hostname, --include, --exclude and --max-names go to \"certplan plan\"")
 	}
-	kt, err := acme.ParseKeyType(o.keyType)
+	cfg, err := o.acmeConfig(g)
 	if err != nil {
-		return ao, usageError("--key-type: %v", err)
+		return ao, err
 	}
-	if _, err := acme.DirectoryURL(o.ca); err != nil {
-		return ao, usageError("--ca: %v", err)
-	}
-	var roots []byte
-	if o.caRoots != "" {
-		if roots, err = os.ReadFile(o.caRoots); err != nil {
-			return ao, fmt.Errorf("--ca-roots: %w", err)
-		}
-	}
-	cc, err := o.challengeConfig(g)
+	issuerRoots, err := o.issuerPool()
 	if err != nil {
 		return ao, err
 	}
@@ -164,15 +154,7 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 			return ao, err
 		}
 	}
-	cfg := acme.Config{
-		CA: o.ca, CARootsPEM: roots, Email: o.email, AgreeTOS: o.agreeTOS, EABKeyID: o.eabKID, EABHMAC: o.eabHMAC,
-		KeyType: kt, Profile: o.profile, Challenge: cc, CAAIdentifier: acme.CAAIdentifier(o.ca),
-		ReducedCoverageDays: o.minDaysLeft, AllowReducedCoverage: o.allowReduced,
-		Now: g.Now, Logger: g.Logger, Store: st,
-	}
-	if o.minDaysLeft == 0 {
-		cfg.AllowReducedCoverage = true // no days left to protect: never hold back
-	}
+	cfg.Store = st
 	ao = apply.Options{
 		Mode: mode, Plan: plan, Inventory: inv, Store: st,
 		Connect: func(ctx context.Context) (apply.CA, error) {
@@ -185,28 +167,80 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 			return c, nil
 		},
 		Hooks: o.hooks, HookTimeout: o.hookTimeout, ReuseKey: o.reuseKey,
-		MaxConcurrentOrders: o.concurrentOrders, MaxOrders: o.maxOrders,
-		AllowReducedCoverage: o.allowReduced, DryRun: o.dryRun, Now: g.Now, Logger: g.Logger,
+		MaxConcurrentOrders: o.concurrentOrders, MaxOrders: o.maxOrders, IssuerRoots: issuerRoots,
+		// --min-days-left 0: no days left to protect, never hold back.
+		ReducedCoverageDays: o.minDaysLeft, AllowReducedCoverage: o.allowReduced || o.minDaysLeft == 0,
+		DryRun: o.dryRun, Now: g.Now, Logger: g.Logger,
 	}
 	if !o.noVerify {
-		ports, err := probe.ParsePorts(o.probe.Ports)
-		if err != nil {
-			return ao, usageError("--ports: %v", err)
-		}
-		var files []string
-		if o.probe.CAFile != "" {
-			files = append(files, o.probe.CAFile)
-		}
-		pool, err := probe.Roots(files...)
-		if err != nil {
-			return ao, withHint(err, "--ca-file takes a PEM file of CA certificates")
-		}
-		ao.Verify = &apply.Verify{
-			Prober: probe.New(probe.Config{Roots: pool, Timeout: g.Timeout, Concurrency: g.Concurrency, Now: g.Now}),
-			Ports:  ports, Wait: o.verifyWait,
+		if ao.Verify, err = o.verify(g); err != nil {
+			return ao, err
 		}
 	}
 	return ao, nil
+}
+
+// acmeConfig is the ACME client's configuration from the flags (the
+// caller sets its Store).
+func (o *applyOptions) acmeConfig(g *globals) (acme.Config, error) {
+	kt, err := acme.ParseKeyType(o.keyType)
+	if err != nil {
+		return acme.Config{}, usageError("--key-type: %v", err)
+	}
+	if _, err := acme.DirectoryURL(o.ca); err != nil {
+		return acme.Config{}, usageError("--ca: %v", err)
+	}
+	var roots []byte
+	if o.caRoots != "" {
+		if roots, err = os.ReadFile(o.caRoots); err != nil {
+			return acme.Config{}, fmt.Errorf("--ca-roots: %w", err)
+		}
+	}
+	cc, err := o.challengeConfig(g)
+	if err != nil {
+		return acme.Config{}, err
+	}
+	return acme.Config{
+		CA: o.ca, CARootsPEM: roots, Email: o.email, AgreeTOS: o.agreeTOS, EABKeyID: o.eabKID, EABHMAC: o.eabHMAC,
+		KeyType: kt, Profile: o.profile, Challenge: cc, CAAIdentifier: acme.CAAIdentifier(o.ca),
+		Now: g.Now, Logger: g.Logger,
+	}, nil
+}
+
+// verify is the verification after deploy: --ports, trusting --ca-file.
+func (o *applyOptions) verify(g *globals) (*apply.Verify, error) {
+	ports, err := probe.ParsePorts(o.probe.Ports)
+	if err != nil {
+		return nil, usageError("--ports: %v", err)
+	}
+	var files []string
+	if o.probe.CAFile != "" {
+		files = append(files, o.probe.CAFile)
+	}
+	pool, err := probe.Roots(files...)
+	if err != nil {
+		return nil, withHint(err, "--ca-file takes a PEM file of CA certificates")
+	}
+	return &apply.Verify{
+		Prober: probe.New(probe.Config{Roots: pool, Timeout: g.Timeout, Concurrency: g.Concurrency, Now: g.Now}),
+		Ports:  ports, Wait: o.verifyWait,
+	}, nil
+}
+
+// issuerPool reads --issuer-roots (nil without it: the system's roots).
+func (o *applyOptions) issuerPool() (*x509.CertPool, error) {
+	if o.issuerRoots == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(o.issuerRoots)
+	if err != nil {
+		return nil, fmt.Errorf("--issuer-roots: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, usageError("--issuer-roots %s: no PEM certificate in it", o.issuerRoots)
+	}
+	return pool, nil
 }
 
 // openState opens the state directory for writing, refusing one that
@@ -250,9 +284,9 @@ func (o *applyOptions) requireAgreement(st *store.Store) error {
 }
 
 // loadPlan plans from the inventory against the applied plan in the state
-// directory, so that certificates keep their IDs and name sets. The
-// servers are not probed for it: the plan's certificates do not depend on
-// what is served today, and verification probes afterwards.
+// directory, so that certificates keep their IDs and name
+// sets. The servers are not probed for it: the plan's certificates do not
+// depend on what is served today, and verification probes afterwards.
 func (o *applyOptions) loadPlan(g *globals, st *store.Store, inv *model.Inventory) (*model.Plan, error) {
 	pol, err := o.policy(&o.inv, o.profile, false)
 	if err != nil {
@@ -323,69 +357,6 @@ func (o *applyOptions) challengeConfig(g *globals) (acme.ChallengeConfig, error)
 	return cc, nil
 }
 
-// readWebrootMap reads a webroot map: lines of "name-or-domain docroot
-// [account]" (# comments, blank lines ignored), or a YAML mapping of
-// domains to docroots. The account (a user name or uid) owns the domain:
-// its docroot must belong to it or to root (acme.ChallengeConfig's
-// WebrootOwners).
-func readWebrootMap(path string) (roots map[string]string, owners map[string]uint32, err error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	m := map[string]string{}
-	var y map[string]string
-	if err := yaml.Unmarshal(b, &y); err == nil && len(y) > 0 {
-		for k, v := range y {
-			m[normName(k)] = v
-		}
-		return m, nil, nil
-	}
-	owners = map[string]uint32{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if i := strings.Index(line, "#"); i >= 0 {
-			line = strings.TrimSpace(line[:i])
-		}
-		if line == "" {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) != 2 && len(f) != 3 {
-			return nil, nil, fmt.Errorf("%s:%d: want \"domain docroot [account]\", got %q", path, n, line)
-		}
-		domain := normName(strings.TrimSuffix(f[0], ":"))
-		m[domain] = f[1]
-		if len(f) == 3 {
-			uid, err := accountUID(f[2])
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s:%d: %w", path, n, err)
-			}
-			owners[domain] = uid
-		}
-	}
-	if len(m) == 0 {
-		return nil, nil, fmt.Errorf("%s: no entries", path)
-	}
-	return m, owners, nil
-}
-
-// accountUID reads a user name or a numeric uid.
-func accountUID(s string) (uint32, error) {
-	if uid, err := strconv.ParseUint(s, 10, 32); err == nil {
-		return uint32(uid), nil
-	}
-	u, err := user.Lookup(s)
-	if err != nil {
-		return 0, fmt.Errorf("account %q: %w", s, err)
-	}
-	uid, err := strconv.ParseUint(u.Uid, 10, 32)
-	return uint32(uid), err
-}
-
-func normName(s string) string { return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".") }
-
 // caConn is what a run's Connect made: the CA client, or why not. apply
 // calls Connect at most once, and reads the fields only after Run.
 type caConn struct {
@@ -431,123 +402,6 @@ func runApply(ctx context.Context, g *globals, o *applyOptions, args []string, m
 	return rep, runError(rep, mode, conn.caErr(), o)
 }
 
-func caHint(err error) string {
-	var cs *acme.ChallengeSetupError
-	switch {
-	case errors.As(err, &cs):
-		return "fix the challenge setup (--challenge, --dns-provider and the provider's environment variables, as lego documents them); nothing was sent to the CA"
-	case errors.Is(err, acme.ErrTOSNotAgreed):
-		return "read the CA's terms of service, then add --agree-tos (and --email for expiry notices)"
-	case strings.Contains(err.Error(), "certificate signed by unknown authority"):
-		return "a private ACME server (such as Pebble) needs --ca-roots with the root of its TLS certificate"
-	}
-	return "check --ca and the network path to the CA"
-}
-
-// runError sums up, in one "certplan: error:" line with hints, why a run
-// did not do everything it should; the report above says it per
-// certificate. It carries the exit code (nil: exit 0).
-func runError(rep *apply.Report, mode apply.Mode, connErr error, o *applyOptions) error {
-	code := ExitPartial
-	switch rep.Result() {
-	case apply.ResultOK:
-		return nil
-	case apply.ResultFailed:
-		code = ExitFailure
-	}
-	count := map[string]int{}
-	dropped, hooksFailed := 0, 0
-	for _, c := range rep.Certificates {
-		count[c.Status]++
-		if c.Status == apply.StatusIssued || c.Status == apply.StatusWouldIssue {
-			dropped += len(c.Dropped) // a failed one's are in its error
-		}
-		if !hooksOK(c.Hooks) {
-			hooksFailed++
-		}
-	}
-	for _, r := range rep.Retired {
-		if r.Status == apply.RetireFailed {
-			hooksFailed++
-		}
-	}
-	var parts, hints []string
-	if n := count[apply.StatusFailed]; n > 0 {
-		parts = append(parts, plural(n, "certificate")+" not issued")
-		// What stays: the certificates in place, unless none was issued
-		// yet for the ones that failed.
-		never := 0
-		for _, c := range rep.Certificates {
-			if c.Status == apply.StatusFailed && c.Serial == "" {
-				never++
-			}
-		}
-		stay := "the certificates in place stay"
-		switch {
-		case never == n:
-			stay = "none of them was issued before, so their names stay uncovered"
-		case never > 0:
-			stay = fmt.Sprintf("the certificates in place stay (%d of the failed ones had none yet)", never)
-		}
-		switch {
-		case connErr != nil:
-			hints = append(hints, caHint(connErr))
-		case mode == apply.ModeRenew:
-			hints = append(hints, stay+`; renew tries again after the time shown ("next attempt after"), "certplan issue" at once`)
-		default:
-			hints = append(hints, stay+"; run issue again once the cause shown above is fixed")
-		}
-	}
-	if n := count[apply.StatusKept]; n > 0 {
-		parts = append(parts, plural(n, "certificate")+" kept: renewing would drop names")
-		hints = append(hints, "--allow-reduced-coverage renews anyway; the dropped names are shown above")
-	}
-	if dropped > 0 {
-		parts = append(parts, plural(dropped, "name")+" left off")
-	}
-	if n := count[apply.StatusDeferred]; n > 0 {
-		parts = append(parts, plural(n, "certificate")+" deferred by --max-orders")
-	}
-	if hooksFailed > 0 {
-		parts = append(parts, "deploy hooks failed for "+plural(hooksFailed, "certificate"))
-		hints = append(hints, "the next run runs the failed certificates' hooks again")
-	}
-	bad := 0
-	for _, v := range rep.Verification {
-		if !v.OK() {
-			bad++
-		}
-	}
-	if bad > 0 {
-		parts = append(parts, fmt.Sprintf("%d of %s not served as planned", bad, plural(len(rep.Verification), "name/endpoint pair")))
-		hints = append(hints, `the "not served" lines above say what clients get instead; "certplan check" keeps watching`)
-		if o != nil {
-			hints = append(hints, notServedHint(o.hooks, o.stateDir))
-		}
-	}
-	if len(parts) == 0 {
-		parts = append(parts, "not everything was done")
-	}
-	return withCode(code, errors.New(strings.Join(parts, "; ")), hints...)
-}
-
-func hooksOK(hs []apply.HookOutcome) bool {
-	for _, h := range hs {
-		if !h.OK {
-			return false
-		}
-	}
-	return true
-}
-
-// plural is "1 name", "2 names".
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return strconv.Itoa(n) + " " + word + "s"
-}
-
 type issueOptions struct {
 	applyOptions
 	force bool
@@ -567,7 +421,10 @@ For each planned certificate that is missing, whose names changed, or that is
 due for renewal, it runs a preflight per name (points here, CAA allows the CA
 and challenge, the HTTP-01 path answers), orders it (with ARI's "replaces" when it replaces one), leaves out
 names the CA rejects and orders once more without them (never a must-cover
-name), and stores it atomically in --state-dir. Each changed certificate's
+name), checks what the CA issued (exactly the names ordered, valid now, the
+key sent, a chain to --issuer-roots or the system's roots; anything else
+fails the order and keeps the current certificate), and stores it atomically
+in --state-dir. Each changed certificate's
 deploy hooks then run once, and every name of the changed certificates is
 probed on its IPs and --ports, with and without SNI, to check that the new
 certificate is what clients get.
@@ -635,7 +492,8 @@ Exit codes:
   EXEC_PATH=/etc/certplan/dns-hook.sh certplan issue --plan plan.json --challenge dns-01 --dns-provider exec
 
   # A private ACME server (Pebble)
-  certplan issue --plan plan.json --ca https://localhost:14000/dir --ca-roots pebble.minica.pem --agree-tos`,
+  certplan issue --plan plan.json --ca https://localhost:14000/dir --ca-roots pebble.minica.pem \
+    --issuer-roots pebble-root.pem --agree-tos`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.checkFormat("text", "json"); err != nil {
 				return err
@@ -668,318 +526,9 @@ func writeReport(g *globals, rep *apply.Report, summary bool) error {
 		return commit()
 	}
 	if summary {
-		writeRenewText(w, rep)
+		report.ApplyChanges(w, rep)
 	} else {
-		writeIssueText(w, rep)
+		report.ApplyText(w, rep)
 	}
 	return commit()
-}
-
-func writeIssueText(w io.Writer, rep *apply.Report) {
-	for _, c := range rep.Certificates {
-		fmt.Fprintf(w, "%s: %s\n", c.ID, certLine(&c))
-		for _, d := range c.Dropped {
-			fmt.Fprintf(w, "  dropped %s (%s, %s): %s\n", d.Name, d.Stage, d.Code, d.Reason)
-		}
-		for _, x := range c.Warnings {
-			fmt.Fprintf(w, "  warning: %s\n", x)
-		}
-		for i := range c.Hooks {
-			fmt.Fprintf(w, "  deploy hook %s\n", hookLine(c.Hooks, i))
-		}
-	}
-	for _, r := range rep.Retired {
-		fmt.Fprintf(w, "%s: retired: no longer in the plan; %s\n", r.ID, retiredLine(&r))
-		for i := range r.Hooks {
-			fmt.Fprintf(w, "  deploy hook %s\n", hookLine(r.Hooks, i))
-		}
-	}
-	if len(rep.Verification) > 0 {
-		writeVerifyMatrix(w, rep.Verification)
-		// What is not served as planned, one line per name, IP and story,
-		// with the ports that share it.
-		var group []apply.VerifyRow
-		flush := func() {
-			if len(group) == 0 {
-				return
-			}
-			ports := make([]string, len(group))
-			for i, v := range group {
-				ports[i] = strconv.Itoa(v.Port)
-			}
-			host := group[0].IP
-			if strings.Contains(host, ":") {
-				host = "[" + host + "]"
-			}
-			fmt.Fprintln(w, verifyProblem(&group[0], host+":"+strings.Join(ports, ",")))
-			group = group[:0]
-		}
-		for _, v := range rep.Verification {
-			if v.OK() {
-				continue
-			}
-			if len(group) > 0 && (group[0].Name != v.Name || group[0].IP != v.IP || verifyProblem(&group[0], "") != verifyProblem(&v, "")) {
-				flush()
-			}
-			group = append(group, v)
-		}
-		flush()
-	}
-	for _, c := range rep.Certificates {
-		if s := unverifiedLine(&c); s != "" {
-			fmt.Fprintln(w, s)
-		}
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, summaryLine(rep))
-}
-
-// retiredLine says what became of a retired certificate, after "no longer
-// in the plan; ".
-func retiredLine(r *apply.Retired) string {
-	switch r.Status {
-	case apply.RetireUndeployed:
-		if r.Message != "" {
-			return r.Message
-		}
-		if len(r.Hooks) == 0 {
-			return "its files moved to " + r.Dir
-		}
-		return "undeployed; its files moved to " + r.Dir
-	case apply.RetireFailed:
-		for i, h := range r.Hooks {
-			if !h.OK {
-				return "deploy hook " + hookLine(r.Hooks, i) + "; the next run tries again"
-			}
-		}
-		return "not undeployed: " + r.Error + "; the next run tries again"
-	case apply.RetireKept:
-		return r.Message + ", it is no longer renewed"
-	}
-	return r.Message
-}
-
-// unverifiedLine says, for a certificate deployed in this run that
-// verification did not find served although its hooks succeeded, when it
-// is deployed again ("" for other certificates).
-func unverifiedLine(c *apply.CertOutcome) string {
-	if !c.Changed() || c.VerifyFailures == 0 {
-		return ""
-	}
-	s := fmt.Sprintf("not verified %s: not served after %s (its hooks succeeded); ", c.ID, plural(c.VerifyFailures, "deploy"))
-	if !c.RedeployAfter.IsZero() {
-		return s + "deployed again after " + c.RedeployAfter.UTC().Format(time.RFC3339)
-	}
-	return s + `no more redeploys ("certplan check" keeps reporting it; once the server is fixed, "certplan issue" deploys it again)`
-}
-
-// certLine says what happened to one certificate.
-func certLine(c *apply.CertOutcome) string {
-	switch c.Status {
-	case apply.StatusIssued:
-		s := fmt.Sprintf("issued (%s: %s), %s, serial %s, expires %s", c.Action, c.Message, plural(len(c.Issued), "name"), c.Serial, c.NotAfter.Format("2006-01-02"))
-		if c.Message == "" {
-			s = fmt.Sprintf("issued (%s), %s, serial %s, expires %s", c.Action, plural(len(c.Issued), "name"), c.Serial, c.NotAfter.Format("2006-01-02"))
-		}
-		if c.Replaced != "" {
-			s += ", replaces " + c.Replaced
-		}
-		return s
-	case apply.StatusWouldIssue:
-		return fmt.Sprintf("would %s (%s): %s", c.Action, c.Message, strings.Join(c.Issued, " "))
-	case apply.StatusRedeployed:
-		return "deployed again: the hooks of serial " + c.Serial + " had not all succeeded"
-	case apply.StatusUnchanged:
-		return "unchanged: " + c.Message
-	case apply.StatusWaiting:
-		return "waiting: " + c.Message
-	case apply.StatusKept:
-		return "kept the current certificate: " + c.Error + nextTry(c)
-	case apply.StatusDeferred:
-		return "deferred: " + c.Message
-	}
-	return "failed: " + c.Error + nextTry(c)
-}
-
-func nextTry(c *apply.CertOutcome) string {
-	if c.NextCheck.IsZero() {
-		return ""
-	}
-	return "; next attempt after " + c.NextCheck.UTC().Format(time.RFC3339)
-}
-
-// hookLine says how hooks[i] went, naming it by its program (see
-// hookLabel); hooks of one certificate that share a label get their
-// position too.
-func hookLine(hooks []apply.HookOutcome, i int) string {
-	h := hooks[i]
-	label := hookLabel(h.Hook)
-	for j := range hooks {
-		if j != i && hookLabel(hooks[j].Hook) == label {
-			label = fmt.Sprintf("%s (#%d)", label, i+1)
-			break
-		}
-	}
-	if h.OK {
-		return label + ": ok"
-	}
-	// The line names the certificate already.
-	msg := h.Error
-	if rest, ok := strings.CutPrefix(msg, "deploy hook for "); ok {
-		if _, after, ok := strings.Cut(rest, ": "); ok {
-			msg = after
-		}
-	}
-	return label + ": failed: " + msg
-}
-
-// hookLabel names a hook command line by its program: the base name of
-// its first word that is not a VAR=value assignment, and for an
-// interpreter (sh, bash, env, python3, ...) the script's base name too:
-// "PATH=/usr/bin POSTFIX_CONFIG_DIR='/etc/pf' /etc/certplan/postfix.sh"
-// is "postfix.sh", "sh $WORK/deploy.sh" is "sh deploy.sh".
-func hookLabel(hook string) string {
-	words := shellWords(hook)
-	var label []string
-	options := false // after env or an interpreter: skip its options
-	for _, w := range words {
-		if isAssignment(w) || (options && strings.HasPrefix(w, "-")) {
-			continue
-		}
-		base := filepath.Base(w)
-		if options = base == "env"; options {
-			continue
-		}
-		label = append(label, base)
-		if options = interpreters[base]; !options || len(label) == 2 {
-			break
-		}
-	}
-	if len(label) == 0 {
-		s, _, _ := strings.Cut(strings.TrimSpace(hook), "\n")
-		if len(s) > 40 {
-			s = s[:37] + "..."
-		}
-		return strconv.Quote(s)
-	}
-	return strings.Join(label, " ")
-}
-
-var interpreters = map[string]bool{"sh": true, "bash": true, "dash": true, "ksh": true, "zsh": true,
-	"python": true, "python3": true, "perl": true, "php": true, "ruby": true}
-
-func isAssignment(w string) bool {
-	name, _, ok := strings.Cut(w, "=")
-	if !ok || name == "" {
-		return false
-	}
-	for i, r := range name {
-		if r != '_' && (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') && (i == 0 || r < '0' || r > '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// shellWords splits a command line into words as a shell would, enough to
-// name its program: quotes and backslashes are removed, newlines and ";"
-// end nothing (the first program is all that is wanted). Expansions stay.
-func shellWords(s string) []string {
-	var words []string
-	var cur strings.Builder
-	in, quote, esc := false, rune(0), false
-	for _, r := range s {
-		switch {
-		case esc:
-			cur.WriteRune(r)
-			esc = false
-		case quote == '\'':
-			if r == '\'' {
-				quote = 0
-			} else {
-				cur.WriteRune(r)
-			}
-		case quote == '"':
-			switch r {
-			case '"':
-				quote = 0
-			case '\\':
-				esc = true
-			default:
-				cur.WriteRune(r)
-			}
-		case r == '\'' || r == '"':
-			quote, in = r, true
-		case r == '\\':
-			esc, in = true, true
-		case r == ' ' || r == '\t' || r == '\n' || r == ';':
-			if in {
-				words = append(words, cur.String())
-				cur.Reset()
-				in = false
-			}
-		default:
-			cur.WriteRune(r)
-			in = true
-		}
-	}
-	if in {
-		words = append(words, cur.String())
-	}
-	return words
-}
-
-// verifyProblem says why v is not as planned; endpoint is where ("127.0.0.2:25").
-func verifyProblem(v *apply.VerifyRow, endpoint string) string {
-	var parts []string
-	if v.WithSNI != apply.VerifyNew && v.WithSNI != apply.VerifyCurrent {
-		parts = append(parts, "with SNI "+v.WithSNI+": "+v.WithSNIDetail)
-	}
-	if v.WithoutSNI != apply.VerifyNew && v.WithoutSNI != apply.VerifyCurrent && v.WithoutSNI != apply.VerifySNIOnly {
-		parts = append(parts, "without SNI "+v.WithoutSNI+": "+v.WithoutSNIDetail)
-	}
-	return fmt.Sprintf("not served: %s on %s (%s): %s", v.Name, endpoint, v.CertID, strings.Join(parts, "; "))
-}
-
-// verifyMark is a verification verdict in one character.
-var verifyMark = map[string]string{
-	apply.VerifyNew: "+", apply.VerifyCurrent: "c", apply.VerifySNIOnly: "s", apply.VerifyOld: "O", apply.VerifyBad: "X",
-}
-
-// writeVerifyMatrix prints one row per name and IP and one column per
-// port; a cell is two marks, with SNI then without.
-func writeVerifyMatrix(w io.Writer, rows []apply.VerifyRow) {
-	cells := make([]matrixCell, len(rows))
-	for i, r := range rows {
-		cells[i] = matrixCell{Name: r.Name, IP: r.IP, Extra: r.CertID, Port: r.Port,
-			Mark: cmp.Or(verifyMark[r.WithSNI], "?") + cmp.Or(verifyMark[r.WithoutSNI], "?")}
-	}
-	writeMatrix(w, "CERTIFICATE", cells, "(each cell: with SNI, then without; + the new certificate, c another current one, s SNI-only by plan, O an old one: not deployed, X none or not valid, . not probed)")
-}
-
-func summaryLine(rep *apply.Report) string {
-	counts := map[string]int{}
-	for _, c := range rep.Certificates {
-		counts[c.Status]++
-	}
-	var parts []string
-	for _, s := range []string{apply.StatusIssued, apply.StatusWouldIssue, apply.StatusRedeployed, apply.StatusUnchanged, apply.StatusWaiting, apply.StatusDeferred, apply.StatusKept, apply.StatusFailed} {
-		if counts[s] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
-		}
-	}
-	s := fmt.Sprintf("%s: %s", plural(len(rep.Certificates), "certificate"), strings.Join(parts, ", "))
-	if n := len(rep.Retired); n > 0 {
-		s += fmt.Sprintf("; %d retired", n)
-	}
-	if rep.Verified {
-		ok := 0
-		for _, v := range rep.Verification {
-			if v.OK() {
-				ok++
-			}
-		}
-		s += fmt.Sprintf("; verified %d of %s", ok, plural(len(rep.Verification), "name/endpoint pair"))
-	}
-	return s
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/certplan/certplan/model"
 	"github.com/certplan/certplan/names"
 	"github.com/certplan/certplan/probe"
+	"github.com/certplan/certplan/report"
 	"github.com/spf13/cobra"
 )
 
@@ -410,11 +411,11 @@ var verdictMark = map[string]string{
 // port; a cell is two marks, with SNI then without ("+M": with SNI ok,
 // without SNI a name mismatch).
 func writeCoverageMatrix(w io.Writer, rows []model.Coverage) {
-	cells := make([]matrixCell, len(rows))
+	cells := make([]report.MatrixCell, len(rows))
 	for i, c := range rows {
-		cells[i] = matrixCell{Name: c.Name, IP: c.IP, Port: c.Port, Mark: verdictMark[c.WithSNI] + verdictMark[c.WithoutSNI]}
+		cells[i] = report.MatrixCell{Name: c.Name, IP: c.IP, Port: c.Port, Mark: verdictMark[c.WithSNI] + verdictMark[c.WithoutSNI]}
 	}
-	writeMatrix(w, "", cells, "(each cell: with SNI, then without; + ok, M name mismatch, E expired, U untrusted, X no certificate, . not probed)")
+	report.WriteMatrix(w, "", cells, "(each cell: with SNI, then without; + ok, M name mismatch, E expired, U untrusted, X no certificate, . not probed)")
 }
 
 // brokenLine says what goes wrong for one name, as in

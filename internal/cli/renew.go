@@ -1,9 +1,6 @@
 package cli
 
 import (
-	"fmt"
-	"io"
-	"strings"
 	"time"
 
 	"github.com/certplan/certplan/apply"
@@ -107,69 +104,4 @@ Exit codes:
 	cmd.Flags().DurationVar(&o.jitter, "jitter", 5*time.Minute, "sleep a random time up to this long before the first order")
 	cmd.Flags().BoolVar(&o.noJitter, "no-jitter", false, "do not sleep before ordering")
 	return cmd
-}
-
-// writeRenewText writes one line per change: issued, redeployed, kept,
-// failed, retired, and each verification problem.
-func writeRenewText(w io.Writer, rep *apply.Report) {
-	for _, c := range rep.Certificates {
-		switch c.Status {
-		case apply.StatusUnchanged, apply.StatusWaiting:
-			continue
-		case apply.StatusIssued:
-			verb := map[string]string{"issue": "issued", "reissue": "reissued", "renew": "renewed"}[c.Action]
-			if verb == "" {
-				verb = "issued"
-			}
-			s := fmt.Sprintf("%s %s (%s): %s, serial %s, expires %s", verb, c.ID, c.Message, plural(len(c.Issued), "name"), c.Serial, c.NotAfter.Format("2006-01-02"))
-			if c.Replaced != "" {
-				s += ", replaces " + c.Replaced
-			}
-			if len(c.Dropped) > 0 {
-				var dn []string
-				for _, d := range c.Dropped {
-					dn = append(dn, d.Name+" ("+d.Code+")")
-				}
-				s += "; dropped " + strings.Join(dn, ", ")
-			}
-			fmt.Fprintln(w, s+hooksSummary(&c))
-		case apply.StatusRedeployed:
-			fmt.Fprintf(w, "deployed %s again (serial %s)%s\n", c.ID, c.Serial, hooksSummary(&c))
-		case apply.StatusWouldIssue:
-			fmt.Fprintf(w, "would %s %s (%s): %s\n", c.Action, c.ID, c.Message, strings.Join(c.Issued, " "))
-		case apply.StatusDeferred:
-			fmt.Fprintf(w, "deferred %s: %s\n", c.ID, c.Message)
-		default:
-			fmt.Fprintf(w, "%s %s: %s%s\n", c.Status, c.ID, c.Error, nextTry(&c))
-		}
-	}
-	for _, r := range rep.Retired {
-		if r.Status == apply.RetireWould {
-			fmt.Fprintf(w, "would retire %s: no longer in the plan; %s\n", r.ID, r.Message)
-			continue
-		}
-		fmt.Fprintf(w, "retired %s: no longer in the plan; %s\n", r.ID, retiredLine(&r))
-	}
-	for _, v := range rep.Verification {
-		if !v.OK() {
-			fmt.Fprintln(w, verifyProblem(&v, hostPort(v.IP, v.Port)))
-		}
-	}
-	for _, c := range rep.Certificates {
-		if s := unverifiedLine(&c); s != "" {
-			fmt.Fprintln(w, s)
-		}
-	}
-}
-
-func hooksSummary(c *apply.CertOutcome) string {
-	if len(c.Hooks) == 0 {
-		return ""
-	}
-	for i, h := range c.Hooks {
-		if !h.OK {
-			return "; deploy hook " + hookLine(c.Hooks, i)
-		}
-	}
-	return "; deployed"
 }

@@ -40,7 +40,7 @@ var (
 //	LAB_PORTS     the --ports value for the listeners
 //	ACME_DIR      Pebble's directory URL
 //	ACME_ROOTS    $WORK/acme-roots.pem, for --ca-roots
-//	ACME_ISSUER   $WORK/acme-issuer.pem, Pebble's issuing root (for --ca-file)
+//	ACME_ISSUER   $WORK/acme-issuer.pem, Pebble's issuing root (for --issuer-roots and --ca-file)
 //	HTTP_LISTEN   127.0.0.2:<port Pebble validates HTTP-01 on>
 //	LAB_DNS       the lab DNS server, for --resolver
 func scriptLabenv(ts *testscript.TestScript, neg bool, args []string) {

@@ -26,6 +26,12 @@ func (l *Lab) startACME() error {
 	if err := os.WriteFile(l.ACMERootsFile, ca.RootsPEM, 0o644); err != nil {
 		return err
 	}
+	// certplan checks what it is issued against Pebble's issuing root
+	// (--issuer-roots).
+	l.ACMEIssuerFile = filepath.Join(l.Dir, "acme-issuer.pem")
+	if err := os.WriteFile(l.ACMEIssuerFile, ca.IssuerRootsPEM(), 0o644); err != nil {
+		return err
+	}
 	// Clients of the lab trust both the lab CA (today's certificates) and
 	// Pebble's issuing root (the ones certplan issues).
 	l.TrustFile = filepath.Join(l.Dir, "trust.pem")

@@ -47,11 +47,13 @@ type Lab struct {
 	// Mail is the shared host's mail listeners on ServerIPs.
 	Mail *MailServer
 	// ACME is Pebble, when Options.ACME is set. ACMERootsFile is the PEM for
-	// --ca-roots (the ACME server's TLS issuer); TrustFile holds the lab CA
+	// --ca-roots (the ACME server's TLS issuer); ACMEIssuerFile the root
+	// Pebble issues under, for --issuer-roots; TrustFile holds the lab CA
 	// and Pebble's issuing root, for --ca-file.
-	ACME          *pebbletest.CA
-	ACMERootsFile string
-	TrustFile     string
+	ACME           *pebbletest.CA
+	ACMERootsFile  string
+	ACMEIssuerFile string
+	TrustFile      string
 
 	closers []func() error
 }

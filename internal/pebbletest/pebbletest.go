@@ -236,7 +236,10 @@ func (c *CA) Close() error {
 }
 
 // IssuerRootsPEM is the root of the chain Pebble issues under: what verifies
-// an issued certificate.
+// an issued certificate, and what a client passes as --issuer-roots
+// (apply.Options.IssuerRoots). It differs from RootsPEM, the ACME server's
+// TLS root. Pebble run as its own process serves the same root at its
+// management endpoint, /roots/0; in process it is read from the CA object.
 func (c *CA) IssuerRootsPEM() []byte {
 	var b bytes.Buffer
 	for i := 0; i < c.ca.GetNumberOfRootCerts(); i++ {

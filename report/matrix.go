@@ -1,4 +1,7 @@
-package cli
+package report
+
+// This file draws the name-by-port matrix of probe and verification
+// results.
 
 import (
 	"cmp"
@@ -9,9 +12,9 @@ import (
 	"text/tabwriter"
 )
 
-// matrixCell is one (name, IP, port) of a name-by-port matrix: its two
+// MatrixCell is one (name, IP, port) of a name-by-port matrix: its two
 // marks, with SNI then without.
-type matrixCell struct {
+type MatrixCell struct {
 	Name, IP string
 	// Extra is an optional column after the IP (the certificate id).
 	Extra string
@@ -19,10 +22,10 @@ type matrixCell struct {
 	Mark  string
 }
 
-// writeMatrix prints one row per name and IP (cells sorted by name, IP,
+// WriteMatrix prints one row per name and IP (cells sorted by name, IP,
 // port) and one column per port, then the legend. extra is the header of
 // the Extra column, "" for none. A port a row has no cell for shows ".".
-func writeMatrix(w io.Writer, extra string, cells []matrixCell, legend string) {
+func WriteMatrix(w io.Writer, extra string, cells []MatrixCell, legend string) {
 	if len(cells) == 0 {
 		return
 	}

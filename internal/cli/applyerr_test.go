@@ -4,51 +4,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/certplan/certplan/apply"
 )
-
-func TestHookLabel(t *testing.T) {
-	tests := []struct {
-		hook, want string
-	}{
-		{"/etc/certplan/hooks/postfix.sh", "postfix.sh"},
-		{"PATH=/usr/sbin:/usr/bin POSTFIX_CONFIG_DIR='/tmp/r p/etc' '/src/examples/hooks/postfix.sh'", "postfix.sh"},
-		{`DOVECOT_CONFIG="/etc/dovecot/dovecot.conf" /etc/certplan/hooks/dovecot.sh`, "dovecot.sh"},
-		{"sh $WORK/deploy.sh", "sh deploy.sh"},
-		{"EXIM_CERT_DIR=/x bash -e /opt/hooks/exim.sh && touch /x/reload", "bash exim.sh"},
-		{"env -i FOO=1 /usr/local/bin/reload-mail", "reload-mail"},
-		{"true", "true"},
-		{"DEPLOY_DIR=/tmp/x\nset -e\ncp a b", "set"},
-		{"A=1 B=2", `"A=1 B=2"`},
-		{`/opt/my\ hooks/x.sh`, "x.sh"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.want, func(t *testing.T) {
-			if got := hookLabel(tt.hook); got != tt.want {
-				t.Errorf("hookLabel(%q) = %q, want %q", tt.hook, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestHookLine(t *testing.T) {
-	hooks := []apply.HookOutcome{
-		{Hook: "X=1 /a/postfix.sh", OK: true},
-		{Hook: "sh /a/one.sh", OK: true},
-		{Hook: "sh /b/one.sh", OK: false, Error: "deploy hook for default-127.0.0.2: exit status 1: one hook: error: no"},
-	}
-	for i, want := range []string{
-		"postfix.sh: ok",
-		"sh one.sh (#2): ok",
-		"sh one.sh (#3): failed: exit status 1: one hook: error: no",
-	} {
-		if got := hookLine(hooks, i); got != want {
-			t.Errorf("hook %d: got %q, want %q", i, got, want)
-		}
-	}
-}
 
 func TestPlural(t *testing.T) {
 	for n, want := range map[int]string{0: "0 names", 1: "1 name", 2: "2 names"} {
@@ -105,20 +63,5 @@ func TestRunError(t *testing.T) {
 				t.Errorf("hints %q, want one with %q", ee.hints, tt.hint)
 			}
 		})
-	}
-}
-
-func TestUnverifiedLine(t *testing.T) {
-	c := apply.CertOutcome{ID: "d", Status: apply.StatusRedeployed, VerifyFailures: 2, RedeployAfter: time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)}
-	if got, want := unverifiedLine(&c), "not verified d: not served after 2 deploys (its hooks succeeded); deployed again after 2027-01-02T03:04:05Z"; got != want {
-		t.Errorf("got %q, want %q", got, want)
-	}
-	c.VerifyFailures, c.RedeployAfter = 4, time.Time{}
-	if got := unverifiedLine(&c); !strings.Contains(got, "no more redeploys") {
-		t.Errorf("got %q", got)
-	}
-	c.Status = apply.StatusUnchanged
-	if got := unverifiedLine(&c); got != "" {
-		t.Errorf("unchanged: got %q", got)
 	}
 }

@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// This file reads --webroot-map.
+
+// readWebrootMap reads a webroot map: lines of "name-or-domain docroot
+// [account]" (# comments, blank lines ignored), or a YAML mapping of
+// domains to docroots. The account (a user name or uid) owns the domain:
+// its docroot must belong to it or to root (acme.ChallengeConfig's
+// WebrootOwners).
+func readWebrootMap(path string) (roots map[string]string, owners map[string]uint32, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := map[string]string{}
+	var y map[string]string
+	if err := yaml.Unmarshal(b, &y); err == nil && len(y) > 0 {
+		for k, v := range y {
+			m[normName(k)] = v
+		}
+		return m, nil, nil
+	}
+	owners = map[string]uint32{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if i := strings.Index(line, "#"); i >= 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		if line == "" {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 2 && len(f) != 3 {
+			return nil, nil, fmt.Errorf("%s:%d: want \"domain docroot [account]\", got %q", path, n, line)
+		}
+		domain := normName(strings.TrimSuffix(f[0], ":"))
+		m[domain] = f[1]
+		if len(f) == 3 {
+			uid, err := accountUID(f[2])
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s:%d: %w", path, n, err)
+			}
+			owners[domain] = uid
+		}
+	}
+	if len(m) == 0 {
+		return nil, nil, fmt.Errorf("%s: no entries", path)
+	}
+	return m, owners, nil
+}
+
+// accountUID reads a user name or a numeric uid.
+func accountUID(s string) (uint32, error) {
+	if uid, err := strconv.ParseUint(s, 10, 32); err == nil {
+		return uint32(uid), nil
+	}
+	u, err := user.Lookup(s)
+	if err != nil {
+		return 0, fmt.Errorf("account %q: %w", s, err)
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	return uint32(uid), err
+}
+
+func normName(s string) string { return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".") }
