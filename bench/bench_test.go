@@ -51,8 +51,8 @@ func TestSmall(t *testing.T) {
 		t.Errorf("machine fields missing: %+v", res)
 	}
 	d := res.DNS
-	if d.Questions < 15*cfg.Domains {
-		t.Errorf("%d questions for %d domains, want at least 15 a domain", d.Questions, cfg.Domains)
+	if d.Questions < 10*cfg.Domains {
+		t.Errorf("%d questions for %d domains, want at least 10 a domain", d.Questions, cfg.Domains)
 	}
 	for name, r := range map[string]struct {
 		qps                   float64

@@ -76,6 +76,7 @@ type config struct {
 	DNSSockets  int             `json:"dns_sockets"`
 	PlanNames   []int           `json:"plan_names"`
 	DropDomains int             `json:"drop_domains"` // domains in the dropped-queries case
+	CutDomains  int             `json:"cut_domains"`  // domains inventoried with and without the SRV cut
 	DeadZones   int             `json:"dead_zones"`   // of which under a name server that never answers
 	DNSTimeout  time.Duration   `json:"dns_timeout_ns"`
 	DeadProbes  int             `json:"dead_probes"` // endpoints in the dead-hosts case
@@ -104,6 +105,7 @@ func (c *config) fill(small bool) {
 	def(&c.Domains, 100_000, 1_000)
 	def(&c.Probes, 10_000, 200)
 	def(&c.DropDomains, 1_000, 200)
+	def(&c.CutDomains, 10_000, 1_000)
 	def(&c.DeadProbes, 1_000, 100)
 	def(&c.Reps, 2, 1)
 	def(&c.Concurrency, 64, 64)

@@ -33,6 +33,19 @@ type Options struct {
 	// MaxLent others start meanwhile, so silent name servers hold back no
 	// one.
 	Workers int
+	// NoNXDomainCut asks every SRV owner under a domain even when their
+	// shared parent, _tcp.<domain>, answered NXDOMAIN, and asks the
+	// wildcard probe even when a sibling answered NXDOMAIN. By default an
+	// NXDOMAIN means that nothing exists below the name either (RFC 8020);
+	// a name server that answers NXDOMAIN for an empty non-terminal
+	// (_tcp.<domain> when only _imap._tcp.<domain> has records) breaks
+	// that rule, and would hide the SRV records below it.
+	NoNXDomainCut bool
+
+	// askAll asks every question as before the cuts: AAAA after an A
+	// NXDOMAIN, CAA and TLSA of names that do not point here. For tests
+	// that check the cuts lose nothing.
+	askAll bool
 }
 
 // SRVServices are the SRV owners looked up under each domain (RFC 6186,
@@ -74,10 +87,16 @@ type DomainResult struct {
 // returned. The error is non-nil only for bad input or a cancelled ctx.
 func (r *Resolver) Inventory(ctx context.Context, domains []string, opts Options) (*model.Inventory, error) {
 	c := NewCollector(opts)
-	before := r.Queries()
+	before, beforeBy := r.Queries(), r.QueriesByType()
 	err := r.Stream(ctx, domains, opts, c.Add)
 	inv := c.Inventory()
 	inv.Stats.Queries = int(r.Queries() - before)
+	inv.Stats.QueriesByType = r.QueriesByType()
+	for t, n := range beforeBy {
+		if inv.Stats.QueriesByType[t] -= n; inv.Stats.QueriesByType[t] == 0 {
+			delete(inv.Stats.QueriesByType, t)
+		}
+	}
 	return inv, err
 }
 
@@ -245,12 +264,15 @@ type usage struct {
 // domain's name servers are silent, and its other lookups fail at once (as
 // timeouts too) instead of each waiting out its own tries.
 type dom struct {
-	rn     *run
-	d      string              // the domain, normalised
-	own    map[string]nameInfo // its conventional names, resolved
-	ctx    context.Context
-	dctx   context.Context
-	cancel context.CancelCauseFunc
+	rn  *run
+	d   string              // the domain, normalised
+	own map[string]nameInfo // its conventional names, resolved
+	// noWildcard is set when a name just under the domain answered
+	// NXDOMAIN itself: a wildcard *.<domain> would have answered for it.
+	noWildcard bool
+	ctx        context.Context
+	dctx       context.Context
+	cancel     context.CancelCauseFunc
 }
 
 // silentError is the cause of a lookup not made because an earlier lookup
@@ -312,7 +334,7 @@ func (d *dom) name(name string) nameInfo {
 		return info
 	}
 	if under(name, d.d) {
-		return resolveName(name, d.lookup)
+		return d.resolve(name)
 	}
 	info := d.rn.name(d.ctx, name)
 	return info
@@ -434,6 +456,50 @@ func (d *dom) wildcard() (map[string]bool, []string) {
 	return marked, addrs
 }
 
+// srv looks up the SRV owners under the domain ([SRVServices]) and
+// returns the failed lookups. _tcp.<domain>, the parent they share, is
+// asked first: when it does not exist, neither does anything below it
+// (RFC 8020), and the seven are not asked ([Options.NoNXDomainCut] asks
+// them anyway). An NXDOMAIN at the end of a CNAME chain speaks of the
+// target, not of _tcp.<domain>, and cuts nothing.
+func (d *dom) srv(use func(name, role, record string), dom *model.Domain) []error {
+	if d.cut() {
+		// Not through d.lookup: a failure here is the children's to
+		// report, as they would without the cut.
+		ans, err := d.rn.r.lookup(d.dctx, "_tcp."+d.d+".", dns.TypeSRV, false)
+		if err == nil && ans.NXDomain && len(ans.Chain) == 0 {
+			d.noWildcard = true // *.<domain> would answer for _tcp.<domain>
+			return nil
+		}
+	}
+	var errs []error
+	for _, s := range SRVServices {
+		owner := s.Prefix + "." + d.d + "."
+		ans, err := d.lookup(owner, dns.TypeSRV)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		dot := false
+		for _, rr := range ans.Records {
+			srv := rr.(*dns.SRV)
+			if srv.Target == "." {
+				dot = true // RFC 6186 §4: the service is not provided
+				continue
+			}
+			use(names.FromDNS(srv.Target), s.Role, recordString(rr))
+		}
+		if dot {
+			dom.NoService = append(dom.NoService, strings.TrimSuffix(owner, "."))
+		}
+	}
+	return errs
+}
+
+// cut reports whether an NXDOMAIN below the domain is taken to mean that
+// nothing exists under that name (RFC 8020).
+func (d *dom) cut() bool { return !d.rn.opts.NoNXDomainCut && !d.rn.opts.askAll }
+
 // domain looks up one hosted domain d (normalised): its lookups one after
 // the other (the domains, many at once, keep the queries going).
 func (rn *run) domain(ctx context.Context, d string) DomainResult {
@@ -477,26 +543,7 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 		use(names.FromDNS(mx.Mx), model.RoleMX, recordString(rr))
 	}
 
-	for _, s := range SRVServices {
-		owner := s.Prefix + "." + fq
-		ans, err := dm.lookup(owner, dns.TypeSRV)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		dot := false
-		for _, rr := range ans.Records {
-			srv := rr.(*dns.SRV)
-			if srv.Target == "." {
-				dot = true // RFC 6186 §4: the service is not provided
-				continue
-			}
-			use(names.FromDNS(srv.Target), s.Role, recordString(rr))
-		}
-		if dot {
-			res.Domain.NoService = append(res.Domain.NoService, strings.TrimSuffix(owner, "."))
-		}
-	}
+	errs = append(errs, dm.srv(use, &res.Domain)...)
 	sort.Strings(res.Domain.NoService)
 
 	// MTA-STS (RFC 8461 §3.1)
@@ -531,8 +578,11 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 		// Asked as an FQDN, which the name is without its dot: no copy.
 		fqn := c.Label + "." + fq
 		name := fqn[:len(fqn)-1]
-		info := resolveName(fqn, dm.lookup)
+		info := dm.resolve(fqn)
 		dm.own[name] = info
+		if info.err == nil && info.nx && len(info.chain) == 0 && dm.cut() {
+			dm.noWildcard = true // *.<domain> would have answered for it
+		}
 		if info.err != nil {
 			if dm.ownFailure(info.err) {
 				errs = append(errs, info.err)
@@ -553,7 +603,7 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	}
 	res.Domain.Error = joinErrors(errs)
 	var wild map[string]bool
-	if answered {
+	if answered && !dm.noWildcard {
 		wild, res.Domain.WildcardAddresses = dm.wildcard()
 	}
 
@@ -568,14 +618,19 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	for i, n := range list {
 		u := uses[n]
 		info := dm.name(n)
-		caa := dm.caa(n)
+		hereIs := here(info.addrs, rn.opts.ServerIPs)
+		caa := notLookedUp
+		planned := rn.mayPlan(info, hereIs)
+		if planned {
+			caa = dm.caa(n)
+		}
 		nm := model.Name{
 			Name:       n,
 			Unicode:    names.Unicode(n),
 			Domains:    []string{d},
 			CNAMEChain: trimDots(info.chain),
 			Addresses:  make([]string, 0, len(info.addrs)),
-			Here:       here(info.addrs, rn.opts.ServerIPs),
+			Here:       hereIs,
 			CAAOK:      caa.Allowed,
 			CAA:        caa.Verdict(),
 			Wildcard:   wild[n],
@@ -595,7 +650,7 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 		} else if info.nx {
 			nm.Error = model.NameErrNXDOMAIN
 		}
-		if slices.Contains(u.roles, model.RoleMX) {
+		if planned && slices.Contains(u.roles, model.RoleMX) {
 			// A failed TLSA lookup leaves the name's addresses fine: it is
 			// the name's DANE problem, not a failed name or domain.
 			tlsa, err := dm.tlsa(n, info.chain)
@@ -611,6 +666,23 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 		res.Domain.Error = joinErrors(nerrs)
 	}
 	return res
+}
+
+// CAANotLookedUp is the CAA verdict's reason for a name whose CAA the
+// inventory did not look up, as it points to none of the server IPs: no
+// certificate is planned for such a name, so its CAA and TLSA records
+// are not asked. Its CAAOK is false.
+const CAANotLookedUp = "not looked up: the name points to none of the server IPs"
+
+var notLookedUp = CAAResult{CAADecision: CAADecision{Reason: CAANotLookedUp}}
+
+// mayPlan reports whether a name with info and here may go on a
+// certificate, so that its CAA and TLSA records are needed: it points
+// here (all or some of its addresses), or its lookup failed (where it
+// points is unknown: a plan may keep it from the previous one), or no
+// server IP was given (nothing says what is here).
+func (rn *run) mayPlan(info nameInfo, here string) bool {
+	return here != model.HereNone || info.err != nil || len(rn.opts.ServerIPs) == 0 || rn.opts.askAll
 }
 
 // name resolves a name's addresses once per run. A resolution cut short by
@@ -657,10 +729,19 @@ func (rn *run) name(ctx context.Context, name string) nameInfo {
 	}
 }
 
-// resolveName finds a name's addresses (A, then AAAA) with lookup.
-func resolveName(name string, lookup func(string, uint16) (Answer, error)) nameInfo {
-	a, errA := lookup(name, dns.TypeA)
-	aaaa, errAAAA := lookup(name, dns.TypeAAAA)
+// resolve finds the addresses of a name under the domain: A, then AAAA.
+// A name that answered NXDOMAIN does not exist for any type (RFC 1034
+// §4.3.2, RFC 8020), so AAAA is not asked after an A NXDOMAIN: its answer
+// would be the same. That holds at the end of a CNAME chain too, where
+// the NXDOMAIN speaks of the target (RFC 6604), which AAAA would reach
+// through the same chain. A NODATA (the name exists without A) or a
+// failed A lookup says nothing of AAAA, which is asked.
+func (d *dom) resolve(name string) nameInfo {
+	a, errA := d.lookup(name, dns.TypeA)
+	if errA == nil && a.NXDomain && !d.rn.opts.askAll {
+		return addrInfo(a, nil, Answer{Chain: a.Chain, NXDomain: true}, nil)
+	}
+	aaaa, errAAAA := d.lookup(name, dns.TypeAAAA)
 	return addrInfo(a, errA, aaaa, errAAAA)
 }
 

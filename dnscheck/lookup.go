@@ -137,10 +137,13 @@ func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16, cached
 			ans.NXDomain = true
 			return ans, nil
 		}
-		if cur == asked {
-			return ans, nil // NODATA
+		if cur == asked || resp.NegZone != "" && under(cur, strings.TrimSuffix(resp.NegZone, ".")) {
+			// NODATA, of the name or of the end of its chain: the SOA
+			// of the zone holding that end came with it (RFC 2308 §2.2).
+			return ans, nil
 		}
-		// The reply stopped at a CNAME target without its data: ask it.
+		// The reply stopped at a CNAME target without its data, outside
+		// the server's zones: ask it.
 	}
 }
 

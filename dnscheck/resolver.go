@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,6 +73,7 @@ type Resolver struct {
 	limiter *limiter
 	log     *slog.Logger
 	queries atomic.Int64
+	byType  [len(countedTypes) + 1]atomic.Int64 // as countedTypes, then the others
 	next    atomic.Uint32
 
 	mu   sync.Mutex
@@ -96,6 +98,13 @@ type Response struct {
 	Answer []dns.RR
 	// Server is the "host:port" that answered.
 	Server string
+	// NegZone is, for an answer that follows a CNAME chain and ends
+	// without the records asked, the owner of the SOA record in its
+	// authority section (a lowercase FQDN): such an answer is a NODATA or
+	// NXDOMAIN for the end of the chain when that lies in NegZone (RFC
+	// 2308 §2.1, §2.2), not a chain cut short at the end of the server's
+	// zones. Empty otherwise.
+	NegZone string
 }
 
 // SystemResolvers returns the nameservers of a resolv.conf file
@@ -227,6 +236,44 @@ func (r *Resolver) Servers() []string {
 // Queries returns how many queries the Resolver has sent, counting every
 // try and TCP retry.
 func (r *Resolver) Queries() int64 { return r.queries.Load() }
+
+// countedTypes are the query types that [Resolver.QueriesByType] counts
+// apart: those an inventory asks.
+var countedTypes = [...]uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCAA, dns.TypeMX, dns.TypeSRV, dns.TypeTLSA, dns.TypeTXT}
+
+// OtherTypes is the key under which [Resolver.QueriesByType] counts the
+// queries of any other type.
+const OtherTypes = "other"
+
+// count counts a query sent, of type qtype.
+func (r *Resolver) count(qtype uint16) {
+	r.queries.Add(1)
+	i := 0
+	for i < len(countedTypes) && countedTypes[i] != qtype {
+		i++
+	}
+	r.byType[i].Add(1)
+}
+
+// QueriesByType returns how many queries of each type the Resolver has
+// sent, as [Resolver.Queries] counts them, keyed by the type's name ("A",
+// "AAAA", "CAA", "MX", "SRV", "TLSA", "TXT", and [OtherTypes] for the
+// rest); types never asked are left out.
+func (r *Resolver) QueriesByType() map[string]int {
+	out := map[string]int{}
+	for i := range r.byType {
+		n := int(r.byType[i].Load())
+		if n == 0 {
+			continue
+		}
+		if i < len(countedTypes) {
+			out[dns.TypeToString[countedTypes[i]]] = n
+		} else {
+			out[OtherTypes] = n
+		}
+	}
+	return out
+}
 
 // Query asks for name and type once per Resolver: the first caller sends
 // the query, callers that ask while it is under way wait for its result,
@@ -369,10 +416,10 @@ func (r *Resolver) exchange(ctx context.Context, fqdn string, qtype uint16, whol
 			last, lastSrv = rep, srv.addr
 			continue
 		}
-		return Response{Rcode: rep.rcode, Answer: rep.answer, Server: srv.addr}, rep.msg, nil
+		return Response{Rcode: rep.rcode, Answer: rep.answer, Server: srv.addr, NegZone: rep.negZone}, rep.msg, nil
 	}
 	if lastSrv != "" {
-		return Response{Rcode: last.rcode, Answer: last.answer, Server: lastSrv}, last.msg, nil
+		return Response{Rcode: last.rcode, Answer: last.answer, Server: lastSrv, NegZone: last.negZone}, last.msg, nil
 	}
 	return Response{}, nil, &QueryError{Name: fqdn, Type: qtype, Rcode: -1,
 		Err: fmt.Errorf("no answer from %s after %d tries of %s: %w", strings.Join(r.Servers(), ", "), tries, r.cfg.Timeout, lastErr)}
@@ -601,7 +648,7 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 	}
 	id := uint16(rand.Uint32())
 	binary.BigEndian.PutUint16(b, id)
-	r.queries.Add(1)
+	r.count(qtype)
 	sent := clock()
 	expire := sent.Add(s.timeout)
 	hold := sent.Add(holdFor)
@@ -705,7 +752,7 @@ func (s *server) exchangeTCP(ctx context.Context, r *Resolver, fqdn string, qtyp
 	q.SetQuestion(fqdn, qtype)
 	q.RecursionDesired = true
 	q.SetEdns0(r.cfg.UDPSize, false)
-	r.queries.Add(1)
+	r.count(qtype)
 	m, _, err := c.ExchangeContext(ctx, q, s.addr)
 	if err != nil {
 		var ne net.Error
@@ -719,7 +766,20 @@ func (s *server) exchangeTCP(ctx context.Context, r *Resolver, fqdn string, qtyp
 		m.Question[0].Qtype != q.Question[0].Qtype || m.Question[0].Qclass != q.Question[0].Qclass {
 		return reply{err: fmt.Errorf("tcp %s: reply does not match the question", s.addr)}
 	}
-	return reply{rcode: m.Rcode, answer: m.Answer, msg: m}
+	return reply{rcode: m.Rcode, answer: m.Answer, msg: m, negZone: negZone(m)}
+}
+
+// negZone is reply.negZone for a whole message.
+func negZone(m *dns.Msg) string {
+	if !slices.ContainsFunc(m.Answer, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeCNAME }) {
+		return ""
+	}
+	for _, rr := range m.Ns {
+		if rr.Header().Rrtype == dns.TypeSOA {
+			return strings.ToLower(dns.Fqdn(rr.Header().Name))
+		}
+	}
+	return ""
 }
 
 // reply is a parsed answer, or the error of one try.
@@ -728,6 +788,7 @@ type reply struct {
 	tc        bool
 	answer    []dns.RR
 	msg       *dns.Msg // when the whole message is asked for
+	negZone   string   // see Response.NegZone
 	err       error
 	malformed bool
 }
@@ -807,7 +868,7 @@ func parseReply(b []byte, qend int, qname string, whole bool) reply {
 		if err := m.Unpack(b); err != nil {
 			return reply{err: err, malformed: true}
 		}
-		rep.msg, rep.rcode, rep.answer = m, m.Rcode, m.Answer
+		rep.msg, rep.rcode, rep.answer, rep.negZone = m, m.Rcode, m.Answer, negZone(m)
 		return rep
 	}
 	an := int(binary.BigEndian.Uint16(b[6:]))
@@ -831,9 +892,22 @@ func parseReply(b []byte, qend int, qname string, whole bool) reply {
 		off = next
 		rep.answer = append(rep.answer, rr)
 	}
+	chained := false
+	for _, rr := range rep.answer {
+		if rr.Header().Rrtype == dns.TypeCNAME {
+			chained = true
+			break
+		}
+	}
 	for range ns {
+		start := off
 		if off = skipRR(b, off); off < 0 {
 			return rep
+		}
+		if chained && rep.negZone == "" && rrType(b, start) == dns.TypeSOA {
+			if zone, _, err := dns.UnpackDomainName(b, start); err == nil {
+				rep.negZone = strings.ToLower(zone)
+			}
 		}
 	}
 	for range ar {
@@ -922,6 +996,20 @@ func skipRR(b []byte, off int) int {
 		return -1
 	}
 	return off
+}
+
+// rrType returns the type of the record at off, which skipRR has found
+// to fit in b.
+func rrType(b []byte, off int) uint16 {
+	for b[off] != 0 && b[off]&0xc0 != 0xc0 {
+		off += 1 + int(b[off])
+	}
+	if b[off] == 0 {
+		off++
+	} else {
+		off += 2
+	}
+	return binary.BigEndian.Uint16(b[off:])
 }
 
 // sameQuestion reports whether resp is a reply (QR set, same opcode) whose
