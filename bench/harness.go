@@ -62,6 +62,7 @@ type DNSResults struct {
 	Drop      *DropResult      `json:"drop,omitempty"`
 	QPSCap    *QPSResult       `json:"qps_cap,omitempty"`
 	Cut       *CutResult       `json:"cut,omitempty"`
+	Unbound   *UnboundResult   `json:"unbound,omitempty"`
 }
 
 // CutResult compares inventories with and without the SRV cut (RFC 8020,
@@ -244,6 +245,7 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*Results, error) 
 		{"dns", func(ctx context.Context) error { return st.inventoryStages(ctx, packed) }},
 		{"tls", st.probeStages},
 		{"plan", st.planStages},
+		{"unbound", st.unboundStages},
 	} {
 		if cfg.Only != nil && !cfg.Only[stage.name] {
 			continue

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
@@ -17,18 +18,28 @@ import (
 // inventoryRun inventories domains with a new Resolver, as one certplan run
 // would.
 func (st *stages) inventoryRun(ctx context.Context, domains []string, timeout time.Duration) (*model.Inventory, time.Duration, error) {
-	return st.inventoryStream(ctx, domains, timeout, 0, false, nil)
+	return st.inventoryStream(ctx, domains, invRun{timeout: timeout})
 }
 
-// inventoryStream is inventoryRun with a query rate cap (0: none), the
-// SRV cut turned off or not, and a callback for each domain's result as it
-// is emitted.
-func (st *stages) inventoryStream(ctx context.Context, domains []string, timeout time.Duration, qps float64, noCut bool, emit func(dnscheck.DomainResult)) (*model.Inventory, time.Duration, error) {
+// invRun is how inventoryStream runs.
+type invRun struct {
+	server  string        // the resolver; "": the responder
+	timeout time.Duration // a try's
+	qps     float64       // the query rate cap (0: none)
+	noCut   bool          // dnscheck.Options.NoNXDomainCut
+	emit    func(dnscheck.DomainResult)
+}
+
+// inventoryStream is inventoryRun with a callback for each domain's result
+// as it is emitted, another resolver, a query rate cap, or the SRV cut
+// turned off.
+func (st *stages) inventoryStream(ctx context.Context, domains []string, ir invRun) (*model.Inventory, time.Duration, error) {
+	server := cmp.Or(ir.server, st.ch.Ready.DNS)
 	r, err := dnscheck.NewResolver(dnscheck.Config{
-		Servers:     []string{st.ch.Ready.DNS},
-		Timeout:     timeout,
+		Servers:     []string{server},
+		Timeout:     ir.timeout,
 		MaxInFlight: st.cfg.Concurrency,
-		QPS:         qps,
+		QPS:         ir.qps,
 	})
 	if err != nil {
 		return nil, 0, err
@@ -38,13 +49,13 @@ func (st *stages) inventoryStream(ctx context.Context, domains []string, timeout
 	for _, ip := range mailIPs {
 		ips = append(ips, netip.MustParseAddr(ip))
 	}
-	opts := dnscheck.Options{ServerIPs: ips, NoNXDomainCut: noCut}
+	opts := dnscheck.Options{ServerIPs: ips, NoNXDomainCut: ir.noCut}
 	c := dnscheck.NewCollector(opts)
 	start := time.Now()
 	before := r.Queries()
 	err = r.Stream(ctx, domains, opts, func(d dnscheck.DomainResult) {
-		if emit != nil {
-			emit(d)
+		if ir.emit != nil {
+			ir.emit(d)
 		}
 		c.Add(d)
 	})
@@ -143,11 +154,11 @@ func (st *stages) inventoryStages(ctx context.Context, qs *fastdns.Queries) erro
 // verdicts, domains), the first in fewer questions.
 func (st *stages) cut(ctx context.Context) error {
 	domains := st.domains[:min(st.cfg.CutDomains, len(st.domains))]
-	with, _, err := st.inventoryStream(ctx, domains, 5*time.Second, 0, false, nil)
+	with, _, err := st.inventoryStream(ctx, domains, invRun{timeout: 5 * time.Second})
 	if err != nil {
 		return err
 	}
-	without, _, err := st.inventoryStream(ctx, domains, 5*time.Second, 0, true, nil)
+	without, _, err := st.inventoryStream(ctx, domains, invRun{timeout: 5 * time.Second, noCut: true})
 	if err != nil {
 		return err
 	}
@@ -196,7 +207,7 @@ func (st *stages) dropped(ctx context.Context) error {
 	}
 	start := time.Now()
 	var liveBy, firstDead time.Duration
-	inv, el, err := st.inventoryStream(ctx, all, cfg.DNSTimeout, 0, false, func(d dnscheck.DomainResult) {
+	inv, el, err := st.inventoryStream(ctx, all, invRun{timeout: cfg.DNSTimeout, emit: func(d dnscheck.DomainResult) {
 		t := time.Since(start)
 		if dead[d.Domain.Domain] {
 			if firstDead == 0 {
@@ -205,7 +216,7 @@ func (st *stages) dropped(ctx context.Context) error {
 		} else {
 			liveBy = t
 		}
-	})
+	}})
 	if err != nil {
 		return err
 	}
@@ -232,7 +243,7 @@ func (st *stages) qpsCap(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, el, err := st.inventoryStream(ctx, domains, 5*time.Second, cap, false, nil)
+	_, el, err := st.inventoryStream(ctx, domains, invRun{timeout: 5 * time.Second, qps: cap})
 	if err != nil {
 		return err
 	}

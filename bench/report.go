@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -55,9 +56,30 @@ func (r *Results) judge() {
 		x := float64(inv.Queries) / float64(inv.Domains)
 		add("inventory questions a domain (issue 20)", x, "<= 15", x <= 15)
 	}
+	if u := r.DNS.Unbound; u != nil && u.Domains == 10_000 {
+		add("10,000 domains through unbound, seconds (issue 20)", u.Elapsed.Seconds(), "<= 5", u.Elapsed <= 5*time.Second)
+	}
 	if c := r.DNS.Cut; c != nil {
 		add("SRV cut: same finds as without it (1 = yes)", b2f(c.Same), "= 1", c.Same)
 	}
+}
+
+// thousands is n with a comma between thousands: 10,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// seconds is "7.81, 8.02 s".
+func seconds(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.2f", x)
+	}
+	return strings.Join(parts, ", ") + " s"
 }
 
 func b2f(b bool) float64 {
@@ -144,6 +166,10 @@ func (r *Results) printTable(w io.Writer) {
 	}
 	if q := d.QPSCap; q != nil {
 		fmt.Fprintf(tw, "dns with --qps %.0f\t%s q/s\t%d domains, %d queries in %s\n", q.Cap, rate(q.QPS), q.Domains, q.Queries, dur(q.Elapsed))
+	}
+	if u := d.Unbound; u != nil {
+		fmt.Fprintf(tw, "%s domains through unbound\t%s\t%.2f questions a domain (%d), %d forwarded to the responder, unbound cpu %s, %d failed; %s, cold cache each run; runs %s\n",
+			thousands(u.Domains), dur(u.Elapsed), float64(u.Questions)/float64(u.Domains), u.Questions, u.Forwarded, dur(u.UnboundCPU), u.Failed, u.Version, seconds(u.Runs))
 	}
 	t := r.TLS
 	if t.Ceiling.Handshakes > 0 {
