@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -215,5 +216,41 @@ func TestNoAAAAAfterNXDOMAIN(t *testing.T) {
 	}
 	if !reflect.DeepEqual(inv.Stats.QueriesByType, byType) || int64(inv.Stats.Queries) != s.Queries() {
 		t.Errorf("stats %d %v, server saw %d %v", inv.Stats.Queries, inv.Stats.QueriesByType, s.Queries(), byType)
+	}
+}
+
+// recorder is a Querier that asks through a Resolver and records the
+// questions: the inventory needs nothing of the Resolver but Ask.
+type recorder struct {
+	r     *Resolver
+	asked atomic.Int64
+}
+
+func (q *recorder) Ask(ctx context.Context, fqdn string, qtype uint16, shared bool) (Response, error) {
+	q.asked.Add(1)
+	return q.r.Ask(ctx, fqdn, qtype, shared)
+}
+
+// TestInventoryThroughQuerier: the inventory through a Querier that is
+// not a Resolver finds what the Resolver's finds, every question through
+// that Querier.
+func TestInventoryThroughQuerier(t *testing.T) {
+	s := invServer(t)
+	domains := []string{"d1.test", "chain.test", "loop.test", "nullmx.test", "caa.test", "dangling.test", "nonexistent.test"}
+	direct, err := newTestResolver(t, s, Config{}).Inventory(context.Background(), domains, Options{ServerIPs: serverIPs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ResetCounts()
+	q := &recorder{r: newTestResolver(t, s, Config{})}
+	inv, err := Inventory(context.Background(), q, domains, Options{ServerIPs: serverIPs, Workers: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(inv.Names, direct.Names) || !reflect.DeepEqual(inv.Domains, direct.Domains) {
+		t.Errorf("through a Querier: %+v\nwant %+v", inv.Names, direct.Names)
+	}
+	if inv.Stats.Queries != 0 || q.asked.Load() == 0 || q.asked.Load() < s.Queries() {
+		t.Errorf("asked %d through the Querier, the server saw %d, stats %+v", q.asked.Load(), s.Queries(), inv.Stats)
 	}
 }

@@ -25,12 +25,13 @@ type Options struct {
 	// DefaultCAIdentifier.
 	CAIdentifier string
 	// Workers is how many domains are looked up at once, each one query
-	// at a time; default the Resolver's MaxInFlight (more workers than
+	// at a time; default the Resolver's MaxInFlight ([DefaultWorkers] for
+	// another Querier) (more workers than
 	// slots would keep the slots no busier on a busy machine, and each
 	// query would then also wait for a slot: a park and a wake-up more),
 	// the queries under way staying bounded by MaxInFlight. A domain whose query
 	// is presumed lost (see [Resolver]) does not count while it waits: up to
-	// MaxLent others start meanwhile, so silent name servers hold back no
+	// eight times Workers others start meanwhile, so silent name servers hold back no
 	// one.
 	Workers int
 	// NoNXDomainCut asks every SRV owner under a domain even when their
@@ -48,9 +49,9 @@ type Options struct {
 	askAll bool
 }
 
-// SRVServices are the SRV owners looked up under each domain (RFC 6186,
+// srvServices are the SRV owners looked up under each domain (RFC 6186,
 // RFC 8314, and Microsoft's autodiscover), with the role of their targets.
-var SRVServices = []struct{ Prefix, Role string }{
+var srvServices = []struct{ Prefix, Role string }{
 	{"_submission._tcp", model.RoleSubmission},
 	{"_submissions._tcp", model.RoleSubmissions},
 	{"_imap._tcp", model.RoleIMAP},
@@ -60,9 +61,9 @@ var SRVServices = []struct{ Prefix, Role string }{
 	{"_autodiscover._tcp", model.RoleAutodiscover},
 }
 
-// ConventionalNames are the names under each domain that are in the
+// conventionalNames are the names under each domain that are in the
 // inventory when they resolve to an address, with their roles.
-var ConventionalNames = []struct{ Label, Role string }{
+var conventionalNames = []struct{ Label, Role string }{
 	{"mail", model.RoleMail},
 	{"smtp", model.RoleSMTP},
 	{"imap", model.RoleIMAP},
@@ -85,38 +86,67 @@ type DomainResult struct {
 // Domains are normalised first (an invalid one is an error before any
 // query); failures of single domains are recorded in the inventory, not
 // returned. The error is non-nil only for bad input or a cancelled ctx.
+// Options.Workers defaults to the Resolver's MaxInFlight, and the summary
+// counts the queries the Resolver sent meanwhile.
 func (r *Resolver) Inventory(ctx context.Context, domains []string, opts Options) (*model.Inventory, error) {
+	return Inventory(ctx, r, domains, r.workers(opts))
+}
+
+// Stream is [Stream] through the Resolver, Options.Workers defaulting to
+// its MaxInFlight.
+func (r *Resolver) Stream(ctx context.Context, domains []string, opts Options, emit func(DomainResult)) error {
+	return Stream(ctx, r, domains, r.workers(opts), emit)
+}
+
+func (r *Resolver) workers(opts Options) Options {
+	if opts.Workers <= 0 {
+		opts.Workers = r.cfg.MaxInFlight
+	}
+	return opts
+}
+
+// Inventory is [Resolver.Inventory] through any Querier. When q counts its
+// queries ([QueryCounter]), the summary holds how many it sent.
+func Inventory(ctx context.Context, q Querier, domains []string, opts Options) (*model.Inventory, error) {
 	c := NewCollector(opts)
-	before, beforeBy := r.Queries(), r.QueriesByType()
-	err := r.Stream(ctx, domains, opts, c.Add)
+	qc, counts := q.(QueryCounter)
+	var before int64
+	var beforeBy map[string]int
+	if counts {
+		before, beforeBy = qc.Queries(), qc.QueriesByType()
+	}
+	err := Stream(ctx, q, domains, opts, c.Add)
 	inv := c.Inventory()
-	inv.Stats.Queries = int(r.Queries() - before)
-	inv.Stats.QueriesByType = r.QueriesByType()
-	for t, n := range beforeBy {
-		if inv.Stats.QueriesByType[t] -= n; inv.Stats.QueriesByType[t] == 0 {
-			delete(inv.Stats.QueriesByType, t)
+	if counts {
+		inv.Stats.Queries = int(qc.Queries() - before)
+		inv.Stats.QueriesByType = qc.QueriesByType()
+		for t, n := range beforeBy {
+			if inv.Stats.QueriesByType[t] -= n; inv.Stats.QueriesByType[t] == 0 {
+				delete(inv.Stats.QueriesByType, t)
+			}
 		}
 	}
 	return inv, err
 }
 
-// Stream looks up every domain, Workers at a time, and calls emit with each
-// domain's result as soon as it is complete, so a slow domain does not hold
-// back the others. emit is called from one goroutine at a time. Stream
-// returns when every domain is done, or with ctx's error when it is
-// cancelled (domains not done then are not emitted).
-func (r *Resolver) Stream(ctx context.Context, domains []string, opts Options, emit func(DomainResult)) error {
+// Stream looks up every domain through q, Workers at a time (default
+// [DefaultWorkers]), and calls emit with each domain's result as soon as
+// it is complete, so a slow domain does not hold back the others. emit is
+// called from one goroutine at a time. Stream returns when every domain is
+// done, or with ctx's error when it is cancelled (domains not done then
+// are not emitted).
+func Stream(ctx context.Context, q Querier, domains []string, opts Options, emit func(DomainResult)) error {
 	list, err := normalizeAll(domains)
 	if err != nil {
 		return err
 	}
-	rn := &run{r: r, opts: opts, names: map[string]*nameCall{}}
+	rn := &run{q: q, opts: opts, names: map[string]*nameCall{}}
 	if rn.opts.CAIdentifier == "" {
 		rn.opts.CAIdentifier = DefaultCAIdentifier
 	}
 	workers := opts.Workers
 	if workers <= 0 {
-		workers = r.cfg.MaxInFlight
+		workers = DefaultWorkers
 	}
 	if workers > len(list) {
 		workers = len(list)
@@ -124,8 +154,8 @@ func (r *Resolver) Stream(ctx context.Context, domains []string, opts Options, e
 	jobs := make(chan string)
 	results := make(chan DomainResult, workers)
 	var wg sync.WaitGroup
-	pool := &lender{target: workers, max: MaxLent * workers}
-	wctx := WithLender(ctx, pool)
+	pool := &lender{target: workers, max: maxLent * workers}
+	wctx := withLender(ctx, pool)
 	pool.start = func() {
 		wg.Go(func() {
 			for d := range jobs {
@@ -164,9 +194,13 @@ func (r *Resolver) Stream(ctx context.Context, domains []string, opts Options, e
 	return ctx.Err()
 }
 
-// MaxLent is how many domains, per worker, may wait on presumed-lost
+// maxLent is how many domains, per worker, may wait on presumed-lost
 // queries while others take their place.
-const MaxLent = 8
+const maxLent = 8
+
+// DefaultWorkers is Options.Workers' default with a Querier other than a
+// Resolver (whose default is its MaxInFlight).
+const DefaultWorkers = 64
 
 // lender keeps target workers looking up domains while some wait on
 // presumed-lost queries.
@@ -179,7 +213,7 @@ type lender struct {
 	start   func()
 }
 
-func (l *lender) Lost() {
+func (l *lender) lost() {
 	l.mu.Lock()
 	l.lent++
 	more := l.running-l.lent < l.target && l.running < l.target+l.max
@@ -192,7 +226,7 @@ func (l *lender) Lost() {
 	}
 }
 
-func (l *lender) Found() {
+func (l *lender) found() {
 	l.mu.Lock()
 	l.lent--
 	l.mu.Unlock()
@@ -230,7 +264,7 @@ func normalizeAll(domains []string) ([]string, error) {
 // run is one inventory: its options and the names of the inventory
 // already resolved.
 type run struct {
-	r    *Resolver
+	q    Querier
 	opts Options
 
 	mu    sync.Mutex
@@ -323,7 +357,7 @@ func (d *dom) check(ctx context.Context, name string, qtype uint16, err error) e
 // not through the cache), with the domain's context rules.
 func (d *dom) lookup(name string, qtype uint16) (Answer, error) {
 	ctx := d.ctxFor(name)
-	ans, err := d.rn.r.lookup(ctx, name, qtype, false)
+	ans, err := lookup(ctx, d.rn.q, name, qtype, false)
 	return ans, d.check(ctx, name, qtype, err)
 }
 
@@ -346,7 +380,7 @@ func (d *dom) caa(name string) CAAResult {
 	if !under(name, d.d) {
 		return d.rn.caa(d.ctx, name)
 	}
-	res := d.rn.r.caa(d.dctx, name, d.rn.opts.CAIdentifier, d.d)
+	res := caa(d.dctx, d.rn.q, name, d.rn.opts.CAIdentifier, d.d)
 	if res.Err != nil {
 		if err := d.check(d.dctx, name, dns.TypeCAA, res.Err); err != res.Err {
 			res.Err = err
@@ -417,7 +451,7 @@ func (d *dom) wildcard() (map[string]bool, []string) {
 	probe := wildcardProbe(d.d, rand.Uint32())
 	// Not through d.lookup: a timeout here is no sign that the domain's
 	// servers are silent for its real names.
-	ans, err := d.rn.r.lookup(d.dctx, probe, qtype, false)
+	ans, err := lookup(d.dctx, d.rn.q, probe, qtype, false)
 	if err != nil || len(ans.Records) == 0 {
 		return nil, nil
 	}
@@ -456,7 +490,7 @@ func (d *dom) wildcard() (map[string]bool, []string) {
 	return marked, addrs
 }
 
-// srv looks up the SRV owners under the domain ([SRVServices]) and
+// srv looks up the SRV owners under the domain ([srvServices]) and
 // returns the failed lookups. _tcp.<domain>, the parent they share, is
 // asked first: when it does not exist, neither does anything below it
 // (RFC 8020), and the seven are not asked ([Options.NoNXDomainCut] asks
@@ -466,14 +500,14 @@ func (d *dom) srv(use func(name, role, record string), dom *model.Domain) []erro
 	if d.cut() {
 		// Not through d.lookup: a failure here is the children's to
 		// report, as they would without the cut.
-		ans, err := d.rn.r.lookup(d.dctx, "_tcp."+d.d+".", dns.TypeSRV, false)
+		ans, err := lookup(d.dctx, d.rn.q, "_tcp."+d.d+".", dns.TypeSRV, false)
 		if err == nil && ans.NXDomain && len(ans.Chain) == 0 {
 			d.noWildcard = true // *.<domain> would answer for _tcp.<domain>
 			return nil
 		}
 	}
 	var errs []error
-	for _, s := range SRVServices {
+	for _, s := range srvServices {
 		owner := s.Prefix + "." + d.d + "."
 		ans, err := d.lookup(owner, dns.TypeSRV)
 		if err != nil {
@@ -572,9 +606,9 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 		}
 	}
 
-	dm.own = make(map[string]nameInfo, len(ConventionalNames))
+	dm.own = make(map[string]nameInfo, len(conventionalNames))
 	answered := false
-	for _, c := range ConventionalNames {
+	for _, c := range conventionalNames {
 		// Asked as an FQDN, which the name is without its dot: no copy.
 		fqn := c.Label + "." + fq
 		name := fqn[:len(fqn)-1]
@@ -713,10 +747,10 @@ func (rn *run) name(ctx context.Context, name string) nameInfo {
 		var errAAAA error
 		done := make(chan struct{})
 		go func() {
-			aaaa, errAAAA = rn.r.Lookup(ctx, name, dns.TypeAAAA)
+			aaaa, errAAAA = lookup(ctx, rn.q, name, dns.TypeAAAA, true)
 			close(done)
 		}()
-		a, errA := rn.r.Lookup(ctx, name, dns.TypeA)
+		a, errA := lookup(ctx, rn.q, name, dns.TypeA, true)
 		<-done
 		c.info = addrInfo(a, errA, aaaa, errAAAA)
 		if c.info.err != nil && ctx.Err() != nil {
@@ -794,12 +828,12 @@ func (rn *run) caa(ctx context.Context, name string) CAAResult {
 	c := rn.names[name]
 	rn.mu.Unlock()
 	if c == nil {
-		return rn.r.CAA(ctx, name, rn.opts.CAIdentifier)
+		return caa(ctx, rn.q, name, rn.opts.CAIdentifier, "")
 	}
 	c.caaMu.Lock()
 	defer c.caaMu.Unlock()
 	if !c.caaDone {
-		c.caa = rn.r.CAA(ctx, name, rn.opts.CAIdentifier)
+		c.caa = caa(ctx, rn.q, name, rn.opts.CAIdentifier, "")
 		c.caaDone = c.caa.Err == nil || !isCanceled(c.caa.Err)
 	}
 	return c.caa
@@ -813,7 +847,7 @@ func (rn *run) tlsa(ctx context.Context, name string, chain []string, cached boo
 		bases = []string{chain[len(chain)-1], dns.Fqdn(name)}
 	}
 	for _, b := range bases {
-		ans, err := rn.r.lookup(ctx, "_25._tcp."+b, dns.TypeTLSA, cached)
+		ans, err := lookup(ctx, rn.q, "_25._tcp."+b, dns.TypeTLSA, cached)
 		if err != nil {
 			return nil, err
 		}

@@ -482,6 +482,9 @@ type udpConn struct {
 	n      int
 	err    error
 	readFn func(fd uintptr) bool
+	// afterSend, set by tests, runs right after the callback's send,
+	// before the wait for the reply.
+	afterSend func()
 }
 
 // setDeadline makes the socket's read deadline at most dl, now being the
@@ -495,6 +498,13 @@ func (u *udpConn) setDeadline(dl, now time.Time) {
 	}
 	_ = u.c.SetReadDeadline(dl)
 	u.dl = dl
+}
+
+// write sends the query b through the net.Conn, waiting for room in a
+// full send buffer.
+func (u *udpConn) write(b []byte) error {
+	_, err := u.c.Write(b)
+	return err
 }
 
 // udpBuf is the largest reply read; a longer one counts as truncated (TCP
@@ -608,20 +618,20 @@ const minHold = 10 * time.Millisecond
 // ctxPoll is how often a query waiting for its reply looks at its context.
 const ctxPoll = 50 * time.Millisecond
 
-// Lender is told when a query stops counting against the MaxInFlight bound
-// because it is presumed lost (Lost), and when that query is over (Found).
-// A caller that bounds its own workers can put one in the context of its
-// lookups (with [WithLender]) and start another worker meanwhile.
-type Lender interface {
-	Lost()
-	Found()
+// workerLender is told when a query stops counting against the
+// MaxInFlight bound because it is presumed lost (lost), and when that
+// query is over (found). The inventory puts one in the context of its
+// lookups (withLender) and starts another worker meanwhile.
+type workerLender interface {
+	lost()
+	found()
 }
 
 type lenderKey struct{}
 
-// WithLender returns a context whose queries tell l when they are presumed
+// withLender returns a context whose queries tell l when they are presumed
 // lost.
-func WithLender(ctx context.Context, l Lender) context.Context {
+func withLender(ctx context.Context, l workerLender) context.Context {
 	return context.WithValue(ctx, lenderKey{}, l)
 }
 
@@ -629,12 +639,12 @@ func WithLender(ctx context.Context, l Lender) context.Context {
 // caller holds a MaxInFlight slot, which this gives back.
 func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtype uint16, whole bool) reply {
 	slot := true
-	var lender Lender
+	var lender workerLender
 	defer func() {
 		if slot {
 			<-s.sem
 		} else if lender != nil {
-			lender.Found()
+			lender.found()
 		}
 	}()
 	u, holdFor, err := s.get()
@@ -689,7 +699,8 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 				return reply{err: err}
 			}
 			if !now.Before(expire) {
-				// A last look: the reply may be there unseen (see read).
+				// A last look: a reply that came as the deadline passed
+				// is there unread (a read past its deadline does not look).
 				for {
 					n, ok := u.readNow()
 					if !ok {
@@ -707,8 +718,8 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 				// other queries.
 				slot = false
 				<-s.sem
-				if lender, _ = ctx.Value(lenderKey{}).(Lender); lender != nil {
-					lender.Lost()
+				if lender, _ = ctx.Value(lenderKey{}).(workerLender); lender != nil {
+					lender.lost()
 				}
 			}
 			continue
