@@ -580,30 +580,8 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	errs = append(errs, dm.srv(use, &res.Domain)...)
 	sort.Strings(res.Domain.NoService)
 
-	// MTA-STS (RFC 8461 §3.1)
-	if ans, err := dm.lookup("_mta-sts."+fq, dns.TypeTXT); err != nil {
+	if err := dm.mtaSTS(use, &res.Domain); err != nil {
 		errs = append(errs, err)
-	} else {
-		var found []string
-		var rec dns.RR
-		for _, rr := range ans.Records {
-			txt := strings.Join(rr.(*dns.TXT).Txt, "")
-			if strings.HasPrefix(txt, "v=STSv1;") || txt == "v=STSv1" {
-				found = append(found, txt)
-				rec = rr
-			}
-		}
-		if len(found) > 0 {
-			sort.Strings(found)
-			m := &model.MTASTS{TXT: found[0]}
-			for _, f := range strings.Split(found[0], ";") {
-				if k, v, ok := strings.Cut(strings.TrimSpace(f), "="); ok && k == "id" {
-					m.ID = v
-				}
-			}
-			res.Domain.MTASTS = m
-			use("mta-sts."+d, model.RoleMTASTS, recordString(rec))
-		}
 	}
 
 	dm.own = make(map[string]nameInfo, len(conventionalNames))
@@ -642,26 +620,39 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	}
 
 	// The names: the domain's own resolved here, the others once per run.
+	var nerrs []error
+	res.Domain.Names, res.Names, nerrs = dm.names(uses, wild)
+	if res.Domain.Error == "" {
+		res.Domain.Error = joinErrors(nerrs)
+	}
+	return res
+}
+
+// names describes the names the domain uses (uses), sorted: its own
+// resolved here, the others once per run, CAA and TLSA for those that may
+// go on a certificate. It returns the names, their descriptions, and the
+// failed lookups of the domain's own names.
+func (d *dom) names(uses map[string]*usage, wild map[string]bool) ([]string, []model.Name, []error) {
 	list := make([]string, 0, len(uses))
 	for n := range uses {
 		list = append(list, n)
 	}
 	sort.Strings(list)
-	res.Names = make([]model.Name, len(list))
+	out := make([]model.Name, len(list))
 	var nerrs []error
 	for i, n := range list {
 		u := uses[n]
-		info := dm.name(n)
-		hereIs := here(info.addrs, rn.opts.ServerIPs)
+		info := d.name(n)
+		hereIs := here(info.addrs, d.rn.opts.ServerIPs)
 		caa := notLookedUp
-		planned := rn.mayPlan(info, hereIs)
+		planned := d.rn.mayPlan(info, hereIs)
 		if planned {
-			caa = dm.caa(n)
+			caa = d.caa(n)
 		}
 		nm := model.Name{
 			Name:       n,
 			Unicode:    names.Unicode(n),
-			Domains:    []string{d},
+			Domains:    []string{d.d},
 			CNAMEChain: trimDots(info.chain),
 			Addresses:  make([]string, 0, len(info.addrs)),
 			Here:       hereIs,
@@ -678,7 +669,7 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 		}
 		if info.err != nil {
 			nm.Error = info.err.Error()
-			if dm.ownFailure(info.err) {
+			if d.ownFailure(info.err) {
 				nerrs = append(nerrs, info.err)
 			}
 		} else if info.nx {
@@ -687,19 +678,46 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 		if planned && slices.Contains(u.roles, model.RoleMX) {
 			// A failed TLSA lookup leaves the name's addresses fine: it is
 			// the name's DANE problem, not a failed name or domain.
-			tlsa, err := dm.tlsa(n, info.chain)
+			tlsa, err := d.tlsa(n, info.chain)
 			nm.TLSA = tlsa
 			if err != nil {
 				nm.TLSAError = err.Error()
 			}
 		}
-		res.Names[i] = nm
+		out[i] = nm
 	}
-	res.Domain.Names = list
-	if res.Domain.Error == "" {
-		res.Domain.Error = joinErrors(nerrs)
+	return list, out, nerrs
+}
+
+// mtaSTS looks up the domain's _mta-sts TXT record (RFC 8461 §3.1): with a
+// "v=STSv1" one, the domain's MTASTS is set and mta-sts.<domain> is used.
+func (d *dom) mtaSTS(use func(name, role, record string), dom *model.Domain) error {
+	ans, err := d.lookup("_mta-sts."+d.d+".", dns.TypeTXT)
+	if err != nil {
+		return err
 	}
-	return res
+	var found []string
+	var rec dns.RR
+	for _, rr := range ans.Records {
+		txt := strings.Join(rr.(*dns.TXT).Txt, "")
+		if strings.HasPrefix(txt, "v=STSv1;") || txt == "v=STSv1" {
+			found = append(found, txt)
+			rec = rr
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	sort.Strings(found)
+	m := &model.MTASTS{TXT: found[0]}
+	for _, f := range strings.Split(found[0], ";") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(f), "="); ok && k == "id" {
+			m.ID = v
+		}
+	}
+	dom.MTASTS = m
+	use("mta-sts."+d.d, model.RoleMTASTS, recordString(rec))
+	return nil
 }
 
 // CAANotLookedUp is the CAA verdict's reason for a name whose CAA the
