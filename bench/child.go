@@ -60,7 +60,9 @@ type childStats struct {
 	CSW int64 `json:"csw"`
 }
 
-// childMain serves until stdin closes. Commands, one a line: "stats".
+// childMain serves until stdin closes. Commands, one a line: "stats";
+// "unbound" (start a private unbound forwarding to the responder, cold,
+// stopping the one before) and "unbound-stop".
 func childMain() int {
 	var cfg childConfig
 	if err := json.Unmarshal([]byte(os.Getenv(childEnv)), &cfg); err != nil {
@@ -77,9 +79,17 @@ func childMain() int {
 	if err := out.Encode(ready); err != nil {
 		return 1
 	}
+	var ub *unboundProc
+	defer func() {
+		if ub != nil {
+			ub.stop()
+		}
+	}()
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		switch sc.Text() {
+		case "unbound", "unbound-stop":
+			_ = out.Encode(unboundCommand(sc.Text(), ready.DNS, &ub))
 		case "stats":
 			var ru syscall.Rusage
 			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)

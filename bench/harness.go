@@ -61,6 +61,21 @@ type DNSResults struct {
 	Inventory *InventoryResult `json:"inventory,omitempty"`
 	Drop      *DropResult      `json:"drop,omitempty"`
 	QPSCap    *QPSResult       `json:"qps_cap,omitempty"`
+	Cut       *CutResult       `json:"cut,omitempty"`
+	Unbound   *UnboundResult   `json:"unbound,omitempty"`
+}
+
+// CutResult compares inventories with and without the SRV cut (RFC 8020,
+// dnscheck.Options.NoNXDomainCut) on the same domains: same finds, fewer
+// questions.
+type CutResult struct {
+	Domains      int            `json:"domains"`
+	Queries      int            `json:"queries"`
+	QueriesNoCut int            `json:"queries_no_cut"`
+	ByType       map[string]int `json:"by_type"`
+	ByTypeNoCut  map[string]int `json:"by_type_no_cut"`
+	Same         bool           `json:"same"`
+	Diff         string         `json:"diff,omitempty"` // the first difference
 }
 
 // QPSResult is an inventory with a query rate cap (--qps): the rate sent
@@ -230,6 +245,7 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*Results, error) 
 		{"dns", func(ctx context.Context) error { return st.inventoryStages(ctx, packed) }},
 		{"tls", st.probeStages},
 		{"plan", st.planStages},
+		{"unbound", st.unboundStages},
 	} {
 		if cfg.Only != nil && !cfg.Only[stage.name] {
 			continue

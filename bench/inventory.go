@@ -1,8 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"net/netip"
+	"reflect"
 	"runtime"
 	"runtime/debug"
 	"time"
@@ -15,17 +18,28 @@ import (
 // inventoryRun inventories domains with a new Resolver, as one certplan run
 // would.
 func (st *stages) inventoryRun(ctx context.Context, domains []string, timeout time.Duration) (*model.Inventory, time.Duration, error) {
-	return st.inventoryStream(ctx, domains, timeout, 0, nil)
+	return st.inventoryStream(ctx, domains, invRun{timeout: timeout})
 }
 
-// inventoryStream is inventoryRun with a query rate cap (0: none) and a
-// callback for each domain's result as it is emitted.
-func (st *stages) inventoryStream(ctx context.Context, domains []string, timeout time.Duration, qps float64, emit func(dnscheck.DomainResult)) (*model.Inventory, time.Duration, error) {
+// invRun is how inventoryStream runs.
+type invRun struct {
+	server  string        // the resolver; "": the responder
+	timeout time.Duration // a try's
+	qps     float64       // the query rate cap (0: none)
+	noCut   bool          // dnscheck.Options.NoNXDomainCut
+	emit    func(dnscheck.DomainResult)
+}
+
+// inventoryStream is inventoryRun with a callback for each domain's result
+// as it is emitted, another resolver, a query rate cap, or the SRV cut
+// turned off.
+func (st *stages) inventoryStream(ctx context.Context, domains []string, ir invRun) (*model.Inventory, time.Duration, error) {
+	server := cmp.Or(ir.server, st.ch.Ready.DNS)
 	r, err := dnscheck.NewResolver(dnscheck.Config{
-		Servers:     []string{st.ch.Ready.DNS},
-		Timeout:     timeout,
+		Servers:     []string{server},
+		Timeout:     ir.timeout,
 		MaxInFlight: st.cfg.Concurrency,
-		QPS:         qps,
+		QPS:         ir.qps,
 	})
 	if err != nil {
 		return nil, 0, err
@@ -35,19 +49,20 @@ func (st *stages) inventoryStream(ctx context.Context, domains []string, timeout
 	for _, ip := range mailIPs {
 		ips = append(ips, netip.MustParseAddr(ip))
 	}
-	opts := dnscheck.Options{ServerIPs: ips}
+	opts := dnscheck.Options{ServerIPs: ips, NoNXDomainCut: ir.noCut}
 	c := dnscheck.NewCollector(opts)
 	start := time.Now()
 	before := r.Queries()
 	err = r.Stream(ctx, domains, opts, func(d dnscheck.DomainResult) {
-		if emit != nil {
-			emit(d)
+		if ir.emit != nil {
+			ir.emit(d)
 		}
 		c.Add(d)
 	})
 	inv := c.Inventory()
 	el := time.Since(start)
 	inv.Stats.Queries = int(r.Queries() - before)
+	inv.Stats.QueriesByType = r.QueriesByType()
 	return inv, el, err
 }
 
@@ -127,7 +142,52 @@ func (st *stages) inventoryStages(ctx context.Context, qs *fastdns.Queries) erro
 			t.Ratio = t.QPS / c
 		}
 	}
+	if err := st.cut(ctx); err != nil {
+		return err
+	}
 	return st.dropped(ctx)
+}
+
+// cut inventories the first CutDomains domains with the SRV cut
+// (dnscheck.Options.NoNXDomainCut false, the default) and without: the
+// two inventories must be the same (names, roles, addresses, CAA
+// verdicts, domains), the first in fewer questions.
+func (st *stages) cut(ctx context.Context) error {
+	domains := st.domains[:min(st.cfg.CutDomains, len(st.domains))]
+	with, _, err := st.inventoryStream(ctx, domains, invRun{timeout: 5 * time.Second})
+	if err != nil {
+		return err
+	}
+	without, _, err := st.inventoryStream(ctx, domains, invRun{timeout: 5 * time.Second, noCut: true})
+	if err != nil {
+		return err
+	}
+	cr := &CutResult{Domains: len(domains), Queries: with.Stats.Queries, QueriesNoCut: without.Stats.Queries,
+		ByType: with.Stats.QueriesByType, ByTypeNoCut: without.Stats.QueriesByType, Diff: inventoryDiff(with, without)}
+	cr.Same = cr.Diff == ""
+	st.log.logf("inventory with and without the SRV cut: %d domains, %.2f and %.2f questions a domain, same finds: %v %s",
+		cr.Domains, float64(cr.Queries)/float64(cr.Domains), float64(cr.QueriesNoCut)/float64(cr.Domains), cr.Same, cr.Diff)
+	st.res.DNS.Cut = cr
+	return nil
+}
+
+// inventoryDiff describes the first difference between two inventories'
+// names and domains, or returns "".
+func inventoryDiff(a, b *model.Inventory) string {
+	if len(a.Names) != len(b.Names) || len(a.Domains) != len(b.Domains) {
+		return fmt.Sprintf("%d and %d names, %d and %d domains", len(a.Names), len(b.Names), len(a.Domains), len(b.Domains))
+	}
+	for i := range a.Names {
+		if !reflect.DeepEqual(a.Names[i], b.Names[i]) {
+			return fmt.Sprintf("name %+v, and without the cut %+v", a.Names[i], b.Names[i])
+		}
+	}
+	for i := range a.Domains {
+		if !reflect.DeepEqual(a.Domains[i], b.Domains[i]) {
+			return fmt.Sprintf("domain %+v, and without the cut %+v", a.Domains[i], b.Domains[i])
+		}
+	}
+	return ""
 }
 
 // dropped inventories DropDomains domains of which DeadZones sit under a
@@ -147,7 +207,7 @@ func (st *stages) dropped(ctx context.Context) error {
 	}
 	start := time.Now()
 	var liveBy, firstDead time.Duration
-	inv, el, err := st.inventoryStream(ctx, all, cfg.DNSTimeout, 0, func(d dnscheck.DomainResult) {
+	inv, el, err := st.inventoryStream(ctx, all, invRun{timeout: cfg.DNSTimeout, emit: func(d dnscheck.DomainResult) {
 		t := time.Since(start)
 		if dead[d.Domain.Domain] {
 			if firstDead == 0 {
@@ -156,7 +216,7 @@ func (st *stages) dropped(ctx context.Context) error {
 		} else {
 			liveBy = t
 		}
-	})
+	}})
 	if err != nil {
 		return err
 	}
@@ -178,12 +238,12 @@ func (st *stages) qpsCap(ctx context.Context) error {
 	// About 15,000 queries: three seconds at the cap, so the token
 	// bucket's first burst does not count.
 	const cap = 5000
-	domains := st.domains[:min(600, len(st.domains))]
+	domains := st.domains[:min(1000, len(st.domains))]
 	before, err := st.ch.Stats()
 	if err != nil {
 		return err
 	}
-	_, el, err := st.inventoryStream(ctx, domains, 5*time.Second, cap, nil)
+	_, el, err := st.inventoryStream(ctx, domains, invRun{timeout: 5 * time.Second, qps: cap})
 	if err != nil {
 		return err
 	}

@@ -68,24 +68,27 @@ func main() {
 
 // config sizes a run.
 type config struct {
-	Mode        string          `json:"mode"`
-	Domains     int             `json:"domains"`
-	Probes      int             `json:"probes"`
-	Concurrency int             `json:"concurrency"`
-	Seed        uint64          `json:"seed"`
-	DNSSockets  int             `json:"dns_sockets"`
-	PlanNames   []int           `json:"plan_names"`
-	DropDomains int             `json:"drop_domains"` // domains in the dropped-queries case
-	DeadZones   int             `json:"dead_zones"`   // of which under a name server that never answers
-	DNSTimeout  time.Duration   `json:"dns_timeout_ns"`
-	DeadProbes  int             `json:"dead_probes"` // endpoints in the dead-hosts case
-	DeadTimeout time.Duration   `json:"dead_timeout_ns"`
-	Reps        int             `json:"reps"`           // ceiling runs, best kept
-	Only        map[string]bool `json:"only,omitempty"` // stages to run; nil runs all
-	Deadline    time.Duration   `json:"-"`
-	Out         string          `json:"-"`
-	CPUProfile  string          `json:"-"`
-	Transport   bool            `json:"transport,omitempty"` // measure the Resolver alone too
+	Mode        string `json:"mode"`
+	Domains     int    `json:"domains"`
+	Probes      int    `json:"probes"`
+	Concurrency int    `json:"concurrency"`
+	Seed        uint64 `json:"seed"`
+	DNSSockets  int    `json:"dns_sockets"`
+	PlanNames   []int  `json:"plan_names"`
+	DropDomains int    `json:"drop_domains"` // domains in the dropped-queries case
+	CutDomains  int    `json:"cut_domains"`  // domains inventoried with and without the SRV cut
+	// UnboundDomains are inventoried through a private unbound.
+	UnboundDomains int             `json:"unbound_domains"`
+	DeadZones      int             `json:"dead_zones"` // of which under a name server that never answers
+	DNSTimeout     time.Duration   `json:"dns_timeout_ns"`
+	DeadProbes     int             `json:"dead_probes"` // endpoints in the dead-hosts case
+	DeadTimeout    time.Duration   `json:"dead_timeout_ns"`
+	Reps           int             `json:"reps"`           // ceiling runs, best kept
+	Only           map[string]bool `json:"only,omitempty"` // stages to run; nil runs all
+	Deadline       time.Duration   `json:"-"`
+	Out            string          `json:"-"`
+	CPUProfile     string          `json:"-"`
+	Transport      bool            `json:"transport,omitempty"` // measure the Resolver alone too
 }
 
 func (c *config) fill(small bool) {
@@ -104,6 +107,8 @@ func (c *config) fill(small bool) {
 	def(&c.Domains, 100_000, 1_000)
 	def(&c.Probes, 10_000, 200)
 	def(&c.DropDomains, 1_000, 200)
+	def(&c.CutDomains, 10_000, 1_000)
+	def(&c.UnboundDomains, 10_000, 1_000)
 	def(&c.DeadProbes, 1_000, 100)
 	def(&c.Reps, 2, 1)
 	def(&c.Concurrency, 64, 64)

@@ -6,6 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -48,6 +51,56 @@ func (r *Results) judge() {
 	if q := r.DNS.QPSCap; q != nil {
 		add("--qps: rate sent ÷ cap", q.QPS/q.Cap, "<= 1.05 (bucket burst)", q.WithinCap)
 	}
+	// Issue 20's targets.
+	if inv := r.DNS.Inventory; inv != nil && inv.Domains > 0 {
+		x := float64(inv.Queries) / float64(inv.Domains)
+		add("inventory questions a domain (issue 20)", x, "<= 15", x <= 15)
+	}
+	if u := r.DNS.Unbound; u != nil && u.Domains == 10_000 {
+		add("10,000 domains through unbound, seconds (issue 20)", u.Elapsed.Seconds(), "<= 5", u.Elapsed <= 5*time.Second)
+	}
+	if c := r.DNS.Cut; c != nil {
+		add("SRV cut: same finds as without it (1 = yes)", b2f(c.Same), "= 1", c.Same)
+	}
+}
+
+// thousands is n with a comma between thousands: 10,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// seconds is "7.81, 8.02 s".
+func seconds(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.2f", x)
+	}
+	return strings.Join(parts, ", ") + " s"
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// byType is "A 6113, AAAA 1870, ...", the counts in the order of the
+// types' names.
+func byType[T int | int64](m map[string]T) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		keys[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(keys, ", ")
 }
 
 func rate(x float64) string {
@@ -95,6 +148,17 @@ func (r *Results) printTable(w io.Writer) {
 		fmt.Fprintf(tw, "  inventory memory\t%s\tpeak RSS; peak heap %s; %d names; %d domains failed (%d expected: NXDOMAIN)\n",
 			mib(inv.PeakRSS), mib(inv.PeakHeap), inv.Names, inv.DomainsFailed, inv.FailedWant)
 	}
+	if inv := d.Inventory; inv != nil && inv.Domains > 0 {
+		fmt.Fprintf(tw, "  questions a domain\t%.2f\t%s\n", float64(inv.Queries)/float64(inv.Domains), byType(inv.ByType))
+	}
+	if c := d.Cut; c != nil {
+		same := "the same finds"
+		if !c.Same {
+			same = "DIFFERENT finds: " + c.Diff
+		}
+		fmt.Fprintf(tw, "  without the SRV cut\t%.2f\tquestions a domain with --no-nxdomain-cut (%.2f with the cut), %d domains: %s\n",
+			float64(c.QueriesNoCut)/float64(c.Domains), float64(c.Queries)/float64(c.Domains), c.Domains, same)
+	}
 	if dr := d.Drop; dr != nil {
 		fmt.Fprintf(tw, "dns with dropped queries\t%s\t%d domains, %d under a silent server; clean %s; bound %s (clean + %d × %s + slack); in series %s\n",
 			dur(dr.Elapsed), dr.Domains, dr.Dead, dur(dr.CleanTime), dur(dr.Bound), dr.Tries, dur(dr.Timeout), dur(dr.InSeries))
@@ -102,6 +166,10 @@ func (r *Results) printTable(w io.Writer) {
 	}
 	if q := d.QPSCap; q != nil {
 		fmt.Fprintf(tw, "dns with --qps %.0f\t%s q/s\t%d domains, %d queries in %s\n", q.Cap, rate(q.QPS), q.Domains, q.Queries, dur(q.Elapsed))
+	}
+	if u := d.Unbound; u != nil {
+		fmt.Fprintf(tw, "%s domains through unbound\t%s\t%.2f questions a domain (%d), %d forwarded to the responder, unbound cpu %s, %d failed; %s, cold cache each run; runs %s\n",
+			thousands(u.Domains), dur(u.Elapsed), float64(u.Questions)/float64(u.Domains), u.Questions, u.Forwarded, dur(u.UnboundCPU), u.Failed, u.Version, seconds(u.Runs))
 	}
 	t := r.TLS
 	if t.Ceiling.Handshakes > 0 {
@@ -119,7 +187,7 @@ func (r *Results) printTable(w io.Writer) {
 	}
 	tw.Flush()
 	if len(r.Targets) > 0 {
-		fmt.Fprintln(w, "\ntargets (issue 7)")
+		fmt.Fprintln(w, "\ntargets (issues 7 and 20)")
 		if r.Config.Mode == "small" {
 			fmt.Fprintln(w, "  (small mode: runs too short for the ratios to mean much; run the full mode)")
 		}

@@ -229,12 +229,12 @@ func (r CAAResult) Verdict() model.CAAVerdict {
 // with "*." is a wildcard: the search starts at its parent and issuewild
 // applies.
 func (r *Resolver) CAA(ctx context.Context, name, caID string) CAAResult {
-	return r.caa(ctx, name, caID, "")
+	return caa(ctx, r, name, caID, "")
 }
 
-// caa is CAA; the names strictly under below (a normalised domain, "" for
-// none) are asked without the cache.
-func (r *Resolver) caa(ctx context.Context, name, caID, below string) CAAResult {
+// caa is CAA through q; the names strictly under below (a normalised
+// domain, "" for none) are asked as questions no one else asks.
+func caa(ctx context.Context, q Querier, name, caID, below string) CAAResult {
 	if caID == "" {
 		caID = DefaultCAIdentifier
 	}
@@ -242,7 +242,7 @@ func (r *Resolver) caa(ctx context.Context, name, caID, below string) CAAResult 
 	wildcard := strings.HasPrefix(name, "*.")
 	name = strings.TrimPrefix(name, "*.")
 	for n := dns.Fqdn(name); n != "." && n != ""; {
-		ans, err := r.lookup(ctx, n, dns.TypeCAA, below == "" || !strictlyUnder(n, below))
+		ans, err := lookup(ctx, q, n, dns.TypeCAA, below == "" || !strictlyUnder(n, below))
 		if err != nil {
 			var res CAAResult
 			res.Err = err

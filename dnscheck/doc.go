@@ -9,11 +9,43 @@
 //
 // For each hosted domain D, the inventory holds:
 //   - the MX targets, except a null MX ("MX 0 .", RFC 7505);
-//   - the targets of the [SRVServices] records under D (RFC 6186, RFC 8314,
+//   - the targets of the SRV records under D (RFC 6186, RFC 8314,
 //     autodiscover), except a target of "." (service not provided);
-//   - the [ConventionalNames] under D that resolve to an address, directly
+//   - the conventional names under D (mail, smtp, imap, pop, autoconfig, autodiscover) that resolve to an address, directly
 //     or through CNAMEs;
 //   - mta-sts.D when _mta-sts.D has a "v=STSv1" TXT record (RFC 8461).
+//
+// # Questions not asked
+//
+// The inventory asks only what earlier answers leave open:
+//   - AAAA is not asked after an A NXDOMAIN of the same name: a name that
+//     does not exist has no records of any type (RFC 1034 §4.3.2, RFC
+//     8020). At the end of a CNAME chain the NXDOMAIN speaks of the target
+//     (RFC 6604), which AAAA would reach through the same chain. A NODATA
+//     says nothing of AAAA.
+//   - A CNAME chain whose answer ends without the records asked and
+//     carries the SOA of the end's zone is a NODATA of the end (RFC 2308):
+//     the end is not asked again ([Response.NegZone]).
+//   - _tcp.D is asked before the SRV owners below it; when it
+//     answers NXDOMAIN itself (not at the end of a CNAME chain), nothing
+//     exists below it (RFC 8020) and they are not asked. This assumes the
+//     name servers follow RFC 8020: one that answers NXDOMAIN for an empty
+//     non-terminal (_tcp.D when only _imap._tcp.D has records) would hide
+//     the SRV records this way. [Options.NoNXDomainCut] asks them all.
+//   - A name just under D that answers NXDOMAIN itself (_tcp.D, mail.D)
+//     shows that D has no wildcard record, which would have answered for
+//     it: the wildcard probe is not asked (unless NoNXDomainCut).
+//   - CAA and TLSA are looked up only for names that may go on a
+//     certificate: those that point here (all or some of their addresses
+//     are Options.ServerIPs), whose address lookup failed, or every name
+//     when no server IP is given. The others' CAA verdict says
+//     [CAANotLookedUp], with CAAOK false; the planner leaves them out as
+//     pointing elsewhere before it looks at CAA.
+//
+// CAA climbing and TLSA stay shared across domains, through the
+// Resolver's cache. [Resolver.QueriesByType] counts the questions by
+// type; the inventory's summary holds them
+// ([model.InventoryStats.QueriesByType]).
 //
 // A failing lookup of one of D's own names (SERVFAIL, REFUSED, timeout,
 // NXDOMAIN of the domain itself) is recorded on D, naming the query and the
@@ -46,11 +78,26 @@
 // merges concurrent identical queries, so a name shared by a thousand
 // domains is asked once per type.
 //
-// An inventory looks up many domains at once, each one lookup at a time;
-// the names under a domain are asked without the cache (no other domain
-// asks them), and a timeout on one of them, after every try, ends the
-// domain's other lookups at once: a silent name server costs one lookup's
-// tries.
+// The inventory ([Inventory], [Stream]) asks through a [Querier], a
+// single method that asks one question; [Resolver] is the one certplan
+// uses ([Resolver.Inventory] and [Resolver.Stream] take their defaults
+// from it). The inventory looks up many domains at once, each one lookup
+// at a time; the names under a domain are asked as questions no one else
+// asks (not through the cache), and a timeout on one of them, after every
+// try, ends the domain's other lookups at once: a silent name server costs
+// one lookup's tries. While a Resolver's query is presumed lost, its
+// domain's worker is lent: another worker starts meanwhile (up to eight
+// times the workers), so silent name servers hold back no one.
+//
+// # Files
+//
+//   - inventory.go: the inventory of a domain, its names and the run;
+//   - querier.go: the Querier interface, and the Resolver's;
+//   - lookup.go: a lookup with CNAME chains followed, [QueryError];
+//   - caa.go: CAA climbing and evaluation (RFC 8659, RFC 8657);
+//   - resolver.go: the Resolver: sockets, retries, TCP, the cache, the
+//     query counts, the rate cap;
+//   - input.go: domain lists and zone directories.
 //
 // # Domain sources
 //

@@ -25,19 +25,33 @@ type Options struct {
 	// DefaultCAIdentifier.
 	CAIdentifier string
 	// Workers is how many domains are looked up at once, each one query
-	// at a time; default the Resolver's MaxInFlight (more workers than
+	// at a time; default the Resolver's MaxInFlight ([DefaultWorkers] for
+	// another Querier) (more workers than
 	// slots would keep the slots no busier on a busy machine, and each
 	// query would then also wait for a slot: a park and a wake-up more),
 	// the queries under way staying bounded by MaxInFlight. A domain whose query
 	// is presumed lost (see [Resolver]) does not count while it waits: up to
-	// MaxLent others start meanwhile, so silent name servers hold back no
+	// eight times Workers others start meanwhile, so silent name servers hold back no
 	// one.
 	Workers int
+	// NoNXDomainCut asks every SRV owner under a domain even when their
+	// shared parent, _tcp.<domain>, answered NXDOMAIN, and asks the
+	// wildcard probe even when a sibling answered NXDOMAIN. By default an
+	// NXDOMAIN means that nothing exists below the name either (RFC 8020);
+	// a name server that answers NXDOMAIN for an empty non-terminal
+	// (_tcp.<domain> when only _imap._tcp.<domain> has records) breaks
+	// that rule, and would hide the SRV records below it.
+	NoNXDomainCut bool
+
+	// askAll asks every question as before the cuts: AAAA after an A
+	// NXDOMAIN, CAA and TLSA of names that do not point here. For tests
+	// that check the cuts lose nothing.
+	askAll bool
 }
 
-// SRVServices are the SRV owners looked up under each domain (RFC 6186,
+// srvServices are the SRV owners looked up under each domain (RFC 6186,
 // RFC 8314, and Microsoft's autodiscover), with the role of their targets.
-var SRVServices = []struct{ Prefix, Role string }{
+var srvServices = []struct{ Prefix, Role string }{
 	{"_submission._tcp", model.RoleSubmission},
 	{"_submissions._tcp", model.RoleSubmissions},
 	{"_imap._tcp", model.RoleIMAP},
@@ -47,9 +61,9 @@ var SRVServices = []struct{ Prefix, Role string }{
 	{"_autodiscover._tcp", model.RoleAutodiscover},
 }
 
-// ConventionalNames are the names under each domain that are in the
+// conventionalNames are the names under each domain that are in the
 // inventory when they resolve to an address, with their roles.
-var ConventionalNames = []struct{ Label, Role string }{
+var conventionalNames = []struct{ Label, Role string }{
 	{"mail", model.RoleMail},
 	{"smtp", model.RoleSMTP},
 	{"imap", model.RoleIMAP},
@@ -72,32 +86,67 @@ type DomainResult struct {
 // Domains are normalised first (an invalid one is an error before any
 // query); failures of single domains are recorded in the inventory, not
 // returned. The error is non-nil only for bad input or a cancelled ctx.
+// Options.Workers defaults to the Resolver's MaxInFlight, and the summary
+// counts the queries the Resolver sent meanwhile.
 func (r *Resolver) Inventory(ctx context.Context, domains []string, opts Options) (*model.Inventory, error) {
+	return Inventory(ctx, r, domains, r.workers(opts))
+}
+
+// Stream is [Stream] through the Resolver, Options.Workers defaulting to
+// its MaxInFlight.
+func (r *Resolver) Stream(ctx context.Context, domains []string, opts Options, emit func(DomainResult)) error {
+	return Stream(ctx, r, domains, r.workers(opts), emit)
+}
+
+func (r *Resolver) workers(opts Options) Options {
+	if opts.Workers <= 0 {
+		opts.Workers = r.cfg.MaxInFlight
+	}
+	return opts
+}
+
+// Inventory is [Resolver.Inventory] through any Querier. When q counts its
+// queries ([QueryCounter]), the summary holds how many it sent.
+func Inventory(ctx context.Context, q Querier, domains []string, opts Options) (*model.Inventory, error) {
 	c := NewCollector(opts)
-	before := r.Queries()
-	err := r.Stream(ctx, domains, opts, c.Add)
+	qc, counts := q.(QueryCounter)
+	var before int64
+	var beforeBy map[string]int
+	if counts {
+		before, beforeBy = qc.Queries(), qc.QueriesByType()
+	}
+	err := Stream(ctx, q, domains, opts, c.Add)
 	inv := c.Inventory()
-	inv.Stats.Queries = int(r.Queries() - before)
+	if counts {
+		inv.Stats.Queries = int(qc.Queries() - before)
+		inv.Stats.QueriesByType = qc.QueriesByType()
+		for t, n := range beforeBy {
+			if inv.Stats.QueriesByType[t] -= n; inv.Stats.QueriesByType[t] == 0 {
+				delete(inv.Stats.QueriesByType, t)
+			}
+		}
+	}
 	return inv, err
 }
 
-// Stream looks up every domain, Workers at a time, and calls emit with each
-// domain's result as soon as it is complete, so a slow domain does not hold
-// back the others. emit is called from one goroutine at a time. Stream
-// returns when every domain is done, or with ctx's error when it is
-// cancelled (domains not done then are not emitted).
-func (r *Resolver) Stream(ctx context.Context, domains []string, opts Options, emit func(DomainResult)) error {
+// Stream looks up every domain through q, Workers at a time (default
+// [DefaultWorkers]), and calls emit with each domain's result as soon as
+// it is complete, so a slow domain does not hold back the others. emit is
+// called from one goroutine at a time. Stream returns when every domain is
+// done, or with ctx's error when it is cancelled (domains not done then
+// are not emitted).
+func Stream(ctx context.Context, q Querier, domains []string, opts Options, emit func(DomainResult)) error {
 	list, err := normalizeAll(domains)
 	if err != nil {
 		return err
 	}
-	rn := &run{r: r, opts: opts, names: map[string]*nameCall{}}
+	rn := &run{q: q, opts: opts, names: map[string]*nameCall{}}
 	if rn.opts.CAIdentifier == "" {
 		rn.opts.CAIdentifier = DefaultCAIdentifier
 	}
 	workers := opts.Workers
 	if workers <= 0 {
-		workers = r.cfg.MaxInFlight
+		workers = DefaultWorkers
 	}
 	if workers > len(list) {
 		workers = len(list)
@@ -105,8 +154,8 @@ func (r *Resolver) Stream(ctx context.Context, domains []string, opts Options, e
 	jobs := make(chan string)
 	results := make(chan DomainResult, workers)
 	var wg sync.WaitGroup
-	pool := &lender{target: workers, max: MaxLent * workers}
-	wctx := WithLender(ctx, pool)
+	pool := &lender{target: workers, max: maxLent * workers}
+	wctx := withLender(ctx, pool)
 	pool.start = func() {
 		wg.Go(func() {
 			for d := range jobs {
@@ -145,9 +194,13 @@ func (r *Resolver) Stream(ctx context.Context, domains []string, opts Options, e
 	return ctx.Err()
 }
 
-// MaxLent is how many domains, per worker, may wait on presumed-lost
+// maxLent is how many domains, per worker, may wait on presumed-lost
 // queries while others take their place.
-const MaxLent = 8
+const maxLent = 8
+
+// DefaultWorkers is Options.Workers' default with a Querier other than a
+// Resolver (whose default is its MaxInFlight).
+const DefaultWorkers = 64
 
 // lender keeps target workers looking up domains while some wait on
 // presumed-lost queries.
@@ -160,7 +213,7 @@ type lender struct {
 	start   func()
 }
 
-func (l *lender) Lost() {
+func (l *lender) lost() {
 	l.mu.Lock()
 	l.lent++
 	more := l.running-l.lent < l.target && l.running < l.target+l.max
@@ -173,7 +226,7 @@ func (l *lender) Lost() {
 	}
 }
 
-func (l *lender) Found() {
+func (l *lender) found() {
 	l.mu.Lock()
 	l.lent--
 	l.mu.Unlock()
@@ -211,7 +264,7 @@ func normalizeAll(domains []string) ([]string, error) {
 // run is one inventory: its options and the names of the inventory
 // already resolved.
 type run struct {
-	r    *Resolver
+	q    Querier
 	opts Options
 
 	mu    sync.Mutex
@@ -245,12 +298,15 @@ type usage struct {
 // domain's name servers are silent, and its other lookups fail at once (as
 // timeouts too) instead of each waiting out its own tries.
 type dom struct {
-	rn     *run
-	d      string              // the domain, normalised
-	own    map[string]nameInfo // its conventional names, resolved
-	ctx    context.Context
-	dctx   context.Context
-	cancel context.CancelCauseFunc
+	rn  *run
+	d   string              // the domain, normalised
+	own map[string]nameInfo // its conventional names, resolved
+	// noWildcard is set when a name just under the domain answered
+	// NXDOMAIN itself: a wildcard *.<domain> would have answered for it.
+	noWildcard bool
+	ctx        context.Context
+	dctx       context.Context
+	cancel     context.CancelCauseFunc
 }
 
 // silentError is the cause of a lookup not made because an earlier lookup
@@ -301,7 +357,7 @@ func (d *dom) check(ctx context.Context, name string, qtype uint16, err error) e
 // not through the cache), with the domain's context rules.
 func (d *dom) lookup(name string, qtype uint16) (Answer, error) {
 	ctx := d.ctxFor(name)
-	ans, err := d.rn.r.lookup(ctx, name, qtype, false)
+	ans, err := lookup(ctx, d.rn.q, name, qtype, false)
 	return ans, d.check(ctx, name, qtype, err)
 }
 
@@ -312,7 +368,7 @@ func (d *dom) name(name string) nameInfo {
 		return info
 	}
 	if under(name, d.d) {
-		return resolveName(name, d.lookup)
+		return d.resolve(name)
 	}
 	info := d.rn.name(d.ctx, name)
 	return info
@@ -324,7 +380,7 @@ func (d *dom) caa(name string) CAAResult {
 	if !under(name, d.d) {
 		return d.rn.caa(d.ctx, name)
 	}
-	res := d.rn.r.caa(d.dctx, name, d.rn.opts.CAIdentifier, d.d)
+	res := caa(d.dctx, d.rn.q, name, d.rn.opts.CAIdentifier, d.d)
 	if res.Err != nil {
 		if err := d.check(d.dctx, name, dns.TypeCAA, res.Err); err != res.Err {
 			res.Err = err
@@ -395,7 +451,7 @@ func (d *dom) wildcard() (map[string]bool, []string) {
 	probe := wildcardProbe(d.d, rand.Uint32())
 	// Not through d.lookup: a timeout here is no sign that the domain's
 	// servers are silent for its real names.
-	ans, err := d.rn.r.lookup(d.dctx, probe, qtype, false)
+	ans, err := lookup(d.dctx, d.rn.q, probe, qtype, false)
 	if err != nil || len(ans.Records) == 0 {
 		return nil, nil
 	}
@@ -433,6 +489,50 @@ func (d *dom) wildcard() (map[string]bool, []string) {
 	}
 	return marked, addrs
 }
+
+// srv looks up the SRV owners under the domain ([srvServices]) and
+// returns the failed lookups. _tcp.<domain>, the parent they share, is
+// asked first: when it does not exist, neither does anything below it
+// (RFC 8020), and the seven are not asked ([Options.NoNXDomainCut] asks
+// them anyway). An NXDOMAIN at the end of a CNAME chain speaks of the
+// target, not of _tcp.<domain>, and cuts nothing.
+func (d *dom) srv(use func(name, role, record string), dom *model.Domain) []error {
+	if d.cut() {
+		// Not through d.lookup: a failure here is the children's to
+		// report, as they would without the cut.
+		ans, err := lookup(d.dctx, d.rn.q, "_tcp."+d.d+".", dns.TypeSRV, false)
+		if err == nil && ans.NXDomain && len(ans.Chain) == 0 {
+			d.noWildcard = true // *.<domain> would answer for _tcp.<domain>
+			return nil
+		}
+	}
+	var errs []error
+	for _, s := range srvServices {
+		owner := s.Prefix + "." + d.d + "."
+		ans, err := d.lookup(owner, dns.TypeSRV)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		dot := false
+		for _, rr := range ans.Records {
+			srv := rr.(*dns.SRV)
+			if srv.Target == "." {
+				dot = true // RFC 6186 §4: the service is not provided
+				continue
+			}
+			use(names.FromDNS(srv.Target), s.Role, recordString(rr))
+		}
+		if dot {
+			dom.NoService = append(dom.NoService, strings.TrimSuffix(owner, "."))
+		}
+	}
+	return errs
+}
+
+// cut reports whether an NXDOMAIN below the domain is taken to mean that
+// nothing exists under that name (RFC 8020).
+func (d *dom) cut() bool { return !d.rn.opts.NoNXDomainCut && !d.rn.opts.askAll }
 
 // domain looks up one hosted domain d (normalised): its lookups one after
 // the other (the domains, many at once, keep the queries going).
@@ -477,62 +577,24 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 		use(names.FromDNS(mx.Mx), model.RoleMX, recordString(rr))
 	}
 
-	for _, s := range SRVServices {
-		owner := s.Prefix + "." + fq
-		ans, err := dm.lookup(owner, dns.TypeSRV)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		dot := false
-		for _, rr := range ans.Records {
-			srv := rr.(*dns.SRV)
-			if srv.Target == "." {
-				dot = true // RFC 6186 §4: the service is not provided
-				continue
-			}
-			use(names.FromDNS(srv.Target), s.Role, recordString(rr))
-		}
-		if dot {
-			res.Domain.NoService = append(res.Domain.NoService, strings.TrimSuffix(owner, "."))
-		}
-	}
+	errs = append(errs, dm.srv(use, &res.Domain)...)
 	sort.Strings(res.Domain.NoService)
 
-	// MTA-STS (RFC 8461 §3.1)
-	if ans, err := dm.lookup("_mta-sts."+fq, dns.TypeTXT); err != nil {
+	if err := dm.mtaSTS(use, &res.Domain); err != nil {
 		errs = append(errs, err)
-	} else {
-		var found []string
-		var rec dns.RR
-		for _, rr := range ans.Records {
-			txt := strings.Join(rr.(*dns.TXT).Txt, "")
-			if strings.HasPrefix(txt, "v=STSv1;") || txt == "v=STSv1" {
-				found = append(found, txt)
-				rec = rr
-			}
-		}
-		if len(found) > 0 {
-			sort.Strings(found)
-			m := &model.MTASTS{TXT: found[0]}
-			for _, f := range strings.Split(found[0], ";") {
-				if k, v, ok := strings.Cut(strings.TrimSpace(f), "="); ok && k == "id" {
-					m.ID = v
-				}
-			}
-			res.Domain.MTASTS = m
-			use("mta-sts."+d, model.RoleMTASTS, recordString(rec))
-		}
 	}
 
-	dm.own = make(map[string]nameInfo, len(ConventionalNames))
+	dm.own = make(map[string]nameInfo, len(conventionalNames))
 	answered := false
-	for _, c := range ConventionalNames {
+	for _, c := range conventionalNames {
 		// Asked as an FQDN, which the name is without its dot: no copy.
 		fqn := c.Label + "." + fq
 		name := fqn[:len(fqn)-1]
-		info := resolveName(fqn, dm.lookup)
+		info := dm.resolve(fqn)
 		dm.own[name] = info
+		if info.err == nil && info.nx && len(info.chain) == 0 && dm.cut() {
+			dm.noWildcard = true // *.<domain> would have answered for it
+		}
 		if info.err != nil {
 			if dm.ownFailure(info.err) {
 				errs = append(errs, info.err)
@@ -553,29 +615,47 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	}
 	res.Domain.Error = joinErrors(errs)
 	var wild map[string]bool
-	if answered {
+	if answered && !dm.noWildcard {
 		wild, res.Domain.WildcardAddresses = dm.wildcard()
 	}
 
 	// The names: the domain's own resolved here, the others once per run.
+	var nerrs []error
+	res.Domain.Names, res.Names, nerrs = dm.names(uses, wild)
+	if res.Domain.Error == "" {
+		res.Domain.Error = joinErrors(nerrs)
+	}
+	return res
+}
+
+// names describes the names the domain uses (uses), sorted: its own
+// resolved here, the others once per run, CAA and TLSA for those that may
+// go on a certificate. It returns the names, their descriptions, and the
+// failed lookups of the domain's own names.
+func (d *dom) names(uses map[string]*usage, wild map[string]bool) ([]string, []model.Name, []error) {
 	list := make([]string, 0, len(uses))
 	for n := range uses {
 		list = append(list, n)
 	}
 	sort.Strings(list)
-	res.Names = make([]model.Name, len(list))
+	out := make([]model.Name, len(list))
 	var nerrs []error
 	for i, n := range list {
 		u := uses[n]
-		info := dm.name(n)
-		caa := dm.caa(n)
+		info := d.name(n)
+		hereIs := here(info.addrs, d.rn.opts.ServerIPs)
+		caa := notLookedUp
+		planned := d.rn.mayPlan(info, hereIs)
+		if planned {
+			caa = d.caa(n)
+		}
 		nm := model.Name{
 			Name:       n,
 			Unicode:    names.Unicode(n),
-			Domains:    []string{d},
+			Domains:    []string{d.d},
 			CNAMEChain: trimDots(info.chain),
 			Addresses:  make([]string, 0, len(info.addrs)),
-			Here:       here(info.addrs, rn.opts.ServerIPs),
+			Here:       hereIs,
 			CAAOK:      caa.Allowed,
 			CAA:        caa.Verdict(),
 			Wildcard:   wild[n],
@@ -589,28 +669,72 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 		}
 		if info.err != nil {
 			nm.Error = info.err.Error()
-			if dm.ownFailure(info.err) {
+			if d.ownFailure(info.err) {
 				nerrs = append(nerrs, info.err)
 			}
 		} else if info.nx {
 			nm.Error = model.NameErrNXDOMAIN
 		}
-		if slices.Contains(u.roles, model.RoleMX) {
+		if planned && slices.Contains(u.roles, model.RoleMX) {
 			// A failed TLSA lookup leaves the name's addresses fine: it is
 			// the name's DANE problem, not a failed name or domain.
-			tlsa, err := dm.tlsa(n, info.chain)
+			tlsa, err := d.tlsa(n, info.chain)
 			nm.TLSA = tlsa
 			if err != nil {
 				nm.TLSAError = err.Error()
 			}
 		}
-		res.Names[i] = nm
+		out[i] = nm
 	}
-	res.Domain.Names = list
-	if res.Domain.Error == "" {
-		res.Domain.Error = joinErrors(nerrs)
+	return list, out, nerrs
+}
+
+// mtaSTS looks up the domain's _mta-sts TXT record (RFC 8461 §3.1): with a
+// "v=STSv1" one, the domain's MTASTS is set and mta-sts.<domain> is used.
+func (d *dom) mtaSTS(use func(name, role, record string), dom *model.Domain) error {
+	ans, err := d.lookup("_mta-sts."+d.d+".", dns.TypeTXT)
+	if err != nil {
+		return err
 	}
-	return res
+	var found []string
+	var rec dns.RR
+	for _, rr := range ans.Records {
+		txt := strings.Join(rr.(*dns.TXT).Txt, "")
+		if strings.HasPrefix(txt, "v=STSv1;") || txt == "v=STSv1" {
+			found = append(found, txt)
+			rec = rr
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	sort.Strings(found)
+	m := &model.MTASTS{TXT: found[0]}
+	for _, f := range strings.Split(found[0], ";") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(f), "="); ok && k == "id" {
+			m.ID = v
+		}
+	}
+	dom.MTASTS = m
+	use("mta-sts."+d.d, model.RoleMTASTS, recordString(rec))
+	return nil
+}
+
+// CAANotLookedUp is the CAA verdict's reason for a name whose CAA the
+// inventory did not look up, as it points to none of the server IPs: no
+// certificate is planned for such a name, so its CAA and TLSA records
+// are not asked. Its CAAOK is false.
+const CAANotLookedUp = "not looked up: the name points to none of the server IPs"
+
+var notLookedUp = CAAResult{CAADecision: CAADecision{Reason: CAANotLookedUp}}
+
+// mayPlan reports whether a name with info and here may go on a
+// certificate, so that its CAA and TLSA records are needed: it points
+// here (all or some of its addresses), or its lookup failed (where it
+// points is unknown: a plan may keep it from the previous one), or no
+// server IP was given (nothing says what is here).
+func (rn *run) mayPlan(info nameInfo, here string) bool {
+	return here != model.HereNone || info.err != nil || len(rn.opts.ServerIPs) == 0 || rn.opts.askAll
 }
 
 // name resolves a name's addresses once per run. A resolution cut short by
@@ -641,10 +765,10 @@ func (rn *run) name(ctx context.Context, name string) nameInfo {
 		var errAAAA error
 		done := make(chan struct{})
 		go func() {
-			aaaa, errAAAA = rn.r.Lookup(ctx, name, dns.TypeAAAA)
+			aaaa, errAAAA = lookup(ctx, rn.q, name, dns.TypeAAAA, true)
 			close(done)
 		}()
-		a, errA := rn.r.Lookup(ctx, name, dns.TypeA)
+		a, errA := lookup(ctx, rn.q, name, dns.TypeA, true)
 		<-done
 		c.info = addrInfo(a, errA, aaaa, errAAAA)
 		if c.info.err != nil && ctx.Err() != nil {
@@ -657,10 +781,19 @@ func (rn *run) name(ctx context.Context, name string) nameInfo {
 	}
 }
 
-// resolveName finds a name's addresses (A, then AAAA) with lookup.
-func resolveName(name string, lookup func(string, uint16) (Answer, error)) nameInfo {
-	a, errA := lookup(name, dns.TypeA)
-	aaaa, errAAAA := lookup(name, dns.TypeAAAA)
+// resolve finds the addresses of a name under the domain: A, then AAAA.
+// A name that answered NXDOMAIN does not exist for any type (RFC 1034
+// §4.3.2, RFC 8020), so AAAA is not asked after an A NXDOMAIN: its answer
+// would be the same. That holds at the end of a CNAME chain too, where
+// the NXDOMAIN speaks of the target (RFC 6604), which AAAA would reach
+// through the same chain. A NODATA (the name exists without A) or a
+// failed A lookup says nothing of AAAA, which is asked.
+func (d *dom) resolve(name string) nameInfo {
+	a, errA := d.lookup(name, dns.TypeA)
+	if errA == nil && a.NXDomain && !d.rn.opts.askAll {
+		return addrInfo(a, nil, Answer{Chain: a.Chain, NXDomain: true}, nil)
+	}
+	aaaa, errAAAA := d.lookup(name, dns.TypeAAAA)
 	return addrInfo(a, errA, aaaa, errAAAA)
 }
 
@@ -713,12 +846,12 @@ func (rn *run) caa(ctx context.Context, name string) CAAResult {
 	c := rn.names[name]
 	rn.mu.Unlock()
 	if c == nil {
-		return rn.r.CAA(ctx, name, rn.opts.CAIdentifier)
+		return caa(ctx, rn.q, name, rn.opts.CAIdentifier, "")
 	}
 	c.caaMu.Lock()
 	defer c.caaMu.Unlock()
 	if !c.caaDone {
-		c.caa = rn.r.CAA(ctx, name, rn.opts.CAIdentifier)
+		c.caa = caa(ctx, rn.q, name, rn.opts.CAIdentifier, "")
 		c.caaDone = c.caa.Err == nil || !isCanceled(c.caa.Err)
 	}
 	return c.caa
@@ -732,7 +865,7 @@ func (rn *run) tlsa(ctx context.Context, name string, chain []string, cached boo
 		bases = []string{chain[len(chain)-1], dns.Fqdn(name)}
 	}
 	for _, b := range bases {
-		ans, err := rn.r.lookup(ctx, "_25._tcp."+b, dns.TypeTLSA, cached)
+		ans, err := lookup(ctx, rn.q, "_25._tcp."+b, dns.TypeTLSA, cached)
 		if err != nil {
 			return nil, err
 		}

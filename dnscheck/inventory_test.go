@@ -393,10 +393,10 @@ func TestSilentDomains(t *testing.T) {
 	for _, d := range domains {
 		s.SetFault(d, dnstest.FaultDrop)
 		s.SetFault("_mta-sts."+d, dnstest.FaultDrop)
-		for _, srv := range SRVServices {
+		for _, srv := range srvServices {
 			s.SetFault(srv.Prefix+"."+d, dnstest.FaultDrop)
 		}
-		for _, c := range ConventionalNames {
+		for _, c := range conventionalNames {
 			s.SetFault(c.Label+"."+d, dnstest.FaultDrop)
 		}
 	}

@@ -54,7 +54,11 @@ func TestLabZones(t *testing.T) {
 	}
 	check("mail.domain2.test", "imaps,mail,mx", "all", true)
 	check("smtp.domain2.test", "smtp,submission,submissions", "all", true)
-	check("autodiscover.domain2.test", "autodiscover", "none", true)
+	// Points elsewhere: its CAA is not looked up (no certificate needs it).
+	check("autodiscover.domain2.test", "autodiscover", "none", false)
+	if n := findName(inv, "autodiscover.domain2.test"); n != nil && n.CAA.Reason != CAANotLookedUp {
+		t.Errorf("autodiscover.domain2.test: CAA %+v, want not looked up", n.CAA)
+	}
 	check("mail.domain3.test", "mail,mx", "all", false)
 	check("mail.xn--bcher-kva.test", "mail,mx", "all", true)
 	check("mail.client11.test", "mail,mx", "some", true)

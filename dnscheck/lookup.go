@@ -81,26 +81,18 @@ func (a *Answer) Target(name string) string {
 // refusing loops. NXDOMAIN is not an error: it sets Answer.NXDomain.
 // Errors are *QueryError.
 func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (Answer, error) {
-	return r.lookup(ctx, name, qtype, true)
+	return lookup(ctx, r, name, qtype, true)
 }
 
-// lookup is Lookup; without cached, the name itself is asked without the
-// cache (a name only one caller asks), its CNAME targets through it.
-func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16, cached bool) (Answer, error) {
+// lookup is Lookup through q; without shared, the name itself is asked as
+// a question no one else asks (not through a cache), its CNAME targets as
+// shared ones.
+func lookup(ctx context.Context, q Querier, name string, qtype uint16, shared bool) (Answer, error) {
 	var ans Answer
 	cur := canonical(name)
 	for {
 		asked := cur
-		var resp Response
-		var err error
-		if cached || len(ans.Chain) > 0 {
-			var rp *Response
-			if rp, err = r.Query(ctx, asked, qtype); err == nil {
-				resp = *rp
-			}
-		} else {
-			resp, err = r.queryOnce(ctx, asked, qtype)
-		}
+		resp, err := q.Ask(ctx, asked, qtype, shared || len(ans.Chain) > 0)
 		if err != nil {
 			return ans, err
 		}
@@ -137,10 +129,13 @@ func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16, cached
 			ans.NXDomain = true
 			return ans, nil
 		}
-		if cur == asked {
-			return ans, nil // NODATA
+		if cur == asked || resp.NegZone != "" && under(cur, strings.TrimSuffix(resp.NegZone, ".")) {
+			// NODATA, of the name or of the end of its chain: the SOA
+			// of the zone holding that end came with it (RFC 2308 §2.2).
+			return ans, nil
 		}
-		// The reply stopped at a CNAME target without its data: ask it.
+		// The reply stopped at a CNAME target without its data, outside
+		// the server's zones: ask it.
 	}
 }
 

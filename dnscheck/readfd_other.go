@@ -5,7 +5,7 @@ package dnscheck
 // sendRead sends the query b and reads one datagram into rbuf, under the
 // socket's read deadline.
 func (u *udpConn) sendRead(b []byte) (int, error) {
-	if _, err := u.c.Write(b); err != nil {
+	if err := u.write(b); err != nil {
 		return 0, err
 	}
 	return u.read()
@@ -16,5 +16,5 @@ func (u *udpConn) read() (int, error) {
 	return u.c.Read(u.rbuf)
 }
 
-// readNow reports no datagram: read never misses one here.
+// readNow reports no datagram.
 func (u *udpConn) readNow() (n int, ok bool) { return 0, false }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,6 +73,7 @@ type Resolver struct {
 	limiter *limiter
 	log     *slog.Logger
 	queries atomic.Int64
+	byType  [len(countedTypes) + 1]atomic.Int64 // as countedTypes, then the others
 	next    atomic.Uint32
 
 	mu   sync.Mutex
@@ -96,6 +98,13 @@ type Response struct {
 	Answer []dns.RR
 	// Server is the "host:port" that answered.
 	Server string
+	// NegZone is, for an answer that follows a CNAME chain and ends
+	// without the records asked, the owner of the SOA record in its
+	// authority section (a lowercase FQDN): such an answer is a NODATA or
+	// NXDOMAIN for the end of the chain when that lies in NegZone (RFC
+	// 2308 §2.1, §2.2), not a chain cut short at the end of the server's
+	// zones. Empty otherwise.
+	NegZone string
 }
 
 // SystemResolvers returns the nameservers of a resolv.conf file
@@ -227,6 +236,44 @@ func (r *Resolver) Servers() []string {
 // Queries returns how many queries the Resolver has sent, counting every
 // try and TCP retry.
 func (r *Resolver) Queries() int64 { return r.queries.Load() }
+
+// countedTypes are the query types that [Resolver.QueriesByType] counts
+// apart: those an inventory asks.
+var countedTypes = [...]uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCAA, dns.TypeMX, dns.TypeSRV, dns.TypeTLSA, dns.TypeTXT}
+
+// OtherTypes is the key under which [Resolver.QueriesByType] counts the
+// queries of any other type.
+const OtherTypes = "other"
+
+// count counts a query sent, of type qtype.
+func (r *Resolver) count(qtype uint16) {
+	r.queries.Add(1)
+	i := 0
+	for i < len(countedTypes) && countedTypes[i] != qtype {
+		i++
+	}
+	r.byType[i].Add(1)
+}
+
+// QueriesByType returns how many queries of each type the Resolver has
+// sent, as [Resolver.Queries] counts them, keyed by the type's name ("A",
+// "AAAA", "CAA", "MX", "SRV", "TLSA", "TXT", and [OtherTypes] for the
+// rest); types never asked are left out.
+func (r *Resolver) QueriesByType() map[string]int {
+	out := map[string]int{}
+	for i := range r.byType {
+		n := int(r.byType[i].Load())
+		if n == 0 {
+			continue
+		}
+		if i < len(countedTypes) {
+			out[dns.TypeToString[countedTypes[i]]] = n
+		} else {
+			out[OtherTypes] = n
+		}
+	}
+	return out
+}
 
 // Query asks for name and type once per Resolver: the first caller sends
 // the query, callers that ask while it is under way wait for its result,
@@ -369,10 +416,10 @@ func (r *Resolver) exchange(ctx context.Context, fqdn string, qtype uint16, whol
 			last, lastSrv = rep, srv.addr
 			continue
 		}
-		return Response{Rcode: rep.rcode, Answer: rep.answer, Server: srv.addr}, rep.msg, nil
+		return Response{Rcode: rep.rcode, Answer: rep.answer, Server: srv.addr, NegZone: rep.negZone}, rep.msg, nil
 	}
 	if lastSrv != "" {
-		return Response{Rcode: last.rcode, Answer: last.answer, Server: lastSrv}, last.msg, nil
+		return Response{Rcode: last.rcode, Answer: last.answer, Server: lastSrv, NegZone: last.negZone}, last.msg, nil
 	}
 	return Response{}, nil, &QueryError{Name: fqdn, Type: qtype, Rcode: -1,
 		Err: fmt.Errorf("no answer from %s after %d tries of %s: %w", strings.Join(r.Servers(), ", "), tries, r.cfg.Timeout, lastErr)}
@@ -435,6 +482,9 @@ type udpConn struct {
 	n      int
 	err    error
 	readFn func(fd uintptr) bool
+	// afterSend, set by tests, runs right after the callback's send,
+	// before the wait for the reply.
+	afterSend func()
 }
 
 // setDeadline makes the socket's read deadline at most dl, now being the
@@ -448,6 +498,13 @@ func (u *udpConn) setDeadline(dl, now time.Time) {
 	}
 	_ = u.c.SetReadDeadline(dl)
 	u.dl = dl
+}
+
+// write sends the query b through the net.Conn, waiting for room in a
+// full send buffer.
+func (u *udpConn) write(b []byte) error {
+	_, err := u.c.Write(b)
+	return err
 }
 
 // udpBuf is the largest reply read; a longer one counts as truncated (TCP
@@ -561,20 +618,20 @@ const minHold = 10 * time.Millisecond
 // ctxPoll is how often a query waiting for its reply looks at its context.
 const ctxPoll = 50 * time.Millisecond
 
-// Lender is told when a query stops counting against the MaxInFlight bound
-// because it is presumed lost (Lost), and when that query is over (Found).
-// A caller that bounds its own workers can put one in the context of its
-// lookups (with [WithLender]) and start another worker meanwhile.
-type Lender interface {
-	Lost()
-	Found()
+// workerLender is told when a query stops counting against the
+// MaxInFlight bound because it is presumed lost (lost), and when that
+// query is over (found). The inventory puts one in the context of its
+// lookups (withLender) and starts another worker meanwhile.
+type workerLender interface {
+	lost()
+	found()
 }
 
 type lenderKey struct{}
 
-// WithLender returns a context whose queries tell l when they are presumed
+// withLender returns a context whose queries tell l when they are presumed
 // lost.
-func WithLender(ctx context.Context, l Lender) context.Context {
+func withLender(ctx context.Context, l workerLender) context.Context {
 	return context.WithValue(ctx, lenderKey{}, l)
 }
 
@@ -582,12 +639,12 @@ func WithLender(ctx context.Context, l Lender) context.Context {
 // caller holds a MaxInFlight slot, which this gives back.
 func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtype uint16, whole bool) reply {
 	slot := true
-	var lender Lender
+	var lender workerLender
 	defer func() {
 		if slot {
 			<-s.sem
 		} else if lender != nil {
-			lender.Found()
+			lender.found()
 		}
 	}()
 	u, holdFor, err := s.get()
@@ -601,7 +658,7 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 	}
 	id := uint16(rand.Uint32())
 	binary.BigEndian.PutUint16(b, id)
-	r.queries.Add(1)
+	r.count(qtype)
 	sent := clock()
 	expire := sent.Add(s.timeout)
 	hold := sent.Add(holdFor)
@@ -642,7 +699,8 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 				return reply{err: err}
 			}
 			if !now.Before(expire) {
-				// A last look: the reply may be there unseen (see read).
+				// A last look: a reply that came as the deadline passed
+				// is there unread (a read past its deadline does not look).
 				for {
 					n, ok := u.readNow()
 					if !ok {
@@ -660,8 +718,8 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 				// other queries.
 				slot = false
 				<-s.sem
-				if lender, _ = ctx.Value(lenderKey{}).(Lender); lender != nil {
-					lender.Lost()
+				if lender, _ = ctx.Value(lenderKey{}).(workerLender); lender != nil {
+					lender.lost()
 				}
 			}
 			continue
@@ -705,7 +763,7 @@ func (s *server) exchangeTCP(ctx context.Context, r *Resolver, fqdn string, qtyp
 	q.SetQuestion(fqdn, qtype)
 	q.RecursionDesired = true
 	q.SetEdns0(r.cfg.UDPSize, false)
-	r.queries.Add(1)
+	r.count(qtype)
 	m, _, err := c.ExchangeContext(ctx, q, s.addr)
 	if err != nil {
 		var ne net.Error
@@ -719,7 +777,20 @@ func (s *server) exchangeTCP(ctx context.Context, r *Resolver, fqdn string, qtyp
 		m.Question[0].Qtype != q.Question[0].Qtype || m.Question[0].Qclass != q.Question[0].Qclass {
 		return reply{err: fmt.Errorf("tcp %s: reply does not match the question", s.addr)}
 	}
-	return reply{rcode: m.Rcode, answer: m.Answer, msg: m}
+	return reply{rcode: m.Rcode, answer: m.Answer, msg: m, negZone: negZone(m)}
+}
+
+// negZone is reply.negZone for a whole message.
+func negZone(m *dns.Msg) string {
+	if !slices.ContainsFunc(m.Answer, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeCNAME }) {
+		return ""
+	}
+	for _, rr := range m.Ns {
+		if rr.Header().Rrtype == dns.TypeSOA {
+			return strings.ToLower(dns.Fqdn(rr.Header().Name))
+		}
+	}
+	return ""
 }
 
 // reply is a parsed answer, or the error of one try.
@@ -728,6 +799,7 @@ type reply struct {
 	tc        bool
 	answer    []dns.RR
 	msg       *dns.Msg // when the whole message is asked for
+	negZone   string   // see Response.NegZone
 	err       error
 	malformed bool
 }
@@ -807,7 +879,7 @@ func parseReply(b []byte, qend int, qname string, whole bool) reply {
 		if err := m.Unpack(b); err != nil {
 			return reply{err: err, malformed: true}
 		}
-		rep.msg, rep.rcode, rep.answer = m, m.Rcode, m.Answer
+		rep.msg, rep.rcode, rep.answer, rep.negZone = m, m.Rcode, m.Answer, negZone(m)
 		return rep
 	}
 	an := int(binary.BigEndian.Uint16(b[6:]))
@@ -831,9 +903,22 @@ func parseReply(b []byte, qend int, qname string, whole bool) reply {
 		off = next
 		rep.answer = append(rep.answer, rr)
 	}
+	chained := false
+	for _, rr := range rep.answer {
+		if rr.Header().Rrtype == dns.TypeCNAME {
+			chained = true
+			break
+		}
+	}
 	for range ns {
+		start := off
 		if off = skipRR(b, off); off < 0 {
 			return rep
+		}
+		if chained && rep.negZone == "" && rrType(b, start) == dns.TypeSOA {
+			if zone, _, err := dns.UnpackDomainName(b, start); err == nil {
+				rep.negZone = strings.ToLower(zone)
+			}
 		}
 	}
 	for range ar {
@@ -922,6 +1007,20 @@ func skipRR(b []byte, off int) int {
 		return -1
 	}
 	return off
+}
+
+// rrType returns the type of the record at off, which skipRR has found
+// to fit in b.
+func rrType(b []byte, off int) uint16 {
+	for b[off] != 0 && b[off]&0xc0 != 0xc0 {
+		off += 1 + int(b[off])
+	}
+	if b[off] == 0 {
+		off++
+	} else {
+		off += 2
+	}
+	return binary.BigEndian.Uint16(b[off:])
 }
 
 // sameQuestion reports whether resp is a reply (QR set, same opcode) whose

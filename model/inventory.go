@@ -155,6 +155,11 @@ type InventoryStats struct {
 	Names         int `json:"names"`
 	NamesHere     int `json:"names_here"`
 	Queries       int `json:"queries"`
+	// QueriesByType splits Queries by query type: "A", "AAAA", "CAA",
+	// "MX", "SRV", "TLSA", "TXT", and "other" for the rest; types not
+	// asked are left out. Each try counts, as in Queries. With it an
+	// admin can size a --qps cap and the resolver's load.
+	QueriesByType map[string]int `json:"queries_by_type,omitempty"`
 }
 
 // NameIndex returns a map from name to index in inv.Names.

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/certplan/certplan/dnscheck"
 	"github.com/certplan/certplan/model"
 	"github.com/spf13/cobra"
 )
@@ -30,7 +32,17 @@ leaves them out unless a record names them or they are mail.<domain>).
 For each name it shows the CNAME chain, the addresses, whether they are this
 server's (--server-ip: all, some or none), the CAA verdict for the CA
 (RFC 8659: the closest CAA set climbing towards the root, following CNAMEs),
-and for MX targets the DANE TLSA records at _25._tcp.<name>.
+and for MX targets the DANE TLSA records at _25._tcp.<name>. CAA and TLSA are
+looked up only for names that may go on a certificate: those that point here
+(or whose lookup failed, or all when no --server-ip is given); the others show
+"-" in the CAA column.
+
+It asks only what the answers leave open: no AAAA after an A NXDOMAIN (the
+name does not exist), and _tcp.<domain> before the seven SRV owners below it,
+which are not asked when it answers NXDOMAIN (RFC 8020: nothing exists below
+a name that does not exist). A name server that wrongly answers NXDOMAIN for
+an empty non-terminal would hide the SRV records that way: --no-nxdomain-cut
+asks them all. The summary counts the DNS queries by type, to size --qps.
 
 Domains come from arguments, --domains FILE (one a line, # comments, - for
 stdin) and --zones DIR (BIND zone files such as cPanel's /var/named/*.db; the
@@ -117,8 +129,8 @@ func writeInventoryText(w io.Writer, inv *model.Inventory) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, strings.Join(n.Roles, ","), abbreviate(n.Domains), addrs, n.Here, caaColumn(n))
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\n%d domains (%d failed), %d names (%d here), %d DNS queries; CAA checked for %s\n",
-		inv.Stats.Domains, inv.Stats.DomainsFailed, inv.Stats.Names, inv.Stats.NamesHere, inv.Stats.Queries, inv.CAIdentifier)
+	fmt.Fprintf(w, "\n%d domains (%d failed), %d names (%d here), %d DNS queries%s; CAA checked for %s\n",
+		inv.Stats.Domains, inv.Stats.DomainsFailed, inv.Stats.Names, inv.Stats.NamesHere, inv.Stats.Queries, queriesByType(inv.Stats), inv.CAIdentifier)
 	if inv.Stats.DomainsFailed > 0 {
 		fmt.Fprintln(w, "\nfailed domains:")
 		for _, d := range inv.Domains {
@@ -132,7 +144,7 @@ func writeInventoryText(w io.Writer, inv *model.Inventory) {
 		switch {
 		case n.Error != "":
 			problems = append(problems, fmt.Sprintf("  %s: %s", n.Name, n.Error))
-		case !n.CAAOK:
+		case !n.CAAOK && !caaNotLookedUp(n):
 			problems = append(problems, fmt.Sprintf("  %s: %s", n.Name, n.CAA.Reason))
 		}
 		if n.TLSAError != "" {
@@ -185,8 +197,33 @@ func abbreviate(domains []string) string {
 	}
 }
 
+// queriesByType is " (A 10, AAAA 4, ...)", the queries of each type in
+// the order of their names, or "" for an inventory without the counts.
+func queriesByType(st model.InventoryStats) string {
+	if len(st.QueriesByType) == 0 {
+		return ""
+	}
+	types := make([]string, 0, len(st.QueriesByType))
+	for t := range st.QueriesByType {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	for i, t := range types {
+		types[i] = fmt.Sprintf("%s %d", t, st.QueriesByType[t])
+	}
+	return " (" + strings.Join(types, ", ") + ")"
+}
+
+// caaNotLookedUp reports whether the inventory left n's CAA unasked: n
+// points to none of the server IPs.
+func caaNotLookedUp(n model.Name) bool {
+	return n.Here == model.HereNone && !n.CAAOK && n.CAA.Reason == dnscheck.CAANotLookedUp
+}
+
 func caaColumn(n model.Name) string {
 	switch {
+	case caaNotLookedUp(n):
+		return "-"
 	case n.CAA.Error != "":
 		return "error"
 	case n.CAAOK:

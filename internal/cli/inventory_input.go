@@ -27,6 +27,7 @@ type inventoryInput struct {
 	ServerIPs     []string // --server-ip IP (repeatable): this server's addresses
 	CAIdentifier  string   // --ca-identifier: CAA issuer domain, default letsencrypt.org
 	QPS           float64  // --qps: cap on DNS queries per second (0: none)
+	NoNXDomainCut bool     // --no-nxdomain-cut: ask every SRV owner, whatever their parent answered
 
 	// progress, when set, is called after each domain is done.
 	progress func(done, total int)
@@ -42,6 +43,7 @@ func (in *inventoryInput) addFlags(fs *pflag.FlagSet, withFile bool) {
 	fs.StringArrayVar(&in.ServerIPs, "server-ip", nil, "an `IP` address of this server (repeatable)")
 	fs.StringVar(&in.CAIdentifier, "ca-identifier", "letsencrypt.org", "CAA issuer `domain` of the CA, for CAA checks")
 	fs.Float64Var(&in.QPS, "qps", 0, "send at most this many DNS queries per second (0: no cap)")
+	fs.BoolVar(&in.NoNXDomainCut, "no-nxdomain-cut", false, "ask every SRV owner (_imap._tcp.DOMAIN, ...) even when _tcp.DOMAIN answered NXDOMAIN: for name servers that wrongly answer NXDOMAIN for a name with names below it (RFC 8020)")
 }
 
 // given reports whether any domain source (or --inventory) was given.
@@ -75,9 +77,10 @@ func (in *inventoryInput) load(ctx context.Context, g *globals, args []string) (
 		return nil, withHint(err, "give resolvers with --resolver host:port")
 	}
 	defer r.Close()
-	c := dnscheck.NewCollector(dnscheck.Options{ServerIPs: ips, CAIdentifier: in.CAIdentifier})
+	opts := dnscheck.Options{ServerIPs: ips, CAIdentifier: in.CAIdentifier, NoNXDomainCut: in.NoNXDomainCut}
+	c := dnscheck.NewCollector(opts)
 	done := 0
-	err = r.Stream(ctx, domains, dnscheck.Options{ServerIPs: ips, CAIdentifier: in.CAIdentifier}, func(res dnscheck.DomainResult) {
+	err = r.Stream(ctx, domains, opts, func(res dnscheck.DomainResult) {
 		c.Add(res)
 		done++
 		if in.progress != nil {
@@ -89,6 +92,7 @@ func (in *inventoryInput) load(ctx context.Context, g *globals, args []string) (
 	}
 	inv := c.Inventory()
 	inv.Stats.Queries = int(r.Queries())
+	inv.Stats.QueriesByType = r.QueriesByType()
 	inv.GeneratedAt = g.Now().UTC().Format(time.RFC3339)
 	return inv, nil
 }

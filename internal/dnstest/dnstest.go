@@ -44,6 +44,7 @@ type Server struct {
 	faults map[string]Fault               // qname (fqdn, lowercase) -> fault
 	tfault map[string]Fault               // "qname TYPE" -> fault, before faults
 	delay  map[string]time.Duration       // qname -> delay before answering
+	entNX  bool                           // NXDOMAIN for empty non-terminals (SetENTNXDOMAIN)
 
 	queries atomic.Int64
 	qmu     sync.Mutex
@@ -262,6 +263,15 @@ func (s *Server) SetDelay(name string, d time.Duration) {
 	} else {
 		s.delay[name] = d
 	}
+}
+
+// SetENTNXDOMAIN makes the server answer NXDOMAIN for an empty
+// non-terminal (a name with no records of its own but names below it), as
+// some old servers do, against RFC 8020 and RFC 1034 §4.3.2.
+func (s *Server) SetENTNXDOMAIN(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.entNX = on
 }
 
 // Queries returns how many queries the server has received.
@@ -509,7 +519,7 @@ func (s *Server) answer(req *dns.Msg) *dns.Msg {
 		}
 		// NODATA or NXDOMAIN for the current name.
 		m.Ns = append(m.Ns, dns.Copy(s.zones[zone]))
-		if !s.exists[name] && !wild {
+		if !s.exists[name] && !wild || s.entNX && len(set) == 0 && !wild && name != zone {
 			m.Rcode = dns.RcodeNameError
 		}
 		return m

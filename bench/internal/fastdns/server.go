@@ -280,14 +280,23 @@ func (s *Server) pack() error {
 				continue
 			}
 			ans, rc := w.Lookup(owner, t)
-			if rc != dns.RcodeSuccess || len(ans) == 0 {
+			if rc != dns.RcodeSuccess && rc != dns.RcodeNameError || len(ans) == 0 {
 				continue
 			}
 			m := new(dns.Msg)
 			m.SetQuestion(owner, t)
 			m.Response = true
 			m.RecursionAvailable = true
+			m.Rcode = rc
 			m.Answer = ans
+			// A chain that ends without the records asked, in one of
+			// the world's zones, is a NODATA or NXDOMAIN of its end: the
+			// SOA of the end's zone goes with it (RFC 2308 §2.1, §2.2).
+			if c, ok := ans[len(ans)-1].(*dns.CNAME); ok && t != dns.TypeCNAME {
+				if z, ok := w.Zone(dns.CanonicalName(c.Target)); ok && !w.Dead[z] {
+					m.Ns = []dns.RR{w.Zones[z]}
+				}
+			}
 			m.Compress = true
 			b, err := m.Pack()
 			if err != nil {

@@ -25,103 +25,193 @@ const WildcardProbe = "_certplan-wc-00000000."
 var ConventionalPrefixes = []string{"mail", "smtp", "imap", "pop", "autoconfig", "autodiscover"}
 
 // Questions returns the questions an inventory of domains asks, following
-// certplan's inventory (issue 2): per domain its MX, the seven SRV owners,
-// _mta-sts TXT, A and AAAA of the conventional names and, when one of them
-// answers, the wildcard probe; then, once per
-// distinct name found, its A and AAAA (when not asked already), CAA climbing
-// from the name towards the root until a CAA set is found (each owner asked
-// once), and TLSA at _25._tcp.<name> for MX targets. It is the ceiling
-// client's query mix: the same questions, without the inventory's work.
+// certplan's inventory (dnscheck, after issue 20): per domain its MX (and
+// nothing more when the domain does not exist), _tcp.D and, unless that
+// answered NXDOMAIN, the seven SRV owners below it, _mta-sts TXT, A of
+// the conventional names and AAAA of those whose A was not NXDOMAIN, and,
+// when one of them answers and no name just under the domain answered
+// NXDOMAIN itself, the wildcard probe; then, once per distinct name found,
+// its A and AAAA (AAAA not after an A NXDOMAIN for the domain's own
+// names), and for the names that point to a server IP the CAA climbing
+// from the name towards the root until a CAA set is found (each owner
+// asked once) and, for MX targets, TLSA at _25._tcp of the end of its
+// CNAME chain, then of the name. It is the ceiling client's query mix:
+// the same questions, without the inventory's work.
 func (w *World) Questions(domains []string) []Question {
-	var qs []Question
-	asked := make(map[Question]bool, len(domains)*24)
-	ask := func(name string, t uint16) ([]dns.RR, int) {
-		q := Question{name, t}
-		if !asked[q] {
-			asked[q] = true
-			qs = append(qs, q)
-		}
-		return w.Lookup(name, t)
-	}
-	type found struct{ mx bool }
-	names := map[string]*found{}
-	var order []string
-	use := func(n string, mx bool) {
-		f := names[n]
-		if f == nil {
-			f = &found{}
-			names[n] = f
-			order = append(order, n)
-		}
-		f.mx = f.mx || mx
-	}
-	has := func(ans []dns.RR, t uint16) bool {
-		for _, rr := range ans {
-			if rr.Header().Rrtype == t {
-				return true
-			}
-		}
-		return false
-	}
+	q := &questions{w: w, asked: make(map[Question]bool, len(domains)*16), names: map[string]*found{}}
 	for _, d := range domains {
-		D := dns.Fqdn(strings.ToLower(d))
-		ans, rc := ask(D, dns.TypeMX)
-		if rc == Dropped {
-			continue // the domain fails; its other questions time out too
+		q.domain(dns.Fqdn(strings.ToLower(d)))
+	}
+	for _, n := range q.order {
+		q.name(n)
+	}
+	return q.qs
+}
+
+// questions gathers the questions of an inventory.
+type questions struct {
+	w     *World
+	qs    []Question
+	asked map[Question]bool
+	names map[string]*found
+	order []string
+}
+
+type found struct {
+	mx  bool
+	own string // the domain the name is under, if any
+}
+
+func (q *questions) ask(name string, t uint16) ([]dns.RR, int) {
+	k := Question{name, t}
+	if !q.asked[k] {
+		q.asked[k] = true
+		q.qs = append(q.qs, k)
+	}
+	return q.w.Lookup(name, t)
+}
+
+func (q *questions) use(n, d string, mx bool) {
+	f := q.names[n]
+	if f == nil {
+		f = &found{}
+		if n == d || strings.HasSuffix(n, "."+d) {
+			f.own = d
 		}
-		for _, rr := range ans {
-			if mx, ok := rr.(*dns.MX); ok && mx.Mx != "." {
-				use(dns.CanonicalName(mx.Mx), true)
-			}
+		q.names[n] = f
+		q.order = append(q.order, n)
+	}
+	f.mx = f.mx || mx
+}
+
+func has(ans []dns.RR, t uint16) bool {
+	for _, rr := range ans {
+		if rr.Header().Rrtype == t {
+			return true
 		}
+	}
+	return false
+}
+
+// nxdomain reports whether a lookup's answer is an NXDOMAIN of the name
+// itself (not of the end of a CNAME chain).
+func nxdomain(ans []dns.RR, rc int) bool { return rc == dns.RcodeNameError && len(ans) == 0 }
+
+// domain asks a domain's own questions.
+func (q *questions) domain(D string) {
+	ans, rc := q.ask(D, dns.TypeMX)
+	if rc == Dropped || rc == dns.RcodeNameError {
+		return // the domain fails, or does not exist: nothing more is asked
+	}
+	for _, rr := range ans {
+		if mx, ok := rr.(*dns.MX); ok && mx.Mx != "." {
+			q.use(dns.CanonicalName(mx.Mx), D, true)
+		}
+	}
+	noWildcard := false
+	if ans, rc := q.ask("_tcp."+D, dns.TypeSRV); nxdomain(ans, rc) {
+		noWildcard = true
+	} else {
 		for _, s := range SRVServices {
-			ans, _ := ask(s+"."+D, dns.TypeSRV)
+			ans, _ := q.ask(s+"."+D, dns.TypeSRV)
 			for _, rr := range ans {
 				if srv, ok := rr.(*dns.SRV); ok && srv.Target != "." {
-					use(dns.CanonicalName(srv.Target), false)
+					q.use(dns.CanonicalName(srv.Target), D, false)
 				}
 			}
 		}
-		if ans, _ := ask("_mta-sts."+D, dns.TypeTXT); has(ans, dns.TypeTXT) {
-			use("mta-sts."+D, false)
+	}
+	if ans, _ := q.ask("_mta-sts."+D, dns.TypeTXT); has(ans, dns.TypeTXT) {
+		q.use("mta-sts."+D, D, false)
+	}
+	v4, v6 := false, false
+	for _, p := range ConventionalPrefixes {
+		n := p + "." + D
+		a, rc := q.ask(n, dns.TypeA)
+		if rc == dns.RcodeNameError {
+			noWildcard = noWildcard || len(a) == 0
+			continue
 		}
-		v4, v6 := false, false
-		for _, p := range ConventionalPrefixes {
-			n := p + "." + D
-			a, _ := ask(n, dns.TypeA)
-			aaaa, _ := ask(n, dns.TypeAAAA)
-			v4, v6 = v4 || has(a, dns.TypeA), v6 || has(aaaa, dns.TypeAAAA)
-			if has(a, dns.TypeA) || has(aaaa, dns.TypeAAAA) {
-				use(n, false)
-			}
-		}
-		// The wildcard probe: a name that cannot exist, of the family the
-		// conventional names answered with (the inventory's label has a
-		// random suffix; any suffix gets the same NXDOMAIN here).
-		switch wc := WildcardProbe + D; {
-		case v4:
-			ask(wc, dns.TypeA)
-		case v6:
-			ask(wc, dns.TypeAAAA)
+		aaaa, _ := q.ask(n, dns.TypeAAAA)
+		v4, v6 = v4 || has(a, dns.TypeA), v6 || has(aaaa, dns.TypeAAAA)
+		if has(a, dns.TypeA) || has(aaaa, dns.TypeAAAA) {
+			q.use(n, D, false)
 		}
 	}
-	for _, n := range order {
-		ask(n, dns.TypeA)
-		ask(n, dns.TypeAAAA)
-		for o := n; o != ""; {
-			ans, _ := ask(o, dns.TypeCAA)
-			if has(ans, dns.TypeCAA) {
-				break
-			}
-			i := strings.IndexByte(o, '.')
-			if i < 0 || i == len(o)-1 {
-				break
-			}
-			o = o[i+1:]
+	if noWildcard {
+		return
+	}
+	// The wildcard probe: a name that cannot exist, of the family the
+	// conventional names answered with (the inventory's label has a
+	// random suffix; any suffix gets the same NXDOMAIN here).
+	switch wc := WildcardProbe + D; {
+	case v4:
+		q.ask(wc, dns.TypeA)
+	case v6:
+		q.ask(wc, dns.TypeAAAA)
+	}
+}
+
+// name asks the questions of a name found: its addresses, and for a name
+// that points here its CAA and, for an MX target, its TLSA.
+func (q *questions) name(n string) {
+	f := q.names[n]
+	a, rc := q.ask(n, dns.TypeA)
+	var aaaa []dns.RR
+	if f.own == "" || rc != dns.RcodeNameError {
+		aaaa, _ = q.ask(n, dns.TypeAAAA)
+	}
+	if rc == Dropped || !q.here(a) && !q.here(aaaa) {
+		return
+	}
+	for o := n; o != ""; {
+		ans, _ := q.ask(o, dns.TypeCAA)
+		if has(ans, dns.TypeCAA) {
+			break
 		}
-		if names[n].mx {
-			ask("_25._tcp."+n, dns.TypeTLSA)
+		i := strings.IndexByte(o, '.')
+		if i < 0 || i == len(o)-1 {
+			break
+		}
+		o = o[i+1:]
+	}
+	if !f.mx {
+		return
+	}
+	if end := chainEnd(a); end != "" {
+		if ans, _ := q.ask("_25._tcp."+end, dns.TypeTLSA); has(ans, dns.TypeTLSA) {
+			return
 		}
 	}
-	return qs
+	q.ask("_25._tcp."+n, dns.TypeTLSA)
+}
+
+// here reports whether an answer holds one of the server IPs.
+func (q *questions) here(ans []dns.RR) bool {
+	for _, rr := range ans {
+		var ip string
+		switch rr := rr.(type) {
+		case *dns.A:
+			ip = rr.A.String()
+		case *dns.AAAA:
+			ip = rr.AAAA.String()
+		}
+		for _, s := range q.w.Config.ServerIPs {
+			if ip == s {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// chainEnd returns the last CNAME target of an answer, or "".
+func chainEnd(ans []dns.RR) string {
+	end := ""
+	for _, rr := range ans {
+		if c, ok := rr.(*dns.CNAME); ok {
+			end = dns.CanonicalName(c.Target)
+		}
+	}
+	return end
 }

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// The resolver stage (issue 20): certplan's inventory through a real
+// recursive resolver, Debian's unbound, forwarding to the bench responder.
+// The child process starts a private unbound for each run (a cold cache),
+// with its own config in a temporary directory; the parent inventories
+// through it and reads what it cost.
+
+// UnboundResult is the inventory of UnboundDomains domains through a
+// private unbound, started cold for each run; the best run is kept.
+type UnboundResult struct {
+	Version   string        `json:"version"`
+	Domains   int           `json:"domains"`
+	Failed    int           `json:"domains_failed"`
+	Elapsed   time.Duration `json:"elapsed_ns"` // the best run
+	Runs      []float64     `json:"runs_s"`
+	Questions int           `json:"questions"` // what certplan asked unbound
+	// Forwarded is what unbound asked the responder.
+	Forwarded int64          `json:"forwarded"`
+	ByType    map[string]int `json:"by_type"`
+	// UnboundCPU is unbound's user and system time during the best run.
+	UnboundCPU time.Duration `json:"unbound_cpu_ns"`
+}
+
+// unboundPath is the unbound binary, or "" when it is not installed.
+func unboundPath() string {
+	p, err := exec.LookPath("unbound")
+	if err != nil {
+		for _, c := range []string{"/usr/sbin/unbound", "/usr/local/sbin/unbound"} {
+			if _, err := os.Stat(c); err == nil {
+				return c
+			}
+		}
+		return ""
+	}
+	return p
+}
+
+// unboundStages inventories the first UnboundDomains domains through a
+// fresh unbound, Reps times. Without unbound it records a note and
+// returns; the test decides whether that is a failure.
+func (st *stages) unboundStages(ctx context.Context) error {
+	cfg, log := st.cfg, st.log
+	if unboundPath() == "" {
+		st.res.Notes = append(st.res.Notes, "unbound stage skipped: unbound is not installed (apt-get install unbound)")
+		log.logf("unbound: not installed, stage skipped")
+		return nil
+	}
+	domains := st.domains[:min(cfg.UnboundDomains, len(st.domains))]
+	var best *UnboundResult
+	var runs []float64
+	for range cfg.Reps {
+		r, err := st.unboundRun(ctx, domains)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, r.Elapsed.Seconds())
+		log.logf("through unbound: %d domains in %s, %.2f questions a domain, %d forwarded to the responder, unbound cpu %s, %d failed",
+			r.Domains, dur(r.Elapsed), float64(r.Questions)/float64(r.Domains), r.Forwarded, dur(r.UnboundCPU), r.Failed)
+		if best == nil || r.Elapsed < best.Elapsed {
+			best = r
+		}
+	}
+	best.Runs = runs
+	st.res.DNS.Unbound = best
+	return nil
+}
+
+// unboundRun starts a cold unbound in the child, inventories domains
+// through it, and stops it.
+func (st *stages) unboundRun(ctx context.Context, domains []string) (*UnboundResult, error) {
+	u, err := st.ch.command("unbound")
+	if err != nil {
+		return nil, err
+	}
+	if u.Error != "" {
+		return nil, fmt.Errorf("unbound: %s", u.Error)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_, _ = st.ch.command("unbound-stop")
+		}
+	}()
+	before, err := st.ch.Stats()
+	if err != nil {
+		return nil, err
+	}
+	inv, el, err := st.inventoryStream(ctx, domains, invRun{server: u.Addr, timeout: 5 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	after, err := st.ch.Stats()
+	if err != nil {
+		return nil, err
+	}
+	stopped = true
+	s, err := st.ch.command("unbound-stop")
+	if err != nil {
+		return nil, err
+	}
+	return &UnboundResult{Version: u.Version, Domains: len(domains), Failed: inv.Stats.DomainsFailed, Elapsed: el,
+		Questions: inv.Stats.Queries, ByType: inv.Stats.QueriesByType, Forwarded: after.DNS.Queries - before.DNS.Queries,
+		UnboundCPU: time.Duration(s.CPUNS - u.CPUNS)}, nil
+}
+
+// unboundReply answers the child's "unbound" and "unbound-stop" commands.
+type unboundReply struct {
+	Addr    string `json:"addr,omitempty"`
+	Version string `json:"version,omitempty"`
+	CPUNS   int64  `json:"cpu_ns"` // unbound's CPU time so far
+	Error   string `json:"error,omitempty"`
+}
+
+// command sends a command to the child and reads its unboundReply.
+func (c *child) command(cmd string) (unboundReply, error) {
+	var r unboundReply
+	if _, err := fmt.Fprintln(c.in, cmd); err != nil {
+		return r, err
+	}
+	err := c.out.Decode(&r)
+	return r, err
+}
+
+// unboundProc is a private unbound, run by the child.
+type unboundProc struct {
+	cmd  *exec.Cmd
+	dir  string
+	addr string
+	done chan error
+}
+
+// unboundConfig is the private config: foreground, no user change or
+// chroot, no validation, the world's TLD served (unbound's built-in
+// local zone for test. would answer NXDOMAIN), queries to loopback
+// allowed, everything forwarded to the responder at fwd.
+const unboundConfig = `server:
+	interface: 127.0.0.1
+	port: %d
+	do-ip6: no
+	do-daemonize: no
+	username: ""
+	chroot: ""
+	directory: %q
+	pidfile: %q
+	use-syslog: no
+	logfile: ""
+	verbosity: 0
+	num-threads: 2
+	so-reuseport: yes
+	access-control: 127.0.0.0/8 allow
+	do-not-query-localhost: no
+	module-config: "iterator"
+	local-zone: "test." nodefault
+	qname-minimisation: no
+	msg-cache-size: 64m
+	rrset-cache-size: 128m
+	num-queries-per-thread: 1024
+	outgoing-range: 4096
+	prefetch: no
+forward-zone:
+	name: "."
+	forward-addr: %s
+`
+
+// startUnbound starts a private unbound forwarding to the responder at
+// fwd ("127.0.0.1:PORT") and waits until it answers.
+func startUnbound(fwd string) (*unboundProc, error) {
+	bin := unboundPath()
+	if bin == "" {
+		return nil, errors.New("not installed")
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	host, fport, err := net.SplitHostPort(fwd)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "certplan-bench-unbound-")
+	if err != nil {
+		return nil, err
+	}
+	conf := filepath.Join(dir, "unbound.conf")
+	text := fmt.Sprintf(unboundConfig, port, dir, filepath.Join(dir, "unbound.pid"), host+"@"+fport)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	cmd := exec.Command(bin, "-d", "-c", conf)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	u := &unboundProc{cmd: cmd, dir: dir, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), done: make(chan error, 1)}
+	go func() { u.done <- cmd.Wait() }()
+	if err := u.wait(10 * time.Second); err != nil {
+		u.stop()
+		return nil, err
+	}
+	return u, nil
+}
+
+// wait asks unbound a question until it answers.
+func (u *unboundProc) wait(limit time.Duration) error {
+	c := &dns.Client{Timeout: 200 * time.Millisecond}
+	m := new(dns.Msg)
+	m.SetQuestion("unbound-ready.invalid.", dns.TypeA)
+	deadline := time.Now().Add(limit)
+	for {
+		select {
+		case err := <-u.done:
+			u.done <- err
+			return fmt.Errorf("exited at start: %v", err)
+		default:
+		}
+		if _, _, err := c.Exchange(m, u.addr); err == nil {
+			return nil
+		} else if time.Now().After(deadline) {
+			return fmt.Errorf("no answer on %s after %s: %w", u.addr, limit, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cpu returns unbound's user and system time so far, from /proc.
+func (u *unboundProc) cpu() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", u.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// After the command in parentheses: state is field 3, utime 14, stime 15.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return (ut + st) * int64(time.Second) / 100 // USER_HZ
+}
+
+// stop ends unbound and removes its directory.
+func (u *unboundProc) stop() {
+	_ = u.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-u.done:
+	case <-time.After(5 * time.Second):
+		_ = u.cmd.Process.Kill()
+		<-u.done
+	}
+	os.RemoveAll(u.dir)
+}
+
+// unboundVersion is "unbound 1.17.1", from unbound -V.
+func unboundVersion() string {
+	out, _ := exec.Command(unboundPath(), "-V").Output()
+	v, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimSpace(strings.Replace(v, "Version", "unbound", 1))
+}
+
+// freePort returns a port free on 127.0.0.1 for both UDP and TCP just now.
+func freePort() (int, error) {
+	for range 20 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		pc.Close()
+		if err == nil {
+			l.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("no free port for unbound")
+}
+
+// unboundCommand runs the child's side of "unbound" (start a fresh one,
+// stopping the one before) and "unbound-stop".
+func unboundCommand(cmd, responder string, cur **unboundProc) unboundReply {
+	var r unboundReply
+	if *cur != nil {
+		r.CPUNS = (*cur).cpu()
+		(*cur).stop()
+		*cur = nil
+	}
+	if cmd == "unbound-stop" {
+		return r
+	}
+	u, err := startUnbound(responder)
+	if err != nil {
+		return unboundReply{Error: err.Error()}
+	}
+	*cur = u
+	return unboundReply{Addr: u.addr, Version: unboundVersion(), CPUNS: u.cpu()}
+}
