@@ -1,0 +1,184 @@
+package planner
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"golang.org/x/net/publicsuffix"
+
+	"github.com/certplan/certplan/model"
+)
+
+// budget counts orders and certificates per registered domain, and warns
+// against the CA's rate limits.
+func (p *planner) budget(out *model.Plan) {
+	type count struct{ certs, orders, stamp int32 }
+	regID, doms := p.registeredDomains()
+	per := make([]count, len(doms))
+	type dup struct {
+		n  int
+		id string
+	}
+	sets := map[uint64]*dup{} // name-set hash → ordered certificates with that set
+	for k, c := range p.certs {
+		ordered := c.change != "unchanged"
+		if ordered {
+			out.Budget.Orders++
+			// Within one plan a cand index stands for its name.
+			var h uint64 = 14695981039346656037
+			for _, ci := range c.names {
+				h = (h ^ uint64(ci)) * 1099511628211
+			}
+			d := sets[h]
+			if d == nil {
+				d = &dup{id: c.id}
+				sets[h] = d
+			}
+			d.n++
+		}
+		stamp := int32(k + 1)
+		for _, ci := range c.names {
+			x := &per[regID[ci]]
+			if x.stamp == stamp {
+				continue
+			}
+			x.stamp = stamp
+			x.certs++
+			if ordered {
+				x.orders++
+			}
+		}
+	}
+	out.Budget.PerRegisteredDomain = make([]model.DomainCount, len(per))
+	for id, x := range per {
+		out.Budget.PerRegisteredDomain[id] = model.DomainCount{Domain: doms[id], Count: int(x.certs), Orders: int(x.orders)}
+	}
+	for _, dc := range out.Budget.PerRegisteredDomain {
+		if dc.Orders > p.limits.CertsPerRegisteredDomain {
+			p.warnRate(out, dc.Domain, "%d certificates to order name %s, over the CA's limit of %d per registered domain per week: order in batches over several weeks, or renew with ARI (replaces) where a certificate already exists", dc.Orders, dc.Domain, p.limits.CertsPerRegisteredDomain)
+		}
+	}
+	if out.Budget.Orders > p.limits.NewOrders {
+		p.warnRate(out, "", "%d orders, over the CA's limit of %d new orders per 3 hours: issue in batches", out.Budget.Orders, p.limits.NewOrders)
+	}
+	for _, d := range sets {
+		if d.n > p.limits.DuplicateCerts {
+			p.warnRate(out, "", "%d certificates to order have the name set of %s, over the CA's limit of %d identical name sets per week", d.n, d.id, p.limits.DuplicateCerts)
+		}
+	}
+}
+
+// underKey reports whether a cand's name is below its client domain.
+func underKey(c *cand) bool {
+	n, k := c.name, c.key
+	return len(n) > len(k)+1 && n[len(n)-len(k)-1] == '.' && n[len(n)-len(k):] == k
+}
+
+// registeredDomains returns each planned name's registered domain, as an
+// index into doms, which is sorted and without duplicates. Names below
+// their client domain (mail.example.com for example.com) share the client
+// domain's, computed once per client domain. The ids come in string order
+// without a map or a sort of every domain: client domains are ranked in
+// string order already, and those that are their own registered domain
+// (the usual hosted domain) need only be merged with the few others. At
+// 10⁶ names a map and a sort of strings cost more per name than at 10⁵,
+// their memory being out of cache.
+func (p *planner) registeredDomains() (regID []int32, doms []string) {
+	const (
+		unknown = iota
+		self    // the client domain is its own registered domain
+		suffix  // its registered domain is a proper suffix of it
+		public  // it is a public suffix: each name has its own
+	)
+	state := make([]uint8, p.nkeys)
+	keyOdd := make([]int32, p.nkeys) // suffix: index in odd
+	used := make([]bool, p.nkeys)    // self, with a name below it
+	type ent struct {
+		reg string
+		id  int32
+	}
+	var odd []ent
+	ref := make([]int32, len(p.cands)) // ≥ 0: index in odd; < 0: -(key rank+1)
+	for ci := range p.cands {
+		c := &p.cands[ci]
+		if underKey(c) {
+			kr := c.krank
+			if state[kr] == unknown {
+				d, err := publicsuffix.EffectiveTLDPlusOne(c.key)
+				switch {
+				case err != nil:
+					state[kr] = public
+				case d == c.key:
+					state[kr] = self
+				default:
+					state[kr] = suffix
+					keyOdd[kr] = int32(len(odd))
+					odd = append(odd, ent{reg: d})
+				}
+			}
+			switch state[kr] {
+			case self:
+				used[kr] = true
+				ref[ci] = -(kr + 1)
+				continue
+			case suffix:
+				ref[ci] = keyOdd[kr]
+				continue
+			}
+		}
+		ref[ci] = int32(len(odd))
+		odd = append(odd, ent{reg: RegisteredDomain(c.name)})
+	}
+	ord := make([]int32, len(odd))
+	for i := range ord {
+		ord[i] = int32(i)
+	}
+	slices.SortFunc(ord, func(a, b int32) int { return strings.Compare(odd[a].reg, odd[b].reg) })
+	keyID := make([]int32, p.nkeys)
+	id := int32(-1)
+	last, lastOdd := "", false
+	for r, j := 0, 0; ; {
+		for r < p.nkeys && !used[r] {
+			r++
+		}
+		hasK, hasO := r < p.nkeys, j < len(ord)
+		if !hasK && !hasO {
+			break
+		}
+		if hasK && (!hasO || p.keyByRank[r] <= odd[ord[j]].reg) {
+			// Two client domains differ, so only an odd one can equal it.
+			if s := p.keyByRank[r]; !lastOdd || s != last {
+				id++
+				doms = append(doms, s)
+				last = s
+			}
+			keyID[r] = id
+			lastOdd = false
+			r++
+			continue
+		}
+		e := &odd[ord[j]]
+		if id < 0 || e.reg != last {
+			id++
+			doms = append(doms, e.reg)
+			last = e.reg
+		}
+		e.id = id
+		lastOdd = true
+		j++
+	}
+	regID = make([]int32, len(p.cands))
+	for ci, r := range ref {
+		if r < 0 {
+			regID[ci] = keyID[-r-1]
+		} else {
+			regID[ci] = odd[r].id
+		}
+	}
+	return regID, doms
+}
+
+func (p *planner) warnRate(out *model.Plan, name, format string, args ...any) {
+	out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnRateLimit, Name: name, Message: fmt.Sprintf(format, args...)})
+}

@@ -1,0 +1,231 @@
+package planner
+
+import (
+	"cmp"
+	"slices"
+)
+
+// sortByPriority orders cands by priority, client domain, name (cand
+// indices are in name order). It sorts packed integers: fast for 10⁶ names.
+func (p *planner) sortByPriority(cs []int) {
+	p.sortPacked(cs, true)
+}
+
+// sortByKey orders cands by client domain, name.
+func (p *planner) sortByKey(cs []int) {
+	p.sortPacked(cs, false)
+}
+
+func (p *planner) sortPacked(cs []int, prio bool) {
+	keys := p.packKeys(cs, prio)
+	slices.Sort(keys)
+	for i, k := range keys {
+		cs[i] = keyCI(k)
+	}
+}
+
+// Packed sort keys: priority (optional), key rank, cand index, so that
+// sorting compares integers. 30 bits of cand index and 28 of key rank hold
+// far more names than a plan has.
+const (
+	ciBits   = 30
+	rankBits = 28
+	prioMask = uint64(1<<64-1) &^ (1<<(ciBits+rankBits) - 1)
+)
+
+func (p *planner) packKeys(cs []int, prio bool) []uint64 {
+	keys := make([]uint64, len(cs))
+	for i, ci := range cs {
+		c := &p.cands[ci]
+		k := uint64(c.krank)<<ciBits | uint64(ci)
+		if prio {
+			k |= uint64(c.prio) << (ciBits + rankBits)
+		}
+		keys[i] = k
+	}
+	return keys
+}
+
+func keyCI(k uint64) int { return int(k & (1<<ciBits - 1)) }
+
+func keyRank(k uint64) int32 { return int32(k >> ciBits & (1<<rankBits - 1)) }
+
+// domainRuns splits cands sorted by key into runs of one client domain.
+func (p *planner) domainRuns(cs []int) [][]int {
+	var runs [][]int
+	p.eachRun(cs, func(run []int) { runs = append(runs, run) })
+	return runs
+}
+
+// eachRun calls f with each run of one client domain in cs (sorted by key).
+func (p *planner) eachRun(cs []int, f func([]int)) {
+	for i := 0; i < len(cs); {
+		j := i + 1
+		for j < len(cs) && p.cands[cs[j]].krank == p.cands[cs[i]].krank {
+			j++
+		}
+		f(cs[i:j:j])
+		i = j
+	}
+}
+
+func (p *planner) build() {
+	defs, snis, heirs := p.matchPrevious()
+	placed := make([]int32, len(p.cands)) // group index + 1 when placed in that group
+	byKey := make([]*bcert, p.nkeys)
+	for g, grp := range p.groups {
+		stamp := int32(g + 1)
+		def := &bcert{def: true, ips: grp.ips, prev: cmp.Or(defs[g], heirs[g])}
+		grp.def = def
+		clear(byKey)
+		pk := &packer{p: p, limit: p.limit, ips: grp.ips, byKey: byKey, buckets: make([][]*bcert, p.limit+1)}
+		if defs[g] == nil && len(snis[g]) == 0 {
+			// A fresh group: fill the default by priority, pack the rest.
+			// The sort keys carry each name's key rank, so the packing
+			// reads no cand (in key order, cands are far apart).
+			keys := p.packKeys(grp.cands, true)
+			slices.Sort(keys)
+			n := min(len(keys), p.limit)
+			def.names = make([]int, n)
+			for i, k := range keys[:n] {
+				def.names[i] = keyCI(k)
+			}
+			rest := keys[n:]
+			for i := range rest {
+				rest[i] &^= prioMask
+			}
+			slices.Sort(rest)
+			cis := make([]int, len(rest))
+			for i, k := range rest {
+				cis[i] = keyCI(k)
+			}
+			for i := 0; i < len(rest); {
+				kr := keyRank(rest[i])
+				j := i + 1
+				for j < len(rest) && keyRank(rest[j]) == kr {
+					j++
+				}
+				pk.place(kr, cis[i:j:j])
+				i = j
+			}
+		} else {
+			var fresh []int
+			if defs[g] != nil {
+				for _, pn := range p.prevCands[defs[g]] {
+					if ci := int(pn.ci); placed[ci] != stamp && p.in(pn, g) {
+						def.names = append(def.names, ci)
+						placed[ci] = stamp
+					}
+				}
+				if len(def.names) > p.limit {
+					p.sortByPriority(def.names)
+					for _, ci := range def.names[p.limit:] {
+						placed[ci] = 0
+					}
+					def.names = def.names[:p.limit]
+				}
+			}
+			kept := make([]*bcert, len(snis[g]))
+			for k, pc := range snis[g] {
+				pns := p.prevCands[pc]
+				c := &bcert{prev: pc, ips: grp.ips, names: make([]int, 0, len(pns)), kr: make([]int32, 0, len(pns)),
+					shared: p.servedElsewhere(pc, g)}
+				kept[k] = c
+				for _, pn := range pns {
+					if ci := int(pn.ci); placed[ci] != stamp && p.in(pn, g) {
+						c.names = append(c.names, ci)
+						c.kr = append(c.kr, pn.krank)
+						placed[ci] = stamp
+					}
+				}
+			}
+			for _, c := range kept {
+				if len(c.names) > p.limit {
+					p.sortByPriority(c.names)
+					for _, ci := range c.names[p.limit:] {
+						placed[ci] = 0
+					}
+					c.names, c.kr = c.names[:p.limit], nil
+				}
+				if len(c.names) > 0 {
+					pk.keep(c)
+				}
+			}
+			for _, ci := range grp.cands {
+				if placed[ci] != stamp {
+					fresh = append(fresh, ci)
+				}
+			}
+			p.sortByKey(fresh)
+			runs := p.domainRuns(fresh)
+			// Whole client domains, most important first, onto the default
+			// while it has room for all of a domain's new names.
+			minPrio := func(run []int) int {
+				m := lowestPriority
+				for _, ci := range run {
+					m = min(m, int(p.cands[ci].prio))
+				}
+				return m
+			}
+			slices.SortStableFunc(runs, func(a, b []int) int { return minPrio(a) - minPrio(b) })
+			for _, run := range runs {
+				if len(def.names)+len(run) <= p.limit {
+					def.names = append(def.names, run...)
+				} else {
+					pk.place(p.cands[run[0]].krank, run)
+				}
+			}
+			if len(def.names) == 0 {
+				pk.certs = p.refillDefault(grp, def, pk.certs)
+			}
+		}
+		slices.Sort(def.names)
+		grp.inDef = make([]uint64, (len(p.cands)+63)/64)
+		for _, ci := range def.names {
+			grp.inDef[ci/64] |= 1 << (ci % 64)
+		}
+		grp.overflow = len(grp.cands) - len(def.names)
+		grp.sni = pk.certs
+		for _, c := range grp.sni {
+			slices.Sort(c.names)
+		}
+	}
+	// In a deterministic order: groups by first IP, default first, then SNI
+	// certificates in creation order.
+	for _, grp := range p.groups {
+		p.certs = append(p.certs, grp.def)
+		p.certs = append(p.certs, grp.sni...)
+	}
+	p.merge()
+	p.assignIDs()
+}
+
+// refillDefault fills the empty default certificate of a group whose names
+// are all on SNI certificates (the previous default's names went away, or
+// the group had none, and no new client domain fit on it): as a fresh
+// group's default, with the group's highest-priority names up to the
+// limit, taken off the SNI certificates that held them. A client without
+// SNI gets the default certificate, so one without names would leave every
+// such client with a mismatch, and an order without identifiers cannot be
+// placed. It returns the SNI certificates that still hold names; one left
+// with none is dropped (its previous ID is retired).
+func (p *planner) refillDefault(grp *ipGroup, def *bcert, sni []*bcert) []*bcert {
+	keys := p.packKeys(grp.cands, true)
+	slices.Sort(keys)
+	n := min(len(keys), p.limit)
+	promoted := make(map[int]bool, n)
+	for _, k := range keys[:n] {
+		ci := keyCI(k)
+		def.names = append(def.names, ci)
+		promoted[ci] = true
+	}
+	out := sni[:0]
+	for _, c := range sni {
+		c.names = slices.DeleteFunc(c.names, func(ci int) bool { return promoted[ci] })
+		if len(c.names) > 0 {
+			out = append(out, c)
+		}
+	}
+	clear(sni[len(out):])
+	return out
+}

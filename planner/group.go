@@ -1,0 +1,107 @@
+package planner
+
+import (
+	"hash/fnv"
+	"slices"
+
+	"github.com/certplan/certplan/model"
+)
+
+// ipGroup is a set of server IPs whose planned names are identical.
+type ipGroup struct {
+	ips   []int
+	cands []int // in name order
+	def   *bcert
+	sni   []*bcert
+	// inDef marks cands on the default certificate (bitset over cand indices).
+	inDef []uint64
+	// overflow: planned names of the group that are not on its default.
+	overflow int
+}
+
+// groupIPs groups the server IPs whose planned name sets are identical.
+func (p *planner) groupIPs() {
+	per := make([][]int, len(p.ips))
+	count := make([]int, len(p.ips))
+	for _, i := range p.ipArena {
+		count[i]++
+	}
+	for i := range per {
+		per[i] = make([]int, 0, count[i])
+	}
+	for ci := range p.cands {
+		for _, i := range p.ipsOf(ci) {
+			per[i] = append(per[i], ci)
+		}
+	}
+	p.ipGroup = make([]int, len(p.ips))
+	byHash := map[uint64][]int{}
+	for i := range p.ips {
+		p.ipGroup[i] = -1
+		if len(per[i]) == 0 {
+			p.warnIdle(i)
+			continue
+		}
+		h := fnv.New64a()
+		var b [8]byte
+		for _, ci := range per[i] {
+			for k := range b {
+				b[k] = byte(ci >> (8 * k))
+			}
+			h.Write(b[:])
+		}
+		sum := h.Sum64()
+		found := false
+		for _, gi := range byHash[sum] {
+			if slices.Equal(p.groups[gi].cands, per[i]) {
+				p.groups[gi].ips = append(p.groups[gi].ips, i)
+				p.ipGroup[i] = gi
+				found = true
+				break
+			}
+		}
+		if !found {
+			byHash[sum] = append(byHash[sum], len(p.groups))
+			p.ipGroup[i] = len(p.groups)
+			p.groups = append(p.groups, &ipGroup{ips: []int{i}, cands: per[i]})
+		}
+	}
+}
+
+// warnIdle says that server IP i gets no default certificate: no planned
+// name resolves to it, and a certificate without names cannot be ordered.
+func (p *planner) warnIdle(i int) {
+	ip := p.ips[i]
+	if p.prev != nil {
+		for k := range p.prev.Certificates {
+			if pc := &p.prev.Certificates[k]; pc.Default && slices.Contains(pc.IPs, ip) {
+				p.warn(model.WarnIdleIP, "", "no planned name resolves to %s: no default certificate is planned for it; %s, its default in the previous plan, no longer is (its files stay where the servers read them, but certplan stops renewing it for %s): take the IP out of the server IPs, or point names at it", ip, pc.ID, ip)
+				return
+			}
+		}
+	}
+	p.warn(model.WarnIdleIP, "", "no planned name resolves to %s: no default certificate is planned for it, and the plan leaves the one its servers present alone", ip)
+}
+
+// inGroup reports whether a planned name is in group g.
+func (p *planner) inGroup(ci, g int) bool {
+	for _, i := range p.ipsOf(ci) {
+		if p.ipGroup[i] == g {
+			return true
+		}
+	}
+	return false
+}
+
+// groupsOf returns the groups a planned name is in.
+func (p *planner) groupsOf(ci int) []int {
+	var gs []int
+	for _, i := range p.ipsOf(ci) {
+		if g := p.ipGroup[i]; g >= 0 && !slices.Contains(gs, g) {
+			gs = append(gs, g)
+		}
+	}
+	return gs
+}
+
+func (g *ipGroup) has(ci int) bool { return g.inDef[ci/64]&(1<<(ci%64)) != 0 }

@@ -1,0 +1,206 @@
+package planner
+
+import (
+	"cmp"
+	"math/bits"
+	"slices"
+	"strings"
+
+	"github.com/certplan/certplan/model"
+)
+
+// prevName is a planned name on a previous certificate, with what build
+// needs of it, read once while its cand is in cache.
+type prevName struct {
+	ci, krank int32
+	// groups has bit g set when the name is in group g (groups < 64).
+	groups uint64
+}
+
+// in reports whether the name is in group g.
+func (p *planner) in(pn prevName, g int) bool {
+	if len(p.groups) <= 64 {
+		return pn.groups&(1<<g) != 0
+	}
+	return p.inGroup(int(pn.ci), g)
+}
+
+// matchPrevious assigns previous certificates to groups: defaults to the
+// group sharing most names with them (preferring one sharing an IP and
+// needing fewest additions), SNI certificates to the group sharing most
+// names. It returns, per group, its previous default and previous SNI
+// certificates, and, for a group left without a previous default, the
+// heir: a previous default served on one of its IPs that shares no name
+// with it and that no group continues. Its ID passes to the group's
+// default (the IP's default certificate keeps its ID when all its names
+// changed); its names play no part.
+func (p *planner) matchPrevious() (defs []*model.PlannedCert, snis [][]*model.PlannedCert, heirs []*model.PlannedCert) {
+	defs = make([]*model.PlannedCert, len(p.groups))
+	snis = make([][]*model.PlannedCert, len(p.groups))
+	heirs = make([]*model.PlannedCert, len(p.groups))
+	if p.prev == nil {
+		return defs, snis, heirs
+	}
+	type pair struct{ g, c, ipx, overlap, added int }
+	var pairs []pair
+	p.servedGroups()
+	p.prevCands = make(map[*model.PlannedCert][]prevName, len(p.prev.Certificates))
+	flat, off := p.joinPrevious()
+	overlap := make([]int, len(p.groups))
+	for c := range p.prev.Certificates {
+		pc := &p.prev.Certificates[c]
+		clear(overlap)
+		cs := flat[off[c]:off[c]]
+		for _, pn := range flat[off[c]:off[c+1]] {
+			if pn.ci < 0 {
+				continue
+			}
+			cs = append(cs, pn) // in place: cs never passes the entry read
+			if len(p.groups) <= 64 {
+				for m := pn.groups; m != 0; m &= m - 1 {
+					overlap[bits.TrailingZeros64(m)]++
+				}
+				continue
+			}
+			for _, g := range p.groupsOf(int(pn.ci)) {
+				overlap[g]++
+			}
+		}
+		cs = cs[:len(cs):len(cs)]
+		p.prevCands[pc] = cs
+		if !pc.Default {
+			// Ties go to a group it is served on: a certificate whose names
+			// are all on two groups' IPs stays with its own.
+			best, served := -1, false
+			for g, o := range overlap {
+				if o == 0 || best >= 0 && o < overlap[best] {
+					continue
+				}
+				if best < 0 || o > overlap[best] {
+					best, served = g, p.servedOn(pc, g)
+				} else if !served && p.servedOn(pc, g) {
+					best, served = g, true
+				}
+			}
+			if best >= 0 {
+				snis[best] = append(snis[best], pc)
+			}
+			// A certificate served on IPs now in several groups (merged
+			// across groups, see merge) also seeds each other of those
+			// groups it shares names with: while their names still
+			// coincide, the copies merge again and keep its ID.
+			for g, o := range overlap {
+				if o > 0 && g != best && p.servedOn(pc, g) {
+					snis[g] = append(snis[g], pc)
+				}
+			}
+			continue
+		}
+		for g, o := range overlap {
+			if o == 0 {
+				continue
+			}
+			ipx := 0
+			if p.servedOn(pc, g) {
+				ipx = 1
+			}
+			pairs = append(pairs, pair{g, c, ipx, o, len(p.groups[g].cands) - o})
+		}
+	}
+	slices.SortFunc(pairs, func(a, b pair) int {
+		return cmp.Or(b.ipx-a.ipx, b.overlap-a.overlap, a.added-b.added, a.g-b.g, a.c-b.c)
+	})
+	taken := map[int]bool{}
+	for _, pr := range pairs {
+		if defs[pr.g] == nil && !taken[pr.c] {
+			defs[pr.g] = &p.prev.Certificates[pr.c]
+			taken[pr.c] = true
+		}
+	}
+	// A previous default served on IPs that are now in several groups
+	// (defaults merged across groups, or one group split) seeds the default
+	// of each of those groups left without one, as if they were still one
+	// group: while their names coincide, the defaults merge again and keep
+	// its ID; when they differ, one keeps it (see assignIDs).
+	for _, pr := range pairs {
+		if defs[pr.g] == nil && pr.ipx == 1 {
+			defs[pr.g] = &p.prev.Certificates[pr.c]
+		}
+	}
+	continued := map[*model.PlannedCert]bool{}
+	for _, d := range defs {
+		continued[d] = true
+	}
+	for g := range defs {
+		if defs[g] != nil {
+			continue
+		}
+		for c := range p.prev.Certificates {
+			if pc := &p.prev.Certificates[c]; pc.Default && !continued[pc] && p.servedOn(pc, g) {
+				heirs[g] = pc
+				continued[pc] = true
+				break
+			}
+		}
+	}
+	// The certificates served on a group's IPs first, then copies of
+	// others', each by ID: build gives a name to the first that holds it,
+	// and a copy must not take a name from the certificate that served it
+	// on these IPs (its ID would change on every run).
+	for g := range snis {
+		if len(snis[g]) < 2 {
+			continue
+		}
+		own := make(map[*model.PlannedCert]bool, len(snis[g]))
+		for _, pc := range snis[g] {
+			own[pc] = p.servedOn(pc, g)
+		}
+		slices.SortFunc(snis[g], func(a, b *model.PlannedCert) int {
+			if own[a] != own[b] {
+				if own[a] {
+					return -1
+				}
+				return 1
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+	}
+	return defs, snis, heirs
+}
+
+// servedGroups sets p.prevGroups: for each previous certificate, the
+// groups of the server IPs it was served on, read in one pass over the
+// certificates in order. At 10⁶ names there are 10⁴ certificates, whose
+// IP strings lie far apart in memory: looking them up again for each
+// question about a certificate (servedOn, servedElsewhere) waited for
+// memory each time.
+func (p *planner) servedGroups() {
+	p.prevGroups = make(map[*model.PlannedCert][]int, len(p.prev.Certificates))
+	for c := range p.prev.Certificates {
+		pc := &p.prev.Certificates[c]
+		var gs []int
+		for _, s := range pc.IPs {
+			if i, ok := p.ipIdx[s]; ok && p.ipGroup[i] >= 0 {
+				gs = append(gs, p.ipGroup[i])
+			}
+		}
+		p.prevGroups[pc] = gs
+	}
+}
+
+// servedOn reports whether the previous certificate pc was served on one
+// of group g's IPs.
+func (p *planner) servedOn(pc *model.PlannedCert, g int) bool {
+	return slices.Contains(p.prevGroups[pc], g)
+}
+
+// servedElsewhere reports whether the previous certificate pc was served on
+// an IP of another group than g.
+func (p *planner) servedElsewhere(pc *model.PlannedCert, g int) bool {
+	for _, h := range p.prevGroups[pc] {
+		if h != g {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,81 @@
+package planner
+
+import (
+	"slices"
+)
+
+// merge folds the certificates that would be identical orders into one.
+// Groups hold different name sets, but trimming each to the limit can
+// leave two groups' defaults with the same names (the same highest-priority
+// names, more than a certificate holds), and a client domain on several
+// groups' IPs can fill identical SNI certificates. Two orders for one
+// identifier set cost an order twice and count twice against the CA's
+// limit on duplicate certificates (Let's Encrypt: 5 per week), so
+// certificates with the same names and the same Default flag become one,
+// served on the union of their IPs, in the place of the first (groups by
+// first IP). A default and an SNI certificate with the same names stay two:
+// Default holds for all of a certificate's IPs. Everything else that
+// deploys a certificate (key type, hooks) is the same for all of a plan's
+// certificates. Each group keeps its own name set, default marks and
+// overflow, so SNI-only names, over-limit warnings and coverage notes stay
+// per IP. A certificate without names is dropped, not merged.
+func (p *planner) merge() {
+	byHash := map[uint64][]int{} // name-set hash → indices in out
+	out := p.certs[:0]
+	into := map[*bcert]*bcert{}
+	for _, c := range p.certs {
+		if len(c.names) == 0 {
+			// Nothing to order, nothing to serve: never planned. build
+			// gives every group's default names (refillDefault) and makes
+			// no SNI certificate without them; this only keeps an empty
+			// one out of the plan should that ever change.
+			continue
+		}
+		// Within one plan a cand index stands for its name.
+		var h uint64 = 14695981039346656037
+		if c.def {
+			h = 1099511628211
+		}
+		for _, ci := range c.names {
+			h = (h ^ uint64(ci)) * 1099511628211
+		}
+		var rep *bcert
+		for _, k := range byHash[h] {
+			if o := out[k]; o.def == c.def && slices.Equal(o.names, c.names) {
+				rep = o
+				break
+			}
+		}
+		if rep == nil {
+			byHash[h] = append(byHash[h], len(out))
+			out = append(out, c)
+			continue
+		}
+		// Groups share no IP: the union is both lists, sorted.
+		rep.ips = append(slices.Clip(rep.ips), c.ips...)
+		slices.Sort(rep.ips)
+		if c.prev != nil && c.prev != rep.prev && !slices.Contains(rep.alt, c.prev) {
+			if rep.prev == nil {
+				rep.prev = c.prev
+			} else {
+				rep.alt = append(rep.alt, c.prev)
+			}
+		}
+		into[c] = rep
+	}
+	clear(p.certs[len(out):])
+	p.certs = out
+	if len(into) == 0 {
+		return
+	}
+	for _, grp := range p.groups {
+		if r := into[grp.def]; r != nil {
+			grp.def = r
+		}
+		for k, c := range grp.sni {
+			if r := into[c]; r != nil {
+				grp.sni[k] = r
+			}
+		}
+	}
+}

@@ -1,0 +1,373 @@
+package planner
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
+)
+
+// selectNames applies the name rules and fills p.cands, sorted by name.
+func (p *planner) selectNames() {
+	if ic := p.inv.CAIdentifier; ic != "" && ic != p.ca {
+		p.warn(model.WarnCAMismatch, "", "the inventory checked CAA for %q, the plan is for %q: CAA verdicts may be wrong; rerun the inventory with --ca-identifier %s", ic, p.ca, p.ca)
+	}
+	seen := map[string]bool{} // must-cover names found
+	// Duplicates: in a sorted inventory (certplan writes them sorted) they
+	// are next to each other. Whether it is sorted is found on the way, not
+	// by a pass of its own (a million names' strings do not stay in the
+	// cache between two passes); from the first name out of order on, a
+	// map of the names seen finds them.
+	var dup map[string]bool
+	prevName, prevRaw := "", ""
+	p.cands = make([]cand, 0, len(p.inv.Names)+len(p.must))
+	p.ipArena = make([]int, 0, len(p.inv.Names)+len(p.inv.Names)/4)
+	for i := range p.inv.Names {
+		n := &p.inv.Names[i]
+		name := n.Name
+		if dup == nil && name < prevRaw {
+			dup = make(map[string]bool, len(p.inv.Names))
+			for j := range i {
+				dup[names.FromDNS(p.inv.Names[j].Name)] = true
+			}
+		}
+		prevRaw = name
+		if strings.HasSuffix(name, ".") || strings.ToLower(name) != name {
+			name = names.FromDNS(name)
+		}
+		if name == "" || name == prevName {
+			continue // "." (null MX, SRV "no service") is not a name
+		}
+		prevName = name
+		if dup != nil {
+			if dup[name] {
+				continue
+			}
+			dup[name] = true
+		}
+		must := len(p.must) > 0 && p.must[name]
+		if must {
+			seen[name] = true
+		}
+		npend := len(p.pending)
+		if c, ok := p.check(name, n, must); ok {
+			c.inv = int32(i)
+			p.cands = append(p.cands, c)
+		} else if len(p.pending) > npend {
+			p.pending[npend].inv = int32(i)
+		} else if must {
+			p.warnMustExcluded(name, p.exclIdx[name])
+		}
+	}
+	var missing []string
+	for m := range p.must {
+		if !seen[m] {
+			missing = append(missing, m)
+		}
+	}
+	slices.Sort(missing)
+	for _, m := range missing {
+		c := cand{name: m, prio: 0, must: true, inv: -1, key: RegisteredDomain(m),
+			ipOff: int32(len(p.ipArena)), ipLen: int32(len(p.ips))}
+		for i := range p.ips {
+			p.ipArena = append(p.ipArena, i)
+		}
+		p.cands = append(p.cands, c)
+		p.warn(model.WarnMustCoverIssue, m, "not in the inventory: planned on the default certificate of every server IP (%s) without checking its DNS or CAA; make sure it resolves here", strings.Join(p.ips, ", "))
+	}
+	if !slices.IsSortedFunc(p.cands, func(a, b cand) int { return strings.Compare(a.name, b.name) }) {
+		slices.SortFunc(p.cands, func(a, b cand) int { return strings.Compare(a.name, b.name) })
+	}
+	p.keepPrevious()
+	// Rank the client-domain keys so that sorting compares integers.
+	p.keyByRank = p.rankKeys()
+	p.nkeys = len(p.keyByRank)
+	if p.needIdx {
+		p.nameIdx = make(map[string]int, len(p.cands))
+		for i := range p.cands {
+			p.nameIdx[p.cands[i].name] = i
+		}
+	}
+}
+
+// rankKeys sets each cand's krank to the rank of its key among the
+// distinct keys in string order, and returns the keys by rank, copied into
+// one string so that comparing them later reads memory in cache.
+//
+// A map from key to number and a sort of the keys is the obvious way, and
+// at 10⁵ names it is fast: the map fits in the processor's cache. At 10⁶
+// it does not, and every probe waits for memory. But names are sorted, and
+// the names one label above their client domain with the same label
+// (mail.a.test, mail.b.test, ...) list their keys in order: the cands are a
+// few runs of ascending keys, one per label, and merging the runs ranks
+// the keys reading each run in order. The other names (a shared MX host,
+// names deeper below their domain) are sorted apart and merged as one more
+// run.
+func (p *planner) rankKeys() []string {
+	var runs [][]int32
+	var odd []int32
+	cur, label, last := -1, "", ""
+	for ci := range p.cands {
+		c := &p.cands[ci]
+		n, k := c.name, c.key
+		if underKey(c) {
+			if l := n[:len(n)-len(k)-1]; strings.IndexByte(l, '.') < 0 {
+				if cur < 0 || l != label || k <= last {
+					cur, label = len(runs), l
+					runs = append(runs, nil)
+				}
+				runs[cur] = append(runs[cur], int32(ci))
+				last = k
+				continue
+			}
+		}
+		odd = append(odd, int32(ci))
+	}
+	if len(odd) > 0 {
+		slices.SortFunc(odd, func(a, b int32) int { return strings.Compare(p.cands[a].key, p.cands[b].key) })
+		runs = append(runs, odd)
+	}
+	// A binary heap of runs by their head's key.
+	heap := make([]int, len(runs))
+	head := make([]string, len(runs))
+	pos := make([]int, len(runs))
+	for r := range runs {
+		heap[r] = r
+		head[r] = p.cands[runs[r][0]].key
+	}
+	less := func(i, j int) bool { return head[heap[i]] < head[heap[j]] }
+	down := func(i int) {
+		for {
+			m, l, r := i, 2*i+1, 2*i+2
+			if l < len(heap) && less(l, m) {
+				m = l
+			}
+			if r < len(heap) && less(r, m) {
+				m = r
+			}
+			if m == i {
+				return
+			}
+			heap[i], heap[m] = heap[m], heap[i]
+			i = m
+		}
+	}
+	for i := len(heap)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	var arena []byte
+	off := make([]int32, 1, len(p.inv.Domains)+1)
+	rank := int32(-1)
+	for len(heap) > 0 {
+		r := heap[0]
+		ci := runs[r][pos[r]]
+		k := head[r]
+		if rank < 0 || k != string(arena[off[rank]:off[rank+1]]) {
+			rank++
+			arena = append(arena, k...)
+			off = append(off, int32(len(arena)))
+		}
+		p.cands[ci].krank = rank
+		if pos[r]++; pos[r] < len(runs[r]) {
+			head[r] = p.cands[runs[r][pos[r]]].key
+		} else {
+			heap[0] = heap[len(heap)-1]
+			heap = heap[:len(heap)-1]
+		}
+		down(0)
+	}
+	all := string(arena)
+	keys := make([]string, len(off)-1)
+	for k := range keys {
+		keys[k] = all[off[k]:off[k+1]]
+	}
+	return keys
+}
+
+// ipIndex returns the index of a server IP given in canonical form.
+func (p *planner) ipIndex(s string) (int, bool) {
+	if len(p.ips) <= 8 {
+		for i, ip := range p.ips {
+			if ip == s {
+				return i, true
+			}
+		}
+		return 0, false
+	}
+	i, ok := p.ipIdx[s]
+	return i, ok
+}
+
+// lookup returns the cand index of name.
+func (p *planner) lookup(name string) (int, bool) {
+	if p.nameIdx != nil {
+		ci, ok := p.nameIdx[name]
+		return ci, ok
+	}
+	ci, ok := slices.BinarySearchFunc(p.cands, name, func(c cand, n string) int { return strings.Compare(c.name, n) })
+	return ci, ok
+}
+
+// check applies the name rules to one inventory name; on exclusion it
+// records the reason and returns false.
+func (p *planner) check(name string, n *model.Name, must bool) (_ cand, ok bool) {
+	if !must {
+		for _, pat := range p.pats {
+			if pat.Match(name) {
+				p.exclude(name, model.ExcludePolicy, fmt.Sprintf("left out by --exclude %q", pat.String()))
+				return cand{}, false
+			}
+		}
+	}
+	if err := CheckName(name); err != nil {
+		p.exclude(name, model.ExcludeInvalidName, fmt.Sprintf("not a host name a public CA issues for: %v", err))
+		return cand{}, false
+	}
+	if n.Error != "" {
+		if p.prev != nil && !strings.Contains(n.Error, model.NameErrNXDOMAIN) {
+			p.pend(name, n, must, false)
+			return cand{}, false
+		}
+		p.excludeLookupFailed(name, n)
+		return cand{}, false
+	}
+	wildKept := false
+	if !must && WildcardOnly(n) {
+		if !p.onPrevious(name) {
+			p.exclude(name, model.ExcludeWildcardOnly, wildcardReason(name, n))
+			return cand{}, false
+		}
+		wildKept = true
+	}
+	start := len(p.ipArena)
+	var elsewhere []string
+	for _, s := range n.Addresses {
+		i, ok := p.ipIndex(s)
+		if !ok {
+			if a, err := netip.ParseAddr(s); err == nil {
+				i, ok = p.ipIdx[a.Unmap().String()]
+			}
+		}
+		if ok {
+			p.ipArena = append(p.ipArena, i)
+		} else {
+			elsewhere = append(elsewhere, s)
+		}
+	}
+	here := p.ipArena[start:]
+	if !slices.IsSorted(here) {
+		slices.Sort(here)
+	}
+	here = slices.Compact(here)
+	p.ipArena = p.ipArena[:start+len(here)]
+	defer func() {
+		if !ok {
+			p.ipArena = p.ipArena[:start]
+		}
+	}()
+	if len(n.Addresses) == 0 {
+		via := ""
+		if len(n.CNAMEChain) > 0 {
+			via = " (CNAME to " + n.CNAMEChain[len(n.CNAMEChain)-1] + ")"
+		}
+		p.exclude(name, model.ExcludeNoAddress, fmt.Sprintf("has no A or AAAA record%s: no client can reach it; add a record for a server IP (%s) or leave it out", via, strings.Join(p.ips, ", ")))
+		return cand{}, false
+	}
+	if len(here) == 0 {
+		p.exclude(name, model.ExcludePointsElsewhere, fmt.Sprintf("points elsewhere: resolves to %s, not to a server IP (%s); its clients reach another server, and HTTP-01 validation would too", strings.Join(n.Addresses, ", "), strings.Join(p.ips, ", ")))
+		return cand{}, false
+	}
+	if !n.CAAOK {
+		if p.prev != nil && n.CAA.Error != "" {
+			p.pend(name, n, must, true)
+			return cand{}, false
+		}
+		p.exclude(name, model.ExcludeCAAForbids, p.caaReason(n))
+		return cand{}, false
+	}
+	if wildKept {
+		p.warn(model.WarnWildcardKept, name, "kept from the previous plan, although it resolves only as its domain's wildcard record does and no MX, SRV or MTA-STS record names it (a new plan would leave it out): leave it out with --exclude %s if no client uses it, or keep it for good with --include %s", name, name)
+	}
+	if n.TLSAError != "" {
+		p.warn(model.WarnTLSALookupFailed, name, "planned, but its TLSA lookup failed (%s): whether a DANE record pins its key or CA is unknown; look at _25._tcp.%s before a new key is deployed (--reuse-key keeps the key)", n.TLSAError, name)
+	}
+	if len(elsewhere) > 0 {
+		p.warn(model.WarnSomeHere, name, "resolves to %s as well as to this server: HTTP-01 validation may reach the other address and fail; fix the record or validate with DNS-01", strings.Join(elsewhere, ", "))
+	}
+	prio := Priority(n.Roles)
+	if must {
+		prio = 0 // the hostname and --include names come first
+	}
+	key := ""
+	if len(n.Domains) > 0 {
+		key = slices.Min(n.Domains)
+	}
+	c := cand{name: name, prio: int8(prio), key: key, must: must, ipOff: int32(start), ipLen: int32(len(here)),
+		listed: len(n.Domains) > 1 || len(n.Domains) == 1 && !under(name, n.Domains[0]), tlsa: len(n.TLSA) > 0}
+	if c.key == "" {
+		c.key = RegisteredDomain(name)
+	}
+	return c, true
+}
+
+// WildcardOnly reports whether n is a conventional name that the plan
+// leaves out because only a wildcard record seems to make it exist: the
+// inventory found that it resolves exactly like a name that cannot exist
+// under its domain ([model.Name.Wildcard]), no MX, SRV or MTA-STS record
+// names it (every source is the conventional name's "exists"), and it is
+// not mail.<domain>, the name hosting panels tell clients to use. A
+// shared host's wildcard (cPanel adds one for a wildcard subdomain) would
+// otherwise put smtp., imap., pop., autoconfig. and autodiscover. of every
+// such domain on the certificates, names its clients were never given.
+func WildcardOnly(n *model.Name) bool {
+	if !n.Wildcard || len(n.Sources) == 0 || n.HasRole(model.RoleMail) {
+		return false
+	}
+	for _, s := range n.Sources {
+		if s.Record != "exists" {
+			return false
+		}
+	}
+	return true
+}
+
+func wildcardReason(name string, n *model.Name) string {
+	parent := name
+	if i := strings.IndexByte(name, '.'); i >= 0 {
+		parent = name[i+1:]
+	}
+	return fmt.Sprintf("resolves just as a name that cannot exist under %s does (wildcard *.%s), and no MX, SRV or MTA-STS record names it: clients were likely never given it; if they use it, plan it with --include %s", parent, parent, name)
+}
+
+// onPrevious reports whether name is on one of the previous plan's
+// certificates.
+func (p *planner) onPrevious(name string) bool {
+	if p.prev == nil {
+		return false
+	}
+	if p.prevNames == nil {
+		p.prevNames = map[string]bool{}
+		for i := range p.prev.Certificates {
+			for _, n := range p.prev.Certificates[i].Names {
+				p.prevNames[n] = true
+			}
+		}
+	}
+	return p.prevNames[name]
+}
+
+func (p *planner) excludeLookupFailed(name string, n *model.Name) {
+	p.exclude(name, model.ExcludeLookupFailed, fmt.Sprintf("DNS lookup failed (%s): fix the zone or its servers, then plan again", n.Error))
+}
+
+func (p *planner) warnMustExcluded(name string, k int) {
+	p.warn(model.WarnMustCoverIssue, name, "must-cover name cannot be planned: %s", p.excluded[k].Reason)
+}
+
+// under reports whether name is domain or below it.
+func under(name, domain string) bool {
+	return name == domain || len(name) > len(domain)+1 && name[len(name)-len(domain)-1] == '.' && name[len(name)-len(domain):] == domain
+}
