@@ -104,12 +104,12 @@ func (p *planner) assemble() *model.Plan {
 	// mostly do. The few must-cover names and names with TLSA records are
 	// marked in a bitset, so the cands are read only for those.
 	names := make([]string, len(p.cands))
-	special := make([]uint64, (len(p.cands)+63)/64)
+	special := newBitset(len(p.cands))
 	for ci := range p.cands {
 		c := &p.cands[ci]
 		names[ci] = c.name
 		if c.must || c.tlsa {
-			special[ci/64] |= 1 << (ci % 64)
+			special.set(ci)
 		}
 	}
 	// The previous certificates continued, by pointer while the
@@ -120,7 +120,7 @@ func (p *planner) assemble() *model.Plan {
 		pc := model.PlannedCert{ID: c.id, Default: c.def, Names: make([]string, len(c.names))}
 		for i, ci := range c.names {
 			pc.Names[i] = names[ci]
-			if special[ci/64]&(1<<(ci%64)) == 0 {
+			if !special.has(ci) {
 				continue
 			}
 			cd := &p.cands[ci]

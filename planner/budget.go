@@ -17,25 +17,24 @@ func (p *planner) budget(out *model.Plan) {
 	regID, doms := p.registeredDomains()
 	per := make([]count, len(doms))
 	type dup struct {
-		n  int
-		id string
+		n     int
+		id    string
+		names []int
 	}
-	sets := map[uint64]*dup{} // name-set hash → ordered certificates with that set
+	var dups []dup // ordered certificates by name set
+	sets := setIndex{}
 	for k, c := range p.certs {
 		ordered := c.change != "unchanged"
 		if ordered {
 			out.Budget.Orders++
-			// Within one plan a cand index stands for its name.
-			var h uint64 = 14695981039346656037
-			for _, ci := range c.names {
-				h = (h ^ uint64(ci)) * 1099511628211
+			h := nameSetHash(c.names)
+			d, ok := sets.find(h, func(d int) bool { return slices.Equal(dups[d].names, c.names) })
+			if !ok {
+				d = len(dups)
+				sets.add(h, d)
+				dups = append(dups, dup{id: c.id, names: c.names})
 			}
-			d := sets[h]
-			if d == nil {
-				d = &dup{id: c.id}
-				sets[h] = d
-			}
-			d.n++
+			dups[d].n++
 		}
 		stamp := int32(k + 1)
 		for _, ci := range c.names {
@@ -62,7 +61,7 @@ func (p *planner) budget(out *model.Plan) {
 	if out.Budget.Orders > p.limits.NewOrders {
 		p.warnRate(out, "", "%d orders, over the CA's limit of %d new orders per 3 hours: issue in batches", out.Budget.Orders, p.limits.NewOrders)
 	}
-	for _, d := range sets {
+	for _, d := range dups {
 		if d.n > p.limits.DuplicateCerts {
 			p.warnRate(out, "", "%d certificates to order have the name set of %s, over the CA's limit of %d identical name sets per week", d.n, d.id, p.limits.DuplicateCerts)
 		}

@@ -180,9 +180,9 @@ func (p *planner) build() {
 			}
 		}
 		slices.Sort(def.names)
-		grp.inDef = make([]uint64, (len(p.cands)+63)/64)
+		grp.inDef = newBitset(len(p.cands))
 		for _, ci := range def.names {
-			grp.inDef[ci/64] |= 1 << (ci % 64)
+			grp.inDef.set(ci)
 		}
 		grp.overflow = len(grp.cands) - len(def.names)
 		grp.sni = pk.certs

@@ -1,7 +1,6 @@
 package planner
 
 import (
-	"hash/fnv"
 	"slices"
 
 	"github.com/certplan/certplan/model"
@@ -13,8 +12,8 @@ type ipGroup struct {
 	cands []int // in name order
 	def   *bcert
 	sni   []*bcert
-	// inDef marks cands on the default certificate (bitset over cand indices).
-	inDef []uint64
+	// inDef marks cands on the default certificate.
+	inDef bitset
 	// overflow: planned names of the group that are not on its default.
 	overflow int
 }
@@ -35,36 +34,23 @@ func (p *planner) groupIPs() {
 		}
 	}
 	p.ipGroup = make([]int, len(p.ips))
-	byHash := map[uint64][]int{}
+	groups := setIndex{}
 	for i := range p.ips {
 		p.ipGroup[i] = -1
 		if len(per[i]) == 0 {
 			p.warnIdle(i)
 			continue
 		}
-		h := fnv.New64a()
-		var b [8]byte
-		for _, ci := range per[i] {
-			for k := range b {
-				b[k] = byte(ci >> (8 * k))
-			}
-			h.Write(b[:])
-		}
-		sum := h.Sum64()
-		found := false
-		for _, gi := range byHash[sum] {
-			if slices.Equal(p.groups[gi].cands, per[i]) {
-				p.groups[gi].ips = append(p.groups[gi].ips, i)
-				p.ipGroup[i] = gi
-				found = true
-				break
-			}
-		}
-		if !found {
-			byHash[sum] = append(byHash[sum], len(p.groups))
-			p.ipGroup[i] = len(p.groups)
+		h := nameSetHash(per[i])
+		gi, ok := groups.find(h, func(gi int) bool { return slices.Equal(p.groups[gi].cands, per[i]) })
+		if ok {
+			p.groups[gi].ips = append(p.groups[gi].ips, i)
+		} else {
+			gi = len(p.groups)
+			groups.add(h, gi)
 			p.groups = append(p.groups, &ipGroup{ips: []int{i}, cands: per[i]})
 		}
+		p.ipGroup[i] = gi
 	}
 }
 
@@ -104,4 +90,4 @@ func (p *planner) groupsOf(ci int) []int {
 	return gs
 }
 
-func (g *ipGroup) has(ci int) bool { return g.inDef[ci/64]&(1<<(ci%64)) != 0 }
+func (g *ipGroup) has(ci int) bool { return g.inDef.has(ci) }

@@ -20,7 +20,7 @@ import (
 // overflow, so SNI-only names, over-limit warnings and coverage notes stay
 // per IP. A certificate without names is dropped, not merged.
 func (p *planner) merge() {
-	byHash := map[uint64][]int{} // name-set hash → indices in out
+	sets := setIndex{} // positions in out
 	out := p.certs[:0]
 	into := map[*bcert]*bcert{}
 	for _, c := range p.certs {
@@ -31,26 +31,14 @@ func (p *planner) merge() {
 			// one out of the plan should that ever change.
 			continue
 		}
-		// Within one plan a cand index stands for its name.
-		var h uint64 = 14695981039346656037
-		if c.def {
-			h = 1099511628211
-		}
-		for _, ci := range c.names {
-			h = (h ^ uint64(ci)) * 1099511628211
-		}
-		var rep *bcert
-		for _, k := range byHash[h] {
-			if o := out[k]; o.def == c.def && slices.Equal(o.names, c.names) {
-				rep = o
-				break
-			}
-		}
-		if rep == nil {
-			byHash[h] = append(byHash[h], len(out))
+		h := nameSetHash(c.names)
+		k, ok := sets.find(h, func(k int) bool { return out[k].def == c.def && slices.Equal(out[k].names, c.names) })
+		if !ok {
+			sets.add(h, len(out))
 			out = append(out, c)
 			continue
 		}
+		rep := out[k]
 		// Groups share no IP: the union is both lists, sorted.
 		rep.ips = append(slices.Clip(rep.ips), c.ips...)
 		slices.Sort(rep.ips)
