@@ -3,6 +3,8 @@ package planner
 import (
 	"cmp"
 	"slices"
+
+	"github.com/certplan/certplan/model"
 )
 
 // sortByPriority orders cands by priority, client domain, name (cand
@@ -69,126 +71,23 @@ func (p *planner) eachRun(cs []int, f func([]int)) {
 	}
 }
 
+// build fills each group's default and SNI certificates (from scratch, or
+// continuing the previous plan's), then merges identical ones and gives
+// each its ID.
 func (p *planner) build() {
 	defs, snis, heirs := p.matchPrevious()
 	placed := make([]int32, len(p.cands)) // group index + 1 when placed in that group
 	byKey := make([]*bcert, p.nkeys)
 	for g, grp := range p.groups {
-		stamp := int32(g + 1)
-		def := &bcert{def: true, ips: grp.ips, prev: cmp.Or(defs[g], heirs[g])}
-		grp.def = def
+		grp.def = &bcert{def: true, ips: grp.ips, prev: cmp.Or(defs[g], heirs[g])}
 		clear(byKey)
 		pk := &packer{p: p, limit: p.limit, ips: grp.ips, byKey: byKey, buckets: make([][]*bcert, p.limit+1)}
 		if defs[g] == nil && len(snis[g]) == 0 {
-			// A fresh group: fill the default by priority, pack the rest.
-			// The sort keys carry each name's key rank, so the packing
-			// reads no cand (in key order, cands are far apart).
-			keys := p.packKeys(grp.cands, true)
-			slices.Sort(keys)
-			n := min(len(keys), p.limit)
-			def.names = make([]int, n)
-			for i, k := range keys[:n] {
-				def.names[i] = keyCI(k)
-			}
-			rest := keys[n:]
-			for i := range rest {
-				rest[i] &^= prioMask
-			}
-			slices.Sort(rest)
-			cis := make([]int, len(rest))
-			for i, k := range rest {
-				cis[i] = keyCI(k)
-			}
-			for i := 0; i < len(rest); {
-				kr := keyRank(rest[i])
-				j := i + 1
-				for j < len(rest) && keyRank(rest[j]) == kr {
-					j++
-				}
-				pk.place(kr, cis[i:j:j])
-				i = j
-			}
+			p.fillFresh(grp, pk)
 		} else {
-			var fresh []int
-			if defs[g] != nil {
-				for _, pn := range p.prevCands[defs[g]] {
-					if ci := int(pn.ci); placed[ci] != stamp && p.in(pn, g) {
-						def.names = append(def.names, ci)
-						placed[ci] = stamp
-					}
-				}
-				if len(def.names) > p.limit {
-					p.sortByPriority(def.names)
-					for _, ci := range def.names[p.limit:] {
-						placed[ci] = 0
-					}
-					def.names = def.names[:p.limit]
-				}
-			}
-			kept := make([]*bcert, len(snis[g]))
-			for k, pc := range snis[g] {
-				pns := p.prevCands[pc]
-				c := &bcert{prev: pc, ips: grp.ips, names: make([]int, 0, len(pns)), kr: make([]int32, 0, len(pns)),
-					shared: p.servedElsewhere(pc, g)}
-				kept[k] = c
-				for _, pn := range pns {
-					if ci := int(pn.ci); placed[ci] != stamp && p.in(pn, g) {
-						c.names = append(c.names, ci)
-						c.kr = append(c.kr, pn.krank)
-						placed[ci] = stamp
-					}
-				}
-			}
-			for _, c := range kept {
-				if len(c.names) > p.limit {
-					p.sortByPriority(c.names)
-					for _, ci := range c.names[p.limit:] {
-						placed[ci] = 0
-					}
-					c.names, c.kr = c.names[:p.limit], nil
-				}
-				if len(c.names) > 0 {
-					pk.keep(c)
-				}
-			}
-			for _, ci := range grp.cands {
-				if placed[ci] != stamp {
-					fresh = append(fresh, ci)
-				}
-			}
-			p.sortByKey(fresh)
-			runs := p.domainRuns(fresh)
-			// Whole client domains, most important first, onto the default
-			// while it has room for all of a domain's new names.
-			minPrio := func(run []int) int {
-				m := lowestPriority
-				for _, ci := range run {
-					m = min(m, int(p.cands[ci].prio))
-				}
-				return m
-			}
-			slices.SortStableFunc(runs, func(a, b []int) int { return minPrio(a) - minPrio(b) })
-			for _, run := range runs {
-				if len(def.names)+len(run) <= p.limit {
-					def.names = append(def.names, run...)
-				} else {
-					pk.place(p.cands[run[0]].krank, run)
-				}
-			}
-			if len(def.names) == 0 {
-				pk.certs = p.refillDefault(grp, def, pk.certs)
-			}
+			p.fillContinued(g, defs[g], snis[g], pk, placed)
 		}
-		slices.Sort(def.names)
-		grp.inDef = newBitset(len(p.cands))
-		for _, ci := range def.names {
-			grp.inDef.set(ci)
-		}
-		grp.overflow = len(grp.cands) - len(def.names)
-		grp.sni = pk.certs
-		for _, c := range grp.sni {
-			slices.Sort(c.names)
-		}
+		p.finishGroup(grp, pk)
 	}
 	// In a deterministic order: groups by first IP, default first, then SNI
 	// certificates in creation order.
@@ -198,6 +97,145 @@ func (p *planner) build() {
 	}
 	p.merge()
 	p.assignIDs()
+}
+
+// fillFresh fills a group that continues no previous certificate: the
+// default by priority up to the limit, the rest packed by client domain.
+// The sort keys carry each name's key rank, so the packing reads no cand
+// (in key order, cands are far apart).
+func (p *planner) fillFresh(grp *ipGroup, pk *packer) {
+	keys := p.packKeys(grp.cands, true)
+	slices.Sort(keys)
+	n := min(len(keys), p.limit)
+	grp.def.names = make([]int, n)
+	for i, k := range keys[:n] {
+		grp.def.names[i] = keyCI(k)
+	}
+	rest := keys[n:]
+	for i := range rest {
+		rest[i] &^= prioMask
+	}
+	slices.Sort(rest)
+	cis := make([]int, len(rest))
+	for i, k := range rest {
+		cis[i] = keyCI(k)
+	}
+	for i := 0; i < len(rest); {
+		kr := keyRank(rest[i])
+		j := i + 1
+		for j < len(rest) && keyRank(rest[j]) == kr {
+			j++
+		}
+		pk.place(kr, cis[i:j:j])
+		i = j
+	}
+}
+
+// fillContinued fills group g from its previous default prevDef and
+// previous SNI certificates prevSNI: each keeps the names it held that are
+// still in the group (a name held by two goes to the first), and the new
+// names are placed by whole client domain (placeNew).
+func (p *planner) fillContinued(g int, prevDef *model.PlannedCert, prevSNI []*model.PlannedCert, pk *packer, placed []int32) {
+	grp := p.groups[g]
+	stamp := int32(g + 1)
+	def := grp.def
+	if prevDef != nil {
+		p.takePrevious(def, prevDef, g, placed)
+		p.trimToLimit(def, placed)
+	}
+	kept := make([]*bcert, len(prevSNI))
+	for k, pc := range prevSNI {
+		n := len(p.prevCands[pc])
+		c := &bcert{prev: pc, ips: grp.ips, names: make([]int, 0, n), kr: make([]int32, 0, n),
+			shared: p.servedElsewhere(pc, g)}
+		p.takePrevious(c, pc, g, placed)
+		kept[k] = c
+	}
+	for _, c := range kept {
+		p.trimToLimit(c, placed)
+		if len(c.names) > 0 {
+			pk.keep(c)
+		}
+	}
+	var fresh []int
+	for _, ci := range grp.cands {
+		if placed[ci] != stamp {
+			fresh = append(fresh, ci)
+		}
+	}
+	p.placeNew(def, fresh, pk)
+	if len(def.names) == 0 {
+		pk.certs = p.refillDefault(grp, def, pk.certs)
+	}
+}
+
+// takePrevious gives c the names of the previous certificate pc that are
+// in group g and not yet placed in it, with their key ranks when c
+// records them (c.kr non-nil).
+func (p *planner) takePrevious(c *bcert, pc *model.PlannedCert, g int, placed []int32) {
+	stamp := int32(g + 1)
+	for _, pn := range p.prevCands[pc] {
+		if ci := int(pn.ci); placed[ci] != stamp && p.in(pn, g) {
+			c.names = append(c.names, ci)
+			if c.kr != nil {
+				c.kr = append(c.kr, pn.krank)
+			}
+			placed[ci] = stamp
+		}
+	}
+}
+
+// trimToLimit keeps the highest-priority names of a continued certificate
+// that holds more than the limit (the limit went down); the others are
+// placed again as new names.
+func (p *planner) trimToLimit(c *bcert, placed []int32) {
+	if len(c.names) <= p.limit {
+		return
+	}
+	p.sortByPriority(c.names)
+	for _, ci := range c.names[p.limit:] {
+		placed[ci] = 0
+	}
+	c.names, c.kr = c.names[:p.limit], nil
+}
+
+// placeNew places a continued group's new names by whole client domain,
+// most important domain first: onto the default while it has room for all
+// of a domain's new names, else packed onto SNI certificates.
+func (p *planner) placeNew(def *bcert, fresh []int, pk *packer) {
+	p.sortByKey(fresh)
+	runs := p.domainRuns(fresh)
+	minPrio := func(run []int) int {
+		m := lowestPriority
+		for _, ci := range run {
+			m = min(m, int(p.cands[ci].prio))
+		}
+		return m
+	}
+	slices.SortStableFunc(runs, func(a, b []int) int { return minPrio(a) - minPrio(b) })
+	for _, run := range runs {
+		if len(def.names)+len(run) <= p.limit {
+			def.names = append(def.names, run...)
+		} else {
+			pk.place(p.cands[run[0]].krank, run)
+		}
+	}
+}
+
+// finishGroup sorts the group's certificates' names and records which of
+// its names are on its default.
+func (p *planner) finishGroup(grp *ipGroup, pk *packer) {
+	def := grp.def
+	slices.Sort(def.names)
+	grp.inDef = newBitset(len(p.cands))
+	for _, ci := range def.names {
+		grp.inDef.set(ci)
+	}
+	grp.overflow = len(grp.cands) - len(def.names)
+	grp.sni = pk.certs
+	for _, c := range grp.sni {
+		slices.Sort(c.names)
+	}
 }
 
 // refillDefault fills the empty default certificate of a group whose names
