@@ -41,73 +41,115 @@ func (p *planner) matchPrevious() (defs []*model.PlannedCert, snis [][]*model.Pl
 	if p.prev == nil {
 		return defs, snis, heirs
 	}
-	type pair struct{ g, c, ipx, overlap, added int }
-	var pairs []pair
 	p.servedGroups()
 	p.prevCands = make(map[*model.PlannedCert][]prevName, len(p.prev.Certificates))
 	flat, off := p.joinPrevious()
 	overlap := make([]int, len(p.groups))
+	var pairs []defPair
 	for c := range p.prev.Certificates {
 		pc := &p.prev.Certificates[c]
-		clear(overlap)
-		cs := flat[off[c]:off[c]]
-		for _, pn := range flat[off[c]:off[c+1]] {
-			if pn.ci < 0 {
-				continue
-			}
-			cs = append(cs, pn) // in place: cs never passes the entry read
-			if len(p.groups) <= 64 {
-				for m := pn.groups; m != 0; m &= m - 1 {
-					overlap[bits.TrailingZeros64(m)]++
-				}
-				continue
-			}
-			for _, g := range p.groupsOf(int(pn.ci)) {
-				overlap[g]++
-			}
+		p.prevCands[pc] = p.countOverlap(flat[off[c]:off[c+1]], overlap)
+		if pc.Default {
+			pairs = p.defaultPairs(pairs, c, overlap)
+		} else {
+			p.matchSNI(pc, overlap, snis)
 		}
-		cs = cs[:len(cs):len(cs)]
-		p.prevCands[pc] = cs
-		if !pc.Default {
-			// Ties go to a group it is served on: a certificate whose names
-			// are all on two groups' IPs stays with its own.
-			best, served := -1, false
-			for g, o := range overlap {
-				if o == 0 || best >= 0 && o < overlap[best] {
-					continue
-				}
-				if best < 0 || o > overlap[best] {
-					best, served = g, p.servedOn(pc, g)
-				} else if !served && p.servedOn(pc, g) {
-					best, served = g, true
-				}
-			}
-			if best >= 0 {
-				snis[best] = append(snis[best], pc)
-			}
-			// A certificate served on IPs now in several groups (merged
-			// across groups, see merge) also seeds each other of those
-			// groups it shares names with: while their names still
-			// coincide, the copies merge again and keep its ID.
-			for g, o := range overlap {
-				if o > 0 && g != best && p.servedOn(pc, g) {
-					snis[g] = append(snis[g], pc)
-				}
+	}
+	p.matchDefaults(pairs, defs)
+	p.findHeirs(defs, heirs)
+	p.orderSNI(snis)
+	return defs, snis, heirs
+}
+
+// countOverlap sets overlap[g] to how many of a previous certificate's
+// names (its entries of the join) are in group g, and returns the entries
+// of the names still planned, compacted in place.
+func (p *planner) countOverlap(ents []prevName, overlap []int) []prevName {
+	clear(overlap)
+	cs := ents[:0]
+	for _, pn := range ents {
+		if pn.ci < 0 {
+			continue
+		}
+		cs = append(cs, pn) // in place: cs never passes the entry read
+		if len(p.groups) <= 64 {
+			for m := pn.groups; m != 0; m &= m - 1 {
+				overlap[bits.TrailingZeros64(m)]++
 			}
 			continue
 		}
-		for g, o := range overlap {
-			if o == 0 {
-				continue
-			}
-			ipx := 0
-			if p.servedOn(pc, g) {
-				ipx = 1
-			}
-			pairs = append(pairs, pair{g, c, ipx, o, len(p.groups[g].cands) - o})
+		for _, g := range p.groupsOf(int(pn.ci)) {
+			overlap[g]++
 		}
 	}
-	slices.SortFunc(pairs, func(a, b pair) int {
+	return cs[:len(cs):len(cs)]
+}
+
+// matchSNI gives a previous SNI certificate to the group sharing most
+// names with it; ties go to a group it is served on, so that a
+// certificate whose names are all on two groups' IPs stays with its own.
+// A certificate served on IPs now in several groups (merged across
+// groups, see merge) also seeds each other of those groups it shares
+// names with: while their names still coincide, the copies merge again
+// and keep its ID.
+func (p *planner) matchSNI(pc *model.PlannedCert, overlap []int, snis [][]*model.PlannedCert) {
+	best, served := -1, false
+	for g, o := range overlap {
+		if o == 0 || best >= 0 && o < overlap[best] {
+			continue
+		}
+		if best < 0 || o > overlap[best] {
+			best, served = g, p.servedOn(pc, g)
+		} else if !served && p.servedOn(pc, g) {
+			best, served = g, true
+		}
+	}
+	if best >= 0 {
+		snis[best] = append(snis[best], pc)
+	}
+	for g, o := range overlap {
+		if o > 0 && g != best && p.servedOn(pc, g) {
+			snis[g] = append(snis[g], pc)
+		}
+	}
+}
+
+// defPair is a candidate continuation of previous default certificate c
+// by group g's default.
+type defPair struct {
+	g, c    int
+	ipx     int // 1 when c was served on one of g's IPs
+	overlap int // names they share
+	added   int // names of g not on c
+}
+
+// defaultPairs appends a pair for each group sharing names with previous
+// default c.
+func (p *planner) defaultPairs(pairs []defPair, c int, overlap []int) []defPair {
+	pc := &p.prev.Certificates[c]
+	for g, o := range overlap {
+		if o == 0 {
+			continue
+		}
+		ipx := 0
+		if p.servedOn(pc, g) {
+			ipx = 1
+		}
+		pairs = append(pairs, defPair{g, c, ipx, o, len(p.groups[g].cands) - o})
+	}
+	return pairs
+}
+
+// matchDefaults gives each group at most one previous default, each
+// previous default to one group: best served on the group's IPs, then
+// sharing most names, then needing fewest additions. Then a previous
+// default served on IPs that are now in several groups (defaults merged
+// across groups, or one group split) seeds the default of each of those
+// groups left without one, as if they were still one group: while their
+// names coincide, the defaults merge again and keep its ID; when they
+// differ, one keeps it (see assignIDs).
+func (p *planner) matchDefaults(pairs []defPair, defs []*model.PlannedCert) {
+	slices.SortFunc(pairs, func(a, b defPair) int {
 		return cmp.Or(b.ipx-a.ipx, b.overlap-a.overlap, a.added-b.added, a.g-b.g, a.c-b.c)
 	})
 	taken := map[int]bool{}
@@ -117,16 +159,17 @@ func (p *planner) matchPrevious() (defs []*model.PlannedCert, snis [][]*model.Pl
 			taken[pr.c] = true
 		}
 	}
-	// A previous default served on IPs that are now in several groups
-	// (defaults merged across groups, or one group split) seeds the default
-	// of each of those groups left without one, as if they were still one
-	// group: while their names coincide, the defaults merge again and keep
-	// its ID; when they differ, one keeps it (see assignIDs).
 	for _, pr := range pairs {
 		if defs[pr.g] == nil && pr.ipx == 1 {
 			defs[pr.g] = &p.prev.Certificates[pr.c]
 		}
 	}
+}
+
+// findHeirs gives a group left without a previous default the first
+// previous default served on its IPs that no group continues: the IP's
+// default keeps its ID when all its names changed.
+func (p *planner) findHeirs(defs, heirs []*model.PlannedCert) {
 	continued := map[*model.PlannedCert]bool{}
 	for _, d := range defs {
 		continued[d] = true
@@ -143,10 +186,14 @@ func (p *planner) matchPrevious() (defs []*model.PlannedCert, snis [][]*model.Pl
 			}
 		}
 	}
-	// The certificates served on a group's IPs first, then copies of
-	// others', each by ID: build gives a name to the first that holds it,
-	// and a copy must not take a name from the certificate that served it
-	// on these IPs (its ID would change on every run).
+}
+
+// orderSNI orders each group's previous SNI certificates: those served on
+// the group's IPs first, then copies of others', each by ID. build gives a
+// name to the first that holds it, and a copy must not take a name from
+// the certificate that served it on these IPs (its ID would change on
+// every run).
+func (p *planner) orderSNI(snis [][]*model.PlannedCert) {
 	for g := range snis {
 		if len(snis[g]) < 2 {
 			continue
@@ -165,7 +212,6 @@ func (p *planner) matchPrevious() (defs []*model.PlannedCert, snis [][]*model.Pl
 			return strings.Compare(a.ID, b.ID)
 		})
 	}
-	return defs, snis, heirs
 }
 
 // servedGroups sets p.prevGroups: for each previous certificate, the
