@@ -17,33 +17,63 @@ import (
 // assemble turns the built certificates into the plan document.
 func (p *planner) assemble() *model.Plan {
 	out := &model.Plan{
-		Header: model.Header{Kind: model.KindPlan, Version: model.Version},
-		Policy: model.PlanPolicy{
-			ServerIPs:    p.ips,
-			Profile:      cmp.Or(p.pol.Profile, ProfileClassic),
-			MaxNames:     p.limit,
-			CAIdentifier: p.ca,
-			Hostname:     p.host,
-		},
+		Header:       model.Header{Kind: model.KindPlan, Version: model.Version},
+		Policy:       p.planPolicy(),
 		Certificates: []model.PlannedCert{},
 		SNIOnly:      []string{},
 		Excluded:     p.excluded,
 		Warnings:     p.warnings,
 	}
+	p.sniOnly(out)
+	prevPtr := p.plannedCerts(out)
+	out.Retired = p.retired(prevPtr)
+	out.NameDomains = p.nameDomains()
+	p.budget(out)
+	p.dane(out)
+	slices.SortFunc(out.Excluded, func(a, b model.Exclusion) int { return strings.Compare(a.Name, b.Name) })
+	sortedWarnings(out.Warnings)
+	if out.Excluded == nil {
+		out.Excluded = []model.Exclusion{}
+	}
+	if out.Warnings == nil {
+		out.Warnings = []model.Warning{}
+	}
+	return out
+}
+
+// planPolicy is the policy as the plan records it: the effective one,
+// names normalised; the profile is left out when only --max-names set the
+// limit.
+func (p *planner) planPolicy() model.PlanPolicy {
+	pol := model.PlanPolicy{
+		ServerIPs:    p.ips,
+		Profile:      cmp.Or(p.pol.Profile, ProfileClassic),
+		MaxNames:     p.limit,
+		CAIdentifier: p.ca,
+		Hostname:     p.host,
+	}
 	if p.pol.MaxNames > 0 && p.pol.Profile == "" {
-		out.Policy.Profile = ""
+		pol.Profile = ""
 	}
 	for m := range p.must {
 		if m != p.host {
-			out.Policy.Include = append(out.Policy.Include, m)
+			pol.Include = append(pol.Include, m)
 		}
 	}
-	slices.Sort(out.Policy.Include)
+	slices.Sort(pol.Include)
 	for _, pat := range p.pats {
-		out.Policy.Exclude = append(out.Policy.Exclude, pat.String())
+		pol.Exclude = append(pol.Exclude, pat.String())
 	}
-	// SNI-only names and the IPs it would take to serve them by default.
-	sniOnly := make([]bool, len(p.cands))
+	return pol
+}
+
+// sniOnly lists the names that only SNI clients will verify (those of an
+// IP group that are not on its default), the IPs it would take to serve
+// them by default (ceil(overflow / limit) per group), and warns for
+// must-cover names and MX targets among them.
+func (p *planner) sniOnly(out *model.Plan) {
+	only := make([]bool, len(p.cands))
+	n := 0
 	for _, grp := range p.groups {
 		if grp.overflow == 0 {
 			continue
@@ -56,22 +86,17 @@ func (p *planner) assemble() *model.Plan {
 		out.ExtraIPsNeeded += extra
 		p.warnOverLimit(out, grp, ipNames, extra)
 		for _, ci := range grp.cands {
-			if !grp.has(ci) {
-				sniOnly[ci] = true
+			if !grp.has(ci) && !only[ci] {
+				only[ci] = true
+				n++
 			}
-		}
-	}
-	n := 0
-	for _, s := range sniOnly {
-		if s {
-			n++
 		}
 	}
 	out.SNIOnly = make([]string, 0, n)
 	var mx []string
 	nmx := 0
 	mxPrio := model.RolePriority[model.RoleMX]
-	for ci, s := range sniOnly {
+	for ci, s := range only {
 		if !s {
 			continue
 		}
@@ -88,21 +113,32 @@ func (p *planner) assemble() *model.Plan {
 		}
 	}
 	if nmx > 0 {
-		eg := strings.Join(mx, ", ")
-		if nmx > len(mx) {
-			eg += ", ..."
-		}
-		out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnSNIOnly,
-			Message: fmt.Sprintf("%d MX targets only SNI clients will verify (%s): MTAs that send no SNI, such as Postfix by default, get a mismatch; give them another IP or fewer names per IP", nmx, eg)})
+		p.warnMXSNIOnly(out, nmx, mx)
 	}
-	// The certificates' names, read from a copy of the names alone, made
-	// in one pass in order: a certificate's names lie far apart among the
-	// cands (a client domain's names are spread over the sorted names by
-	// their first label), and at 10⁶ names the cands do not stay in the
-	// processor's cache while the certificates pick names out of them,
-	// where the names alone (16 bytes a name instead of the cand's 56)
-	// mostly do. The few must-cover names and names with TLSA records are
-	// marked in a bitset, so the cands are read only for those.
+}
+
+func (p *planner) warnMXSNIOnly(out *model.Plan, nmx int, mx []string) {
+	eg := strings.Join(mx, ", ")
+	if nmx > len(mx) {
+		eg += ", ..."
+	}
+	out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnSNIOnly,
+		Message: fmt.Sprintf("%d MX targets only SNI clients will verify (%s): MTAs that send no SNI, such as Postfix by default, get a mismatch; give them another IP or fewer names per IP", nmx, eg)})
+}
+
+// plannedCerts adds the built certificates to the plan, each with its
+// change from the previous certificate it continues, sorted by ID, and
+// returns the previous certificates continued.
+//
+// The certificates' names are read from a copy of the names alone, made
+// in one pass in order: a certificate's names lie far apart among the
+// cands (a client domain's names are spread over the sorted names by
+// their first label), and at 10⁶ names the cands do not stay in the
+// processor's cache while the certificates pick names out of them, where
+// the names alone (16 bytes a name instead of the cand's 56) mostly do.
+// The few must-cover names and names with TLSA records are marked in a
+// bitset, so the cands are read only for those.
+func (p *planner) plannedCerts(out *model.Plan) map[*model.PlannedCert]bool {
 	names := make([]string, len(p.cands))
 	special := newBitset(len(p.cands))
 	for ci := range p.cands {
@@ -113,8 +149,8 @@ func (p *planner) assemble() *model.Plan {
 		}
 	}
 	// The previous certificates continued, by pointer while the
-	// certificates are built (their IDs lie far apart in memory), then by
-	// ID in one pass over the previous certificates in order.
+	// certificates are built (their IDs lie far apart in memory); retired
+	// reads their IDs in one pass over the previous certificates in order.
 	prevPtr := map[*model.PlannedCert]bool{}
 	for _, c := range p.certs {
 		pc := model.PlannedCert{ID: c.id, Default: c.def, Names: make([]string, len(c.names))}
@@ -134,54 +170,58 @@ func (p *planner) assemble() *model.Plan {
 		for _, i := range c.ips {
 			pc.IPs = append(pc.IPs, p.ips[i])
 		}
-		pc.Change = "new"
 		if c.prev != nil {
 			prevPtr[c.prev] = true
-			pc.Change = "unchanged"
-			if !p.samePrev(c) {
-				old := c.prev.Names
-				if !slices.IsSorted(old) {
-					old = slices.Clone(old)
-					slices.Sort(old)
-				}
-				pc.Added, pc.Removed = diff(pc.Names, old)
-				if len(pc.Added)+len(pc.Removed) > 0 {
-					pc.Change = "changed"
-				}
-			}
 		}
-		c.change = pc.Change
+		p.setChange(c, &pc)
 		out.Certificates = append(out.Certificates, pc)
 	}
 	slices.SortFunc(out.Certificates, func(a, b model.PlannedCert) int { return strings.Compare(a.ID, b.ID) })
-	if p.prev != nil {
-		prevUsed := make(map[string]bool, len(prevPtr))
-		for i := range p.prev.Certificates {
-			if pc := &p.prev.Certificates[i]; prevPtr[pc] {
-				prevUsed[pc.ID] = true
+	return prevPtr
+}
+
+// setChange records how pc, built from c, differs from the previous
+// certificate c continues: "new" without one, else "unchanged" or
+// "changed" with the names added and removed.
+func (p *planner) setChange(c *bcert, pc *model.PlannedCert) {
+	pc.Change = "new"
+	if c.prev != nil {
+		pc.Change = "unchanged"
+		if !p.samePrev(c) {
+			old := c.prev.Names
+			if !slices.IsSorted(old) {
+				old = slices.Clone(old)
+				slices.Sort(old)
+			}
+			pc.Added, pc.Removed = diff(pc.Names, old)
+			if len(pc.Added)+len(pc.Removed) > 0 {
+				pc.Change = "changed"
 			}
 		}
-		for _, c := range p.prev.Certificates {
-			if !prevUsed[c.ID] {
-				out.Retired = append(out.Retired, c.ID)
-			}
+	}
+	c.change = pc.Change
+}
+
+// retired returns the IDs of the previous certificates that no
+// certificate continues, sorted.
+func (p *planner) retired(continued map[*model.PlannedCert]bool) []string {
+	if p.prev == nil {
+		return nil
+	}
+	prevUsed := make(map[string]bool, len(continued))
+	for i := range p.prev.Certificates {
+		if pc := &p.prev.Certificates[i]; continued[pc] {
+			prevUsed[pc.ID] = true
 		}
-		slices.Sort(out.Retired)
 	}
-	out.NameDomains = p.nameDomains()
-	p.budget(out)
-	p.dane(out)
-	slices.SortFunc(out.Excluded, func(a, b model.Exclusion) int { return strings.Compare(a.Name, b.Name) })
-	slices.SortFunc(out.Warnings, func(a, b model.Warning) int {
-		return cmp.Or(strings.Compare(a.Code, b.Code), strings.Compare(a.Name, b.Name), strings.Compare(a.Message, b.Message))
-	})
-	if out.Excluded == nil {
-		out.Excluded = []model.Exclusion{}
+	var ids []string
+	for _, c := range p.prev.Certificates {
+		if !prevUsed[c.ID] {
+			ids = append(ids, c.ID)
+		}
 	}
-	if out.Warnings == nil {
-		out.Warnings = []model.Warning{}
-	}
-	return out
+	slices.Sort(ids)
+	return ids
 }
 
 // samePrev reports whether c holds exactly its previous certificate's
