@@ -1,7 +1,6 @@
 package planner
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 
@@ -138,21 +137,9 @@ func (p *planner) keepPrevious() {
 			}
 			continue
 		}
-		prio := Priority(pd.n.Roles)
-		if pd.must {
-			prio = 0
-		}
-		key := ""
-		if len(pd.n.Domains) > 0 {
-			key = slices.Min(pd.n.Domains)
-		} else {
-			key = RegisteredDomain(pd.name)
-		}
-		c := p.keptCand(pd.name, key, prio, pd.ips)
+		c := p.candOf(pd.name, pd.n, pd.must)
+		c.ipOff, c.ipLen = p.addIPs(pd.ips)
 		c.inv = pd.inv
-		c.must = pd.must
-		c.listed = len(pd.n.Domains) > 1 || len(pd.n.Domains) == 1 && !under(pd.name, pd.n.Domains[0])
-		c.tlsa = len(pd.n.TLSA) > 0
 		kept = append(kept, c)
 		if pd.caa {
 			p.warn(model.WarnKeptLookupFailed, pd.name, "kept from the previous plan: its CAA lookup failed this run (%s); it stays until a run sees it again, but a CA refuses a name whose CAA it cannot read, so an order that includes it fails until the lookup works", pd.n.CAA.Error)
@@ -177,7 +164,7 @@ func (p *planner) keepPrevious() {
 		if _, ok := p.exclIdx[name]; ok {
 			continue // DNS answered for it this run: excluded on that answer
 		}
-		if p.excludedByPolicy(name) {
+		if p.excludedByPolicy(name, false) {
 			continue
 		}
 		key := a.failed
@@ -199,33 +186,19 @@ func (p *planner) keepPrevious() {
 	p.cands = mergeCands(p.cands, kept)
 }
 
-// excludedByPolicy applies the checks that need no DNS (--exclude, a
-// valid host name) to a name missing from the inventory, recording the
-// exclusion as for an inventory name.
-func (p *planner) excludedByPolicy(name string) bool {
-	for _, pat := range p.pats {
-		if pat.Match(name) {
-			p.exclude(name, model.ExcludePolicy, fmt.Sprintf("left out by --exclude %q", pat.String()))
-			return true
-		}
-	}
-	if err := CheckName(name); err != nil {
-		p.exclude(name, model.ExcludeInvalidName, fmt.Sprintf("not a host name a public CA issues for: %v", err))
-		return true
-	}
-	return false
+// keptCand makes a planned name served on the server IPs ips (its
+// previous certificates').
+func (p *planner) keptCand(name, key string, prio int, ips []int) cand {
+	c := cand{name: name, key: key, prio: int8(prio), inv: -1}
+	c.ipOff, c.ipLen = p.addIPs(ips)
+	return c
 }
 
-// keptCand makes a planned name served on the server IPs ips (its previous
-// certificates').
-func (p *planner) keptCand(name, key string, prio int, ips []int) cand {
+// addIPs adds server IP indices to p.ipArena as a cand's IPs.
+func (p *planner) addIPs(ips []int) (off, n int32) {
 	start := len(p.ipArena)
 	p.ipArena = append(p.ipArena, ips...)
-	here := p.ipArena[start:]
-	slices.Sort(here)
-	here = slices.Compact(here)
-	p.ipArena = p.ipArena[:start+len(here)]
-	return cand{name: name, key: key, prio: int8(prio), inv: -1, ipOff: int32(start), ipLen: int32(len(here))}
+	return p.sealIPs(start)
 }
 
 // failingDomain returns a failing hosted domain that used name, or "".

@@ -211,19 +211,11 @@ func (p *planner) lookup(name string) (int, bool) {
 	return ci, ok
 }
 
-// check applies the name rules to one inventory name; on exclusion it
-// records the reason and returns false.
-func (p *planner) check(name string, n *model.Name, must bool) (_ cand, ok bool) {
-	if !must {
-		for _, pat := range p.pats {
-			if pat.Match(name) {
-				p.exclude(name, model.ExcludePolicy, fmt.Sprintf("left out by --exclude %q", pat.String()))
-				return cand{}, false
-			}
-		}
-	}
-	if err := CheckName(name); err != nil {
-		p.exclude(name, model.ExcludeInvalidName, fmt.Sprintf("not a host name a public CA issues for: %v", err))
+// check applies the name rules to one inventory name, in their order of
+// precedence; on exclusion it records the reason and returns false. A name
+// whose lookup failed, with a previous plan, waits in p.pending instead.
+func (p *planner) check(name string, n *model.Name, must bool) (cand, bool) {
+	if p.excludedByPolicy(name, must) {
 		return cand{}, false
 	}
 	if n.Error != "" {
@@ -243,8 +235,40 @@ func (p *planner) check(name string, n *model.Name, must bool) (_ cand, ok bool)
 		wildKept = true
 	}
 	start := len(p.ipArena)
-	var elsewhere []string
-	for _, s := range n.Addresses {
+	elsewhere := p.appendServerIPs(n.Addresses)
+	off, nips := p.sealIPs(start)
+	if !p.reachable(name, n, nips > 0) || !p.caaAllows(name, n, must) {
+		p.ipArena = p.ipArena[:start]
+		return cand{}, false
+	}
+	p.warnPlanned(name, n, wildKept, elsewhere)
+	c := p.candOf(name, n, must)
+	c.ipOff, c.ipLen = off, nips
+	return c, true
+}
+
+// excludedByPolicy applies the checks that need no DNS: --exclude (never
+// to a must-cover name) and a valid host name, recording the exclusion.
+func (p *planner) excludedByPolicy(name string, must bool) bool {
+	if !must {
+		for _, pat := range p.pats {
+			if pat.Match(name) {
+				p.exclude(name, model.ExcludePolicy, fmt.Sprintf("left out by --exclude %q", pat.String()))
+				return true
+			}
+		}
+	}
+	if err := CheckName(name); err != nil {
+		p.exclude(name, model.ExcludeInvalidName, fmt.Sprintf("not a host name a public CA issues for: %v", err))
+		return true
+	}
+	return false
+}
+
+// appendServerIPs appends to p.ipArena the indices of the server IPs among
+// addrs, and returns the other addresses.
+func (p *planner) appendServerIPs(addrs []string) (elsewhere []string) {
+	for _, s := range addrs {
 		i, ok := p.ipIndex(s)
 		if !ok {
 			if a, err := netip.ParseAddr(s); err == nil {
@@ -257,37 +281,56 @@ func (p *planner) check(name string, n *model.Name, must bool) (_ cand, ok bool)
 			elsewhere = append(elsewhere, s)
 		}
 	}
+	return elsewhere
+}
+
+// sealIPs sorts the server IP indices appended to p.ipArena since start
+// and drops duplicates: a cand's IPs, returned as its span of the arena.
+func (p *planner) sealIPs(start int) (off, n int32) {
 	here := p.ipArena[start:]
 	if !slices.IsSorted(here) {
 		slices.Sort(here)
 	}
 	here = slices.Compact(here)
 	p.ipArena = p.ipArena[:start+len(here)]
-	defer func() {
-		if !ok {
-			p.ipArena = p.ipArena[:start]
-		}
-	}()
+	return int32(start), int32(len(here))
+}
+
+// reachable excludes a name that has no address, or none of this server's
+// (here: it resolves to a server IP).
+func (p *planner) reachable(name string, n *model.Name, here bool) bool {
 	if len(n.Addresses) == 0 {
 		via := ""
 		if len(n.CNAMEChain) > 0 {
 			via = " (CNAME to " + n.CNAMEChain[len(n.CNAMEChain)-1] + ")"
 		}
 		p.exclude(name, model.ExcludeNoAddress, fmt.Sprintf("has no A or AAAA record%s: no client can reach it; add a record for a server IP (%s) or leave it out", via, strings.Join(p.ips, ", ")))
-		return cand{}, false
+		return false
 	}
-	if len(here) == 0 {
+	if !here {
 		p.exclude(name, model.ExcludePointsElsewhere, fmt.Sprintf("points elsewhere: resolves to %s, not to a server IP (%s); its clients reach another server, and HTTP-01 validation would too", strings.Join(n.Addresses, ", "), strings.Join(p.ips, ", ")))
-		return cand{}, false
+		return false
 	}
-	if !n.CAAOK {
-		if p.prev != nil && n.CAA.Error != "" {
-			p.pend(name, n, must, true)
-			return cand{}, false
-		}
-		p.exclude(name, model.ExcludeCAAForbids, p.caaReason(n))
-		return cand{}, false
+	return true
+}
+
+// caaAllows excludes a name whose CAA forbids the CA; a failed CAA lookup
+// with a previous plan waits in p.pending instead.
+func (p *planner) caaAllows(name string, n *model.Name, must bool) bool {
+	if n.CAAOK {
+		return true
 	}
+	if p.prev != nil && n.CAA.Error != "" {
+		p.pend(name, n, must, true)
+		return false
+	}
+	p.exclude(name, model.ExcludeCAAForbids, p.caaReason(n))
+	return false
+}
+
+// warnPlanned records the warnings a planned name may carry: kept although
+// wildcard-only, TLSA lookup failed, some addresses elsewhere.
+func (p *planner) warnPlanned(name string, n *model.Name, wildKept bool, elsewhere []string) {
 	if wildKept {
 		p.warn(model.WarnWildcardKept, name, "kept from the previous plan, although it resolves only as its domain's wildcard record does and no MX, SRV or MTA-STS record names it (a new plan would leave it out): leave it out with --exclude %s if no client uses it, or keep it for good with --include %s", name, name)
 	}
@@ -297,6 +340,13 @@ func (p *planner) check(name string, n *model.Name, must bool) (_ cand, ok bool)
 	if len(elsewhere) > 0 {
 		p.warn(model.WarnSomeHere, name, "resolves to %s as well as to this server: HTTP-01 validation may reach the other address and fail; fix the record or validate with DNS-01", strings.Join(elsewhere, ", "))
 	}
+}
+
+// candOf makes the planned name for inventory name n, without its IPs:
+// its priority (must-cover names first), its client domain (the first of
+// its hosted domains, else its registered domain), and whether the plan
+// must record its hosted domains (the name does not tell them).
+func (p *planner) candOf(name string, n *model.Name, must bool) cand {
 	prio := Priority(n.Roles)
 	if must {
 		prio = 0 // the hostname and --include names come first
@@ -305,12 +355,11 @@ func (p *planner) check(name string, n *model.Name, must bool) (_ cand, ok bool)
 	if len(n.Domains) > 0 {
 		key = slices.Min(n.Domains)
 	}
-	c := cand{name: name, prio: int8(prio), key: key, must: must, ipOff: int32(start), ipLen: int32(len(here)),
-		listed: len(n.Domains) > 1 || len(n.Domains) == 1 && !under(name, n.Domains[0]), tlsa: len(n.TLSA) > 0}
-	if c.key == "" {
-		c.key = RegisteredDomain(name)
+	if key == "" {
+		key = RegisteredDomain(name)
 	}
-	return c, true
+	return cand{name: name, prio: int8(prio), key: key, must: must, inv: -1,
+		listed: len(n.Domains) > 1 || len(n.Domains) == 1 && !under(name, n.Domains[0]), tlsa: len(n.TLSA) > 0}
 }
 
 // WildcardOnly reports whether n is a conventional name that the plan
