@@ -64,6 +64,23 @@ func (p *planner) keepPrevious() {
 	if p.prev == nil {
 		return
 	}
+	failing := p.failingDomains()
+	if len(p.pending) == 0 && len(failing) == 0 {
+		return
+	}
+	absent := p.readPrevious(failing)
+	kept := p.decidePending()
+	kept = p.keepAbsent(kept, absent, failing)
+	if len(kept) == 0 {
+		return
+	}
+	slices.SortFunc(kept, func(a, b cand) int { return strings.Compare(a.name, b.name) })
+	p.cands = mergeCands(p.cands, kept)
+}
+
+// failingDomains returns the hosted domains whose lookups failed (other
+// than NXDOMAIN), with their errors.
+func (p *planner) failingDomains() map[string]string {
 	failing := map[string]string{}
 	for i := range p.inv.Domains {
 		d := &p.inv.Domains[i]
@@ -71,9 +88,14 @@ func (p *planner) keepPrevious() {
 			failing[names.FromDNS(d.Domain)] = d.Error
 		}
 	}
-	if len(p.pending) == 0 && len(failing) == 0 {
-		return
-	}
+	return failing
+}
+
+// readPrevious reads the previous plan's certificates still served on a
+// server IP: it gives each pending name the IPs of the certificates it
+// was on, and returns the absent names (a hosted domain that used them
+// failed) with theirs.
+func (p *planner) readPrevious(failing map[string]string) map[string]*absentName {
 	pend := make(map[string]int, len(p.pending))
 	for k := range p.pending {
 		pend[p.pending[k].name] = k
@@ -122,11 +144,16 @@ func (p *planner) keepPrevious() {
 			absent[name] = a
 		}
 	}
-	var kept []cand
+	return absent
+}
+
+// decidePending keeps the pending names that were on a previous
+// certificate served here, with a warning, and excludes the others: a name
+// whose lookup failed is never added.
+func (p *planner) decidePending() (kept []cand) {
 	for k := range p.pending {
 		pd := &p.pending[k]
 		if len(pd.ips) == 0 {
-			// Not on a previous certificate: never added on a failed lookup.
 			if pd.caa {
 				p.exclude(pd.name, model.ExcludeCAAForbids, p.caaReason(pd.n))
 			} else {
@@ -147,6 +174,13 @@ func (p *planner) keepPrevious() {
 			p.warn(model.WarnKeptLookupFailed, pd.name, "kept from the previous plan: its DNS lookup failed this run (%s); it stays until a run sees it again", pd.n.Error)
 		}
 	}
+	return kept
+}
+
+// keepAbsent keeps the absent names, in name order, unless this run
+// planned or excluded them on an answer of its own, or the policy
+// excludes them.
+func (p *planner) keepAbsent(kept []cand, absent map[string]*absentName, failing map[string]string) []cand {
 	names := make([]string, 0, len(absent))
 	for name := range absent {
 		names = append(names, name)
@@ -179,11 +213,7 @@ func (p *planner) keepPrevious() {
 		kept = append(kept, c)
 		p.warn(model.WarnKeptLookupFailed, name, "kept from the previous plan: it is not in the inventory because lookups for its domain %s failed this run (%s); it stays until a run sees it again", a.failed, failing[a.failed])
 	}
-	if len(kept) == 0 {
-		return
-	}
-	slices.SortFunc(kept, func(a, b cand) int { return strings.Compare(a.name, b.name) })
-	p.cands = mergeCands(p.cands, kept)
+	return kept
 }
 
 // keptCand makes a planned name served on the server IPs ips (its
