@@ -16,37 +16,14 @@ func (p *planner) selectNames() {
 		p.warn(model.WarnCAMismatch, "", "the inventory checked CAA for %q, the plan is for %q: CAA verdicts may be wrong; rerun the inventory with --ca-identifier %s", ic, p.ca, p.ca)
 	}
 	seen := map[string]bool{} // must-cover names found
-	// Duplicates: in a sorted inventory (certplan writes them sorted) they
-	// are next to each other. Whether it is sorted is found on the way, not
-	// by a pass of its own (a million names' strings do not stay in the
-	// cache between two passes); from the first name out of order on, a
-	// map of the names seen finds them.
-	var dup map[string]bool
-	prevName, prevRaw := "", ""
 	p.cands = make([]cand, 0, len(p.inv.Names)+len(p.must))
 	p.ipArena = make([]int, 0, len(p.inv.Names)+len(p.inv.Names)/4)
+	d := dedup{all: p.inv.Names}
 	for i := range p.inv.Names {
 		n := &p.inv.Names[i]
-		name := n.Name
-		if dup == nil && name < prevRaw {
-			dup = make(map[string]bool, len(p.inv.Names))
-			for j := range i {
-				dup[names.FromDNS(p.inv.Names[j].Name)] = true
-			}
-		}
-		prevRaw = name
-		if strings.HasSuffix(name, ".") || strings.ToLower(name) != name {
-			name = names.FromDNS(name)
-		}
-		if name == "" || name == prevName {
-			continue // "." (null MX, SRV "no service") is not a name
-		}
-		prevName = name
-		if dup != nil {
-			if dup[name] {
-				continue
-			}
-			dup[name] = true
+		name, ok := d.next(i)
+		if !ok {
+			continue
 		}
 		must := len(p.must) > 0 && p.must[name]
 		if must {
@@ -62,6 +39,62 @@ func (p *planner) selectNames() {
 			p.warnMustExcluded(name, p.exclIdx[name])
 		}
 	}
+	p.addMissingMust(seen)
+	if !slices.IsSortedFunc(p.cands, func(a, b cand) int { return strings.Compare(a.name, b.name) }) {
+		slices.SortFunc(p.cands, func(a, b cand) int { return strings.Compare(a.name, b.name) })
+	}
+	p.keepPrevious()
+	// Rank the client-domain keys so that sorting compares integers.
+	p.keyByRank = p.rankKeys()
+	p.nkeys = len(p.keyByRank)
+	if p.needIdx {
+		p.nameIdx = make(map[string]int, len(p.cands))
+		for i := range p.cands {
+			p.nameIdx[p.cands[i].name] = i
+		}
+	}
+}
+
+// dedup walks the inventory's names in order, normalised, skipping
+// duplicates and the root. In a sorted inventory (certplan writes them
+// sorted) duplicates are next to each other. Whether it is sorted is found
+// on the way, not by a pass of its own (a million names' strings do not
+// stay in the cache between two passes); from the first name out of order
+// on, a map of the names seen finds them.
+type dedup struct {
+	all               []model.Name
+	seen              map[string]bool // nil while the names come sorted
+	prevName, prevRaw string
+}
+
+// next returns the i-th name in certplan's form, or false when it is to be
+// skipped.
+func (d *dedup) next(i int) (string, bool) {
+	name := d.all[i].Name
+	if d.seen == nil && name < d.prevRaw {
+		d.seen = make(map[string]bool, len(d.all))
+		for j := range i {
+			d.seen[names.FromDNS(d.all[j].Name)] = true
+		}
+	}
+	d.prevRaw = name
+	name = names.FromDNS(name)
+	if name == "" || name == d.prevName {
+		return "", false // "." (null MX, SRV "no service") is not a name
+	}
+	d.prevName = name
+	if d.seen != nil {
+		if d.seen[name] {
+			return "", false
+		}
+		d.seen[name] = true
+	}
+	return name, true
+}
+
+// addMissingMust plans the must-cover names the inventory does not have
+// on the default certificate of every server IP, with a warning.
+func (p *planner) addMissingMust(seen map[string]bool) {
 	var missing []string
 	for m := range p.must {
 		if !seen[m] {
@@ -77,19 +110,6 @@ func (p *planner) selectNames() {
 		}
 		p.cands = append(p.cands, c)
 		p.warn(model.WarnMustCoverIssue, m, "not in the inventory: planned on the default certificate of every server IP (%s) without checking its DNS or CAA; make sure it resolves here", strings.Join(p.ips, ", "))
-	}
-	if !slices.IsSortedFunc(p.cands, func(a, b cand) int { return strings.Compare(a.name, b.name) }) {
-		slices.SortFunc(p.cands, func(a, b cand) int { return strings.Compare(a.name, b.name) })
-	}
-	p.keepPrevious()
-	// Rank the client-domain keys so that sorting compares integers.
-	p.keyByRank = p.rankKeys()
-	p.nkeys = len(p.keyByRank)
-	if p.needIdx {
-		p.nameIdx = make(map[string]int, len(p.cands))
-		for i := range p.cands {
-			p.nameIdx[p.cands[i].name] = i
-		}
 	}
 }
 
