@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
 )
 
 // cand is a planned name.
@@ -168,7 +169,7 @@ func (p *planner) setup() error {
 	}
 	p.must = map[string]bool{}
 	if p.pol.Hostname != "" {
-		h, err := NormalizeName(p.pol.Hostname)
+		h, err := names.Normalize(p.pol.Hostname)
 		if err != nil {
 			return fmt.Errorf("hostname: %w", err)
 		}
@@ -176,7 +177,7 @@ func (p *planner) setup() error {
 		p.must[h] = true
 	}
 	for _, s := range p.pol.Include {
-		n, err := NormalizeName(s)
+		n, err := names.Normalize(s)
 		if err != nil {
 			return fmt.Errorf("include: %w", err)
 		}

@@ -278,7 +278,7 @@ func (p *planner) excludedByPolicy(name string, must bool) bool {
 			}
 		}
 	}
-	if err := CheckName(name); err != nil {
+	if err := names.Check(name); err != nil {
 		p.exclude(name, model.ExcludeInvalidName, fmt.Sprintf("not a host name a public CA issues for: %v", err))
 		return true
 	}
