@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -128,16 +129,40 @@ func Plan(inv *model.Inventory, probes *model.ProbeReport, pol Policy, prev *mod
 	return out, nil
 }
 
+// setup reads the policy: the name limit and rate limits, the CA, the
+// server IPs, the --exclude patterns and the must-cover names.
 func (p *planner) setup() error {
 	var err error
 	if p.limit, err = p.pol.NameLimit(); err != nil {
 		return err
 	}
 	p.limits = p.pol.Limits.withDefaults()
-	p.ca = p.pol.CAIdentifier
-	if p.ca == "" {
-		p.ca = p.inv.CAIdentifier
+	p.ca = cmp.Or(p.pol.CAIdentifier, p.inv.CAIdentifier)
+	if err := p.serverIPs(); err != nil {
+		return err
 	}
+	for _, s := range p.pol.Exclude {
+		pat, err := ParsePattern(s)
+		if err != nil {
+			return err
+		}
+		p.pats = append(p.pats, pat)
+	}
+	if err := p.mustCover(); err != nil {
+		return err
+	}
+	if p.prev != nil {
+		for i := range p.prev.Certificates {
+			p.used[p.prev.Certificates[i].ID] = true
+		}
+	}
+	return nil
+}
+
+// serverIPs sets the server IPs, the policy's or else the inventory's, in
+// canonical form (IPv4-mapped IPv6 addresses as IPv4), sorted, without
+// duplicates.
+func (p *planner) serverIPs() error {
 	ips := p.pol.ServerIPs
 	if len(ips) == 0 {
 		ips = p.inv.ServerIPs
@@ -160,13 +185,12 @@ func (p *planner) setup() error {
 		p.ips = append(p.ips, a.String())
 		p.ipIdx[a.String()] = i
 	}
-	for _, s := range p.pol.Exclude {
-		pat, err := ParsePattern(s)
-		if err != nil {
-			return err
-		}
-		p.pats = append(p.pats, pat)
-	}
+	return nil
+}
+
+// mustCover sets the must-cover names: the server's hostname and the
+// --include names, normalised.
+func (p *planner) mustCover() error {
 	p.must = map[string]bool{}
 	if p.pol.Hostname != "" {
 		h, err := names.Normalize(p.pol.Hostname)
@@ -182,11 +206,6 @@ func (p *planner) setup() error {
 			return fmt.Errorf("include: %w", err)
 		}
 		p.must[n] = true
-	}
-	if p.prev != nil {
-		for i := range p.prev.Certificates {
-			p.used[p.prev.Certificates[i].ID] = true
-		}
 	}
 	return nil
 }
