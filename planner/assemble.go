@@ -14,6 +14,15 @@ import (
 	"github.com/certplan/certplan/model"
 )
 
+// The plan document. assemble writes the certificates sorted by ID, each
+// with its change against the certificate it continues ("new",
+// "unchanged", "changed" with the names added and removed), the retired
+// previous IDs, the names only SNI clients verify (sni_only) and
+// extra_ips_needed (summed over the IP groups, ceil(overflow / limit)),
+// the budget (budget.go) and the warnings. Every slice is sorted, so equal
+// inputs give byte-identical JSON; the plan's ID (planID) hashes the
+// certificates' IDs, names, IPs and default flags.
+
 // assemble turns the built certificates into the plan document.
 func (p *planner) assemble() *model.Plan {
 	out := &model.Plan{

@@ -10,6 +10,13 @@ import (
 	"github.com/certplan/certplan/model"
 )
 
+// The budget: orders and certificates per registered domain (eTLD+1 by the
+// public suffix list, [RegisteredDomain]), checked against the CA's rate
+// limits ([RateLimits], Let's Encrypt's by default): certificates per
+// registered domain per week, new orders per 3 hours, identical name sets
+// per week. An "unchanged" certificate is not ordered. Going over a limit
+// is a [model.WarnRateLimit] warning, not an error.
+
 // budget counts orders and certificates per registered domain, and warns
 // against the CA's rate limits.
 func (p *planner) budget(out *model.Plan) {

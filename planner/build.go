@@ -7,6 +7,36 @@ import (
 	"github.com/certplan/certplan/model"
 )
 
+// Building certificates, one IP group at a time.
+//
+// When more names resolve to a group than one certificate may hold
+// ([Policy.MaxNames], or the profile's limit), the default certificate is
+// filled by priority ([Priority]: must-cover names, MX targets,
+// submission and SMTP names, IMAP and mail names, then the rest; ties by
+// client domain, then name). The remaining names go to SNI certificates
+// served on the same IPs, packed by client domain (pack.go). Names that
+// only SNI clients will verify are listed in sni_only (assemble.go).
+//
+// With a previous plan (fillContinued), each continued certificate keeps
+// its names still in the group (match.go says which it continues; a name
+// on two goes to the first), trimmed by priority to the limit. New names
+// are placed by whole client domain, most important first: on the default
+// if it has room for all of them, else on SNI certificates. Names on an
+// SNI certificate stay there even when the default gains room, and a
+// removed name changes only its own certificate; planning without a
+// previous plan repacks everything (fillFresh).
+//
+// Every group's default gets names: one left empty with a previous plan
+// (every name it held went away, or the group had no previous default,
+// while its other names stay on SNI certificates and no new client domain
+// fits on it) is refilled as a fresh group's would be, taking the group's
+// highest-priority names off the SNI certificates that held them
+// (refillDefault); one of those left without names is retired.
+//
+// Sorting: candidate names are sorted as packed integers (priority, key
+// rank, cand index), which at 10⁶ names is several times faster than
+// sorting by comparing fields.
+
 // sortByPriority orders cands by priority, client domain, name (cand
 // indices are in name order). It sorts packed integers: fast for 10⁶ names.
 func (p *planner) sortByPriority(cs []int) {

@@ -9,6 +9,14 @@ import (
 	"github.com/certplan/certplan/names"
 )
 
+// CAA: the words of a CAA exclusion. A name whose CAA forbids the CA is
+// excluded with the fix: the zone-file line that lets the CA issue (RFC
+// 8659 §4.2), at the name whose CAA set applies, or the critical record to
+// remove. A failed CAA lookup counts as forbidding (a CA refuses to issue,
+// RFC 8659 §3), and the reason names the zone whose DNS servers must
+// answer. With a previous plan, a name on one of its certificates whose CAA
+// lookup failed is kept instead (keep.go).
+
 // caaReason explains why CAA excludes n, with the fix: the zone-file line
 // that lets the CA issue, at the name whose CAA set applies; for a failed
 // lookup, the zone whose DNS servers must answer ([planner.caaZone]).

@@ -8,6 +8,11 @@ import (
 	"github.com/certplan/certplan/model"
 )
 
+// DANE. A name with TLSA records on a certificate that will be ordered
+// gets a [model.WarnDANE] warning: a new key breaks a usage 3 (DANE-EE)
+// or 1 record, a new issuing CA a usage 2 (DANE-TA) or 0 record, and
+// delivery from DANE senders fails (RFC 7672).
+
 // dane warns for names with TLSA records on certificates that will be
 // ordered: a new key (usage 3) or a new issuing CA (usage 2) breaks delivery
 // from DANE senders (RFC 7672).

@@ -6,6 +6,18 @@ import (
 	"github.com/certplan/certplan/model"
 )
 
+// IP groups. Clients that send no SNI get an IP's default certificate, so
+// the default certificate of each server IP lists every planned name
+// resolving to that IP; a name on two IPs is on both. IPs whose planned
+// name sets are identical (typically an IPv4 and an IPv6 address of one
+// server) form one group and share one default certificate, served on all
+// of them: one order instead of several, and no identical name sets
+// ordered twice.
+//
+// An IP that no planned name resolves to gets no certificate at all (an
+// ACME order needs an identifier): a [model.WarnIdleIP] warning says so,
+// naming its previous default, which no longer covers it.
+
 // ipGroup is a set of server IPs whose planned names are identical.
 type ipGroup struct {
 	ips   []int

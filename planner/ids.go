@@ -9,6 +9,22 @@ import (
 	"github.com/certplan/certplan/model"
 )
 
+// Certificate IDs. New default certificates are named "default-<first
+// IP>", new SNI certificates "sni-<first client domain>"; an ID already
+// used, in this plan or the previous one, gets a "-2", "-3", ... suffix.
+// Matched certificates keep their previous ID even when their IPs change,
+// and one whose name set did not change is "unchanged": its renewal stays
+// inside the CA's rate-limit exemptions. An IP's default keeps the ID of
+// the previous default served on it even when none of its names remain,
+// unless another group's default continues that certificate.
+//
+// When a certificate continues several previous ones (two merged) or a
+// previous one continues in several certificates (their names diverged),
+// each previous ID goes to one certificate: first to one whose names are
+// exactly the previous certificate's, then to the one sharing most names
+// with it, then to the first (IP groups by first IP) and the lowest ID.
+// The other certificates get new IDs; a previous ID left over is retired.
+
 // assignIDs gives each certificate its ID. A certificate that continues a
 // previous one keeps that ID (previous IDs are reserved); the others get a
 // new one: "default-<first IP>" or "sni-<first client domain>".

@@ -9,6 +9,28 @@ import (
 	"github.com/certplan/certplan/model"
 )
 
+// Continuing the previous plan. With a previous plan, names stay in the
+// certificate they are in: each previous certificate is matched to the
+// group sharing most names with it, and build starts that group's
+// certificates from the matched ones (build.go).
+//
+//   - A previous default goes to the group sharing most names with it,
+//     preferring one it was served on, then one needing fewest additions;
+//     each group continues at most one (matchDefaults). A group left
+//     without one inherits the ID of a previous default served on its IPs
+//     that no group continues (findHeirs): an IP's default keeps its ID.
+//   - A previous SNI certificate goes to the group sharing most names with
+//     it; ties go to a group it is served on (matchSNI).
+//   - A previous certificate served on IPs that are now in several groups
+//     (one merged, or a group that split) continues in each of them, as if
+//     they were still one group; a copy of an SNI certificate takes new
+//     names only of the client domains it holds, so that the copies stay
+//     alike, and copies that still hold the same names merge again and
+//     keep the ID. A copy never takes a name from a certificate served on
+//     the group's own IPs (those are filled first, orderSNI): otherwise a
+//     name on both groups' IPs, held by a different certificate on each,
+//     moves between them, and gets a new ID, on every run.
+
 // prevName is a planned name on a previous certificate, with what build
 // needs of it, read once while its cand is in cache.
 type prevName struct {

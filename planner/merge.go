@@ -4,6 +4,16 @@ import (
 	"slices"
 )
 
+// Merging identical certificates. Certificates whose names are identical
+// once trimmed (two IP groups with the same highest-priority names, more
+// than a certificate holds; or one client domain filling an SNI
+// certificate on two groups' IPs) would be identical orders, counted twice
+// against the CA's duplicate-certificate limit: they are merged into one,
+// served on the union of their IPs. Only certificates of the same kind
+// merge: a default and an SNI certificate with the same names stay two,
+// since Default holds for all of a certificate's IPs. Each IP group keeps
+// its own sni_only names, over-limit warning and coverage notes.
+
 // merge folds the certificates that would be identical orders into one.
 // Groups hold different name sets, but trimming each to the limit can
 // leave two groups' defaults with the same names (the same highest-priority

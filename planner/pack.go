@@ -1,9 +1,17 @@
 package planner
 
-// packer places client domains' names on a group's SNI certificates: the
-// certificate that already holds the domain when it has room, else the one
-// with the least room that fits (best fit), else a new one. A domain with
-// more names than a certificate holds fills new certificates first.
+// Packing SNI certificates. A group's names beyond its default go to SNI
+// certificates served on the same IPs, packed so that one client domain's
+// names stay together: onto the certificate that already holds the domain
+// when it has room, else best fit (the certificate with the least room
+// that still fits), else a new one. A domain with more names than a
+// certificate holds fills new certificates first. A name used by several
+// client domains is grouped with the first of them in sort order.
+
+// packer places client domains' names on one group's SNI certificates,
+// by the rule above. Certificates with room are kept in buckets by the
+// room they have left, so best fit takes the first bucket from the run's
+// size up.
 type packer struct {
 	p       *planner
 	limit   int

@@ -13,6 +13,21 @@ import (
 	"github.com/certplan/certplan/names"
 )
 
+// Plan runs the phases in order, each in its own file:
+//
+//	setup          the policy: limits, CA, server IPs, patterns, must-cover names (this file)
+//	selectNames    which inventory names are planned (select.go; caa.go words CAA exclusions)
+//	keepPrevious   names kept through a failed lookup (keep.go, join.go for matching names)
+//	groupIPs       server IPs with identical name sets (group.go)
+//	build          default and SNI certificates (build.go; match.go, pack.go, merge.go, ids.go)
+//	assemble       the plan document (assemble.go; budget.go, dane.go, keep.go's nameDomains)
+//	coverage       what the probe's handshakes will see (coverage.go)
+//
+// The planner's state is indices, not strings: a planned name is its
+// index in p.cands (sorted by name), a server IP its index in p.ips
+// (sorted), a client domain its key rank (see rankKeys). Plans of 10⁶
+// names are compared and sorted as integers (see sets.go).
+
 // cand is a planned name.
 // It is kept small (56 bytes): plans of 10⁶ names walk these often.
 type cand struct {

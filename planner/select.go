@@ -10,6 +10,38 @@ import (
 	"github.com/certplan/certplan/names"
 )
 
+// Which names are planned.
+//
+// A name from the inventory is planned when it points here (all or some of
+// its addresses are server IPs; "some" adds a [model.WarnSomeHere] warning,
+// because HTTP-01 validation may reach the other address), CAA allows the
+// CA, its lookup did not fail, it is a valid host name ([names.Check]),
+// and no --exclude pattern ([Pattern]) matches it. The checks run in that
+// order of precedence: exclude pattern, invalid name, lookup failure,
+// wildcard-only, address, CAA; a name gets one exclusion, the first that
+// applies (see check).
+//
+// A conventional name that resolves only as its domain's wildcard record
+// would, and that no MX, SRV or MTA-STS record names, is left out
+// ([model.ExcludeWildcardOnly], see [WildcardOnly]); mail.<domain> stays.
+// --include plans it anyway, and one already on the previous plan's
+// certificate stays there with a [model.WarnWildcardKept] warning.
+//
+// A planned name whose TLSA lookup failed ([model.Name.TLSAError]) is
+// planned like any other, with a [model.WarnTLSALookupFailed] warning: its
+// addresses are known, only its DANE records are not.
+//
+// Must-cover names (the server's hostname and --include names) are never
+// excluded by a pattern and come first by priority. When one is not in the
+// inventory it is planned on the default certificate of every server IP,
+// with a warning (addMissingMust). When one is in the inventory and fails a
+// check, it is excluded like any other name and a
+// [model.WarnMustCoverIssue] warning says so; the command exits non-zero.
+//
+// A name's client domain (its key) is the first of the hosted domains that
+// use it, else its registered domain; SNI certificates keep a client
+// domain's names together.
+
 // selectNames applies the name rules and fills p.cands, sorted by name.
 func (p *planner) selectNames() {
 	if ic := p.inv.CAIdentifier; ic != "" && ic != p.ca {
