@@ -99,7 +99,7 @@ func BenchmarkPlanRatio(b *testing.B) {
 }
 
 // decoded returns v after a round trip through JSON.
-func decoded[T any](b *testing.B, v *T) *T {
+func decoded[T any](b testing.TB, v *T) *T {
 	data, err := json.Marshal(v)
 	if err != nil {
 		b.Fatal(err)

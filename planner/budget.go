@@ -89,8 +89,40 @@ func underKey(c *cand) bool {
 // string order already, and those that are their own registered domain
 // (the usual hosted domain) need only be merged with the few others. At
 // 10⁶ names a map and a sort of strings cost more per name than at 10⁵,
-// their memory being out of cache.
+// their memory being out of cache. BenchmarkTricks (tricks_test.go, with
+// the plain version) measured it 7 times faster at 10⁶ names: median
+// 0.66 s against 4.5 s, 75 ms against 156 ms at 10⁵, on a heavily loaded
+// 2-core machine.
 func (p *planner) registeredDomains() (regID []int32, doms []string) {
+	r := p.regRefs()
+	keyID, doms := r.number(p.keyByRank)
+	regID = make([]int32, len(p.cands))
+	for ci, x := range r.ref {
+		if x < 0 {
+			regID[ci] = keyID[-x-1]
+		} else {
+			regID[ci] = r.odd[x].id
+		}
+	}
+	return regID, doms
+}
+
+// regRefs says where each planned name's registered domain is found: a
+// client domain that is its own registered domain (used marks it), or an
+// "odd" one, computed: a proper suffix of the client domain (once per
+// client domain), or the name's own.
+type regRefs struct {
+	used []bool   // by key rank: the key is the registered domain of a name
+	odd  []oddReg // the other registered domains, with duplicates
+	ref  []int32  // by cand: ≥ 0, an index in odd; < 0, -(key rank+1)
+}
+
+type oddReg struct {
+	reg string
+	id  int32
+}
+
+func (p *planner) regRefs() regRefs {
 	const (
 		unknown = iota
 		self    // the client domain is its own registered domain
@@ -99,13 +131,7 @@ func (p *planner) registeredDomains() (regID []int32, doms []string) {
 	)
 	state := make([]uint8, p.nkeys)
 	keyOdd := make([]int32, p.nkeys) // suffix: index in odd
-	used := make([]bool, p.nkeys)    // self, with a name below it
-	type ent struct {
-		reg string
-		id  int32
-	}
-	var odd []ent
-	ref := make([]int32, len(p.cands)) // ≥ 0: index in odd; < 0: -(key rank+1)
+	r := regRefs{used: make([]bool, p.nkeys), ref: make([]int32, len(p.cands))}
 	for ci := range p.cands {
 		c := &p.cands[ci]
 		if underKey(c) {
@@ -119,52 +145,59 @@ func (p *planner) registeredDomains() (regID []int32, doms []string) {
 					state[kr] = self
 				default:
 					state[kr] = suffix
-					keyOdd[kr] = int32(len(odd))
-					odd = append(odd, ent{reg: d})
+					keyOdd[kr] = int32(len(r.odd))
+					r.odd = append(r.odd, oddReg{reg: d})
 				}
 			}
 			switch state[kr] {
 			case self:
-				used[kr] = true
-				ref[ci] = -(kr + 1)
+				r.used[kr] = true
+				r.ref[ci] = -(kr + 1)
 				continue
 			case suffix:
-				ref[ci] = keyOdd[kr]
+				r.ref[ci] = keyOdd[kr]
 				continue
 			}
 		}
-		ref[ci] = int32(len(odd))
-		odd = append(odd, ent{reg: RegisteredDomain(c.name)})
+		r.ref[ci] = int32(len(r.odd))
+		r.odd = append(r.odd, oddReg{reg: RegisteredDomain(c.name)})
 	}
-	ord := make([]int32, len(odd))
+	return r
+}
+
+// number numbers the registered domains in string order, merging the used
+// client domains (keys, in order by rank) with the sorted odd ones; it
+// sets the odd ones' ids and returns the keys' ids by rank and the domains.
+func (r regRefs) number(keys []string) (keyID []int32, doms []string) {
+	ord := make([]int32, len(r.odd))
 	for i := range ord {
 		ord[i] = int32(i)
 	}
-	slices.SortFunc(ord, func(a, b int32) int { return strings.Compare(odd[a].reg, odd[b].reg) })
-	keyID := make([]int32, p.nkeys)
+	slices.SortFunc(ord, func(a, b int32) int { return strings.Compare(r.odd[a].reg, r.odd[b].reg) })
+	keyID = make([]int32, len(keys))
 	id := int32(-1)
 	last, lastOdd := "", false
-	for r, j := 0, 0; ; {
-		for r < p.nkeys && !used[r] {
-			r++
+	for k, j := 0, 0; ; {
+		for k < len(keys) && !r.used[k] {
+			k++
 		}
-		hasK, hasO := r < p.nkeys, j < len(ord)
+		hasK, hasO := k < len(keys), j < len(ord)
 		if !hasK && !hasO {
 			break
 		}
-		if hasK && (!hasO || p.keyByRank[r] <= odd[ord[j]].reg) {
+		if hasK && (!hasO || keys[k] <= r.odd[ord[j]].reg) {
 			// Two client domains differ, so only an odd one can equal it.
-			if s := p.keyByRank[r]; !lastOdd || s != last {
+			if s := keys[k]; !lastOdd || s != last {
 				id++
 				doms = append(doms, s)
 				last = s
 			}
-			keyID[r] = id
+			keyID[k] = id
 			lastOdd = false
-			r++
+			k++
 			continue
 		}
-		e := &odd[ord[j]]
+		e := &r.odd[ord[j]]
 		if id < 0 || e.reg != last {
 			id++
 			doms = append(doms, e.reg)
@@ -174,15 +207,7 @@ func (p *planner) registeredDomains() (regID []int32, doms []string) {
 		lastOdd = true
 		j++
 	}
-	regID = make([]int32, len(p.cands))
-	for ci, r := range ref {
-		if r < 0 {
-			regID[ci] = keyID[-r-1]
-		} else {
-			regID[ci] = odd[r].id
-		}
-	}
-	return regID, doms
+	return keyID, doms
 }
 
 func (p *planner) warnRate(out *model.Plan, name, format string, args ...any) {
