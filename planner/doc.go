@@ -23,7 +23,8 @@
 // runs them:
 //
 //	plan.go       Plan, the planner's state, reading the Policy
-//	select.go     which names are planned: exclusions, must-cover names, client domains
+//	select.go     which names are planned: exclusions, must-cover names
+//	keys.go       client domains ranked in string order (for integer sorts)
 //	caa.go        CAA exclusions and the record that fixes them
 //	keep.go       DNS failures: names kept from the previous plan through a failed lookup
 //	join.go       matching the previous plan's names to this plan's (hash join for 10⁶ names)
@@ -45,7 +46,9 @@
 //
 // Plans of 10⁶ names (bench/README.md) shape a few places: names are
 // compared as indices (cand indices, key ranks, packed sort keys), the
-// previous plan is joined by a radix-sorted hash join (join.go), and client
-// domains are ranked by merging sorted runs (rankKeys). Each such place
-// says in its comment what it saves over the plain way, as measured.
+// previous plan is joined by a radix-sorted hash join (join.go), client
+// domains are ranked by merging sorted runs (keys.go) and registered
+// domains numbered without a map (budget.go). Each such place says in its
+// comment what it saves over the plain way, as measured; tricks_test.go
+// keeps the plain versions of the last two and BenchmarkTricks.
 package planner

@@ -18,6 +18,7 @@ import (
 //	setup          the policy: limits, CA, server IPs, patterns, must-cover names (this file)
 //	selectNames    which inventory names are planned (select.go; caa.go words CAA exclusions)
 //	keepPrevious   names kept through a failed lookup (keep.go, join.go for matching names)
+//	rankKeys       client domains ranked (keys.go)
 //	groupIPs       server IPs with identical name sets (group.go)
 //	build          default and SNI certificates (build.go; match.go, pack.go, merge.go, ids.go)
 //	assemble       the plan document (assemble.go; budget.go, dane.go, keep.go's nameDomains)
