@@ -118,8 +118,8 @@ type planner struct {
 }
 
 // Plan computes the certificates that make every planned name of inv verify
-// on the server IPs with and without SNI; see the package documentation for
-// the rules. probes and prev may be nil. now only stamps the plan's
+// on the server IPs with and without SNI; the package documentation lists
+// the files that hold the rules. probes and prev may be nil. now only stamps the plan's
 // generated_at. The error reports an invalid inventory or policy, never a
 // problem with a name: those are in the plan.
 func Plan(inv *model.Inventory, probes *model.ProbeReport, pol Policy, prev *model.Plan, now time.Time) (*model.Plan, error) {
