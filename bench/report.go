@@ -38,7 +38,7 @@ func (r *Results) judge() {
 	}
 	if len(r.Plan) == 2 && r.Plan[0].Elapsed > 0 {
 		x := r.Plan[1].Elapsed.Seconds() / r.Plan[0].Elapsed.Seconds()
-		add(fmt.Sprintf("plan %d names ÷ plan %d names (time)", r.Plan[1].Names, r.Plan[0].Names), x, "<= 12", x <= 12)
+		add(fmt.Sprintf("plan %d names ÷ plan %d names (time)", r.Plan[1].Names, r.Plan[0].Names), x, "<= 15", x <= 15)
 	}
 	for _, d := range r.TLS.Dead {
 		add(fmt.Sprintf("dead hosts, %d at once: time ÷ bound", d.Concurrency), d.Elapsed.Seconds()/d.Bound.Seconds(), "<= 1", d.WithinBound)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
 	"github.com/miekg/dns"
 )
 
@@ -126,7 +127,7 @@ type CAADecision struct {
 // over issue records when present. Issuer domains compare without regard
 // to case; malformed values authorise no CA.
 func EvaluateCAA(set []*dns.CAA, caID string, wildcard bool) CAADecision {
-	caID = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(caID), "."))
+	caID = names.FromDNS(strings.TrimSpace(caID))
 	if len(set) == 0 {
 		return CAADecision{Allowed: true, Reason: "no CAA record: any CA may issue"}
 	}
@@ -238,7 +239,7 @@ func caa(ctx context.Context, q Querier, name, caID, below string) CAAResult {
 	if caID == "" {
 		caID = DefaultCAIdentifier
 	}
-	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	name = names.FromDNS(name)
 	wildcard := strings.HasPrefix(name, "*.")
 	name = strings.TrimPrefix(name, "*.")
 	for n := dns.Fqdn(name); n != "." && n != ""; {

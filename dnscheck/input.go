@@ -152,7 +152,7 @@ func ZoneDirDomains(dir string) ([]string, error) {
 // A single label with characters not allowed in host names is not
 // skipped: it is a mistake to report.
 func notHosted(origin string) bool {
-	o := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(origin), "."))
+	o := names.FromDNS(strings.TrimSpace(origin))
 	if o == "" || o == "arpa" || strings.HasSuffix(o, ".arpa") {
 		return true
 	}

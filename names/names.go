@@ -4,12 +4,24 @@
 // golang.org/x/net/idna's lookup profile), and validated as host names
 // (letters, digits and hyphens; RFC 1123).
 //
-// It checks names given by people (arguments, domain lists, zone file
-// origins). Names read from DNS records are already in wire form and are
-// only lowercased by the callers.
+// It owns the rules for names, so that the command line, the inventory and
+// the planner accept the same ones:
+//   - [Normalize] reads a name given by a person (arguments, domain
+//     lists, zone file origins) and checks it;
+//   - [FromDNS] puts a name read from a DNS record, already in wire form,
+//     in certplan's form without checking it;
+//   - [Check] reports whether a name in certplan's form is a host name a
+//     public CA issues for (the planner's test of every inventory name);
+//   - [Label] reads one label given by a person (an --exclude pattern's).
+//
+// A host name is labels of letters, digits and inner hyphens (RFC 1123
+// §2.1: a label may start with a digit), at least two of them, and its
+// top-level label is not all digits (RFC 3696 §2), which also keeps IPv4
+// addresses out.
 package names
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -101,24 +113,17 @@ func Normalize(s string) (string, error) {
 	if len(labels) < 2 {
 		return "", bad(in, "a single label; want a fully qualified domain name such as example.com")
 	}
-	// RFC 3696 §2: a top-level domain is never all digits. Such a name is a
-	// mistyped address (127.0.0) or a private label no public CA issues
-	// for, and the planner would refuse it later.
-	if tld := labels[len(labels)-1]; strings.Trim(tld, "0123456789") == "" {
-		return "", bad(in, "top-level label %q is all digits: not a domain name (an IP address?)", tld)
-	}
 	a, err := profile.ToASCII(s)
 	if err != nil {
 		return "", bad(in, "not a valid internationalised name: %s", strings.TrimPrefix(err.Error(), "idna: "))
 	}
 	a = strings.ToLower(a)
-	if len(a) > MaxNameLength {
-		return "", bad(in, "%d characters long; at most %d are allowed", len(a), MaxNameLength)
-	}
-	for _, l := range strings.Split(a, ".") {
-		if len(l) > MaxLabelLength {
-			return "", bad(in, "label %q is %d characters long; at most %d are allowed", l, len(l), MaxLabelLength)
+	if err := Check(a); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			err = bad(in, "%s", e.Reason)
 		}
+		return "", err
 	}
 	return a, nil
 }
@@ -151,6 +156,86 @@ func Unicode(name string) string {
 // becomes "".
 func FromDNS(fqdn string) string {
 	return strings.ToLower(strings.TrimSuffix(fqdn, "."))
+}
+
+// Check reports why name, in certplan's form (A-labels, lowercase, no
+// trailing dot), is not a host name a public CA issues for, or nil: too
+// long, a single label, a label that is empty, too long or not letters,
+// digits and inner hyphens, or an all-digit top-level label. It does not
+// decode "xn--" labels ([Normalize] does): it runs on every name of an
+// inventory, which dnscheck read from DNS in wire form.
+func Check(name string) error {
+	if len(name) > MaxNameLength {
+		return bad(name, "%d characters long; at most %d are allowed", len(name), MaxNameLength)
+	}
+	if !strings.Contains(name, ".") {
+		return bad(name, "a single label; want a fully qualified domain name such as example.com")
+	}
+	last := ""
+	for rest := name; ; {
+		l, r, more := strings.Cut(rest, ".")
+		if err := checkLabel(l); err != nil {
+			return bad(name, "%s", err.(*Error).Reason)
+		}
+		if !more {
+			last = l
+			break
+		}
+		rest = r
+	}
+	if allDigits(last) {
+		return bad(name, "top-level label %q is all digits: not a domain name (an IP address?)", last)
+	}
+	return nil
+}
+
+// allDigits reports whether a top-level label is all digits, which RFC
+// 3696 §2 rules out ("1com" is fine, "123" is not): such a name is a
+// mistyped address (127.0.0) or a private label no public CA issues for.
+func allDigits(tld string) bool {
+	return strings.Trim(tld, "0123456789") == ""
+}
+
+// Label returns the A-label form of one label given by a person,
+// lowercase, and checks it as a label of a host name.
+func Label(l string) (string, error) {
+	l = strings.ToLower(l)
+	for i := 0; i < len(l); i++ {
+		if l[i] >= 0x80 {
+			a, err := idna.Lookup.ToASCII(l)
+			if err != nil {
+				return "", &Error{Reason: fmt.Sprintf("label %q: %v", l, err)}
+			}
+			l = a
+			break
+		}
+	}
+	if err := checkLabel(l); err != nil {
+		return "", err
+	}
+	return l, nil
+}
+
+// checkLabel reports why l (ASCII) is not a label of a host name: empty,
+// longer than 63 characters, or other than letters, digits and inner
+// hyphens (RFC 1123 §2.1, RFC 1035 §2.3.4).
+func checkLabel(l string) error {
+	if l == "" {
+		return &Error{Reason: "empty label"}
+	}
+	if len(l) > MaxLabelLength {
+		return &Error{Reason: fmt.Sprintf("label %q is %d characters long; at most %d are allowed", l, len(l), MaxLabelLength)}
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == '-' && i > 0 && i < len(l)-1:
+		default:
+			return &Error{Reason: fmt.Sprintf("label %q: only letters, digits and inner hyphens are allowed", l)}
+		}
+	}
+	return nil
 }
 
 // IsWildcard reports whether name is a wildcard ("*.example.com").

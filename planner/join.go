@@ -131,33 +131,12 @@ func hashPairs(pr, cr, tmp []uint64) []uint64 {
 // meaningless); off[c]:off[c+1] are certificate c's. Its memory: flat and
 // three arrays of 8 bytes a name.
 func (p *planner) joinPrevious() (flat []prevName, off []int32) {
-	certs := p.prev.Certificates
-	off = make([]int32, len(certs)+1)
-	m := 0
-	for c := range certs {
-		off[c] = int32(m)
-		m += len(certs[c].Names)
-	}
-	off[len(certs)] = int32(m)
-	// Until the check below, an entry of flat holds the index of its
-	// certificate in krank (ci -1), for the check to find the name: a
-	// copy of the names would take 16 bytes a name more memory, and at
-	// 10⁶ names every megabyte the plan takes more costs time too (the
-	// system hands out fresh memory a page at a time).
-	flat = make([]prevName, m)
-	pr := make([]uint64, m)
-	for c := range certs {
-		for j, n := range certs[c].Names {
-			fi := int(off[c]) + j
-			pr[fi] = uint64(strHash(n))<<32 | uint64(fi)
-			flat[fi] = prevName{ci: -1, krank: int32(c)}
-		}
-	}
+	flat, off, pr := p.previousHashes()
 	cr := make([]uint64, len(p.cands))
 	for ci := range p.cands {
 		cr[ci] = uint64(strHash(p.cands[ci].name))<<32 | uint64(ci)
 	}
-	pairs := hashPairs(pr, cr, make([]uint64, max(m, len(cr))))
+	pairs := hashPairs(pr, cr, make([]uint64, max(len(pr), len(cr))))
 	// pr and cr are free now: one is the pairs' sort's scratch space.
 	tmp := pr
 	if len(tmp) < len(pairs) {
@@ -166,19 +145,55 @@ func (p *planner) joinPrevious() (flat []prevName, off []int32) {
 	if len(tmp) < len(pairs) {
 		tmp = make([]uint64, len(pairs))
 	}
-	// The check below reads each planned name and, at random, its
-	// previous name and entry of flat. So that the random reads stay in
-	// the processor's cache at 10⁶ names, the pairs are checked in parts
-	// of 2^prevPartBits previous names (fbits bits of the previous index),
-	// each in the order of the planned names. The sort key keeps to the
-	// planned index's width (cbits), which two radix passes sort: the part
-	// takes the top fbits and the planned index, without its low fbits
-	// bits, the rest: the order within a part is by planned index to
-	// within 2^fbits names, which read memory as nearly in order. The
-	// low fbits bits of the planned index go beside the previous index
-	// (fiBits bits) in the low 32 bits.
+	p.checkPairs(pairs, tmp, flat, off)
+	return flat, off
+}
+
+// previousHashes lays out flat and off (see joinPrevious) and returns the
+// previous names' hashes (hash << 32 | index in flat). Until checkPairs,
+// an entry of flat holds the index of its certificate in krank (ci -1),
+// for the check to find the name: a copy of the names would take 16 bytes
+// a name more memory, and at 10⁶ names every megabyte the plan takes more
+// costs time too (the system hands out fresh memory a page at a time).
+func (p *planner) previousHashes() (flat []prevName, off []int32, pr []uint64) {
+	certs := p.prev.Certificates
+	off = make([]int32, len(certs)+1)
+	m := 0
+	for c := range certs {
+		off[c] = int32(m)
+		m += len(certs[c].Names)
+	}
+	off[len(certs)] = int32(m)
+	flat = make([]prevName, m)
+	pr = make([]uint64, m)
+	for c := range certs {
+		for j, n := range certs[c].Names {
+			fi := int(off[c]) + j
+			pr[fi] = uint64(strHash(n))<<32 | uint64(fi)
+			flat[fi] = prevName{ci: -1, krank: int32(c)}
+		}
+	}
+	return flat, off, pr
+}
+
+// checkPairs compares the names of each pair of a previous name and a
+// planned name with equal hashes, and fills the previous name's entry of
+// flat on a match.
+//
+// The check reads each planned name and, at random, its previous name and
+// entry of flat. So that the random reads stay in the processor's cache at
+// 10⁶ names, the pairs are checked in parts of 2^prevPartBits previous
+// names (fbits bits of the previous index), each in the order of the
+// planned names. The sort key keeps to the planned index's width (cbits),
+// which two radix passes sort: the part takes the top fbits and the
+// planned index, without its low fbits bits, the rest: the order within a
+// part is by planned index to within 2^fbits names, which read memory as
+// nearly in order. The low fbits bits of the planned index go beside the
+// previous index (fiBits bits) in the low 32 bits.
+func (p *planner) checkPairs(pairs, tmp []uint64, flat []prevName, off []int32) {
+	certs := p.prev.Certificates
 	cbits := bits.Len(uint(max(len(p.cands)-1, 1)))
-	fiBits := bits.Len(uint(max(m-1, 1)))
+	fiBits := bits.Len(uint(max(len(flat)-1, 1)))
 	fbits := max(0, fiBits-prevPartBits)
 	if fiBits+fbits > 32 || fbits > cbits {
 		fbits = 0
@@ -211,5 +226,4 @@ func (p *planner) joinPrevious() (flat []prevName, off []int32) {
 		}
 		flat[fi] = pn
 	}
-	return flat, off
 }

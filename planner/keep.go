@@ -1,7 +1,6 @@
 package planner
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 
@@ -65,6 +64,23 @@ func (p *planner) keepPrevious() {
 	if p.prev == nil {
 		return
 	}
+	failing := p.failingDomains()
+	if len(p.pending) == 0 && len(failing) == 0 {
+		return
+	}
+	absent := p.readPrevious(failing)
+	kept := p.decidePending()
+	kept = p.keepAbsent(kept, absent, failing)
+	if len(kept) == 0 {
+		return
+	}
+	slices.SortFunc(kept, func(a, b cand) int { return strings.Compare(a.name, b.name) })
+	p.cands = mergeCands(p.cands, kept)
+}
+
+// failingDomains returns the hosted domains whose lookups failed (other
+// than NXDOMAIN), with their errors.
+func (p *planner) failingDomains() map[string]string {
 	failing := map[string]string{}
 	for i := range p.inv.Domains {
 		d := &p.inv.Domains[i]
@@ -72,9 +88,14 @@ func (p *planner) keepPrevious() {
 			failing[names.FromDNS(d.Domain)] = d.Error
 		}
 	}
-	if len(p.pending) == 0 && len(failing) == 0 {
-		return
-	}
+	return failing
+}
+
+// readPrevious reads the previous plan's certificates still served on a
+// server IP: it gives each pending name the IPs of the certificates it
+// was on, and returns the absent names (a hosted domain that used them
+// failed) with theirs.
+func (p *planner) readPrevious(failing map[string]string) map[string]*absentName {
 	pend := make(map[string]int, len(p.pending))
 	for k := range p.pending {
 		pend[p.pending[k].name] = k
@@ -123,11 +144,16 @@ func (p *planner) keepPrevious() {
 			absent[name] = a
 		}
 	}
-	var kept []cand
+	return absent
+}
+
+// decidePending keeps the pending names that were on a previous
+// certificate served here, with a warning, and excludes the others: a name
+// whose lookup failed is never added.
+func (p *planner) decidePending() (kept []cand) {
 	for k := range p.pending {
 		pd := &p.pending[k]
 		if len(pd.ips) == 0 {
-			// Not on a previous certificate: never added on a failed lookup.
 			if pd.caa {
 				p.exclude(pd.name, model.ExcludeCAAForbids, p.caaReason(pd.n))
 			} else {
@@ -138,21 +164,9 @@ func (p *planner) keepPrevious() {
 			}
 			continue
 		}
-		prio := Priority(pd.n.Roles)
-		if pd.must {
-			prio = 0
-		}
-		key := ""
-		if len(pd.n.Domains) > 0 {
-			key = slices.Min(pd.n.Domains)
-		} else {
-			key = RegisteredDomain(pd.name)
-		}
-		c := p.keptCand(pd.name, key, prio, pd.ips)
+		c := p.candOf(pd.name, pd.n, pd.must)
+		c.ipOff, c.ipLen = p.addIPs(pd.ips)
 		c.inv = pd.inv
-		c.must = pd.must
-		c.listed = len(pd.n.Domains) > 1 || len(pd.n.Domains) == 1 && !under(pd.name, pd.n.Domains[0])
-		c.tlsa = len(pd.n.TLSA) > 0
 		kept = append(kept, c)
 		if pd.caa {
 			p.warn(model.WarnKeptLookupFailed, pd.name, "kept from the previous plan: its CAA lookup failed this run (%s); it stays until a run sees it again, but a CA refuses a name whose CAA it cannot read, so an order that includes it fails until the lookup works", pd.n.CAA.Error)
@@ -160,6 +174,13 @@ func (p *planner) keepPrevious() {
 			p.warn(model.WarnKeptLookupFailed, pd.name, "kept from the previous plan: its DNS lookup failed this run (%s); it stays until a run sees it again", pd.n.Error)
 		}
 	}
+	return kept
+}
+
+// keepAbsent keeps the absent names, in name order, unless this run
+// planned or excluded them on an answer of its own, or the policy
+// excludes them.
+func (p *planner) keepAbsent(kept []cand, absent map[string]*absentName, failing map[string]string) []cand {
 	names := make([]string, 0, len(absent))
 	for name := range absent {
 		names = append(names, name)
@@ -177,7 +198,7 @@ func (p *planner) keepPrevious() {
 		if _, ok := p.exclIdx[name]; ok {
 			continue // DNS answered for it this run: excluded on that answer
 		}
-		if p.excludedByPolicy(name) {
+		if p.excludedByPolicy(name, false) {
 			continue
 		}
 		key := a.failed
@@ -192,40 +213,22 @@ func (p *planner) keepPrevious() {
 		kept = append(kept, c)
 		p.warn(model.WarnKeptLookupFailed, name, "kept from the previous plan: it is not in the inventory because lookups for its domain %s failed this run (%s); it stays until a run sees it again", a.failed, failing[a.failed])
 	}
-	if len(kept) == 0 {
-		return
-	}
-	slices.SortFunc(kept, func(a, b cand) int { return strings.Compare(a.name, b.name) })
-	p.cands = mergeCands(p.cands, kept)
+	return kept
 }
 
-// excludedByPolicy applies the checks that need no DNS (--exclude, a
-// valid host name) to a name missing from the inventory, recording the
-// exclusion as for an inventory name.
-func (p *planner) excludedByPolicy(name string) bool {
-	for _, pat := range p.pats {
-		if pat.Match(name) {
-			p.exclude(name, model.ExcludePolicy, fmt.Sprintf("left out by --exclude %q", pat.String()))
-			return true
-		}
-	}
-	if err := CheckName(name); err != nil {
-		p.exclude(name, model.ExcludeInvalidName, fmt.Sprintf("not a host name a public CA issues for: %v", err))
-		return true
-	}
-	return false
-}
-
-// keptCand makes a planned name served on the server IPs ips (its previous
-// certificates').
+// keptCand makes a planned name served on the server IPs ips (its
+// previous certificates').
 func (p *planner) keptCand(name, key string, prio int, ips []int) cand {
+	c := cand{name: name, key: key, prio: int8(prio), inv: -1}
+	c.ipOff, c.ipLen = p.addIPs(ips)
+	return c
+}
+
+// addIPs adds server IP indices to p.ipArena as a cand's IPs.
+func (p *planner) addIPs(ips []int) (off, n int32) {
 	start := len(p.ipArena)
 	p.ipArena = append(p.ipArena, ips...)
-	here := p.ipArena[start:]
-	slices.Sort(here)
-	here = slices.Compact(here)
-	p.ipArena = p.ipArena[:start+len(here)]
-	return cand{name: name, key: key, prio: int8(prio), inv: -1, ipOff: int32(start), ipLen: int32(len(here))}
+	return p.sealIPs(start)
 }
 
 // failingDomain returns a failing hosted domain that used name, or "".

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
 
 	"github.com/certplan/certplan/model"
@@ -115,11 +114,11 @@ type Pattern struct {
 // ParsePattern parses an exclude pattern; see [Pattern].
 func ParsePattern(s string) (Pattern, error) {
 	raw := s
-	s = strings.TrimSuffix(strings.TrimSpace(s), ".")
+	s = names.FromDNS(strings.TrimSpace(s))
 	if s == "" {
 		return Pattern{}, fmt.Errorf("pattern %q: empty", raw)
 	}
-	labels := strings.Split(strings.ToLower(s), ".")
+	labels := strings.Split(s, ".")
 	for i, l := range labels {
 		if l == "*" {
 			continue
@@ -127,11 +126,8 @@ func ParsePattern(s string) (Pattern, error) {
 		if strings.Contains(l, "*") {
 			return Pattern{}, fmt.Errorf("pattern %q: \"*\" must be a whole label, such as autodiscover.* or *.example.test", raw)
 		}
-		a, err := toASCII(l)
+		a, err := names.Label(l)
 		if err != nil {
-			return Pattern{}, fmt.Errorf("pattern %q: %w", raw, err)
-		}
-		if err := checkLabel(a); err != nil {
 			return Pattern{}, fmt.Errorf("pattern %q: %w", raw, err)
 		}
 		labels[i] = a
@@ -168,83 +164,6 @@ func matchLabels(pl, nl []string) bool {
 		pl, nl = pl[1:], nl[1:]
 	}
 	return len(nl) == 0
-}
-
-func toASCII(label string) (string, error) {
-	for i := 0; i < len(label); i++ {
-		if label[i] >= 0x80 {
-			a, err := idna.Lookup.ToASCII(label)
-			if err != nil {
-				return "", fmt.Errorf("label %q: %w", label, err)
-			}
-			return a, nil
-		}
-	}
-	return label, nil
-}
-
-// NormalizeName returns the A-label, lowercase form of a host name without
-// a trailing dot, or an error when it is not a name a public CA can issue
-// for (RFC 1123 labels, at least two labels, no wildcard, no IP address).
-func NormalizeName(s string) (string, error) {
-	s = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s), "."))
-	if s == "" {
-		return "", fmt.Errorf("empty name")
-	}
-	a, err := toASCII(s)
-	if err != nil {
-		return "", err
-	}
-	if err := CheckName(a); err != nil {
-		return "", err
-	}
-	return a, nil
-}
-
-// CheckName reports why name (A-label, lowercase, no trailing dot) is not a
-// host name a public CA issues for, or nil.
-func CheckName(name string) error {
-	if len(name) > 253 {
-		return fmt.Errorf("%.40s...: longer than 253 characters", name)
-	}
-	if !strings.Contains(name, ".") {
-		return fmt.Errorf("%q: not a fully qualified name (one label)", name)
-	}
-	last := ""
-	for rest := name; ; {
-		l, r, more := strings.Cut(rest, ".")
-		if err := checkLabel(l); err != nil {
-			return fmt.Errorf("%q: %w", name, err)
-		}
-		if !more {
-			last = l
-			break
-		}
-		rest = r
-	}
-	if last[0] >= '0' && last[0] <= '9' {
-		return fmt.Errorf("%q: an IP address or numeric top-level label, not a host name", name)
-	}
-	return nil
-}
-
-func checkLabel(l string) error {
-	if l == "" {
-		return fmt.Errorf("empty label")
-	}
-	if len(l) > 63 {
-		return fmt.Errorf("label %.20s...: longer than 63 characters", l)
-	}
-	for i := 0; i < len(l); i++ {
-		c := l[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case c == '-' && i > 0 && i < len(l)-1:
-		default:
-			return fmt.Errorf("label %q: only letters, digits and inner hyphens are allowed", l)
-		}
-	}
-	return nil
 }
 
 // RegisteredDomain returns the registered domain of name (eTLD+1 by the

@@ -2,7 +2,6 @@ package planner
 
 import (
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/certplan/certplan/model"
@@ -52,32 +51,6 @@ func TestPatternErrors(t *testing.T) {
 	for _, s := range []string{"", ".", "mail*.test", "a..b", "*x.test", "-a.test", "a_b.test"} {
 		if _, err := ParsePattern(s); err == nil {
 			t.Errorf("ParsePattern(%q): no error", s)
-		}
-	}
-}
-
-func TestNormalizeName(t *testing.T) {
-	tests := []struct{ in, want, err string }{
-		{"Mail.Domain2.Test.", "mail.domain2.test", ""},
-		{"mail.bücher.test", "mail.xn--bcher-kva.test", ""},
-		{"localhost", "", "one label"},
-		{"*.domain2.test", "", "only letters"},
-		{"_sub.domain2.test", "", "only letters"},
-		{"127.0.0.2", "", "IP address"},
-		{"a..test", "", "empty label"},
-		{"", "", "empty"},
-		{"-x.test", "", "inner hyphens"},
-	}
-	for _, tt := range tests {
-		got, err := NormalizeName(tt.in)
-		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("NormalizeName(%q): err %v, want one containing %q", tt.in, err, tt.err)
-			}
-			continue
-		}
-		if err != nil || got != tt.want {
-			t.Errorf("NormalizeName(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
 }
@@ -176,5 +149,28 @@ func TestRegisteredDomainByKey(t *testing.T) {
 	}
 	if !slices.IsSorted(doms) || len(slices.Compact(slices.Clone(doms))) != len(doms) {
 		t.Errorf("domains %q: not sorted, or repeated", doms)
+	}
+}
+
+// TestTopLevelLabelPlanned: the planner tests inventory names with
+// names.Check, the rule the command line checks --hostname and --include
+// with: a top-level label may start with a digit but not be all digits
+// (RFC 3696 §2). planner.CheckName used to exclude mail.1com too.
+func TestTopLevelLabelPlanned(t *testing.T) {
+	ips := []string{"127.0.0.2"}
+	inv := inventory(ips,
+		nm("mail.1com", []string{"1com"}, ips, model.RoleMX),
+		nm("mail.123", []string{"123"}, ips, model.RoleMX),
+	)
+	pl := mustPlan(t, inv, nil, Policy{}, nil)
+	var planned []string
+	for _, c := range pl.Certificates {
+		planned = append(planned, c.Names...)
+	}
+	if !slices.Equal(planned, []string{"mail.1com"}) {
+		t.Errorf("planned %v, want [mail.1com]", planned)
+	}
+	if len(pl.Excluded) != 1 || pl.Excluded[0].Name != "mail.123" || pl.Excluded[0].Code != model.ExcludeInvalidName {
+		t.Errorf("excluded %+v, want mail.123 as %s", pl.Excluded, model.ExcludeInvalidName)
 	}
 }

@@ -1,0 +1,299 @@
+package planner
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/certplan/certplan/model"
+)
+
+// Building certificates, one IP group at a time.
+//
+// When more names resolve to a group than one certificate may hold
+// ([Policy.MaxNames], or the profile's limit), the default certificate is
+// filled by priority ([Priority]: must-cover names, MX targets,
+// submission and SMTP names, IMAP and mail names, then the rest; ties by
+// client domain, then name). The remaining names go to SNI certificates
+// served on the same IPs, packed by client domain (pack.go). Names that
+// only SNI clients will verify are listed in sni_only (assemble.go).
+//
+// With a previous plan (fillContinued), each continued certificate keeps
+// its names still in the group (match.go says which it continues; a name
+// on two goes to the first), trimmed by priority to the limit. New names
+// are placed by whole client domain, most important first: on the default
+// if it has room for all of them, else on SNI certificates. Names on an
+// SNI certificate stay there even when the default gains room, and a
+// removed name changes only its own certificate; planning without a
+// previous plan repacks everything (fillFresh).
+//
+// Every group's default gets names: one left empty with a previous plan
+// (every name it held went away, or the group had no previous default,
+// while its other names stay on SNI certificates and no new client domain
+// fits on it) is refilled as a fresh group's would be, taking the group's
+// highest-priority names off the SNI certificates that held them
+// (refillDefault); one of those left without names is retired.
+//
+// Sorting: candidate names are sorted as packed integers (priority, key
+// rank, cand index), which at 10⁶ names is several times faster than
+// sorting by comparing fields.
+
+// sortByPriority orders cands by priority, client domain, name (cand
+// indices are in name order). It sorts packed integers: fast for 10⁶ names.
+func (p *planner) sortByPriority(cs []int) {
+	p.sortPacked(cs, true)
+}
+
+// sortByKey orders cands by client domain, name.
+func (p *planner) sortByKey(cs []int) {
+	p.sortPacked(cs, false)
+}
+
+func (p *planner) sortPacked(cs []int, prio bool) {
+	keys := p.packKeys(cs, prio)
+	slices.Sort(keys)
+	for i, k := range keys {
+		cs[i] = keyCI(k)
+	}
+}
+
+// Packed sort keys: priority (optional), key rank, cand index, so that
+// sorting compares integers. 30 bits of cand index and 28 of key rank hold
+// far more names than a plan has.
+const (
+	ciBits   = 30
+	rankBits = 28
+	prioMask = uint64(1<<64-1) &^ (1<<(ciBits+rankBits) - 1)
+)
+
+func (p *planner) packKeys(cs []int, prio bool) []uint64 {
+	keys := make([]uint64, len(cs))
+	for i, ci := range cs {
+		c := &p.cands[ci]
+		k := uint64(c.krank)<<ciBits | uint64(ci)
+		if prio {
+			k |= uint64(c.prio) << (ciBits + rankBits)
+		}
+		keys[i] = k
+	}
+	return keys
+}
+
+func keyCI(k uint64) int { return int(k & (1<<ciBits - 1)) }
+
+func keyRank(k uint64) int32 { return int32(k >> ciBits & (1<<rankBits - 1)) }
+
+// domainRuns splits cands sorted by key into runs of one client domain.
+func (p *planner) domainRuns(cs []int) [][]int {
+	var runs [][]int
+	p.eachRun(cs, func(run []int) { runs = append(runs, run) })
+	return runs
+}
+
+// eachRun calls f with each run of one client domain in cs (sorted by key).
+func (p *planner) eachRun(cs []int, f func([]int)) {
+	for i := 0; i < len(cs); {
+		j := i + 1
+		for j < len(cs) && p.cands[cs[j]].krank == p.cands[cs[i]].krank {
+			j++
+		}
+		f(cs[i:j:j])
+		i = j
+	}
+}
+
+// build fills each group's default and SNI certificates (from scratch, or
+// continuing the previous plan's), then merges identical ones and gives
+// each its ID.
+func (p *planner) build() {
+	defs, snis, heirs := p.matchPrevious()
+	placed := make([]int32, len(p.cands)) // group index + 1 when placed in that group
+	byKey := make([]*bcert, p.nkeys)
+	for g, grp := range p.groups {
+		grp.def = &bcert{def: true, ips: grp.ips, prev: cmp.Or(defs[g], heirs[g])}
+		clear(byKey)
+		pk := &packer{p: p, limit: p.limit, ips: grp.ips, byKey: byKey, buckets: make([][]*bcert, p.limit+1)}
+		if defs[g] == nil && len(snis[g]) == 0 {
+			p.fillFresh(grp, pk)
+		} else {
+			p.fillContinued(g, defs[g], snis[g], pk, placed)
+		}
+		p.finishGroup(grp, pk)
+	}
+	// In a deterministic order: groups by first IP, default first, then SNI
+	// certificates in creation order.
+	for _, grp := range p.groups {
+		p.certs = append(p.certs, grp.def)
+		p.certs = append(p.certs, grp.sni...)
+	}
+	p.merge()
+	p.assignIDs()
+}
+
+// fillFresh fills a group that continues no previous certificate: the
+// default by priority up to the limit, the rest packed by client domain.
+// The sort keys carry each name's key rank, so the packing reads no cand
+// (in key order, cands are far apart).
+func (p *planner) fillFresh(grp *ipGroup, pk *packer) {
+	keys := p.packKeys(grp.cands, true)
+	slices.Sort(keys)
+	n := min(len(keys), p.limit)
+	grp.def.names = make([]int, n)
+	for i, k := range keys[:n] {
+		grp.def.names[i] = keyCI(k)
+	}
+	rest := keys[n:]
+	for i := range rest {
+		rest[i] &^= prioMask
+	}
+	slices.Sort(rest)
+	cis := make([]int, len(rest))
+	for i, k := range rest {
+		cis[i] = keyCI(k)
+	}
+	for i := 0; i < len(rest); {
+		kr := keyRank(rest[i])
+		j := i + 1
+		for j < len(rest) && keyRank(rest[j]) == kr {
+			j++
+		}
+		pk.place(kr, cis[i:j:j])
+		i = j
+	}
+}
+
+// fillContinued fills group g from its previous default prevDef and
+// previous SNI certificates prevSNI: each keeps the names it held that are
+// still in the group (a name held by two goes to the first), and the new
+// names are placed by whole client domain (placeNew).
+func (p *planner) fillContinued(g int, prevDef *model.PlannedCert, prevSNI []*model.PlannedCert, pk *packer, placed []int32) {
+	grp := p.groups[g]
+	stamp := int32(g + 1)
+	def := grp.def
+	if prevDef != nil {
+		p.takePrevious(def, prevDef, g, placed)
+		p.trimToLimit(def, placed)
+	}
+	kept := make([]*bcert, len(prevSNI))
+	for k, pc := range prevSNI {
+		n := len(p.prevCands[pc])
+		c := &bcert{prev: pc, ips: grp.ips, names: make([]int, 0, n), kr: make([]int32, 0, n),
+			shared: p.servedElsewhere(pc, g)}
+		p.takePrevious(c, pc, g, placed)
+		kept[k] = c
+	}
+	for _, c := range kept {
+		p.trimToLimit(c, placed)
+		if len(c.names) > 0 {
+			pk.keep(c)
+		}
+	}
+	var fresh []int
+	for _, ci := range grp.cands {
+		if placed[ci] != stamp {
+			fresh = append(fresh, ci)
+		}
+	}
+	p.placeNew(def, fresh, pk)
+	if len(def.names) == 0 {
+		pk.certs = p.refillDefault(grp, def, pk.certs)
+	}
+}
+
+// takePrevious gives c the names of the previous certificate pc that are
+// in group g and not yet placed in it, with their key ranks when c
+// records them (c.kr non-nil).
+func (p *planner) takePrevious(c *bcert, pc *model.PlannedCert, g int, placed []int32) {
+	stamp := int32(g + 1)
+	for _, pn := range p.prevCands[pc] {
+		if ci := int(pn.ci); placed[ci] != stamp && p.in(pn, g) {
+			c.names = append(c.names, ci)
+			if c.kr != nil {
+				c.kr = append(c.kr, pn.krank)
+			}
+			placed[ci] = stamp
+		}
+	}
+}
+
+// trimToLimit keeps the highest-priority names of a continued certificate
+// that holds more than the limit (the limit went down); the others are
+// placed again as new names.
+func (p *planner) trimToLimit(c *bcert, placed []int32) {
+	if len(c.names) <= p.limit {
+		return
+	}
+	p.sortByPriority(c.names)
+	for _, ci := range c.names[p.limit:] {
+		placed[ci] = 0
+	}
+	c.names, c.kr = c.names[:p.limit], nil
+}
+
+// placeNew places a continued group's new names by whole client domain,
+// most important domain first: onto the default while it has room for all
+// of a domain's new names, else packed onto SNI certificates.
+func (p *planner) placeNew(def *bcert, fresh []int, pk *packer) {
+	p.sortByKey(fresh)
+	runs := p.domainRuns(fresh)
+	minPrio := func(run []int) int {
+		m := lowestPriority
+		for _, ci := range run {
+			m = min(m, int(p.cands[ci].prio))
+		}
+		return m
+	}
+	slices.SortStableFunc(runs, func(a, b []int) int { return minPrio(a) - minPrio(b) })
+	for _, run := range runs {
+		if len(def.names)+len(run) <= p.limit {
+			def.names = append(def.names, run...)
+		} else {
+			pk.place(p.cands[run[0]].krank, run)
+		}
+	}
+}
+
+// finishGroup sorts the group's certificates' names and records which of
+// its names are on its default.
+func (p *planner) finishGroup(grp *ipGroup, pk *packer) {
+	def := grp.def
+	slices.Sort(def.names)
+	grp.inDef = newBitset(len(p.cands))
+	for _, ci := range def.names {
+		grp.inDef.set(ci)
+	}
+	grp.overflow = len(grp.cands) - len(def.names)
+	grp.sni = pk.certs
+	for _, c := range grp.sni {
+		slices.Sort(c.names)
+	}
+}
+
+// refillDefault fills the empty default certificate of a group whose names
+// are all on SNI certificates (the previous default's names went away, or
+// the group had none, and no new client domain fit on it): as a fresh
+// group's default, with the group's highest-priority names up to the
+// limit, taken off the SNI certificates that held them. A client without
+// SNI gets the default certificate, so one without names would leave every
+// such client with a mismatch, and an order without identifiers cannot be
+// placed. It returns the SNI certificates that still hold names; one left
+// with none is dropped (its previous ID is retired).
+func (p *planner) refillDefault(grp *ipGroup, def *bcert, sni []*bcert) []*bcert {
+	keys := p.packKeys(grp.cands, true)
+	slices.Sort(keys)
+	n := min(len(keys), p.limit)
+	promoted := make(map[int]bool, n)
+	for _, k := range keys[:n] {
+		ci := keyCI(k)
+		def.names = append(def.names, ci)
+		promoted[ci] = true
+	}
+	out := sni[:0]
+	for _, c := range sni {
+		c.names = slices.DeleteFunc(c.names, func(ci int) bool { return promoted[ci] })
+		if len(c.names) > 0 {
+			out = append(out, c)
+		}
+	}
+	clear(sni[len(out):])
+	return out
+}

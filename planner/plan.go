@@ -1,0 +1,236 @@
+package planner
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
+)
+
+// Plan runs the phases in order, each in its own file:
+//
+//	setup          the policy: limits, CA, server IPs, patterns, must-cover names (this file)
+//	selectNames    which inventory names are planned (select.go; caa.go words CAA exclusions)
+//	keepPrevious   names kept through a failed lookup (keep.go, join.go for matching names)
+//	rankKeys       client domains ranked (keys.go)
+//	groupIPs       server IPs with identical name sets (group.go)
+//	build          default and SNI certificates (build.go; match.go, pack.go, merge.go, ids.go)
+//	assemble       the plan document (assemble.go; budget.go, dane.go, keep.go's nameDomains)
+//	coverage       what the probe's handshakes will see (coverage.go)
+//
+// The planner's state is indices, not strings: a planned name is its
+// index in p.cands (sorted by name), a server IP its index in p.ips
+// (sorted), a client domain its key rank (see rankKeys). Plans of 10⁶
+// names are compared and sorted as integers (see sets.go).
+
+// cand is a planned name.
+// It is kept small (56 bytes): plans of 10⁶ names walk these often.
+type cand struct {
+	name         string
+	key          string // client-domain group: first domain, else registered domain
+	ipOff, ipLen int32  // its server IPs: planner.ipArena[ipOff:ipOff+ipLen], sorted
+	inv          int32  // index into the inventory's names, -1 when not there
+	krank        int32  // rank of key among all keys
+	prio         int8
+	must         bool
+	// listed: the plan records its hosted domains (model.Plan.NameDomains).
+	listed bool
+	tlsa   bool // the inventory has TLSA records for it
+}
+
+// ipsOf returns the server IP indices of cand ci.
+func (p *planner) ipsOf(ci int) []int {
+	c := &p.cands[ci]
+	return p.ipArena[c.ipOff : c.ipOff+c.ipLen]
+}
+
+// bcert is a certificate being built.
+type bcert struct {
+	id     string
+	prev   *model.PlannedCert
+	def    bool
+	ips    []int
+	names  []int   // cand indices
+	kr     []int32 // key ranks of names, when known
+	tlsa   []int   // names with TLSA records
+	key    string
+	change string
+	// shared: an SNI certificate that continues one served on other
+	// groups' IPs too (merged): it takes new names only of the client
+	// domains it holds, not other domains' by best fit, so that it stays
+	// identical to its copies in the other groups.
+	shared bool
+	// alt are further previous certificates this one continues (two
+	// merged); assignIDs keeps one.
+	alt []*model.PlannedCert
+}
+
+type planner struct {
+	inv    *model.Inventory
+	pol    Policy
+	limit  int
+	limits RateLimits
+	ca     string
+	ips    []string // sorted, canonical
+	ipIdx  map[string]int
+	pats   []Pattern
+	must   map[string]bool
+	host   string
+	prev   *model.Plan
+
+	cands   []cand
+	ipArena []int
+	needIdx bool // build nameIdx (a lookup for every probed name follows)
+	// keyByRank are the client-domain keys in string order.
+	keyByRank []string
+	nkeys     int
+	nameIdx   map[string]int
+	// prevCands are the planned names of each previous certificate.
+	prevCands map[*model.PlannedCert][]prevName
+	excluded  []model.Exclusion
+	exclIdx   map[string]int
+	warnings  []model.Warning
+	groups    []*ipGroup
+	ipGroup   []int // server IP index → group index, -1 when no names
+	used      map[string]bool
+	certs     []*bcert
+	// pending are names whose lookup failed, decided once the previous
+	// plan has been read (see keep.go).
+	pending []pending
+	// prevGroups are the groups each previous certificate was served on
+	// (see servedGroups).
+	prevGroups map[*model.PlannedCert][]int
+	// prevNames are the names on the previous plan's certificates, built
+	// when first needed (see onPrevious).
+	prevNames map[string]bool
+	// extraDoms are hosted domains to record for a name beyond the
+	// inventory's: a failing domain's earlier claim on it, carried forward.
+	extraDoms map[string][]string
+	// caaAts are the names at which the inventory found CAA sets, built
+	// when a CAA lookup failure needs them (see caaZone).
+	caaAts map[string]bool
+}
+
+// Plan computes the certificates that make every planned name of inv verify
+// on the server IPs with and without SNI; the package documentation lists
+// the files that hold the rules. probes and prev may be nil. now only stamps the plan's
+// generated_at. The error reports an invalid inventory or policy, never a
+// problem with a name: those are in the plan.
+func Plan(inv *model.Inventory, probes *model.ProbeReport, pol Policy, prev *model.Plan, now time.Time) (*model.Plan, error) {
+	if inv == nil {
+		return nil, errors.New("plan: no inventory")
+	}
+	p := &planner{inv: inv, pol: pol, prev: prev, used: map[string]bool{}, exclIdx: map[string]int{}}
+	if err := p.setup(); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	p.needIdx = probes != nil
+	p.selectNames()
+	p.groupIPs()
+	p.build()
+	out := p.assemble()
+	if probes != nil {
+		out.Coverage = p.coverage(probes)
+	}
+	if !now.IsZero() {
+		out.GeneratedAt = now.UTC().Format(time.RFC3339)
+	}
+	out.ID = planID(out)
+	return out, nil
+}
+
+// setup reads the policy: the name limit and rate limits, the CA, the
+// server IPs, the --exclude patterns and the must-cover names.
+func (p *planner) setup() error {
+	var err error
+	if p.limit, err = p.pol.NameLimit(); err != nil {
+		return err
+	}
+	p.limits = p.pol.Limits.withDefaults()
+	p.ca = cmp.Or(p.pol.CAIdentifier, p.inv.CAIdentifier)
+	if err := p.serverIPs(); err != nil {
+		return err
+	}
+	for _, s := range p.pol.Exclude {
+		pat, err := ParsePattern(s)
+		if err != nil {
+			return err
+		}
+		p.pats = append(p.pats, pat)
+	}
+	if err := p.mustCover(); err != nil {
+		return err
+	}
+	if p.prev != nil {
+		for i := range p.prev.Certificates {
+			p.used[p.prev.Certificates[i].ID] = true
+		}
+	}
+	return nil
+}
+
+// serverIPs sets the server IPs, the policy's or else the inventory's, in
+// canonical form (IPv4-mapped IPv6 addresses as IPv4), sorted, without
+// duplicates.
+func (p *planner) serverIPs() error {
+	ips := p.pol.ServerIPs
+	if len(ips) == 0 {
+		ips = p.inv.ServerIPs
+	}
+	if len(ips) == 0 {
+		return errors.New("no server IPs: give them or use an inventory that lists them")
+	}
+	var addrs []netip.Addr
+	for _, s := range ips {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("server IP %q: not an IP address", s)
+		}
+		addrs = append(addrs, a.Unmap())
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	addrs = slices.Compact(addrs)
+	p.ipIdx = map[string]int{}
+	for i, a := range addrs {
+		p.ips = append(p.ips, a.String())
+		p.ipIdx[a.String()] = i
+	}
+	return nil
+}
+
+// mustCover sets the must-cover names: the server's hostname and the
+// --include names, normalised.
+func (p *planner) mustCover() error {
+	p.must = map[string]bool{}
+	if p.pol.Hostname != "" {
+		h, err := names.Normalize(p.pol.Hostname)
+		if err != nil {
+			return fmt.Errorf("hostname: %w", err)
+		}
+		p.host = h
+		p.must[h] = true
+	}
+	for _, s := range p.pol.Include {
+		n, err := names.Normalize(s)
+		if err != nil {
+			return fmt.Errorf("include: %w", err)
+		}
+		p.must[n] = true
+	}
+	return nil
+}
+
+func (p *planner) exclude(name, code, reason string) {
+	p.exclIdx[name] = len(p.excluded)
+	p.excluded = append(p.excluded, model.Exclusion{Name: name, Code: code, Reason: reason})
+}
+
+func (p *planner) warn(code, name, format string, args ...any) {
+	p.warnings = append(p.warnings, model.Warning{Code: code, Name: name, Message: fmt.Sprintf(format, args...)})
+}
