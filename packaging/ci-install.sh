@@ -39,6 +39,14 @@ state_before=absent
 config_before=absent
 [[ -e /etc/certplan/certplan.yaml ]] && config_before=present
 
+# snapshot: what is on the system where a package or its scripts could
+# leave something (not dpkg's and apt's own records, caches and logs).
+snapshot() {
+	find /etc /usr /opt /srv /var/lib -xdev \( -path /var/lib/dpkg -o -path /var/lib/apt -o -path /var/lib/ucf \
+		-o -path /var/lib/systemd -o -path /var/lib/man-db \) -prune -o -print 2>/dev/null | sort
+}
+snapshot >"$out/before"
+
 # Slim images exclude man pages from installs (dpkg path-exclude): include ours.
 dpkg --path-include='/usr/share/man/man1/certplan*' -i "$deb"
 say "installed $(dpkg-query -W -f '${Package} ${Version} ${Architecture}' certplan)"
@@ -92,6 +100,13 @@ while IFS= read -r path; do
 	left=$((left + 1))
 done <"$out/files"
 [[ $left == 0 ]] || fail "$left paths left after dpkg --purge"
+# And what dpkg -L does not list (made by the maintainer scripts, or
+# removed when it should not have been): only the state directory differs.
+snapshot | diff "$out/before" - | grep '^[<>]' | grep -v '^> /var/lib/certplan$' >"$out/diff" || true
+if [[ -s $out/diff ]]; then
+	sed 's/^>/ci-install: left after purge:/; s/^</ci-install: gone after purge (was there before):/' "$out/diff" >&2
+	fail "the system differs from before the install"
+fi
 [[ -d /var/lib/certplan ]] || fail "/var/lib/certplan went on purge (documented to stay)"
 [[ ! -e /etc/systemd/system/timers.target.wants/certplan-renew.timer ]] || fail "timer enable link left"
 [[ $state_before == present ]] || rmdir /var/lib/certplan # leave the machine as it was
