@@ -86,12 +86,25 @@ gobuild() {
 		./cmd/certplan
 }
 
-# Architecture-independent parts, made once: man pages, completions, and
-# the example config, written and checked by this build's own binary.
-gobuild "$(go env GOARCH)" "$WORK/host-certplan"
-go run ./packaging/gendocs -out "$WORK/docs" -version "${VERSION:-$NAMEVERSION}"
-"$WORK/host-certplan" config init >"$WORK/certplan.yaml"
-"$WORK/host-certplan" config check "$WORK/certplan.yaml"
+# notices BINARY: the licence texts of Go and of every module linked into
+# BINARY (go version -m lists them), which their licences (BSD, MIT, MPL,
+# Apache) ask a binary distribution to carry.
+notices() {
+	local mods
+	mods=$(go version -m "$1" | awk '$1 == "dep" { print $2 }')
+	printf 'certplan %s links these, each under its own licence:\n' "${VERSION:-$NAMEVERSION}"
+	{
+		echo "std(Go) $(go env GOVERSION) $(go env GOROOT)" # the standard library
+		# shellcheck disable=SC2086 # one argument per module
+		go list -m -f '{{.Path}} {{.Version}} {{.Dir}}' $mods
+	} | while read -r mod ver dir; do
+		local f
+		f=$(find "$dir" -maxdepth 1 -type f \( -iname 'LICEN[CS]E*' -o -iname 'COPYING*' \) | sort | head -1)
+		[[ -n $f ]] || die "no licence file for $mod $ver in $dir"
+		printf '\n==== %s %s ====\n\n' "$mod" "$ver"
+		cat "$f"
+	done
+}
 
 # normalize DIR: the same modes and dates whatever the umask and checkout.
 normalize() {
@@ -112,7 +125,7 @@ tarball() {
 	cp -r examples/certplan.yaml examples/systemd examples/cron "$d/examples/"
 	cp "$WORK"/docs/man/*.1 "$d/man/man1/"
 	cp "$WORK"/docs/completions/* "$d/completions/"
-	cp LICENSE README.md "$d/"
+	cp LICENSE README.md "$WORK/THIRD_PARTY_NOTICES" "$d/"
 	normalize "$WORK/tar-$1"
 	tar -C "$WORK/tar-$1" --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner \
 		--format=gnu -cf - "$name" | gzip -n -9 >"$OUT/$name.tar.gz"
@@ -135,6 +148,7 @@ debroot() {
 	cp packaging/debian/copyright "$r/usr/share/doc/certplan/copyright"
 	install -D -m 0644 packaging/debian/lintian-overrides "$r/usr/share/lintian/overrides/certplan"
 	gzip -n -9 <README.md >"$r/usr/share/doc/certplan/README.md.gz"
+	gzip -n -9 <"$WORK/THIRD_PARTY_NOTICES" >"$r/usr/share/doc/certplan/third-party-notices.gz"
 	changelog | gzip -n -9 >"$r/usr/share/doc/certplan/changelog.Debian.gz"
 }
 
@@ -164,6 +178,15 @@ deb() {
 	chmod 0755 "$r"/DEBIAN/{postinst,prerm,postrm}
 	dpkg-deb --root-owner-group -Zxz --build "$r" "$OUT/certplan_${DEBVERSION}_$1.deb" >/dev/null
 }
+
+# Architecture-independent parts, made once: man pages, completions, the
+# licence notices, and
+# the example config, written and checked by this build's own binary.
+gobuild "$(go env GOARCH)" "$WORK/host-certplan"
+go run ./packaging/gendocs -out "$WORK/docs" -version "${VERSION:-$NAMEVERSION}"
+notices "$WORK/host-certplan" >"$WORK/THIRD_PARTY_NOTICES"
+"$WORK/host-certplan" config init >"$WORK/certplan.yaml"
+"$WORK/host-certplan" config check "$WORK/certplan.yaml"
 
 for arch in $ARCHES; do
 	gobuild "$arch" "$WORK/certplan-$arch"
