@@ -256,7 +256,6 @@ flag's long name; flags on the command line win.`,
 
   # What does each client see today, with and without SNI?
   certplan probe --inventory inv.json --ports 25,587,465,993`,
-		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -287,6 +286,7 @@ flag's long name; flags on the command line win.`,
 	for _, newCmd := range commands {
 		root.AddCommand(newCmd(g))
 	}
+	addVersion(root, g)
 	tagArgs(root)
 	return root
 }
