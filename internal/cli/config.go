@@ -29,7 +29,7 @@ import (
 // domainSources are the keys that say which domains to work on. When the
 // command line names domains in any way, the file's sources are not added:
 // "certplan plan x.test" plans x.test, not x.test and every zone.
-var domainSources = []string{"domains", "zones", "inventory"}
+var domainSources = []string{"domains", "zones", "source", "inventory"}
 
 func applyConfig(cmd *cobra.Command, g *globals, args []string) error {
 	path := g.Config

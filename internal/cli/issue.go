@@ -110,7 +110,7 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 		return ao, err
 	}
 	if o.planFile == "" && !o.inv.given(args) {
-		return ao, usageError("nothing to plan: give the domains (--zones DIR, --domains FILE, domains as arguments, or --inventory FILE) and --server-ip, or --plan FILE")
+		return ao, usageError("nothing to plan: give the domains (--zones DIR, --domains FILE, --source KIND, domains as arguments, or --inventory FILE) and --server-ip, or --plan FILE")
 	}
 	if o.planFile != "" && (o.MaxNames != 0 || len(o.Include) > 0 || len(o.Exclude) > 0 || o.Hostname != "") {
 		return ao, usageError("--plan: the plan is made already; --hostname, --include, --exclude and --max-names go to \"certplan plan\"")
@@ -273,6 +273,7 @@ func (o *applyOptions) loadPlan(g *globals, st *store.Store, inv *model.Inventor
 	if err != nil {
 		return nil, withCode(ExitUsage, err, "server IPs come from --server-ip or the inventory; names for --hostname and --include are full host names")
 	}
+	inputWarnings(plan, inv)
 	if err := coverageGuard(o, prev, plan); err != nil {
 		return nil, err
 	}
@@ -298,6 +299,8 @@ func (o *applyOptions) challengeConfig(g *globals) (acme.ChallengeConfig, error)
 				return cc, withHint(fmt.Errorf("--webroot-map: %w", err), `one "domain docroot [account]" entry per line, such as "domain2.test /home/user2/public_html user2"`)
 			}
 			cc.WebrootMap, cc.WebrootOwners = m, owners
+		} else if err := o.sourceWebroots(g, &cc); err != nil {
+			return cc, err
 		}
 		if cc.SelfCheckPort == 0 && cc.Webroot == "" && cc.WebrootMap == nil {
 			for _, addr := range strings.Split(o.httpListen, ",") {
