@@ -62,7 +62,12 @@ func (r *Result) userdomains(root string) {
 		return
 	}
 	defer f.Close()
-	r.eachLine(f, file, func(n int, line string) {
+	r.readUserdomains(f, file)
+}
+
+// readUserdomains reads "domain: user" lines from rd.
+func (r *Result) readUserdomains(rd io.Reader, file string) {
+	r.eachLine(rd, file, func(n int, line string) {
 		if strings.TrimSpace(line) == "" {
 			return
 		}
@@ -250,7 +255,13 @@ func (r *Result) passwd(root string) map[string]uint32 {
 		return uids
 	}
 	defer f.Close()
-	r.eachLine(f, file, func(n int, line string) {
+	return r.readPasswd(f, file)
+}
+
+// readPasswd reads passwd lines from rd into a map of user to uid.
+func (r *Result) readPasswd(rd io.Reader, file string) map[string]uint32 {
+	uids := map[string]uint32{}
+	r.eachLine(rd, file, func(n int, line string) {
 		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
 			return
 		}

@@ -2,6 +2,7 @@ package sources
 
 import (
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -31,7 +32,14 @@ func Exim(root string) *Result {
 		return r
 	}
 	defer f.Close()
-	r.eachLine(f, file, func(n int, line string) {
+	r.exim(f, file, root)
+	return r
+}
+
+// exim reads update-exim4.conf.conf from rd (named file) and the files it
+// names under root.
+func (r *Result) exim(rd io.Reader, file, root string) {
+	r.eachLine(rd, file, func(n int, line string) {
 		t := strings.TrimSpace(line)
 		if t == "" || t[0] == '#' {
 			return
@@ -53,7 +61,6 @@ func Exim(root string) *Result {
 			r.eximItem(root, item, key, file, n)
 		}
 	})
-	return r
 }
 
 // unquote removes one pair of shell quotes around s.

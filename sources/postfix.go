@@ -3,6 +3,7 @@ package sources
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -34,10 +35,19 @@ const maxExpand = 20
 func Postfix(root string) *Result {
 	r := &Result{}
 	file := under(root, postfixMainCF)
-	cf := r.mainCF(file)
-	if cf == nil {
+	f := r.openFile(file, false)
+	if f == nil {
 		return r
 	}
+	defer f.Close()
+	r.postfix(f, file, root)
+	return r
+}
+
+// postfix reads main.cf from rd (named file) and the files it names under
+// root.
+func (r *Result) postfix(rd io.Reader, file, root string) {
+	cf := r.mainCF(rd, file)
 	cf.defaults(root)
 	for _, p := range postfixParams {
 		val, ok := cf.params[p]
@@ -57,7 +67,6 @@ func Postfix(root string) *Result {
 			r.postfixItem(root, item, p, file, line)
 		}
 	}
-	return r
 }
 
 // mainCF is the parameters of a main.cf, with the line each was set on.
@@ -66,13 +75,8 @@ type mainCF struct {
 	lines  map[string]int
 }
 
-// mainCF parses main.cf; nil when it cannot be read.
-func (r *Result) mainCF(file string) *mainCF {
-	f := r.openFile(file, false)
-	if f == nil {
-		return nil
-	}
-	defer f.Close()
+// mainCF parses main.cf from rd.
+func (r *Result) mainCF(rd io.Reader, file string) *mainCF {
 	cf := &mainCF{params: map[string]string{}, lines: map[string]int{}}
 	var cur strings.Builder
 	start := 0
@@ -83,7 +87,7 @@ func (r *Result) mainCF(file string) *mainCF {
 		cur.Reset()
 		start = 0
 	}
-	r.eachLine(f, file, func(n int, line string) {
+	r.eachLine(rd, file, func(n int, line string) {
 		t := strings.TrimSpace(line)
 		switch {
 		case t == "" || t[0] == '#':
@@ -316,7 +320,12 @@ func (r *Result) postfixKeys(root, path string) {
 		return
 	}
 	defer f.Close()
-	r.eachLine(f, file, func(n int, line string) {
+	r.readPostfixKeys(f, file, path)
+}
+
+// readPostfixKeys reads the keys of a table's source text from rd.
+func (r *Result) readPostfixKeys(rd io.Reader, file, path string) {
+	r.eachLine(rd, file, func(n int, line string) {
 		t := strings.TrimSpace(line)
 		if t == "" || t[0] == '#' || line[0] == ' ' || line[0] == '\t' {
 			return

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -92,7 +93,12 @@ func zoneOrigin(path string) (string, int, error) {
 		return "", 0, fileErr(err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	return readZoneOrigin(f)
+}
+
+// readZoneOrigin is zoneOrigin of the text of rd.
+func readZoneOrigin(rd io.Reader) (string, int, error) {
+	sc := bufio.NewScanner(rd)
 	sc.Buffer(make([]byte, 4096), maxLine)
 	line := 0
 	for sc.Scan() {
