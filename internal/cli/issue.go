@@ -630,6 +630,11 @@ Exit codes:
   # cPanel: each domain's challenge files in its own document root
   certplan issue --plan plan.json --webroot-map /etc/certplan/webroots --webroot /var/www/html
 
+  # cPanel, from its own files: the domains from /etc/userdomains and friends, the
+  # document roots and their owners from /var/cpanel/userdata
+  certplan issue --source cpanel --server-ip 192.0.2.10 --hostname mail.example.com \
+    --agree-tos --email hostmaster@example.com --deploy-hook /etc/certplan/hooks/cpanel.sh
+
   # DNS-01 through RFC 2136 (lego's dnsupdate provider reads DNSUPDATE_* variables)
   DNSUPDATE_NAMESERVER=192.0.2.53:53 certplan issue --plan plan.json --challenge dns-01 --dns-provider dnsupdate
 
