@@ -22,8 +22,14 @@ var postfixParams = []string{"mydestination", "virtual_mailbox_domains", "virtua
 // reads: "type:/path" is built from /path, one "key value" a line.
 var postfixSourceText = map[string]bool{"hash": true, "texthash": true, "lmdb": true, "btree": true, "cdb": true, "dbm": true, "sdbm": true}
 
-// maxExpand bounds $name expansion, against "a = $b" / "b = $a".
-const maxExpand = 20
+// maxExpand bounds the nesting of $name expansion, and maxExpanded the
+// length of a value once expanded: "a = $b $b", "b = $c $c", ... would
+// otherwise double at each level. Each parameter is expanded once
+// (mainCF.expanded), so the work is linear in main.cf.
+const (
+	maxExpand   = 20
+	maxExpanded = 1 << 20
+)
 
 // Postfix reads the domains Postfix accepts mail for from main.cf under
 // root: mydestination (default "$myhostname, localhost.$mydomain,
@@ -73,6 +79,13 @@ func (r *Result) postfix(rd io.Reader, file, root string) {
 type mainCF struct {
 	params map[string]string
 	lines  map[string]int
+	// expanded caches each parameter's expanded value (or error).
+	expanded map[string]expansion
+}
+
+type expansion struct {
+	val string
+	err error
 }
 
 // mainCF parses main.cf from rd.
@@ -156,7 +169,7 @@ func (cf *mainCF) defaults(root string) {
 // default is not known here.
 func (cf *mainCF) expand(s string, depth int) (string, error) {
 	if depth > maxExpand {
-		return "", errors.New("parameters refer to each other in a loop")
+		return "", fmt.Errorf("parameters nest more than %d deep, or refer to each other in a loop", maxExpand)
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -183,13 +196,29 @@ func (cf *mainCF) expand(s string, depth int) (string, error) {
 		if !set {
 			return "", fmt.Errorf("$%s is not set in main.cf (certplan does not know Postfix's built-in default; set it, or give the domains with --domains)", name)
 		}
-		v, err := cf.expand(val, depth+1)
+		v, err := cf.param(name, val, depth)
 		if err != nil {
 			return "", err
 		}
 		b.WriteString(v)
+		if b.Len() > maxExpanded {
+			return "", fmt.Errorf("expands to more than %d bytes", maxExpanded)
+		}
 	}
 	return b.String(), nil
+}
+
+// param is the expanded value of parameter name, expanded once.
+func (cf *mainCF) param(name, val string, depth int) (string, error) {
+	if e, ok := cf.expanded[name]; ok {
+		return e.val, e.err
+	}
+	v, err := cf.expand(val, depth+1)
+	if cf.expanded == nil {
+		cf.expanded = map[string]expansion{}
+	}
+	cf.expanded[name] = expansion{v, err}
+	return v, err
 }
 
 // paramRef parses a reference after "$" at s[i:]: the name, the ${name?x}

@@ -1,6 +1,7 @@
 package sources
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -183,6 +184,7 @@ func TestPostfixExpansion(t *testing.T) {
 		{"later setting wins", "myhostname = h.example.test\nrelay_domains = a.test\nrelay_domains = b.test\nmydestination =\n", "", []string{"b.test"}, ""},
 		{"regexp table", "myhostname = h.example.test\nmydestination =\nrelay_domains = pcre:/etc/postfix/relay.pcre\n", "", nil, "a pcre: table cannot be listed"},
 		{"inline table", "myhostname = h.example.test\nmydestination =\nrelay_domains = inline:{ a.test=OK, { b.test = OK } }\n", "", []string{"a.test", "b.test"}, ""},
+		{"doubling", doubling(18), "", nil, "expands to more than 1048576 bytes"},
 		{"continuation without parameter", "  x.test\nmyhostname = h.example.test\nmydestination =\n", "", nil, "continuation line"},
 	}
 	for _, tt := range tests {
@@ -199,6 +201,17 @@ func TestPostfixExpansion(t *testing.T) {
 			checkErrs(t, r, tt.wantErr)
 		})
 	}
+}
+
+// doubling is a main.cf whose mydestination doubles n times: 7 << n bytes.
+func doubling(n int) string {
+	var b strings.Builder
+	b.WriteString("myhostname = h.example.test\np0 = x.test\n")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "p%d = $p%d $p%d\n", i, i-1, i-1)
+	}
+	fmt.Fprintf(&b, "mydestination = $p%d\n", n)
+	return b.String()
 }
 
 func TestEximLists(t *testing.T) {
