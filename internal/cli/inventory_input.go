@@ -25,7 +25,7 @@ type inventoryInput struct {
 	Sources       []string // --source KIND (repeatable): cpanel, directadmin, postfix, exim
 	Root          string   // --root DIR: where the --source files are read (default "/")
 
-	// found is what the domain sources found, once read (see found).
+	// found is what the domain sources found, once read (readSources).
 	found *sources.Result
 
 	// progress, when set, is called after each domain is done.
