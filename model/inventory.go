@@ -1,5 +1,7 @@
 package model
 
+import "strconv"
+
 // Inventory is the output of `certplan inventory`: every name that mail
 // clients and MTAs use to reach the hosted domains, as found in DNS.
 type Inventory struct {
@@ -14,6 +16,46 @@ type Inventory struct {
 	// Domains are the hosted domains, sorted by Domain.
 	Domains []Domain       `json:"domains"`
 	Stats   InventoryStats `json:"stats"`
+	// InputErrors are the inputs (domain lists, zone files, the files of
+	// a --source) that could not be read in full, in the order read: each
+	// cost only its own file or line, every other domain is in Domains.
+	InputErrors []InputError `json:"input_errors,omitempty"`
+	// SkippedDomains are domains a source names but leaves out on
+	// purpose, such as a cPanel domain whose mail is delivered elsewhere.
+	SkippedDomains []SkippedDomain `json:"skipped_domains,omitempty"`
+}
+
+// InputError is one input that could not be read in full.
+type InputError struct {
+	// File is the path as read ("-" is standard input).
+	File string `json:"file"`
+	// Line is 1-based; 0 (omitted) when the problem is the whole file.
+	Line int `json:"line,omitempty"`
+	// Message says what is wrong, and the fix where there is one.
+	Message string `json:"message"`
+}
+
+// String is "file:line: message" (or "file: message").
+func (e InputError) String() string {
+	if e.Line == 0 {
+		return e.File + ": " + e.Message
+	}
+	return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Message
+}
+
+// WarnInputError is the code of a plan [Warning] that repeats one of the
+// inventory's input errors, so that the applied plan in the state
+// directory keeps them for `certplan check` (which reports them as
+// WARNING). Its Name is the file, its Message the InputError's text.
+const WarnInputError = "input-error"
+
+// SkippedDomain is a domain a source leaves out on purpose.
+type SkippedDomain struct {
+	Domain string `json:"domain"`
+	// Source is the source that left it out, such as
+	// "cpanel:/etc/remotedomains".
+	Source string `json:"source"`
+	Reason string `json:"reason"`
 }
 
 // Name is one DNS name that clients dial.
@@ -138,6 +180,16 @@ type Domain struct {
 	// name. Set only when one of its conventional names resolves the same
 	// way (those are marked [Name.Wildcard]).
 	WildcardAddresses []string `json:"wildcard_addresses,omitempty"`
+	// Source is the first input that named the domain: "argument",
+	// "domains:FILE", "zones:FILE" or KIND:FILE for a --source, such as
+	// "cpanel:/etc/userdomains". Empty in inventories made before sources
+	// were recorded.
+	Source string `json:"source,omitempty"`
+	// AlsoIn are the other inputs that named it, sorted.
+	AlsoIn []string `json:"also_in,omitempty"`
+	// Owner is the account owning the domain, where the source says
+	// (cPanel's /etc/userdomains).
+	Owner string `json:"owner,omitempty"`
 }
 
 // MTASTS is what the inventory knows of a domain's MTA-STS (RFC 8461).

@@ -234,3 +234,26 @@ func nextRenewal(cs []CertReport) time.Time {
 	}
 	return t
 }
+
+// AddInputErrors adds a WARNING finding for each input error the applied
+// plan recorded ([model.WarnInputError]: a domain list line, a zone file
+// or a source file that could not be read when the plan was made; the
+// domains it would have named are not planned), and updates the status
+// and summary.
+func (r *Result) AddInputErrors(plan *model.Plan) {
+	if plan == nil {
+		return
+	}
+	added := false
+	for _, w := range plan.Warnings {
+		if w.Code == model.WarnInputError {
+			r.Findings = append(r.Findings, Finding{Status: Warning, Message: "input error: " + w.Message})
+			r.Status = max(r.Status, Warning)
+			added = true
+		}
+	}
+	if added {
+		sort.SliceStable(r.Findings, func(i, j int) bool { return r.Findings[i].Status > r.Findings[j].Status })
+		r.Summary = summary(*r)
+	}
+}

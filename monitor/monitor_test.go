@@ -106,3 +106,30 @@ func TestWriteProm(t *testing.T) {
 		}
 	}
 }
+
+func TestAddInputErrors(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	c := Cert{ID: "default-127.0.0.2", Names: []string{"mail.domain2.test"}, Issued: true, Serial: "01",
+		NotBefore: now.Add(-24 * time.Hour), NotAfter: now.Add(89 * 24 * time.Hour)}
+	plan := &model.Plan{Warnings: []model.Warning{
+		{Code: model.WarnSNIOnly, Name: "x.test", Message: "not an input error"},
+		{Code: model.WarnInputError, Name: "/etc/userdomains", Message: `/etc/userdomains:3: "bad domain": not a domain`},
+	}}
+	r := Evaluate(now, []Cert{c}, nil, nil, DefaultThresholds)
+	if r.Status != OK {
+		t.Fatalf("before: %v", r.Status)
+	}
+	r.AddInputErrors(plan)
+	if r.Status != Warning || len(r.Findings) != 1 {
+		t.Fatalf("got %v, %+v; want one WARNING", r.Status, r.Findings)
+	}
+	if want := `input error: /etc/userdomains:3: "bad domain": not a domain`; r.Findings[0].Message != want || r.Summary != want {
+		t.Errorf("got %q (summary %q), want %q", r.Findings[0].Message, r.Summary, want)
+	}
+	// A CRITICAL stays CRITICAL, and comes first.
+	r = Evaluate(now, []Cert{{ID: "x"}}, nil, nil, DefaultThresholds)
+	r.AddInputErrors(plan)
+	if r.Status != Critical || r.Findings[0].Status != Critical {
+		t.Errorf("got %v, first %+v", r.Status, r.Findings[0])
+	}
+}

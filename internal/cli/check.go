@@ -44,7 +44,8 @@ for node_exporter's textfile collector (written atomically).
 Exit codes (Nagios):
   0  OK
   1  WARNING   a certificate expires within --warning-days, a renewal is
-               failing or overdue
+               failing or overdue, an input (a domain list line, a zone file,
+               a --source file) could not be read when the plan was made
   2  CRITICAL  a certificate expires within --critical-days or has expired, a
                planned certificate was never issued (with its failed attempts
                to issue it, if any), or a name fails to verify with or without
@@ -120,6 +121,7 @@ func (o *checkOptions) run(ctx context.Context, g *globals) error {
 		sniOnly = plan.SNIOnly
 	}
 	r := monitor.Evaluate(now, certs, cov, sniOnly, o.thresholds)
+	r.AddInputErrors(plan)
 	if o.promFile != "" {
 		var b strings.Builder
 		monitor.WriteProm(&b, r, now)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/certplan/certplan/internal/atomicfile"
+	"github.com/certplan/certplan/sources"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
@@ -29,7 +30,7 @@ import (
 // domainSources are the keys that say which domains to work on. When the
 // command line names domains in any way, the file's sources are not added:
 // "certplan plan x.test" plans x.test, not x.test and every zone.
-var domainSources = []string{"domains", "zones", "inventory"}
+var domainSources = []string{"domains", "zones", "source", "inventory"}
 
 func applyConfig(cmd *cobra.Command, g *globals, args []string) error {
 	path := g.Config
@@ -184,6 +185,10 @@ func checkConfigValue(key, s string) error {
 	case "concurrency":
 		if n, err := strconv.Atoi(s); err == nil && n < 1 {
 			return fmt.Errorf("%q: must be at least 1", s)
+		}
+	case "source":
+		if !slices.Contains(sources.Kinds, strings.ToLower(s)) {
+			return fmt.Errorf("%q: want one of %s", s, strings.Join(sources.Kinds, ", "))
 		}
 	case "log-level":
 		var l slog.Level

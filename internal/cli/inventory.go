@@ -45,9 +45,25 @@ an empty non-terminal would hide the SRV records that way: --no-nxdomain-cut
 asks them all. The summary counts the DNS queries by type, to size --qps.
 
 Domains come from arguments, --domains FILE (one a line, # comments, - for
-stdin) and --zones DIR (BIND zone files such as cPanel's /var/named/*.db; the
+stdin), --zones DIR (BIND zone files such as cPanel's /var/named/*.db; the
 origin of each *.db or *.zone file is a hosted domain: its $ORIGIN, else the
-file name). Names are normalised: lowercase, no trailing dot, IDNs as A-labels.
+file name) and --source KIND, the server's own files under --root (default /):
+  cpanel       /etc/userdomains, /etc/localdomains, /etc/secondarymx, less
+               /etc/remotedomains; docroots from /var/cpanel/userdata
+  directadmin  /etc/virtual/domains
+  postfix      mydestination, virtual_mailbox_domains, virtual_alias_domains
+               and relay_domains of /etc/postfix/main.cf, with the files and
+               hash:/texthash:/lmdb:/btree: tables they name
+  exim         dc_other_hostnames and dc_relay_domains of Debian's
+               /etc/exim4/update-exim4.conf.conf, with the files they name
+Names are normalised: lowercase, no trailing dot, IDNs as A-labels. A domain
+named by several inputs is listed once, with the first as its "source".
+
+A bad line or file of an input (a line that is not a domain, a zone file
+that is not one, a database table that cannot be listed) costs only itself:
+it is printed as a warning and listed under "input errors" (JSON
+"input_errors", with file and line), the other domains are looked up, and
+the exit code is 3.
 
 A shared name (one MX host for many domains) is looked up once. A domain whose
 own lookups fail is reported with the failing query and does not stop the
@@ -59,7 +75,8 @@ Exit codes:
   0  every domain was looked up
   1  could not run (bad input file, no resolver, interrupted)
   2  bad flags or arguments
-  3  some domains failed (listed, with the failing query)`,
+  3  some domains failed (listed, with the failing query), or some input
+     lines or files could not be read (listed under "input errors")`,
 		Example: `  # The names clients use for two domains, and whether they point here:
   certplan inventory --server-ip 203.0.113.10 example.com example.net
 
@@ -75,7 +92,7 @@ Exit codes:
 				return err
 			}
 			if in.InventoryFile == "" && !in.given(args) {
-				return usageError("no domains: give domains as arguments, --domains FILE or --zones DIR")
+				return usageError("no domains: give domains as arguments, --domains FILE, --zones DIR or --source KIND")
 			}
 			if len(in.ServerIPs) == 0 && in.InventoryFile == "" {
 				fmt.Fprintln(g.Stderr, "certplan: warning: no --server-ip given: no name counts as pointing here (here=none)")
@@ -104,7 +121,7 @@ Exit codes:
 				fmt.Fprintf(g.Stderr, "certplan: warning: none of the %d names resolves to --server-ip %s: check that these are this server's public addresses (behind NAT, the public ones)\n",
 					inv.Stats.Names, strings.Join(inv.ServerIPs, ", "))
 			}
-			return failedDomainsError(g, inv)
+			return joinExit(failedDomainsError(g, inv), inputErrorsExit(g, inv))
 		},
 	}
 	in.addFlags(cmd.Flags(), true)
@@ -156,6 +173,24 @@ func writeInventoryText(w io.Writer, inv *model.Inventory) {
 		fmt.Fprintln(w, strings.Join(problems, "\n"))
 	}
 	writeWildcards(w, inv)
+	writeInputProblems(w, inv)
+}
+
+// writeInputProblems lists the input errors and the domains a source left
+// out on purpose.
+func writeInputProblems(w io.Writer, inv *model.Inventory) {
+	if len(inv.InputErrors) > 0 {
+		fmt.Fprintln(w, "\ninput errors (each cost only its line or file; every other domain was read):")
+		for _, e := range inv.InputErrors {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
+	}
+	if len(inv.SkippedDomains) > 0 {
+		fmt.Fprintln(w, "\ndomains left out:")
+		for _, d := range inv.SkippedDomains {
+			fmt.Fprintf(w, "  %s: %s\n", d.Domain, d.Reason)
+		}
+	}
 }
 
 // writeWildcards lists the domains with a wildcard record and the

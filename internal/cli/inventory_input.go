@@ -2,18 +2,13 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"math"
-	"net/netip"
-	"os"
-	"sort"
+	"strings"
 	"time"
 
 	"github.com/certplan/certplan/dnscheck"
 	"github.com/certplan/certplan/model"
-	"github.com/certplan/certplan/names"
+	"github.com/certplan/certplan/sources"
 	"github.com/spf13/pflag"
 )
 
@@ -28,6 +23,11 @@ type inventoryInput struct {
 	CAIdentifier  string   // --ca-identifier: CAA issuer domain, default letsencrypt.org
 	QPS           float64  // --qps: cap on DNS queries per second (0: none)
 	NoNXDomainCut bool     // --no-nxdomain-cut: ask every SRV owner, whatever their parent answered
+	Sources       []string // --source KIND (repeatable): cpanel, directadmin, postfix, exim
+	Root          string   // --root DIR: where the --source files are read (default "/")
+
+	// found is what the domain sources found, once read (readSources).
+	found *sources.Result
 
 	// progress, when set, is called after each domain is done.
 	progress func(done, total int)
@@ -44,11 +44,13 @@ func (in *inventoryInput) addFlags(fs *pflag.FlagSet, withFile bool) {
 	fs.StringVar(&in.CAIdentifier, "ca-identifier", "letsencrypt.org", "CAA issuer `domain` of the CA, for CAA checks")
 	fs.Float64Var(&in.QPS, "qps", 0, "send at most this many DNS queries per second (0: no cap)")
 	fs.BoolVar(&in.NoNXDomainCut, "no-nxdomain-cut", false, "ask every SRV owner (_imap._tcp.DOMAIN, ...) even when _tcp.DOMAIN answered NXDOMAIN: for name servers that wrongly answer NXDOMAIN for a name with names below it (RFC 8020)")
+	fs.StringArrayVar(&in.Sources, "source", nil, "read the hosted domains from this server's own files: `kind` "+strings.Join(sources.Kinds, ", ")+" (repeatable)")
+	fs.StringVar(&in.Root, "root", "/", "read the --source files under this `dir` (a copy of a server's files, a chroot)")
 }
 
 // given reports whether any domain source (or --inventory) was given.
 func (in *inventoryInput) given(args []string) bool {
-	return in.InventoryFile != "" || in.DomainsFile != "" || in.ZonesDir != "" || len(args) > 0
+	return in.InventoryFile != "" || in.DomainsFile != "" || in.ZonesDir != "" || len(in.Sources) > 0 || len(args) > 0
 }
 
 // load returns the inventory: read from --inventory, or computed from args
@@ -91,95 +93,9 @@ func (in *inventoryInput) load(ctx context.Context, g *globals, args []string) (
 		return nil, fmt.Errorf("inventory: %w", err)
 	}
 	inv := c.Inventory()
+	recordSources(inv, in.found)
 	inv.Stats.Queries = int(r.Queries())
 	inv.Stats.QueriesByType = r.QueriesByType()
 	inv.GeneratedAt = g.Now().UTC().Format(time.RFC3339)
 	return inv, nil
-}
-
-// inputs gathers and checks the domains (arguments, --domains, --zones) and
-// the server IPs.
-func (in *inventoryInput) inputs(g *globals, args []string) ([]string, []netip.Addr, error) {
-	if in.QPS < 0 {
-		return nil, nil, usageError("--qps %v: must not be negative", in.QPS)
-	}
-	if math.IsNaN(in.QPS) || math.IsInf(in.QPS, 0) {
-		return nil, nil, usageError("--qps %v: want a number of queries per second, or 0 for no cap", in.QPS)
-	}
-	if _, err := names.Normalize(in.CAIdentifier); err != nil {
-		return nil, nil, usageError("--ca-identifier: %v", err)
-	}
-	var ips []netip.Addr
-	for _, s := range in.ServerIPs {
-		ip, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, nil, usageError("--server-ip %q: not an IP address", s)
-		}
-		ips = append(ips, ip.Unmap())
-	}
-	seen := map[string]bool{}
-	var domains []string
-	add := func(list []string) {
-		for _, d := range list {
-			if !seen[d] {
-				seen[d] = true
-				domains = append(domains, d)
-			}
-		}
-	}
-	for _, a := range args {
-		d, err := names.Normalize(a)
-		if err != nil {
-			reason := err.Error()
-			var ne *names.Error
-			if errors.As(err, &ne) {
-				reason = ne.Reason
-			}
-			return nil, nil, withCode(ExitUsage, fmt.Errorf("domain argument %q: %s", a, reason),
-				"give each hosted domain as a plain name, such as example.com (an IDN as bücher.example or xn--bcher-kva.example)")
-		}
-		add([]string{d})
-	}
-	if in.DomainsFile != "" {
-		var rd io.Reader = g.Stdin
-		if in.DomainsFile != "-" {
-			f, err := os.Open(in.DomainsFile)
-			if err != nil {
-				return nil, nil, fmt.Errorf("--domains: %w", err)
-			}
-			defer f.Close()
-			if fi, err := f.Stat(); err == nil && fi.IsDir() {
-				return nil, nil, withHint(fmt.Errorf("--domains %s: is a directory; want a file with one domain a line", in.DomainsFile),
-					"for a directory of BIND zone files, use --zones "+in.DomainsFile)
-			}
-			rd = f
-		}
-		list, err := dnscheck.ReadDomains(rd, in.DomainsFile)
-		if err != nil {
-			return nil, nil, err
-		}
-		add(list)
-	}
-	if in.ZonesDir != "" {
-		list, err := dnscheck.ZoneDirDomains(in.ZonesDir)
-		if err != nil {
-			return nil, nil, err
-		}
-		add(list)
-	}
-	if len(domains) == 0 {
-		switch {
-		case in.DomainsFile == "-" && in.ZonesDir == "":
-			return nil, nil, withHint(errors.New("--domains -: no domains on standard input"), "pipe the list in, one domain a line, such as: cut -d: -f1 /etc/userdomains | certplan ... --domains -")
-		case in.DomainsFile != "" && in.ZonesDir == "":
-			return nil, nil, withHint(fmt.Errorf("--domains %s: no domains in the file", in.DomainsFile), "the file takes one domain a line; blank lines and # comments are skipped")
-		case in.DomainsFile == "" && in.ZonesDir != "":
-			return nil, nil, withHint(fmt.Errorf("--zones %s: no zone files", in.ZonesDir), "--zones reads the *.db and *.zone files of a directory such as /var/named")
-		case in.DomainsFile != "" || in.ZonesDir != "":
-			return nil, nil, errors.New("no domains found in --domains or --zones")
-		}
-		return nil, nil, usageError("no domains: give domains as arguments, --domains FILE or --zones DIR")
-	}
-	sort.Strings(domains)
-	return domains, ips, nil
 }

@@ -109,7 +109,7 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 		return ao, err
 	}
 	if o.planFile == "" && !o.inv.given(args) {
-		return ao, usageError("nothing to plan: give the domains (--zones DIR, --domains FILE, domains as arguments, or --inventory FILE) and --server-ip, or --plan FILE")
+		return ao, usageError("nothing to plan: give the domains (--zones DIR, --domains FILE, --source KIND, domains as arguments, or --inventory FILE) and --server-ip, or --plan FILE")
 	}
 	if o.planFile != "" && (o.MaxNames != 0 || len(o.Include) > 0 || len(o.Exclude) > 0 || o.Hostname != "") {
 		return ao, usageError("--plan: the plan is made already; --hostname, --include, --exclude and --max-names go to \"certplan plan\"")
@@ -307,6 +307,7 @@ func (o *applyOptions) loadPlan(g *globals, st *store.Store, inv *model.Inventor
 	if err != nil {
 		return nil, withCode(ExitUsage, err, "server IPs come from --server-ip or the inventory; names for --hostname and --include are full host names")
 	}
+	inputWarnings(plan, inv)
 	if err := coverageGuard(o, prev, plan); err != nil {
 		return nil, err
 	}
@@ -332,6 +333,8 @@ func (o *applyOptions) challengeConfig(g *globals) (acme.ChallengeConfig, error)
 				return cc, withHint(fmt.Errorf("--webroot-map: %w", err), `one "domain docroot [account]" entry per line, such as "domain2.test /home/user2/public_html user2"`)
 			}
 			cc.WebrootMap, cc.WebrootOwners = m, owners
+		} else if err := o.sourceWebroots(g, &cc); err != nil {
+			return cc, err
 		}
 		if cc.SelfCheckPort == 0 && cc.Webroot == "" && cc.WebrootMap == nil {
 			for _, addr := range strings.Split(o.httpListen, ",") {
@@ -483,6 +486,11 @@ Exit codes:
 
   # cPanel: each domain's challenge files in its own document root
   certplan issue --plan plan.json --webroot-map /etc/certplan/webroots --webroot /var/www/html
+
+  # cPanel, from its own files: the domains from /etc/userdomains and friends, the
+  # document roots and their owners from /var/cpanel/userdata
+  certplan issue --source cpanel --server-ip 192.0.2.10 --hostname mail.example.com \
+    --agree-tos --email hostmaster@example.com --deploy-hook /etc/certplan/hooks/cpanel.sh
 
   # DNS-01 through RFC 2136 (lego's dnsupdate provider reads DNSUPDATE_* variables)
   DNSUPDATE_NAMESERVER=192.0.2.53:53 certplan issue --plan plan.json --challenge dns-01 --dns-provider dnsupdate

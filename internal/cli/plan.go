@@ -149,7 +149,7 @@ func runPlan(ctx context.Context, g *globals, o *planOptions, caSet bool, args [
 		return err
 	}
 	if !o.inv.given(args) {
-		return usageError("plan needs names: --inventory FILE, or domains as arguments, --domains FILE or --zones DIR")
+		return usageError("plan needs names: --inventory FILE, or domains as arguments, --domains FILE, --zones DIR or --source KIND")
 	}
 	if o.probe.NoProbe && o.probe.ProbeFile != "" {
 		return usageError("--probe and --no-probe: give one")
@@ -178,6 +178,7 @@ func runPlan(ctx context.Context, g *globals, o *planOptions, caSet bool, args [
 	if err != nil {
 		return withCode(ExitUsage, err, "server IPs come from --server-ip or the inventory; names for --hostname and --include are full host names")
 	}
+	inputWarnings(plan, inv)
 	if err := writePlan(g, plan, inv); err != nil {
 		return err
 	}
@@ -226,6 +227,9 @@ func planExit(plan *model.Plan, inv *model.Inventory) error {
 			what = "1 domain failed its DNS lookups: its names may be missing from the plan"
 		}
 		problems = append(problems, what)
+	}
+	if n := len(inv.InputErrors); n > 0 {
+		problems = append(problems, fmt.Sprintf("%s (the plan's input-error warnings): the domains they would have named are not planned", plural(n, "input error")))
 	}
 	if len(problems) == 0 {
 		return nil
