@@ -12,6 +12,7 @@ package names
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -112,6 +113,14 @@ func Normalize(s string) (string, error) {
 		return "", bad(in, "not a valid internationalised name: %s", strings.TrimPrefix(err.Error(), "idna: "))
 	}
 	a = strings.ToLower(a)
+	// UTS #46 maps some characters to nothing (U+200B ZERO WIDTH SPACE,
+	// U+00AD SOFT HYPHEN, U+FEFF): "\u200b.test" becomes ".test" and
+	// "a.\ufeff" becomes "a.", past the checks above.
+	if l := strings.Split(a, "."); slices.Contains(l, "") || len(l) < 2 {
+		return "", bad(in, "empty label once characters that map to nothing (such as U+200B) are removed")
+	} else if strings.Trim(l[len(l)-1], "0123456789") == "" {
+		return "", bad(in, "top-level label %q is all digits once characters that map to nothing are removed", l[len(l)-1])
+	}
 	if len(a) > MaxNameLength {
 		return "", bad(in, "%d characters long; at most %d are allowed", len(a), MaxNameLength)
 	}
