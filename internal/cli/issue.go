@@ -254,7 +254,7 @@ func (o *applyOptions) challengeConfig(g *globals) (acme.ChallengeConfig, error)
 	switch cc.Type {
 	case acme.HTTP01:
 		if o.webrootMap != "" {
-			m, err := readWebrootMap(o.webrootMap)
+			m, err := loadWebrootMap(o.webrootMap)
 			if err != nil {
 				return cc, withHint(fmt.Errorf("--webroot-map: %w", err), `one "domain docroot" pair per line, such as "domain2.test /home/user2/public_html"`)
 			}
