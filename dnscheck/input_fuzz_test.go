@@ -136,11 +136,7 @@ func FuzzZoneDirDomains(f *testing.F) {
 	f.Add([]byte("$origin Bücher.test. ; comment\n"))
 	f.Add([]byte("$ORIGIN\n"))
 	f.Add([]byte("$ORIGIN 0.0.127.in-addr.arpa.\n"))
-	dir, err := os.MkdirTemp("", "fuzzzones")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { os.RemoveAll(dir) })
+	dir := fuzzTempDir(f)
 	path := filepath.Join(dir, "domain2.test.db")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
@@ -175,4 +171,19 @@ func FuzzZoneDirDomains(f *testing.F) {
 			t.Fatalf("no $ORIGIN: domains %q, want the file's name", out)
 		}
 	})
+}
+
+// fuzzTempDir is a directory for the files a fuzz target writes at every
+// input: on tmpfs when there is one (writing to disk is most of the time
+// of a run otherwise), removed at the end.
+func fuzzTempDir(f *testing.F) string {
+	dir, err := os.MkdirTemp("/dev/shm", "certplanfuzz")
+	if err != nil {
+		dir, err = os.MkdirTemp("", "certplanfuzz")
+	}
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }

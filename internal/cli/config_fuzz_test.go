@@ -51,11 +51,7 @@ func FuzzConfig(f *testing.F) {
 	f.Add(exampleConfig(newRootCmd(&globals{})))
 	f.Add([]byte("server-ip: [127.0.0.2, \"::1\"]\nresolver: 127.0.0.1:5353\ntimeout: 2s\nzones: /var/named\n"))
 	f.Add([]byte("a: &x [*x]\nb: *x\n"))
-	dir, err := os.MkdirTemp("", "fuzzconfig")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { os.RemoveAll(dir) })
+	dir := fuzzTempDir(f)
 	path := filepath.Join(dir, "certplan.yaml")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
@@ -78,4 +74,19 @@ func FuzzConfig(f *testing.F) {
 			})
 		}
 	})
+}
+
+// fuzzTempDir is a directory for the files a fuzz target writes at every
+// input: on tmpfs when there is one (writing to disk is most of the time
+// of a run otherwise), removed at the end.
+func fuzzTempDir(f *testing.F) string {
+	dir, err := os.MkdirTemp("/dev/shm", "certplanfuzz")
+	if err != nil {
+		dir, err = os.MkdirTemp("", "certplanfuzz")
+	}
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }

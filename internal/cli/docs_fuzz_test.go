@@ -56,11 +56,7 @@ func FuzzDocuments(f *testing.F) {
 			f.Add(inv, probe, d)
 		}
 	}
-	dir, err := os.MkdirTemp("", "fuzzdocs")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { os.RemoveAll(dir) })
+	dir := fuzzTempDir(f)
 	f.Fuzz(func(t *testing.T, invData, probeData, planData []byte) {
 		var inv model.Inventory
 		var pr model.ProbeReport

@@ -31,11 +31,7 @@ func FuzzWebrootMap(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	dir, err := os.MkdirTemp("", "fuzzwebroot")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { os.RemoveAll(dir) })
+	dir := fuzzTempDir(f)
 	path := filepath.Join(dir, "map")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
