@@ -309,3 +309,23 @@ func FuzzPackQuery(f *testing.F) {
 		}
 	})
 }
+
+// TestPackQueryNameTooLong: a name of more than 255 octets on the wire
+// (RFC 1035 §3.1), such as _submissions._tcp under a 253-character domain,
+// is not sent: dns.PackDomainName writes it, and no server can read it.
+func TestPackQueryNameTooLong(t *testing.T) {
+	l := strings.Repeat("a", 63)
+	for _, tc := range []struct {
+		fqdn string
+		ok   bool
+	}{
+		{l + "." + l + "." + l + "." + strings.Repeat("a", 61) + ".", true}, // 255 octets
+		{l + "." + l + "." + l + "." + l + ".", false},                      // 257
+		{"_submissions._tcp." + l + "." + l + "." + l + "." + strings.Repeat("a", 57) + ".", false},
+	} {
+		_, _, err := packQuery(make([]byte, 512), tc.fqdn, dns.TypeSRV, 1232)
+		if (err == nil) != tc.ok {
+			t.Errorf("packQuery(%d characters): %v, want ok %v", len(tc.fqdn), err, tc.ok)
+		}
+	}
+}
