@@ -818,6 +818,11 @@ func packQuery(b []byte, fqdn string, qtype, udpSize uint16) ([]byte, int, error
 		if off, err = dns.PackDomainName(fqdn, b, 12, nil, false); err != nil {
 			return nil, 0, err
 		}
+		// RFC 1035 §3.1: dns.PackDomainName writes names longer than the
+		// 255 octets that servers (and miekg/dns) read.
+		if off-12 > 255 {
+			return nil, 0, errors.New("name longer than 255 octets")
+		}
 	}
 	if off+4+11 > len(b) {
 		return nil, 0, errors.New("query too long")

@@ -328,7 +328,7 @@ func (o *applyOptions) challengeConfig(g *globals) (acme.ChallengeConfig, error)
 	switch cc.Type {
 	case acme.HTTP01:
 		if o.webrootMap != "" {
-			m, owners, err := readWebrootMap(o.webrootMap)
+			m, owners, err := loadWebrootMap(o.webrootMap)
 			if err != nil {
 				return cc, withHint(fmt.Errorf("--webroot-map: %w", err), `one "domain docroot [account]" entry per line, such as "domain2.test /home/user2/public_html user2"`)
 			}

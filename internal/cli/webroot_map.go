@@ -3,16 +3,56 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/user"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/certplan/certplan/names"
 	"gopkg.in/yaml.v3"
 )
 
-// This file reads --webroot-map.
+// loadWebrootMap reads a --webroot-map (readWebrootMap) and checks it: each
+// name is normalised as the planner writes names ("Bücher.test" is looked up
+// as xn--bcher-kva.test), so that no entry is silently never used, and each
+// document root is an absolute path, since certplan runs from cron in "/"
+// and as root.
+// The owners (the optional account column) are keyed alike.
+func loadWebrootMap(path string) (map[string]string, map[string]uint32, error) {
+	m, owners, err := readWebrootMap(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make(map[string]string, len(m))
+	outOwners := map[string]uint32{}
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		v := m[k]
+		n, err := names.Normalize(k)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", path, err))
+		case !filepath.IsAbs(v):
+			errs = append(errs, fmt.Errorf("%s: %s: document root %q is not an absolute path", path, k, v))
+		case out[n] != "" && out[n] != v:
+			errs = append(errs, fmt.Errorf("%s: %s is given twice, with %s and %s", path, n, out[n], v))
+		default:
+			out[n] = v
+			if uid, ok := owners[k]; ok {
+				outOwners[n] = uid
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
+	}
+	return out, outOwners, nil
+}
 
 // readWebrootMap reads a webroot map: lines of "name-or-domain docroot
 // [account]" (# comments, blank lines ignored), or a YAML mapping of
