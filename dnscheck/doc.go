@@ -97,11 +97,7 @@
 //   - caa.go: CAA climbing and evaluation (RFC 8659, RFC 8657);
 //   - resolver.go: the Resolver: sockets, retries, TCP, the cache, the
 //     query counts, the rate cap;
-//   - input.go: domain lists and zone directories.
 //
-// # Domain sources
-//
-// [ReadDomains] reads a list (one name a line, "#" comments) and
-// [ZoneDirDomains] takes the origins of a directory of BIND zone files,
-// such as cPanel's /var/named. Names are normalised by package names.
+// Domain lists, zone directories and the server's own files are read by
+// package sources.
 package dnscheck

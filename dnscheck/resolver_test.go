@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -229,7 +230,7 @@ func TestServerAddr(t *testing.T) {
 
 func TestSystemResolvers(t *testing.T) {
 	p := t.TempDir() + "/resolv.conf"
-	if err := writeFile(p, "# comment\nnameserver 127.0.0.53\nnameserver ::1\noptions edns0\n"); err != nil {
+	if err := os.WriteFile(p, []byte("# comment\nnameserver 127.0.0.53\nnameserver ::1\noptions edns0\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	got, err := SystemResolvers(p)

@@ -103,6 +103,20 @@ func FuzzDomainList(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := DomainList(bytes.NewReader(data), "list")
 		checkResult(t, r, data, "list")
+		// What it read reads back the same, without errors.
+		var out []string
+		for _, d := range r.Domains {
+			out = append(out, d.Name)
+		}
+		again := DomainList(strings.NewReader(strings.Join(out, "\n")), "again")
+		if len(again.Errors) > 0 || len(again.Domains) != len(r.Domains) {
+			t.Fatalf("read back %d domains, %d errors, from %d", len(again.Domains), len(again.Errors), len(r.Domains))
+		}
+		for i := range again.Domains {
+			if again.Domains[i].Name != r.Domains[i].Name {
+				t.Fatalf("read back %q for %q", again.Domains[i].Name, r.Domains[i].Name)
+			}
+		}
 	})
 }
 

@@ -20,7 +20,6 @@ import (
 // is its $ORIGIN directive when one comes before the first record, else its
 // name without the suffix. A file that cannot be read or whose header is
 // not a zone file's is an error of that file; the others are read.
-// (dnscheck.ZoneDirDomains is the all-or-nothing form.)
 func Zones(dir string) *Result {
 	r := &Result{}
 	ents, err := os.ReadDir(dir)
