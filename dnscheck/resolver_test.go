@@ -237,7 +237,7 @@ func TestSystemResolvers(t *testing.T) {
 	if err != nil || strings.Join(got, " ") != "127.0.0.53:53 [::1]:53" {
 		t.Errorf("got %v, %v", got, err)
 	}
-	if err := writeFile(p, "search test\n"); err != nil {
+	if err := os.WriteFile(p, []byte("search test\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := SystemResolvers(p); err == nil || !strings.Contains(err.Error(), "no nameserver") {
