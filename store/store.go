@@ -24,6 +24,8 @@
 //	      privkey.pem  next.json
 //	    renewal.json                attempts, failures, backoff, Retry-After
 //	  apply/<id>.json               apply's deploy state ([Store.WriteFile])
+//	<dir>-live/                     serving paths, outside <dir> ([Store.UpdateLive], live.go)
+//	  default-<ip>/ sni/<name>/     fullchain.pem privkey.pem combined.pem, stable across plans
 //
 // # Crash safety
 //
