@@ -235,7 +235,7 @@ func diffKeys(want, old map[string]liveEntry) (added, removed []string) {
 // it, so under the same os.Root and no-follow rules (files.go).
 type liveTree struct {
 	*Store
-	gid     int  // the key group's, or 0
+	gid     int // the key group's, or 0
 	dirMode fs.FileMode
 	keyMode fs.FileMode
 }
