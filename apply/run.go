@@ -102,6 +102,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// all one certificate at a time: hooks of different certificates often
 	// edit one server's configuration (a Postfix SNI map, an Exim include)
 	// and reload it.
+	if o.Live != nil && !o.DryRun {
+		if _, err := o.Store.UpdateLive(o.Plan, *o.Live); err != nil {
+			r.collect(results)
+			return r.rep, fmt.Errorf("apply: serving paths: %w", err)
+		}
+	}
 	if err := r.retire(ctx, certs); err != nil {
 		r.collect(results)
 		return r.rep, err

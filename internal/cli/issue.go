@@ -66,6 +66,8 @@ type applyOptions struct {
 	dryRun       bool
 	noVerify     bool
 	verifyWait   time.Duration
+
+	liveDir, keyGroup string
 }
 
 func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
@@ -99,6 +101,8 @@ func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.minDaysLeft, "min-days-left", 14, "reduced-coverage guard: keep the current certificate while it has more than `days` left")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "run the inventory, plan and preflight (including the HTTP-01 self-check) and show what would be ordered; register no ACME account, order, write and deploy nothing")
 	fs.BoolVar(&o.noVerify, "no-verify", false, "do not probe the servers after deploying")
+	fs.StringVar(&o.liveDir, "live-dir", "", "stable serving paths `dir`, updated before the deploy hooks run (default <state-dir>-live; see certplan emit)")
+	fs.StringVar(&o.keyGroup, "key-group", "", "serving paths: keys root:`group` 0640 and directories 0750, for a server that reads keys as its own user (Exim: Debian-exim; cPanel: mail)")
 	fs.DurationVar(&o.verifyWait, "verify-wait", 10*time.Second, "keep probing this long while the servers have not reloaded yet")
 }
 
@@ -187,6 +191,7 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 		Hooks: o.hooks, HookTimeout: o.hookTimeout, ReuseKey: o.reuseKey,
 		MaxConcurrentOrders: o.concurrentOrders, MaxOrders: o.maxOrders,
 		AllowReducedCoverage: o.allowReduced, DryRun: o.dryRun, Now: g.Now, Logger: g.Logger,
+		Live: &store.LiveOptions{Dir: o.liveDir, KeyGroup: o.keyGroup},
 	}
 	if !o.noVerify {
 		ports, err := probe.ParsePorts(o.probe.Ports)
