@@ -53,8 +53,8 @@ func RenderExim(p *model.Plan, o Options) string {
 // substituted and the continuation lines joined, without white space.
 func eximResolved(live string) string {
 	v := eximCertificate
-	for _, m := range eximMacros {
-		v = strings.ReplaceAll(v, m[0], m[1])
+	for i := len(eximMacros) - 1; i >= 0; i-- { // a macro may use an earlier one
+		v = strings.ReplaceAll(v, eximMacros[i][0], eximMacros[i][1])
 	}
 	v = strings.ReplaceAll(v, "CERTPLAN_LIVE_DIR", live)
 	return noSpace(strings.ReplaceAll(v, "\\\n", ""))

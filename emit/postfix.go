@@ -52,7 +52,9 @@ func RenderPostfix(p *model.Plan, o Options) *Postfix {
 	o = o.withDefaults()
 	s := newServing(p, o.LiveDir)
 	c := &Postfix{SNIMapFile: o.SNIMapFile}
-	if len(s.ips) > 0 && s.oneDefault() {
+	// The first IP's default serves any other smtpd service too; with
+	// several defaults, each IP's services override it.
+	if len(s.ips) > 0 {
 		c.Main = append(c.Main, Param{"smtpd_tls_chain_files", s.file(store.LiveDefault(s.ips[0]), store.FileCombined)})
 	}
 	c.Main = append(c.Main, Param{"tls_server_sni_maps", "texthash:" + o.SNIMapFile})
