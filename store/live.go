@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"os/user"
 	"path"
@@ -21,37 +22,7 @@ import (
 	"github.com/certplan/certplan/model"
 )
 
-// Serving paths ("live" tree). A server is configured once with paths that
-// do not change when the plan does (certificate IDs do):
-//
-//	<live>/                           0700 root, or 0750 root:GROUP (--key-group)
-//	  current -> gen-000007           swapped by rename(2): every entry switches at once
-//	  gen-000007/                     one complete set, never modified once current
-//	    default-<ip>/                 the default (no SNI) certificate of a server IP
-//	      fullchain.pem               0644
-//	      privkey.pem combined.pem    0600 root, or 0640 root:GROUP
-//	    sni/<name>/                   the certificate of an SNI name; *.d is _.d
-//	  gen-000006/                     the previous set, kept for a reader mid-open
-//	  default-<ip> -> current/default-<ip>
-//	  sni/<name> -> ../current/sni/<name>
-//
-// The live tree is a sibling of the state directory (default
-// [LiveDirFor]: /var/lib/certplan-live), not inside it: the state
-// directory stays 0700 and root's, and a server that reads its key itself
-// as another user at each connection (Exim as Debian-exim) could not enter
-// it. The entries are therefore copies, made by certplan with the owner
-// and modes above, rather than links into certs/<id>/current/: a link
-// would need the reader to traverse the state directory. A key is never
-// world-readable; with a key group it is readable by that group only,
-// and every directory on the way below the live directory is root:GROUP
-// 0750. The directories above it must let the group through (/var/lib is
-// 0755).
-//
-// A name whose planned certificate has no stored version that covers it
-// (its first order failed) keeps the entry it had, if any. Entries of
-// names and IPs that left the plan go: their stable links are removed
-// after the switch. The live directory is checked like the state
-// directory ([CheckDir]).
+// The serving paths: see "Serving paths" in the package documentation.
 
 // LiveOptions says where the live tree is and who may read its keys.
 type LiveOptions struct {
@@ -154,6 +125,9 @@ func (s *Store) liveSet(p *model.Plan, old map[string]liveEntry) (map[string]liv
 			full := append(append([]byte{}, c.CertPEM...), c.ChainPEM...)
 			e = liveEntry{FileFullchain: full, FileKey: c.KeyPEM, FileCombined: append(append([]byte{}, c.KeyPEM...), full...)}
 		}
+		if err := liveNamesOK(pc); err != nil {
+			return nil, err
+		}
 		var keys []string
 		if pc.Default {
 			for _, ip := range pc.IPs {
@@ -184,6 +158,25 @@ func (s *Store) liveSet(p *model.Plan, old map[string]liveEntry) (map[string]liv
 		}
 	}
 	return want, nil
+}
+
+var liveNameRE = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9_-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9_-]*[a-z0-9])?)*$`)
+
+// liveNamesOK refuses a plan whose names or IPs would not make plain
+// file names (the planner never writes such a plan; a hand-edited
+// --plan might).
+func liveNamesOK(pc model.PlannedCert) error {
+	for _, ip := range pc.IPs {
+		if _, err := netip.ParseAddr(ip); err != nil || strings.Contains(ip, "%") {
+			return fmt.Errorf("live: certificate %s: IP %q is not an IP address", pc.ID, ip)
+		}
+	}
+	for _, n := range pc.Names {
+		if !liveNameRE.MatchString(strings.ToLower(n)) {
+			return fmt.Errorf("live: certificate %s: %q is not a DNS name", pc.ID, n)
+		}
+	}
+	return nil
 }
 
 // covers reports whether leaf lists name (or, for a wildcard name, the

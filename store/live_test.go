@@ -167,3 +167,22 @@ func mustSave(t *testing.T, s *Store, id string, f Files) {
 		t.Fatal(err)
 	}
 }
+
+// TestUpdateLiveRefusesBadNames: a hand-edited plan cannot make a name
+// into a path, and nothing is written.
+func TestUpdateLiveRefusesBadNames(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	s := open(t, dir)
+	for _, pc := range []model.PlannedCert{
+		{ID: "a", Names: []string{".."}},
+		{ID: "b", Names: []string{"x/../../etc"}},
+		{ID: "c", Names: []string{"ok.test"}, IPs: []string{"../x"}, Default: true},
+	} {
+		if _, err := s.UpdateLive(&model.Plan{Certificates: []model.PlannedCert{pc}}, LiveOptions{}); err == nil {
+			t.Errorf("%+v: no error", pc)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(LiveDirFor(dir), "current")); !os.IsNotExist(err) {
+		t.Errorf("a set was written: %v", err)
+	}
+}
