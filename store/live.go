@@ -42,8 +42,15 @@ func LiveDirFor(stateDir string) string {
 	return filepath.Clean(stateDir) + "-live"
 }
 
-// LiveDefault is the live entry of an IP's default certificate.
-func LiveDefault(ip string) string { return "default-" + strings.ToLower(ip) }
+// LiveDefault is the live entry of an IP's default certificate, in the
+// address's canonical form (RFC 5952 for IPv6), as servers expand it
+// (Exim's $received_ip_address).
+func LiveDefault(ip string) string {
+	if a, err := netip.ParseAddr(ip); err == nil {
+		return "default-" + a.String()
+	}
+	return "default-" + strings.ToLower(ip)
+}
 
 // LiveSNI is the live entry of an SNI name: "sni/<name>", lower-case, a
 // wildcard's "*" written "_".

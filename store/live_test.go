@@ -186,3 +186,19 @@ func TestUpdateLiveRefusesBadNames(t *testing.T) {
 		t.Errorf("a set was written: %v", err)
 	}
 }
+
+func TestLiveEntryNames(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.2":       "default-127.0.0.2",
+		"2001:0DB8:0::10": "default-2001:db8::10",
+	} {
+		if got := LiveDefault(in); got != want {
+			t.Errorf("LiveDefault(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[string]string{"*.Example.test": "sni/_.example.test", "MX.example.test": "sni/mx.example.test"} {
+		if got := LiveSNI(in); got != want {
+			t.Errorf("LiveSNI(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
