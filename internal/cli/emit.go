@@ -79,7 +79,7 @@ Exit codes:
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&o.stateDir, "state-dir", store.DefaultDir, "certplan's state `dir` (its plan.json is the applied plan)")
-	fs.StringVar(&o.planFile, "plan", "", "emit for this plan `file` (certplan plan --format json) instead of the applied plan")
+	fs.StringVar(&o.planFile, "plan", "", "plan `file` (from \"certplan plan --format json\"): emit prints its configuration instead of the applied plan's (issue and renew apply it instead of planning)")
 	fs.StringVar(&o.liveDir, "live-dir", "", "the serving paths' `dir` (default <state-dir>-live)")
 	fs.StringVar(&o.ports, "postfix-ports", "25,587,465", "postfix: SMTP, submission and SMTPS `ports` of the per-IP master.cf services")
 	fs.StringVar(&o.sniMap, "sni-map", emit.DefaultSNIMapFile, "postfix: the SNI table's source `file`")
