@@ -185,6 +185,13 @@ type Options struct {
 	// reach the CA at once. 0: none.
 	Jitter time.Duration
 
+	// Live, when non-nil, is the live tree of stable serving paths
+	// (store.UpdateLive), updated from the plan after every order and
+	// before the retirements and deploy hooks, so that a hook's reload
+	// finds the new files there. A failure to update it ends the run
+	// before any hook runs (the next run deploys again).
+	Live *store.LiveOptions
+
 	// Verify, when non-nil, probes the changed certificates after deploy.
 	Verify *Verify
 

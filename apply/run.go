@@ -169,6 +169,13 @@ func (r *runner) deployAll(ctx context.Context, certs []model.PlannedCert, resul
 	if err := r.fatal(); err != nil {
 		return err
 	}
+	// The serving paths switch before the hooks run: the hooks (and the
+	// servers they reload) read them.
+	if r.o.Live != nil && !r.o.DryRun {
+		if _, err := r.o.Store.UpdateLive(r.o.Plan, *r.o.Live); err != nil {
+			return fmt.Errorf("apply: serving paths: %w", err)
+		}
+	}
 	if err := r.retire(ctx, certs); err != nil {
 		return err
 	}

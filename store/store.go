@@ -24,6 +24,8 @@
 //	      privkey.pem  next.json
 //	    renewal.json                attempts, failures, backoff, Retry-After
 //	  apply/<id>.json               apply's deploy state ([Store.WriteFile])
+//	<dir>-live/                     serving paths, outside <dir> ([Store.UpdateLive], live.go)
+//	  default-<ip>/ sni/<name>/     fullchain.pem privkey.pem combined.pem, stable across plans
 //
 // # Crash safety
 //
@@ -73,6 +75,44 @@
 // Directories inside the state directory are resolved by os.Root, which
 // follows a link only if it stays inside: after the ownership check only
 // root or the running user can make one there.
+//
+// # Serving paths
+//
+// A server is configured once with paths that
+// do not change when the plan does (certificate IDs do):
+//
+//	<live>/                           0700 root, or 0750 root:GROUP (--key-group)
+//	  current -> gen-000007           swapped by rename(2): every entry switches at once
+//	  gen-000007/                     one complete set, never modified once current
+//	    default-<ip>/                 the default (no SNI) certificate of a server IP
+//	      fullchain.pem               0644
+//	      privkey.pem combined.pem    0600 root, or 0640 root:GROUP
+//	    sni/<name>/                   the certificate of an SNI name; *.d is _.d
+//	  gen-000006/                     the previous set, kept for a reader mid-open
+//	  default-<ip> -> current/default-<ip>
+//	  sni/<name> -> ../current/sni/<name>
+//
+// The live tree is a sibling of the state directory (default
+// [LiveDirFor]: /var/lib/certplan-live), not inside it: the state
+// directory stays 0700 and root's, and a server that reads its key itself
+// as another user at each connection (Exim as Debian-exim) could not enter
+// it. The entries are therefore copies, made by certplan with the owner
+// and modes above, rather than links into certs/<id>/current/: a link
+// would need the reader to traverse the state directory. A key is never
+// world-readable; with a key group it is readable by that group only,
+// and every directory on the way below the live directory is root:GROUP
+// 0750. The directories above it must let the group through (/var/lib is
+// 0755).
+//
+// A name whose planned certificate has no stored version that covers it
+// (its first order failed) keeps the entry it had, if any. Entries of
+// names and IPs that left the plan go: their stable links are removed
+// after the switch. The live directory is checked like the state
+// directory ([CheckDir]).
+// apply updates the tree ([Store.UpdateLive]) after the orders and before
+// the deploy hooks, whose reloads then find the new files. Postfix and
+// Dovecot load keys as root before dropping privileges: they need no key
+// group.
 package store
 
 import (

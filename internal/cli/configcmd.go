@@ -131,6 +131,7 @@ var configSections = []struct{ cmd, title string }{
 	{"issue", "The CA, challenges, keys and deployment (issue, renew)"},
 	{"renew", "Renewal (renew)"},
 	{"check", "Monitoring (check)"},
+	{"emit", "Server configuration and serving paths (emit, issue, renew)"},
 }
 
 // configExamples are values set (uncommented) in the example, to be edited.
@@ -144,7 +145,7 @@ var configExamples = map[string][]string{
 }
 
 // Keys not worth a line in a config file.
-var configSkip = map[string]bool{"help": true, "config": true, "output": true, "force": true, "dry-run": true}
+var configSkip = map[string]bool{"help": true, "config": true, "output": true, "force": true, "dry-run": true, "part": true, "check": true}
 
 func exampleConfig(root *cobra.Command) []byte {
 	type entry struct {

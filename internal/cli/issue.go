@@ -64,6 +64,8 @@ type applyOptions struct {
 	dryRun       bool
 	noVerify     bool
 	verifyWait   time.Duration
+
+	liveDir, keyGroup string
 }
 
 func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
@@ -98,6 +100,8 @@ func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.minDaysLeft, "min-days-left", 14, "reduced-coverage guard: keep the current certificate while it has more than `days` left")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "run the inventory, plan and preflight (including the HTTP-01 self-check) and show what would be ordered; register no ACME account, order, write and deploy nothing")
 	fs.BoolVar(&o.noVerify, "no-verify", false, "do not probe the servers after deploying")
+	fs.StringVar(&o.liveDir, "live-dir", "", "stable serving paths `dir`, updated before the deploy hooks run (default <state-dir>-live; see certplan emit)")
+	fs.StringVar(&o.keyGroup, "key-group", "", "serving paths: keys root:`group` 0640 and directories 0750, for a server that reads keys as its own user (Exim: Debian-exim; cPanel: mail)")
 	fs.DurationVar(&o.verifyWait, "verify-wait", 10*time.Second, "keep probing this long while the servers have not reloaded yet")
 }
 
@@ -171,6 +175,7 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 		// --min-days-left 0: no days left to protect, never hold back.
 		ReducedCoverageDays: o.minDaysLeft, AllowReducedCoverage: o.allowReduced || o.minDaysLeft == 0,
 		DryRun: o.dryRun, Now: g.Now, Logger: g.Logger,
+		Live: &store.LiveOptions{Dir: o.liveDir, KeyGroup: o.keyGroup},
 	}
 	if !o.noVerify {
 		if ao.Verify, err = o.verify(g); err != nil {

@@ -105,6 +105,7 @@ var commands = []func(*globals) *cobra.Command{
 	newRenewCmd,
 	newCheckCmd,
 	newConfigCmd,
+	newEmitCmd,
 }
 
 // Main runs certplan with the process's arguments and environment.

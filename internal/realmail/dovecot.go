@@ -22,6 +22,8 @@ type DovecotOptions struct {
 	// IP is the loopback address to listen on; DefaultIP when empty.
 	// Dovecot binds 127.0.0.0/8 addresses without `ip addr add`.
 	IP string
+	// ExtraIPs are more loopback addresses to listen on, on the same ports.
+	ExtraIPs []string
 	// POP3 adds POP3 (STLS) and POP3S listeners to IMAP and IMAPS.
 	POP3 bool
 
@@ -189,7 +191,7 @@ service imap-login {
     ssl = yes
   }
 }
-`, map[bool]string{true: " pop3"}[d.opts.POP3], d.IP,
+`, map[bool]string{true: " pop3"}[d.opts.POP3], strings.Join(d.IPs(), ", "),
 		filepath.Join(d.Dir, "run"), filepath.Join(d.Dir, "state"), d.LogFile,
 		filepath.Base(d.Dir), d.DefaultCertFile, d.DefaultKeyFile,
 		time.Now().UnixNano(), filepath.Join(d.Dir, "home"),
@@ -235,6 +237,9 @@ func (d *Dovecot) writeSNI(m map[string]Cert) error {
 	return atomicfile.WriteFile(d.sniConf, []byte(b.String()), 0o644)
 }
 
+// IPs returns IP and the extra IPs.
+func (d *Dovecot) IPs() []string { return append([]string{d.IP}, d.opts.ExtraIPs...) }
+
 func (d *Dovecot) start(ctx context.Context) error {
 	n := 2
 	if d.opts.POP3 {
@@ -271,9 +276,11 @@ func (d *Dovecot) start(ctx context.Context) error {
 		b, _ := os.ReadFile(outFile)
 		return fmt.Errorf("dovecot -c %s: %w: %s\n%s", d.ConfigFile, err, strings.TrimSpace(string(b)), tail(d.LogFile, 10))
 	}
-	if err := waitListening(d.IP, d.Ports(), commandTimeout); err != nil {
-		b, _ := os.ReadFile(outFile)
-		return fmt.Errorf("dovecot: %w: %s\n%s", err, strings.TrimSpace(string(b)), tail(d.LogFile, 10))
+	for _, ip := range d.IPs() {
+		if err := waitListening(ip, d.Ports(), commandTimeout); err != nil {
+			b, _ := os.ReadFile(outFile)
+			return fmt.Errorf("dovecot: %w: %s\n%s", err, strings.TrimSpace(string(b)), tail(d.LogFile, 10))
+		}
 	}
 	// The master binds its listeners, then forks into the background, then
 	// writes its pid file: Stop needs the pid file.

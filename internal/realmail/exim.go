@@ -91,6 +91,9 @@ func RequireExim(t testing.TB) {
 type EximOptions struct {
 	// IP is the IPv4 loopback address to listen on (default DefaultIP).
 	IP string
+	// ExtraIPs are more IPv4 loopback addresses to listen on, on the same
+	// ports (for a test of several IPs' default certificates).
+	ExtraIPs []string
 	// Hostname is primary_hostname (default server.main-domain.test).
 	Hostname string
 	// TLS is the main-section TLS configuration, such as the one
@@ -143,8 +146,10 @@ func NewExim(ctx context.Context, opts EximOptions) (*Exim, error) {
 	if opts.IP == "" {
 		opts.IP = DefaultIP
 	}
-	if ip := net.ParseIP(opts.IP); ip == nil || !ip.IsLoopback() || ip.To4() == nil {
-		return nil, fmt.Errorf("exim: %q is not an IPv4 loopback address", opts.IP)
+	for _, a := range append([]string{opts.IP}, opts.ExtraIPs...) {
+		if ip := net.ParseIP(a); ip == nil || !ip.IsLoopback() || ip.To4() == nil {
+			return nil, fmt.Errorf("exim: %q is not an IPv4 loopback address", a)
+		}
 	}
 	if opts.Hostname == "" {
 		opts.Hostname = "server.main-domain.test"
@@ -215,7 +220,7 @@ pid_file_path = %[2]s/exim.pid
 exim_user = Debian-exim
 exim_group = Debian-exim
 primary_hostname = %[3]s
-local_interfaces = <; %[4]s.%[5]d ; %[4]s.%[6]d ; %[4]s.%[7]d
+local_interfaces = <; %[4]s
 tls_on_connect_ports = %[7]d
 tls_advertise_hosts = *
 acl_smtp_rcpt = acl_check_rcpt
@@ -240,22 +245,29 @@ func (e *Exim) start(ctx context.Context) error {
 // daemon. Exim checks its configuration before it daemonises: errors come
 // back here, not only in a log.
 func (e *Exim) launch(ctx context.Context) error {
-	conf := fmt.Sprintf(eximConf, e.exe, e.Dir, e.opts.Hostname, e.IP, e.SMTPPort, e.SubmissionPort, e.SMTPSPort, e.CertDir, e.opts.TLS)
+	var listen []string
+	for _, ip := range e.IPs() {
+		for _, p := range e.Ports() {
+			listen = append(listen, fmt.Sprintf("%s.%d", ip, p))
+		}
+	}
+	conf := fmt.Sprintf(eximConf, e.exe, e.Dir, e.opts.Hostname, strings.Join(listen, " ; "), e.SMTPPort, e.SubmissionPort, e.SMTPSPort, e.CertDir, e.opts.TLS)
 	if err := os.WriteFile(e.ConfigFile, []byte(conf), 0o644); err != nil {
 		return fmt.Errorf("exim: %w", err)
-	}
-	var listen []string
-	for _, p := range e.Ports() {
-		listen = append(listen, fmt.Sprintf("%s.%d", e.IP, p))
 	}
 	if out, err := run(ctx, e.exe, "-C", e.ConfigFile, "-bd", "-oX", strings.Join(listen, ":"), "-oP", e.pidFile()); err != nil {
 		return fmt.Errorf("exim: %w\n%s%s", err, out, tail(filepath.Join(e.LogDir, "paniclog"), 10))
 	}
-	if err := waitListening(e.IP, e.Ports(), commandTimeout); err != nil {
-		return fmt.Errorf("exim: %w\n%s", err, tail(filepath.Join(e.LogDir, "paniclog"), 10))
+	for _, ip := range e.IPs() {
+		if err := waitListening(ip, e.Ports(), commandTimeout); err != nil {
+			return fmt.Errorf("exim: %w\n%s", err, tail(filepath.Join(e.LogDir, "paniclog"), 10))
+		}
 	}
 	return nil
 }
+
+// IPs returns IP and the extra IPs.
+func (e *Exim) IPs() []string { return append([]string{e.IP}, e.opts.ExtraIPs...) }
 
 func (e *Exim) pidFile() string { return filepath.Join(e.Dir, "exim.pid") }
 

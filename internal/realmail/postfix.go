@@ -432,6 +432,20 @@ func (p *Postfix) writeSNI(ctx context.Context, m map[string]Cert) error {
 	return nil
 }
 
+// SetServices replaces the instance's own smtpd listeners in master.cf
+// with services (master.cf lines, such as "certplan emit postfix --part
+// master" prints; they may name other loopback IPs) and reloads Postfix.
+// The instance's ports stay those of its listeners.
+func (p *Postfix) SetServices(ctx context.Context, services string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	conf := "# private test instance (internal/realmail)\n" + services + masterCF
+	if err := writeConfigFile(filepath.Join(p.ConfigDir, "master.cf"), []byte(conf), 0o644); err != nil {
+		return fmt.Errorf("postfix: %w", err)
+	}
+	return p.reload(ctx)
+}
+
 // Postconf sets main.cf parameters (`postconf -e`); call Reload after.
 func (p *Postfix) Postconf(ctx context.Context, params map[string]string) error {
 	keys := make([]string, 0, len(params))
