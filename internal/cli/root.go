@@ -90,7 +90,8 @@ type globals struct {
 	Stderr io.Writer
 	Getenv func(string) string
 	// Now is the clock for commands that need one; the planner receives its
-	// value, never reads it. CERTPLAN_NOW (RFC 3339) overrides it for tests.
+	// value, never reads it. CERTPLAN_NOW (RFC 3339) overrides it: for previews
+	// (renew --dry-run, check at a future date) and for the tests (README).
 	Now func() time.Time
 
 	Logger *slog.Logger
