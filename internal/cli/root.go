@@ -104,6 +104,7 @@ var commands = []func(*globals) *cobra.Command{
 	newIssueCmd,
 	newRenewCmd,
 	newCheckCmd,
+	newCertificatesCmd,
 	newConfigCmd,
 }
 
