@@ -104,8 +104,8 @@ var commands = []func(*globals) *cobra.Command{
 	newIssueCmd,
 	newRenewCmd,
 	newCheckCmd,
-	newCertificatesCmd,
 	newConfigCmd,
+	newCertificatesCmd,
 }
 
 // Main runs certplan with the process's arguments and environment.
