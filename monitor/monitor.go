@@ -74,6 +74,9 @@ type Cert struct {
 	// it, or, when it was never issued, to issue it.
 	Failures  int
 	LastError string
+	// LastAttempt and LastSuccess are the times of the last order placed
+	// and of the last one that succeeded (zero when none).
+	LastAttempt, LastSuccess time.Time
 }
 
 // Finding is one problem.

@@ -196,6 +196,7 @@ func checkCert(st *store.Store, id string) (monitor.Cert, error) {
 		return c, fmt.Errorf("certificate %s: renewal state: %w", id, err)
 	}
 	c.Failures, c.LastError = rs.Failures, rs.LastError
+	c.LastAttempt, c.LastSuccess = rs.LastAttempt, rs.LastSuccess
 	sc, err := st.LoadCert(id)
 	if errors.Is(err, store.ErrNotFound) {
 		return c, nil

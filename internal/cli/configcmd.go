@@ -134,6 +134,15 @@ var configSections = []struct{ cmd, title string }{
 	{"emit", "Server configuration and serving paths (emit, issue, renew)"},
 }
 
+func hasSection(cmd string) bool {
+	for _, s := range configSections {
+		if s.cmd == cmd {
+			return true
+		}
+	}
+	return false
+}
+
 // configExamples are values set (uncommented) in the example, to be edited.
 var configExamples = map[string][]string{
 	"server-ip":   {"203.0.113.10", "2001:db8::10"},
@@ -164,6 +173,11 @@ func exampleConfig(root *cobra.Command) []byte {
 			if e == nil {
 				e = &entry{flag: f}
 				entries[f.Name] = e
+			}
+			// A flag's section is the first command with a section of
+			// its own that has it (certificates has none; state-dir
+			// belongs to check's).
+			if _, ok := section[f.Name]; !ok && hasSection(path) {
 				section[f.Name] = path
 			}
 			if path != "" && !contains(e.cmds, path) {

@@ -107,6 +107,7 @@ var commands = []func(*globals) *cobra.Command{
 	newCheckCmd,
 	newConfigCmd,
 	newEmitCmd,
+	newCertificatesCmd,
 }
 
 // Main runs certplan with the process's arguments and environment.
