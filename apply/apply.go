@@ -17,7 +17,9 @@
 // # Safety
 //
 //   - The store is locked for the whole run: a second run gets
-//     store.ErrLocked at once and writes nothing.
+//     store.ErrLocked at once and writes nothing. A dry run (Options.DryRun)
+//     writes nothing and takes no lock: its store may be read-only, or
+//     the view of a state directory that does not exist (store.OpenView).
 //   - A failed order leaves the previous certificate in place (the store
 //     only switches versions after a complete write) and no hook runs for it.
 //   - What the CA issued is checked before it is stored: exactly the names

@@ -289,7 +289,7 @@ func accountDir(directoryURL string) string {
 // HasAccount reports whether the store has an account for the CA's
 // directory URL (without reading or checking it).
 func (s *Store) HasAccount(directoryURL string) (bool, error) {
-	_, err := s.root.Lstat(path.Join(accountDir(directoryURL), "account.json"))
+	_, err := s.lstat(path.Join(accountDir(directoryURL), "account.json"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
@@ -417,7 +417,7 @@ func (s *Store) ListCerts() ([]string, error) {
 			continue
 		}
 		// Listed even when the link is bad: LoadCert says why.
-		if fi, err := s.root.Lstat(path.Join("certs", e.Name(), "current")); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if fi, err := s.lstat(path.Join("certs", e.Name(), "current")); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 			ids = append(ids, e.Name())
 		}
 	}
@@ -622,7 +622,7 @@ func (s *Store) nextVersion(d string) (string, error) {
 // it leaves d. ErrNotFound when there is no link.
 func (s *Store) currentVersion(d string) (string, error) {
 	link := path.Join(d, "current")
-	t, err := s.root.Readlink(link)
+	t, err := s.readlink(link)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", ErrNotFound
 	}
@@ -632,7 +632,7 @@ func (s *Store) currentVersion(d string) (string, error) {
 	if !versionRE.MatchString(t) {
 		return "", fmt.Errorf("%w: %s points to %q, not to a version directory beside it (such as v000001)", ErrCorrupt, s.path(link), t)
 	}
-	if fi, err := s.root.Lstat(path.Join(d, t)); err != nil || !fi.IsDir() {
+	if fi, err := s.lstat(path.Join(d, t)); err != nil || !fi.IsDir() {
 		return "", fmt.Errorf("%w: %s points to %s, which is missing or not a directory", ErrCorrupt, s.path(link), t)
 	}
 	return t, nil

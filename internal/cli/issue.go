@@ -155,6 +155,7 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 		}
 	}
 	cfg.Store = st
+	o.preflightLookup(g, &cfg, plan, inv)
 	ao = apply.Options{
 		Mode: mode, Plan: plan, Inventory: inv, Store: st,
 		Connect: func(ctx context.Context) (apply.CA, error) {
@@ -245,10 +246,19 @@ func (o *applyOptions) issuerPool() (*x509.CertPool, error) {
 
 // openState opens the state directory for writing, refusing one that
 // other users could change, and checks, without the network, that a run
-// that must register an ACME account was given --agree-tos.
+// that must register an ACME account was given --agree-tos. A dry run
+// writes nothing of its own: it reads the directory if there is one
+// (store.OpenView), and creates none.
 func (o *applyOptions) openState() (*store.Store, error) {
 	if abs, err := filepath.Abs(o.stateDir); err == nil {
 		o.stateDir = abs // hooks get paths inside it, and run elsewhere
+	}
+	if o.dryRun {
+		st, err := store.OpenView(o.stateDir)
+		if err != nil {
+			return nil, withHint(err, "--state-dir must be readable")
+		}
+		return st, nil
 	}
 	st, err := store.Open(o.stateDir)
 	var ue *store.UnsafeDirError
@@ -429,10 +439,17 @@ deploy hooks then run once, and every name of the changed certificates is
 probed on its IPs and --ports, with and without SNI, to check that the new
 certificate is what clients get.
 
+Names the inventory does not cover (--include, a --plan's names) are looked
+up through --resolver when their certificate is due and preflighted like
+the inventory's: none reaches the CA unchecked.
+
 --dry-run stops before ordering: it takes the inventory, plans, runs the
 preflight and says what would be ordered, but registers no ACME account (so it
 needs no --agree-tos; CAA accounturi is checked only against an account
-already in --state-dir), orders nothing and writes nothing.
+already in --state-dir), orders nothing and writes nothing of its own: it
+reads --state-dir if it exists, creates none and takes no lock; the one file
+it writes is the HTTP-01 self-check's token under a --webroot, removed
+after. Names that would fail are reported, and the exit code is 3.
 
 Unlike "certplan renew", issue ignores the backoff of earlier failures: it is
 an operator's request to try now. A failed order leaves the previous
