@@ -82,7 +82,8 @@
 //     store.DeployState, which the store keeps).
 //   - ari.go: renewal information (RFC 9773); budget.go: the order cap and
 //     jitter; deploy.go: the hooks; retire.go: retirements; verify.go:
-//     probing after deploy; plancheck.go: plans Run refuses.
+//     probing after deploy; plancheck.go: plans Run refuses;
+//     domains.go: the hosted domains whose lookups fail, across runs.
 //
 // # What it leaves to others
 //
@@ -347,6 +348,9 @@ type Report struct {
 	Verification []VerifyRow `json:"verification,omitempty"`
 	// Verified is true when verification ran.
 	Verified bool `json:"verified"`
+	// Domains are the hosted domains whose lookups started failing, or
+	// recovered, in this run (domains.go); empty without an inventory.
+	Domains []DomainLookup `json:"domains,omitempty"`
 }
 
 // Result is the overall outcome of a run, for exit codes.

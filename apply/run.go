@@ -59,6 +59,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return r.rep, fmt.Errorf("apply: save plan: %w", err)
 		}
 	}
+	if err := r.trackDomains(); err != nil {
+		return r.rep, err
+	}
 	if o.Verify != nil && !o.DryRun && len(r.rep.Changed()) > 0 {
 		rows, err := r.verify(ctx, certs)
 		if err != nil {

@@ -8,6 +8,7 @@
 //	<dir>/                          0700
 //	  lock                          flock(2): one writer at a time
 //	  plan.json                     the applied plan (model.Plan)
+//	  domains.json                  hosted domains whose lookups fail, since when (FailingDomain)
 //	  accounts/<ca>/                0700, <ca> from the directory URL (no network: accountDir)
 //	    key.pem                     0600 account key
 //	    account.json                registration (email, URI)

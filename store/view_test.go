@@ -4,7 +4,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
+	"time"
 )
 
 // TestOpenView: a dry run's store reads an existing directory without
@@ -59,3 +61,34 @@ func TestOpenView(t *testing.T) {
 	}
 }
 
+// TestFailingDomains: the set is saved under the lock, sorted, and read
+// back; a missing file is no failing domain; a corrupt one is ErrCorrupt.
+func TestFailingDomains(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	s := open(t, dir)
+	if ds, err := s.LoadFailingDomains(); len(ds) != 0 || err != nil {
+		t.Fatalf("none yet: %v %v", ds, err)
+	}
+	since := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	want := []FailingDomain{{Domain: "a.test", Since: since, Error: "MX a.test: SERVFAIL"}, {Domain: "b.test", Since: since.Add(time.Hour)}}
+	s.Unlock()
+	if err := s.SaveFailingDomains(want); !errors.Is(err, ErrNotLocked) {
+		t.Errorf("without the lock: %v, want ErrNotLocked", err)
+	}
+	if err := s.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveFailingDomains([]FailingDomain{want[1], want[0]}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LoadFailingDomains()
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v %v, want %+v", got, err, want)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "domains.json"), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LoadFailingDomains(); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("corrupt: %v, want ErrCorrupt", err)
+	}
+}

@@ -404,12 +404,28 @@ func runApply(ctx context.Context, g *globals, o *applyOptions, args []string, m
 	if err != nil {
 		return nil, err
 	}
+	reportDomains(g, rep)
 	if o.dryRun && conn.client != nil && !conn.client.HasAccount() {
 		// A dry run registers nothing: say what the real run will do.
 		fmt.Fprintf(g.Stderr, "certplan: note: no ACME account for %s in %s yet: the first real run registers one (it needs --agree-tos); CAA accounturi checks were skipped\n",
 			conn.client.DirectoryURL(), o.stateDir)
 	}
 	return rep, runError(rep, mode, conn.caErr(), o)
+}
+
+// reportDomains says on stderr, once each, which hosted domains' lookups
+// started failing in this run and which answer again (apply keeps the
+// set in the state directory): renew is otherwise silent when nothing
+// changed, and "certplan check" warns about them meanwhile.
+func reportDomains(g *globals, rep *apply.Report) {
+	for _, d := range rep.Domains {
+		switch d.Status {
+		case apply.LookupFailing:
+			fmt.Fprintf(g.Stderr, "certplan: warning: lookups failing for %s: %s; its names stay planned, and this is said again only when it answers (certplan check warns meanwhile)\n", d.Domain, d.Error)
+		case apply.LookupRecovered:
+			fmt.Fprintf(g.Stderr, "certplan: note: lookups for %s answer again (they failed since %s)\n", d.Domain, d.Since.Format(time.RFC3339))
+		}
+	}
 }
 
 type issueOptions struct {
