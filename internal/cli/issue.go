@@ -501,7 +501,8 @@ Exit codes:
      registered (none in --state-dir for the CA): nothing was sent
   3  partial: some names dropped, some certificates failed, kept or deferred
      (--max-orders), a deploy hook failed (also a retired certificate's), or
-     verification found the new certificate not served
+     verification found the new certificate not served; with --dry-run, the
+     preflight found names or certificates that would fail
   4  another certplan run holds the state directory's lock`,
 		Example: `  # Plan from the zones and issue, deploying to Postfix:
   certplan issue --zones /var/named --server-ip 192.0.2.10 --hostname mail.example.com \
