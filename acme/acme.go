@@ -70,6 +70,7 @@
 package acme
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -293,6 +294,14 @@ type Config struct {
 	// CAAIdentifier overrides the CAA issuer domain used to read CAA
 	// verdicts (default: the inventory's, or the well-known CA's).
 	CAAIdentifier string
+	// LookupNames, when set, looks up the names of a request that its
+	// inventory does not cover (an operator's extra names, a saved plan's),
+	// as the inventory looks up its own (dnscheck.Resolver.Names), so that
+	// the preflight checks them like inventory names; ServerIPs are this
+	// server's addresses for them when the request has no inventory.
+	// Without it such names are ordered unchecked, with a warning.
+	LookupNames func(ctx context.Context, names []string) []model.Name
+	ServerIPs   []string
 
 	// PollInterval is the wait before the first order poll, counted from
 	// the first challenge's trigger (default 250 ms); later polls are

@@ -22,7 +22,8 @@ import (
 )
 
 // preflight checks each name before ordering, from the inventory's facts
-// (it does not query DNS again) and, for HTTP-01, by fetching a token
+// (it does not query DNS again for them; names the inventory does not
+// cover are looked up, see facts) and, for HTTP-01, by fetching a token
 // through the configured listener or webroot at each of the name's
 // addresses that are this server's.
 func (c *Client) preflight(ctx context.Context, req Request, names []string) (kept []string, dropped []Dropped, warnings []string) {
@@ -30,7 +31,7 @@ func (c *Client) preflight(ctx context.Context, req Request, names []string) (ke
 		return names, nil, nil
 	}
 	typ := c.solver.typ()
-	inv := req.Inventory
+	inv := c.facts(ctx, req.Inventory, names)
 	var idx map[string]int
 	caaID := c.cfg.CAAIdentifier
 	recompute := false
@@ -151,6 +152,34 @@ func (c *Client) preflight(ctx context.Context, req Request, names []string) (ke
 		still = append(still, name)
 	}
 	return still, dropped, warnings
+}
+
+// facts is the inventory the preflight checks names against: inv, plus
+// the names it does not cover looked up through Config.LookupNames (nil
+// inv: an inventory of those alone, "here" being Config.ServerIPs). inv is
+// not modified. Without LookupNames it is inv.
+func (c *Client) facts(ctx context.Context, inv *model.Inventory, names []string) *model.Inventory {
+	if c.cfg.LookupNames == nil {
+		return inv
+	}
+	out := &model.Inventory{CAIdentifier: c.cfg.CAAIdentifier, ServerIPs: c.cfg.ServerIPs}
+	if inv != nil {
+		cp := *inv
+		out = &cp
+	}
+	idx := out.NameIndex()
+	var missing []string
+	for _, n := range names {
+		if _, ok := idx[n]; !ok && !strings.HasPrefix(n, "*.") {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) == 0 {
+		return inv
+	}
+	found := c.cfg.LookupNames(ctx, missing)
+	out.Names = append(slices.Clip(out.Names), found...)
+	return out
 }
 
 // selfCheck publishes a random token the way the CA's would be, and

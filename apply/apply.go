@@ -17,7 +17,9 @@
 // # Safety
 //
 //   - The store is locked for the whole run: a second run gets
-//     store.ErrLocked at once and writes nothing.
+//     store.ErrLocked at once and writes nothing. A dry run (Options.DryRun)
+//     writes nothing and takes no lock: its store may be read-only, or
+//     the view of a state directory that does not exist (store.OpenView).
 //   - A failed order leaves the previous certificate in place (the store
 //     only switches versions after a complete write) and no hook runs for it.
 //   - What the CA issued is checked before it is stored: exactly the names
@@ -80,7 +82,8 @@
 //     store.DeployState, which the store keeps).
 //   - ari.go: renewal information (RFC 9773); budget.go: the order cap and
 //     jitter; deploy.go: the hooks; retire.go: retirements; verify.go:
-//     probing after deploy; plancheck.go: plans Run refuses.
+//     probing after deploy; plancheck.go: plans Run refuses;
+//     domains.go: the hosted domains whose lookups fail, across runs.
 //
 // # What it leaves to others
 //
@@ -352,6 +355,9 @@ type Report struct {
 	Verification []VerifyRow `json:"verification,omitempty"`
 	// Verified is true when verification ran.
 	Verified bool `json:"verified"`
+	// Domains are the hosted domains whose lookups started failing, or
+	// recovered, in this run (domains.go); empty without an inventory.
+	Domains []DomainLookup `json:"domains,omitempty"`
 }
 
 // Result is the overall outcome of a run, for exit codes.

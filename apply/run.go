@@ -30,10 +30,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := o.Store.Lock(); err != nil {
-		return nil, err
+	// A dry run writes nothing, so it takes no lock: the store may be
+	// read-only (store.OpenView), and every file it reads is replaced
+	// atomically by a run that writes.
+	if !o.DryRun {
+		if err := o.Store.Lock(); err != nil {
+			return nil, err
+		}
+		defer o.Store.Unlock()
 	}
-	defer o.Store.Unlock()
 	r := &runner{o: o, log: o.Logger, rep: &Report{Mode: o.Mode, PlanID: o.Plan.ID, DryRun: o.DryRun}}
 	defer func() {
 		if c, ok := r.ca.(io.Closer); ok {
@@ -53,6 +58,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err := o.Store.SavePlan(o.Plan); err != nil {
 			return r.rep, fmt.Errorf("apply: save plan: %w", err)
 		}
+	}
+	if err := r.trackDomains(); err != nil {
+		return r.rep, err
 	}
 	if o.Verify != nil && !o.DryRun && len(r.rep.Changed()) > 0 {
 		rows, err := r.verify(ctx, certs)

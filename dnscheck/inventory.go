@@ -789,11 +789,16 @@ func (rn *run) name(ctx context.Context, name string) nameInfo {
 // through the same chain. A NODATA (the name exists without A) or a
 // failed A lookup says nothing of AAAA, which is asked.
 func (d *dom) resolve(name string) nameInfo {
-	a, errA := d.lookup(name, dns.TypeA)
-	if errA == nil && a.NXDomain && !d.rn.opts.askAll {
+	return resolveName(name, !d.rn.opts.askAll, d.lookup)
+}
+
+// resolveName is resolve with lookup; cut skips AAAA after an A NXDOMAIN.
+func resolveName(name string, cut bool, lookup func(string, uint16) (Answer, error)) nameInfo {
+	a, errA := lookup(name, dns.TypeA)
+	if errA == nil && a.NXDomain && cut {
 		return addrInfo(a, nil, Answer{Chain: a.Chain, NXDomain: true}, nil)
 	}
-	aaaa, errAAAA := d.lookup(name, dns.TypeAAAA)
+	aaaa, errAAAA := lookup(name, dns.TypeAAAA)
 	return addrInfo(a, errA, aaaa, errAAAA)
 }
 

@@ -110,6 +110,9 @@ type Result struct {
 	// BrokenNames counts distinct names failing with or without SNI (an
 	// sni-only name without SNI does not count).
 	BrokenNames int `json:"broken_names"`
+	// FailingDomains are the hosted domains whose lookups fail (a WARNING
+	// each; see AddFailingDomains).
+	FailingDomains []FailingDomain `json:"failing_domains,omitempty"`
 }
 
 // Evaluate judges certs and, when cov is non-nil, the probe's coverage.

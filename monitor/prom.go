@@ -57,6 +57,8 @@ func WriteProm(w io.Writer, r Result, now time.Time) error {
 		metric("certplan_broken_names", "Names that some clients fail to verify.", "gauge")
 		fmt.Fprintf(&b, "certplan_broken_names %d\n", r.BrokenNames)
 	}
+	metric("certplan_failing_domains", "Hosted domains whose DNS lookups fail (as the last renew found).", "gauge")
+	fmt.Fprintf(&b, "certplan_failing_domains %d\n", len(r.FailingDomains))
 	_, err := io.WriteString(w, b.String())
 	return err
 }

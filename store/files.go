@@ -34,6 +34,9 @@ func (s *Store) path(name string) string { return filepath.Join(s.dir, filepath.
 
 // openFile opens name without following a link at its last component.
 func (s *Store) openFile(name string, flag int, perm os.FileMode) (*os.File, error) {
+	if s.absent() {
+		return nil, s.notExist("open", name)
+	}
 	d, err := s.root.Open(path.Dir(name))
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@
 //	<dir>/                          0700
 //	  lock                          flock(2): one writer at a time
 //	  plan.json                     the applied plan (model.Plan)
+//	  domains.json                  hosted domains whose lookups fail, since when (FailingDomain)
 //	  accounts/<ca>/                0700, <ca> from the directory URL (no network: accountDir)
 //	    key.pem                     0600 account key
 //	    account.json                registration (email, URI)
@@ -329,7 +330,7 @@ func accountDir(directoryURL string) string {
 // HasAccount reports whether the store has an account for the CA's
 // directory URL (without reading or checking it).
 func (s *Store) HasAccount(directoryURL string) (bool, error) {
-	_, err := s.root.Lstat(path.Join(accountDir(directoryURL), "account.json"))
+	_, err := s.lstat(path.Join(accountDir(directoryURL), "account.json"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
@@ -457,7 +458,7 @@ func (s *Store) ListCerts() ([]string, error) {
 			continue
 		}
 		// Listed even when the link is bad: LoadCert says why.
-		if fi, err := s.root.Lstat(path.Join("certs", e.Name(), "current")); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if fi, err := s.lstat(path.Join("certs", e.Name(), "current")); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 			ids = append(ids, e.Name())
 		}
 	}
@@ -662,7 +663,7 @@ func (s *Store) nextVersion(d string) (string, error) {
 // it leaves d. ErrNotFound when there is no link.
 func (s *Store) currentVersion(d string) (string, error) {
 	link := path.Join(d, "current")
-	t, err := s.root.Readlink(link)
+	t, err := s.readlink(link)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", ErrNotFound
 	}
@@ -672,7 +673,7 @@ func (s *Store) currentVersion(d string) (string, error) {
 	if !versionRE.MatchString(t) {
 		return "", fmt.Errorf("%w: %s points to %q, not to a version directory beside it (such as v000001)", ErrCorrupt, s.path(link), t)
 	}
-	if fi, err := s.root.Lstat(path.Join(d, t)); err != nil || !fi.IsDir() {
+	if fi, err := s.lstat(path.Join(d, t)); err != nil || !fi.IsDir() {
 		return "", fmt.Errorf("%w: %s points to %s, which is missing or not a directory", ErrCorrupt, s.path(link), t)
 	}
 	return t, nil

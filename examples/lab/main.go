@@ -195,7 +195,7 @@ func (p *pipeline) run() error {
 	if code := p.certplan("renew again: nothing is due, so nothing is printed", p.applyArgs("renew", "--no-jitter")...); code != cli.ExitOK {
 		return fmt.Errorf("the second renew exited %d, want 0", code)
 	}
-	p.certplan("check (monitoring): days to expiry, renewals, every name with and without SNI",
+	p.certplan("check (monitoring): days to expiry, renewals, every name with and without SNI, domains whose DNS fails",
 		"check", "--state-dir", p.path("state"), "--ports", l.Mail.PortsFlag(), "--ca-file", l.TrustFile)
 	return nil
 }

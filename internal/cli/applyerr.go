@@ -36,7 +36,14 @@ func runError(rep *apply.Report, mode apply.Mode, connErr error, o *applyOptions
 	case apply.ResultOK:
 		return nil
 	case apply.ResultFailed:
-		code = ExitFailure
+		// A dry run's failed preflight is its finding, not a failure of the
+		// run: exit 3. Not reaching the CA still is one.
+		if !rep.DryRun || connErr != nil {
+			code = ExitFailure
+		}
+	}
+	if rep.DryRun && connErr == nil {
+		return dryRunError(rep, code)
 	}
 	count := map[string]int{}
 	dropped, hooksFailed := 0, 0
@@ -75,6 +82,32 @@ func runError(rep *apply.Report, mode apply.Mode, connErr error, o *applyOptions
 		s.add("not everything was done")
 	}
 	return withCode(code, errors.New(strings.Join(s.parts, "; ")), s.hints...)
+}
+
+// dryRunError sums up a dry run whose preflight found names that would
+// fail: the report above names them.
+func dryRunError(rep *apply.Report, code int) error {
+	failed, dropped := 0, 0
+	for _, c := range rep.Certificates {
+		switch c.Status {
+		case apply.StatusFailed, apply.StatusKept:
+			failed++
+		case apply.StatusWouldIssue:
+			dropped += len(c.Dropped)
+		}
+	}
+	var parts []string
+	if failed > 0 {
+		parts = append(parts, plural(failed, "certificate")+" would not be issued")
+	}
+	if dropped > 0 {
+		parts = append(parts, plural(dropped, "name")+" would be left off")
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "not everything would be done")
+	}
+	return withCode(code, errors.New("dry run: "+strings.Join(parts, "; ")),
+		"the preflight's findings are shown above per name; nothing was ordered or written")
 }
 
 // runSummary is runError's line, in parts, and its hints.

@@ -59,7 +59,7 @@ Exit codes:
 			if err := g.checkFormat("text", "json"); err != nil {
 				return err
 			}
-			plan, certs, err := loadCheckState(stateDir)
+			plan, certs, _, err := loadCheckState(stateDir)
 			if err != nil {
 				return err
 			}

@@ -45,7 +45,9 @@ Exit codes (Nagios):
   0  OK
   1  WARNING   a certificate expires within --warning-days, a renewal is
                failing or overdue, an input (a domain list line, a zone file,
-               a --source file) could not be read when the plan was made
+               a --source file) could not be read when the plan was made, a
+               hosted domain's DNS lookups fail (as the last renew found;
+               with how long)
   2  CRITICAL  a certificate expires within --critical-days or has expired, a
                planned certificate was never issued (with its failed attempts
                to issue it, if any), or a name fails to verify with or without
@@ -104,7 +106,7 @@ func (o *checkOptions) run(ctx context.Context, g *globals) error {
 		}
 		return withCode(int(monitor.Unknown), err)
 	}
-	plan, certs, err := loadCheckState(o.stateDir)
+	plan, certs, failing, err := loadCheckState(o.stateDir)
 	if err != nil {
 		return unknown(err)
 	}
@@ -122,6 +124,7 @@ func (o *checkOptions) run(ctx context.Context, g *globals) error {
 	}
 	r := monitor.Evaluate(now, certs, cov, sniOnly, o.thresholds)
 	r.AddInputErrors(plan)
+	r.AddFailingDomains(now, failing)
 	if o.promFile != "" {
 		var b strings.Builder
 		monitor.WriteProm(&b, r, now)
@@ -142,26 +145,27 @@ func (o *checkOptions) run(ctx context.Context, g *globals) error {
 	return withCode(int(r.Status), nil)
 }
 
-// loadCheckState reads the applied plan and the issued certificates. A
-// planned certificate that has no files is reported as not issued; an issued
-// one the plan no longer has is still checked.
-func loadCheckState(dir string) (*model.Plan, []monitor.Cert, error) {
+// loadCheckState reads the applied plan, the issued certificates and the
+// hosted domains whose lookups fail. A planned certificate that has no
+// files is reported as not issued; an issued one the plan no longer has is
+// still checked.
+func loadCheckState(dir string) (*model.Plan, []monitor.Cert, []monitor.FailingDomain, error) {
 	if _, err := os.Stat(dir); err != nil {
-		return nil, nil, withHint(fmt.Errorf("state dir %s: %w", dir, errors.Unwrap(err)),
+		return nil, nil, nil, withHint(fmt.Errorf("state dir %s: %w", dir, errors.Unwrap(err)),
 			`run "certplan issue" first, or give --state-dir`)
 	}
 	st, err := store.OpenReadOnly(dir)
 	if err != nil {
-		return nil, nil, stateHint(err, dir)
+		return nil, nil, nil, stateHint(err, dir)
 	}
 	defer st.Close()
 	plan, err := st.LoadPlan()
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, nil, appliedPlanError(err, dir)
+		return nil, nil, nil, appliedPlanError(err, dir)
 	}
 	ids, err := st.ListCerts()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	seen := map[string]bool{}
 	var certs []monitor.Cert
@@ -170,7 +174,7 @@ func loadCheckState(dir string) (*model.Plan, []monitor.Cert, error) {
 			seen[pc.ID] = true
 			c, err := checkCert(st, pc.ID)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			c.Names, c.IPs, c.Default = pc.Names, pc.IPs, pc.Default
 			certs = append(certs, c)
@@ -180,12 +184,29 @@ func loadCheckState(dir string) (*model.Plan, []monitor.Cert, error) {
 		if !seen[id] {
 			c, err := checkCert(st, id)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			certs = append(certs, c)
 		}
 	}
-	return plan, certs, nil
+	failing, err := checkFailingDomains(st)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return plan, certs, failing, nil
+}
+
+// checkFailingDomains reads the hosted domains whose lookups fail.
+func checkFailingDomains(st *store.Store) ([]monitor.FailingDomain, error) {
+	ds, err := st.LoadFailingDomains()
+	if err != nil {
+		return nil, stateHint(err, st.Dir())
+	}
+	out := make([]monitor.FailingDomain, len(ds))
+	for i, d := range ds {
+		out[i] = monitor.FailingDomain{Domain: d.Domain, Since: d.Since, Error: d.Error}
+	}
+	return out, nil
 }
 
 func checkCert(st *store.Store, id string) (monitor.Cert, error) {

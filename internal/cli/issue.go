@@ -159,6 +159,7 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 		}
 	}
 	cfg.Store = st
+	o.preflightLookup(g, &cfg, plan, inv)
 	ao = apply.Options{
 		Mode: mode, Plan: plan, Inventory: inv, Store: st,
 		Connect: func(ctx context.Context) (apply.CA, error) {
@@ -250,10 +251,19 @@ func (o *applyOptions) issuerPool() (*x509.CertPool, error) {
 
 // openState opens the state directory for writing, refusing one that
 // other users could change, and checks, without the network, that a run
-// that must register an ACME account was given --agree-tos.
+// that must register an ACME account was given --agree-tos. A dry run
+// writes nothing of its own: it reads the directory if there is one
+// (store.OpenView), and creates none.
 func (o *applyOptions) openState() (*store.Store, error) {
 	if abs, err := filepath.Abs(o.stateDir); err == nil {
 		o.stateDir = abs // hooks get paths inside it, and run elsewhere
+	}
+	if o.dryRun {
+		st, err := store.OpenView(o.stateDir)
+		if err != nil {
+			return nil, withHint(err, "--state-dir must be readable")
+		}
+		return st, nil
 	}
 	st, err := store.Open(o.stateDir)
 	var ue *store.UnsafeDirError
@@ -402,12 +412,28 @@ func runApply(ctx context.Context, g *globals, o *applyOptions, args []string, m
 	if err != nil {
 		return nil, err
 	}
+	reportDomains(g, rep)
 	if o.dryRun && conn.client != nil && !conn.client.HasAccount() {
 		// A dry run registers nothing: say what the real run will do.
 		fmt.Fprintf(g.Stderr, "certplan: note: no ACME account for %s in %s yet: the first real run registers one (it needs --agree-tos); CAA accounturi checks were skipped\n",
 			conn.client.DirectoryURL(), o.stateDir)
 	}
 	return rep, runError(rep, mode, conn.caErr(), o)
+}
+
+// reportDomains says on stderr, once each, which hosted domains' lookups
+// started failing in this run and which answer again (apply keeps the
+// set in the state directory): renew is otherwise silent when nothing
+// changed, and "certplan check" warns about them meanwhile.
+func reportDomains(g *globals, rep *apply.Report) {
+	for _, d := range rep.Domains {
+		switch d.Status {
+		case apply.LookupFailing:
+			fmt.Fprintf(g.Stderr, "certplan: warning: lookups failing for %s: %s; its names stay planned, and this is said again only when it answers (certplan check warns meanwhile)\n", d.Domain, d.Error)
+		case apply.LookupRecovered:
+			fmt.Fprintf(g.Stderr, "certplan: note: lookups for %s answer again (they failed since %s)\n", d.Domain, d.Since.Format(time.RFC3339))
+		}
+	}
 }
 
 type issueOptions struct {
@@ -437,10 +463,17 @@ deploy hooks then run once, and every name of the changed certificates is
 probed on its IPs and --ports, with and without SNI, to check that the new
 certificate is what clients get.
 
+Names the inventory does not cover (--include, a --plan's names) are looked
+up through --resolver when their certificate is due and preflighted like
+the inventory's: none reaches the CA unchecked.
+
 --dry-run stops before ordering: it takes the inventory, plans, runs the
 preflight and says what would be ordered, but registers no ACME account (so it
 needs no --agree-tos; CAA accounturi is checked only against an account
-already in --state-dir), orders nothing and writes nothing.
+already in --state-dir), orders nothing and writes nothing of its own: it
+reads --state-dir if it exists, creates none and takes no lock; the one file
+it writes is the HTTP-01 self-check's token under a --webroot, removed
+after. Names that would fail are reported, and the exit code is 3.
 
 Unlike "certplan renew", issue ignores the backoff of earlier failures: it is
 an operator's request to try now. A failed order leaves the previous
@@ -476,7 +509,8 @@ Exit codes:
      registered (none in --state-dir for the CA): nothing was sent
   3  partial: some names dropped, some certificates failed, kept or deferred
      (--max-orders), a deploy hook failed (also a retired certificate's), or
-     verification found the new certificate not served
+     verification found the new certificate not served; with --dry-run, the
+     preflight found names or certificates that would fail
   4  another certplan run holds the state directory's lock`,
 		Example: `  # Plan from the zones and issue, deploying to Postfix:
   certplan issue --zones /var/named --server-ip 192.0.2.10 --hostname mail.example.com \

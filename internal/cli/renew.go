@@ -56,7 +56,11 @@ Output: nothing at all when nothing happened (a certificate waiting out a
 backoff, or its next redeploy, counts as nothing: the run that failed said
 so, and --format json shows it); otherwise one line per change, and when
 something failed one "certplan: error:" line on stderr. --format json writes
-the full report.
+the full report. A hosted domain whose DNS lookups start failing is said
+once on stderr ("certplan: warning: lookups failing for ...", and in the
+JSON report's "domains"), and once more when it answers again; the runs in
+between say nothing of it (its names stay planned), and "certplan check"
+warns about it meanwhile. --state-dir keeps the failing domains.
 
 Exit codes:
   0  nothing was due, or everything due was done, deployed and verified

@@ -24,6 +24,7 @@ var (
 	scriptStartMu sync.Mutex
 	scriptStart   = map[*testscript.TestScript]time.Time{}
 	scriptPebble  = map[*testscript.TestScript]*pebbletest.CA{} // labenv's Pebble
+	scriptLab     = map[*testscript.TestScript]*lab.Lab{}       // labenv's lab
 )
 
 // scriptLabenv starts the lab (DNS for the shared host and its client
@@ -70,11 +71,13 @@ func scriptLabenv(ts *testscript.TestScript, neg bool, args []string) {
 	scriptStartMu.Lock()
 	scriptStart[ts] = time.Now().UTC().Truncate(time.Second)
 	scriptPebble[ts] = ca
+	scriptLab[ts] = l
 	scriptStartMu.Unlock()
 	ts.Defer(func() {
 		scriptStartMu.Lock()
 		delete(scriptStart, ts)
 		delete(scriptPebble, ts)
+		delete(scriptLab, ts)
 		scriptStartMu.Unlock()
 	})
 }
