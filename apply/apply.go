@@ -81,6 +81,8 @@
 //   - ari.go: renewal information (RFC 9773); budget.go: the order cap and
 //     jitter; deploy.go: the hooks; retire.go: retirements; verify.go:
 //     probing after deploy; plancheck.go: plans Run refuses.
+//   - runhooks.go: the run's pre and post hooks; replace.go: renewing a
+//     revoked certificate at once with another key (certplan revoke).
 //
 // # What it leaves to others
 //
@@ -142,6 +144,12 @@ type Options struct {
 	// (0: none).
 	Hooks       []string
 	HookTimeout time.Duration
+	// PreHook and PostHook are shell command lines run once per run, and
+	// only when something is due (runhooks.go): the pre-hook before
+	// anything needs the challenge port (a failure stops the run:
+	// *PreHookError), the post-hook after the last deploy, also when the
+	// run failed (a failure makes it partial). HookTimeout bounds them.
+	PreHook, PostHook string
 
 	// IssuerRoots are the CA's issuing roots: every issued certificate's
 	// chain must verify to one of them before it is stored (nil: the
@@ -160,6 +168,9 @@ type Options struct {
 	AllowReducedCoverage bool
 	// Force (ModeIssue) renews every planned certificate.
 	Force bool
+	// Replace renews these certificates (by ID) now, in any mode, and
+	// never with their current key: see [Replacement].
+	Replace map[string]Replacement
 	// DryRun runs the preflight only: nothing is ordered, written, deployed
 	// or verified.
 	DryRun bool
@@ -345,6 +356,9 @@ type Report struct {
 	Verification []VerifyRow `json:"verification,omitempty"`
 	// Verified is true when verification ran.
 	Verified bool `json:"verified"`
+	// PreHook and PostHook are the run's pre and post hooks, when they ran.
+	PreHook  *HookOutcome `json:"pre_hook,omitempty"`
+	PostHook *HookOutcome `json:"post_hook,omitempty"`
 }
 
 // Result is the overall outcome of a run, for exit codes.
@@ -391,6 +405,9 @@ func (r *Report) Result() Result {
 		if rt.Status == RetireFailed {
 			partial = true
 		}
+	}
+	if r.PostHook != nil && !r.PostHook.OK {
+		partial = true
 	}
 	switch {
 	case failed > 0 && failed == attempted:

@@ -87,6 +87,8 @@ func (c Cert) Env() []string {
 // HookError is a hook that failed: it exited non-zero, was killed, or
 // timed out. Output holds the end of what it printed.
 type HookError struct {
+	// Kind is KindPre or KindPost for a run's hook; "" for a deploy hook.
+	Kind     string
 	Hook     string
 	CertID   string
 	ExitCode int // -1 when it did not exit normally
@@ -103,6 +105,9 @@ func (e *HookError) Error() string {
 		what = e.Err.Error()
 	}
 	msg := fmt.Sprintf("deploy hook for %s: %s", e.CertID, what)
+	if e.Kind != "" {
+		msg = fmt.Sprintf("%s %q: %s", e.Kind, e.Hook, what)
+	}
 	if out := strings.TrimSpace(e.Output); out != "" {
 		lines := strings.Split(out, "\n")
 		msg += ": " + lines[len(lines)-1]
@@ -134,13 +139,5 @@ func Run(ctx context.Context, hook string, c Cert, timeout time.Duration) ([]byt
 	if err == nil {
 		return out, nil
 	}
-	he := &HookError{Hook: hook, CertID: c.ID, ExitCode: -1, Output: string(out), Err: err}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.Exited() {
-		he.ExitCode = ee.ExitCode()
-	}
-	if ctx.Err() == context.DeadlineExceeded {
-		he.TimedOut = true
-	}
-	return out, he
+	return out, hookError(ctx, &HookError{Hook: hook, CertID: c.ID, ExitCode: -1, Output: string(out), Err: err})
 }

@@ -103,6 +103,7 @@ var commands = []func(*globals) *cobra.Command{
 	newPlanCmd,
 	newIssueCmd,
 	newRenewCmd,
+	newRevokeCmd,
 	newCheckCmd,
 	newConfigCmd,
 }
