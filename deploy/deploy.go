@@ -41,6 +41,12 @@
 //
 //	[ "$CERTPLAN_CHANGE" = retired ] && exit 0
 //
+// # Pre and post hooks
+//
+// RunCommand runs a run's pre or post hook (certplan's --pre-hook and
+// --post-hook) the same way, once per run rather than per certificate,
+// with CERTPLAN_HOOK=pre or post and no certificate variables.
+//
 // The package leaves choosing which certificates changed to its caller.
 package deploy
 

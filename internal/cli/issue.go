@@ -478,7 +478,14 @@ servers, and then its files move to --state-dir's retired/. It waits while
 one of its names is planned on a certificate that does not list it yet.
 
 Certificates are ordered --concurrent-orders at a time; the hooks run after
-all orders, one certificate at a time in plan order. A run places at most
+all orders, one certificate at a time in plan order.
+
+--pre-hook and --post-hook run once per run, and only when something is due
+(an order, a redeploy or a retirement): the pre-hook before anything binds or
+self-checks the challenge port (stop a web server that holds port 80 there),
+the post-hook after the last deploy hook and the verification, also when the
+run failed. A failing pre-hook stops the run before any order (exit 1); a
+failing post-hook makes it partial (exit 3). --hook-timeout bounds them. A run places at most
 --max-orders orders: a large plan is issued in batches, run after run.
 
 State directory (--state-dir): certs/<id>/current/ holds cert.pem, chain.pem,
@@ -499,8 +506,8 @@ Exit codes:
   2  bad flags or arguments, or no --agree-tos when an ACME account must be
      registered (none in --state-dir for the CA): nothing was sent
   3  partial: some names dropped, some certificates failed, kept or deferred
-     (--max-orders), a deploy hook failed (also a retired certificate's), or
-     verification found the new certificate not served
+     (--max-orders), a deploy or post hook failed (also a retired
+     certificate's), or verification found the new certificate not served
   4  another certplan run holds the state directory's lock`,
 		Example: `  # Plan from the zones and issue, deploying to Postfix:
   certplan issue --zones /var/named --server-ip 192.0.2.10 --hostname mail.example.com \
