@@ -58,11 +58,14 @@ func (s *Store) SaveRevocation(id string, rv Revocation) error {
 	if err := s.locked(); err != nil {
 		return err
 	}
+	d, err := s.certDir(id)
+	if err != nil {
+		return err
+	}
 	rs, err := s.LoadRevocations(id)
 	if err != nil && !errors.Is(err, ErrCorrupt) {
 		return err
 	}
-	d, _ := s.certDir(id)
 	b, err := json.MarshalIndent(append(rs, rv), "", "  ")
 	if err != nil {
 		return err

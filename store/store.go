@@ -23,6 +23,7 @@
 //	    next/                       a staged next key, for DANE rollover
 //	      privkey.pem  next.json
 //	    renewal.json                attempts, failures, backoff, Retry-After
+//	    revoked.json                certificates of <id> revoked at the CA (revoked.go)
 //	  apply/<id>.json               apply's deploy state ([Store.WriteFile])
 //
 // # Crash safety
