@@ -485,7 +485,9 @@ all orders, one certificate at a time in plan order.
 self-checks the challenge port (stop a web server that holds port 80 there),
 the post-hook after the last deploy hook and the verification, also when the
 run failed. A failing pre-hook stops the run before any order (exit 1); a
-failing post-hook makes it partial (exit 3). --hook-timeout bounds them. A run places at most
+failing post-hook makes it partial (exit 3). --hook-timeout bounds them. They
+run on a --dry-run too (its HTTP-01 self-check needs the port); deploy hooks
+do not. A run places at most
 --max-orders orders: a large plan is issued in batches, run after run.
 
 State directory (--state-dir): certs/<id>/current/ holds cert.pem, chain.pem,

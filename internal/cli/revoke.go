@@ -26,6 +26,7 @@ type revokeOptions struct {
 	applyOptions
 	reason    string
 	noReissue bool
+	stderr    io.Writer
 }
 
 // revokeReport is revoke's --format json output.
@@ -60,8 +61,10 @@ DANE: when the inventory shows TLSA records that pin the current key (usage
 would stop mail from DANE senders. revoke then revokes nothing: it stages a
 next key and prints the TLSA records to publish for it. Once they are
 published (and two TTLs have passed), "certplan revoke ID" again uses that
-key. --no-reissue revokes now and leaves the revoked certificate served
-(DANE senders still accept it) until it is replaced.
+key. Without an inventory, a DANE warning of the plan about one of its
+names refuses it too, and otherwise a note says TLSA was not checked.
+--no-reissue revokes now and leaves the revoked certificate served (DANE
+senders still accept it) until it is replaced.
 
 Running revoke again for a certificate the CA has revoked already records it
 and replaces it: an interrupted revoke can be finished that way.
@@ -97,6 +100,7 @@ Exit codes:
 
 // run revokes certificate id and replaces it.
 func (o *revokeOptions) run(ctx context.Context, g *globals, id string) error {
+	o.stderr = g.Stderr
 	code, err := acme.ParseRevocationReason(o.reason)
 	if err != nil {
 		return usageError("--reason: %v", err)
@@ -195,8 +199,12 @@ func (o *revokeOptions) revoke(ctx context.Context, cfg acme.Config, ao apply.Op
 			"give --ca "+cur.Meta.CA)
 	}
 	if !o.noReissue {
-		if rp, err = daneGate(ao.Inventory, st, cur, cfg.KeyType, ao.Now); err != nil {
+		var note string
+		if rp, note, err = daneGate(ao.Inventory, ao.Plan, st, cur, cfg.KeyType, ao.Now); err != nil {
 			return nil, rp, err
+		}
+		if note != "" {
+			fmt.Fprintf(o.stderr, "certplan: note: %s\n", note)
 		}
 	}
 	rv := store.Revocation{Serial: cur.Meta.Serial, Reason: o.reason, RevokedAt: ao.Now().UTC(),

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,12 +25,39 @@ import (
 )
 
 // daneGate is how cur's replacement is keyed: a new key when no TLSA
-// record pins cur's names (or no inventory says so), the staged next key
-// when its "3 1 1" record is published for every pinned name; otherwise
-// an error naming the records to publish first (it stages the next key,
-// under the caller's lock, so that the records stay the same from run to
-// run).
-func daneGate(inv *model.Inventory, st *store.Store, cur *store.Cert, kt acme.KeyType, now func() time.Time) (apply.Replacement, error) {
+// record pins cur's names, the staged next key when its "3 1 1" record is
+// published for every pinned name; otherwise an error naming the records
+// to publish first (it stages the next key, under the caller's lock, so
+// that the records stay the same from run to run). Without an inventory,
+// the plan's DANE warnings about cur's names refuse it (the records cannot
+// be named then); without either, note says TLSA was not checked.
+func daneGate(inv *model.Inventory, plan *model.Plan, st *store.Store, cur *store.Cert, kt acme.KeyType, now func() time.Time) (rp apply.Replacement, note string, err error) {
+	if inv == nil {
+		note = "no inventory (domain sources or --inventory): the DANE TLSA records of its names were not checked before the new key"
+		return rp, note, planDANE(plan, cur)
+	}
+	rp, err = daneGateInv(inv, st, cur, kt, now)
+	return rp, "", err
+}
+
+// planDANE refuses a new key for cur when the plan warned that TLSA
+// records pin (or may pin) the key of one of its names.
+func planDANE(plan *model.Plan, cur *store.Cert) error {
+	var why []string
+	for _, w := range plan.Warnings {
+		if (w.Code == model.WarnDANE || w.Code == model.WarnTLSALookupFailed) && slices.Contains(normalized(cur.Meta.Names), w.Name) {
+			why = append(why, w.Name+": "+w.Message)
+		}
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	return withHint(fmt.Errorf("certificate %s: the plan warns of DANE TLSA records (%s); nothing was revoked", cur.ID, strings.Join(why, "; ")),
+		"give the domain sources or --inventory, so that revoke can check the records and name the ones to publish for the new key",
+		"or revoke now with --no-reissue: the revoked certificate stays served (DANE senders still accept it) until it is replaced")
+}
+
+func daneGateInv(inv *model.Inventory, st *store.Store, cur *store.Cert, kt acme.KeyType, now func() time.Time) (apply.Replacement, error) {
 	var rp apply.Replacement
 	pinned, why := pinnedNames(inv, cur.Meta.Names)
 	if len(pinned) == 0 {
