@@ -129,7 +129,7 @@ func (o *revokeOptions) run(ctx context.Context, g *globals, id string) error {
 		}
 		if !slices.ContainsFunc(ao.Plan.Certificates, func(c model.PlannedCert) bool { return c.ID == id }) {
 			return withHint(fmt.Errorf("certificate %s is not in the plan: nothing would replace it; nothing was revoked", id),
-				"revoke it with --no-reissue, or plan it again (the plan retires certificates it no longer has)")
+				"the plan in use (--plan, the domain sources, or the one applied last) no longer has it: revoke it with --no-reissue")
 		}
 	}
 	cfg.Store = ao.Store
@@ -142,14 +142,20 @@ func (o *revokeOptions) run(ctx context.Context, g *globals, id string) error {
 		return writeRevoke(g, rr)
 	}
 	ao.Replace = map[string]apply.Replacement{id: rp}
-	rep, runErr := runOptions(ctx, g, &o.applyOptions, ao, apply.ModeRenew, &conn)
-	if rep == nil {
-		return withCode(ExitPartial, fmt.Errorf("revoked %s, but its replacement did not run: %w", id, runErr),
-			"the revoked certificate is still current: run \"certplan revoke "+id+"\" again to replace it")
-	}
+	return o.replace(ctx, g, ao, &conn, rr)
+}
+
+// replace runs apply for the revoked certificate's replacement and writes
+// what revoke did. A failure is partial: the revocation itself was done.
+func (o *revokeOptions) replace(ctx context.Context, g *globals, ao apply.Options, conn *caConn, rr *revokeReport) error {
+	rep, runErr := runOptions(ctx, g, &o.applyOptions, ao, apply.ModeRenew, conn)
 	rr.Apply = rep
 	if werr := writeRevoke(g, rr); werr != nil {
 		return werr
+	}
+	if rep == nil {
+		return withCode(ExitPartial, fmt.Errorf("revoked %s, but its replacement did not run: %w", rr.ID, runErr),
+			"the revoked certificate is still current: run \"certplan revoke "+rr.ID+"\" again to replace it")
 	}
 	var ee *exitError
 	if errors.As(runErr, &ee) && ee.code == ExitFailure {
