@@ -50,6 +50,15 @@
 //     every order has finished, one certificate at a time in plan order,
 //     since hooks of different certificates often edit and reload the same
 //     server configuration. The report lists certificates in plan order.
+//   - The pre-hook (Options.PreHook) runs once, when the first certificate
+//     has something to do and before any order, preflight self-check,
+//     redeploy or retirement; if it fails nothing is ordered or deployed
+//     (*PreHookError). The post-hook runs once when Run returns, also
+//     after a failure, whenever something was due.
+//   - A certificate to replace (Options.Replace, after a revocation) is
+//     ordered at once with a key other than its current one, and the
+//     current key of a certificate the store records as revoked is never
+//     reused (Options.ReuseKey notwithstanding).
 //   - A certificate the plan no longer has is retired: its deploy hooks run
 //     once more with CERTPLAN_CHANGE=retired, so that the servers stop
 //     presenting it (its SNI entries go; see package deploy), and when they
