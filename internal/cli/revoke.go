@@ -108,6 +108,10 @@ func (o *revokeOptions) run(ctx context.Context, g *globals, id string) error {
 	if !store.ValidID(id) {
 		return withCode(ExitUsage, fmt.Errorf("%q is not a certificate ID", id), `"certplan certificates" lists the IDs`)
 	}
+	if o.dryRun {
+		return withCode(ExitUsage, errors.New("revoke has no --dry-run: a revocation cannot be tried and undone"),
+			`"certplan certificates" shows the certificate; "certplan issue --dry-run" previews a replacement's preflight`)
+	}
 	cfg, err := o.acmeConfig(g)
 	if err != nil {
 		return err
