@@ -52,6 +52,15 @@
 //     every order has finished, one certificate at a time in plan order,
 //     since hooks of different certificates often edit and reload the same
 //     server configuration. The report lists certificates in plan order.
+//   - The pre-hook (Options.PreHook) runs once, when the first certificate
+//     has something to do and before any order, preflight self-check,
+//     redeploy or retirement; if it fails nothing is ordered or deployed
+//     (*PreHookError). The post-hook runs once when Run returns, also
+//     after a failure, whenever something was due.
+//   - A certificate to replace (Options.Replace, after a revocation) is
+//     ordered at once with a key other than its current one, and the
+//     current key of a certificate the store records as revoked is never
+//     reused (Options.ReuseKey notwithstanding).
 //   - A certificate the plan no longer has is retired: its deploy hooks run
 //     once more with CERTPLAN_CHANGE=retired, so that the servers stop
 //     presenting it (its SNI entries go; see package deploy), and when they
@@ -84,6 +93,8 @@
 //     jitter; deploy.go: the hooks; retire.go: retirements; verify.go:
 //     probing after deploy; plancheck.go: plans Run refuses;
 //     domains.go: the hosted domains whose lookups fail, across runs.
+//   - runhooks.go: the run's pre and post hooks; replace.go: renewing a
+//     revoked certificate at once with another key (certplan revoke).
 //
 // # What it leaves to others
 //
@@ -145,6 +156,12 @@ type Options struct {
 	// (0: none).
 	Hooks       []string
 	HookTimeout time.Duration
+	// PreHook and PostHook are shell command lines run once per run, and
+	// only when something is due (runhooks.go): the pre-hook before
+	// anything needs the challenge port (a failure stops the run:
+	// *PreHookError), the post-hook after the last deploy, also when the
+	// run failed (a failure makes it partial). HookTimeout bounds them.
+	PreHook, PostHook string
 
 	// IssuerRoots are the CA's issuing roots: every issued certificate's
 	// chain must verify to one of them before it is stored (nil: the
@@ -163,6 +180,9 @@ type Options struct {
 	AllowReducedCoverage bool
 	// Force (ModeIssue) renews every planned certificate.
 	Force bool
+	// Replace renews these certificates (by ID) now, in any mode, and
+	// never with their current key: see [Replacement].
+	Replace map[string]Replacement
 	// DryRun runs the preflight only: nothing is ordered, written, deployed
 	// or verified.
 	DryRun bool
@@ -358,6 +378,9 @@ type Report struct {
 	// Domains are the hosted domains whose lookups started failing, or
 	// recovered, in this run (domains.go); empty without an inventory.
 	Domains []DomainLookup `json:"domains,omitempty"`
+	// PreHook and PostHook are the run's pre and post hooks, when they ran.
+	PreHook  *HookOutcome `json:"pre_hook,omitempty"`
+	PostHook *HookOutcome `json:"post_hook,omitempty"`
 }
 
 // Result is the overall outcome of a run, for exit codes.
@@ -404,6 +427,9 @@ func (r *Report) Result() Result {
 		if rt.Status == RetireFailed {
 			partial = true
 		}
+	}
+	if r.PostHook != nil && !r.PostHook.OK {
+		partial = true
 	}
 	switch {
 	case failed > 0 && failed == attempted:

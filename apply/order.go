@@ -47,7 +47,7 @@ func (r *runner) order(ctx context.Context, i int, pc model.PlannedCert) (*CertO
 	if j.cur != nil {
 		f.cur = &j.cur.Meta
 	}
-	d := decide(f)
+	d := r.decideReplacing(f)
 	out := j.out
 	out.Action, out.Reason, out.Message, out.NextCheck = d.renewal.Action, d.renewal.Reason, d.renewal.Message, d.renewal.NextCheck
 	out.Failures = j.rs.Failures
@@ -60,9 +60,15 @@ func (r *runner) order(ctx context.Context, i int, pc model.PlannedCert) (*CertO
 		}
 		return out, nil, nil
 	case stepRedeploy:
+		if err := r.due(ctx); err != nil {
+			return nil, nil, err
+		}
 		r.log.Info("deploying the current certificate again", "id", pc.ID, "why", d.why)
 		out.Status, out.Issued = StatusRedeployed, j.cur.Meta.Names
 		return out, &pendingDeploy{cert: j.cur, change: deploy.ChangeRenewed, state: j.as}, nil
+	}
+	if err := r.dueOrder(ctx); err != nil {
+		return nil, nil, err
 	}
 	return r.place(ctx, j, d.renewal)
 }
@@ -114,6 +120,7 @@ func (r *runner) place(ctx context.Context, j *job, d planner.RenewalDecision) (
 		ReuseKey:  r.o.ReuseKey,
 		Check:     cov.check,
 	}
+	r.replaceKey(&req, j)
 	if r.o.DryRun {
 		return r.preflightOnly(ctx, ca, j, req, cov)
 	}

@@ -123,6 +123,9 @@ func (r *runner) retireOne(ctx context.Context, id string, pc model.PlannedCert,
 		rt.Status, rt.Message = RetireHeld, "still deployed: "+why+"; tried again on the next run"
 		return rt, nil
 	}
+	if err := r.due(ctx); err != nil {
+		return rt, err
+	}
 	dc := deploy.Cert{ID: id, Dir: absDir(cur.Dir), Names: cur.Meta.Names, DefaultIPs: rt.DefaultIPs, Change: deploy.ChangeRetired}
 	var ok bool
 	rt.Hooks, ok = r.runHooks(ctx, dc)

@@ -40,6 +40,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		defer o.Store.Unlock()
 	}
 	r := &runner{o: o, log: o.Logger, rep: &Report{Mode: o.Mode, PlanID: o.Plan.ID, DryRun: o.DryRun}}
+	// Deferred calls run last first: the challenge listener is closed
+	// before the post-hook runs (it may start a server on the port).
+	defer r.post(ctx)
 	defer func() {
 		if c, ok := r.ca.(io.Closer); ok {
 			c.Close()
@@ -119,6 +122,10 @@ type runner struct {
 	turns    *turns
 	fatalAt  int
 	fatalErr error
+
+	dueOnce sync.Once // runs the pre-hook (runhooks.go)
+	dueSeen bool      // something was due: the post-hook runs
+	preErr  error     // the pre-hook's failure; set in dueOnce
 }
 
 // result is one certificate's outcome and, when its hooks are to run, what

@@ -41,6 +41,12 @@
 //
 //	[ "$CERTPLAN_CHANGE" = retired ] && exit 0
 //
+// # Pre and post hooks
+//
+// RunCommand runs a run's pre or post hook (certplan's --pre-hook and
+// --post-hook) the same way, once per run rather than per certificate,
+// with CERTPLAN_HOOK=pre or post and no certificate variables.
+//
 // The package leaves choosing which certificates changed to its caller.
 package deploy
 
@@ -87,6 +93,8 @@ func (c Cert) Env() []string {
 // HookError is a hook that failed: it exited non-zero, was killed, or
 // timed out. Output holds the end of what it printed.
 type HookError struct {
+	// Kind is KindPre or KindPost for a run's hook; "" for a deploy hook.
+	Kind     string
 	Hook     string
 	CertID   string
 	ExitCode int // -1 when it did not exit normally
@@ -103,6 +111,9 @@ func (e *HookError) Error() string {
 		what = e.Err.Error()
 	}
 	msg := fmt.Sprintf("deploy hook for %s: %s", e.CertID, what)
+	if e.Kind != "" {
+		msg = fmt.Sprintf("%s %q: %s", e.Kind, e.Hook, what)
+	}
 	if out := strings.TrimSpace(e.Output); out != "" {
 		lines := strings.Split(out, "\n")
 		msg += ": " + lines[len(lines)-1]
@@ -134,13 +145,5 @@ func Run(ctx context.Context, hook string, c Cert, timeout time.Duration) ([]byt
 	if err == nil {
 		return out, nil
 	}
-	he := &HookError{Hook: hook, CertID: c.ID, ExitCode: -1, Output: string(out), Err: err}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.Exited() {
-		he.ExitCode = ee.ExitCode()
-	}
-	if ctx.Err() == context.DeadlineExceeded {
-		he.TimedOut = true
-	}
-	return out, he
+	return out, hookError(ctx, &HookError{Hook: hook, CertID: c.ID, ExitCode: -1, Output: string(out), Err: err})
 }

@@ -24,6 +24,7 @@
 //	    next/                       a staged next key, for DANE rollover
 //	      privkey.pem  next.json
 //	    renewal.json                attempts, failures, backoff, Retry-After
+//	    revoked.json                certificates of <id> revoked at the CA (revoked.go)
 //	  apply/<id>.json               apply's deploy state ([Store.WriteFile])
 //	<dir>-live/                     serving paths, outside <dir> ([Store.UpdateLive], live.go)
 //	  default-<ip>/ sni/<name>/     fullchain.pem privkey.pem combined.pem, stable across plans

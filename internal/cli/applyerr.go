@@ -78,6 +78,9 @@ func runError(rep *apply.Report, mode apply.Mode, connErr error, o *applyOptions
 		s.add("deploy hooks failed for "+plural(hooksFailed, "certificate"), "the next run runs the failed certificates' hooks again")
 	}
 	s.notServed(rep, o)
+	if h := rep.PostHook; h != nil && !h.OK {
+		s.add(h.Error, "the certificates are in place; whatever the pre-hook stopped may still be stopped: run the post-hook by hand")
+	}
 	if len(s.parts) == 0 {
 		s.add("not everything was done")
 	}

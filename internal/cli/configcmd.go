@@ -128,7 +128,7 @@ var configSections = []struct{ cmd, title string }{
 	{"inventory", "Domains and this server (inventory, probe, plan, issue, renew)"},
 	{"probe", "Probing the servers (probe, plan, issue, renew, check)"},
 	{"plan", "Planning (plan, issue, renew)"},
-	{"issue", "The CA, challenges, keys and deployment (issue, renew)"},
+	{"issue", "The CA, challenges, keys and deployment (issue, renew, revoke)"},
 	{"renew", "Renewal (renew)"},
 	{"check", "Monitoring (check)"},
 	{"emit", "Server configuration and serving paths (emit, issue, renew)"},
@@ -154,7 +154,7 @@ var configExamples = map[string][]string{
 }
 
 // Keys not worth a line in a config file.
-var configSkip = map[string]bool{"help": true, "config": true, "output": true, "force": true, "dry-run": true, "part": true, "check": true}
+var configSkip = map[string]bool{"help": true, "config": true, "output": true, "force": true, "dry-run": true, "part": true, "check": true, "reason": true, "no-reissue": true}
 
 func exampleConfig(root *cobra.Command) []byte {
 	type entry struct {

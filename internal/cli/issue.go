@@ -31,6 +31,9 @@ type applyOptions struct {
 	probe    probeInput // --ports and --ca-file: what verification probes and trusts
 	planFile string
 	planFlags
+	// appliedPlan: without --plan or domains, apply the plan applied last
+	// time in --state-dir (revoke's replacement).
+	appliedPlan bool
 
 	stateDir    string
 	ca          string
@@ -54,6 +57,8 @@ type applyOptions struct {
 	tlsListen    string
 
 	hooks       []string
+	preHook     string
+	postHook    string
 	hookTimeout time.Duration
 
 	concurrentOrders int
@@ -93,7 +98,9 @@ func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.dnsResolvers, "dns-resolver", nil, "dns-01: `host:port` asked for the TXT record before the CA is told to look (repeatable; default: the system's)")
 	fs.StringVar(&o.tlsListen, "tls-listen", ":443", "tls-alpn-01: `address` of the built-in challenge server")
 	fs.StringArrayVar(&o.hooks, "deploy-hook", nil, "shell `command` run once per changed or retired certificate, with CERTPLAN_CERT_ID, CERTPLAN_CERT_DIR, CERTPLAN_NAMES, CERTPLAN_DEFAULT_IPS, CERTPLAN_CHANGE (new, changed, renewed, retired) set (repeatable; run in order)")
-	fs.DurationVar(&o.hookTimeout, "hook-timeout", 5*time.Minute, "kill a deploy hook (and its children) after this long")
+	fs.StringVar(&o.preHook, "pre-hook", "", "shell `command` run once before the run's first order, redeploy or retirement (before anything binds or self-checks the challenge port), only when something is due; if it fails, nothing is ordered (exit 1)")
+	fs.StringVar(&o.postHook, "post-hook", "", "shell `command` run once after the run's last deploy when something was due, also when the run failed; if it fails, the run is partial (exit 3)")
+	fs.DurationVar(&o.hookTimeout, "hook-timeout", 5*time.Minute, "kill a deploy, pre or post hook (and its children) after this long")
 	fs.IntVar(&o.concurrentOrders, "concurrent-orders", apply.DefaultMaxConcurrentOrders, "order at most `n` certificates at once (each order validates all its names at once); deploy hooks still run one certificate at a time, after the orders")
 	fs.IntVar(&o.maxOrders, "max-orders", 300, "place at most `n` ACME orders in one run (0: no cap); due certificates beyond it are deferred to the next run, in plan order (Let's Encrypt allows 300 new orders per account per 3 hours)")
 	fs.BoolVar(&o.allowReduced, "allow-reduced-coverage", false, "renew even when names the current certificate covers would be dropped")
@@ -112,7 +119,7 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 	if err := checkApplyFlags(o); err != nil {
 		return ao, err
 	}
-	if o.planFile == "" && !o.inv.given(args) {
+	if o.planFile == "" && !o.inv.given(args) && !o.appliedPlan {
 		return ao, usageError("nothing to plan: give the domains (--zones DIR, --domains FILE, --source KIND, domains as arguments, or --inventory FILE) and --server-ip, or --plan FILE")
 	}
 	if o.planFile != "" && (o.MaxNames != 0 || len(o.Include) > 0 || len(o.Exclude) > 0 || o.Hostname != "") {
@@ -153,6 +160,11 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 			return ao, err
 		}
 	}
+	if plan == nil && inv == nil && o.appliedPlan {
+		if plan, err = st.LoadPlan(); err != nil {
+			return ao, appliedPlanError(err, o.stateDir)
+		}
+	}
 	if plan == nil {
 		if plan, err = o.loadPlan(g, st, inv); err != nil {
 			return ao, err
@@ -171,7 +183,7 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 			conn.client = c
 			return c, nil
 		},
-		Hooks: o.hooks, HookTimeout: o.hookTimeout, ReuseKey: o.reuseKey,
+		Hooks: o.hooks, PreHook: o.preHook, PostHook: o.postHook, HookTimeout: o.hookTimeout, ReuseKey: o.reuseKey,
 		MaxConcurrentOrders: o.concurrentOrders, MaxOrders: o.maxOrders, IssuerRoots: issuerRoots,
 		// --min-days-left 0: no days left to protect, never hold back.
 		ReducedCoverageDays: o.minDaysLeft, AllowReducedCoverage: o.allowReduced || o.minDaysLeft == 0,
@@ -255,6 +267,19 @@ func (o *applyOptions) issuerPool() (*x509.CertPool, error) {
 // writes nothing of its own: it reads the directory if there is one
 // (store.OpenView), and creates none.
 func (o *applyOptions) openState() (*store.Store, error) {
+	st, err := o.openStore()
+	if err != nil {
+		return nil, err
+	}
+	if err := o.requireAgreement(st); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// openStore opens the state directory for writing, refusing one that
+// other users could change.
+func (o *applyOptions) openStore() (*store.Store, error) {
 	if abs, err := filepath.Abs(o.stateDir); err == nil {
 		o.stateDir = abs // hooks get paths inside it, and run elsewhere
 	}
@@ -272,9 +297,6 @@ func (o *applyOptions) openState() (*store.Store, error) {
 		return nil, withHint(err, ue.Fix(), "or give --state-dir a directory that only root can change")
 	case err != nil:
 		return nil, withHint(err, "--state-dir must be writable (run as root, or point it elsewhere)")
-	}
-	if err := o.requireAgreement(st); err != nil {
-		return nil, err
 	}
 	return st, nil
 }
@@ -401,10 +423,20 @@ func runApply(ctx context.Context, g *globals, o *applyOptions, args []string, m
 	if tune != nil {
 		tune(&ao)
 	}
+	return runOptions(ctx, g, o, ao, mode, &conn)
+}
+
+// runOptions runs apply with ao (from o.options, which set conn's
+// Connect) and maps its outcome to an exit code.
+func runOptions(ctx context.Context, g *globals, o *applyOptions, ao apply.Options, mode apply.Mode, conn *caConn) (*apply.Report, error) {
 	rep, err := apply.Run(ctx, ao)
 	var pe *apply.PlanError
 	if errors.As(err, &pe) {
 		return nil, withHint(err, "nothing was ordered or deployed; this certplan never plans a certificate without names: plan again (certplan plan --previous with the plan in use) and apply the new plan")
+	}
+	var ph *apply.PreHookError
+	if errors.As(err, &ph) {
+		return nil, withHint(err, "the pre-hook must exit 0 before anything is ordered; run it by hand to see why it failed (its output ends the error above)")
 	}
 	if errors.Is(err, store.ErrLocked) {
 		return nil, withCode(ExitLocked, err, "another certplan run is working on "+o.stateDir+"; this one did nothing (the lock goes with that process, so no cleanup is needed)")
@@ -487,7 +519,16 @@ servers, and then its files move to --state-dir's retired/. It waits while
 one of its names is planned on a certificate that does not list it yet.
 
 Certificates are ordered --concurrent-orders at a time; the hooks run after
-all orders, one certificate at a time in plan order. A run places at most
+all orders, one certificate at a time in plan order.
+
+--pre-hook and --post-hook run once per run, and only when something is due
+(an order, a redeploy or a retirement): the pre-hook before anything binds or
+self-checks the challenge port (stop a web server that holds port 80 there),
+the post-hook after the last deploy hook and the verification, also when the
+run failed. A failing pre-hook stops the run before any order (exit 1); a
+failing post-hook makes it partial (exit 3). --hook-timeout bounds them. They
+run on a --dry-run too (its HTTP-01 self-check needs the port); deploy hooks
+do not. A run places at most
 --max-orders orders: a large plan is issued in batches, run after run.
 
 State directory (--state-dir): certs/<id>/current/ holds cert.pem, chain.pem,
@@ -508,9 +549,9 @@ Exit codes:
   2  bad flags or arguments, or no --agree-tos when an ACME account must be
      registered (none in --state-dir for the CA): nothing was sent
   3  partial: some names dropped, some certificates failed, kept or deferred
-     (--max-orders), a deploy hook failed (also a retired certificate's), or
-     verification found the new certificate not served; with --dry-run, the
-     preflight found names or certificates that would fail
+     (--max-orders), a deploy or post hook failed (also a retired
+     certificate's), or verification found the new certificate not served;
+     with --dry-run, the preflight found names or certificates that would fail
   4  another certplan run holds the state directory's lock`,
 		Example: `  # Plan from the zones and issue, deploying to Postfix:
   certplan issue --zones /var/named --server-ip 192.0.2.10 --hostname mail.example.com \

@@ -44,6 +44,12 @@ do not manage, a server that did not reload), later runs deploy it again at
 most 3 times, 1, 10 and 100 minutes apart, and then stop reloading the
 servers for it: "certplan check" keeps reporting the names it does not serve.
 
+--pre-hook and --post-hook run once per run, only when something is due, so
+an hourly run with nothing to do runs neither: the pre-hook before anything
+binds or self-checks the challenge port, the post-hook after the last deploy
+hook (also when the run failed). A failing pre-hook stops the run before any
+order (exit 1); a failing post-hook makes it partial (exit 3).
+
 A certificate the plan no longer has (a domain left) is retired: its deploy
 hooks run once with CERTPLAN_CHANGE=retired, before the deploys of the run,
 so that the servers stop presenting it; then its files move to --state-dir's
@@ -68,7 +74,7 @@ Exit codes:
   2  bad flags or arguments, or no --agree-tos when an ACME account must be
      registered (none in --state-dir for the CA): nothing was sent
   3  partial: some names or certificates failed, a hook failed (also a
-     retired certificate's), certificates were deferred (--max-orders), or
+     retired certificate's, or the post-hook), certificates were deferred (--max-orders), or
      verification found a new certificate not served (runs that deploy
      nothing verify nothing: they exit 0)
   4  another certplan run holds the state directory's lock`,
@@ -80,7 +86,11 @@ Exit codes:
   certplan renew --zones /var/named --server-ip 192.0.2.10 --no-jitter --format json
 
   # Apply a plan made and reviewed beforehand ("certplan plan --format json")
-  certplan renew --plan plan.json`,
+  certplan renew --plan plan.json
+
+  # A web server holds port 80: stop it for the HTTP-01 challenge, only
+  # when something is due
+  certplan renew --pre-hook 'systemctl stop nginx' --post-hook 'systemctl start nginx'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.checkFormat("text", "json"); err != nil {
 				return err

@@ -104,6 +104,7 @@ var commands = []func(*globals) *cobra.Command{
 	newPlanCmd,
 	newIssueCmd,
 	newRenewCmd,
+	newRevokeCmd,
 	newCheckCmd,
 	newConfigCmd,
 	newEmitCmd,

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/certplan/certplan/internal/pebbletest"
+	"github.com/certplan/certplan/store"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -67,4 +68,36 @@ func scriptACMEFail(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 	}
 	labCA(ts, "acmefail").FailOrders(n, f)
+}
+
+func init() {
+	scriptCmds["acmerevoked"] = scriptACMERevoked
+}
+
+// scriptACMERevoked checks at labenv's Pebble that the certificate in a PEM
+// file is revoked, with the reason code when given (! : not revoked):
+//
+//	acmerevoked CERT.pem [REASON-CODE]
+func scriptACMERevoked(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 1 || len(args) > 2 || neg && len(args) > 1 {
+		ts.Fatalf("usage: [!] acmerevoked CERT.pem [REASON-CODE]")
+	}
+	leaf, err := store.ParseLeaf([]byte(ts.ReadFile(args[0])))
+	ts.Check(err)
+	revoked, reason := labCA(ts, "acmerevoked").Revoked(leaf.SerialNumber)
+	switch {
+	case neg && revoked:
+		ts.Fatalf("acmerevoked: serial %x is revoked at Pebble", leaf.SerialNumber)
+	case neg:
+		return
+	case !revoked:
+		ts.Fatalf("acmerevoked: serial %x is not revoked at Pebble", leaf.SerialNumber)
+	}
+	if len(args) == 2 {
+		want, err := strconv.Atoi(args[1])
+		ts.Check(err)
+		if reason != want {
+			ts.Fatalf("acmerevoked: serial %x revoked with reason %d, want %d", leaf.SerialNumber, reason, want)
+		}
+	}
 }

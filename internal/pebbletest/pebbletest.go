@@ -296,6 +296,19 @@ func (c *CA) ForgetAuthorizations() {
 	}
 }
 
+// Revoked reports whether Pebble has revoked the certificate with serial,
+// and the reason code the revocation carried (-1: none).
+func (c *CA) Revoked(serial *big.Int) (revoked bool, reason int) {
+	rc := c.db.GetRevokedCertificateBySerial(serial)
+	if rc == nil {
+		return false, -1
+	}
+	if rc.Reason == nil {
+		return true, -1
+	}
+	return true, int(*rc.Reason)
+}
+
 // NewAccounts is the number of newAccount requests received so far
 // (registrations, successful or not).
 func (c *CA) NewAccounts() int {

@@ -1,0 +1,167 @@
+package cli
+
+// This file keeps revoke's replacement from breaking DANE (RFC 7672): a
+// TLSA record of usage 3 (DANE-EE) or 1 (PKIX-EE) at _25._tcp.<name> pins
+// the server's key or certificate, so a replacement with a new key is
+// refused by DANE senders until a record for the new key has been
+// published and cached resolvers have seen it (RFC 7671 §8.1: publish the
+// next key's record beside the current one first). A failed TLSA lookup
+// counts as pinned: an unknown state never lets a key change.
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/certplan/certplan/acme"
+	"github.com/certplan/certplan/apply"
+	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/store"
+)
+
+// daneGate is how cur's replacement is keyed: a new key when no TLSA
+// record pins cur's names, the staged next key when its "3 1 1" record is
+// published for every pinned name; otherwise an error naming the records
+// to publish first (it stages the next key, under the caller's lock, so
+// that the records stay the same from run to run). Without an inventory,
+// the plan's DANE warnings about cur's names refuse it (the records cannot
+// be named then); without either, note says TLSA was not checked.
+func daneGate(inv *model.Inventory, plan *model.Plan, st *store.Store, cur *store.Cert, kt acme.KeyType, now func() time.Time) (rp apply.Replacement, note string, err error) {
+	if inv == nil {
+		note = "no inventory (domain sources or --inventory): the DANE TLSA records of its names were not checked before the new key"
+		return rp, note, planDANE(plan, cur)
+	}
+	rp, err = daneGateInv(inv, st, cur, kt, now)
+	return rp, "", err
+}
+
+// planDANE refuses a new key for cur when the plan warned that TLSA
+// records pin (or may pin) the key of one of its names.
+func planDANE(plan *model.Plan, cur *store.Cert) error {
+	var why []string
+	for _, w := range plan.Warnings {
+		if (w.Code == model.WarnDANE || w.Code == model.WarnTLSALookupFailed) && slices.Contains(normalized(cur.Meta.Names), w.Name) {
+			why = append(why, w.Name+": "+w.Message)
+		}
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	return withHint(fmt.Errorf("certificate %s: the plan warns of DANE TLSA records (%s); nothing was revoked", cur.ID, strings.Join(why, "; ")),
+		"give the domain sources or --inventory, so that revoke can check the records and name the ones to publish for the new key",
+		"or revoke now with --no-reissue: the revoked certificate stays served (DANE senders still accept it) until it is replaced")
+}
+
+func daneGateInv(inv *model.Inventory, st *store.Store, cur *store.Cert, kt acme.KeyType, now func() time.Time) (apply.Replacement, error) {
+	var rp apply.Replacement
+	pinned, why := pinnedNames(inv, cur.Meta.Names)
+	if len(pinned) == 0 {
+		return rp, nil
+	}
+	nk, err := stagedKey(st, cur.ID, kt, now)
+	if err != nil {
+		return rp, err
+	}
+	var missing []string
+	for _, n := range pinned {
+		if !hasTLSA(inv, n, nk.SPKISHA256) {
+			missing = append(missing, fmt.Sprintf("_25._tcp.%s. IN TLSA 3 1 1 %s", n, nk.SPKISHA256))
+		}
+	}
+	if len(missing) == 0 {
+		rp.UseNextKey = true
+		return rp, nil
+	}
+	return rp, withHint(fmt.Errorf("certificate %s: DANE pins its key (%s): a replacement with a new key would stop mail from DANE senders; nothing was revoked", cur.ID, strings.Join(why, "; ")),
+		"publish these records beside the current ones (a next key is staged for them in the state directory), wait two TTLs, then run \"certplan revoke "+cur.ID+"\" again: the replacement takes that key\n  "+strings.Join(missing, "\n  "),
+		"or revoke now with --no-reissue: the revoked certificate stays served (DANE senders still accept it) until it is replaced")
+}
+
+// pinnedNames are the names whose TLSA records pin the key or whose
+// lookup failed, with why.
+func pinnedNames(inv *model.Inventory, names []string) (pinned, why []string) {
+	if inv == nil {
+		return nil, nil
+	}
+	for _, name := range normalized(names) {
+		n := findName(inv, name)
+		if n == nil {
+			continue
+		}
+		if n.TLSAError != "" {
+			pinned = append(pinned, name)
+			why = append(why, fmt.Sprintf("the TLSA lookup of _25._tcp.%s failed: %s", name, n.TLSAError))
+			continue
+		}
+		for _, t := range n.TLSA {
+			if t.Usage == 3 || t.Usage == 1 {
+				pinned = append(pinned, name)
+				why = append(why, fmt.Sprintf("_25._tcp.%s TLSA %d %d %d %s", name, t.Usage, t.Selector, t.MatchingType, t.Data))
+				break
+			}
+		}
+	}
+	return pinned, why
+}
+
+// stagedKey is the certificate's staged next key, made now if none is.
+func stagedKey(st *store.Store, id string, kt acme.KeyType, now func() time.Time) (*store.NextKey, error) {
+	nk, err := st.LoadNextKey(id)
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		return nk, err
+	}
+	key, err := acme.GenerateKey(kt)
+	if err != nil {
+		return nil, err
+	}
+	pemKey, err := acme.EncodeKey(key)
+	if err != nil {
+		return nil, err
+	}
+	spki, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.Sum256(spki)
+	nk = &store.NextKey{KeyPEM: pemKey, KeyType: string(kt), SPKISHA256: hex.EncodeToString(h[:]), CreatedAt: now().UTC()}
+	if err := st.SaveNextKey(id, nk); err != nil {
+		return nil, fmt.Errorf("stage next key: %w", err)
+	}
+	return nk, nil
+}
+
+// hasTLSA reports whether the inventory has "3 1 1 spki" for name.
+func hasTLSA(inv *model.Inventory, name, spki string) bool {
+	n := findName(inv, name)
+	if n == nil {
+		return false
+	}
+	for _, t := range n.TLSA {
+		if t.Usage == 3 && t.Selector == 1 && t.MatchingType == 1 && strings.EqualFold(t.Data, spki) {
+			return true
+		}
+	}
+	return false
+}
+
+func findName(inv *model.Inventory, name string) *model.Name {
+	for i := range inv.Names {
+		if inv.Names[i].Name == name {
+			return &inv.Names[i]
+		}
+	}
+	return nil
+}
+
+func normalized(names []string) []string {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		out = append(out, strings.TrimSuffix(strings.ToLower(n), "."))
+	}
+	return out
+}
