@@ -85,9 +85,9 @@ const hashSortBits = 20
 
 // prevPartBits: the join checks the previous names in parts of 2¹⁸
 // (262,144) names, whose names, copies of the string headers and entries
-// of flat (some 13 MiB) stay in the processor's last-level cache. A
-// variable so that tests can check the join in parts with few names.
-var prevPartBits = 18
+// of flat (some 13 MiB) stay in the processor's last-level cache. Tests
+// check the join in parts of a few names through planner.partBits.
+const prevPartBits = 18
 
 // hashPairs returns the pairs of elements of pr and cr (hash << 32 |
 // index) whose hashes are equal, as cr's index << 32 | pr's index: it
@@ -194,13 +194,17 @@ func (p *planner) checkPairs(pairs, tmp []uint64, flat []prevName, off []int32) 
 	certs := p.prev.Certificates
 	cbits := bits.Len(uint(max(len(p.cands)-1, 1)))
 	fiBits := bits.Len(uint(max(len(flat)-1, 1)))
-	fbits := max(0, fiBits-prevPartBits)
+	partBits := prevPartBits
+	if p.partBits > 0 {
+		partBits = p.partBits
+	}
+	fbits := max(0, fiBits-partBits)
 	if fiBits+fbits > 32 || fbits > cbits {
 		fbits = 0
 	}
 	for i, x := range pairs {
 		ci, fi := x>>32, x&0xffffffff
-		key := fi>>prevPartBits<<(cbits-fbits) | ci>>fbits
+		key := fi>>partBits<<(cbits-fbits) | ci>>fbits
 		pairs[i] = key<<32 | (ci&(1<<fbits-1))<<fiBits | fi
 	}
 	sortHigh(pairs, tmp, cbits)

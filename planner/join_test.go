@@ -59,8 +59,7 @@ func TestJoinPrevious(t *testing.T) {
 	p.groupIPs()
 	for _, part := range []int{prevPartBits, 1} {
 		t.Run(fmt.Sprintf("parts of 2^%d", part), func(t *testing.T) {
-			defer func(b int) { prevPartBits = b }(prevPartBits)
-			prevPartBits = part
+			p.partBits = part
 			checkJoin(t, p, prev)
 		})
 	}
@@ -74,8 +73,7 @@ func TestJoinPrevious(t *testing.T) {
 	}
 	p.selectNames()
 	p.groupIPs()
-	defer func(b int) { prevPartBits = b }(prevPartBits)
-	prevPartBits = 4
+	p.partBits = 4
 	checkJoin(t, p, prev)
 }
 

@@ -86,7 +86,10 @@ type planner struct {
 
 	cands   []cand
 	ipArena []int
-	needIdx bool // build nameIdx (a lookup for every probed name follows)
+	// partBits, when not 0, replaces prevPartBits (tests: parts of a few
+	// names).
+	partBits int
+	needIdx  bool // build nameIdx (a lookup for every probed name follows)
 	// keyByRank are the client-domain keys in string order.
 	keyByRank []string
 	nkeys     int
