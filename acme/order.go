@@ -48,101 +48,147 @@ func (c *Client) placeOrder(ctx context.Context, names []string, replaces string
 	}
 	out.replaces = order.Replaces
 
-	// Each authorization in a pipeline, all at once: read it, present its
-	// challenge, trigger it. The CA validates the first names while the
-	// last authorizations are still being read.
-	//
-	// Then wait for the order: while validation runs, one request per round
-	// asks for the order's status, however many names it has (polling a
-	// hundred authorizations every round would cost a hundred requests, and
-	// the rounds would queue behind the concurrency bound). An order that
-	// turns "ready" has every authorization valid; only one that turns
-	// "invalid" (or a name that failed before its trigger) needs the
-	// authorizations read, to learn which names failed.
-	var mu sync.Mutex
-	var shown []presented
-	var firstTrigger, lastTrigger time.Time
-	defer func() {
-		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer ccancel()
-		c.parallel(len(shown), func(i int) {
-			c.solver.cleanup(cctx, shown[i].name, shown[i].token, shown[i].keyAuth)
-		})
-	}()
-	n := len(order.Authorizations)
-	results := make([]*Dropped, n)
-	errs := make([]error, n)
-	triggered := make([]bool, n)
-	idents := make([]string, n)
-	c.parallel(n, func(i int) {
-		a, err := c.core.Authorizations.Get(ctx, order.Authorizations[i])
-		if err != nil {
-			errs[i] = err
-			return
-		}
-		name := a.Identifier.Value
-		idents[i] = name
-		fail := func(reason string) {
-			results[i] = &Dropped{Name: name, Stage: StageCA, Code: DropValidation, Reason: reason}
-		}
-		switch a.Status {
-		case legoacme.StatusValid:
-			return
-		case legoacme.StatusPending:
-		default:
-			fail("authorization is " + a.Status)
-			return
-		}
-		var ch *legoacme.Challenge
-		for j := range a.Challenges {
-			if a.Challenges[j].Type == c.solver.typ() {
-				ch = &a.Challenges[j]
-			}
-		}
-		if ch == nil {
-			fail("the CA offers no " + c.solver.typ() + " challenge")
-			return
-		}
-		ka, err := c.core.GetKeyAuthorization(ch.Token)
-		if err != nil {
-			errs[i] = err
-			return
-		}
-		if err := c.solver.present(ctx, name, ch.Token, ka); err != nil {
-			fail("presenting the challenge: " + err.Error())
-			return
-		}
-		mu.Lock()
-		shown = append(shown, presented{name, ch.Token, ka})
-		mu.Unlock()
-		if _, err := c.core.Challenges.New(ctx, ch.URL); err != nil {
-			fail(problemText(err))
-			return
-		}
-		triggered[i] = true
-		now := time.Now()
-		mu.Lock()
-		if firstTrigger.IsZero() {
-			firstTrigger = now
-		}
-		lastTrigger = now
-		mu.Unlock()
-	})
-	if err := errors.Join(errs...); err != nil {
+	run := newAuthzRun(len(order.Authorizations))
+	defer c.cleanup(ctx, run)
+	c.parallel(len(order.Authorizations), func(i int) { c.trigger(ctx, run, i, order.Authorizations[i]) })
+	if err := errors.Join(run.errs...); err != nil {
 		return out, fmt.Errorf("get authorizations: %w", err)
 	}
+	if out.failed, err = c.failedNames(ctx, order, run); err != nil {
+		return out, err
+	}
+	if len(out.failed) > 0 {
+		return out, fmt.Errorf("validation failed for %d names", len(out.failed))
+	}
+
+	certURL, failed, err := c.finalize(ctx, order, key)
+	if err != nil {
+		out.failed = failed
+		return out, err
+	}
+	raw, err := c.core.Certificates.Get(ctx, certURL, false)
+	if err != nil {
+		return out, fmt.Errorf("download certificate: %w", err)
+	}
+	out.certPEM, out.chainPEM, out.certURL = raw.Cert, raw.Issuer, certURL
+	return out, nil
+}
+
+// authzRun is the pipeline over an order's authorizations: each is read,
+// its challenge presented and triggered, all at once, so that the CA
+// validates the first names while the last authorizations are still being
+// read. Per authorization (by index): its identifier, whether its
+// challenge was triggered, a failure found before the trigger, or an error
+// reading it; and the challenges presented, to clean up.
+type authzRun struct {
+	idents    []string
+	triggered []bool
+	results   []*Dropped
+	errs      []error
+
+	mu                        sync.Mutex
+	shown                     []presented
+	firstTrigger, lastTrigger time.Time
+}
+
+func newAuthzRun(n int) *authzRun {
+	return &authzRun{idents: make([]string, n), triggered: make([]bool, n), results: make([]*Dropped, n), errs: make([]error, n)}
+}
+
+// trigger reads authorization i at url, presents its challenge and
+// triggers it; an authorization already valid needs nothing.
+func (c *Client) trigger(ctx context.Context, run *authzRun, i int, url string) {
+	a, err := c.core.Authorizations.Get(ctx, url)
+	if err != nil {
+		run.errs[i] = err
+		return
+	}
+	name := a.Identifier.Value
+	run.idents[i] = name
+	fail := func(reason string) {
+		run.results[i] = &Dropped{Name: name, Stage: StageCA, Code: DropValidation, Reason: reason}
+	}
+	switch a.Status {
+	case legoacme.StatusValid:
+		return
+	case legoacme.StatusPending:
+	default:
+		fail("authorization is " + a.Status)
+		return
+	}
+	ch := c.challengeOf(a)
+	if ch == nil {
+		fail("the CA offers no " + c.solver.typ() + " challenge")
+		return
+	}
+	ka, err := c.core.GetKeyAuthorization(ch.Token)
+	if err != nil {
+		run.errs[i] = err
+		return
+	}
+	if err := c.solver.present(ctx, name, ch.Token, ka); err != nil {
+		fail("presenting the challenge: " + err.Error())
+		return
+	}
+	run.mu.Lock()
+	run.shown = append(run.shown, presented{name, ch.Token, ka})
+	run.mu.Unlock()
+	if _, err := c.core.Challenges.New(ctx, ch.URL); err != nil {
+		fail(problemText(err))
+		return
+	}
+	run.triggered[i] = true
+	now := time.Now()
+	run.mu.Lock()
+	if run.firstTrigger.IsZero() {
+		run.firstTrigger = now
+	}
+	run.lastTrigger = now
+	run.mu.Unlock()
+}
+
+// challengeOf is a's challenge of the solver's type, or nil.
+func (c *Client) challengeOf(a legoacme.Authorization) *legoacme.Challenge {
+	var ch *legoacme.Challenge
+	for j := range a.Challenges {
+		if a.Challenges[j].Type == c.solver.typ() {
+			ch = &a.Challenges[j]
+		}
+	}
+	return ch
+}
+
+// cleanup removes the challenge responses presented, even when ctx is
+// done (the order may have been cut short).
+func (c *Client) cleanup(ctx context.Context, run *authzRun) {
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer ccancel()
+	c.parallel(len(run.shown), func(i int) {
+		c.solver.cleanup(cctx, run.shown[i].name, run.shown[i].token, run.shown[i].keyAuth)
+	})
+}
+
+// failedNames waits for the order's validation and returns the names
+// that failed. While validation runs, one request per round asks for the
+// order's status, however many names it has (polling a hundred
+// authorizations every round would cost a hundred requests, and the rounds
+// would queue behind the concurrency bound). An order that turns "ready"
+// has every authorization valid; only one that turns "invalid" (or a name
+// that failed before its trigger) needs the authorizations read, to learn
+// which names failed.
+func (c *Client) failedNames(ctx context.Context, order legoacme.ExtendedOrder, run *authzRun) ([]Dropped, error) {
 	var unresolved []int
 	early := false
-	for i := range n {
-		if triggered[i] {
+	for i := range run.triggered {
+		if run.triggered[i] {
 			unresolved = append(unresolved, i)
 		}
-		early = early || results[i] != nil
+		early = early || run.results[i] != nil
 	}
 	if !early && len(unresolved) > 0 {
-		ok, err := c.waitOrder(ctx, order.Location, firstTrigger, lastTrigger)
+		ok, err := c.waitOrder(ctx, order.Location, run.firstTrigger, run.lastTrigger)
 		if err != nil {
-			return out, err
+			return nil, err
 		}
 		if ok {
 			unresolved = nil
@@ -151,61 +197,52 @@ func (c *Client) placeOrder(ctx context.Context, names []string, replaces string
 	if len(unresolved) > 0 {
 		urls, names := make([]string, len(unresolved)), make([]string, len(unresolved))
 		for k, i := range unresolved {
-			urls[k], names[k] = order.Authorizations[i], idents[i]
+			urls[k], names[k] = order.Authorizations[i], run.idents[i]
 		}
 		for k, d := range c.pollAuthzs(ctx, urls, names) {
 			if d != nil {
-				results[unresolved[k]] = d
+				run.results[unresolved[k]] = d
 			}
 		}
 	}
-	for _, d := range results {
+	var failed []Dropped
+	for _, d := range run.results {
 		if d != nil {
-			out.failed = append(out.failed, *d)
+			failed = append(failed, *d)
 		}
 	}
-	if len(out.failed) > 0 {
-		return out, fmt.Errorf("validation failed for %d names", len(out.failed))
-	}
+	return failed, nil
+}
 
-	// Finalize.
+// finalize sends the CSR for key and waits for the certificate's URL; a
+// CA that rejects the order names the identifiers in failed.
+func (c *Client) finalize(ctx context.Context, order legoacme.ExtendedOrder, key crypto.Signer) (certURL string, failed []Dropped, err error) {
 	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: identifiers(order)}, key)
 	if err != nil {
-		return out, fmt.Errorf("csr: %w", err)
+		return "", nil, fmt.Errorf("csr: %w", err)
 	}
 	fin, err := c.core.Orders.UpdateForCSR(ctx, order.Finalize, csr)
 	if err != nil {
-		out.failed = failedFromProblem(err, DropRejected)
-		return out, fmt.Errorf("finalize: %w", err)
+		return "", failedFromProblem(err, DropRejected), fmt.Errorf("finalize: %w", err)
 	}
-	certURL := fin.Certificate
-	if fin.Status != legoacme.StatusValid {
-		interval := c.cfg.PollInterval
-		for {
-			o, err := c.core.Orders.Get(ctx, order.Location)
-			if err != nil {
-				return out, fmt.Errorf("poll order: %w", err)
-			}
-			if o.Status == legoacme.StatusValid {
-				certURL = o.Certificate
-				break
-			}
-			if o.Status == legoacme.StatusInvalid {
-				out.failed = failedFromProblem(o.Err(), DropRejected)
-				return out, fmt.Errorf("order invalid: %w", o.Err())
-			}
-			if err := sleep(ctx, interval); err != nil {
-				return out, fmt.Errorf("poll order: %w", err)
-			}
-			interval = nextPoll(interval)
+	if fin.Status == legoacme.StatusValid {
+		return fin.Certificate, nil, nil
+	}
+	for interval := c.cfg.PollInterval; ; interval = nextPoll(interval) {
+		o, err := c.core.Orders.Get(ctx, order.Location)
+		if err != nil {
+			return "", nil, fmt.Errorf("poll order: %w", err)
+		}
+		switch o.Status {
+		case legoacme.StatusValid:
+			return o.Certificate, nil, nil
+		case legoacme.StatusInvalid:
+			return "", failedFromProblem(o.Err(), DropRejected), fmt.Errorf("order invalid: %w", o.Err())
+		}
+		if err := sleep(ctx, interval); err != nil {
+			return "", nil, fmt.Errorf("poll order: %w", err)
 		}
 	}
-	raw, err := c.core.Certificates.Get(ctx, certURL, false)
-	if err != nil {
-		return out, fmt.Errorf("download certificate: %w", err)
-	}
-	out.certPEM, out.chainPEM, out.certURL = raw.Cert, raw.Issuer, certURL
-	return out, nil
 }
 
 // Polling: the first wait is Config.PollInterval; later waits grow by a
