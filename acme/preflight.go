@@ -30,106 +30,149 @@ func (c *Client) preflight(ctx context.Context, req Request, names []string) (ke
 	if c.cfg.SkipPreflight {
 		return names, nil, nil
 	}
-	typ := c.solver.typ()
-	inv := c.facts(ctx, req.Inventory, names)
-	var idx map[string]int
-	caaID := c.cfg.CAAIdentifier
-	recompute := false
-	if inv != nil {
-		idx = inv.NameIndex()
-		if caaID == "" {
-			caaID = inv.CAIdentifier
-		}
-		recompute = caaID != inv.CAIdentifier
-	}
-	here := map[string]bool{}
-	if inv != nil {
-		for _, ip := range inv.ServerIPs {
-			here[ip] = true
-		}
-	}
-	drop := func(name, code, reason string) {
-		dropped = append(dropped, Dropped{Name: name, Stage: StagePreflight, Code: code, Reason: reason})
-	}
-	checkAddrs := map[string][]string{}
-	// Without an account yet (a dry run before the first order), accounturi
-	// cannot be checked: caaParamsForbid skips it for "".
-	// Names whose CAA pins an account get a warning.
-	accountURI := c.AccountURI()
+	p := c.newPreflightRun(c.facts(ctx, req.Inventory, names))
 	for _, name := range names {
-		i, ok := idx[name]
-		if !ok {
-			if inv != nil {
-				warnings = append(warnings, name+": not in the inventory, not checked before ordering")
-			}
-			kept = append(kept, name)
-			continue
-		}
-		n := &inv.Names[i]
-		if typ != DNS01 {
-			if n.Error != "" {
-				drop(name, DropLookupFailed, "looking up the name failed: "+n.Error)
-				continue
-			}
-			switch n.Here {
-			case model.HereNone:
-				if len(n.Addresses) == 0 {
-					drop(name, DropNoAddress, "the name has no address record, so the CA cannot reach it for "+typ)
-				} else {
-					drop(name, DropPointsElsewhere, fmt.Sprintf("the name points to %s, not to this server, so the CA cannot reach it for %s", strings.Join(n.Addresses, ", "), typ))
-				}
-				continue
-			case model.HereSome:
-				var foreign []string
-				for _, a := range n.Addresses {
-					if !here[a] {
-						foreign = append(foreign, a)
-					}
-				}
-				warnings = append(warnings, fmt.Sprintf("%s: also points to %s, not this server's; the CA's validation may reach it there", name, strings.Join(foreign, ", ")))
-			}
-		}
-		if n.CAA.Error != "" {
-			drop(name, DropCAAForbids, "CAA lookup failed (a CA refuses to issue then): "+n.CAA.Error)
-			continue
-		}
-		allowed := n.CAAOK
-		if recompute {
-			allowed = caaAllows(n.CAA.Records, caaID)
-		}
-		if !allowed {
-			reason := n.CAA.Reason
-			if reason == "" || recompute {
-				reason = fmt.Sprintf("CAA at %s does not allow %q", n.CAA.At, caaID)
-			}
-			drop(name, DropCAAForbids, reason)
-			continue
-		}
-		if why := caaParamsForbid(n.CAA.Records, caaID, typ, accountURI); why != "" {
-			drop(name, DropCAAMethod, fmt.Sprintf("CAA at %s: %s", n.CAA.At, why))
-			continue
-		}
-		if accountURI == "" && caaNamesAccount(n.CAA.Records, caaID) {
-			warnings = append(warnings, fmt.Sprintf("%s: CAA at %s allows only a given account (accounturi): not checked, no ACME account for this CA in the state directory yet", name, n.CAA.At))
-		}
-		kept = append(kept, name)
-		if typ == HTTP01 {
-			for _, a := range n.Addresses {
-				if here[a] {
-					checkAddrs[name] = append(checkAddrs[name], a)
-				}
-			}
-		}
+		p.check(name)
 	}
-	if typ != HTTP01 || c.cfg.SkipHTTPSelfCheck || len(checkAddrs) == 0 {
-		return kept, dropped, warnings
+	if p.typ == HTTP01 && !c.cfg.SkipHTTPSelfCheck && len(p.checkAddrs) > 0 {
+		c.selfCheckAll(ctx, p)
 	}
+	return p.kept, p.dropped, p.warnings
+}
 
+// preflightRun is one preflight: the facts it judges by, and its verdicts
+// so far.
+type preflightRun struct {
+	typ        string // the challenge type
+	inv        *model.Inventory
+	idx        map[string]int  // inv's names
+	caaID      string          // the CA's CAA identifier
+	recompute  bool            // the inventory judged CAA for another CA
+	here       map[string]bool // this server's IPs
+	accountURI string          // "" without an account yet
+
+	kept       []string
+	dropped    []Dropped
+	warnings   []string
+	checkAddrs map[string][]string // kept names' addresses here, for the HTTP-01 self-check
+}
+
+func (c *Client) newPreflightRun(inv *model.Inventory) *preflightRun {
+	p := &preflightRun{typ: c.solver.typ(), inv: inv, caaID: c.cfg.CAAIdentifier, here: map[string]bool{},
+		checkAddrs: map[string][]string{},
+		// Without an account yet (a dry run before the first order),
+		// accounturi cannot be checked: caaParamsForbid skips it for "".
+		accountURI: c.AccountURI()}
+	if inv != nil {
+		p.idx = inv.NameIndex()
+		if p.caaID == "" {
+			p.caaID = inv.CAIdentifier
+		}
+		p.recompute = p.caaID != inv.CAIdentifier
+		for _, ip := range inv.ServerIPs {
+			p.here[ip] = true
+		}
+	}
+	return p
+}
+
+func (p *preflightRun) drop(name, code, reason string) {
+	p.dropped = append(p.dropped, Dropped{Name: name, Stage: StagePreflight, Code: code, Reason: reason})
+}
+
+// check judges one name from the inventory's facts: the CA must reach it
+// (except for DNS-01) and its CAA must allow the CA.
+func (p *preflightRun) check(name string) {
+	i, ok := p.idx[name]
+	if !ok {
+		if p.inv != nil {
+			p.warnings = append(p.warnings, name+": not in the inventory, not checked before ordering")
+		}
+		p.kept = append(p.kept, name)
+		return
+	}
+	n := &p.inv.Names[i]
+	if p.typ != DNS01 && !p.reachable(n) {
+		return
+	}
+	if !p.caaAllowed(n) {
+		return
+	}
+	p.kept = append(p.kept, name)
+	if p.typ == HTTP01 {
+		for _, a := range n.Addresses {
+			if p.here[a] {
+				p.checkAddrs[name] = append(p.checkAddrs[name], a)
+			}
+		}
+	}
+}
+
+// reachable reports whether the CA can reach n at this server for an
+// HTTP-01 or TLS-ALPN-01 validation; otherwise n is dropped, saying why.
+func (p *preflightRun) reachable(n *model.Name) bool {
+	if n.Error != "" {
+		p.drop(n.Name, DropLookupFailed, "looking up the name failed: "+n.Error)
+		return false
+	}
+	switch n.Here {
+	case model.HereNone:
+		if len(n.Addresses) == 0 {
+			p.drop(n.Name, DropNoAddress, "the name has no address record, so the CA cannot reach it for "+p.typ)
+		} else {
+			p.drop(n.Name, DropPointsElsewhere, fmt.Sprintf("the name points to %s, not to this server, so the CA cannot reach it for %s", strings.Join(n.Addresses, ", "), p.typ))
+		}
+		return false
+	case model.HereSome:
+		var foreign []string
+		for _, a := range n.Addresses {
+			if !p.here[a] {
+				foreign = append(foreign, a)
+			}
+		}
+		p.warnings = append(p.warnings, fmt.Sprintf("%s: also points to %s, not this server's; the CA's validation may reach it there", n.Name, strings.Join(foreign, ", ")))
+	}
+	return true
+}
+
+// caaAllowed reports whether n's CAA records (RFC 8659, RFC 8657) let the
+// CA issue for it with this challenge and account; otherwise n is dropped,
+// saying why.
+func (p *preflightRun) caaAllowed(n *model.Name) bool {
+	if n.CAA.Error != "" {
+		p.drop(n.Name, DropCAAForbids, "CAA lookup failed (a CA refuses to issue then): "+n.CAA.Error)
+		return false
+	}
+	allowed := n.CAAOK
+	if p.recompute {
+		allowed = caaAllows(n.CAA.Records, p.caaID)
+	}
+	if !allowed {
+		reason := n.CAA.Reason
+		if reason == "" || p.recompute {
+			reason = fmt.Sprintf("CAA at %s does not allow %q", n.CAA.At, p.caaID)
+		}
+		p.drop(n.Name, DropCAAForbids, reason)
+		return false
+	}
+	if why := caaParamsForbid(n.CAA.Records, p.caaID, p.typ, p.accountURI); why != "" {
+		p.drop(n.Name, DropCAAMethod, fmt.Sprintf("CAA at %s: %s", n.CAA.At, why))
+		return false
+	}
+	if p.accountURI == "" && caaNamesAccount(n.CAA.Records, p.caaID) {
+		p.warnings = append(p.warnings, fmt.Sprintf("%s: CAA at %s allows only a given account (accounturi): not checked, no ACME account for this CA in the state directory yet", n.Name, n.CAA.At))
+	}
+	return true
+}
+
+// selfCheckAll fetches a token through the HTTP-01 path of every kept
+// name at its addresses here, and drops the names that fail.
+func (c *Client) selfCheckAll(ctx context.Context, p *preflightRun) {
 	var mu sync.Mutex
 	failed := map[string]string{}
-	c.parallel(len(kept), func(i int) {
-		name := kept[i]
-		addrs := checkAddrs[name]
+	c.parallel(len(p.kept), func(i int) {
+		name := p.kept[i]
+		addrs := p.checkAddrs[name]
 		if len(addrs) == 0 {
 			return
 		}
@@ -140,18 +183,18 @@ func (c *Client) preflight(ctx context.Context, req Request, names []string) (ke
 		}
 	})
 	var still []string
-	for _, name := range kept {
+	for _, name := range p.kept {
 		if why, bad := failed[name]; bad {
 			code := DropSelfCheck
 			if strings.Contains(why, "no webroot") {
 				code = DropNoWebroot
 			}
-			drop(name, code, why)
+			p.drop(name, code, why)
 			continue
 		}
 		still = append(still, name)
 	}
-	return still, dropped, warnings
+	p.kept = still
 }
 
 // facts is the inventory the preflight checks names against: inv, plus
