@@ -528,34 +528,62 @@ func (s *Store) SaveCert(id string, f Files, meta Meta) (*Cert, error) {
 	if err != nil {
 		return nil, err
 	}
-	leaf, err := ParseLeaf(f.CertPEM)
+	leaf, err := checkFiles(f)
 	if err != nil {
 		return nil, fmt.Errorf("certificate %s: %w", id, err)
+	}
+	version, err := s.newVersionDir(d)
+	if err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", id, err)
+	}
+	meta.ID, meta.Version = id, version
+	meta.fromLeaf(leaf)
+	if err := s.writeVersion(path.Join(d, version), f, meta); err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", id, err)
+	}
+	s.hit("before-switch")
+	if err := s.switchCurrent(d, version); err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", id, err)
+	}
+	s.hit("after-switch")
+	s.prune(d, version)
+	return s.LoadCert(id)
+}
+
+// checkFiles parses f's certificate and key and checks that they match.
+func checkFiles(f Files) (*x509.Certificate, error) {
+	leaf, err := ParseLeaf(f.CertPEM)
+	if err != nil {
+		return nil, err
 	}
 	key, err := ParseKey(f.KeyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("certificate %s: %w", id, err)
+		return nil, err
 	}
 	if !publicKeyEqual(key.Public(), leaf.PublicKey) {
-		return nil, fmt.Errorf("certificate %s: key does not match certificate", id)
+		return nil, errors.New("key does not match certificate")
 	}
+	return leaf, nil
+}
+
+// newVersionDir makes the next version directory of certificate directory
+// d, after removing the debris of interrupted writes, and returns its name.
+func (s *Store) newVersionDir(d string) (string, error) {
 	if err := s.mkdirAll(d); err != nil {
-		return nil, fmt.Errorf("certificate %s: %w", id, err)
+		return "", err
 	}
 	if err := s.cleanDebris(d); err != nil {
-		return nil, fmt.Errorf("certificate %s: %w", id, err)
+		return "", err
 	}
 	version, err := s.nextVersion(d)
 	if err != nil {
-		return nil, fmt.Errorf("certificate %s: %w", id, err)
+		return "", err
 	}
-	vdir := path.Join(d, version)
-	if err := s.root.Mkdir(vdir, 0o700); err != nil {
-		return nil, fmt.Errorf("certificate %s: %w", id, err)
-	}
+	return version, s.root.Mkdir(path.Join(d, version), 0o700)
+}
 
-	meta.ID = id
-	meta.Version = version
+// fromLeaf fills in what meta says of the certificate itself.
+func (meta *Meta) fromLeaf(leaf *x509.Certificate) {
 	meta.Serial = leaf.SerialNumber.Text(16)
 	meta.NotBefore = leaf.NotBefore.UTC()
 	meta.NotAfter = leaf.NotAfter.UTC()
@@ -563,9 +591,14 @@ func (s *Store) SaveCert(id string, f Files, meta Meta) (*Cert, error) {
 	if meta.Issuer == "" {
 		meta.Issuer = leaf.Issuer.CommonName
 	}
+}
+
+// writeVersion writes a version directory's files, each atomically, keys
+// 0600, then syncs the directory.
+func (s *Store) writeVersion(vdir string, f Files, meta Meta) error {
 	metaB, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	certPEM := ensureNL(f.CertPEM)
 	chainPEM := ensureNL(f.ChainPEM)
@@ -586,30 +619,26 @@ func (s *Store) SaveCert(id string, f Files, meta Meta) (*Cert, error) {
 	}
 	for _, w := range writes {
 		if err := s.writeFile(path.Join(vdir, w.name), w.data, w.perm); err != nil {
-			return nil, fmt.Errorf("certificate %s: %w", id, err)
+			return err
 		}
 		s.hit("after-" + w.name)
 	}
-	if err := s.syncDir(vdir); err != nil {
-		return nil, fmt.Errorf("certificate %s: %w", id, err)
-	}
-	s.hit("before-switch")
-	// Switch: a new symlink renamed over "current" (rename(2) is atomic,
-	// and replaces a bad link rather than following it).
+	return s.syncDir(vdir)
+}
+
+// switchCurrent points certificate directory d's "current" at version: a
+// new symlink renamed over it (rename(2) is atomic, and replaces a bad link
+// rather than following it).
+func (s *Store) switchCurrent(d, version string) error {
 	tmp := path.Join(d, ".current.tmp")
 	s.root.Remove(tmp)
 	if err := s.root.Symlink(version, tmp); err != nil {
-		return nil, fmt.Errorf("certificate %s: %w", id, err)
+		return err
 	}
 	if err := s.root.Rename(tmp, path.Join(d, "current")); err != nil {
-		return nil, fmt.Errorf("certificate %s: %w", id, err)
+		return err
 	}
-	if err := s.syncDir(d); err != nil {
-		return nil, fmt.Errorf("certificate %s: %w", id, err)
-	}
-	s.hit("after-switch")
-	s.prune(d, version)
-	return s.LoadCert(id)
+	return s.syncDir(d)
 }
 
 func ensureNL(b []byte) []byte {
