@@ -80,7 +80,9 @@
 //     store.DeployState, which the store keeps).
 //   - ari.go: renewal information (RFC 9773); budget.go: the order cap and
 //     jitter; deploy.go: the hooks; retire.go: retirements; verify.go:
-//     probing after deploy; plancheck.go: plans Run refuses.
+//     probing after deploy; regress.go: every served name probed before
+//     and after the deploys, for names that stop verifying;
+//     plancheck.go: plans Run refuses.
 //
 // # What it leaves to others
 //
@@ -352,6 +354,10 @@ type Report struct {
 	Verification []VerifyRow `json:"verification,omitempty"`
 	// Verified is true when verification ran.
 	Verified bool `json:"verified"`
+	// Regressed are the (name, IP, port) pairs that clients verified
+	// before this run's deploys and do not after (regress.go), sorted by
+	// name, IP, port; every name on a server IP is probed, managed or not.
+	Regressed []Regression `json:"regressed,omitempty"`
 }
 
 // Result is the overall outcome of a run, for exit codes.
@@ -360,7 +366,7 @@ type Result int
 // Results, from best to worst.
 const (
 	ResultOK      Result = iota // nothing due, or everything done, deployed and verified
-	ResultPartial               // some names dropped, a certificate kept or failed while others succeeded, a hook failed (also a retirement's), verification found the new certificate not served, or due certificates were deferred (Options.MaxOrders)
+	ResultPartial               // some names dropped, a certificate kept or failed while others succeeded, a hook failed (also a retirement's), verification found the new certificate not served, a name that verified before the deploy does not after (Regressed), or due certificates were deferred (Options.MaxOrders)
 	ResultFailed                // every attempted certificate failed
 )
 
@@ -398,6 +404,9 @@ func (r *Report) Result() Result {
 		if rt.Status == RetireFailed {
 			partial = true
 		}
+	}
+	if len(r.Regressed) > 0 {
+		partial = true
 	}
 	switch {
 	case failed > 0 && failed == attempted:
