@@ -435,7 +435,12 @@ fails the order and keeps the current certificate), and stores it atomically
 in --state-dir. Each changed certificate's
 deploy hooks then run once, and every name of the changed certificates is
 probed on its IPs and --ports, with and without SNI, to check that the new
-certificate is what clients get.
+certificate is what clients get. Around the deploys, every name of the
+inventory (or of the plan) on a server IP is probed before and after, managed
+by certplan or not: one that clients verified before and do not after is
+reported ("BROKEN BY THIS RUN") and the run exits 3. A name certplan does not
+manage (excluded, or not in the inventory) is left as served today: the
+example hooks touch only the entries of the certificates they install.
 
 --dry-run stops before ordering: it takes the inventory, plans, runs the
 preflight and says what would be ordered, but registers no ACME account (so it
@@ -476,7 +481,8 @@ Exit codes:
      registered (none in --state-dir for the CA): nothing was sent
   3  partial: some names dropped, some certificates failed, kept or deferred
      (--max-orders), a deploy hook failed (also a retired certificate's), or
-     verification found the new certificate not served
+     verification found the new certificate not served, or a name that
+     verified before the deploy does not after
   4  another certplan run holds the state directory's lock`,
 		Example: `  # Plan from the zones and issue, deploying to Postfix:
   certplan issue --zones /var/named --server-ip 192.0.2.10 --hostname mail.example.com \
