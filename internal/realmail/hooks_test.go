@@ -134,6 +134,22 @@ func TestPostfixHookDeploy(t *testing.T) {
 	sni := deployment{id: "domain2", cert: issue(t, "mail.domain2.test", "smtp.domain2.test", "*.domain3.test"),
 		names: []string{"mail.domain2.test", "smtp.domain2.test", "*.domain3.test"}}
 
+	// An SNI table entry of a name certplan does not manage (an admin's)
+	// stays through every deploy (issue 13, item 6).
+	adminFile := filepath.Join(p.Dir, "admin-domain5.pem")
+	if err := os.WriteFile(adminFile, issue(t, "mail.domain5.test").CombinedPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	adminLine := "mail.domain5.test " + adminFile + "\n"
+	if err := os.WriteFile(mapSrc, []byte(adminLine), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if b, _ := os.ReadFile(mapSrc); !strings.Contains(string(b), adminLine) {
+			t.Errorf("the admin's SNI table entry is gone:\n%s", b)
+		}
+	}()
+
 	// First deployment, before main.cf names the hook's files: the hook
 	// says so, and the old certificate is still served.
 	out := mustHook(t, "postfix.sh", def, env)
