@@ -69,7 +69,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return r.rep, err
 		}
 	}
-	if g != nil {
+	if g != nil && ctx.Err() == nil {
 		r.rep.Regressed = r.regressions(ctx, g)
 	}
 	return r.rep, nil
