@@ -118,6 +118,7 @@ func (r *runner) guardScope() probe.Scope {
 // does not now, sorted by name, IP, port, with SNI first.
 func (r *runner) regressions(ctx context.Context, g *guard) []Regression {
 	rep := r.o.Verify.Prober.Run(ctx, g.scope, nil)
+	fresh := r.freshServed(rep.Endpoints)
 	var out []Regression
 	for _, c := range rep.Coverage {
 		b, ok := g.before[covKey(&c)]
@@ -125,6 +126,12 @@ func (r *runner) regressions(ctx context.Context, g *guard) []Regression {
 			continue
 		}
 		base := Regression{Name: c.Name, IP: c.IP, Port: c.Port, Protocol: c.Protocol}
+		if c.WithSNI == model.VerdictExpired && fresh[fmt.Sprintf("%s|%d|%s", c.IP, c.Port, c.Name)] {
+			c.WithSNI = model.VerdictOK
+		}
+		if c.WithoutSNI == model.VerdictExpired && fresh[fmt.Sprintf("%s|%d|", c.IP, c.Port)] {
+			c.WithoutSNI = model.VerdictOK
+		}
 		if b.WithSNI == model.VerdictOK && c.WithSNI != model.VerdictOK {
 			x := base
 			x.SNI, x.Before, x.After, x.Detail = true, b.WithSNI, c.WithSNI, c.WithSNIDetail
@@ -140,6 +147,25 @@ func (r *runner) regressions(ctx context.Context, g *guard) []Regression {
 		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.IP, b.IP), cmp.Compare(a.Port, b.Port), boolFirst(a.SNI, b.SNI))
 	})
 	return out
+}
+
+// freshServed marks the endpoints ("IP|port|SNI") that serve a
+// certificate this run stored: it was checked valid at the run's clock
+// before it was stored (issued.go), so an "expired" verdict on it is the
+// CA's clock ahead of the probe's (a not-before seconds away), which is
+// verification's concern, not a name the deploy took away.
+func (r *runner) freshServed(eps []model.Endpoint) map[string]bool {
+	serials := map[string]bool{}
+	for _, c := range r.rep.Changed() {
+		serials[c.Serial] = true
+	}
+	m := map[string]bool{}
+	for _, e := range eps {
+		if e.Leaf != nil && serials[e.Leaf.Serial] {
+			m[fmt.Sprintf("%s|%d|%s", e.IP, e.Port, e.SNI)] = true
+		}
+	}
+	return m
 }
 
 func boolFirst(a, b bool) int {
