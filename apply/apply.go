@@ -91,7 +91,9 @@
 //     store.DeployState, which the store keeps).
 //   - ari.go: renewal information (RFC 9773); budget.go: the order cap and
 //     jitter; deploy.go: the hooks; retire.go: retirements; verify.go:
-//     probing after deploy; plancheck.go: plans Run refuses;
+//     probing after deploy; regress.go: every served name probed before
+//     and after the deploys, for names that stop verifying;
+//     plancheck.go: plans Run refuses;
 //     domains.go: the hosted domains whose lookups fail, across runs.
 //   - runhooks.go: the run's pre and post hooks; replace.go: renewing a
 //     revoked certificate at once with another key (certplan revoke).
@@ -381,6 +383,10 @@ type Report struct {
 	// PreHook and PostHook are the run's pre and post hooks, when they ran.
 	PreHook  *HookOutcome `json:"pre_hook,omitempty"`
 	PostHook *HookOutcome `json:"post_hook,omitempty"`
+	// Regressed are the (name, IP, port) pairs that clients verified
+	// before this run's deploys and do not after (regress.go), sorted by
+	// name, IP, port; every name on a server IP is probed, managed or not.
+	Regressed []Regression `json:"regressed,omitempty"`
 }
 
 // Result is the overall outcome of a run, for exit codes.
@@ -389,7 +395,7 @@ type Result int
 // Results, from best to worst.
 const (
 	ResultOK      Result = iota // nothing due, or everything done, deployed and verified
-	ResultPartial               // some names dropped, a certificate kept or failed while others succeeded, a hook failed (also a retirement's), verification found the new certificate not served, or due certificates were deferred (Options.MaxOrders)
+	ResultPartial               // some names dropped, a certificate kept or failed while others succeeded, a hook failed (also a retirement's), verification found the new certificate not served, a name that verified before the deploy does not after (Regressed), or due certificates were deferred (Options.MaxOrders)
 	ResultFailed                // every attempted certificate failed
 )
 
@@ -429,6 +435,9 @@ func (r *Report) Result() Result {
 		}
 	}
 	if r.PostHook != nil && !r.PostHook.OK {
+		partial = true
+	}
+	if len(r.Regressed) > 0 {
 		partial = true
 	}
 	switch {

@@ -3,7 +3,8 @@ package apply
 // This file is Run's outline: lock the store, decide and order every
 // planned certificate concurrently (order.go), retire what the plan no
 // longer has (retire.go), deploy serially in plan order (deploy.go),
-// record the applied plan and verify (verify.go).
+// record the applied plan and verify (verify.go); around the deploys,
+// probe the served names for regressions (regress.go).
 
 import (
 	"context"
@@ -52,6 +53,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	sort.Slice(certs, func(i, j int) bool { return certs[i].ID < certs[j].ID })
 
 	results := r.orderAll(ctx, certs)
+	var g *guard
+	if r.fatal() == nil && ctx.Err() == nil {
+		g = r.probeBefore(ctx, results)
+	}
 	err = r.deployAll(ctx, certs, results)
 	r.collect(results)
 	if err != nil {
@@ -74,6 +79,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err := r.afterVerify(); err != nil {
 			return r.rep, err
 		}
+	}
+	if g != nil && ctx.Err() == nil {
+		r.rep.Regressed = r.regressions(ctx, g)
 	}
 	return r.rep, nil
 }

@@ -14,11 +14,13 @@ import (
 // coverage predicts, for each (name, IP, port) the probe saw, the verdicts
 // once the plan is deployed. A name planned on the IP verifies with SNI (its
 // default or an SNI certificate lists it) and without SNI only when the IP's
-// default certificate lists it. A name not planned there gets a mismatch
-// both ways, with the reason as the note. A failed handshake stays failed:
-// the plan does not fix connections.
+// default certificate lists it. A name planned on other IPs gets a mismatch
+// both ways, with the reason as the note. A name the plan does not have
+// (excluded, or not in the inventory) is not certplan's: see unmanaged. A
+// failed handshake stays failed: the plan does not fix connections.
 func (p *planner) coverage(pr *model.ProbeReport) []model.PlanCoverage {
 	out := make([]model.PlanCoverage, 0, len(pr.Coverage))
+	leaves := leafSerials(pr.Endpoints)
 	for _, r := range pr.Coverage {
 		name := names.FromDNS(r.Name)
 		ip := r.IP
@@ -52,6 +54,8 @@ func (p *planner) coverage(pr *model.ProbeReport) []model.PlanCoverage {
 			} else {
 				notes = append(notes, "not in the inventory: no certificate of the plan lists it")
 			}
+			hasDefault := isServer && p.ipGroup[ipi] >= 0
+			notes = append(notes, unmanaged(&pc, &r, ownSNICert(&r, leaves), hasDefault)...)
 		}
 		if r.WithSNI == model.VerdictError {
 			pc.AfterWithSNI = model.VerdictError
@@ -63,7 +67,7 @@ func (p *planner) coverage(pr *model.ProbeReport) []model.PlanCoverage {
 			why := cmp.Or(r.WithSNIDetail, r.WithoutSNIDetail, "handshake failed")
 			notes = append([]string{fmt.Sprintf("the endpoint failed today (%s): the plan does not fix connections", why)}, notes...)
 		}
-		if pc.AfterWithSNI != model.VerdictOK || pc.AfterWithoutSNI != model.VerdictOK {
+		if pc.AfterWithSNI != model.VerdictOK || pc.AfterWithoutSNI != model.VerdictOK || !planned {
 			pc.Note = strings.Join(notes, "; ")
 		}
 		out = append(out, pc)
@@ -72,6 +76,62 @@ func (p *planner) coverage(pr *model.ProbeReport) []model.PlanCoverage {
 		return cmp.Or(strings.Compare(a.Name, b.Name), compareIP(a.IP, b.IP), a.Port-b.Port)
 	})
 	return out
+}
+
+// unmanagedNote starts the note of a name the plan does not have.
+const unmanagedNote = "not managed by certplan: left as served today"
+
+// unmanaged predicts pc for a name the plan does not have. No deploy hook
+// of certplan touches another certificate's SNI entry (examples/hooks: a
+// hook removes only the entries that point at its own certificate), so
+// what clients get with SNI from such an entry stays as it is. What the
+// IP's default certificate gives them changes where the plan deploys a
+// new default, which does not list the name: a mismatch after. It returns
+// the notes that say which.
+func unmanaged(pc *model.PlanCoverage, r *model.Coverage, ownSNI, hasDefault bool) []string {
+	if !hasDefault {
+		pc.AfterWithSNI, pc.AfterWithoutSNI = r.WithSNI, r.WithoutSNI
+		return []string{unmanagedNote + " (the plan has no default certificate for " + pc.IP + ")"}
+	}
+	var notes []string
+	if ownSNI {
+		pc.AfterWithSNI = r.WithSNI
+		notes = append(notes, unmanagedNote+" (with SNI it gets its own certificate, which no certplan hook replaces)")
+	} else if r.WithSNI == model.VerdictOK {
+		notes = append(notes, "served today by the default certificate of "+pc.IP+", which the plan replaces with one that does not list it")
+	}
+	if r.WithoutSNI == model.VerdictOK && !ownSNI {
+		return notes // said above
+	}
+	if r.WithoutSNI == model.VerdictOK {
+		notes = append(notes, "without SNI it gets the default certificate of "+pc.IP+" today, which the plan replaces with one that does not list it")
+	}
+	return notes
+}
+
+// leafSerials maps "IP|port|SNI" to the serial of the leaf served there.
+func leafSerials(eps []model.Endpoint) map[string]string {
+	m := make(map[string]string, len(eps))
+	for _, e := range eps {
+		if e.Leaf != nil && e.Leaf.Serial != "" {
+			m[fmt.Sprintf("%s|%d|%s", e.IP, e.Port, strings.ToLower(e.SNI))] = e.Leaf.Serial
+		}
+	}
+	return m
+}
+
+// ownSNICert reports whether clients sending r's name as SNI get another
+// certificate than clients sending none: the name has an SNI entry of its
+// own. Without the probe's endpoints, verdicts that differ tell the same
+// (the default certificate does not verify for the name, the one with SNI
+// does); equal verdicts are taken to be the default's.
+func ownSNICert(r *model.Coverage, leaves map[string]string) bool {
+	with := leaves[fmt.Sprintf("%s|%d|%s", r.IP, r.Port, strings.ToLower(r.Name))]
+	without := leaves[fmt.Sprintf("%s|%d|", r.IP, r.Port)]
+	if with != "" && without != "" {
+		return with != without
+	}
+	return r.WithSNI != r.WithoutSNI && r.WithSNI != model.VerdictError
 }
 
 func compareIP(a, b string) int {

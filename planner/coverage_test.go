@@ -50,3 +50,44 @@ func TestCoverage(t *testing.T) {
 	b, _ := model.Marshal(p)
 	golden(t, "coverage", b)
 }
+
+// An excluded name that clients verify today through its own SNI
+// certificate (cPanel's "Mail SNI", an Exim sni/ file) is not certplan's:
+// no hook of it touches that certificate, so the plan predicts it stays
+// as it is. One verified only through today's default certificate loses
+// it when the plan's default replaces it, and the plan says so.
+func TestCoverageUnmanagedLeftAsIs(t *testing.T) {
+	inv := overLimitInventory()
+	forbidden := nm("mail.caa.test", []string{"caa.test"}, []string{"127.0.0.2"}, model.RoleMail)
+	forbidden.CAAOK, forbidden.CAA = false, model.CAAVerdict{Reason: "CAA allows only sectigo.com"}
+	byDefault := nm("mail.dflt.test", []string{"dflt.test"}, []string{"127.0.0.2"}, model.RoleMail)
+	byDefault.CAAOK, byDefault.CAA = false, model.CAAVerdict{Reason: "CAA allows only sectigo.com"}
+	inv.Names = append(inv.Names, forbidden, byDefault)
+	ok, mm := model.VerdictOK, model.VerdictMismatch
+	leaf := func(serial string) *model.CertInfo { return &model.CertInfo{Serial: serial} }
+	ep := func(sni, serial string) model.Endpoint {
+		return model.Endpoint{IP: "127.0.0.2", Port: 25, Protocol: "smtp", SNI: sni, Leaf: leaf(serial)}
+	}
+	pr := &model.ProbeReport{Header: model.Header{Kind: model.KindProbe, Version: 1},
+		Endpoints: []model.Endpoint{ep("", "d1"), ep("mail.caa.test", "s1"), ep("mail.dflt.test", "d1"), ep("unknown.test", "s2")},
+		Coverage: []model.Coverage{
+			{Name: "mail.caa.test", IP: "127.0.0.2", Port: 25, Protocol: "smtp", WithSNI: ok, WithoutSNI: mm},
+			{Name: "mail.dflt.test", IP: "127.0.0.2", Port: 25, Protocol: "smtp", WithSNI: ok, WithoutSNI: ok},
+			{Name: "unknown.test", IP: "127.0.0.2", Port: 25, Protocol: "smtp", WithSNI: ok, WithoutSNI: ok},
+		}}
+	p := mustPlan(t, inv, pr, Policy{MaxNames: 4}, nil)
+	want := map[string]struct{ with, wout, note string }{
+		"mail.caa.test":  {ok, mm, "not managed by certplan: left as served today"},
+		"mail.dflt.test": {mm, mm, "served today by the default certificate of 127.0.0.2, which the plan replaces"},
+		"unknown.test":   {ok, mm, "not managed by certplan: left as served today"},
+	}
+	if len(p.Coverage) != len(want) {
+		t.Fatalf("got %d rows, want %d: %+v", len(p.Coverage), len(want), p.Coverage)
+	}
+	for _, c := range p.Coverage {
+		w := want[c.Name]
+		if c.AfterWithSNI != w.with || c.AfterWithoutSNI != w.wout || !strings.Contains(c.Note, w.note) {
+			t.Errorf("%s: got after %s/%s (%s), want %s/%s (%s)", c.Name, c.AfterWithSNI, c.AfterWithoutSNI, c.Note, w.with, w.wout, w.note)
+		}
+	}
+}

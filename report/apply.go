@@ -18,7 +18,8 @@ import (
 
 // ApplyText writes an issue run's report in full: per certificate its
 // outcome, dropped names, warnings and hooks; the retirements; the
-// verification matrix and what is not served as planned; a summary line.
+// verification matrix and what is not served as planned; the names that
+// verified before the deploy and no longer do; a summary line.
 func ApplyText(w io.Writer, rep *apply.Report) {
 	for _, c := range rep.Certificates {
 		fmt.Fprintf(w, "%s: %s\n", c.ID, certLine(&c))
@@ -47,8 +48,49 @@ func ApplyText(w io.Writer, rep *apply.Report) {
 			fmt.Fprintln(w, s)
 		}
 	}
+	writeRegressed(w, rep.Regressed)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, summaryLine(rep))
+}
+
+// writeRegressed writes the names that verified before the run's deploys
+// and do not after, one line per name, IP and story, with the ports that
+// share it.
+func writeRegressed(w io.Writer, rows []apply.Regression) {
+	line := func(g *apply.Regression) string {
+		how := "without SNI"
+		if g.SNI {
+			how = "with SNI"
+		}
+		s := fmt.Sprintf("%s: verified before the deploy (%s), now %s", how, g.Before, g.After)
+		if g.Detail != "" {
+			s += " (" + g.Detail + ")"
+		}
+		return s
+	}
+	for i := 0; i < len(rows); {
+		j, ports := i, []string{}
+		for ; j < len(rows) && rows[j].Name == rows[i].Name && rows[j].IP == rows[i].IP && line(&rows[j]) == line(&rows[i]); j++ {
+			ports = append(ports, strconv.Itoa(rows[j].Port))
+		}
+		host := rows[i].IP
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		fmt.Fprintf(w, "BROKEN BY THIS RUN: %s on %s:%s %s\n", rows[i].Name, host, strings.Join(ports, ","), line(&rows[i]))
+		i = j
+	}
+}
+
+// regressedNames are the distinct names of rows, sorted as rows are.
+func regressedNames(rows []apply.Regression) []string {
+	var out []string
+	for _, g := range rows {
+		if len(out) == 0 || out[len(out)-1] != g.Name {
+			out = append(out, g.Name)
+		}
+	}
+	return out
 }
 
 // writeNotServed writes what is not served as planned, one line per
@@ -232,11 +274,14 @@ func summaryLine(rep *apply.Report) string {
 		}
 		s += fmt.Sprintf("; verified %d of %s", ok, plural(len(rep.Verification), "name/endpoint pair"))
 	}
+	if n := len(regressedNames(rep.Regressed)); n > 0 {
+		s += fmt.Sprintf("; %s broken by this run", plural(n, "name"))
+	}
 	return s
 }
 
 // ApplyChanges writes a renew run's report: one line per change: issued, redeployed, kept,
-// failed, retired, and each verification problem.
+// failed, retired, each verification problem and each name the run broke.
 func ApplyChanges(w io.Writer, rep *apply.Report) {
 	for _, c := range rep.Certificates {
 		switch c.Status {
@@ -286,6 +331,7 @@ func ApplyChanges(w io.Writer, rep *apply.Report) {
 			fmt.Fprintln(w, s)
 		}
 	}
+	writeRegressed(w, rep.Regressed)
 }
 
 func hooksSummary(c *apply.CertOutcome) string {

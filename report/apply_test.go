@@ -59,3 +59,25 @@ func TestUnverifiedLine(t *testing.T) {
 		t.Errorf("unchanged: got %q", got)
 	}
 }
+
+// TestRegressedLines: a name the run broke gets a line in both reports
+// (ports that share a story on one line) and a count in issue's summary.
+func TestRegressedLines(t *testing.T) {
+	g := func(port int, sni bool) apply.Regression {
+		return apply.Regression{Name: "mail.domain3.test", IP: "127.0.0.2", Port: port, Protocol: "smtp", SNI: sni,
+			Before: "ok", After: "mismatch", Detail: "mail.client01.test"}
+	}
+	rep := &apply.Report{Regressed: []apply.Regression{g(25, true), g(587, true), g(25, false)}}
+	want := "BROKEN BY THIS RUN: mail.domain3.test on 127.0.0.2:25,587 with SNI: verified before the deploy (ok), now mismatch (mail.client01.test)\n" +
+		"BROKEN BY THIS RUN: mail.domain3.test on 127.0.0.2:25 without SNI: verified before the deploy (ok), now mismatch (mail.client01.test)\n"
+	var b strings.Builder
+	ApplyChanges(&b, rep)
+	if b.String() != want {
+		t.Errorf("renew:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	ApplyText(&b, rep)
+	if !strings.HasPrefix(b.String(), want) || !strings.Contains(b.String(), "; 1 name broken by this run") {
+		t.Errorf("issue:\n%s", b.String())
+	}
+}

@@ -39,6 +39,12 @@
 #                         space-separated; empty for an SNI-only certificate
 #   CERTPLAN_CHANGE       new, changed, renewed, or retired
 #
+# Names the certificate does not list are not the hook's: an sni/ file it
+# did not install (a link to another certificate, an admin's own file) is
+# never removed or changed, so such a name keeps being served as before
+# (certplan's plan says "not managed by certplan: left as served today").
+# Only the links to this certificate's own file are removed.
+#
 # Retired (the plan no longer has the certificate): the sni/ links to its
 # file go (a link for one of its names that points at another certificate
 # stays), then its file; the next connection gets the default certificate

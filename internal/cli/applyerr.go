@@ -7,6 +7,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -81,6 +82,7 @@ func runError(rep *apply.Report, mode apply.Mode, connErr error, o *applyOptions
 	if h := rep.PostHook; h != nil && !h.OK {
 		s.add(h.Error, "the certificates are in place; whatever the pre-hook stopped may still be stopped: run the post-hook by hand")
 	}
+	s.regressed(rep)
 	if len(s.parts) == 0 {
 		s.add("not everything was done")
 	}
@@ -137,6 +139,22 @@ func (s *runSummary) notServed(rep *apply.Report, o *applyOptions) {
 	if o != nil {
 		s.hints = append(s.hints, notServedHint(o.hooks, o.stateDir))
 	}
+}
+
+// regressed adds the names that verified before the run's deploys and do
+// not after.
+func (s *runSummary) regressed(rep *apply.Report) {
+	var names []string
+	for _, g := range rep.Regressed {
+		if !slices.Contains(names, g.Name) {
+			names = append(names, g.Name)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	s.add(fmt.Sprintf("%s verified before the deploy and no longer: %s", plural(len(names), "name"), strings.Join(names, ", ")),
+		`the "BROKEN BY THIS RUN" lines above say with or without SNI and what clients get now: a deploy hook removed or replaced what served the name (certplan's example hooks touch only the entries of the certificates they install), or the name was served by the IP's previous default certificate, which the new one replaced; plan the name (see why it is excluded in "certplan plan") or restore its own SNI entry`)
 }
 
 // failedHint says what stays of the n failed certificates (the

@@ -45,6 +45,10 @@ func TestRunError(t *testing.T) {
 		{"not served", apply.Report{Certificates: []apply.CertOutcome{ok}, Verification: []apply.VerifyRow{
 			{WithSNI: apply.VerifyNew, WithoutSNI: apply.VerifyBad}, {WithSNI: apply.VerifyNew, WithoutSNI: apply.VerifyNew}}}, apply.ModeRenew, nil, ExitPartial,
 			"1 of 2 name/endpoint pairs not served as planned", `"certplan check" keeps watching`},
+		{"regressed", apply.Report{Certificates: []apply.CertOutcome{ok}, Regressed: []apply.Regression{
+			{Name: "mail.domain3.test", IP: "127.0.0.2", Port: 25, SNI: true, Before: "ok", After: "mismatch"},
+			{Name: "mail.domain3.test", IP: "127.0.0.2", Port: 587, SNI: true, Before: "ok", After: "mismatch"}}}, apply.ModeIssue, nil, ExitPartial,
+			"1 name verified before the deploy and no longer: mail.domain3.test", `the "BROKEN BY THIS RUN" lines above`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -493,7 +493,12 @@ fails the order and keeps the current certificate), and stores it atomically
 in --state-dir. Each changed certificate's
 deploy hooks then run once, and every name of the changed certificates is
 probed on its IPs and --ports, with and without SNI, to check that the new
-certificate is what clients get.
+certificate is what clients get. Around the deploys, every name of the
+inventory (or of the plan) on a server IP is probed before and after, managed
+by certplan or not: one that clients verified before and do not after is
+reported ("BROKEN BY THIS RUN") and the run exits 3. A name certplan does not
+manage (excluded, or not in the inventory) is left as served today: the
+example hooks touch only the entries of the certificates they install.
 
 Names the inventory does not cover (--include, a --plan's names) are looked
 up through --resolver when their certificate is due and preflighted like
@@ -550,8 +555,9 @@ Exit codes:
      registered (none in --state-dir for the CA): nothing was sent
   3  partial: some names dropped, some certificates failed, kept or deferred
      (--max-orders), a deploy or post hook failed (also a retired
-     certificate's), or verification found the new certificate not served;
-     with --dry-run, the preflight found names or certificates that would fail
+     certificate's), verification found the new certificate not served, or a
+     name that verified before the deploy does not after; with --dry-run, the
+     preflight found names or certificates that would fail
   4  another certplan run holds the state directory's lock`,
 		Example: `  # Plan from the zones and issue, deploying to Postfix:
   certplan issue --zones /var/named --server-ip 192.0.2.10 --hostname mail.example.com \

@@ -44,6 +44,8 @@ var (
 //	ACME_ISSUER   $WORK/acme-issuer.pem, Pebble's issuing root (for --issuer-roots and --ca-file)
 //	HTTP_LISTEN   127.0.0.2:<port Pebble validates HTTP-01 on>
 //	LAB_DNS       the lab DNS server, for --resolver
+//	TRUST         $WORK/trust.pem: the lab CA (today's certificates) and
+//	              Pebble's issuing root, for --ca-file
 func scriptLabenv(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 0 {
 		ts.Fatalf("usage: labenv")
@@ -61,6 +63,8 @@ func scriptLabenv(ts *testscript.TestScript, neg bool, args []string) {
 	work := ts.Getenv("WORK")
 	ts.Check(os.WriteFile(filepath.Join(work, "acme-roots.pem"), ca.RootsPEM, 0o644))
 	ts.Check(os.WriteFile(filepath.Join(work, "acme-issuer.pem"), ca.IssuerRootsPEM(), 0o644))
+	ts.Check(os.WriteFile(filepath.Join(work, "trust.pem"), append(append([]byte{}, l.CA.CertPEM...), ca.IssuerRootsPEM()...), 0o644))
+	ts.Setenv("TRUST", filepath.Join(work, "trust.pem"))
 	ts.Setenv("LAB_MAIL", l.Mail.Dir)
 	ts.Setenv("LAB_PORTS", l.Mail.PortsFlag())
 	ts.Setenv("ACME_DIR", ca.DirectoryURL)

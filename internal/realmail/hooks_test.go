@@ -134,6 +134,22 @@ func TestPostfixHookDeploy(t *testing.T) {
 	sni := deployment{id: "domain2", cert: issue(t, "mail.domain2.test", "smtp.domain2.test", "*.domain3.test"),
 		names: []string{"mail.domain2.test", "smtp.domain2.test", "*.domain3.test"}}
 
+	// An SNI table entry of a name certplan does not manage (an admin's)
+	// stays through every deploy (issue 13, item 6).
+	adminFile := filepath.Join(p.Dir, "admin-domain5.pem")
+	if err := os.WriteFile(adminFile, issue(t, "mail.domain5.test").CombinedPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	adminLine := "mail.domain5.test " + adminFile + "\n"
+	if err := os.WriteFile(mapSrc, []byte(adminLine), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if b, _ := os.ReadFile(mapSrc); !strings.Contains(string(b), adminLine) {
+			t.Errorf("the admin's SNI table entry is gone:\n%s", b)
+		}
+	}()
+
 	// First deployment, before main.cf names the hook's files: the hook
 	// says so, and the old certificate is still served.
 	out := mustHook(t, "postfix.sh", def, env)
@@ -400,6 +416,30 @@ func TestEximHookFiles(t *testing.T) {
 	def := deployment{id: "main", cert: issue(t, "server.main-domain.test"), names: []string{"server.main-domain.test"}, defaultIPs: []string{"127.0.0.2", "127.0.0.3"}}
 	sni := deployment{id: "domain2", cert: issue(t, "mail.domain2.test", "smtp.domain2.test", "*.domain3.test"),
 		names: []string{"mail.domain2.test", "smtp.domain2.test", "*.domain3.test"}}
+	// SNI files of names certplan does not manage (cPanel's, an admin's)
+	// stay through every deploy and retirement (issue 13, item 6).
+	unmanaged := map[string]string{"sni/mail.domain3.test.pem": "", "sni/mail.broken-dns.test.pem": "../admin.pem"}
+	if err := os.MkdirAll(filepath.Join(dir, "sni"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for f, target := range unmanaged {
+		var err error
+		if target == "" {
+			err = os.WriteFile(filepath.Join(dir, f), []byte("admin's"), 0o640)
+		} else {
+			err = os.Symlink(target, filepath.Join(dir, f))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() {
+		for f := range unmanaged {
+			if _, err := os.Lstat(filepath.Join(dir, f)); err != nil {
+				t.Errorf("%s, not certplan's, is gone: %v", f, err)
+			}
+		}
+	}()
 	mustHook(t, "exim.sh", def, env)
 	mustHook(t, "exim.sh", sni, env)
 	want := map[string][]byte{
