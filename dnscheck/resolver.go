@@ -637,6 +637,13 @@ func withLender(ctx context.Context, l workerLender) context.Context {
 
 // exchangeUDP sends one try on a socket of its own and reads the reply. The
 // caller holds a MaxInFlight slot, which this gives back.
+//
+// It is one loop of about 90 lines on purpose: it runs once per query (the
+// inventory's hot path, see bench/README.md), and its steps share the try's
+// state (the slot, the lender, three deadlines, the socket), which split
+// functions would pass around or allocate: the loop sets the next deadline,
+// reads, and on a timeout either ends the try, or gives the slot back to
+// wait out a query presumed lost.
 func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtype uint16, whole bool) reply {
 	slot := true
 	var lender workerLender
