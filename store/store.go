@@ -8,6 +8,7 @@
 //	<dir>/                          0700
 //	  lock                          flock(2): one writer at a time
 //	  plan.json                     the applied plan (model.Plan)
+//	  settings.json                 0600 the settings that shaped it, for renew ([Store.LoadSettings])
 //	  accounts/<ca>/                0700, <ca> from the directory URL (no network: accountDir)
 //	    key.pem                     0600 account key
 //	    account.json                registration (email, URI)
