@@ -126,7 +126,6 @@ func (o *applyOptions) recallArgs(g *globals, prev store.Settings, args []string
 // argumentsKey keeps the domains given as arguments; no flag has its name.
 const argumentsKey = "arguments"
 
-
 // loadSettings reads the remembered settings; none when the state
 // directory is new, unsafe (opening it for the run reports that) or holds
 // none yet.
