@@ -94,7 +94,21 @@ func Detect(root string) *Server {
 		s.Hooks = append(s.Hooks, "dovecot.sh")
 	}
 	s.Ports = sortPorts(ports)
+	for sw, l := range s.Listen {
+		s.Listen[sw] = uniq(l)
+	}
 	return s
+}
+
+// uniq keeps the first of each string, in order.
+func uniq(l []string) []string {
+	var out []string
+	for _, s := range l {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // exists reports whether rel exists under root.

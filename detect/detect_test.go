@@ -25,7 +25,7 @@ func TestDetect(t *testing.T) {
 			root: "testdata/postfix-dovecot/root", software: []string{Postfix, Dovecot}, sources: []string{"postfix"},
 			ports: []string{"25", "587", "465", "993", "143", "110", "995", "smtp:2525"},
 			listen: map[string][]string{
-				Postfix: {"203.0.113.10", "[::1]", "203.0.113.10"},
+				Postfix: {"203.0.113.10", "[::1]"},
 				Dovecot: {"*", "::"},
 			},
 			hooks: []string{"postfix.sh", "dovecot.sh"},
