@@ -40,8 +40,11 @@ func TestLab(t *testing.T) {
 		"2 certificates: 2 issued; verified 428 of 428 name/endpoint pairs",
 		"== 5. renew",
 		"reissued default-127.0.0.2 (names changed: 2 added, 0 removed)",
-		"== 6. renew again: nothing is due, so nothing is printed\n$ certplan renew",
-		"== 7. check",
+		"== 6. init",
+		"Found: directadmin.",
+		"== 7. renew again, as cron does, with init's config and no flags",
+		"$ certplan --config ",
+		"== 8. check",
 		"CERTPLAN OK - 2 certificates",
 	} {
 		if !strings.Contains(got, want) {
@@ -50,16 +53,16 @@ func TestLab(t *testing.T) {
 	}
 	// The new client's names are served to clients without SNI, and the
 	// second renew printed nothing.
-	if i := strings.Index(got, "== 6. renew again"); i < 0 || !strings.Contains(got[i:], "(no output)\n[exit 0]") {
+	if i := strings.Index(got, "== 7. renew again"); i < 0 || !strings.Contains(got[i:], "(no output)\n[exit 0]") {
 		t.Errorf("the second renew was not quiet")
 	}
 	// inventory, probe and plan exit 3 (broken-dns.test fails, names do not
-	// verify today); issue, both renews and check exit 0.
+	// verify today); issue, both renews, init and check exit 0.
 	if n := strings.Count(got, "[exit 3]"); n != 3 {
 		t.Errorf("%d stages exited 3, want 3", n)
 	}
-	if n := strings.Count(got, "[exit 0]"); n != 4 {
-		t.Errorf("%d stages exited 0, want 4", n)
+	if n := strings.Count(got, "[exit 0]"); n != 5 {
+		t.Errorf("%d stages exited 0, want 5", n)
 	}
 	if t.Failed() {
 		t.Logf("stdout:\n%s\nstderr:\n%s", got, errw.String())
