@@ -198,7 +198,7 @@ func (o *initOptions) askEmail(g *globals) error {
 		return checkEmail(o.email)
 	}
 	f, ok := g.Stdin.(*os.File)
-	if fi, err := os.Stdin.Stat(); !ok || f != os.Stdin || err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+	if !ok || !isTerminal(f) {
 		if o.dryRun {
 			return nil
 		}
@@ -215,6 +215,13 @@ func (o *initOptions) askEmail(g *globals) error {
 		return usageError("no contact address given")
 	}
 	return checkEmail(o.email)
+}
+
+// isTerminal reports whether f is a character device, as a terminal is
+// (so is /dev/null: it reads as an empty address, a usage error).
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 func checkEmail(s string) error {
