@@ -376,7 +376,10 @@ func (o *initOptions) summary(w io.Writer, p *initPlan) {
 	if o.dryRun {
 		verb = "would write"
 	}
-	fmt.Fprintf(w, "\nFound: %s.\n", describe(p.srv))
+	if o.dryRun {
+		fmt.Fprintln(w) // after the config
+	}
+	fmt.Fprintf(w, "Found: %s.\n", describe(p.srv))
 	fmt.Fprintf(w, "Server IPs: %s (%s).\n", orNone(addrStrings(p.ips)), p.ipNote)
 	fmt.Fprintf(w, "certplan init %s %s", verb, p.conf)
 	if len(p.hooks) > 0 {
