@@ -9,6 +9,7 @@
 //	  lock                          flock(2): one writer at a time
 //	  plan.json                     the applied plan (model.Plan)
 //	  domains.json                  hosted domains whose lookups fail, since when (FailingDomain)
+//	  settings.json                 0600 the settings that shaped it, for renew ([Store.LoadSettings])
 //	  accounts/<ca>/                0700, <ca> from the directory URL (no network: accountDir)
 //	    key.pem                     0600 account key
 //	    account.json                registration (email, URI)

@@ -101,7 +101,11 @@ func (p *pipeline) certplan(title string, args ...string) int {
 	code := cli.Run(p.ctx, args, strings.NewReader(""), &out, &errw, os.Getenv)
 	full := ""
 	if p.keep {
-		full = p.path(fmt.Sprintf("out/%02d-%s.txt", p.step, args[0]))
+		cmd := args[0]
+		if cmd == "--config" && len(args) > 2 {
+			cmd = args[2]
+		}
+		full = p.path(fmt.Sprintf("out/%02d-%s.txt", p.step, cmd))
 		os.MkdirAll(filepath.Dir(full), 0o755)
 		os.WriteFile(full, append(out.Bytes(), errw.Bytes()...), 0o644)
 	}
@@ -192,7 +196,16 @@ func (p *pipeline) run() error {
 		return err
 	}
 	p.certplan("renew (from cron): the new domain's names join a certificate with room, ordered with ARI's replaces", p.applyArgs("renew", "--no-jitter")...)
-	if code := p.certplan("renew again: nothing is due, so nothing is printed", p.applyArgs("renew", "--no-jitter")...); code != cli.ExitOK {
+	root, err := l.WriteServerRoot()
+	if err != nil {
+		return err
+	}
+	p.certplan("init: detect the server from its own files (a panel's, under "+root+"), write its config",
+		"init", "--root", root, "--server-ip", lab.IP1, "--server-ip", lab.IP2, "--ca", l.ACME.DirectoryURL,
+		"--email", "postmaster@main-domain.test", "--agree-tos", "--state-dir", p.path("state"))
+	conf := filepath.Join(root, "etc", "certplan", "certplan.yaml")
+	if code := p.certplan("renew again, as cron does, with init's config and no flags: the rest is remembered, nothing is due, so nothing is printed",
+		"--config", conf, "renew"); code != cli.ExitOK {
 		return fmt.Errorf("the second renew exited %d, want 0", code)
 	}
 	p.certplan("check (monitoring): days to expiry, renewals, every name with and without SNI, domains whose DNS fails",

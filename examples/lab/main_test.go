@@ -47,8 +47,11 @@ func TestLab(t *testing.T) {
 		"2 certificates: 2 issued; verified 428 of 428 name/endpoint pairs",
 		"== 5. renew",
 		"reissued default-127.0.0.2 (names changed: 2 added, 0 removed)",
-		"== 6. renew again: nothing is due, so nothing is printed\n$ certplan renew",
-		"== 7. check",
+		"== 6. init",
+		"Found: directadmin.",
+		"== 7. renew again, as cron does, with init's config and no flags",
+		"$ certplan --config ",
+		"== 8. check",
 		// Every name is served; the one warning is the zone whose
 		// server fails, since the issue run (with how long).
 		"CERTPLAN WARNING - broken-dns.test: DNS lookups failing for ",
@@ -74,17 +77,17 @@ func TestLab(t *testing.T) {
 	}
 	// The new client's names are served to clients without SNI, and the
 	// second renew printed nothing.
-	if i := strings.Index(got, "== 6. renew again"); i < 0 || !strings.Contains(got[i:], "(no output)\n[exit 0]") {
+	if i := strings.Index(got, "== 7. renew again"); i < 0 || !strings.Contains(got[i:], "(no output)\n[exit 0]") {
 		t.Errorf("the second renew was not quiet")
 	}
 	// inventory, probe and plan exit 3 (broken-dns.test fails, names do not
-	// verify today); issue and both renews exit 0; check warns (exit 1)
-	// about broken-dns.test.
+	// verify today); issue, both renews and init exit 0; check warns
+	// (exit 1) about broken-dns.test.
 	if n := strings.Count(got, "[exit 3]"); n != 3 {
 		t.Errorf("%d stages exited 3, want 3", n)
 	}
-	if n := strings.Count(got, "[exit 0]"); n != 3 {
-		t.Errorf("%d stages exited 0, want 3", n)
+	if n := strings.Count(got, "[exit 0]"); n != 4 {
+		t.Errorf("%d stages exited 0, want 4", n)
 	}
 	if n := strings.Count(got, "[exit 1]"); n != 1 {
 		t.Errorf("%d stages exited 1, want 1 (check's WARNING)", n)

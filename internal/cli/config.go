@@ -120,6 +120,7 @@ func applyConfig(cmd *cobra.Command, g *globals, args []string) error {
 			}
 		}
 		f.Changed = false // the command line still counts as "not set" for commands that ask
+		markFromConfig(f) // but issue and renew tell it from a remembered setting
 	}
 	if len(errs) == 0 {
 		return nil

@@ -154,7 +154,7 @@ var configExamples = map[string][]string{
 }
 
 // Keys not worth a line in a config file.
-var configSkip = map[string]bool{"help": true, "config": true, "output": true, "force": true, "dry-run": true, "part": true, "check": true, "reason": true, "no-reissue": true}
+var configSkip = map[string]bool{"help": true, "config": true, "output": true, "force": true, "dry-run": true, "part": true, "check": true, "reason": true, "no-reissue": true, "include-private": true}
 
 func exampleConfig(root *cobra.Command) []byte {
 	type entry struct {
@@ -186,8 +186,10 @@ func exampleConfig(root *cobra.Command) []byte {
 		}
 		c.PersistentFlags().VisitAll(add)
 		c.LocalNonPersistentFlags().VisitAll(add)
+		// init writes a config rather than reading one: its flags are
+		// issue's and inventory's, or one-time (--include-private).
 		for _, s := range c.Commands() {
-			if !s.Hidden && s.Name() != "config" && s.Name() != "help" && s.Name() != "completion" {
+			if !s.Hidden && s.Name() != "config" && s.Name() != "init" && s.Name() != "help" && s.Name() != "completion" {
 				visit(s, strings.TrimSpace(path+" "+s.Name()))
 			}
 		}

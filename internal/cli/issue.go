@@ -71,6 +71,8 @@ type applyOptions struct {
 	verifyWait   time.Duration
 
 	liveDir, keyGroup string
+
+	settings store.Settings // what to keep for renew once the plan is applied (recall)
 }
 
 func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
@@ -430,6 +432,9 @@ func runApply(ctx context.Context, g *globals, o *applyOptions, args []string, m
 // Connect) and maps its outcome to an exit code.
 func runOptions(ctx context.Context, g *globals, o *applyOptions, ao apply.Options, mode apply.Mode, conn *caConn) (*apply.Report, error) {
 	rep, err := apply.Run(ctx, ao)
+	if rep != nil {
+		o.keepSettings(g, ao.Store)
+	}
 	var pe *apply.PlanError
 	if errors.As(err, &pe) {
 		return nil, withHint(err, "nothing was ordered or deployed; this certplan never plans a certificate without names: plan again (certplan plan --previous with the plan in use) and apply the new plan")
@@ -590,6 +595,10 @@ Exit codes:
     --issuer-roots pebble-root.pem --agree-tos`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.checkFormat("text", "json"); err != nil {
+				return err
+			}
+			args, err := o.recall(cmd, g, args)
+			if err != nil {
 				return err
 			}
 			rep, err := runApply(cmd.Context(), g, &o.applyOptions, args, apply.ModeIssue, func(ao *apply.Options) { ao.Force = o.force })

@@ -95,6 +95,10 @@ Exit codes:
 			if err := g.checkFormat("text", "json"); err != nil {
 				return err
 			}
+			args, err := o.recall(cmd, g, args)
+			if err != nil {
+				return err
+			}
 			if o.jitter < 0 {
 				return usageError("--jitter %s: must not be negative", o.jitter)
 			}

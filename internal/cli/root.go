@@ -99,6 +99,7 @@ type globals struct {
 
 // commands lists the subcommand constructors, in help order.
 var commands = []func(*globals) *cobra.Command{
+	newInitCmd,
 	newInventoryCmd,
 	newProbeCmd,
 	newPlanCmd,
