@@ -115,9 +115,30 @@ func (r *runner) guardScope() probe.Scope {
 }
 
 // regressions probes g's scope again and lists what verified before and
-// does not now, sorted by name, IP, port, with SNI first.
+// does not now, sorted by name, IP, port, with SNI first. What looks broken
+// is probed once more, alone: a handshake that timed out on a loaded server
+// (or while it reloaded) is no evidence that the deploy broke a name, and
+// only what fails twice is reported.
 func (r *runner) regressions(ctx context.Context, g *guard) []Regression {
-	rep := r.o.Verify.Prober.Run(ctx, g.scope, nil)
+	out := r.compare(r.o.Verify.Prober.Run(ctx, g.scope, nil), g)
+	if len(out) == 0 || ctx.Err() != nil {
+		return out
+	}
+	again := probe.Scope{Hostname: g.scope.Hostname}
+	seen := map[string]bool{}
+	for _, x := range out {
+		k := fmt.Sprintf("%s|%s|%d", x.Name, x.IP, x.Port)
+		if !seen[k] {
+			seen[k] = true
+			again.Names = append(again.Names, probe.NameAt{Name: x.Name, Service: probe.Service{IP: x.IP, Port: x.Port, Protocol: x.Protocol}})
+		}
+	}
+	return r.compare(r.o.Verify.Prober.Run(ctx, again, nil), g)
+}
+
+// compare lists the pairs of rep that verified in g's probe before the
+// deploys and do not in rep.
+func (r *runner) compare(rep *model.ProbeReport, g *guard) []Regression {
 	fresh := r.freshServed(rep.Endpoints)
 	var out []Regression
 	for _, c := range rep.Coverage {
