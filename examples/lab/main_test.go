@@ -14,7 +14,8 @@ func TestLab(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the lab runs every stage: skipped in -short")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// About 20 s on a quiet machine; minutes when the machine is shared.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var out, errw bytes.Buffer
 	err := run(ctx, labOptions{dir: t.TempDir(), randomPorts: true}, &out, &errw)
