@@ -14,8 +14,9 @@ func TestLab(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the lab runs every stage: skipped in -short")
 	}
-	// About 20 s on a quiet machine; minutes when the machine is shared.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	// About 20 s on a quiet machine, minutes when the machine is shared;
+	// within go test's 10 minutes a package.
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	var out, errw bytes.Buffer
 	err := run(ctx, labOptions{dir: t.TempDir(), randomPorts: true}, &out, &errw)
