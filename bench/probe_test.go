@@ -19,8 +19,14 @@ func checkProbe(t *testing.T, cfg config, res *Results) {
 		t.Fatal("dead hosts: not run")
 	}
 	for _, d := range res.TLS.Dead {
-		if d.Endpoints != cfg.DeadProbes || d.Dead != cfg.DeadProbes/10 || d.TimedOut != d.Dead || d.LiveErrors != 0 {
+		// Every dead host times out. A live one may too when the machine
+		// is shared (handshakes over the 1 s timeout: seen at load 25),
+		// which says nothing of the probe; one that errors otherwise does.
+		if d.Endpoints != cfg.DeadProbes || d.Dead != cfg.DeadProbes/10 || d.TimedOut < d.Dead || d.LiveErrors != 0 {
 			t.Errorf("dead hosts: %+v, want %d endpoints, a tenth timing out, no live errors", d, cfg.DeadProbes)
+		}
+		if d.TimedOut > d.Dead {
+			t.Logf("dead hosts: %d live endpoints timed out too (a loaded machine)", d.TimedOut-d.Dead)
 		}
 		// In parallel, not in series; the exact bound is for quiet machines.
 		if d.Elapsed >= d.InSeries/2 {
