@@ -119,6 +119,7 @@ func (p *planner) build() {
 		pk := &packer{p: p, limit: p.limit, ips: grp.ips, byKey: byKey, buckets: make([][]*bcert, p.limit+1)}
 		if p.pol.Repack || defs[g] == nil && len(snis[g]) == 0 {
 			p.fillFresh(grp, pk)
+			p.continueSNI(g, pk.certs, snis[g])
 		} else {
 			p.fillContinued(g, defs[g], snis[g], pk, placed)
 		}
@@ -165,6 +166,39 @@ func (p *planner) fillFresh(grp *ipGroup, pk *packer) {
 		}
 		pk.place(kr, cis[i:j:j])
 		i = j
+	}
+}
+
+// continueSNI has the SNI certificates of a repacked group g continue
+// its previous ones (prevSNI): each, in order, the one it shares most
+// names with, not yet taken. Their IDs are then kept, and repacking again
+// what was repacked orders nothing.
+func (p *planner) continueSNI(g int, certs []*bcert, prevSNI []*model.PlannedCert) {
+	if len(prevSNI) == 0 {
+		return
+	}
+	owner := map[int]int{} // cand index → index in prevSNI
+	for k, pc := range prevSNI {
+		for _, pn := range p.prevCands[pc] {
+			if p.in(pn, g) {
+				owner[int(pn.ci)] = k
+			}
+		}
+	}
+	taken := make([]bool, len(prevSNI))
+	for _, c := range certs {
+		shared := map[int]int{}
+		best := -1
+		for _, ci := range c.names {
+			if k, ok := owner[ci]; ok && !taken[k] {
+				if shared[k]++; best < 0 || shared[k] > shared[best] || shared[k] == shared[best] && k < best {
+					best = k
+				}
+			}
+		}
+		if best >= 0 {
+			c.prev, taken[best] = prevSNI[best], true
+		}
 	}
 }
 
@@ -476,6 +510,10 @@ func (p *planner) warnCapped(grp *ipGroup, left []uint64, capped map[int32]bool)
 		ips = append(ips, p.ips[i])
 	}
 	for _, kr := range slices.Sorted(maps.Keys(count)) {
-		p.warn(model.WarnSNIOnly, p.keyByRank[kr], "%d names of %s only SNI clients will verify on %s: its share of the default certificate is capped at %d names (--max-names-per-domain) so that every domain's MX targets come first; they go on SNI certificates, counted in the budget", count[kr], p.keyByRank[kr], strings.Join(ips, ", "), p.domainCap())
+		what := "names"
+		if count[kr] == 1 {
+			what = "name"
+		}
+		p.warn(model.WarnSNIOnly, p.keyByRank[kr], "%s has %d %s on SNI certificates only on %s, which clients without SNI do not get: its share of the default certificate is capped at %d (--max-names-per-domain) so that every domain's MX targets come first; its SNI certificates are counted in the budget", p.keyByRank[kr], count[kr], what, strings.Join(ips, ", "), p.domainCap())
 	}
 }

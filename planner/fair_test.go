@@ -96,7 +96,7 @@ func TestFairDefault(t *testing.T) {
 			t.Errorf("budget: big.test %d orders, want 3", dc.Orders)
 		}
 	}
-	if !hasWarning(p, model.WarnSNIOnly, "big.test", "110") {
+	if !hasWarning(p, model.WarnSNIOnly, "big.test", "has 110 names on SNI certificates only") {
 		t.Errorf("no sni-only warning naming big.test and its 110 names: %+v", p.Warnings)
 	}
 }
@@ -131,7 +131,7 @@ func TestFairCapExemptions(t *testing.T) {
 	if !slices.Equal(p.SNIOnly, []string{"mx3.c.test"}) {
 		t.Errorf("sni_only %v, want [mx3.c.test]; default %v", p.SNIOnly, def.Names)
 	}
-	if !hasWarning(p, model.WarnSNIOnly, "c.test", "capped at 2") {
+	if !hasWarning(p, model.WarnSNIOnly, "c.test", "has 1 name on SNI certificates only on 127.0.0.2, which clients without SNI do not get: its share of the default certificate is capped at 2") {
 		t.Errorf("no sni-only warning for c.test's cap: %+v", p.Warnings)
 	}
 }
@@ -157,5 +157,14 @@ func TestFairStable(t *testing.T) {
 	}
 	if countUnder(def.Names, "big.test") != 40 || !slices.Contains(def.Names, "mx.d19.test") {
 		t.Errorf("repacked default is not fair: %v", def.Names)
+	}
+	// big.test's SNI certificates continue the previous one (its ID kept).
+	if c := certByID(re, "sni-big.test"); c == nil || c.Change == "new" {
+		t.Errorf("repacked SNI certificate does not continue sni-big.test: %+v", re.Certificates)
+	}
+	// Repacking a repacked plan (--repack in renew's config) orders nothing.
+	again := mustPlan(t, inv, nil, Policy{Repack: true}, re)
+	if ids := changed(again); len(ids) != 0 || again.ID != re.ID {
+		t.Errorf("repacking again changed %v", ids)
 	}
 }
