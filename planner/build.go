@@ -124,6 +124,9 @@ func (p *planner) build() {
 			p.fillContinued(g, defs[g], snis[g], pk, placed)
 		}
 		p.finishGroup(grp, pk)
+		if !p.pol.Repack && grp.overflow > 0 && defs[g] != nil {
+			p.warnUnfair(grp)
+		}
 	}
 	// In a deterministic order: groups by first IP, default first, then SNI
 	// certificates in creation order.
@@ -516,4 +519,48 @@ func (p *planner) warnCapped(grp *ipGroup, left []uint64, capped map[int32]bool)
 		}
 		p.warn(model.WarnSNIOnly, p.keyByRank[kr], "%s has %d %s on SNI certificates only on %s, which clients without SNI do not get: its share of the default certificate is capped at %d (--max-names-per-domain) so that every domain's MX targets come first; its SNI certificates are counted in the budget", p.keyByRank[kr], count[kr], what, strings.Join(ips, ", "), p.domainCap())
 	}
+}
+
+// warnUnfair warns when a group continued from the previous plan is not
+// fair: MX targets of domains under the cap are SNI-only while a domain
+// holds more than the cap of the default. Names stay where they are
+// (stability) and --repack moves them; the warning says so.
+func (p *planner) warnUnfair(grp *ipGroup) {
+	held := map[int32]int{}
+	for _, ci := range grp.def.names {
+		if !p.capExempt(ci) {
+			held[p.cands[ci].krank]++
+		}
+	}
+	cap := p.domainCap()
+	top := int32(-1)
+	for kr, n := range held {
+		if n > cap && (top < 0 || n > held[top] || n == held[top] && kr < top) {
+			top = kr
+		}
+	}
+	if top < 0 {
+		return
+	}
+	mxPrio := int8(model.RolePriority[model.RoleMX])
+	var eg []string
+	n := 0
+	for _, ci := range grp.cands {
+		if c := &p.cands[ci]; c.prio <= mxPrio && !grp.has(ci) && held[c.krank] < cap {
+			if n++; len(eg) < 3 {
+				eg = append(eg, c.name)
+			}
+		}
+	}
+	if n == 0 {
+		return
+	}
+	if n > len(eg) {
+		eg = append(eg, "...")
+	}
+	var ips []string
+	for _, i := range grp.ips {
+		ips = append(ips, p.ips[i])
+	}
+	p.warn(model.WarnSNIOnly, "", "%d MX targets of other domains (%s) are on SNI certificates only on %s while %s holds %d names of its default certificate (more than --max-names-per-domain %d): names stay where the previous plan put them; plan with --repack to share the default fairly (new orders)", n, strings.Join(eg, ", "), strings.Join(ips, ", "), p.keyByRank[top], held[top], cap)
 }

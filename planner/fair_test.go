@@ -150,6 +150,10 @@ func TestFairStable(t *testing.T) {
 	if def := defaultCert(t, stay); !slices.Equal(def.Names, prevDef.Names) || def.ID != prevDef.ID {
 		t.Errorf("with a previous plan the default changed: %s %v", def.ID, def.Names)
 	}
+	if !hasWarning(stay, model.WarnSNIOnly, "", "20 MX targets of other domains (mx.d00.test, mx.d01.test, mx.d02.test, ...) are on SNI certificates only on 127.0.0.2 while big.test holds 100 names of its default certificate") ||
+		!hasWarning(stay, model.WarnSNIOnly, "", "--repack") {
+		t.Errorf("no warning that a repack would serve the other domains' MX targets: %+v", stay.Warnings)
+	}
 	re := mustPlan(t, inv, nil, Policy{Repack: true}, prev)
 	def := defaultCert(t, re)
 	if def.ID != prevDef.ID {
@@ -166,5 +170,12 @@ func TestFairStable(t *testing.T) {
 	again := mustPlan(t, inv, nil, Policy{Repack: true}, re)
 	if ids := changed(again); len(ids) != 0 || again.ID != re.ID {
 		t.Errorf("repacking again changed %v", ids)
+	}
+	if hasWarning(again, model.WarnSNIOnly, "", "--repack") {
+		t.Errorf("a fair plan warns of --repack: %+v", again.Warnings)
+	}
+	// Without --repack, a plan continuing a fair one does not warn either.
+	if p := mustPlan(t, inv, nil, Policy{}, re); hasWarning(p, model.WarnSNIOnly, "", "--repack") {
+		t.Errorf("a fair previous plan warns of --repack: %+v", p.Warnings)
 	}
 }
