@@ -412,14 +412,15 @@ func (p *planner) fairPick(keys []uint64) (took []bool, capped map[int32]bool) {
 		return took, nil
 	}
 	f := fairFill{p: p, keys: keys, took: took, cap: p.domainCap(), used: map[int32]int{}, capped: map[int32]bool{}}
-	runs := f.runs()
 	for phase := range 2 {
-		for i := 0; i < len(runs) && f.n < p.limit; {
+		// A tier is a stretch of one priority (keys are sorted); only the
+		// tiers needed to fill the default are split into runs.
+		for i := 0; i < len(keys) && f.n < p.limit; {
 			j := i + 1
-			for j < len(runs) && keys[runs[j][0]]&prioMask == keys[runs[i][0]]&prioMask {
+			for j < len(keys) && keys[j]&prioMask == keys[i]&prioMask {
 				j++
 			}
-			f.roundRobin(runs[i:j], phase == 0)
+			f.roundRobin(f.runs(i, j), phase == 0)
 			i = j
 		}
 	}
@@ -436,13 +437,13 @@ type fairFill struct {
 	capped map[int32]bool
 }
 
-// runs splits the sorted keys into runs of one priority and one client
-// domain, as [start, end) index pairs.
-func (f *fairFill) runs() [][2]int {
+// runs splits the sorted keys[i:end] into runs of one client domain, as
+// [start, end) index pairs.
+func (f *fairFill) runs(i, end int) [][2]int {
 	var runs [][2]int
-	for i := 0; i < len(f.keys); {
+	for i < end {
 		j := i + 1
-		for j < len(f.keys) && f.keys[j]>>ciBits == f.keys[i]>>ciBits {
+		for j < end && f.keys[j]>>ciBits == f.keys[i]>>ciBits {
 			j++
 		}
 		runs = append(runs, [2]int{i, j})
@@ -455,7 +456,7 @@ func (f *fairFill) runs() [][2]int {
 // until the default is full or the tier is exhausted; with capping, a
 // domain at its cap takes only exempt names.
 func (f *fairFill) roundRobin(runs [][2]int, capping bool) {
-	active := slices.Clone(runs)
+	active := runs
 	for len(active) > 0 {
 		next := active[:0]
 		for _, r := range active {
