@@ -356,7 +356,11 @@ func (p *planner) refillDefault(grp *ipGroup, def *bcert, sni []*bcert) []*bcert
 // name, a shared MX host (the MX target of several domains: it counts
 // against none of them) and an MX host pinned by DANE (TLSA records at
 // _25._tcp, RFC 7672: a sender that checks them fails on another
-// certificate) are exempt. Room left when every domain has had its share
+// certificate) are exempt. The inventory does not record whether a TLSA
+// answer was DNSSEC-validated, so any TLSA record counts; nor does it
+// record an MTA-STS policy's mode and mx lines (RFC 8461 section 3.2, only
+// the _mta-sts TXT record), so MX hosts of enforce-mode policies are not
+// yet exempt. Room left when every domain has had its share
 // goes to the names over a cap, by the same round-robin. The names that
 // do not fit go to SNI certificates packed by client domain (pack.go),
 // so a domain with hundreds of names gets SNI certificates of its own,
