@@ -179,3 +179,27 @@ func TestFairStable(t *testing.T) {
 		t.Errorf("a fair previous plan warns of --repack: %+v", p.Warnings)
 	}
 }
+
+// TestFairSharedMXSources: with the inventory's sources, a host counts as a
+// shared MX host only when several domains name it in MX records.
+func TestFairSharedMXSources(t *testing.T) {
+	ip := []string{"127.0.0.2"}
+	a, c := []string{"a.test"}, []string{"c.test"}
+	for _, tc := range []struct {
+		bRole, sniOnly string
+	}{{model.RoleMX, "mx3.c.test"}, {model.RoleSubmission, "mx3.a.test"}} {
+		hoster := nm("mx.hoster.test", []string{"a.test", "b.test"}, ip, model.RoleMX, tc.bRole)
+		hoster.Sources = []model.Source{
+			{Domain: "a.test", Role: model.RoleMX, Record: "a.test. MX 10 mx.hoster.test."},
+			{Domain: "b.test", Role: tc.bRole, Record: "b.test. some record"}}
+		inv := inventory(ip, hoster,
+			nm("mx1.a.test", a, ip, model.RoleMX), nm("mx2.a.test", a, ip, model.RoleMX),
+			nm("mx3.a.test", a, ip, model.RoleMX),
+			nm("mx1.c.test", c, ip, model.RoleMX), nm("mx2.c.test", c, ip, model.RoleMX),
+			nm("mx3.c.test", c, ip, model.RoleMX))
+		p := mustPlan(t, inv, nil, Policy{MaxNames: 6, MaxNamesPerDomain: 2}, nil)
+		if !slices.Equal(p.SNIOnly, []string{tc.sniOnly}) {
+			t.Errorf("b.test names it as %s: sni_only %v, want [%s]", tc.bRole, p.SNIOnly, tc.sniOnly)
+		}
+	}
+}
