@@ -11,7 +11,8 @@
 //
 // In short: the names that point here and that CAA allows are planned;
 // each server IP's default certificate (for clients without SNI) holds its
-// most important names up to the CA's limit, the rest go to SNI
+// most important names up to the CA's limit, shared fairly across client
+// domains (every domain's MX targets first; build.go), the rest go to SNI
 // certificates packed by client domain; IPs with the same names share
 // certificates, and identical certificates merge; with a previous plan,
 // names stay where they are, IDs are kept, and a DNS hiccup changes no
@@ -30,7 +31,7 @@
 //	join.go       matching the previous plan's names to this plan's (hash join for 10⁶ names)
 //	group.go      server IPs with identical name sets share a default; idle IPs
 //	match.go      which previous certificate each group continues
-//	build.go      filling defaults by priority, continuing previous certificates, refilling
+//	build.go      filling defaults fairly by priority, continuing previous certificates, refilling
 //	pack.go       packing SNI certificates by client domain (best fit)
 //	merge.go      merging identical certificates across groups
 //	ids.go        certificate IDs: kept, new, contested, retired

@@ -62,6 +62,15 @@ type Policy struct {
 	CAIdentifier string
 	// Limits are the CA's rate limits; zero fields take Let's Encrypt's.
 	Limits RateLimits
+	// MaxNamesPerDomain caps one client domain's names on a default
+	// certificate while other domains' names wait (see build.go); 0 or less
+	// means max(3, limit/20).
+	MaxNamesPerDomain int
+	// Repack fills every default and SNI certificate afresh, as a plan
+	// without a previous one would, instead of leaving names where the
+	// previous plan put them. IDs are still kept where a certificate
+	// continues.
+	Repack bool
 }
 
 // NameLimit returns the effective names-per-certificate limit.

@@ -124,8 +124,8 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 	if o.planFile == "" && !o.inv.given(args) && !o.appliedPlan {
 		return ao, usageError("nothing to plan: give the domains (--zones DIR, --domains FILE, --source KIND, domains as arguments, or --inventory FILE) and --server-ip, or --plan FILE")
 	}
-	if o.planFile != "" && (o.MaxNames != 0 || len(o.Include) > 0 || len(o.Exclude) > 0 || o.Hostname != "") {
-		return ao, usageError("--plan: the plan is made already; --hostname, --include, --exclude and --max-names go to \"certplan plan\"")
+	if o.planFile != "" && (o.MaxNames != 0 || o.MaxPerDomain != 0 || o.Repack || len(o.Include) > 0 || len(o.Exclude) > 0 || o.Hostname != "") {
+		return ao, usageError("--plan: the plan is made already; --hostname, --include, --exclude, --max-names, --max-names-per-domain and --repack go to \"certplan plan\"")
 	}
 	cfg, err := o.acmeConfig(g)
 	if err != nil {
@@ -486,7 +486,8 @@ func newIssueCmd(g *globals) *cobra.Command {
 		Long: `issue turns a plan into certificates. The plan is --plan FILE (from "certplan
 plan"), or is made here from the inventory (the domain sources and --server-ip,
 or --inventory FILE) against the plan applied last time in --state-dir, with
-plan's --hostname, --include, --exclude and --max-names.
+plan's --hostname, --include, --exclude, --max-names, --max-names-per-domain
+and --repack (without it, names stay where the plan applied last put them).
 
 For each planned certificate that is missing, whose names changed, or that is
 due for renewal, it runs a preflight per name (points here, CAA allows the CA

@@ -25,14 +25,18 @@ type planOptions struct {
 
 // planFlags are the planning policy flags that plan, issue and renew share.
 type planFlags struct {
-	MaxNames int
-	Include  []string
-	Exclude  []string
-	Hostname string
+	MaxNames     int
+	MaxPerDomain int
+	Repack       bool
+	Include      []string
+	Exclude      []string
+	Hostname     string
 }
 
 func (p *planFlags) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&p.MaxNames, "max-names", 0, "at most `n` names per certificate, overriding the profile's limit (for CAs other than Let's Encrypt)")
+	fs.IntVar(&p.MaxPerDomain, "max-names-per-domain", 0, "at most `n` names of one client domain on a default certificate while other domains' names wait (default max(3, limit/20); MX hosts of several domains or pinned by DANE do not count)")
+	fs.BoolVar(&p.Repack, "repack", false, "fill every certificate afresh, fairly, instead of leaving names where the previous plan put them (IDs are kept where a certificate continues)")
 	fs.StringArrayVar(&p.Include, "include", nil, "a `name` the plan must cover even if DNS does not list it (repeatable)")
 	fs.StringArrayVar(&p.Exclude, "exclude", nil, "leave out names matching `pattern`, such as autodiscover.* or *.example.test (repeatable)")
 	fs.StringVar(&p.Hostname, "hostname", "", "the server's own `name` (Postfix myhostname): must-cover, first in line for every default certificate")
@@ -49,6 +53,9 @@ func (p *planFlags) policy(inv *inventoryInput, profile string, caSet bool) (pla
 	}
 	if p.MaxNames < 0 {
 		return planner.Policy{}, usageError("--max-names %d: must be positive", p.MaxNames)
+	}
+	if p.MaxPerDomain < 0 {
+		return planner.Policy{}, usageError("--max-names-per-domain %d: must be positive", p.MaxPerDomain)
 	}
 	// Check names and patterns now, in words, before the inventory and the
 	// probe take their minutes.
@@ -75,7 +82,8 @@ func (p *planFlags) policy(inv *inventoryInput, profile string, caSet bool) (pla
 		}
 	}
 	pol := planner.Policy{ServerIPs: inv.ServerIPs, Profile: profile, MaxNames: p.MaxNames,
-		Hostname: p.Hostname, Include: p.Include, Exclude: p.Exclude}
+		Hostname: p.Hostname, Include: p.Include, Exclude: p.Exclude,
+		MaxNamesPerDomain: p.MaxPerDomain, Repack: p.Repack}
 	if caSet {
 		pol.CAIdentifier = inv.CAIdentifier
 	}
@@ -104,6 +112,13 @@ It reads a saved inventory and probe (--inventory, --probe) or runs them. With
 --previous, names stay in the certificate they are in, new names fill
 certificates with room, and unchanged certificates keep their name set and ID,
 so renewals stay inside the CA's rate-limit exemptions.
+
+A client without SNI (most MTAs) gets the IP's default certificate, so when
+not every name fits it is filled fairly: every client domain's MX targets
+before any domain's other names, then submission names, then the rest,
+round-robin across domains, one domain holding at most --max-names-per-domain
+names while others wait (an MX host of several domains, or one pinned by DANE,
+does not count). With --previous names stay where they are unless --repack.
 
 The name limit per certificate comes from the ACME profile (classic 100,
 tlsserver and shortlived 25) unless --max-names sets it. --exclude takes
