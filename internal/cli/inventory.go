@@ -104,17 +104,7 @@ Exit codes:
 			if err != nil {
 				return err
 			}
-			w, commit := g.output()
-			if g.Format == "json" {
-				b, err := model.Marshal(inv)
-				if err != nil {
-					return err
-				}
-				w.Write(b)
-			} else {
-				writeInventoryText(w, inv)
-			}
-			if err := commit(); err != nil {
+			if err := writeInventory(g, inv); err != nil {
 				return err
 			}
 			if len(inv.ServerIPs) > 0 && inv.Stats.Names > 0 && inv.Stats.NamesHere == 0 {
