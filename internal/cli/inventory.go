@@ -99,12 +99,8 @@ Exit codes:
 			}
 			p := newProgress(g.Stderr)
 			in.progress = p.update
-			inv, err := in.load(cmd.Context(), g, args)
-			p.done()
+			inv, err := loadAndWriteInventory(cmd.Context(), g, &in, args, p.done)
 			if err != nil {
-				return err
-			}
-			if err := writeInventory(g, inv); err != nil {
 				return err
 			}
 			if len(inv.ServerIPs) > 0 && inv.Stats.Names > 0 && inv.Stats.NamesHere == 0 {

@@ -3,10 +3,12 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/certplan/certplan/internal/atomicfile"
 	"github.com/certplan/certplan/model"
@@ -24,7 +26,30 @@ import (
 func writeInventoryJSON(w io.Writer, inv *model.Inventory) error {
 	shell := *inv
 	shell.Names, shell.Domains = []model.Name{}, []model.Domain{}
-	b, err := model.Marshal(&shell)
+	return writeInventoryJSONFrom(w, &shell,
+		func(put func(*model.Name) error) error {
+			for i := range inv.Names {
+				if err := put(&inv.Names[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		func(put func(*model.Domain) error) error {
+			for i := range inv.Domains {
+				if err := put(&inv.Domains[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+}
+
+// writeInventoryJSONFrom writes the inventory whose fields but Names and
+// Domains are in shell, and whose names and domains eachName and
+// eachDomain give in order (a dnscheck.Spill's).
+func writeInventoryJSONFrom(w io.Writer, shell *model.Inventory, eachName func(func(*model.Name) error) error, eachDomain func(func(*model.Domain) error) error) error {
+	b, err := model.Marshal(shell)
 	if err != nil {
 		return err
 	}
@@ -38,20 +63,10 @@ func writeInventoryJSON(w io.Writer, inv *model.Inventory) error {
 		each func(func(any) error) error
 	}{
 		{"names", func(put func(any) error) error {
-			for i := range inv.Names {
-				if err := put(&inv.Names[i]); err != nil {
-					return err
-				}
-			}
-			return nil
+			return eachName(func(n *model.Name) error { return put(n) })
 		}},
 		{"domains", func(put func(any) error) error {
-			for i := range inv.Domains {
-				if err := put(&inv.Domains[i]); err != nil {
-					return err
-				}
-			}
-			return nil
+			return eachDomain(func(d *model.Domain) error { return put(d) })
 		}},
 	} {
 		marker := []byte("\n  \"" + f.key + "\": []")
@@ -117,6 +132,42 @@ func outputFileError(path string, err error) error {
 		err = pe.Err
 	}
 	return fmt.Errorf("--output %s: %w", path, err)
+}
+
+// loadAndWriteInventory runs the inventory (or reads --inventory) and
+// writes it. JSON from DNS goes through a dnscheck.Spill next to the
+// output file, so that neither the inventory nor its document is ever
+// whole in memory; done is called when the lookups are over. The
+// inventory returned has the counts, but for JSON from DNS no Names and
+// Domains.
+func loadAndWriteInventory(ctx context.Context, g *globals, in *inventoryInput, args []string, done func()) (*model.Inventory, error) {
+	if g.Format != "json" || in.InventoryFile != "" {
+		inv, err := in.load(ctx, g, args)
+		done()
+		if err != nil {
+			return nil, err
+		}
+		return inv, writeInventory(g, inv)
+	}
+	dir := ""
+	if g.Output != "" && g.Output != "-" {
+		dir = filepath.Dir(g.Output)
+	}
+	inv, sp, err := in.loadSpilled(ctx, g, args, dir)
+	done()
+	if err != nil {
+		return nil, err
+	}
+	defer sp.Close()
+	w, commit, abort, err := g.streamOutput()
+	if err != nil {
+		return nil, err
+	}
+	defer abort()
+	if err := writeInventoryJSONFrom(w, inv, sp.EachName, sp.EachDomain); err != nil {
+		return nil, fmt.Errorf("write the inventory: %w", err)
+	}
+	return inv, commit()
 }
 
 // writeInventory writes inv in g.Format to the output, as it is encoded.
