@@ -88,8 +88,11 @@ Exit codes:
   cut -d: -f1 /etc/userdomains | certplan inventory --domains - \
     --resolver 127.0.0.1:53 --qps 500 --server-ip 203.0.113.10`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.checkFormat("text", "json"); err != nil {
+			if err := g.checkFormat("text", "json", "jsonl"); err != nil {
 				return err
+			}
+			if g.Format == "jsonl" && in.InventoryFile != "" {
+				return usageError("--format jsonl writes an inventory as its domains complete: not with --inventory (use --format json)")
 			}
 			if in.InventoryFile == "" && !in.given(args) {
 				return usageError("no domains: give domains as arguments, --domains FILE, --zones DIR or --source KIND")
@@ -302,7 +305,7 @@ func failedDomainsError(g *globals, inv *model.Inventory) error {
 		return nil
 	}
 	where := `each is listed under "failed domains" with its failing query`
-	if g.Format == "json" {
+	if g.Format == "json" || g.Format == "jsonl" {
 		where = `the failing query of each is in the domain's "error"`
 	}
 	if f == n && n > 1 {

@@ -58,6 +58,12 @@ func (in *inventoryInput) given(args []string) bool {
 // is returned with a nil error; the caller decides the exit code.
 func (in *inventoryInput) load(ctx context.Context, g *globals, args []string) (*model.Inventory, error) {
 	if in.InventoryFile != "" {
+		if inv, ok, err := readInventoryJSONL(in.InventoryFile); ok {
+			if err != nil {
+				return nil, withHint(fmt.Errorf("--inventory %w", err), "write it again with certplan inventory --format jsonl (or json)")
+			}
+			return inv, nil
+		}
 		var inv model.Inventory
 		if err := readDocument("--inventory", in.InventoryFile, model.KindInventory, &inv); err != nil {
 			return nil, err

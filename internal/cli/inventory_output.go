@@ -141,6 +141,9 @@ func outputFileError(path string, err error) error {
 // inventory returned has the counts, but for JSON from DNS no Names and
 // Domains.
 func loadAndWriteInventory(ctx context.Context, g *globals, in *inventoryInput, args []string, done func()) (*model.Inventory, error) {
+	if g.Format == "jsonl" {
+		return writeInventoryJSONL(ctx, g, in, args, done)
+	}
 	if g.Format != "json" || in.InventoryFile != "" {
 		inv, err := in.load(ctx, g, args)
 		done()
