@@ -196,7 +196,7 @@ func (r *Results) printTable(w io.Writer) {
 		fmt.Fprintf(tw, "certplan plan\t%s\t%d names over %d IPs, %d certificates, peak heap %s\n", dur(p.Elapsed), p.Names, len(mailIPs), p.Certificates, mib(p.PeakHeap))
 	}
 	for _, c := range r.CLI {
-		fmt.Fprintf(tw, "inventory command memory\t%s\tpeak RSS of `certplan inventory --format %s -o FILE`, %d domains, %s, file %s\n", mib(c.InventoryRSS), c.Format, c.Domains, dur(c.InventoryTime), mib(uint64(c.InventoryBytes)))
+		fmt.Fprintf(tw, "inventory command memory\t%s\tpeak RSS of `certplan inventory --format %s -o FILE`, %d domains, %s (cpu %s), file %s\n", mib(c.InventoryRSS), c.Format, c.Domains, dur(c.InventoryTime), dur(c.InventoryCPU), mib(uint64(c.InventoryBytes)))
 		fmt.Fprintf(tw, "  plan --inventory memory\t%s\tpeak RSS of `certplan plan --inventory FILE` (%s), %s\n", mib(c.PlanRSS), c.Format, dur(c.PlanTime))
 	}
 	tw.Flush()
