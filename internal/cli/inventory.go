@@ -71,6 +71,13 @@ others; a failing name of another zone (another provider's MX or SRV target)
 is an error of that name, and a failing TLSA lookup is the name's
 "tlsa_error": neither fails the domain.
 
+--format json writes the inventory document (sorted; one entry per name with
+all its domains) to -o FILE as it is encoded, the results kept in a temporary
+file next to FILE meanwhile, so memory stays small for large hosts. --format
+jsonl writes JSON Lines instead, a line per domain as it completes (first a
+header line, last an "end" line with the counts); every --inventory reads
+either.
+
 Exit codes:
   0  every domain was looked up
   1  could not run (bad input file, no resolver, interrupted)
