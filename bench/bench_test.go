@@ -15,6 +15,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(childMain())
 	}
+	if os.Getenv(cliEnv) != "" {
+		os.Exit(cliMain())
+	}
 	os.Exit(m.Run())
 }
 
@@ -80,6 +83,20 @@ func TestSmall(t *testing.T) {
 	checkProbe(t, cfg, res)
 	checkPlan(t, cfg, res)
 	t.Run("unbound", func(t *testing.T) { checkUnbound(t, cfg, res) })
+	checkCLI(t, cfg, res)
+}
+
+// checkCLI checks the cli stage: both formats measured, the JSON
+// document byte for byte model.Marshal's.
+func checkCLI(t *testing.T, cfg config, res *Results) {
+	if len(res.CLI) != len(cliFormats) {
+		t.Fatalf("cli: %d runs, want %d", len(res.CLI), len(cliFormats))
+	}
+	for _, c := range res.CLI {
+		if c.Domains != cfg.Domains || c.InventoryRSS == 0 || c.PlanRSS == 0 || c.InventoryBytes == 0 || (c.Format == "json" && !c.Marshalled) {
+			t.Errorf("cli: %+v, want peak RSS measured and the JSON as model.Marshal writes it", c)
+		}
+	}
 }
 
 // checkUnbound checks the resolver stage: every domain inventoried

@@ -38,6 +38,7 @@ type Results struct {
 	DNS        DNSResults     `json:"dns"`
 	TLS        TLSResults     `json:"tls"`
 	Plan       []PlanResult   `json:"plan,omitempty"`
+	CLI        []CLIResult    `json:"cli,omitempty"`
 	Targets    []Target       `json:"targets"`
 	Notes      []string       `json:"notes,omitempty"`
 }
@@ -246,6 +247,7 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*Results, error) 
 		{"tls", st.probeStages},
 		{"plan", st.planStages},
 		{"unbound", st.unboundStages},
+		{"cli", st.cliStages},
 	} {
 		if cfg.Only != nil && !cfg.Only[stage.name] {
 			continue

@@ -26,6 +26,9 @@ func main() {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(childMain())
 	}
+	if os.Getenv(cliEnv) != "" {
+		os.Exit(cliMain())
+	}
 	var cfg config
 	small := flag.Bool("small", false, "a run of seconds: 1,000 domains, 200 probes, 10,000 names")
 	flag.StringVar(&cfg.Out, "out", "", "write the results as JSON to `file`")
@@ -34,7 +37,7 @@ func main() {
 	flag.IntVar(&cfg.Probes, "probes", 0, "handshakes to probe (default 10,000; 200 with --small)")
 	flag.IntVar(&cfg.Concurrency, "concurrency", 64, "queries in flight and handshakes at once, for certplan and the ceilings alike")
 	flag.IntVar(&cfg.DNSSockets, "dns-sockets", 4, "UDP sockets of the DNS responder (SO_REUSEPORT)")
-	only := flag.String("only", "dns,tls,plan", "stages to run, comma-separated: dns (ceiling, inventory, dropped queries), tls (ceiling, probe, dead hosts), plan")
+	only := flag.String("only", "dns,tls,plan,cli", "stages to run, comma-separated: dns (ceiling, inventory, dropped queries), tls (ceiling, probe, dead hosts), plan, cli (certplan inventory and plan --inventory as commands: peak RSS), unbound")
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "seed of the synthetic world")
 	flag.BoolVar(&cfg.Transport, "transport", false, "in the dns stage, also measure dnscheck's Resolver alone on the ceiling's questions (no per-domain work), after each ceiling run")
 	flag.Parse()

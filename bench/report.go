@@ -40,6 +40,16 @@ func (r *Results) judge() {
 		x := r.Plan[1].Elapsed.Seconds() / r.Plan[0].Elapsed.Seconds()
 		add(fmt.Sprintf("plan %d names ÷ plan %d names (time)", r.Plan[1].Names, r.Plan[0].Names), x, "<= 15", x <= 15)
 	}
+	for _, c := range r.CLI {
+		// Issue 14's memory target, for 100,000 domains (2.5 GiB for 1,000,000).
+		limit, want := float64(300), "<= 300"
+		if c.Domains > 100_000 {
+			limit, want = 2560, "<= 2560"
+		}
+		x, y := float64(c.InventoryRSS)/(1<<20), float64(c.PlanRSS)/(1<<20)
+		add(fmt.Sprintf("certplan inventory --format %s peak RSS, MiB (%d domains; issue 14)", c.Format, c.Domains), x, want, x <= limit)
+		add(fmt.Sprintf("certplan plan --inventory FILE (%s) peak RSS, MiB (issue 14)", c.Format), y, want, y <= limit)
+	}
 	for _, d := range r.TLS.Dead {
 		add(fmt.Sprintf("dead hosts, %d at once: time ÷ bound", d.Concurrency), d.Elapsed.Seconds()/d.Bound.Seconds(), "<= 1", d.WithinBound)
 	}
@@ -184,6 +194,10 @@ func (r *Results) printTable(w io.Writer) {
 	}
 	for _, p := range r.Plan {
 		fmt.Fprintf(tw, "certplan plan\t%s\t%d names over %d IPs, %d certificates, peak heap %s\n", dur(p.Elapsed), p.Names, len(mailIPs), p.Certificates, mib(p.PeakHeap))
+	}
+	for _, c := range r.CLI {
+		fmt.Fprintf(tw, "inventory command memory\t%s\tpeak RSS of `certplan inventory --format %s -o FILE`, %d domains, %s (cpu %s), file %s\n", mib(c.InventoryRSS), c.Format, c.Domains, dur(c.InventoryTime), dur(c.InventoryCPU), mib(uint64(c.InventoryBytes)))
+		fmt.Fprintf(tw, "  plan --inventory memory\t%s\tpeak RSS of `certplan plan --inventory FILE` (%s), %s\n", mib(c.PlanRSS), c.Format, dur(c.PlanTime))
 	}
 	tw.Flush()
 	if len(r.Targets) > 0 {

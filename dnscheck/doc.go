@@ -92,6 +92,10 @@
 // # Files
 //
 //   - inventory.go: the inventory of a domain, its names and the run;
+//     the Collector, which merges the results in memory;
+//   - spill.go: the Spill, which merges them as the Collector does but
+//     holds only an index, the results in a temporary file (the
+//     inventory command's JSON of a large host);
 //   - querier.go: the Querier interface, and the Resolver's;
 //   - lookup.go: a lookup with CNAME chains followed, [QueryError];
 //   - caa.go: CAA climbing and evaluation (RFC 8659, RFC 8657);

@@ -9,6 +9,13 @@ import (
 // ReadFile decodes the document at path into v (a *Inventory, *ProbeReport or
 // *Plan) and checks its kind and version. want is the expected Kind* value.
 func ReadFile(path, want string, v any) error {
+	if inv, ok := v.(*Inventory); ok && want == KindInventory {
+		var streamed Inventory
+		if readInventory(path, &streamed) {
+			*inv = streamed
+			return nil
+		}
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -17,14 +24,8 @@ func ReadFile(path, want string, v any) error {
 	if err := json.Unmarshal(b, &h); err != nil {
 		return fmt.Errorf("%s: not a certplan document: %w", path, err)
 	}
-	if h.Kind != want {
-		if h.Kind == "" {
-			return fmt.Errorf("%s: not a certplan document (no \"kind\"); want %s", path, want)
-		}
-		return fmt.Errorf("%s: is a %s document, want %s", path, h.Kind, want)
-	}
-	if h.Version > Version {
-		return fmt.Errorf("%s: %s version %d is newer than this certplan understands (%d)", path, h.Kind, h.Version, Version)
+	if err := checkHeader(path, want, h); err != nil {
+		return err
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("%s: %w", path, err)

@@ -53,3 +53,62 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// File is a file being written to replace another atomically, for data
+// too large to hold in memory first: Write to it, then Commit (or Abort).
+type File struct {
+	*os.File
+	path string
+	done bool
+}
+
+// Create starts the replacement of path: a temporary file in its
+// directory, with mode perm.
+func Create(path string, perm os.FileMode) (*File, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return &File{File: f, path: path}, nil
+}
+
+// Commit syncs the file and renames it over the path given to Create;
+// on an error the temporary file is removed and the path left as it was.
+func (f *File) Commit() (err error) {
+	if f.done {
+		return fmt.Errorf("%s: already committed or aborted", f.path)
+	}
+	f.done = true
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	if err = f.Sync(); err != nil {
+		f.File.Close()
+		return err
+	}
+	if err = f.File.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, f.path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(f.path))
+}
+
+// Abort removes the temporary file; after Commit it does nothing.
+func (f *File) Abort() {
+	if f.done {
+		return
+	}
+	f.done = true
+	f.File.Close()
+	os.Remove(f.Name())
+}

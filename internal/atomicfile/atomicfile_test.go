@@ -54,3 +54,38 @@ func TestWriteFileFailureKeepsOld(t *testing.T) {
 		t.Errorf("dir has %d entries after failures, want 2 (no temporary files left)", len(ents))
 	}
 }
+
+// Create's file replaces the target only on Commit; Abort leaves the old
+// file and no temporary one.
+func TestCreateCommitAbort(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out.json")
+	os.WriteFile(path, []byte("old"), 0o600)
+	f, err := Create(path, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("half")
+	f.Abort()
+	if b, _ := os.ReadFile(path); string(b) != "old" {
+		t.Errorf("after Abort: %q, want the old file", b)
+	}
+	f, err = Create(path, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("new")
+	if b, _ := os.ReadFile(path); string(b) != "old" {
+		t.Errorf("before Commit: %q, want the old file", b)
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	f.Abort() // after Commit: nothing
+	b, _ := os.ReadFile(path)
+	fi, _ := os.Stat(path)
+	ents, _ := os.ReadDir(dir)
+	if string(b) != "new" || fi.Mode().Perm() != 0o644 || len(ents) != 1 {
+		t.Errorf("after Commit: %q, mode %v, %d files in the directory; want \"new\", 0644, 1", b, fi.Mode().Perm(), len(ents))
+	}
+}

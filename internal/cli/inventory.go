@@ -71,6 +71,13 @@ others; a failing name of another zone (another provider's MX or SRV target)
 is an error of that name, and a failing TLSA lookup is the name's
 "tlsa_error": neither fails the domain.
 
+--format json writes the inventory document (sorted; one entry per name with
+all its domains) to -o FILE as it is encoded, the results kept in a temporary
+file next to FILE meanwhile, so memory stays small for large hosts. --format
+jsonl writes JSON Lines instead, a line per domain as it completes (first a
+header line, last an "end" line with the counts); every --inventory reads
+either.
+
 Exit codes:
   0  every domain was looked up
   1  could not run (bad input file, no resolver, interrupted)
@@ -88,8 +95,11 @@ Exit codes:
   cut -d: -f1 /etc/userdomains | certplan inventory --domains - \
     --resolver 127.0.0.1:53 --qps 500 --server-ip 203.0.113.10`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.checkFormat("text", "json"); err != nil {
+			if err := g.checkFormat("text", "json", "jsonl"); err != nil {
 				return err
+			}
+			if g.Format == "jsonl" && in.InventoryFile != "" {
+				return usageError("--format jsonl writes an inventory as its domains complete: not with --inventory (use --format json)")
 			}
 			if in.InventoryFile == "" && !in.given(args) {
 				return usageError("no domains: give domains as arguments, --domains FILE, --zones DIR or --source KIND")
@@ -99,22 +109,8 @@ Exit codes:
 			}
 			p := newProgress(g.Stderr)
 			in.progress = p.update
-			inv, err := in.load(cmd.Context(), g, args)
-			p.done()
+			inv, err := loadAndWriteInventory(cmd.Context(), g, &in, args, p.done)
 			if err != nil {
-				return err
-			}
-			w, commit := g.output()
-			if g.Format == "json" {
-				b, err := model.Marshal(inv)
-				if err != nil {
-					return err
-				}
-				w.Write(b)
-			} else {
-				writeInventoryText(w, inv)
-			}
-			if err := commit(); err != nil {
 				return err
 			}
 			if len(inv.ServerIPs) > 0 && inv.Stats.Names > 0 && inv.Stats.NamesHere == 0 {
@@ -316,7 +312,7 @@ func failedDomainsError(g *globals, inv *model.Inventory) error {
 		return nil
 	}
 	where := `each is listed under "failed domains" with its failing query`
-	if g.Format == "json" {
+	if g.Format == "json" || g.Format == "jsonl" {
 		where = `the failing query of each is in the domain's "error"`
 	}
 	if f == n && n > 1 {

@@ -58,15 +58,50 @@ func (in *inventoryInput) given(args []string) bool {
 // is returned with a nil error; the caller decides the exit code.
 func (in *inventoryInput) load(ctx context.Context, g *globals, args []string) (*model.Inventory, error) {
 	if in.InventoryFile != "" {
+		if inv, ok, err := readInventoryJSONL(in.InventoryFile); ok {
+			if err != nil {
+				return nil, withHint(fmt.Errorf("--inventory %w", err), "write it again with certplan inventory --format jsonl (or json)")
+			}
+			return inv, nil
+		}
 		var inv model.Inventory
 		if err := readDocument("--inventory", in.InventoryFile, model.KindInventory, &inv); err != nil {
 			return nil, err
 		}
 		return &inv, nil
 	}
-	domains, ips, err := in.inputs(g, args)
+	c := (*dnscheck.Collector)(nil)
+	res, err := in.resolve(ctx, g, args, func(opts dnscheck.Options) func(dnscheck.DomainResult) {
+		c = dnscheck.NewCollector(opts)
+		return c.Add
+	})
 	if err != nil {
 		return nil, err
+	}
+	inv := c.Inventory()
+	recordSources(inv, in.found)
+	res.fill(g, inv)
+	return inv, nil
+}
+
+// resolved is what a run of the inventory counted.
+type resolved struct {
+	queries int
+	byType  map[string]int
+}
+
+func (r resolved) fill(g *globals, inv *model.Inventory) {
+	inv.Stats.Queries = r.queries
+	inv.Stats.QueriesByType = r.byType
+	inv.GeneratedAt = g.Now().UTC().Format(time.RFC3339)
+}
+
+// resolve runs the inventory over the domain sources; sink returns, for
+// the run's options, what takes each domain's result.
+func (in *inventoryInput) resolve(ctx context.Context, g *globals, args []string, sink func(dnscheck.Options) func(dnscheck.DomainResult)) (resolved, error) {
+	domains, ips, err := in.inputs(g, args)
+	if err != nil {
+		return resolved{}, err
 	}
 	r, err := dnscheck.NewResolver(dnscheck.Config{
 		Servers:     g.Resolvers,
@@ -76,26 +111,76 @@ func (in *inventoryInput) load(ctx context.Context, g *globals, args []string) (
 		Logger:      g.Logger,
 	})
 	if err != nil {
-		return nil, withHint(err, "give resolvers with --resolver host:port")
+		return resolved{}, withHint(err, "give resolvers with --resolver host:port")
 	}
 	defer r.Close()
 	opts := dnscheck.Options{ServerIPs: ips, CAIdentifier: in.CAIdentifier, NoNXDomainCut: in.NoNXDomainCut}
-	c := dnscheck.NewCollector(opts)
+	add := sink(opts)
 	done := 0
 	err = r.Stream(ctx, domains, opts, func(res dnscheck.DomainResult) {
-		c.Add(res)
+		add(res)
 		done++
 		if in.progress != nil {
 			in.progress(done, len(domains))
 		}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("inventory: %w", err)
+		return resolved{}, fmt.Errorf("inventory: %w", err)
 	}
-	inv := c.Inventory()
+	return resolved{queries: int(r.Queries()), byType: r.QueriesByType()}, nil
+}
+
+// loadSpilled is load for an inventory written as it is read back: the
+// domains and names go to a dnscheck.Spill in dir ("" for the system's
+// temporary directory), and the inventory returned has no Names and
+// Domains (the Spill gives them); the caller closes the Spill.
+func (in *inventoryInput) loadSpilled(ctx context.Context, g *globals, args []string, dir string) (*model.Inventory, *dnscheck.Spill, error) {
+	var sp *dnscheck.Spill
+	var spillErr error
+	source := domainSourcer(in)
+	res, err := in.resolve(ctx, g, args, func(opts dnscheck.Options) func(dnscheck.DomainResult) {
+		sp, spillErr = dnscheck.NewSpill(dir, opts)
+		return func(res dnscheck.DomainResult) {
+			if spillErr == nil {
+				source(&res.Domain)
+				spillErr = sp.Add(res)
+			}
+		}
+	})
+	if err == nil {
+		err = spillErr
+	}
+	var inv *model.Inventory
+	if err == nil {
+		inv, err = sp.Inventory()
+	}
+	if err != nil {
+		if sp != nil {
+			sp.Close()
+		}
+		return nil, nil, err
+	}
 	recordSources(inv, in.found)
-	inv.Stats.Queries = int(r.Queries())
-	inv.Stats.QueriesByType = r.QueriesByType()
-	inv.GeneratedAt = g.Now().UTC().Format(time.RFC3339)
-	return inv, nil
+	res.fill(g, inv)
+	return inv, sp, nil
+}
+
+// domainSourcer returns what sets a domain's Source, AlsoIn and Owner
+// from the domain sources read, as recordSources does for a whole
+// inventory.
+func domainSourcer(in *inventoryInput) func(*model.Domain) {
+	byName := map[string]sources.Domain{}
+	return func(d *model.Domain) {
+		if in.found == nil {
+			return
+		}
+		if len(byName) == 0 {
+			for _, s := range in.found.Domains {
+				byName[s.Name] = s
+			}
+		}
+		if s, ok := byName[d.Domain]; ok {
+			d.Source, d.AlsoIn, d.Owner = s.Source, s.AlsoIn, s.Owner
+		}
+	}
 }

@@ -1,0 +1,78 @@
+package dnscheck
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/certplan/certplan/examples/lab/zones"
+	"github.com/certplan/certplan/internal/dnstest"
+	"github.com/certplan/certplan/model"
+)
+
+// A Spill gives, name for name and domain for domain, the inventory a
+// Collector gives of the same results: the lab's, whose names are shared
+// between domains, broken, wildcard-marked and CAA-forbidden.
+func TestSpillMatchesCollector(t *testing.T) {
+	s := dnstest.New()
+	files, _ := fs.Glob(zones.FS, "*.db")
+	var domains []string
+	for _, f := range files {
+		b, _ := fs.ReadFile(zones.FS, f)
+		origin := dnstest.ZoneFileOrigin(f, string(b))
+		if err := s.AddZone(origin, string(b)); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(zones.Foreign, f) {
+			domains = append(domains, strings.TrimSuffix(origin, "."))
+		}
+	}
+	s.AddZone("test.", "")
+	for _, d := range zones.Broken {
+		s.SetFault(d, dnstest.FaultServfail)
+	}
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	r := newTestResolver(t, s, Config{})
+	opts := Options{ServerIPs: []netip.Addr{netip.MustParseAddr("127.0.0.3"), netip.MustParseAddr("127.0.0.2")}}
+	c := NewCollector(opts)
+	sp, err := NewSpill(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	err = r.Stream(context.Background(), domains, opts, func(res DomainResult) {
+		c.Add(res)
+		if err := sp.Add(res); err != nil {
+			t.Error(err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := c.Inventory()
+	got, err := sp.Inventory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.EachName(func(n *model.Name) error { got.Names = append(got.Names, *n); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.EachDomain(func(d *model.Domain) error { got.Domains = append(got.Domains, *d); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(want.Names) < 20 || len(want.Domains) < 40 || want.Stats.DomainsFailed == 0 || want.Stats.NamesHere == 0 {
+		t.Fatalf("lab inventory too small to tell: %+v", want.Stats)
+	}
+	wb, _ := model.Marshal(want)
+	gb, _ := model.Marshal(got)
+	if !bytes.Equal(wb, gb) {
+		t.Errorf("spill's inventory differs from the Collector's:\n%s\nwant\n%s", gb, wb)
+	}
+}
