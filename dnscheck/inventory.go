@@ -557,24 +557,10 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 	// Errors in this fixed order, so the message is stable.
 	var errs []error
 
-	ans, err := dm.lookup(fq, dns.TypeMX)
-	switch {
-	case err != nil:
-		errs = append(errs, err)
-	case ans.NXDomain:
-		// The domain does not exist: nothing else it says counts.
-		res.Domain.Error = "MX " + d + ": NXDOMAIN: the domain does not exist"
+	if nx, err := dm.mx(use, &res.Domain); nx {
 		return res
-	}
-	for _, rr := range ans.Records {
-		mx := rr.(*dns.MX)
-		if mx.Mx == "." {
-			// RFC 7505: a null MX. A mix with other MX records is invalid;
-			// the real targets still count.
-			res.Domain.NullMX = true
-			continue
-		}
-		use(names.FromDNS(mx.Mx), model.RoleMX, recordString(rr))
+	} else if err != nil {
+		errs = append(errs, err)
 	}
 
 	errs = append(errs, dm.srv(use, &res.Domain)...)
@@ -584,8 +570,56 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 		errs = append(errs, err)
 	}
 
+	cerrs, answered := dm.conventional(use, fq)
+	errs = append(errs, cerrs...)
+	if ctx.Err() != nil {
+		return res
+	}
+	res.Domain.Error = joinErrors(errs)
+	var wild map[string]bool
+	if answered && !dm.noWildcard {
+		wild, res.Domain.WildcardAddresses = dm.wildcard()
+	}
+
+	// The names: the domain's own resolved here, the others once per run.
+	var nerrs []error
+	res.Domain.Names, res.Names, nerrs = dm.names(uses, wild)
+	if res.Domain.Error == "" {
+		res.Domain.Error = joinErrors(nerrs)
+	}
+	return res
+}
+
+// mx looks up the domain's MX records and notes each target's use. nx
+// reports a domain that does not exist (res's error says so): nothing else
+// it says counts.
+func (dm *dom) mx(use func(name, role, record string), dom *model.Domain) (nx bool, err error) {
+	ans, err := dm.lookup(dm.d+".", dns.TypeMX)
+	switch {
+	case err != nil:
+		return false, err
+	case ans.NXDomain:
+		dom.Error = "MX " + dm.d + ": NXDOMAIN: the domain does not exist"
+		return true, nil
+	}
+	for _, rr := range ans.Records {
+		mx := rr.(*dns.MX)
+		if mx.Mx == "." {
+			// RFC 7505: a null MX. A mix with other MX records is invalid;
+			// the real targets still count.
+			dom.NullMX = true
+			continue
+		}
+		use(names.FromDNS(mx.Mx), model.RoleMX, recordString(rr))
+	}
+	return false, nil
+}
+
+// conventional resolves the conventional names under the domain (mail.,
+// smtp., ...; fq ends in a dot) and notes those that exist. answered
+// reports one with addresses, for the wildcard probe.
+func (dm *dom) conventional(use func(name, role, record string), fq string) (errs []error, answered bool) {
 	dm.own = make(map[string]nameInfo, len(conventionalNames))
-	answered := false
 	for _, c := range conventionalNames {
 		// Asked as an FQDN, which the name is without its dot: no copy.
 		fqn := c.Label + "." + fq
@@ -610,22 +644,7 @@ func (rn *run) domain(ctx context.Context, d string) DomainResult {
 			answered = true
 		}
 	}
-	if ctx.Err() != nil {
-		return res
-	}
-	res.Domain.Error = joinErrors(errs)
-	var wild map[string]bool
-	if answered && !dm.noWildcard {
-		wild, res.Domain.WildcardAddresses = dm.wildcard()
-	}
-
-	// The names: the domain's own resolved here, the others once per run.
-	var nerrs []error
-	res.Domain.Names, res.Names, nerrs = dm.names(uses, wild)
-	if res.Domain.Error == "" {
-		res.Domain.Error = joinErrors(nerrs)
-	}
-	return res
+	return errs, answered
 }
 
 // names describes the names the domain uses (uses), sorted: its own
