@@ -40,96 +40,119 @@ func applyConfig(cmd *cobra.Command, g *globals, args []string) error {
 	if path == "" {
 		return nil
 	}
+	top, err := readConfigFile(path)
+	if top == nil || err != nil {
+		return err
+	}
+	c := configRun{path: path, known: allFlagNames(cmd.Root()), flags: cmd.Flags(), seen: map[string]int{}, cliSources: len(args) > 0}
+	for _, k := range domainSources {
+		if f := c.flags.Lookup(k); f != nil && f.Changed {
+			c.cliSources = true
+		}
+	}
+	// Every problem in the file is reported, not only the first.
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		c.apply(top.Content[i], top.Content[i+1])
+	}
+	if len(c.errs) == 0 {
+		return nil
+	}
+	err = errors.Join(c.errs...)
+	if c.unknown {
+		return withHint(err, "keys are the long flag names listed by \"certplan <command> --help\"")
+	}
+	return err
+}
+
+// readConfigFile reads path's top-level mapping (nil for an empty file).
+func readConfigFile(path string) (*yaml.Node, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return withHint(fmt.Errorf("config: %w", err), `"certplan config init > certplan.yaml" writes a commented example`)
+		return nil, withHint(fmt.Errorf("config: %w", err), `"certplan config init > certplan.yaml" writes a commented example`)
 	} else if err != nil {
-		return withHint(fmt.Errorf("config: %w", err), "run as a user that may read it (certplan renew usually runs as root)")
+		return nil, withHint(fmt.Errorf("config: %w", err), "run as a user that may read it (certplan renew usually runs as root)")
 	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil // an empty file sets nothing
+			return nil, nil // an empty file sets nothing
 		}
-		return fmt.Errorf("config %s: %w", path, err)
+		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	if len(doc.Content) == 0 {
-		return nil
+		return nil, nil
 	}
 	top := doc.Content[0]
 	if top.Kind != yaml.MappingNode {
-		return fmt.Errorf("config %s:%d: want a mapping of flag names to values", path, top.Line)
+		return nil, fmt.Errorf("config %s:%d: want a mapping of flag names to values", path, top.Line)
 	}
-	known := allFlagNames(cmd.Root())
-	flags := cmd.Flags()
-	cliSources := len(args) > 0
-	for _, k := range domainSources {
-		if f := flags.Lookup(k); f != nil && f.Changed {
-			cliSources = true
+	return top, nil
+}
+
+// configRun is one config file applied to a command's flags.
+type configRun struct {
+	path       string
+	known      map[string]bool // every command's flags
+	flags      *pflag.FlagSet  // this command's
+	cliSources bool            // domain sources given on the command line
+	seen       map[string]int  // key -> line
+	errs       []error
+	unknown    bool
+}
+
+func (c *configRun) fail(line int, format string, a ...any) {
+	c.errs = append(c.errs, fmt.Errorf("config %s:%d: "+format, append([]any{c.path, line}, a...)...))
+}
+
+// apply sets the flag of one key, unless the command line set it or it is
+// another command's.
+func (c *configRun) apply(k, v *yaml.Node) {
+	key := k.Value
+	switch first, dup := c.seen[key]; {
+	case key == "config":
+		c.fail(k.Line, "\"config\" cannot be set from a config file")
+		return
+	case key == "output":
+		// Every command would write there, check's status line and
+		// config init's example included. -o FILE goes on the command line.
+		c.fail(k.Line, "\"output\" cannot be set from a config file; give -o FILE on the command line")
+		return
+	case dup:
+		c.fail(k.Line, "%s is set twice (first on line %d); for several values use a YAML list", key, first)
+		return
+	}
+	c.seen[key] = k.Line
+	if !c.known[key] {
+		c.fail(k.Line, "unknown key %q", key)
+		c.unknown = true
+		return
+	}
+	f := c.flags.Lookup(key)
+	if f == nil || f.Changed || (c.cliSources && slices.Contains(domainSources, key)) {
+		return // another command's setting, or overridden on the command line
+	}
+	vals, err := configValues(v)
+	if err != nil {
+		c.fail(v.Line, "%s: %w", key, err)
+		return
+	}
+	if len(vals) > 1 && !isSliceFlag(f) {
+		c.fail(v.Line, "%s takes one value, got a list", key)
+		return
+	}
+	for _, s := range vals {
+		if err := c.flags.Set(key, s); err != nil {
+			c.fail(v.Line, "%s: %s", key, typeError(f, s))
+			break
+		}
+		if err := checkConfigValue(key, s); err != nil {
+			c.fail(v.Line, "%s: %w", key, err)
+			break
 		}
 	}
-	// Every problem in the file is reported, not only the first.
-	var errs []error
-	unknown := false
-	seen := map[string]int{}
-	for i := 0; i+1 < len(top.Content); i += 2 {
-		k, v := top.Content[i], top.Content[i+1]
-		key := k.Value
-		if key == "config" {
-			errs = append(errs, fmt.Errorf("config %s:%d: \"config\" cannot be set from a config file", path, k.Line))
-			continue
-		}
-		if key == "output" {
-			// Every command would write there, check's status line and
-			// config init's example included. -o FILE goes on the command line.
-			errs = append(errs, fmt.Errorf("config %s:%d: \"output\" cannot be set from a config file; give -o FILE on the command line", path, k.Line))
-			continue
-		}
-		if first, ok := seen[key]; ok {
-			errs = append(errs, fmt.Errorf("config %s:%d: %s is set twice (first on line %d); for several values use a YAML list", path, k.Line, key, first))
-			continue
-		}
-		seen[key] = k.Line
-		if !known[key] {
-			errs = append(errs, fmt.Errorf("config %s:%d: unknown key %q", path, k.Line, key))
-			unknown = true
-			continue
-		}
-		f := flags.Lookup(key)
-		if f == nil || f.Changed || (cliSources && slices.Contains(domainSources, key)) {
-			continue // another command's setting, or overridden on the command line
-		}
-		vals, err := configValues(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("config %s:%d: %s: %w", path, v.Line, key, err))
-			continue
-		}
-		if len(vals) > 1 && !isSliceFlag(f) {
-			errs = append(errs, fmt.Errorf("config %s:%d: %s takes one value, got a list", path, v.Line, key))
-			continue
-		}
-		for _, s := range vals {
-			if err := flags.Set(key, s); err != nil {
-				errs = append(errs, fmt.Errorf("config %s:%d: %s: %s", path, v.Line, key, typeError(f, s)))
-				break
-			}
-			if err := checkConfigValue(key, s); err != nil {
-				errs = append(errs, fmt.Errorf("config %s:%d: %s: %w", path, v.Line, key, err))
-				break
-			}
-		}
-		f.Changed = false // the command line still counts as "not set" for commands that ask
-		markFromConfig(f) // but issue and renew tell it from a remembered setting
-	}
-	if len(errs) == 0 {
-		return nil
-	}
-	err = errors.Join(errs...)
-	if unknown {
-		return withHint(err, "keys are the long flag names listed by \"certplan <command> --help\"")
-	}
-	return err
+	f.Changed = false // the command line still counts as "not set" for commands that ask
+	markFromConfig(f) // but issue and renew tell it from a remembered setting
 }
 
 func configValues(v *yaml.Node) ([]string, error) {
