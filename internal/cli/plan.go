@@ -38,7 +38,7 @@ func (p *planFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&p.Include, "include", nil, "a `name` the plan must cover even if DNS does not list it (repeatable)")
 	fs.StringArrayVar(&p.Exclude, "exclude", nil, "leave out names matching `pattern`, such as autodiscover.* or *.example.test (repeatable)")
 	fs.StringVar(&p.Hostname, "hostname", "", "the server's own `name` (Postfix myhostname): must-cover, first in line for every default certificate")
-	fs.StringVar(&p.DefaultCert, "default-cert", planner.DefaultCertPerIP, "default certificate `mode`: per-ip (one per server IP, for servers that choose it by the address dialled, such as Postfix and Dovecot) or shared (one for every IP, as cPanel's Exim and Dovecot have; --source cpanel needs it)")
+	fs.StringVar(&p.DefaultCert, "default-cert", planner.DefaultCertPerIP, "default certificate `mode`: per-ip (one per server IP, for servers that choose it by the address dialled, such as Postfix and Dovecot) or shared (one for every IP, as cPanel's Exim and Dovecot have: --source cpanel with several IPs needs it)")
 }
 
 // policy is the planner policy for these flags; profile "" is the CA's
