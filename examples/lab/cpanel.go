@@ -61,7 +61,9 @@ func (p *pipeline) runCPanel(noExim bool) error {
 	}
 	p.certplan("plan --default-cert shared: one default certificate for both IPs, SNI certificates for the rest",
 		"plan", "--inventory", inv, "--no-probe", "--hostname", lab.Hostname, "--default-cert", model.DefaultCertShared)
-	extra := []string{"--default-cert", model.DefaultCertShared, "--live-dir", live}
+	// --verify-wait: the listeners reload 100-odd SNI files; on a loaded
+	// machine (go test -race beside other tests) that took over 10s.
+	extra := []string{"--default-cert", model.DefaultCertShared, "--live-dir", live, "--verify-wait", "60s"}
 	if eximErr == nil {
 		extra = append(extra, "--key-group", "Debian-exim") // Exim reads the keys as Debian-exim
 	}

@@ -137,7 +137,7 @@ func excerpt(w io.Writer, out, full string) {
 		return
 	}
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	const head, tail = 14, 12
+	const head, tail = 16, 12
 	if len(lines) <= head+tail+10 {
 		fmt.Fprintln(w, strings.Join(lines, "\n"))
 		return
