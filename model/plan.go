@@ -55,7 +55,16 @@ type PlanPolicy struct {
 	CAIdentifier string   `json:"ca_identifier"`
 	// Hostname is the server's own name (must-cover, role "server").
 	Hostname string `json:"hostname,omitempty"`
+	// DefaultCert is "shared" when one default certificate serves every
+	// server IP (cPanel's Exim and Dovecot have one service certificate
+	// for all addresses); empty means "per-ip", a default certificate per
+	// IP group, as every plan made before the field.
+	DefaultCert string `json:"default_cert,omitempty"`
 }
+
+// DefaultCertShared is [PlanPolicy.DefaultCert] of a plan with one
+// default certificate for every server IP.
+const DefaultCertShared = "shared"
 
 // PlannedCert is one certificate to issue.
 type PlannedCert struct {

@@ -61,6 +61,9 @@ func (p *planner) planPolicy() model.PlanPolicy {
 		CAIdentifier: p.ca,
 		Hostname:     p.host,
 	}
+	if p.shared {
+		pol.DefaultCert = DefaultCertShared
+	}
 	if p.pol.MaxNames > 0 && p.pol.Profile == "" {
 		pol.Profile = ""
 	}
@@ -92,6 +95,9 @@ func (p *planner) sniOnly(out *model.Plan) {
 			ipNames = append(ipNames, p.ips[i])
 		}
 		extra := (grp.overflow + p.limit - 1) / p.limit
+		if p.shared {
+			extra = 0 // the one default is served on every IP, a new one too
+		}
 		out.ExtraIPsNeeded += extra
 		p.warnOverLimit(out, grp, ipNames, extra)
 		for _, ci := range grp.cands {
@@ -250,6 +256,12 @@ func (p *planner) samePrev(c *bcert) bool {
 }
 
 func (p *planner) warnOverLimit(out *model.Plan, grp *ipGroup, ipNames []string, extra int) {
+	if p.shared {
+		out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnOverLimit,
+			Message: fmt.Sprintf("%d names are planned, more than one certificate may hold (%d): %d of them are on SNI certificates only, since the one default certificate shared by all server IPs (%s) is full; clients without SNI do not get them",
+				len(grp.cands), p.limit, grp.overflow, strings.Join(ipNames, ", "))})
+		return
+	}
 	out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnOverLimit,
 		Message: fmt.Sprintf("%d names resolve to %s, more than one certificate may hold (%d): %d of them are on SNI certificates only, which clients without SNI do not get; %d more IP address(es) would serve them on default certificates",
 			len(grp.cands), strings.Join(ipNames, ", "), p.limit, grp.overflow, extra)})

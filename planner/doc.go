@@ -29,7 +29,8 @@
 //	caa.go        CAA exclusions and the record that fixes them
 //	keep.go       DNS failures: names kept from the previous plan through a failed lookup
 //	join.go       matching the previous plan's names to this plan's (hash join for 10⁶ names)
-//	group.go      server IPs with identical name sets share a default; idle IPs
+//	group.go      server IPs with identical name sets share a default; idle IPs;
+//	              shared mode (--default-cert shared): one default for every IP
 //	match.go      which previous certificate each group continues
 //	build.go      filling defaults fairly by priority, continuing previous certificates, refilling
 //	pack.go       packing SNI certificates by client domain (best fit)

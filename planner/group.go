@@ -17,6 +17,17 @@ import (
 // An IP that no planned name resolves to gets no certificate at all (an
 // ACME order needs an identifier): a [model.WarnIdleIP] warning says so,
 // naming its previous default, which no longer covers it.
+//
+// With [DefaultCertShared] (cPanel's Exim and Dovecot: one service
+// certificate whatever address a client dialled) there is one group: every
+// server IP, idle ones too, since the one default is served on all of
+// them, and every planned name. Its default is filled as any group's
+// (build.go): must-cover names first, the server's hostname among them,
+// then by priority up to the limit; the rest go to SNI certificates. Names
+// left off are SNI-only because the one default is full, which no further
+// IP would change (extra_ips_needed stays 0). Switching modes is a change
+// of the groups' name sets like any other: match.go continues the
+// previous defaults and SNI certificates that still fit, keeping their IDs.
 
 // ipGroup is a set of server IPs whose planned names are identical.
 type ipGroup struct {
@@ -30,8 +41,13 @@ type ipGroup struct {
 	overflow int
 }
 
-// groupIPs groups the server IPs whose planned name sets are identical.
+// groupIPs groups the server IPs whose planned name sets are identical,
+// or all of them in shared mode.
 func (p *planner) groupIPs() {
+	if p.shared && len(p.cands) > 0 {
+		p.groupShared()
+		return
+	}
 	per := make([][]int, len(p.ips))
 	count := make([]int, len(p.ips))
 	for _, i := range p.ipArena {
@@ -64,6 +80,20 @@ func (p *planner) groupIPs() {
 		}
 		p.ipGroup[i] = gi
 	}
+}
+
+// groupShared makes the one group of shared mode: every server IP, every
+// planned name (cand indices are in name order).
+func (p *planner) groupShared() {
+	grp := &ipGroup{ips: make([]int, len(p.ips)), cands: make([]int, len(p.cands))}
+	p.ipGroup = make([]int, len(p.ips))
+	for i := range grp.ips {
+		grp.ips[i] = i
+	}
+	for ci := range grp.cands {
+		grp.cands[ci] = ci
+	}
+	p.groups = []*ipGroup{grp}
 }
 
 // warnIdle says that server IP i gets no default certificate: no planned

@@ -83,6 +83,8 @@ type planner struct {
 	must   map[string]bool
 	host   string
 	prev   *model.Plan
+	// shared: one default certificate for every server IP (group.go).
+	shared bool
 
 	cands   []cand
 	ipArena []int
@@ -156,6 +158,9 @@ func (p *planner) setup() error {
 		return err
 	}
 	p.limits = p.pol.Limits.withDefaults()
+	if p.shared, err = p.pol.SharedDefault(); err != nil {
+		return err
+	}
 	p.ca = cmp.Or(p.pol.CAIdentifier, p.inv.CAIdentifier)
 	if err := p.serverIPs(); err != nil {
 		return err

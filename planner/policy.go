@@ -25,6 +25,18 @@ var ProfileLimits = map[string]int{
 	ProfileShortlived: 25,
 }
 
+// Default-certificate modes ([Policy.DefaultCert]).
+const (
+	// DefaultCertPerIP plans a default certificate per IP group: for
+	// servers that pick the certificate by the address a client dialled
+	// (Postfix with a listener per IP, Dovecot's local blocks).
+	DefaultCertPerIP = "per-ip"
+	// DefaultCertShared plans one default certificate for every server
+	// IP: for servers with one default ("service") certificate whatever
+	// the address, such as cPanel's Exim and Dovecot.
+	DefaultCertShared = model.DefaultCertShared
+)
+
 // RateLimits are the CA's limits the budget is checked against. A zero field
 // takes the Let's Encrypt default from [LetsEncryptLimits].
 type RateLimits struct {
@@ -71,6 +83,21 @@ type Policy struct {
 	// previous plan put them. IDs are still kept where a certificate
 	// continues.
 	Repack bool
+	// DefaultCert is DefaultCertPerIP (or empty) or DefaultCertShared;
+	// see group.go.
+	DefaultCert string
+}
+
+// SharedDefault reports whether the policy plans one default certificate
+// for every server IP, or an error for an unknown mode.
+func (p *Policy) SharedDefault() (bool, error) {
+	switch p.DefaultCert {
+	case "", DefaultCertPerIP:
+		return false, nil
+	case DefaultCertShared:
+		return true, nil
+	}
+	return false, fmt.Errorf("default certificate mode %q: want per-ip or shared", p.DefaultCert)
 }
 
 // NameLimit returns the effective names-per-certificate limit.

@@ -157,6 +157,8 @@ var page = template.Must(template.New("plan").Funcs(template.FuncMap{
 	"vm":   verdictMark,
 	"join": strings.Join,
 	"kind": certKind,
+	"mode": defaultMode,
+	"why":  sniOnlyWhy,
 }).Parse(pageTemplate))
 
 const pageTemplate = `<!DOCTYPE html>
@@ -201,7 +203,7 @@ td.names { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace
 </head>
 <body>
 <h1>Certificate plan <code>{{.P.ID}}</code></h1>
-<div class="meta">{{if .P.GeneratedAt}}Generated {{.P.GeneratedAt}} · {{end}}server IPs {{join .P.Policy.ServerIPs ", "}} · at most {{.P.Policy.MaxNames}} names per certificate{{if .P.Policy.Profile}} (profile {{.P.Policy.Profile}}){{end}} · CA {{.P.Policy.CAIdentifier}}{{if .P.Policy.Hostname}} · hostname {{.P.Policy.Hostname}}{{end}}</div>
+<div class="meta">{{if .P.GeneratedAt}}Generated {{.P.GeneratedAt}} · {{end}}server IPs {{join .P.Policy.ServerIPs ", "}} · at most {{.P.Policy.MaxNames}} names per certificate{{if .P.Policy.Profile}} (profile {{.P.Policy.Profile}}){{end}} · CA {{.P.Policy.CAIdentifier}}{{if .P.Policy.Hostname}} · hostname {{.P.Policy.Hostname}}{{end}} · default certificates: {{mode .P}}</div>
 {{if .S.MustCoverExcluded}}<div class="alert">Must-cover names the plan cannot cover: {{join .S.MustCoverExcluded ", "}} (see Excluded below)</div>{{end}}
 <div class="cards">
 <div class="card"><b>{{.S.Names}}</b><span>names planned</span></div>
@@ -251,7 +253,7 @@ td.names { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace
 {{end}}</table>{{else}}<p class="empty">None: every name in the inventory is planned.</p>{{end}}
 
 {{if .P.SNIOnly}}<h2>SNI-only names</h2>
-<p>Clients without SNI will not verify these names: their IP's default certificate had no room. {{if .P.ExtraIPsNeeded}}{{.P.ExtraIPsNeeded}} more IP{{if gt .P.ExtraIPsNeeded 1}}s{{end}} would serve them on default certificates.{{end}}</p>
+<p>Clients without SNI will not verify these names: {{why .P}}. {{if .P.ExtraIPsNeeded}}{{.P.ExtraIPsNeeded}} more IP{{if gt .P.ExtraIPsNeeded 1}}s{{end}} would serve them on default certificates.{{end}}</p>
 <p class="mono">{{join .P.SNIOnly ", "}}</p>{{end}}
 
 <h2>Warnings</h2>

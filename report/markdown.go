@@ -23,7 +23,7 @@ func Markdown(p *model.Plan, inv *model.Inventory) []byte {
 	if p.Policy.Profile != "" {
 		fmt.Fprintf(&b, " (profile `%s`)", p.Policy.Profile)
 	}
-	fmt.Fprintf(&b, ". CA: `%s`.\n\n", p.Policy.CAIdentifier)
+	fmt.Fprintf(&b, ". CA: `%s`. Default certificates: %s.\n\n", p.Policy.CAIdentifier, defaultMode(p))
 	for _, l := range headline(p, s) {
 		fmt.Fprintf(&b, "- %s\n", md(l))
 	}
@@ -53,7 +53,7 @@ func Markdown(p *model.Plan, inv *model.Inventory) []byte {
 		}
 	}
 	if len(p.SNIOnly) > 0 {
-		fmt.Fprintf(&b, "\n## SNI-only names\n\nClients without SNI will not verify these: %s\n", md(strings.Join(p.SNIOnly, ", ")))
+		fmt.Fprintf(&b, "\n## SNI-only names\n\nClients without SNI will not verify these (%s): %s\n", sniOnlyWhy(p), md(strings.Join(p.SNIOnly, ", ")))
 	}
 	if len(p.Coverage) > 0 {
 		fmt.Fprintf(&b, "\n## Coverage before and after\n\n| Name | Endpoint | Before (SNI / no SNI) | After (SNI / no SNI) | Note |\n|---|---|---|---|---|\n")

@@ -108,3 +108,34 @@ func TestHTMLEscapes(t *testing.T) {
 		t.Error("markdown not escaped")
 	}
 }
+
+// TestDefaultCertMode: every rendering says which default-certificate mode
+// the plan has, and why its SNI-only names are SNI-only.
+func TestDefaultCertMode(t *testing.T) {
+	var inv model.Inventory
+	if err := model.ReadFile("testdata/inventory.json", model.KindInventory, &inv); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{planner.DefaultCertPerIP, planner.DefaultCertShared} {
+		pol := planner.Policy{Hostname: "host.hoster.test", MaxNames: 2, DefaultCert: mode}
+		p, err := planner.Plan(&inv, nil, pol, nil, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.SNIOnly) == 0 {
+			t.Fatalf("%s: no SNI-only names to explain", mode)
+		}
+		wantMode, wantWhy := "per-ip (a default certificate per server IP)", "the default certificate of their IP is full"
+		if mode == planner.DefaultCertShared {
+			wantMode, wantWhy = "shared (one default certificate for every server IP)", "the default certificate shared by all IPs is full"
+		}
+		for name, b := range map[string][]byte{"text": Text(p, &inv), "markdown": Markdown(p, &inv), "html": HTML(p, &inv)} {
+			if !strings.Contains(string(b), wantMode) {
+				t.Errorf("%s %s: lacks %q", mode, name, wantMode)
+			}
+			if !strings.Contains(string(b), wantWhy) {
+				t.Errorf("%s %s: lacks %q", mode, name, wantWhy)
+			}
+		}
+	}
+}

@@ -85,6 +85,25 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
+// defaultMode says how the plan's default certificates are served: one
+// per IP (per-ip, also every plan made before the mode was recorded) or
+// one shared by every server IP (shared, as cPanel's service certificate).
+func defaultMode(p *model.Plan) string {
+	if p.Policy.DefaultCert == model.DefaultCertShared {
+		return "shared (one default certificate for every server IP)"
+	}
+	return "per-ip (a default certificate per server IP)"
+}
+
+// sniOnlyWhy says why the plan's SNI-only names are not on a default
+// certificate.
+func sniOnlyWhy(p *model.Plan) string {
+	if p.Policy.DefaultCert == model.DefaultCertShared {
+		return "the default certificate shared by all IPs is full"
+	}
+	return "the default certificate of their IP is full"
+}
+
 func certKind(c model.PlannedCert) string {
 	if c.Default {
 		return "default"
@@ -119,7 +138,7 @@ func Text(p *model.Plan, inv *model.Inventory) []byte {
 	if p.Policy.Profile != "" {
 		fmt.Fprintf(&b, " (profile %s)", p.Policy.Profile)
 	}
-	fmt.Fprintf(&b, ", CA %s\n", p.Policy.CAIdentifier)
+	fmt.Fprintf(&b, ", CA %s\n  default certificates: %s\n", p.Policy.CAIdentifier, defaultMode(p))
 	for _, l := range headline(p, s) {
 		fmt.Fprintf(&b, "  %s\n", l)
 	}
@@ -167,7 +186,7 @@ func Text(p *model.Plan, inv *model.Inventory) []byte {
 		}
 	}
 	if len(p.SNIOnly) > 0 {
-		fmt.Fprintf(&b, "\nSNI ONLY (clients without SNI will not verify these)\n")
+		fmt.Fprintf(&b, "\nSNI ONLY (clients without SNI will not verify these: %s)\n", sniOnlyWhy(p))
 		wrap(&b, "  ", p.SNIOnly, 100)
 	}
 	if len(still) > 0 {

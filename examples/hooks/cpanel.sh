@@ -7,10 +7,10 @@
 # of the server (what clients without SNI get), plus per-domain "Mail SNI"
 # certificates that AutoSSL issues and renews for each website (always on
 # since cPanel 60). So the plan must have one default certificate for all
-# the server's IPs (a plan per IP would make each IP's certificate replace
-# the last; until certplan plans a shared default, give it the one IP that
-# matters most); the names beyond the CA's limit stay with AutoSSL's Mail
-# SNI certificates, which this hook leaves alone. A certificate that is no default certificate
+# the server's IPs (certplan --default-cert shared; issue and renew refuse a
+# per-ip plan for several IPs with --source cpanel, as each IP's
+# certificate would replace the last); the names beyond the CA's limit stay
+# with AutoSSL's Mail SNI certificates, which this hook leaves alone. A certificate that is no default certificate
 # (CERTPLAN_DEFAULT_IPS empty) is not installed: the hook says so and exits
 # 0.
 #

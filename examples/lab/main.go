@@ -5,6 +5,7 @@
 //
 //	go run ./examples/lab            # run the pipeline and print each stage
 //	go run ./examples/lab --serve    # start the lab and keep it running, to try commands by hand
+//	go run ./examples/lab --cpanel   # cPanel: one default certificate for all IPs, served by Exim (cpanel.go)
 package main
 
 import (
@@ -27,16 +28,17 @@ import (
 
 func main() {
 	serve := flag.Bool("serve", false, "keep the lab running and print how to use it, until interrupted")
+	cpanel := flag.Bool("cpanel", false, "cPanel mode: plan one default certificate for all IPs (--default-cert shared) and serve it through the Exim configuration that \"certplan emit exim\" prints (on the lab's Go listeners when Exim is not available)")
 	dir := flag.String("dir", "", "write the lab's files (zones, reports, state) here instead of a temporary directory")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./examples/lab [--serve] [--dir DIR]\n\n"+
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./examples/lab [--serve | --cpanel] [--dir DIR]\n\n"+
 			"Runs certplan on a built-in example of a shared mail host, on loopback only.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, labOptions{dir: *dir, serve: *serve}, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, labOptions{dir: *dir, serve: *serve, cpanel: *cpanel}, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "lab: error: %v\n", err)
 		os.Exit(1)
 	}
@@ -46,6 +48,8 @@ type labOptions struct {
 	dir         string
 	serve       bool
 	randomPorts bool // for tests that run beside a lab
+	cpanel      bool // cPanel mode (cpanel.go)
+	noExim      bool // cPanel mode on the Go listeners even when Exim is available (tests)
 }
 
 func run(ctx context.Context, o labOptions, stdout, stderr io.Writer) error {
@@ -68,6 +72,9 @@ func run(ctx context.Context, o labOptions, stdout, stderr io.Writer) error {
 	if o.serve {
 		return p.serve()
 	}
+	if o.cpanel {
+		return p.runCPanel(o.noExim)
+	}
 	return p.run()
 }
 
@@ -78,6 +85,8 @@ type pipeline struct {
 	errw io.Writer
 	step int
 	keep bool // the lab dir outlives the run (--dir): point at the full outputs
+	// failed: a stage failed (the cPanel mode then prints Exim's log).
+	failed bool
 }
 
 // common are the flags every stage gets: the lab's resolver and server IPs.
@@ -132,7 +141,7 @@ func excerpt(w io.Writer, out, full string) {
 		return
 	}
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	const head, tail = 14, 12
+	const head, tail = 16, 12
 	if len(lines) <= head+tail+10 {
 		fmt.Fprintln(w, strings.Join(lines, "\n"))
 		return

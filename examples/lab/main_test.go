@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certplan/certplan/internal/realmail"
 )
 
 // TestLab runs the README's first command's pipeline and checks that each
@@ -97,4 +99,73 @@ func TestLab(t *testing.T) {
 	if t.Failed() {
 		t.Logf("stdout:\n%s\nstderr:\n%s", got, errw.String())
 	}
+}
+
+// TestLabCPanel runs the cPanel mode (--cpanel): one default certificate
+// for both IPs, issued, and every name checked with and without SNI on a
+// private Exim configured with what "certplan emit exim" printed. It skips
+// without Exim (fails under CERTPLAN_REQUIRE_INTEGRATION=1).
+func TestLabCPanel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the lab runs every stage: skipped in -short")
+	}
+	realmail.RequireExim(t)
+	got := runCPanelLab(t, false)
+	for _, want := range []string{
+		"plan --default-cert shared",
+		"default certificates: shared (one default certificate for every server IP)",
+		"default-127.0.0.2  default  new  on 127.0.0.2, 127.0.0.3",
+		"$ certplan emit exim",
+		"# Entries: 2 default (127.0.0.2 127.0.0.3)",
+		"-- a private Exim (",
+		"check: every name on Exim (configured by emit exim)",
+		"CERTPLAN OK - 2 certificates",
+		"every name verifies with and without SNI",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("lab output lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("stdout:\n%s", got)
+	}
+}
+
+// TestLabCPanelWithoutExim: where Exim cannot run, the cPanel mode says so
+// and checks the same plan on the lab's Go listeners.
+func TestLabCPanelWithoutExim(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the lab runs every stage: skipped in -short")
+	}
+	got := runCPanelLab(t, true)
+	for _, want := range []string{
+		"default certificates: shared (one default certificate for every server IP)",
+		"$ certplan emit exim",
+		"-- Exim is not available here (",
+		"-- the lab's Go listeners serve the same plan instead",
+		"check: every name on the lab's Go listeners",
+		"CERTPLAN OK - 2 certificates",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("lab output lacks %q", want)
+		}
+	}
+	if strings.Contains(got, "-- a private Exim") {
+		t.Error("Exim started with noExim")
+	}
+	if t.Failed() {
+		t.Logf("stdout:\n%s", got)
+	}
+}
+
+func runCPanelLab(t *testing.T, noExim bool) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var out, errw bytes.Buffer
+	err := run(ctx, labOptions{dir: t.TempDir(), randomPorts: true, cpanel: true, noExim: noExim}, &out, &errw)
+	if err != nil {
+		t.Fatalf("lab --cpanel: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errw.String())
+	}
+	return out.String()
 }

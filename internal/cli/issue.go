@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -127,6 +128,11 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 	if o.planFile != "" && (o.MaxNames != 0 || o.MaxPerDomain != 0 || o.Repack || len(o.Include) > 0 || len(o.Exclude) > 0 || o.Hostname != "") {
 		return ao, usageError("--plan: the plan is made already; --hostname, --include, --exclude, --max-names, --max-names-per-domain and --repack go to \"certplan plan\"")
 	}
+	if o.planFile == "" {
+		if err := cpanelGuard(o.inv.Sources, o.DefaultCert, o.inv.ServerIPs); err != nil {
+			return ao, err
+		}
+	}
 	cfg, err := o.acmeConfig(g)
 	if err != nil {
 		return ao, err
@@ -172,6 +178,9 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 			return ao, err
 		}
 	}
+	if err := cpanelGuard(o.inv.Sources, cmp.Or(plan.Policy.DefaultCert, planner.DefaultCertPerIP), plan.Policy.ServerIPs); err != nil {
+		return ao, err
+	}
 	cfg.Store = st
 	o.preflightLookup(g, &cfg, plan, inv)
 	ao = apply.Options{
@@ -198,6 +207,21 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 		}
 	}
 	return ao, nil
+}
+
+// cpanelGuard refuses a per-ip plan for more than one server IP with
+// --source cpanel: cPanel's Exim and Dovecot have one service certificate
+// for all IPs, so a default certificate per IP would leave every IP but
+// one with another IP's names. It runs on the flags before the inventory
+// (with --server-ip) and again on the plan, before anything is ordered.
+func cpanelGuard(srcs []string, mode string, ips []string) error {
+	if mode != planner.DefaultCertPerIP || len(ips) < 2 ||
+		!slices.ContainsFunc(srcs, func(k string) bool { return strings.EqualFold(k, "cpanel") }) {
+		return nil
+	}
+	return withCode(ExitUsage, fmt.Errorf("--source cpanel: a per-ip plan for %d server IPs (%s): cPanel serves one service certificate on all of them",
+		len(ips), strings.Join(ips, ", ")),
+		"give --default-cert shared (or default-cert: shared in the config file): cPanel has one Exim and one Dovecot service certificate for all IPs; certplan plans that one, and AutoSSL keeps the per-domain Mail SNI certificates")
 }
 
 // acmeConfig is the ACME client's configuration from the flags (the

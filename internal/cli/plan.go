@@ -31,6 +31,8 @@ type planFlags struct {
 	Include      []string
 	Exclude      []string
 	Hostname     string
+	// DefaultCert is planner.DefaultCertPerIP or planner.DefaultCertShared.
+	DefaultCert string
 }
 
 func (p *planFlags) addFlags(fs *pflag.FlagSet) {
@@ -40,6 +42,7 @@ func (p *planFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&p.Include, "include", nil, "a `name` the plan must cover even if DNS does not list it (repeatable)")
 	fs.StringArrayVar(&p.Exclude, "exclude", nil, "leave out names matching `pattern`, such as autodiscover.* or *.example.test (repeatable)")
 	fs.StringVar(&p.Hostname, "hostname", "", "the server's own `name` (Postfix myhostname): must-cover, first in line for every default certificate")
+	fs.StringVar(&p.DefaultCert, "default-cert", planner.DefaultCertPerIP, "default certificate `mode`: per-ip (one per server IP, for servers that choose it by the address dialled, such as Postfix and Dovecot) or shared (one for every IP, as cPanel's Exim and Dovecot have: --source cpanel with several IPs needs it)")
 }
 
 // policy is the planner policy for these flags; profile "" is the CA's
@@ -56,6 +59,9 @@ func (p *planFlags) policy(inv *inventoryInput, profile string, caSet bool) (pla
 	}
 	if p.MaxPerDomain < 0 {
 		return planner.Policy{}, usageError("--max-names-per-domain %d: must be positive", p.MaxPerDomain)
+	}
+	if p.DefaultCert != planner.DefaultCertPerIP && p.DefaultCert != planner.DefaultCertShared {
+		return planner.Policy{}, usageError("--default-cert %q: want per-ip (a default certificate per server IP) or shared (one for every IP)", p.DefaultCert)
 	}
 	// Check names and patterns now, in words, before the inventory and the
 	// probe take their minutes.
@@ -83,7 +89,7 @@ func (p *planFlags) policy(inv *inventoryInput, profile string, caSet bool) (pla
 	}
 	pol := planner.Policy{ServerIPs: inv.ServerIPs, Profile: profile, MaxNames: p.MaxNames,
 		Hostname: p.Hostname, Include: p.Include, Exclude: p.Exclude,
-		MaxNamesPerDomain: p.MaxPerDomain, Repack: p.Repack}
+		MaxNamesPerDomain: p.MaxPerDomain, Repack: p.Repack, DefaultCert: p.DefaultCert}
 	if caSet {
 		pol.CAIdentifier = inv.CAIdentifier
 	}
@@ -126,6 +132,12 @@ patterns where a "*" label stands for one or more labels: "autodiscover.*"
 leaves out autodiscover.<any domain>, "*.example.test" every name below
 example.test. Must-cover names (--hostname, --include) are never excluded by a
 pattern, and are planned on every server IP when the inventory lacks them.
+
+--default-cert shared plans one default certificate for every server IP (its
+most important names up to the limit, the hostname first), for servers with
+one default certificate whatever the address, such as cPanel's Exim and
+Dovecot; the default, per-ip, plans one per IP (IPs with the same names share
+it).
 
 Formats: text (a summary, then details), json (the plan document for
 "certplan issue" and --previous), markdown, and html (one self-contained file
