@@ -2,16 +2,13 @@ package dnscheck
 
 import (
 	"context"
-	"io/fs"
 	"net/netip"
 	"reflect"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/certplan/certplan/examples/lab/zones"
 	"github.com/certplan/certplan/internal/dnstest"
 	"github.com/certplan/certplan/model"
 	"github.com/miekg/dns"
@@ -56,39 +53,13 @@ func sameFinds(t *testing.T, full, got *model.Inventory) {
 	}
 }
 
-// labServer serves the lab's zones, and returns its hosted domains.
-func labServer(t *testing.T) (*dnstest.Server, []string) {
-	s := dnstest.New()
-	files, _ := fs.Glob(zones.FS, "*.db")
-	var domains []string
-	for _, f := range files {
-		b, _ := fs.ReadFile(zones.FS, f)
-		origin := dnstest.ZoneFileOrigin(f, string(b))
-		if err := s.AddZone(origin, string(b)); err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Contains(zones.Foreign, f) {
-			domains = append(domains, strings.TrimSuffix(origin, "."))
-		}
-	}
-	s.AddZone("test.", "")
-	for _, d := range zones.Broken {
-		s.SetFault(d, dnstest.FaultServfail)
-	}
-	if err := s.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s, domains
-}
-
 // TestCutsLoseNothing: on the lab's zones, the inventory's and the
 // wildcard tests' zones, leaving out the questions whose answer is known
 // finds the same names, roles, addresses and CAA verdicts as asking them
 // all, with the cut of SRV owners under an NXDOMAIN and without it, in
 // fewer questions.
 func TestCutsLoseNothing(t *testing.T) {
-	labS, labDomains := labServer(t)
+	labS, labDomains := dnstest.StartLab(t)
 	// Timeouts long enough that only drop.test's silent server times out,
 	// on a busy machine and under -race too.
 	cases := []struct {

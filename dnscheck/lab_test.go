@@ -2,9 +2,7 @@ package dnscheck
 
 import (
 	"context"
-	"io/fs"
 	"net/netip"
-	"slices"
 	"strings"
 	"testing"
 
@@ -14,27 +12,7 @@ import (
 
 // The lab's zones give the inventory the lab describes.
 func TestLabZones(t *testing.T) {
-	s := dnstest.New()
-	files, _ := fs.Glob(zones.FS, "*.db")
-	var domains []string
-	for _, f := range files {
-		b, _ := fs.ReadFile(zones.FS, f)
-		origin := dnstest.ZoneFileOrigin(f, string(b))
-		if err := s.AddZone(origin, string(b)); err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Contains(zones.Foreign, f) {
-			domains = append(domains, strings.TrimSuffix(origin, "."))
-		}
-	}
-	s.AddZone("test.", "")
-	for _, d := range zones.Broken {
-		s.SetFault(d, dnstest.FaultServfail)
-	}
-	if err := s.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, domains := dnstest.StartLab(t)
 	r := newTestResolver(t, s, Config{})
 	ips := []netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")}
 	inv, err := r.Inventory(context.Background(), domains, Options{ServerIPs: ips})

@@ -3,13 +3,9 @@ package dnscheck
 import (
 	"bytes"
 	"context"
-	"io/fs"
 	"net/netip"
-	"slices"
-	"strings"
 	"testing"
 
-	"github.com/certplan/certplan/examples/lab/zones"
 	"github.com/certplan/certplan/internal/dnstest"
 	"github.com/certplan/certplan/model"
 )
@@ -18,27 +14,7 @@ import (
 // Collector gives of the same results: the lab's, whose names are shared
 // between domains, broken, wildcard-marked and CAA-forbidden.
 func TestSpillMatchesCollector(t *testing.T) {
-	s := dnstest.New()
-	files, _ := fs.Glob(zones.FS, "*.db")
-	var domains []string
-	for _, f := range files {
-		b, _ := fs.ReadFile(zones.FS, f)
-		origin := dnstest.ZoneFileOrigin(f, string(b))
-		if err := s.AddZone(origin, string(b)); err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Contains(zones.Foreign, f) {
-			domains = append(domains, strings.TrimSuffix(origin, "."))
-		}
-	}
-	s.AddZone("test.", "")
-	for _, d := range zones.Broken {
-		s.SetFault(d, dnstest.FaultServfail)
-	}
-	if err := s.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, domains := dnstest.StartLab(t)
 	r := newTestResolver(t, s, Config{})
 	opts := Options{ServerIPs: []netip.Addr{netip.MustParseAddr("127.0.0.3"), netip.MustParseAddr("127.0.0.2")}}
 	c := NewCollector(opts)

@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/certplan/certplan/dnscheck"
-	"github.com/certplan/certplan/examples/lab/zones"
 	"github.com/certplan/certplan/internal/dnstest"
 	"github.com/certplan/certplan/model"
 )
@@ -41,27 +38,7 @@ func labInventory(t *testing.T) *model.Inventory {
 // hosted domains.
 func labDNS(t *testing.T) (string, []string) {
 	t.Helper()
-	s := dnstest.New()
-	files, _ := fs.Glob(zones.FS, "*.db")
-	var domains []string
-	for _, f := range files {
-		b, _ := fs.ReadFile(zones.FS, f)
-		origin := dnstest.ZoneFileOrigin(f, string(b))
-		if err := s.AddZone(origin, string(b)); err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Contains(zones.Foreign, f) {
-			domains = append(domains, strings.TrimSuffix(origin, "."))
-		}
-	}
-	s.AddZone("test.", "")
-	for _, d := range zones.Broken {
-		s.SetFault(d, dnstest.FaultServfail)
-	}
-	if err := s.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, domains := dnstest.StartLab(t)
 	return s.Addr(), domains
 }
 
