@@ -502,6 +502,8 @@ type issueOptions struct {
 	force bool
 }
 
+// newIssueCmd is long for its help text (what issue does, the state
+// directory, the exit codes, examples); the work is in apply.
 func newIssueCmd(g *globals) *cobra.Command {
 	o := &issueOptions{}
 	cmd := &cobra.Command{

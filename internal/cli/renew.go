@@ -13,6 +13,8 @@ type renewOptions struct {
 	noJitter bool
 }
 
+// newRenewCmd is long for its help text (what renew decides, the exit
+// codes, examples); the work is in apply.
 func newRenewCmd(g *globals) *cobra.Command {
 	o := &renewOptions{}
 	cmd := &cobra.Command{
