@@ -119,19 +119,8 @@ func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
 // connecting to it, for hints.
 func (o *applyOptions) options(ctx context.Context, g *globals, args []string, mode apply.Mode, conn *caConn) (apply.Options, error) {
 	var ao apply.Options
-	if err := checkApplyFlags(o); err != nil {
+	if err := o.checkInputs(args); err != nil {
 		return ao, err
-	}
-	if o.planFile == "" && !o.inv.given(args) && !o.appliedPlan {
-		return ao, usageError("nothing to plan: give the domains (--zones DIR, --domains FILE, --source KIND, domains as arguments, or --inventory FILE) and --server-ip, or --plan FILE")
-	}
-	if o.planFile != "" && (o.MaxNames != 0 || o.MaxPerDomain != 0 || o.Repack || len(o.Include) > 0 || len(o.Exclude) > 0 || o.Hostname != "") {
-		return ao, usageError("--plan: the plan is made already; --hostname, --include, --exclude, --max-names, --max-names-per-domain and --repack go to \"certplan plan\"")
-	}
-	if o.planFile == "" {
-		if err := cpanelGuard(o.inv.Sources, o.DefaultCert, o.inv.ServerIPs); err != nil {
-			return ao, err
-		}
 	}
 	cfg, err := o.acmeConfig(g)
 	if err != nil {
@@ -141,44 +130,8 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 	if err != nil {
 		return ao, err
 	}
-	if o.minDaysLeft < 0 {
-		return ao, usageError("--min-days-left %d: must not be negative", o.minDaysLeft)
-	}
-	if o.concurrentOrders < 1 {
-		return ao, usageError("--concurrent-orders %d: must be at least 1", o.concurrentOrders)
-	}
-	if o.maxOrders < 0 {
-		return ao, usageError("--max-orders %d: must not be negative (0: no cap)", o.maxOrders)
-	}
-	var plan *model.Plan
-	if o.planFile != "" {
-		plan = new(model.Plan)
-		if err := readDocument("--plan", o.planFile, model.KindPlan, plan); err != nil {
-			return ao, err
-		}
-	}
-	st, err := o.openState()
+	plan, st, inv, err := o.planAndState(ctx, g, args)
 	if err != nil {
-		return ao, err
-	}
-	// The network from here on: the inventory's DNS, then the CA.
-	var inv *model.Inventory
-	if o.inv.given(args) {
-		if inv, err = o.inv.load(ctx, g, args); err != nil {
-			return ao, err
-		}
-	}
-	if plan == nil && inv == nil && o.appliedPlan {
-		if plan, err = st.LoadPlan(); err != nil {
-			return ao, appliedPlanError(err, o.stateDir)
-		}
-	}
-	if plan == nil {
-		if plan, err = o.loadPlan(g, st, inv); err != nil {
-			return ao, err
-		}
-	}
-	if err := cpanelGuard(o.inv.Sources, cmp.Or(plan.Policy.DefaultCert, planner.DefaultCertPerIP), plan.Policy.ServerIPs); err != nil {
 		return ao, err
 	}
 	cfg.Store = st
@@ -207,6 +160,71 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 		}
 	}
 	return ao, nil
+}
+
+// checkInputs checks, before any file or network is touched, that the
+// flags name something to apply and make sense together.
+func (o *applyOptions) checkInputs(args []string) error {
+	if err := checkApplyFlags(o); err != nil {
+		return err
+	}
+	if o.planFile == "" && !o.inv.given(args) && !o.appliedPlan {
+		return usageError("nothing to plan: give the domains (--zones DIR, --domains FILE, --source KIND, domains as arguments, or --inventory FILE) and --server-ip, or --plan FILE")
+	}
+	if o.planFile != "" && (o.MaxNames != 0 || o.MaxPerDomain != 0 || o.Repack || len(o.Include) > 0 || len(o.Exclude) > 0 || o.Hostname != "") {
+		return usageError("--plan: the plan is made already; --hostname, --include, --exclude, --max-names, --max-names-per-domain and --repack go to \"certplan plan\"")
+	}
+	if o.planFile == "" {
+		if err := cpanelGuard(o.inv.Sources, o.DefaultCert, o.inv.ServerIPs); err != nil {
+			return err
+		}
+	}
+	switch {
+	case o.minDaysLeft < 0:
+		return usageError("--min-days-left %d: must not be negative", o.minDaysLeft)
+	case o.concurrentOrders < 1:
+		return usageError("--concurrent-orders %d: must be at least 1", o.concurrentOrders)
+	case o.maxOrders < 0:
+		return usageError("--max-orders %d: must not be negative (0: no cap)", o.maxOrders)
+	}
+	return nil
+}
+
+// planAndState reads --plan, opens the state directory (refusing a run that
+// must register an account without --agree-tos), and only then goes to the
+// network: the inventory's DNS, and planning against the applied plan.
+func (o *applyOptions) planAndState(ctx context.Context, g *globals, args []string) (*model.Plan, *store.Store, *model.Inventory, error) {
+	var plan *model.Plan
+	if o.planFile != "" {
+		plan = new(model.Plan)
+		if err := readDocument("--plan", o.planFile, model.KindPlan, plan); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	st, err := o.openState()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var inv *model.Inventory
+	if o.inv.given(args) {
+		if inv, err = o.inv.load(ctx, g, args); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if plan == nil && inv == nil && o.appliedPlan {
+		if plan, err = st.LoadPlan(); err != nil {
+			return nil, nil, nil, appliedPlanError(err, o.stateDir)
+		}
+	}
+	if plan == nil {
+		if plan, err = o.loadPlan(g, st, inv); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if err := cpanelGuard(o.inv.Sources, cmp.Or(plan.Policy.DefaultCert, planner.DefaultCertPerIP), plan.Policy.ServerIPs); err != nil {
+		return nil, nil, nil, err
+	}
+	return plan, st, inv, nil
 }
 
 // cpanelGuard refuses a per-ip plan for more than one server IP with
