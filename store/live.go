@@ -496,11 +496,4 @@ func (lt *liveTree) prune(current string) {
 	}
 }
 
-func genNum(name string) int {
-	m := genRE.FindStringSubmatch(name)
-	if m == nil {
-		return -1
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
-}
+func genNum(name string) int { return seqNum(genRE, name) }

@@ -666,8 +666,11 @@ func (s *Store) versions(d string) ([]string, error) {
 	return vs, nil
 }
 
-func versionNum(v string) int {
-	m := versionRE.FindStringSubmatch(v)
+func versionNum(v string) int { return seqNum(versionRE, v) }
+
+// seqNum is the number re's one group finds in name ("v000003": 3), or -1.
+func seqNum(re *regexp.Regexp, name string) int {
+	m := re.FindStringSubmatch(name)
 	if m == nil {
 		return -1
 	}
