@@ -70,16 +70,7 @@ func TestReadReplyArrivedBeforeWait(t *testing.T) {
 // whose deadline has passed still sends the query and reports the timeout.
 func TestSendThenRead(t *testing.T) {
 	u, peer := udpPair(t)
-	go func() {
-		buf := make([]byte, 64)
-		for {
-			n, from, err := peer.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			_, _ = peer.WriteToUDP(append([]byte("re:"), buf[:n]...), from)
-		}
-	}()
+	go echoRe(peer)
 	for i := range 200 {
 		u.setDeadline(time.Now().Add(2*time.Second), time.Now())
 		start := time.Now()
@@ -118,16 +109,7 @@ func TestSendThenRead(t *testing.T) {
 // still sends the query and reports the timeout.
 func TestSendRead(t *testing.T) {
 	u, peer := udpPair(t)
-	go func() {
-		buf := make([]byte, 64)
-		for {
-			n, from, err := peer.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			_, _ = peer.WriteToUDP(append([]byte("re:"), buf[:n]...), from)
-		}
-	}()
+	go echoRe(peer)
 	for i := range 200 {
 		u.setDeadline(time.Now().Add(2*time.Second), time.Now())
 		start := time.Now()
@@ -163,5 +145,18 @@ func TestSendRead(t *testing.T) {
 	n, err = u.read()
 	if err != nil || string(u.rbuf[:n]) != "re:late" {
 		t.Fatalf("after a passed deadline: read %q, %v; want the query sent and answered", u.rbuf[:n], err)
+	}
+}
+
+// echoRe answers every datagram to peer with "re:" and the datagram, until
+// peer is closed.
+func echoRe(peer *net.UDPConn) {
+	buf := make([]byte, 64)
+	for {
+		n, from, err := peer.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		_, _ = peer.WriteToUDP(append([]byte("re:"), buf[:n]...), from)
 	}
 }
