@@ -141,66 +141,15 @@ var envMu sync.Mutex
 
 // Start runs Pebble until ctx ends or Close is called.
 func Start(ctx context.Context, opts Options) (*CA, error) {
-	if opts.DNSAddr == "" {
-		return nil, errors.New("pebbletest: DNSAddr is required")
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
 	}
-	if opts.ListenAddr == "" {
-		opts.ListenAddr = "127.0.0.1:0"
-	}
-	if opts.Profiles == nil {
-		opts.Profiles = DefaultProfiles()
-	}
-	if opts.ChainLength <= 0 {
-		opts.ChainLength = 1
-	}
-	var err error
-	if opts.HTTPPort == 0 {
-		if opts.HTTPPort, err = FreePort(); err != nil {
-			return nil, err
-		}
-	}
-	if opts.TLSPort == 0 {
-		if opts.TLSPort, err = FreePort(); err != nil {
-			return nil, err
-		}
-	}
-	w := opts.Log
-	if w == nil {
-		w = io.Discard
-	}
-	logger := log.New(w, "pebble ", log.LstdFlags)
-
-	profiles := map[string]ca.Profile{}
-	for name, p := range opts.Profiles {
-		profiles[name] = ca.Profile{Description: p.Description, ValidityPeriod: uint64(p.Validity / time.Second)}
-	}
-
 	c := &CA{HTTPPort: opts.HTTPPort, TLSPort: opts.TLSPort, profiles: opts.Profiles}
-	c.db = db.NewMemoryStore()
-	var handler http.Handler
-	func() {
-		envMu.Lock()
-		defer envMu.Unlock()
-		restore := setenv(map[string]string{
-			"PEBBLE_VA_NOSLEEP":      "1",
-			"PEBBLE_WFE_NONCEREJECT": "0",
-			"PEBBLE_AUTHZREUSE":      strconv.Itoa(opts.AuthzReusePercent),
-		})
-		defer restore()
-		c.ca = ca.New(logger, c.db, "", "ecdsa", 0, opts.ChainLength, profiles)
-		v := va.New(logger, opts.HTTPPort, opts.TLSPort, false, opts.DNSAddr, c.db)
-		for kid, key := range opts.EABKeys {
-			if err = c.db.AddExternalAccountKeyByID(kid, key); err != nil {
-				return
-			}
-		}
-		f := wfe.New(logger, c.db, v, c.ca, []string{"pebble.letsencrypt.org"}, false, opts.RequireEAB, 0, 0)
-		handler = f.Handler()
-	}()
+	handler, err := c.newPebble(opts)
 	if err != nil {
 		return nil, fmt.Errorf("pebbletest: eab key: %w", err)
 	}
-
 	rootPEM, tlsCert, err := serverCert()
 	if err != nil {
 		return nil, err
@@ -224,6 +173,67 @@ func Start(ctx context.Context, opts Options) (*CA, error) {
 		c.Close()
 	}()
 	return c, nil
+}
+
+// withDefaults checks o and fills in its defaults, free ports included.
+func (o Options) withDefaults() (Options, error) {
+	if o.DNSAddr == "" {
+		return o, errors.New("pebbletest: DNSAddr is required")
+	}
+	if o.ListenAddr == "" {
+		o.ListenAddr = "127.0.0.1:0"
+	}
+	if o.Profiles == nil {
+		o.Profiles = DefaultProfiles()
+	}
+	if o.ChainLength <= 0 {
+		o.ChainLength = 1
+	}
+	var err error
+	if o.HTTPPort == 0 {
+		if o.HTTPPort, err = FreePort(); err != nil {
+			return o, err
+		}
+	}
+	if o.TLSPort == 0 {
+		if o.TLSPort, err = FreePort(); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// newPebble makes Pebble's database, CA, VA and WFE, and returns the WFE's
+// handler. Pebble reads its settings from the environment while it starts,
+// so the variables are set (and restored) under envMu.
+func (c *CA) newPebble(opts Options) (http.Handler, error) {
+	w := opts.Log
+	if w == nil {
+		w = io.Discard
+	}
+	logger := log.New(w, "pebble ", log.LstdFlags)
+	profiles := map[string]ca.Profile{}
+	for name, p := range opts.Profiles {
+		profiles[name] = ca.Profile{Description: p.Description, ValidityPeriod: uint64(p.Validity / time.Second)}
+	}
+	c.db = db.NewMemoryStore()
+	envMu.Lock()
+	defer envMu.Unlock()
+	restore := setenv(map[string]string{
+		"PEBBLE_VA_NOSLEEP":      "1",
+		"PEBBLE_WFE_NONCEREJECT": "0",
+		"PEBBLE_AUTHZREUSE":      strconv.Itoa(opts.AuthzReusePercent),
+	})
+	defer restore()
+	c.ca = ca.New(logger, c.db, "", "ecdsa", 0, opts.ChainLength, profiles)
+	v := va.New(logger, opts.HTTPPort, opts.TLSPort, false, opts.DNSAddr, c.db)
+	for kid, key := range opts.EABKeys {
+		if err := c.db.AddExternalAccountKeyByID(kid, key); err != nil {
+			return nil, err
+		}
+	}
+	f := wfe.New(logger, c.db, v, c.ca, []string{"pebble.letsencrypt.org"}, false, opts.RequireEAB, 0, 0)
+	return f.Handler(), nil
 }
 
 // Close stops the ACME server. Pebble's VA keeps an idle goroutine.
