@@ -1,6 +1,9 @@
 package model
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // Inventory is the output of `certplan inventory`: every name that mail
 // clients and MTAs use to reach the hosted domains, as found in DNS.
@@ -11,6 +14,11 @@ type Inventory struct {
 	CAIdentifier string `json:"ca_identifier"`
 	// ServerIPs are the addresses that count as "here", sorted.
 	ServerIPs []string `json:"server_ips"`
+	// Resolver is what the inventory learnt of its resolver's DNSSEC
+	// validation: ResolverValidating when it set the AD bit on a query
+	// (with DO) that must validate, ResolverNotValidating when it did
+	// not; empty in inventories from before.
+	Resolver string `json:"resolver_dnssec,omitempty"`
 	// Names are sorted by Name.
 	Names []Name `json:"names"`
 	// Domains are the hosted domains, sorted by Domain.
@@ -24,6 +32,12 @@ type Inventory struct {
 	// purpose, such as a cPanel domain whose mail is delivered elsewhere.
 	SkippedDomains []SkippedDomain `json:"skipped_domains,omitempty"`
 }
+
+// Values of [Inventory.Resolver].
+const (
+	ResolverValidating    = "validating"
+	ResolverNotValidating = "not-validating"
+)
 
 // InputError is one input that could not be read in full.
 type InputError struct {
@@ -86,6 +100,23 @@ type Name struct {
 	// TLSAError is non-empty when the TLSA lookup failed: the name's
 	// addresses are fine, but whether DANE pins its key is unknown.
 	TLSAError string `json:"tlsa_error,omitempty"`
+	// TLSADNSSEC is the DNSSEC status of the answer at _25._tcp.<name>,
+	// one of the DNSSEC* values; empty when TLSA was not asked or the
+	// inventory predates the field (both read as [DNSSECUnknown]).
+	TLSADNSSEC string `json:"tlsa_dnssec,omitempty"`
+	// TLSATTL is the TTL in seconds of the TLSA record set (or of the
+	// negative answer): how long a resolver may keep what it saw.
+	TLSATTL uint32 `json:"tlsa_ttl,omitempty"`
+	// PortTLSA are the TLSA record sets published for the name at other
+	// ports than 25 (_465._tcp, _587._tcp for a submission name), where
+	// any exist or the lookup failed; sorted by port.
+	PortTLSA []PortTLSA `json:"port_tlsa,omitempty"`
+	// CAAWildOK is true when CAA allows CAIdentifier to issue a wildcard
+	// "*.<parent>" covering Name (RFC 8659 issuewild, which falls back to
+	// issue when absent); CAAWild explains it. Set only for names a
+	// wildcard could cover, by inventories that ask (see issue 19).
+	CAAWildOK bool        `json:"caa_wild_ok,omitempty"`
+	CAAWild   *CAAVerdict `json:"caa_wild,omitempty"`
 	// Error is non-empty when looking up the name itself failed; Addresses
 	// and verdicts are then incomplete. A failure of a name outside the
 	// hosted domains that use it (another provider's MX or SRV target) is
@@ -157,6 +188,71 @@ type TLSA struct {
 	Data         string `json:"data"` // lowercase hex
 }
 
+// DNSSEC status of an answer, as a validating resolver reports it (the AD
+// bit of RFC 4035 §3.2.3, asked for with the DO bit).
+const (
+	// DNSSECSecure: the resolver validated the answer (AD set). Only
+	// secure TLSA records count for DANE (RFC 7672 §2.2), and a secure
+	// "no records" means DANE pins nothing.
+	DNSSECSecure = "secure"
+	// DNSSECInsecure: a resolver known to validate (see
+	// [Inventory.Resolver]) answered without AD: the zone is unsigned, so
+	// DANE senders ignore its TLSA records.
+	DNSSECInsecure = "insecure"
+	// DNSSECUnknown: records were seen but nothing says whether senders
+	// would trust them: the resolver does not validate, or the lookup
+	// failed. A key is then kept as if pinned.
+	DNSSECUnknown = "unknown"
+)
+
+// PortTLSA is the TLSA record set at _<port>._tcp.<name>.
+type PortTLSA struct {
+	Port    int    `json:"port"`
+	Records []TLSA `json:"records,omitempty"`
+	// DNSSEC is one of the DNSSEC* values.
+	DNSSEC string `json:"dnssec,omitempty"`
+	TTL    uint32 `json:"ttl,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// DANE pin kinds, from [Name.DANEPin].
+const (
+	PinNone    = ""        // no secure TLSA record: a new key or CA is safe for DANE
+	PinKey     = "key"     // a secure usage 3 (DANE-EE) or 1 (PKIX-EE) record pins the key
+	PinCA      = "ca"      // only usage 2 (DANE-TA) or 0 (PKIX-TA) records: the issuing CA is pinned
+	PinUnknown = "unknown" // the TLSA state cannot be known: treat as PinKey
+)
+
+// DANEPin says what the TLSA records at _25._tcp.<name> pin, counting only
+// what DANE senders would see (RFC 7672): records from a secure answer
+// pin; records from an insecure zone pin nothing; a failed lookup, or
+// records whose DNSSEC status is unknown (a resolver that does not
+// validate, an inventory from before the status was recorded) are
+// PinUnknown, so that an unknown state never lets a key change. The
+// reason says which, for people.
+func (n *Name) DANEPin() (pin, reason string) {
+	if n.TLSAError != "" {
+		return PinUnknown, "the TLSA lookup of _25._tcp." + n.Name + " failed: " + n.TLSAError
+	}
+	if len(n.TLSA) == 0 {
+		return PinNone, ""
+	}
+	switch n.TLSADNSSEC {
+	case DNSSECInsecure:
+		return PinNone, ""
+	case DNSSECSecure:
+	default:
+		return PinUnknown, "TLSA records at _25._tcp." + n.Name + " were not validated (the resolver does not validate, or did not set the AD bit): senders may trust them"
+	}
+	pin = PinCA
+	for _, t := range n.TLSA {
+		if t.Usage == 3 || t.Usage == 1 {
+			pin = PinKey
+		}
+	}
+	return pin, "validated TLSA records at _25._tcp." + n.Name
+}
+
 // Domain is one hosted domain and what DNS says about it.
 type Domain struct {
 	// Domain is the A-label form.
@@ -198,6 +294,44 @@ type MTASTS struct {
 	TXT string `json:"txt"`
 	// ID is the policy id from the record.
 	ID string `json:"id,omitempty"`
+	// Policy is the policy served at
+	// https://mta-sts.<domain>/.well-known/mta-sts.txt; nil when it was
+	// not fetched or the fetch failed (PolicyError says why).
+	Policy      *MTASTSPolicy `json:"policy,omitempty"`
+	PolicyError string        `json:"policy_error,omitempty"`
+}
+
+// MTA-STS policy modes (RFC 8461 §3.2).
+const (
+	MTASTSEnforce = "enforce"
+	MTASTSTesting = "testing"
+	MTASTSNone    = "none"
+)
+
+// MTASTSPolicy is a parsed MTA-STS policy (RFC 8461 §3.2).
+type MTASTSPolicy struct {
+	Mode string `json:"mode"`
+	// MaxAge is in seconds.
+	MaxAge int64 `json:"max_age"`
+	// MX are the policy's mx patterns, lowercase, as written: a name or
+	// "*.parent" (one left-most label).
+	MX []string `json:"mx"`
+}
+
+// MatchesMX reports whether host (normalised) matches one of the policy's
+// mx patterns (RFC 8461 §4.1: a "*." pattern matches one left-most label).
+func (p *MTASTSPolicy) MatchesMX(host string) bool {
+	for _, pat := range p.MX {
+		if pat == host {
+			return true
+		}
+		if rest, ok := strings.CutPrefix(pat, "*."); ok {
+			if label, parent, found := strings.Cut(host, "."); found && label != "" && parent == rest {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // InventoryStats summarises a run.

@@ -85,7 +85,22 @@ type PlannedCert struct {
 	Removed []string `json:"removed,omitempty"`
 	// MustCover names are never dropped at issuance (server hostname, --include).
 	MustCover []string `json:"must_cover,omitempty"`
+	// Key says how the next order for this certificate chooses its key:
+	// empty for the run's default (a new key, or --reuse-key), KeyKeep or
+	// KeyNext. KeyReason says why, for people.
+	Key       string `json:"key,omitempty"`
+	KeyReason string `json:"key_reason,omitempty"`
 }
+
+// Values of [PlannedCert.Key].
+const (
+	// KeyKeep: the current key is reused (DANE pins it, or whether it
+	// does is unknown); an order that cannot reuse it is refused.
+	KeyKeep = "keep"
+	// KeyNext: the staged next key (`certplan rollover begin`), whose
+	// TLSA record is published and seen, becomes the key.
+	KeyNext = "next"
+)
 
 // Exclusion codes.
 const (

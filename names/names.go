@@ -240,3 +240,52 @@ func checkLabel(l string) error {
 
 // IsWildcard reports whether name is a wildcard ("*.example.com").
 func IsWildcard(name string) bool { return strings.HasPrefix(name, "*.") }
+
+// NormalizeWildcard normalises a certificate name that may be a wildcard:
+// "*.Example.COM." becomes "*.example.com". The part after "*." must be a
+// name [Normalize] accepts; a "*" anywhere else (a partial-label wildcard
+// such as "mail*.example.com", or "*" inside the name) is refused, as CAs
+// refuse it (CA/B Forum Baseline Requirements 3.2.2.6). A name without a
+// wildcard is normalised by Normalize.
+func NormalizeWildcard(s string) (string, error) {
+	t := strings.TrimSpace(s)
+	if !strings.HasPrefix(t, "*.") {
+		return Normalize(s)
+	}
+	base, err := Normalize(t[2:])
+	if err != nil {
+		return "", err
+	}
+	return "*." + base, nil
+}
+
+// Covers reports whether a certificate name (a SAN dNSName, normalised:
+// lowercase A-labels, no trailing dot) covers host, as RFC 6125 §6.4.3 and
+// every current mail client match it: equal names match; a wildcard
+// "*.parent" matches exactly one left-most label under parent
+// ("*.example.com" covers "mail.example.com", not "example.com" and not
+// "a.mail.example.com"); a partial-label wildcard ("m*.example.com")
+// matches nothing. This is the rule of [crypto/x509.Certificate.VerifyHostname]
+// for DNS names.
+func Covers(certName, host string) bool {
+	if certName == host {
+		return !strings.Contains(host, "*")
+	}
+	if !IsWildcard(certName) || strings.Contains(certName[1:], "*") {
+		return false
+	}
+	label, parent, ok := strings.Cut(host, ".")
+	return ok && label != "" && label != "*" && "*."+parent == certName
+}
+
+// WildcardParent is the name a wildcard would cover host under:
+// "mail.example.com" gives "*.example.com". ok is false for a host of
+// fewer than three labels: a wildcard directly under a top-level domain is
+// never issued.
+func WildcardParent(host string) (wildcard string, ok bool) {
+	_, parent, found := strings.Cut(host, ".")
+	if !found || !strings.Contains(parent, ".") {
+		return "", false
+	}
+	return "*." + parent, true
+}
