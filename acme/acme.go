@@ -5,6 +5,20 @@
 // TLS-ALPN-01, a preflight per name, partial-failure handling, and ARI
 // (RFC 9773) renewal information and "replaces".
 //
+// # Wildcards
+//
+// A wildcard name ("*.d") is validated through DNS-01, the only challenge
+// a CA offers for it (RFC 8555 section 7.1.3); the order's other names go
+// through the configured type, so HTTP-01 with a DNS provider configured
+// beside it (ChallengeConfig.DNSProvider) validates "*.d" through DNS and
+// the rest through HTTP (solverFor). Without a DNS provider Obtain refuses
+// a wildcard before it contacts the CA (ChallengeSetupError). "*.d" and
+// "d" in one order have two TXT records at _acme-challenge.d at once: the
+// dnsupdate provider (dnsupdate.go) adds and removes only its own value,
+// unlike lego's, and exec scripts must do the same (execprovider.go). The
+// preflight judges a wildcard by its parent's lookup and CAA, read with
+// issuewild (checkWild).
+//
 // # Why not lego's Certifier
 //
 // lego's high-level Certifier validates the names of an order one after

@@ -27,7 +27,7 @@ func TestCAAParams(t *testing.T) {
 			if got := caaAllows(tt.records, "pebble.test"); got != tt.allows {
 				t.Errorf("caaAllows = %v, want %v", got, tt.allows)
 			}
-			if got := caaParamsForbid(tt.records, "pebble.test", HTTP01, acct) != ""; got != tt.forbid {
+			if got := caaParamsForbid(tt.records, "issue", "pebble.test", HTTP01, acct) != ""; got != tt.forbid {
 				t.Errorf("caaParamsForbid = %v, want %v", got, tt.forbid)
 			}
 		})

@@ -41,8 +41,11 @@ type Client struct {
 	core   *api.Core
 	store  *store.Store
 	solver solver
-	log    *slog.Logger
-	now    func() time.Time
+	// wild validates wildcard identifiers (dns-01): solver when it is
+	// dns-01, nil when no DNS provider is configured.
+	wild solver
+	log  *slog.Logger
+	now  func() time.Time
 
 	acctMu sync.Mutex // guards what follows
 	// account is the store's account for the CA, nil until one is
@@ -99,6 +102,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	// contacted.
 	if c.solver, err = newSolver(ctx, cfg.Challenge, c.log); err != nil {
 		return nil, &ChallengeSetupError{Err: err}
+	}
+	if c.wild, err = newWildSolver(ctx, cfg.Challenge, c.solver, c.log); err != nil {
+		c.solver.close()
+		return nil, &ChallengeSetupError{Err: fmt.Errorf("wildcard names (dns-01): %w", err)}
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {

@@ -23,6 +23,14 @@ import (
 // script's own words (the end of what it printed is in the error), and the
 // script runs as deploy hooks do (internal/proc: its process group killed
 // on EXEC_TIMEOUT).
+//
+// The script must add its record beside any others at the FQDN, and
+// "cleanup" must remove only the record with that VALUE: an order for
+// "*.d" and "d" has two challenges at _acme-challenge.d, presented at
+// once, and a script that replaces the record set (or deletes every TXT
+// record there) makes one of them fail. With nsupdate that is "update add"
+// and "update delete FQDN TXT VALUE", not "update delete FQDN TXT"; see
+// examples/hooks/dns-nsupdate.sh.
 type execProvider struct {
 	path    string
 	raw     bool

@@ -10,9 +10,10 @@ import (
 
 // TestPreflightFacts: names the inventory does not cover are looked up
 // (Config.LookupNames) and added to a copy of it, so that the preflight
-// checks them like the inventory's; covered names and wildcards are not
-// looked up, the inventory is not modified, and without an inventory the
-// configured server IPs count as here.
+// checks them like the inventory's; covered names are not looked up, a
+// wildcard is looked up as its parent ("*" itself never: issue 19), the
+// inventory is not modified, and without an inventory the configured
+// server IPs count as here.
 func TestPreflightFacts(t *testing.T) {
 	var asked [][]string
 	c := &Client{cfg: Config{
@@ -27,9 +28,9 @@ func TestPreflightFacts(t *testing.T) {
 		},
 	}}
 	inv := &model.Inventory{ServerIPs: []string{"127.0.0.3"}, Names: []model.Name{{Name: "a.test"}}}
-	got := c.facts(context.Background(), inv, []string{"a.test", "b.test", "*.c.test"})
-	if len(asked) != 1 || !slices.Equal(asked[0], []string{"b.test"}) {
-		t.Fatalf("looked up %v, want [[b.test]]", asked)
+	got := c.facts(context.Background(), inv, []string{"a.test", "b.test", "*.c.test", "*.a.test", "c.test"})
+	if len(asked) != 1 || !slices.Equal(asked[0], []string{"b.test", "c.test"}) {
+		t.Fatalf("looked up %v, want [[b.test c.test]]", asked)
 	}
 	if _, ok := got.NameIndex()["b.test"]; !ok || len(inv.Names) != 1 || !slices.Equal(got.ServerIPs, inv.ServerIPs) {
 		t.Errorf("facts %+v from inventory %+v", got, inv)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-acme/lego/v5/acme/api"
 
+	"github.com/certplan/certplan/names"
 	"github.com/certplan/certplan/store"
 )
 
@@ -35,6 +36,9 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Result, error) {
 	names := normalizeNames(req.Names)
 	if len(names) == 0 {
 		return nil, ErrNothingToIssue
+	}
+	if err := c.checkWildcards(names); err != nil {
+		return nil, err
 	}
 	// The account is registered before the preflight, so that CAA
 	// accounturi is checked against it; a dry run registers none.
@@ -84,6 +88,26 @@ func (c *Client) Obtain(ctx context.Context, req Request) (*Result, error) {
 	res.Issued, res.Replaced = kept, out.replaces
 	c.log.Info("certificate obtained", "id", req.CertID, "names", len(kept))
 	return finish(nil)
+}
+
+// checkWildcards refuses wildcard names when no solver can validate them:
+// the CA offers only dns-01 for a wildcard (RFC 8555 section 7.1.3), and
+// without a DNS provider the order would fail at the CA after the other
+// names' challenges were answered.
+func (c *Client) checkWildcards(list []string) error {
+	if c.wild != nil {
+		return nil
+	}
+	var wild []string
+	for _, n := range list {
+		if names.IsWildcard(n) {
+			wild = append(wild, n)
+		}
+	}
+	if len(wild) == 0 {
+		return nil
+	}
+	return &ChallengeSetupError{Err: fmt.Errorf("%s: a wildcard is validated through dns-01 only, and no DNS provider is configured", strings.Join(wild, ", "))}
 }
 
 // currentCert is the store's current certificate for id (nil when none,

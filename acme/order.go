@@ -28,8 +28,10 @@ type orderOutcome struct {
 	failed []Dropped
 }
 
-// presented is a challenge response to remove after the order.
+// presented is a challenge response to remove after the order, and the
+// solver that presented it.
 type presented struct {
+	solver               solver
 	name, token, keyAuth string
 }
 
@@ -103,10 +105,16 @@ func (c *Client) trigger(ctx context.Context, run *authzRun, i int, url string) 
 		run.errs[i] = err
 		return
 	}
+	// A wildcard's authorization names the base domain, flagged wildcard
+	// (RFC 8555 section 7.1.4): the order's identifier is "*." and it.
 	name := a.Identifier.Value
-	run.idents[i] = name
+	ident := name
+	if a.Wildcard {
+		ident = "*." + name
+	}
+	run.idents[i] = ident
 	fail := func(reason string) {
-		run.results[i] = &Dropped{Name: name, Stage: StageCA, Code: DropValidation, Reason: reason}
+		run.results[i] = &Dropped{Name: ident, Stage: StageCA, Code: DropValidation, Reason: reason}
 	}
 	switch a.Status {
 	case legoacme.StatusValid:
@@ -116,9 +124,10 @@ func (c *Client) trigger(ctx context.Context, run *authzRun, i int, url string) 
 		fail("authorization is " + a.Status)
 		return
 	}
-	ch := c.challengeOf(a)
+	s := c.solverFor(a)
+	ch := challengeOf(a, s)
 	if ch == nil {
-		fail("the CA offers no " + c.solver.typ() + " challenge")
+		fail("the CA offers no " + s.typ() + " challenge")
 		return
 	}
 	ka, err := c.core.GetKeyAuthorization(ch.Token)
@@ -126,12 +135,12 @@ func (c *Client) trigger(ctx context.Context, run *authzRun, i int, url string) 
 		run.errs[i] = err
 		return
 	}
-	if err := c.solver.present(ctx, name, ch.Token, ka); err != nil {
+	if err := s.present(ctx, name, ch.Token, ka); err != nil {
 		fail("presenting the challenge: " + err.Error())
 		return
 	}
 	run.mu.Lock()
-	run.shown = append(run.shown, presented{name, ch.Token, ka})
+	run.shown = append(run.shown, presented{s, name, ch.Token, ka})
 	run.mu.Unlock()
 	if _, err := c.core.Challenges.New(ctx, ch.URL); err != nil {
 		fail(problemText(err))
@@ -147,11 +156,24 @@ func (c *Client) trigger(ctx context.Context, run *authzRun, i int, url string) 
 	run.mu.Unlock()
 }
 
-// challengeOf is a's challenge of the solver's type, or nil.
-func (c *Client) challengeOf(a legoacme.Authorization) *legoacme.Challenge {
+// solverFor is the solver for authorization a, an explicit choice where
+// lego's resolver takes the first challenge type it has a solver for in
+// the order tls-alpn-01, http-01, dns-01 (challenge/resolver,
+// chooseSolver): a wildcard's through dns-01, the only type the CA offers
+// for it (RFC 8555 section 7.1.3); every other through the configured
+// type. Obtain has refused wildcards when there is no dns-01 solver.
+func (c *Client) solverFor(a legoacme.Authorization) solver {
+	if a.Wildcard && c.wild != nil {
+		return c.wild
+	}
+	return c.solver
+}
+
+// challengeOf is a's challenge of s's type, or nil.
+func challengeOf(a legoacme.Authorization, s solver) *legoacme.Challenge {
 	var ch *legoacme.Challenge
 	for j := range a.Challenges {
-		if a.Challenges[j].Type == c.solver.typ() {
+		if a.Challenges[j].Type == s.typ() {
 			ch = &a.Challenges[j]
 		}
 	}
@@ -164,7 +186,8 @@ func (c *Client) cleanup(ctx context.Context, run *authzRun) {
 	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer ccancel()
 	c.parallel(len(run.shown), func(i int) {
-		c.solver.cleanup(cctx, run.shown[i].name, run.shown[i].token, run.shown[i].keyAuth)
+		p := run.shown[i]
+		p.solver.cleanup(cctx, p.name, p.token, p.keyAuth)
 	})
 }
 

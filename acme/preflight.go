@@ -2,6 +2,7 @@ package acme
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
 )
 
 // preflight checks each name before ordering, from the inventory's facts
@@ -83,6 +85,10 @@ func (p *preflightRun) drop(name, code, reason string) {
 // check judges one name from the inventory's facts: the CA must reach it
 // (except for DNS-01) and its CAA must allow the CA.
 func (p *preflightRun) check(name string) {
+	if names.IsWildcard(name) {
+		p.checkWild(name)
+		return
+	}
 	i, ok := p.idx[name]
 	if !ok {
 		if p.inv != nil {
@@ -155,14 +161,53 @@ func (p *preflightRun) caaAllowed(n *model.Name) bool {
 		p.drop(n.Name, DropCAAForbids, reason)
 		return false
 	}
-	if why := caaParamsForbid(n.CAA.Records, p.caaID, p.typ, p.accountURI); why != "" {
+	if why := caaParamsForbid(n.CAA.Records, "issue", p.caaID, p.typ, p.accountURI); why != "" {
 		p.drop(n.Name, DropCAAMethod, fmt.Sprintf("CAA at %s: %s", n.CAA.At, why))
 		return false
 	}
-	if p.accountURI == "" && caaNamesAccount(n.CAA.Records, p.caaID) {
+	if p.accountURI == "" && caaNamesAccount(n.CAA.Records, "issue", p.caaID) {
 		p.warnings = append(p.warnings, fmt.Sprintf("%s: CAA at %s allows only a given account (accounturi): not checked, no ACME account for this CA in the state directory yet", n.Name, n.CAA.At))
 	}
 	return true
+}
+
+// checkWild judges a wildcard "*.parent", which the CA validates through
+// dns-01 only (RFC 8555 section 7.1.3), by its parent's facts: "*" itself
+// is never looked up. The challenge's TXT record goes to
+// _acme-challenge.parent, so the parent's lookup must have answered (an
+// NXDOMAIN is an answer); the CA reads the parent's CAA with issuewild,
+// which when present alone decides for wildcards (RFC 8659 sections 3 and
+// 4.3).
+func (p *preflightRun) checkWild(name string) {
+	parent := strings.TrimPrefix(name, "*.")
+	i, ok := p.idx[parent]
+	if !ok {
+		if p.inv != nil {
+			p.warnings = append(p.warnings, name+": its parent "+parent+" is not in the inventory, CAA not checked before ordering")
+		}
+		p.kept = append(p.kept, name)
+		return
+	}
+	n := &p.inv.Names[i]
+	at := cmp.Or(n.CAA.At, parent)
+	tag := caaWildTag(n.CAA.Records)
+	switch {
+	case n.Error != "" && !strings.Contains(n.Error, model.NameErrNXDOMAIN):
+		p.drop(name, DropLookupFailed, "looking up its parent "+parent+" failed: "+n.Error)
+	case n.CAA.Error != "":
+		p.drop(name, DropCAAForbids, "CAA lookup for "+parent+" failed (a CA refuses to issue then): "+n.CAA.Error)
+	case !caaTagAllows(n.CAA.Records, tag, p.caaID):
+		p.drop(name, DropCAAForbids, fmt.Sprintf("CAA at %s does not allow %q to issue wildcards (%s)", at, p.caaID, tag))
+	default:
+		if why := caaParamsForbid(n.CAA.Records, tag, p.caaID, DNS01, p.accountURI); why != "" {
+			p.drop(name, DropCAAMethod, fmt.Sprintf("CAA at %s (%s): %s", at, tag, why))
+			return
+		}
+		if p.accountURI == "" && caaNamesAccount(n.CAA.Records, tag, p.caaID) {
+			p.warnings = append(p.warnings, fmt.Sprintf("%s: CAA at %s allows only a given account (accounturi): not checked, no ACME account for this CA in the state directory yet", name, at))
+		}
+		p.kept = append(p.kept, name)
+	}
 }
 
 // selfCheckAll fetches a token through the HTTP-01 path of every kept
@@ -213,7 +258,9 @@ func (c *Client) facts(ctx context.Context, inv *model.Inventory, names []string
 	idx := out.NameIndex()
 	var missing []string
 	for _, n := range names {
-		if _, ok := idx[n]; !ok && !strings.HasPrefix(n, "*.") {
+		// A wildcard is judged by its parent's facts (checkWild).
+		n = strings.TrimPrefix(n, "*.")
+		if _, ok := idx[n]; !ok && !slices.Contains(missing, n) {
 			missing = append(missing, n)
 		}
 	}
@@ -383,28 +430,43 @@ func parseCAA(s string) (caaRecord, bool) {
 
 // caaAllows reports whether a relevant CAA record set lets caID issue
 // (non-wildcard names).
-func caaAllows(records []string, caID string) bool {
-	hasIssue := false
+func caaAllows(records []string, caID string) bool { return caaTagAllows(records, "issue", caID) }
+
+// caaTagAllows reports whether the records of tag ("issue" or
+// "issuewild") let caID issue: one names it, or there are none.
+func caaTagAllows(records []string, tag, caID string) bool {
+	has := false
 	for _, s := range records {
 		r, ok := parseCAA(s)
-		if !ok || r.tag != "issue" {
+		if !ok || r.tag != tag {
 			continue
 		}
-		hasIssue = true
+		has = true
 		if r.issuer == strings.ToLower(caID) {
 			return true
 		}
 	}
-	return !hasIssue
+	return !has
+}
+
+// caaWildTag is the tag that decides for a wildcard: "issuewild" when the
+// set has such a record, else "issue" (RFC 8659 section 4.3).
+func caaWildTag(records []string) string {
+	for _, s := range records {
+		if r, ok := parseCAA(s); ok && r.tag == "issuewild" {
+			return "issuewild"
+		}
+	}
+	return "issue"
 }
 
 // caaParamsForbid checks RFC 8657's validationmethods and accounturi on the
-// records that name caID: one record must allow both. An empty accountURI
-// (no account yet) skips the accounturi check.
-func caaParamsForbid(records []string, caID, method, accountURI string) string {
+// records of tag that name caID: one record must allow both. An empty
+// accountURI (no account yet) skips the accounturi check.
+func caaParamsForbid(records []string, tag, caID, method, accountURI string) string {
 	var matching []caaRecord
 	for _, s := range records {
-		if r, ok := parseCAA(s); ok && r.tag == "issue" && r.issuer == strings.ToLower(caID) {
+		if r, ok := parseCAA(s); ok && r.tag == tag && r.issuer == strings.ToLower(caID) {
 			matching = append(matching, r)
 		}
 	}
@@ -430,10 +492,11 @@ func caaParamsForbid(records []string, caID, method, accountURI string) string {
 	return strings.Join(why, "; ")
 }
 
-// caaNamesAccount reports whether a record naming caID carries accounturi.
-func caaNamesAccount(records []string, caID string) bool {
+// caaNamesAccount reports whether a record of tag naming caID carries
+// accounturi.
+func caaNamesAccount(records []string, tag, caID string) bool {
 	for _, s := range records {
-		if r, ok := parseCAA(s); ok && r.tag == "issue" && r.issuer == strings.ToLower(caID) {
+		if r, ok := parseCAA(s); ok && r.tag == tag && r.issuer == strings.ToLower(caID) {
 			if _, has := r.params["accounturi"]; has {
 				return true
 			}

@@ -18,7 +18,6 @@ import (
 	"github.com/go-acme/lego/v5/challenge/tlsalpn01"
 	"github.com/go-acme/lego/v5/providers/dns/cloudflare"
 	"github.com/go-acme/lego/v5/providers/dns/cpanel"
-	"github.com/go-acme/lego/v5/providers/dns/dnsupdate"
 	"github.com/go-acme/lego/v5/providers/dns/httpreq"
 	"github.com/go-acme/lego/v5/providers/dns/route53"
 	"github.com/miekg/dns"
@@ -73,6 +72,22 @@ func newSolver(ctx context.Context, cc ChallengeConfig, log *slog.Logger) (solve
 	return nil, fmt.Errorf("unknown challenge type %q: use http-01, dns-01 or tls-alpn-01", cc.Type)
 }
 
+// newWildSolver is the solver for wildcard identifiers, which the CA
+// validates through dns-01 only (RFC 8555 section 7.1.3): solver itself
+// when it is dns-01, else one for cc.DNSProvider when one is configured
+// beside http-01 or tls-alpn-01, else nil (a wildcard cannot be issued).
+func newWildSolver(ctx context.Context, cc ChallengeConfig, solver solver, log *slog.Logger) (solver, error) {
+	switch {
+	case solver.typ() == DNS01:
+		return solver, nil
+	case cc.DNSProvider == "":
+		return nil, nil
+	}
+	dc := cc
+	dc.Type = DNS01
+	return newSolver(ctx, dc, log)
+}
+
 // DNSProviderNames lists the lego DNS providers certplan includes.
 func DNSProviderNames() []string {
 	return []string{"cloudflare", "cpanel", "dnsupdate", "exec", "httpreq", "route53"}
@@ -90,7 +105,7 @@ func DNSProvider(name string) (challenge.Provider, error) {
 	case "cpanel":
 		p, err = cpanel.NewDNSProvider()
 	case "dnsupdate", "rfc2136":
-		p, err = dnsupdate.NewDNSProvider()
+		p, err = dnsUpdateProvider()
 	case "exec":
 		p, err = newExecProvider()
 	case "httpreq":
