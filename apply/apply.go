@@ -93,6 +93,7 @@
 //     jitter; deploy.go: the hooks; retire.go: retirements; verify.go:
 //     probing after deploy; regress.go: every served name probed before
 //     and after the deploys, for names that stop verifying;
+//     wildcard.go: the hosts a wildcard name is verified on;
 //     plancheck.go: plans Run refuses;
 //     domains.go: the hosted domains whose lookups fail, across runs.
 //   - runhooks.go: the run's pre and post hooks; replace.go: renewing a

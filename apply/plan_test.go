@@ -11,7 +11,7 @@ import (
 )
 
 // TestRefusesCertificateWithoutNames: a plan with a certificate that lists
-// no names (or an empty one) is refused before anything happens: no lock,
+// no names (or an empty or invalid one) is refused before anything happens: no lock,
 // no CA, no order, no hook, nothing in the state directory.
 func TestRefusesCertificateWithoutNames(t *testing.T) {
 	for _, tt := range []struct {
@@ -25,6 +25,11 @@ func TestRefusesCertificateWithoutNames(t *testing.T) {
 			"apply: plan: certificate sni-a.test lists no names: an ACME order needs at least one"},
 		{"empty name", model.PlannedCert{ID: "sni-b.test", Names: []string{"", "mail.b.test"}, IPs: []string{"127.0.0.2"}},
 			"apply: plan: certificate sni-b.test lists an empty name"},
+		// Issue 19: "*.b.test" is a name; a "*" elsewhere is not.
+		{"partial-label wildcard", model.PlannedCert{ID: "sni-b.test", Names: []string{"*.b.test", "m*.b.test"}, IPs: []string{"127.0.0.2"}},
+			`apply: plan: certificate sni-b.test lists an invalid name "m*.b.test": "m*.b.test": a wildcard label inside the name`},
+		{"wildcard under a TLD", model.PlannedCert{ID: "sni-b.test", Names: []string{"*.test"}, IPs: []string{"127.0.0.2"}},
+			`apply: plan: certificate sni-b.test lists an invalid name "*.test": "test": a single label; want a fully qualified domain name such as example.com`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()

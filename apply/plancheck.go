@@ -8,10 +8,12 @@ import (
 	"slices"
 
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
 )
 
 // PlanError is a plan that Run refuses before it locks the store, orders or
-// deploys anything: a certificate in it lists no names (or an empty one).
+// deploys anything: a certificate in it lists no names (or an empty one),
+// or a name that is neither a host name nor a wildcard "*.parent".
 // No ACME order can be placed without an identifier, and a server cannot
 // present such a certificate; the planner never makes one, so the plan was
 // made by an older certplan or edited by hand.
@@ -24,7 +26,8 @@ func (e *PlanError) Error() string {
 	return fmt.Sprintf("apply: plan: certificate %s %s", e.CertID, e.Reason)
 }
 
-// checkPlan refuses a plan with a certificate that lists no names.
+// checkPlan refuses a plan with a certificate that lists no names, or a
+// name a CA does not issue for (checkNames).
 func checkPlan(p *model.Plan) error {
 	for _, c := range p.Certificates {
 		id := c.ID
@@ -36,6 +39,22 @@ func checkPlan(p *model.Plan) error {
 		}
 		if slices.Contains(c.Names, "") {
 			return &PlanError{CertID: id, Reason: "lists an empty name"}
+		}
+		if err := checkNames(id, c.Names); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkNames refuses a name that is neither a host name nor a wildcard
+// "*.parent" (names.NormalizeWildcard): a partial-label wildcard
+// ("mail*.d.test"), a "*" elsewhere, an IP address, a name with "_". No CA
+// issues for one, and the planner never plans one.
+func checkNames(id string, list []string) error {
+	for _, n := range list {
+		if _, err := names.NormalizeWildcard(n); err != nil {
+			return &PlanError{CertID: id, Reason: fmt.Sprintf("lists an invalid name %q: %v", n, err)}
 		}
 	}
 	return nil

@@ -58,7 +58,8 @@ type verifyWant struct {
 }
 
 // verifyWants lists what each name of the changed certificates should
-// serve on each of their IPs, and the probes that tell.
+// serve on each of their IPs (a wildcard's: the hosts it covers there,
+// verifyHosts), and the probes that tell.
 func (r *runner) verifyWants(planned []model.PlannedCert) ([]verifyWant, probe.Scope) {
 	// The serial now current for every planned certificate.
 	serial := map[string]string{}
@@ -69,10 +70,10 @@ func (r *runner) verifyWants(planned []model.PlannedCert) ([]verifyWant, probe.S
 	scope := probe.Scope{Hostname: r.o.Plan.Policy.Hostname}
 	for _, c := range r.rep.Changed() {
 		for _, ip := range c.IPs {
-			for _, name := range c.Issued {
+			for _, name := range r.verifyHosts(c.Issued, ip) {
 				w := verifyWant{certID: c.ID, name: name, ip: ip, sni: []string{c.Serial}}
 				for _, pc := range planned {
-					if !slices.Contains(pc.IPs, ip) || !slices.Contains(normNames(pc.Names), name) {
+					if !slices.Contains(pc.IPs, ip) || !listsHost(pc.Names, name) {
 						continue
 					}
 					if pc.ID != c.ID && serial[pc.ID] != "" {
