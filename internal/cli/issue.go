@@ -134,6 +134,9 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 	if err != nil {
 		return ao, err
 	}
+	if err := wildcardGuard(plan, cfg.Challenge); err != nil {
+		return ao, err
+	}
 	cfg.Store = st
 	o.preflightLookup(g, &cfg, plan, inv)
 	ao = apply.Options{
@@ -479,7 +482,7 @@ func runOptions(ctx context.Context, g *globals, o *applyOptions, ao apply.Optio
 	}
 	var pe *apply.PlanError
 	if errors.As(err, &pe) {
-		return nil, withHint(err, "nothing was ordered or deployed; this certplan never plans a certificate without names: plan again (certplan plan --previous with the plan in use) and apply the new plan")
+		return nil, withHint(err, "nothing was ordered or deployed; this certplan never plans such a certificate: plan again (certplan plan --previous with the plan in use) and apply the new plan")
 	}
 	var ph *apply.PreHookError
 	if errors.As(err, &ph) {

@@ -9,13 +9,40 @@ package cli
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/certplan/certplan/acme"
 	"github.com/certplan/certplan/dnscheck"
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
 )
+
+// wildcardGuard refuses a plan with wildcard names when no DNS provider is
+// configured, before anything goes to the CA: a CA validates a wildcard
+// through dns-01 only (RFC 8555 section 7.1.3), so its order would fail
+// after the other names' challenges were answered. (acme.Client.Obtain
+// refuses it too, but only once the CA's directory has been read.)
+func wildcardGuard(plan *model.Plan, cc acme.ChallengeConfig) error {
+	if cc.Type == acme.DNS01 || cc.DNSProvider != "" {
+		return nil
+	}
+	var wild []string
+	for _, c := range plan.Certificates {
+		for _, n := range c.Names {
+			if names.IsWildcard(n) && !slices.Contains(wild, n) {
+				wild = append(wild, n)
+			}
+		}
+	}
+	if len(wild) == 0 {
+		return nil
+	}
+	return withCode(ExitUsage, fmt.Errorf("the plan has wildcard names (%s), which a CA validates through dns-01 only, and no DNS provider is configured", strings.Join(wild, ", ")),
+		fmt.Sprintf("give --dns-provider (%s) with its environment variables: wildcards then go through DNS-01 and the other names through --challenge %s; or plan without wildcards", strings.Join(acme.DNSProviderNames(), ", "), cc.Type))
+}
 
 // preflightLookup sets cfg's LookupNames and ServerIPs for a run of plan
 // with inv (nil: --plan without an inventory).
