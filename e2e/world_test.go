@@ -6,6 +6,10 @@
 // through the example hooks in examples/hooks, exactly as an administrator
 // would wire them with --deploy-hook.
 //
+// wildcard_test.go is issue 19's end to end: 300 domains on one IP, a
+// default certificate with wildcard names issued through DNS-01 and
+// checked with openssl without SNI.
+//
 // The tests skip when Postfix or Dovecot cannot run here, and fail instead
 // when CERTPLAN_REQUIRE_INTEGRATION=1 (as in CI).
 package e2e

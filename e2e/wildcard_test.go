@@ -1,0 +1,275 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/certplan/certplan/internal/cli"
+	"github.com/certplan/certplan/internal/dnstest"
+	"github.com/certplan/certplan/internal/pebbletest"
+	"github.com/certplan/certplan/internal/realmail"
+)
+
+// Issue 19, "Done when": a host with 300 client domains on one IP. The
+// default certificate, which clients without SNI get, holds at most 100
+// names; with "*.dN.test" names it covers 99 domains whole (the six names
+// each domain's clients dial, one SAN each) beside the server's own name.
+// It is issued from Pebble with the wildcards through DNS-01 (RFC 2136
+// updates to the test DNS server, which Pebble validates through) and the
+// server's name through HTTP-01, deployed to a real Postfix by
+// examples/hooks/postfix.sh, and `openssl s_client -noservername
+// -verify_hostname NAME` verifies every covered name and fails for names
+// it does not cover.
+
+const (
+	wildDomains = 300
+	wildCovered = 99 // 100 names: the server's own and 99 wildcards
+)
+
+// wildLabels are the names a hosted domain's clients dial.
+var wildLabels = []string{"mail", "smtp", "imap", "pop", "autoconfig", "autodiscover"}
+
+func wildDomain(i int) string { return "d" + strconv.Itoa(i) + ".test" }
+
+// wildZone is a hosted domain's zone: its MX and the conventional names
+// all on the server.
+func wildZone(d string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "$ORIGIN %s.\n$TTL 300\n", d)
+	b.WriteString("@ IN SOA ns1.main-domain.test. hostmaster.main-domain.test. 1 3600 600 1209600 300\n")
+	b.WriteString("@ IN NS ns1.main-domain.test.\n")
+	fmt.Fprintf(&b, "@ IN MX 10 mail.%s.\n", d)
+	for _, l := range wildLabels {
+		fmt.Fprintf(&b, "%s IN A %s\n", l, serverIP)
+	}
+	return b.String()
+}
+
+// wildWorld is the 300-domain host: DNS, Pebble and Postfix with the
+// deploy hook's files in place.
+type wildWorld struct {
+	*world
+	planFile string
+}
+
+func newWildWorld(t *testing.T) *wildWorld {
+	t.Helper()
+	realmail.RequirePostfix(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	w := &wildWorld{world: &world{t: t, ctx: ctx}}
+	work := t.TempDir()
+
+	w.dns = dnstest.New()
+	if err := w.dns.AddZone("test.", ""); err != nil {
+		t.Fatal(err)
+	}
+	w.zonesDir = filepath.Join(work, "zones")
+	if err := os.Mkdir(w.zonesDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	main := "$ORIGIN main-domain.test.\n@ IN SOA ns1 hostmaster 1 3600 600 1209600 300\n@ IN NS ns1\nns1 IN A " + serverIP + "\nserver IN A " + serverIP + "\n"
+	if err := w.dns.AddZone("main-domain.test.", main); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= wildDomains; i++ {
+		d := wildDomain(i)
+		if err := w.dns.AddZone(d+".", wildZone(d)); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(w.zonesDir, d+".db"), []byte(wildZone(d)), 0o644)
+	}
+	if err := w.dns.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.dns.Close() })
+
+	caCtx, caCancel := context.WithCancel(context.Background())
+	var err error
+	w.ca, err = pebbletest.Start(caCtx, pebbletest.Options{DNSAddr: w.dns.Addr()})
+	if err != nil {
+		caCancel()
+		t.Fatalf("pebble: %v", err)
+	}
+	t.Cleanup(func() { caCancel(); w.ca.Close() })
+	w.rootsFile = filepath.Join(work, "acme-roots.pem")
+	w.issuerFile = filepath.Join(work, "acme-issuer.pem")
+	writeFile(t, w.rootsFile, w.ca.RootsPEM, 0o644)
+	writeFile(t, w.issuerFile, w.ca.IssuerRootsPEM(), 0o644)
+	w.startPostfix(work)
+	return w
+}
+
+// startPostfix starts Postfix as the postfix hook's one-time configuration
+// sets it up: its default certificate from the hook's file (today's,
+// from a CA nobody trusts, for the server's name only) and its SNI table.
+func (w *wildWorld) startPostfix(work string) {
+	t := w.t
+	oldCA, err := realmail.NewCA("cPanel-like test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := oldCA.Issue(hostname)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.pfCertDir = filepath.Join(work, "postfix-certplan")
+	if err := os.MkdirAll(w.pfCertDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	def := filepath.Join(w.pfCertDir, "default-"+serverIP+".pem")
+	writeFile(t, def, old.CombinedPEM(), 0o600)
+	w.pfMapSrc = filepath.Join(work, "certplan-sni")
+	writeFile(t, w.pfMapSrc, nil, 0o600)
+	backdate(t, w.pfMapSrc)
+	w.pf = realmail.StartPostfix(t, realmail.PostfixOptions{DefaultChainFile: def, SNIMaps: "hash:" + w.pfMapSrc})
+	// smtpd opens the table per connection: it exists before the first.
+	if out, err := exec.Command("postmap", "-c", w.pf.ConfigDir, "-F", "hash:"+w.pfMapSrc).CombinedOutput(); err != nil {
+		t.Fatalf("postmap: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("postfix maillog (end):\n%s", lastLines(w.pf.Log(), 30))
+		}
+	})
+}
+
+// writePlan writes the plan by hand, as `certplan plan --wildcards auto`
+// would make its default certificate: the server's name and "*.dN.test"
+// for the first wildCovered domains.
+func (w *wildWorld) writePlan() {
+	names := []string{`"` + hostname + `"`}
+	for i := 1; i <= wildCovered; i++ {
+		names = append(names, `"*.`+wildDomain(i)+`"`)
+	}
+	w.planFile = filepath.Join(w.t.TempDir(), "plan.json")
+	writeFile(w.t, w.planFile, []byte(`{"kind": "certplan.plan", "version": 1, "id": "wild-1",
+ "policy": {"server_ips": ["`+serverIP+`"], "hostname": "`+hostname+`"},
+ "certificates": [
+  {"id": "default-`+serverIP+`", "names": [`+strings.Join(names, ", ")+`], "ips": ["`+serverIP+`"], "default": true, "change": "new", "must_cover": ["`+hostname+`"]}
+ ]}`), 0o644)
+}
+
+func (w *wildWorld) issueArgs(stateDir string) []string {
+	hook := fmt.Sprintf("PATH=/usr/sbin:/usr/bin:/sbin:/bin POSTFIX_CONFIG_DIR=%s POSTFIX_CERT_DIR=%s POSTFIX_SNI_MAP=%s %s",
+		shellQuote(w.pf.ConfigDir), shellQuote(w.pfCertDir), shellQuote("hash:"+w.pfMapSrc), shellQuote(repoFile(w.t, "examples/hooks/postfix.sh")))
+	return []string{"issue", "--plan", w.planFile, "--state-dir", stateDir,
+		"--resolver", w.dns.Addr(), "--dns-resolver", w.dns.Addr(),
+		"--ca", w.ca.DirectoryURL, "--ca-roots", w.rootsFile, "--issuer-roots", w.issuerFile, "--profile", "classic",
+		"--agree-tos", "--email", "hostmaster@main-domain.test",
+		"--challenge", "http-01", "--http-listen", serverIP + ":" + strconv.Itoa(w.ca.HTTPPort), "--dns-provider", "dnsupdate",
+		"--ports", "smtp:" + strconv.Itoa(w.pf.SMTPPort), "--ca-file", w.issuerFile,
+		"--deploy-hook", hook}
+}
+
+// verifyNoSNI runs `openssl s_client -noservername -verify_hostname NAME`
+// against Postfix's SMTP port for every name, at most 8 at a time, and
+// returns openssl's verdict per name ("OK", or its error line).
+func (w *wildWorld) verifyNoSNI(names []string) map[string]string {
+	out := make(map[string]string, len(names))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	addr := serverIP + ":" + strconv.Itoa(w.pf.SMTPPort)
+	for _, n := range names {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			v := opensslVerdict(w.ctx, addr, w.issuerFile, n)
+			mu.Lock()
+			out[n] = v
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+var verifyLine = regexp.MustCompile(`(?m)^(Verification: OK|Verification error: .*)$`)
+
+// opensslVerdict is openssl's verification of what addr serves without
+// SNI, for name: "OK" or the error.
+func opensslVerdict(ctx context.Context, addr, caFile, name string) string {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "openssl", "s_client", "-connect", addr, "-starttls", "smtp",
+		"-noservername", "-verify_hostname", name, "-CAfile", caFile)
+	cmd.Stdin = strings.NewReader("")
+	b, err := cmd.CombinedOutput()
+	m := verifyLine.FindStringSubmatch(string(b))
+	switch {
+	case m == nil && err != nil:
+		return "openssl failed: " + err.Error() + ": " + lastLines(string(b), 3)
+	case m == nil:
+		return "no verification line: " + lastLines(string(b), 3)
+	case m[1] == "Verification: OK":
+		return "OK"
+	}
+	return m[1]
+}
+
+func TestWildcardDefaultCertificate300Domains(t *testing.T) {
+	start := time.Now()
+	w := newWildWorld(t)
+	t.Setenv("DNSUPDATE_NAMESERVER", w.dns.Addr())
+	w.writePlan()
+	t.Logf("setup: %v", time.Since(start).Round(time.Millisecond))
+
+	r := w.certplan(time.Time{}, w.issueArgs(filepath.Join(t.TempDir(), "state"))...)
+	if r.code != cli.ExitOK {
+		t.Fatalf("certplan issue: %s", r)
+	}
+	wantLine(t, r.stdout, `^default-`+regexp.QuoteMeta(serverIP)+`: issued \(issue: no certificate yet\), 100 names, serial [0-9a-f]+, expires `)
+	wantLine(t, r.stdout, `^  deploy hook .*/postfix\.sh'?: ok$`)
+	if n := w.dns.QueryCount("_acme-challenge."+wildDomain(1), 16 /* TXT */); n == 0 {
+		t.Error("no TXT query at _acme-challenge.d1.test: the wildcard did not go through DNS-01")
+	}
+	if n := len(w.ca.Orders()); n != 1 {
+		t.Errorf("%d orders, want 1", n)
+	}
+
+	// Every covered name, without SNI: each domain's six names and the
+	// server's own.
+	covered := []string{hostname}
+	for i := 1; i <= wildCovered; i++ {
+		for _, l := range wildLabels {
+			covered = append(covered, l+"."+wildDomain(i))
+		}
+	}
+	// Not covered: a domain off the certificate, a wildcard's parent
+	// itself, a name two labels below a wildcard (RFC 6125 section 6.4.3).
+	uncovered := []string{"mail." + wildDomain(wildCovered+1), "mail." + wildDomain(wildDomains), wildDomain(1), "a.mail." + wildDomain(1)}
+	vstart := time.Now()
+	got := w.verifyNoSNI(append(append([]string{}, covered...), uncovered...))
+	t.Logf("openssl: %d names verified in %v", len(got), time.Since(vstart).Round(time.Millisecond))
+	bad := 0
+	for _, n := range covered {
+		if got[n] != "OK" {
+			if bad++; bad <= 10 {
+				t.Errorf("openssl -noservername -verify_hostname %s: %s", n, got[n])
+			}
+		}
+	}
+	if bad > 10 {
+		t.Errorf("... and %d more covered names fail", bad-10)
+	}
+	domains := (len(covered) - 1 - bad) / len(wildLabels)
+	t.Logf("fully covered without SNI: %d of %d domains (%d names)", domains, wildDomains, len(covered)-bad)
+	for _, n := range uncovered {
+		if !strings.Contains(got[n], "hostname mismatch") {
+			t.Errorf("openssl -noservername -verify_hostname %s: %q, want a hostname mismatch", n, got[n])
+		}
+	}
+	t.Logf("total: %v", time.Since(start).Round(time.Millisecond))
+}
