@@ -140,26 +140,36 @@ func TestObtainWildcardMixedChallenges(t *testing.T) {
 }
 
 // "*.d.test" and "d.test" both through DNS-01: two values at
-// _acme-challenge.d.test at once, both validated.
+// _acme-challenge.d.test at once, both validated, through either provider.
 func TestObtainWildcardAndApexDNS01(t *testing.T) {
-	e := wildEnv(t)
-	t.Setenv("DNSUPDATE_NAMESERVER", e.dns.Addr())
-	c := e.client(func(cfg *Config) {
-		cfg.Challenge = ChallengeConfig{Type: DNS01, DNSProvider: "dnsupdate", Resolvers: []string{e.dns.Addr()}, PropagationTimeout: 10 * time.Second}
-	})
-	// Pebble validates as soon as a challenge is triggered: hold the TXT
-	// answers back until both values are published, so that with a
-	// provider that replaces the record set the first validation sees only
-	// the second value.
-	e.dns.SetDelay("_acme-challenge.d.test", 300*time.Millisecond)
-	res, err := e.obtain(c, Request{CertID: "c1", Names: []string{"*.d.test", "d.test"}, Inventory: inventory("d.test")})
+	self, err := os.Executable()
 	if err != nil {
-		t.Fatalf("%v (%+v)", err, res)
+		t.Fatal(err)
 	}
-	if len(res.Dropped) > 0 || res.Orders != 1 {
-		t.Errorf("%d orders, dropped %+v; want one order, nothing dropped", res.Orders, res.Dropped)
+	for _, provider := range []string{"dnsupdate", "exec"} {
+		t.Run(provider, func(t *testing.T) {
+			e := wildEnv(t)
+			t.Setenv("DNSUPDATE_NAMESERVER", e.dns.Addr())
+			t.Setenv("EXEC_PATH", self)
+			t.Setenv("CERTPLAN_TEST_EXEC_DNS", e.dns.Addr())
+			c := e.client(func(cfg *Config) {
+				cfg.Challenge = ChallengeConfig{Type: DNS01, DNSProvider: provider, Resolvers: []string{e.dns.Addr()}, PropagationTimeout: 10 * time.Second}
+			})
+			// Pebble validates as soon as a challenge is triggered: hold the
+			// TXT answers back until both values are published, so that with
+			// a provider that replaces the record set the first validation
+			// sees only the second value.
+			e.dns.SetDelay("_acme-challenge.d.test", 300*time.Millisecond)
+			res, err := e.obtain(c, Request{CertID: "c1", Names: []string{"*.d.test", "d.test"}, Inventory: inventory("d.test")})
+			if err != nil {
+				t.Fatalf("%v (%+v)", err, res)
+			}
+			if len(res.Dropped) > 0 || res.Orders != 1 {
+				t.Errorf("%d orders, dropped %+v; want one order, nothing dropped", res.Orders, res.Dropped)
+			}
+			e.verify(res.Cert, "x.d.test", "d.test")
+		})
 	}
-	e.verify(res.Cert, "x.d.test", "d.test")
 }
 
 // A wildcard without a DNS-01 provider cannot be validated: Obtain says so

@@ -97,7 +97,7 @@ func (o *applyOptions) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.httpPort, "http-port", 0, "http-01: `port` the preflight self-check connects to on each name's address (default: the --http-listen port, or 80 with a webroot)")
 	fs.StringVar(&o.webroot, "webroot", "", "http-01: write challenge files under `dir`/.well-known/acme-challenge instead of listening")
 	fs.StringVar(&o.webrootMap, "webroot-map", "", "http-01: `file` mapping names or domains to document roots, one \"domain docroot\" per line (or a YAML mapping); the longest matching parent wins, --webroot is the fallback")
-	fs.StringVar(&o.dnsProvider, "dns-provider", "", "dns-01: DNS `provider` (exec, httpreq, dnsupdate, cpanel, cloudflare, route53), configured by its environment variables as lego documents them (exec: EXEC_PATH, EXEC_MODE, and certplan's EXEC_TIMEOUT)")
+	fs.StringVar(&o.dnsProvider, "dns-provider", "", "dns-01: DNS `provider` (exec, httpreq, dnsupdate, cpanel, cloudflare, route53), configured by its environment variables as lego documents them (exec: EXEC_PATH, EXEC_MODE, and certplan's EXEC_TIMEOUT); with http-01 or tls-alpn-01, it validates the plan's wildcard names")
 	fs.StringArrayVar(&o.dnsResolvers, "dns-resolver", nil, "dns-01: `host:port` asked for the TXT record before the CA is told to look (repeatable; default: the system's)")
 	fs.StringVar(&o.tlsListen, "tls-listen", ":443", "tls-alpn-01: `address` of the built-in challenge server")
 	fs.StringArrayVar(&o.hooks, "deploy-hook", nil, "shell `command` run once per changed or retired certificate, with CERTPLAN_CERT_ID, CERTPLAN_CERT_DIR, CERTPLAN_NAMES, CERTPLAN_DEFAULT_IPS, CERTPLAN_CHANGE (new, changed, renewed, retired) set (repeatable; run in order)")
@@ -637,6 +637,11 @@ Exit codes:
   # DNS-01 through your own script: run as "SCRIPT present|cleanup FQDN VALUE" (lego's
   # exec interface); if it fails, the end of its output is in the error. EXEC_TIMEOUT: 2m
   EXEC_PATH=/etc/certplan/dns-hook.sh certplan issue --plan plan.json --challenge dns-01 --dns-provider exec
+
+  # Wildcards ("*.example.com" in the plan) through DNS-01, every other name through
+  # HTTP-01; a script must add its TXT record beside others and remove only its own
+  # (see /usr/share/certplan/hooks/dns-nsupdate.sh)
+  EXEC_PATH=/etc/certplan/dns-hook.sh certplan issue --plan plan.json --dns-provider exec
 
   # A private ACME server (Pebble)
   certplan issue --plan plan.json --ca https://localhost:14000/dir --ca-roots pebble.minica.pem \
