@@ -162,7 +162,7 @@ func (w *wildWorld) writePlan() {
 func (w *wildWorld) issueArgs(stateDir string) []string {
 	hook := fmt.Sprintf("PATH=/usr/sbin:/usr/bin:/sbin:/bin POSTFIX_CONFIG_DIR=%s POSTFIX_CERT_DIR=%s POSTFIX_SNI_MAP=%s %s",
 		shellQuote(w.pf.ConfigDir), shellQuote(w.pfCertDir), shellQuote("hash:"+w.pfMapSrc), shellQuote(repoFile(w.t, "examples/hooks/postfix.sh")))
-	return []string{"issue", "--plan", w.planFile, "--state-dir", stateDir,
+	return []string{"issue", "--plan", w.planFile, "--state-dir", stateDir, "--zones", w.zonesDir, "--server-ip", serverIP,
 		"--resolver", w.dns.Addr(), "--dns-resolver", w.dns.Addr(),
 		"--ca", w.ca.DirectoryURL, "--ca-roots", w.rootsFile, "--issuer-roots", w.issuerFile, "--profile", "classic",
 		"--agree-tos", "--email", "hostmaster@main-domain.test",
@@ -238,6 +238,16 @@ func TestWildcardDefaultCertificate300Domains(t *testing.T) {
 	if n := len(w.ca.Orders()); n != 1 {
 		t.Errorf("%d orders, want 1", n)
 	}
+	// The preflight looked up each wildcard's parent, never "*" itself.
+	for k := range w.dns.QueryCounts() {
+		if strings.Contains(k, "*") {
+			t.Errorf("DNS was asked for %s", k)
+		}
+	}
+	if n := w.dns.QueryCount(wildDomain(1), 257 /* CAA */); n == 0 {
+		t.Error("no CAA query for d1.test: the preflight did not check the wildcard's parent")
+	}
+	t.Logf("certplan issue:\n%s", lastLines(r.stdout, 12))
 
 	// Every covered name, without SNI: each domain's six names and the
 	// server's own.
