@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +19,8 @@ import (
 	"github.com/certplan/certplan/internal/dnstest"
 	"github.com/certplan/certplan/internal/pebbletest"
 	"github.com/certplan/certplan/internal/realmail"
+	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
 )
 
 // Issue 19, "Done when": a host with 300 client domains on one IP. The
@@ -159,6 +163,14 @@ func (w *wildWorld) writePlan() {
  ]}`), 0o644)
 }
 
+func (w *wildWorld) readPlan() *model.Plan {
+	var p model.Plan
+	if err := json.Unmarshal(mustRead(w.t, w.planFile), &p); err != nil {
+		w.t.Fatal(err)
+	}
+	return &p
+}
+
 func (w *wildWorld) issueArgs(stateDir string) []string {
 	hook := fmt.Sprintf("PATH=/usr/sbin:/usr/bin:/sbin:/bin POSTFIX_CONFIG_DIR=%s POSTFIX_CERT_DIR=%s POSTFIX_SNI_MAP=%s %s",
 		shellQuote(w.pf.ConfigDir), shellQuote(w.pfCertDir), shellQuote("hash:"+w.pfMapSrc), shellQuote(repoFile(w.t, "examples/hooks/postfix.sh")))
@@ -219,12 +231,64 @@ func opensslVerdict(ctx context.Context, addr, caFile, name string) string {
 	return m[1]
 }
 
+// planFromZones runs `certplan plan` on the 300 zones, with extra flags,
+// and returns the plan.
+func (w *wildWorld) planFromZones(extra ...string) *model.Plan {
+	w.t.Helper()
+	out := filepath.Join(w.t.TempDir(), "plan.json")
+	args := append([]string{"plan", "--zones", w.zonesDir, "--server-ip", serverIP, "--hostname", hostname,
+		"--resolver", w.dns.Addr(), "--no-probe", "--profile", "classic", "--format", "json", "-o", out}, extra...)
+	if r := w.certplan(time.Time{}, args...); r.code != cli.ExitOK {
+		w.t.Fatalf("certplan plan: %s", r)
+	}
+	var p model.Plan
+	if err := json.Unmarshal(mustRead(w.t, out), &p); err != nil {
+		w.t.Fatal(err)
+	}
+	return &p
+}
+
+// coveredDomains counts the domains whose six names the default
+// certificate of serverIP covers (names.Covers, RFC 6125).
+func coveredDomains(p *model.Plan) int {
+	var def []string
+	for _, c := range p.Certificates {
+		if c.Default && slices.Contains(c.IPs, serverIP) {
+			def = c.Names
+		}
+	}
+	n := 0
+	for i := 1; i <= wildDomains; i++ {
+		all := true
+		for _, l := range wildLabels {
+			host := l + "." + wildDomain(i)
+			all = all && slices.ContainsFunc(def, func(name string) bool { return names.Covers(name, host) })
+		}
+		if all {
+			n++
+		}
+	}
+	return n
+}
+
 func TestWildcardDefaultCertificate300Domains(t *testing.T) {
 	start := time.Now()
 	w := newWildWorld(t)
 	t.Setenv("DNSUPDATE_NAMESERVER", w.dns.Addr())
-	w.writePlan()
 	t.Logf("setup: %v", time.Since(start).Round(time.Millisecond))
+
+	// Without wildcards, six names a domain: at most 16 domains fit in
+	// 100 names beside the server's own (the planner puts every domain's
+	// MX host first, so fewer are whole).
+	if n := coveredDomains(w.planFromZones()); n > 16 {
+		t.Errorf("without wildcards the default certificate covers %d domains whole, want at most 16", n)
+	} else {
+		t.Logf("without wildcards: %d domains fully covered without SNI", n)
+	}
+	w.writePlan()
+	if n := coveredDomains(w.readPlan()); n < 95 {
+		t.Fatalf("the wildcard plan covers %d domains whole, want at least 95", n)
+	}
 
 	r := w.certplan(time.Time{}, w.issueArgs(filepath.Join(t.TempDir(), "state"))...)
 	if r.code != cli.ExitOK {
