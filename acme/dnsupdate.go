@@ -151,7 +151,11 @@ func (p *dnsUpdate) update(ctx context.Context, add bool, fqdn, value string) er
 	if err != nil {
 		return fmt.Errorf("update of zone %s at %s: %w", zone, p.nameserver, err)
 	}
-	if reply.Rcode != dns.RcodeSuccess {
+	switch reply.Rcode {
+	case dns.RcodeSuccess:
+	case dns.RcodeNotAuth, dns.RcodeRefused:
+		return fmt.Errorf("update of zone %s: %s answered %s: it does not take this TSIG key (DNSUPDATE_TSIG_KEY, _SECRET, _ALGORITHM or _FILE) for the zone, or its update policy refuses the name", zone, p.nameserver, rcodeName(reply.Rcode))
+	default:
 		return fmt.Errorf("update of zone %s: %s answered %s", zone, p.nameserver, rcodeName(reply.Rcode))
 	}
 	return nil

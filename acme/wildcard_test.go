@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/certplan/certplan/internal/dnstest"
+	"github.com/certplan/certplan/internal/pebbletest"
 	"github.com/certplan/certplan/model"
 )
 
@@ -243,6 +246,69 @@ func TestPreflightWildcard(t *testing.T) {
 				if strings.Contains(k, "*") {
 					t.Errorf("the preflight asked DNS for %s", k)
 				}
+			}
+		})
+	}
+}
+
+// The dnsupdate provider signs its updates with the TSIG key from
+// DNSUPDATE_TSIG_KEY, _SECRET and _ALGORITHM, or from DNSUPDATE_TSIG_FILE
+// (tsig-keygen's format), as lego's does; a server that does not take the
+// key answers NOTAUTH, and the error says so.
+func TestDNSUpdateTSIG(t *testing.T) {
+	const key, secret = "certplan-update.", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ=="
+	d := dnstest.New()
+	if err := d.AddZone("d.test", pebbletest.TestZone); err != nil {
+		t.Fatal(err)
+	}
+	d.SetUpdateKey(key, secret)
+	if err := d.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	keyFile := filepath.Join(t.TempDir(), "update.key")
+	if err := os.WriteFile(keyFile, []byte("key \"certplan-update\" {\n\talgorithm hmac-sha512;\n\tsecret \""+secret+"\";\n};\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		err  string
+	}{
+		{"variables", map[string]string{"DNSUPDATE_TSIG_KEY": key, "DNSUPDATE_TSIG_SECRET": secret, "DNSUPDATE_TSIG_ALGORITHM": "hmac-sha256"}, ""},
+		{"key file", map[string]string{"DNSUPDATE_TSIG_FILE": keyFile}, ""},
+		{"wrong secret", map[string]string{"DNSUPDATE_TSIG_KEY": key, "DNSUPDATE_TSIG_SECRET": "b3RoZXItc2VjcmV0"}, "NOTAUTH"},
+		{"unsigned", nil, "NOTAUTH"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("DNSUPDATE_NAMESERVER", d.Addr())
+			for _, k := range []string{"DNSUPDATE_TSIG_KEY", "DNSUPDATE_TSIG_SECRET", "DNSUPDATE_TSIG_ALGORITHM", "DNSUPDATE_TSIG_FILE"} {
+				t.Setenv(k, tt.env[k])
+			}
+			p, err := DNSProvider("dnsupdate")
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = p.Present(ctx, "mail.d.test", "token", "key-auth")
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %s", err, tt.err)
+				}
+				t.Log(err)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := txtValues(t, d.Addr(), "_acme-challenge.mail.d.test"); len(got) != 1 {
+				t.Fatalf("TXT %q", got)
+			}
+			if err := p.CleanUp(ctx, "mail.d.test", "token", "key-auth"); err != nil {
+				t.Fatal(err)
+			}
+			if got := txtValues(t, d.Addr(), "_acme-challenge.mail.d.test"); len(got) != 0 {
+				t.Fatalf("after cleanup: TXT %q", got)
 			}
 		})
 	}

@@ -2,7 +2,8 @@
 // benchmarks: it serves BIND zone files over UDP and TCP on loopback, chases
 // CNAMEs inside its zones, synthesises answers from wildcard records
 // (RFC 4592), answers NXDOMAIN and NODATA with the SOA, accepts RFC 2136
-// updates (so lego's dnsupdate provider can publish DNS-01 records), and
+// updates, signed with a TSIG key when one is set (so the dnsupdate
+// provider can publish DNS-01 records), and
 // injects faults per name: SERVFAIL, REFUSED, silence, delay, and
 // truncation that forces a TCP retry.
 //
@@ -45,6 +46,7 @@ type Server struct {
 	tfault map[string]Fault               // "qname TYPE" -> fault, before faults
 	delay  map[string]time.Duration       // qname -> delay before answering
 	entNX  bool                           // NXDOMAIN for empty non-terminals (SetENTNXDOMAIN)
+	tsig   map[string]string              // update key name (canonical) -> base64 secret (SetUpdateKey)
 
 	queries atomic.Int64
 	qmu     sync.Mutex
@@ -274,6 +276,19 @@ func (s *Server) SetENTNXDOMAIN(on bool) {
 	s.entNX = on
 }
 
+// SetUpdateKey makes the server accept only RFC 2136 updates signed with
+// the TSIG key name and its base64 secret (RFC 8945; any HMAC algorithm),
+// answering NOTAUTH to others, and sign its answers to them, as a primary
+// server configured for DNS-01 updates does. Call it before Start.
+func (s *Server) SetUpdateKey(name, secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tsig == nil {
+		s.tsig = map[string]string{}
+	}
+	s.tsig[dns.CanonicalName(name)] = secret
+}
+
 // Queries returns how many queries the server has received.
 func (s *Server) Queries() int64 { return s.queries.Load() }
 
@@ -331,8 +346,8 @@ func (s *Server) Start(addr string) error {
 	}
 	s.addr = pc.LocalAddr().String()
 	h := dns.HandlerFunc(s.serve)
-	s.udp = &dns.Server{PacketConn: pc, Handler: h, MsgAcceptFunc: acceptUpdates}
-	s.tcp = &dns.Server{Listener: ln, Handler: h, MsgAcceptFunc: acceptUpdates}
+	s.udp = &dns.Server{PacketConn: pc, Handler: h, MsgAcceptFunc: acceptUpdates, TsigSecret: s.tsig}
+	s.tcp = &dns.Server{Listener: ln, Handler: h, MsgAcceptFunc: acceptUpdates, TsigSecret: s.tsig}
 	started := make(chan struct{}, 2)
 	s.udp.NotifyStartedFunc = func() { started <- struct{}{} }
 	s.tcp.NotifyStartedFunc = func() { started <- struct{}{} }
@@ -399,7 +414,7 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 	s.qmu.Unlock()
 
 	if req.Opcode == dns.OpcodeUpdate {
-		w.WriteMsg(s.update(req))
+		w.WriteMsg(s.update(req, w.TsigStatus()))
 		return
 	}
 
@@ -548,12 +563,22 @@ func (s *Server) wildcardLocked(name, zone string) string {
 	return ""
 }
 
-// update applies an RFC 2136 UPDATE (no prerequisites, no TSIG checks).
-func (s *Server) update(req *dns.Msg) *dns.Msg {
+// update applies an RFC 2136 UPDATE (no prerequisites). With an update
+// key (SetUpdateKey) it must be signed with it: tsigErr is the server's
+// check of the signature.
+func (s *Server) update(req *dns.Msg, tsigErr error) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetReply(req)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.tsig) > 0 {
+		t := req.IsTsig()
+		if t == nil || tsigErr != nil {
+			m.Rcode = dns.RcodeNotAuth
+			return m
+		}
+		defer m.SetTsig(t.Hdr.Name, t.Algorithm, 300, time.Now().Unix())
+	}
 	zone := dns.CanonicalName(req.Question[0].Name)
 	if _, ok := s.zones[zone]; !ok {
 		m.Rcode = dns.RcodeNotAuth

@@ -153,6 +153,51 @@ func TestUpdate(t *testing.T) {
 	}
 }
 
+// With an update key, an update must be signed with it (RFC 8945): one
+// unsigned or signed with another secret is refused (NOTAUTH) and changes
+// nothing; a signed one is applied, and the answer is signed.
+func TestUpdateTSIG(t *testing.T) {
+	const key, secret = "certplan-key.", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ=="
+	s := New()
+	if err := s.AddZone("d.test", zone); err != nil {
+		t.Fatal(err)
+	}
+	s.SetUpdateKey(key, secret)
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	add, _ := dns.NewRR(`_acme-challenge.mail.d.test. 60 IN TXT "token"`)
+	send := func(secretUsed string) (*dns.Msg, error) {
+		m := new(dns.Msg)
+		m.SetUpdate("d.test.")
+		m.Insert([]dns.RR{add})
+		c := &dns.Client{Net: "tcp", Timeout: time.Second}
+		if secretUsed != "" {
+			m.SetTsig(key, dns.HmacSHA256, 300, time.Now().Unix())
+			c.TsigSecret = map[string]string{key: secretUsed}
+		}
+		r, _, err := c.Exchange(m, s.Addr())
+		return r, err
+	}
+	if r, err := send(""); err != nil || r.Rcode != dns.RcodeNotAuth {
+		t.Fatalf("unsigned: %v %v", r, err)
+	}
+	if r, _ := send("b3RoZXItc2VjcmV0"); r != nil && r.Rcode == dns.RcodeSuccess {
+		t.Fatalf("wrong secret: %v", r)
+	}
+	if r, err := ask(t, s, "tcp", "_acme-challenge.mail.d.test", dns.TypeTXT); err != nil || len(r.Answer) != 0 {
+		t.Fatalf("refused updates changed the zone: %v, %v", r, err)
+	}
+	r, err := send(secret)
+	if err != nil || r.Rcode != dns.RcodeSuccess || r.IsTsig() == nil {
+		t.Fatalf("signed: %v %v", r, err)
+	}
+	if r, err := ask(t, s, "tcp", "_acme-challenge.mail.d.test", dns.TypeTXT); err != nil || len(r.Answer) != 1 {
+		t.Fatalf("after the signed update: %v, %v", r, err)
+	}
+}
+
 const wildZone = `$ORIGIN w.test.
 $TTL 300
 @          IN MX 10 mail.w.test.
