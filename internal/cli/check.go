@@ -90,7 +90,7 @@ Exit codes (Nagios):
 	fs := cmd.Flags()
 	fs.StringVar(&o.stateDir, "state-dir", store.DefaultDir, "certplan's state `dir`")
 	o.probe.addFlags(fs, false)
-	fs.StringVar(&o.inventory, "inventory", "", "judge the MX hosts' DANE and MTA-STS against this inventory `file` (from \"certplan inventory --format json\")")
+	fs.StringVar(&o.inventory, "inventory", "", "read the inventory from `file` (from \"certplan inventory --format json\"); check judges the MX hosts' DANE and MTA-STS by it")
 	fs.BoolVar(&o.noProbe, "no-probe", false, "do not probe the servers; judge the certificates' dates and renewals only")
 	fs.StringVar(&o.promFile, "prom-file", "", "also write Prometheus text-format metrics to `file` (atomically)")
 	fs.Float64Var(&o.thresholds.WarningDays, "warning-days", o.thresholds.WarningDays, "WARNING when a certificate expires within this many `days`")
