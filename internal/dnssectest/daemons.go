@@ -179,8 +179,9 @@ remote-control:
 
 // unboundConfig is a private unbound on port, validating with the root's
 // key or not at all, with a stub-zone to NSD for the root and every zone,
-// a control port without TLS for flushes, and bogus and negative answers
-// cached for a second only.
+// a control port without TLS for flushes, and bogus answers cached for a
+// second only. Replies carry the zones' TTLs (unless Config.CacheMaxTTL):
+// tests read them.
 func (r *Rig) unboundConfig(name, ip string, port int, validate bool) string {
 	ctl, err := freePort(ip)
 	if err != nil {
@@ -215,8 +216,7 @@ func (r *Rig) unboundConfig(name, ip string, port int, validate bool) string {
 	access-control: 127.0.0.0/8 allow
 	do-not-query-localhost: no
 	module-config: %q
-%s%s	cache-max-negative-ttl: 1
-	val-bogus-ttl: 1
+%s%s	val-bogus-ttl: 1
 	aggressive-nsec: no
 	qname-minimisation: no
 	prefetch: no

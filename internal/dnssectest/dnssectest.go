@@ -75,7 +75,9 @@ type Config struct {
 	Insecure []string
 	// Broken lists owner names (fqdn) whose RRSIGs are tampered with after
 	// signing, in whatever zone holds them: a validating resolver answers
-	// SERVFAIL for them (bogus, RFC 4035 section 5.5).
+	// SERVFAIL for them (bogus, RFC 4035 section 5.5). "name TYPE" breaks
+	// only the signature of that type: "name" alone breaks the NSEC's too,
+	// which makes the names it proves absent SERVFAIL as well.
 	Broken []string
 	// TTL is the default TTL of the zones' records ($TTL) and of the SOA's
 	// negative-caching field; 0 means 5 seconds.

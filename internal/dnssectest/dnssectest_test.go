@@ -27,11 +27,11 @@ const tlsa = "_25._tcp.mx IN TLSA 3 1 1 0c72ac70b745ac19998811b131d662c9ac69dbdb
 func testConfig() Config {
 	return Config{
 		Zones: map[string]string{
-			"signed.test.":   "mx IN A 127.0.0.10\n" + tlsa + "bad IN A 127.0.0.11\n",
+			"signed.test.":   "mx IN A 127.0.0.10\n" + tlsa + "bad IN A 127.0.0.11\nhalf IN A 127.0.0.13\nhalf IN TXT x\n",
 			"unsigned.test.": "mx IN A 127.0.0.12\n" + tlsa,
 		},
 		Insecure: []string{"unsigned.test."},
-		Broken:   []string{"bad.signed.test."},
+		Broken:   []string{"bad.signed.test.", "half.signed.test. TXT"},
 	}
 }
 
@@ -51,6 +51,8 @@ func TestVerdicts(t *testing.T) {
 		{"signed NXDOMAIN", r.Resolver, "nope.signed.test.", dns.TypeA, dns.RcodeNameError, true},
 		{"root DNSKEY", r.Resolver, ".", dns.TypeDNSKEY, dns.RcodeSuccess, true},
 		{"broken", r.Resolver, "bad.signed.test.", dns.TypeA, dns.RcodeServerFailure, false},
+		{"broken type", r.Resolver, "half.signed.test.", dns.TypeTXT, dns.RcodeServerFailure, false},
+		{"other type intact", r.Resolver, "half.signed.test.", dns.TypeA, dns.RcodeSuccess, true},
 		{"insecure TLSA", r.Resolver, "_25._tcp.mx.unsigned.test.", dns.TypeTLSA, dns.RcodeSuccess, false},
 		{"plain signed TLSA", r.PlainResolver, "_25._tcp.mx.signed.test.", dns.TypeTLSA, dns.RcodeSuccess, false},
 		{"plain broken", r.PlainResolver, "bad.signed.test.", dns.TypeA, dns.RcodeSuccess, false},

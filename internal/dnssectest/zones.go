@@ -185,11 +185,20 @@ func (r *Rig) sign(z *zone, text []byte) ([]byte, error) {
 }
 
 // tamper flips a bit in the signature of every RRSIG owned by a name of
-// Config.Broken, leaving everything else as signed.
+// Config.Broken (of the type given there, or of any), leaving everything
+// else as signed.
 func (r *Rig) tamper(z *zone, signed []byte) ([]byte, error) {
-	broken := map[string]bool{}
+	broken := map[string]bool{} // "owner." or "owner. TYPE"
 	for _, n := range r.cfg.Broken {
-		broken[dns.CanonicalName(n)] = true
+		f := strings.Fields(n)
+		if len(f) == 0 {
+			continue
+		}
+		f[0] = dns.CanonicalName(f[0])
+		if len(f) > 1 {
+			f[1] = strings.ToUpper(f[1])
+		}
+		broken[strings.Join(f, " ")] = true
 	}
 	if len(broken) == 0 {
 		return signed, nil
@@ -197,7 +206,9 @@ func (r *Rig) tamper(z *zone, signed []byte) ([]byte, error) {
 	zp := dns.NewZoneParser(bytes.NewReader(signed), z.origin, "")
 	var b bytes.Buffer
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		if sig, isSig := rr.(*dns.RRSIG); isSig && broken[dns.CanonicalName(sig.Hdr.Name)] {
+		sig, isSig := rr.(*dns.RRSIG)
+		if isSig && (broken[dns.CanonicalName(sig.Hdr.Name)] ||
+			broken[dns.CanonicalName(sig.Hdr.Name)+" "+dns.TypeToString[sig.TypeCovered]]) {
 			raw, err := base64.StdEncoding.DecodeString(sig.Signature)
 			if err != nil {
 				return nil, fmt.Errorf("rrsig of %s: %w", sig.Hdr.Name, err)
