@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -128,4 +129,39 @@ func TestInventoryPolicies(t *testing.T) {
 			t.Errorf("%s: MTA-STS %+v, want %+v", c.domain, d.MTASTS, c.want)
 		}
 	}
+}
+
+// TestInventoryPoliciesCancel: cancelling the inventory ends the fetches
+// under way at once, and nothing is emitted after Stream returns.
+func TestInventoryPoliciesCancel(t *testing.T) {
+	s := startServer(t, policyZones)
+	r := newTestResolver(t, s, Config{})
+	pf := startPolicyServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	returned := false
+	start := time.Now()
+	err := r.Stream(ctx, []string{"slow.test", "plain.test"}, Options{MTASTS: &pf}, func(res DomainResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		if returned {
+			t.Errorf("%s emitted after Stream returned", res.Domain.Domain)
+		}
+		if res.Domain.Domain == "plain.test" {
+			cancel() // slow.test's fetch is under way or queued
+		}
+		if res.Domain.Domain == "slow.test" {
+			t.Errorf("slow.test emitted after the cancel: %+v", res.Domain.MTASTS)
+		}
+	})
+	mu.Lock()
+	returned = true
+	mu.Unlock()
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Stream = %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Stream returned %v after the cancel; the fetch timeout is 5s", d)
+	}
+	time.Sleep(50 * time.Millisecond)
 }
