@@ -290,7 +290,8 @@ func TestWildcardDefaultCertificate300Domains(t *testing.T) {
 		t.Fatalf("the wildcard plan covers %d domains whole, want at least 95", n)
 	}
 
-	r := w.certplan(time.Time{}, w.issueArgs(filepath.Join(t.TempDir(), "state"))...)
+	stateDir := filepath.Join(t.TempDir(), "state")
+	r := w.certplan(time.Time{}, w.issueArgs(stateDir)...)
 	if r.code != cli.ExitOK {
 		t.Fatalf("certplan issue: %s", r)
 	}
@@ -312,6 +313,11 @@ func TestWildcardDefaultCertificate300Domains(t *testing.T) {
 		t.Error("no CAA query for d1.test: the preflight did not check the wildcard's parent")
 	}
 	t.Logf("certplan issue:\n%s", lastLines(r.stdout, 12))
+	// Monitoring agrees.
+	rc := w.certplan(time.Time{}, "check", "--state-dir", stateDir, "--ports", "smtp:"+strconv.Itoa(w.pf.SMTPPort), "--ca-file", w.issuerFile)
+	if rc.code != cli.ExitOK || !strings.HasPrefix(rc.stdout, "CERTPLAN OK") {
+		t.Errorf("certplan check: %s", rc)
+	}
 
 	// Every covered name, without SNI: each domain's six names and the
 	// server's own.
