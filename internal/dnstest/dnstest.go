@@ -3,9 +3,9 @@
 // CNAMEs inside its zones, synthesises answers from wildcard records
 // (RFC 4592), answers NXDOMAIN and NODATA with the SOA, accepts RFC 2136
 // updates, signed with a TSIG key when one is set (so the dnsupdate
-// provider can publish DNS-01 records), and
-// injects faults per name: SERVFAIL, REFUSED, silence, delay, and
-// truncation that forces a TCP retry.
+// provider can publish DNS-01 records), and injects faults per name:
+// SERVFAIL, REFUSED, silence, delay, and truncation that forces a TCP
+// retry.
 //
 // It is a real server on a real socket, not an interface with canned
 // answers: the code under test speaks DNS to it exactly as to any other.
