@@ -64,6 +64,10 @@ func (p *planner) planPolicy() model.PlanPolicy {
 	if p.shared {
 		pol.DefaultCert = DefaultCertShared
 	}
+	if p.wild != nil {
+		pol.Wildcards = p.pol.Wildcards
+		pol.WildcardZones = p.planZones()
+	}
 	if p.pol.MaxNames > 0 && p.pol.Profile == "" {
 		pol.Profile = ""
 	}
