@@ -90,9 +90,9 @@ func (p *planner) wildcardZones() (*wildZones, error) {
 	}
 	z := &wildZones{zones: map[string]bool{}}
 	for _, s := range p.pol.WildcardZones {
-		n, err := names.Normalize(strings.TrimPrefix(strings.TrimSpace(s), "*."))
+		n, err := WildcardZone(s)
 		if err != nil {
-			return nil, fmt.Errorf("wildcard zone %q: %w", s, err)
+			return nil, err
 		}
 		z.zones[n] = true
 	}
@@ -102,6 +102,26 @@ func (p *planner) wildcardZones() (*wildZones, error) {
 		}
 	}
 	return z, nil
+}
+
+// WildcardZone normalises a --wildcard-zones value: a zone name (a
+// leading "*." is dropped), in A-labels; a single label (a TLD the
+// provider serves, such as "test") is allowed.
+func WildcardZone(s string) (string, error) {
+	raw := s
+	s = names.FromDNS(strings.TrimPrefix(strings.TrimSpace(s), "*."))
+	if s == "" {
+		return "", fmt.Errorf("wildcard zone %q: empty", raw)
+	}
+	labels := strings.Split(s, ".")
+	for i, l := range labels {
+		a, err := names.Label(l)
+		if err != nil {
+			return "", fmt.Errorf("wildcard zone %q: %w", raw, err)
+		}
+		labels[i] = a
+	}
+	return strings.Join(labels, "."), nil
 }
 
 // planZones is the policy's wildcard zones as the plan records them.
