@@ -387,7 +387,7 @@ func (p *planner) warnNotZone(ws []string) {
 	if len(p.pol.WildcardZones) == 0 {
 		where = "with no --wildcard-zones given and no DNS-01 provider configured (--dns-provider)"
 	}
-	p.warn(model.WarnWildcardExplicit, "", "%d parents with two or more names keep them explicit, %s: %s%s; list the zones whose TXT records the DNS-01 provider can write with --wildcard-zones", len(ws), where, strings.Join(eg, ", "), more)
+	p.warn(model.WarnWildcardExplicit, "", "names stay explicit under %s, %s: list the zones whose TXT records the DNS-01 provider can write with --wildcard-zones", strings.Join(eg, ", ")+more, where)
 }
 
 // membersOf returns the names wildcard cand wci covers, with the IPs where

@@ -369,6 +369,7 @@ func (o *applyOptions) requireAgreement(st *store.Store) error {
 // sets. The servers are not probed for it: the plan's certificates do not
 // depend on what is served today, and verification probes afterwards.
 func (o *applyOptions) loadPlan(g *globals, st *store.Store, inv *model.Inventory) (*model.Plan, error) {
+	o.dns01 = o.dnsProvider != ""
 	pol, err := o.policy(&o.inv, o.profile, false)
 	if err != nil {
 		return nil, err
