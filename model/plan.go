@@ -1,5 +1,7 @@
 package model
 
+import "strings"
+
 // Plan is the output of `certplan plan`: the certificates the server needs so
 // that every planned name verifies for every client, with and without SNI.
 type Plan struct {
@@ -40,6 +42,33 @@ type Plan struct {
 	// clients without SNI fully verify on the IP's default certificate,
 	// before and after the plan; sorted by IP.
 	NoSNI []IPNoSNI `json:"no_sni,omitempty"`
+	// WildcardNames lists, for each planned wildcard ("*.parent", see
+	// --wildcards), the planned names it replaced, sorted by wildcard. No
+	// client dials "*.parent": probes and verification dial these names
+	// instead ([Plan.DialNames]).
+	WildcardNames []WildcardNames `json:"wildcard_names,omitempty"`
+}
+
+// WildcardNames are the names one wildcard replaced.
+type WildcardNames struct {
+	Wildcard string `json:"wildcard"`
+	// Names are sorted.
+	Names []string `json:"names"`
+}
+
+// DialNames returns the names clients dial that the planned name covers:
+// the name itself, or for a wildcard the names it replaced (none when
+// the plan does not list them: a wildcard kept through a failed lookup).
+func (p *Plan) DialNames(name string) []string {
+	if !strings.HasPrefix(name, "*.") {
+		return []string{name}
+	}
+	for _, w := range p.WildcardNames {
+		if strings.EqualFold(w.Wildcard, name) {
+			return w.Names
+		}
+	}
+	return nil
 }
 
 // IPNoSNI counts, for one server IP, the hosted domains with planned names

@@ -501,3 +501,22 @@ func (p *planner) prevEntry(ci int) prevName {
 	}
 	return pn
 }
+
+// wildcardNames lists the names each planned wildcard replaced
+// ([model.Plan.WildcardNames]), for probes and verification to dial.
+func (p *planner) wildcardNames() []model.WildcardNames {
+	var out []model.WildcardNames
+	for wci := range p.nwild {
+		ms := p.membersOf(wci)
+		if len(ms) == 0 {
+			continue
+		}
+		w := model.WildcardNames{Wildcard: p.cands[wci].name}
+		for _, m := range ms {
+			w.Names = append(w.Names, names.FromDNS(p.inv.Names[m.inv].Name))
+		}
+		slices.Sort(w.Names)
+		out = append(out, w)
+	}
+	return out
+}

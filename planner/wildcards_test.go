@@ -97,6 +97,13 @@ func TestWildcardRules(t *testing.T) {
 			if got := allNames(p); !slices.Equal(got, tc.want) {
 				t.Errorf("names %v, want %v", got, tc.want)
 			}
+			for _, w := range p.WildcardNames {
+				for _, n := range p.DialNames(w.Wildcard) {
+					if !names.Covers(w.Wildcard, n) {
+						t.Errorf("wildcard_names: %s does not cover %s", w.Wildcard, n)
+					}
+				}
+			}
 			if tc.warnCode != "" && !hasWildWarning(p, tc.warnCode, "", tc.warnText) {
 				t.Errorf("no %s warning saying %q: %+v", tc.warnCode, tc.warnText, p.Warnings)
 			}
@@ -310,5 +317,17 @@ func TestWildcardCoverage(t *testing.T) {
 	want[0].Before, want[0].BeforeFrom = 1, model.NoSNIFromPrevious
 	if !slices.Equal(next.NoSNI, want) {
 		t.Errorf("no_sni against the previous plan %+v, want %+v", next.NoSNI, want)
+	}
+}
+
+// The plan lists the names each wildcard replaced, for probes to dial.
+func TestWildcardNames(t *testing.T) {
+	p := mustPlan(t, wildInv(wnm("d.test", "d.test", []string{"127.0.0.2"}, model.RoleMX)), nil, Policy{Wildcards: WildcardsAlways}, nil)
+	want := []model.WildcardNames{{Wildcard: "*.d.test", Names: []string{"imap.d.test", "mail.d.test", "smtp.d.test"}}}
+	if len(p.WildcardNames) != 1 || p.WildcardNames[0].Wildcard != want[0].Wildcard || !slices.Equal(p.WildcardNames[0].Names, want[0].Names) {
+		t.Errorf("wildcard_names %+v, want %+v", p.WildcardNames, want)
+	}
+	if got := p.DialNames("d.test"); !slices.Equal(got, []string{"d.test"}) {
+		t.Errorf("DialNames(d.test) = %v", got)
 	}
 }
