@@ -108,4 +108,3 @@ func opensslVerifies(t *testing.T, openssl, addr, caFile, name string) bool {
 	}
 	return ok
 }
-
