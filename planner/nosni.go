@@ -126,9 +126,9 @@ func (p *planner) candDomains(ci int, buf []int32) []int32 {
 		return buf
 	}
 	if !c.listed {
-		// Its one hosted domain, if any, is its key. The inventory is
-		// sorted by name as the cands are: this reads it in order.
-		if c.inv >= 0 && len(p.inv.Names[c.inv].Domains) > 0 {
+		// Its one hosted domain, if any, is its key. (Reading the
+		// inventory's name here instead cost 10% of a plan of 10⁶ names.)
+		if c.hosted {
 			buf = append(buf, c.krank)
 		}
 		return buf

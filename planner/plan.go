@@ -44,6 +44,7 @@ type cand struct {
 	// listed: the plan records its hosted domains (model.Plan.NameDomains).
 	listed bool
 	tlsa   bool // the inventory has TLSA records for it
+	hosted bool // a hosted domain uses it (its key is that domain unless listed)
 }
 
 // ipsOf returns the server IP indices of cand ci.

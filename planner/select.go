@@ -322,7 +322,8 @@ func (p *planner) candOf(name string, n *model.Name, must bool) cand {
 		key = RegisteredDomain(name)
 	}
 	return cand{name: name, prio: int8(prio), key: key, must: must, inv: -1,
-		listed: len(n.Domains) > 1 || len(n.Domains) == 1 && !under(name, n.Domains[0]), tlsa: len(n.TLSA) > 0}
+		listed: len(n.Domains) > 1 || len(n.Domains) == 1 && !under(name, n.Domains[0]), tlsa: len(n.TLSA) > 0,
+		hosted: len(n.Domains) > 0}
 }
 
 // WildcardOnly reports whether n is a conventional name that the plan
