@@ -31,8 +31,8 @@
 //	keys.go       client domains ranked in string order (for integer sorts)
 //	caa.go        CAA exclusions and the record that fixes them
 //	keep.go       DNS failures: names kept from the previous plan through a failed lookup
-//	wildcards.go  --wildcards: "*.parent" in place of two or more names under parent;
-//	              matching previous names through wildcards (coverPrevious)
+//	wildcards.go  --wildcards: "*.parent" in place of two or more names under parent
+//	wildcard_cover.go  what a wildcard covers: its names, coverage, previous names matched
 //	join.go       matching the previous plan's names to this plan's (hash join for 10⁶ names)
 //	group.go      server IPs with identical name sets share a default; idle IPs;
 //	              shared mode (--default-cert shared): one default for every IP
