@@ -76,30 +76,15 @@ func authServers(t *testing.T, text string, ips ...string) ([]*dnstest.Server, i
 	return nil, 0
 }
 
-// resolver is a recursive stand-in on loopback: it forwards every
-// question to backend and, when validating, sets the AD bit on answers to
-// questions that set DO, as a validating resolver does for a signed zone.
-// The real validation (unbound in front of a signed zone) is the rig test.
+// resolver is a resolver's stand-in forwarding to backend (dnstest.Resolver).
 func resolver(t *testing.T, backend string, validating bool) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	r, err := dnstest.StartResolver(backend, validating)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
-		r, err := dns.Exchange(req, backend)
-		if err != nil {
-			r = new(dns.Msg)
-			r.SetRcode(req, dns.RcodeServerFailure)
-		}
-		r.Authoritative, r.RecursionAvailable = false, true
-		o := req.IsEdns0()
-		r.AuthenticatedData = validating && o != nil && o.Do()
-		w.WriteMsg(r)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
+	t.Cleanup(func() { r.Close() })
+	return r.Addr()
 }
 
 func addNext(t *testing.T, srvs ...*dnstest.Server) {
