@@ -1,12 +1,14 @@
 package apply
 
 import (
+	"crypto"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/certplan/certplan/acme"
 	"github.com/certplan/certplan/internal/dnstest"
 	"github.com/certplan/certplan/rollover"
 	"github.com/certplan/certplan/store"
@@ -61,7 +63,7 @@ func stageNext(t *testing.T, e *env, id string, names ...string) *store.NextKey 
 	if err := st.Lock(); err != nil {
 		t.Fatal(err)
 	}
-	nk, _, err := rollover.Stage(st, id, "ec256", e.now)
+	nk, _, err := rollover.Stage(st, id, "ec256", func() (crypto.Signer, error) { return acme.GenerateKey(acme.EC256) }, e.now)
 	if err != nil {
 		t.Fatal(err)
 	}

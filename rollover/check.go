@@ -5,28 +5,31 @@ package rollover
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"time"
 
-	"github.com/certplan/certplan/acme"
 	"github.com/certplan/certplan/model"
 	"github.com/certplan/certplan/store"
 )
 
-// Stage returns certificate id's staged next key, making one of type kt
-// (and storing it, under the caller's lock) when none is staged: a key
-// is made once, so that its records stay the same from run to run.
-func Stage(st *store.Store, id string, kt acme.KeyType, now time.Time) (nk *store.NextKey, made bool, err error) {
+// Stage returns certificate id's staged next key, making one with
+// newKey (of type keyType, such as acme.GenerateKey's) and storing it,
+// under the caller's lock, when none is staged: a key is made once, so
+// that its records stay the same from run to run.
+func Stage(st *store.Store, id, keyType string, newKey func() (crypto.Signer, error), now time.Time) (nk *store.NextKey, made bool, err error) {
 	nk, err = st.LoadNextKey(id)
 	if err == nil || !errors.Is(err, store.ErrNotFound) {
 		return nk, false, err
 	}
-	key, err := acme.GenerateKey(kt)
+	key, err := newKey()
 	if err != nil {
 		return nil, false, err
 	}
-	pemKey, err := acme.EncodeKey(key)
+	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return nil, false, err
 	}
@@ -34,7 +37,7 @@ func Stage(st *store.Store, id string, kt acme.KeyType, now time.Time) (nk *stor
 	if err != nil {
 		return nil, false, err
 	}
-	nk = &store.NextKey{KeyPEM: pemKey, KeyType: string(kt), SPKISHA256: spki, CreatedAt: now.UTC()}
+	nk = &store.NextKey{KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), KeyType: keyType, SPKISHA256: spki, CreatedAt: now.UTC()}
 	if err := st.SaveNextKey(id, nk); err != nil {
 		return nil, false, fmt.Errorf("stage next key: %w", err)
 	}

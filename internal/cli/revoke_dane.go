@@ -9,6 +9,7 @@ package cli
 // counts as pinned: an unknown state never lets a key change.
 
 import (
+	"crypto"
 	"fmt"
 	"slices"
 	"strings"
@@ -60,7 +61,7 @@ func daneGateInv(inv *model.Inventory, st *store.Store, cur *store.Cert, kt acme
 	if len(pinned) == 0 {
 		return rp, nil
 	}
-	nk, _, err := rollover.Stage(st, cur.ID, kt, now())
+	nk, _, err := rollover.Stage(st, cur.ID, string(kt), func() (crypto.Signer, error) { return acme.GenerateKey(kt) }, now())
 	if err != nil {
 		return rp, err
 	}

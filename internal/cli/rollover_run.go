@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certplan/certplan/acme"
 	"github.com/certplan/certplan/rollover"
 	"github.com/certplan/certplan/store"
 )
@@ -116,7 +118,7 @@ func (o *rolloverOptions) stage(ctx context.Context, st *store.Store, obs *rollo
 		if err != nil {
 			return nil, err
 		}
-		if nk, _, err = rollover.Stage(st, cur.ID, kt, now); err != nil {
+		if nk, _, err = rollover.Stage(st, cur.ID, string(kt), func() (crypto.Signer, error) { return acme.GenerateKey(kt) }, now); err != nil {
 			return nil, err
 		}
 		nk.Names = pinned
