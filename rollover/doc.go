@@ -24,8 +24,10 @@
 //     first-seen time and TTL, which the caller stores.
 //   - [Check] is Observe, Step and the store together, for callers that
 //     hold the store's lock (apply, `certplan rollover status`).
-//   - Once the next key is current, apply records the switch
-//     (store.RolledKey) and [Finish] says which records to remove.
+//   - Once the next key is current, apply calls [Switched], which records
+//     the switch (store.RolledKey) and drops the next-key slot; [Finish]
+//     then says which records to remove, and forgets the switch once no
+//     authoritative server serves them.
 //   - [Publisher] publishes and removes records itself through RFC 2136
 //     UPDATE, signed with TSIG, configured like lego's dnsupdate provider
 //     (DNSUPDATE_NAMESERVER, DNSUPDATE_TSIG_KEY, DNSUPDATE_TSIG_SECRET,
