@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/certplan/certplan/model"
+	certnames "github.com/certplan/certplan/names"
 	"github.com/certplan/certplan/store"
 )
 
@@ -45,9 +46,13 @@ func Stage(st *store.Store, id, keyType string, newKey func() (crypto.Signer, er
 }
 
 // PinnedNames are those of names whose TLSA records pin the key, or whose
-// TLSA state cannot be known ([model.Name.DANEPin]), with why.
+// TLSA state cannot be known ([model.Name.DANEPin]), with why. Wildcard
+// names are no SMTP server's name (an MX target is a host name).
 func (o *Observer) PinnedNames(ctx context.Context, names []string) (pinned, why []string) {
 	for _, n := range names {
+		if certnames.IsWildcard(n) {
+			continue
+		}
 		l := o.LookupTLSA(ctx, n)
 		mn := l.Model()
 		if pin, reason := mn.DANEPin(); pin == model.PinKey || pin == model.PinUnknown {

@@ -189,10 +189,10 @@ func TestObserveNowhere(t *testing.T) {
 // TestPinnedNames: validated 3 1 1 records pin, no records do not, and a
 // failed lookup pins (an unknown state never lets a key change).
 func TestPinnedNames(t *testing.T) {
-	srvs, port := servers(t, 1, "mx2 IN A 127.0.0.1\nbad IN A 127.0.0.1\n")
+	srvs, port := servers(t, 1, "mx2 IN A 127.0.0.1\nbad IN A 127.0.0.1\n_25._tcp.* IN TLSA 3 1 1 "+curSPKI+"\n")
 	srvs[0].SetFault("_25._tcp.bad.d.test.", dnstest.FaultServfail)
 	o := observer(resolver(t, srvs[0].Addr(), true), port)
-	pinned, why := o.PinnedNames(context.Background(), []string{"mx.d.test", "mx2.d.test", "bad.d.test"})
+	pinned, why := o.PinnedNames(context.Background(), []string{"mx.d.test", "mx2.d.test", "bad.d.test", "*.d.test"})
 	if strings.Join(pinned, " ") != "mx.d.test bad.d.test" || len(why) != 2 {
 		t.Fatalf("pinned %q (%q)", pinned, why)
 	}
