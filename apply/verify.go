@@ -58,8 +58,7 @@ type verifyWant struct {
 }
 
 // verifyWants lists what each name of the changed certificates should
-// serve on each of their IPs (a wildcard's: the hosts it covers there,
-// verifyHosts), and the probes that tell.
+// serve on each of their IPs, and the probes that tell.
 func (r *runner) verifyWants(planned []model.PlannedCert) ([]verifyWant, probe.Scope) {
 	// The serial now current for every planned certificate.
 	serial := map[string]string{}
@@ -73,7 +72,7 @@ func (r *runner) verifyWants(planned []model.PlannedCert) ([]verifyWant, probe.S
 			for _, name := range r.verifyHosts(c.Issued, ip) {
 				w := verifyWant{certID: c.ID, name: name, ip: ip, sni: []string{c.Serial}}
 				for _, pc := range planned {
-					if !slices.Contains(pc.IPs, ip) || !listsHost(pc.Names, name) {
+					if !slices.Contains(pc.IPs, ip) || !slices.ContainsFunc(normNames(pc.Names), func(n string) bool { return leafCovers([]string{n}, name) }) {
 						continue
 					}
 					if pc.ID != c.ID && serial[pc.ID] != "" {
@@ -91,6 +90,21 @@ func (r *runner) verifyWants(planned []model.PlannedCert) ([]verifyWant, probe.S
 		}
 	}
 	return wants, scope
+}
+
+// dialNames are the names clients dial that issued names cover: a
+// wildcard stands for the names the plan says it replaced
+// ([model.Plan.DialNames]); no client dials "*.parent".
+func dialNames(p *model.Plan, issued []string) []string {
+	var out []string
+	for _, n := range issued {
+		for _, d := range p.DialNames(n) {
+			if !slices.Contains(out, d) {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
 }
 
 // verifyOnce probes scope once and judges every want on every port.

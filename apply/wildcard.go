@@ -11,25 +11,25 @@ import (
 )
 
 // verifyHosts are the names to probe on ip for a certificate that lists
-// issued: its explicit names, and for each wildcard the hosts it covers
-// (RFC 6125, names.Covers) that the inventory resolves to ip, or, without
-// an inventory, that the plan's coverage rows saw on ip. A wildcard whose
-// hosts neither knows is not probed.
+// issued: dialNames, and for a wildcard whose replaced names the plan
+// does not list (a plan written by hand, or by a certplan before
+// Plan.WildcardNames) the hosts it covers (names.Covers) that the
+// inventory resolves to ip, or, without an inventory, that the plan's
+// coverage rows saw on ip. A wildcard whose hosts none of these knows is
+// not probed.
 func (r *runner) verifyHosts(issued []string, ip string) []string {
-	var out []string
+	out := dialNames(r.o.Plan, issued)
 	for _, n := range issued {
-		if !names.IsWildcard(n) {
-			out = append(out, n)
+		if !names.IsWildcard(n) || len(r.o.Plan.DialNames(n)) > 0 {
 			continue
 		}
 		for _, h := range r.knownHosts(ip) {
-			if names.Covers(n, h) {
+			if names.Covers(n, h) && !slices.Contains(out, h) {
 				out = append(out, h)
 			}
 		}
 	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return out
 }
 
 // knownHosts are the names known to be served on ip: the inventory's
@@ -50,9 +50,4 @@ func (r *runner) knownHosts(ip string) []string {
 		}
 	}
 	return out
-}
-
-// listsHost reports whether a planned certificate's names cover host.
-func listsHost(planned []string, host string) bool {
-	return slices.ContainsFunc(normNames(planned), func(n string) bool { return names.Covers(n, host) })
 }

@@ -37,10 +37,11 @@ func sameFinds(t *testing.T, full, got *model.Inventory) {
 		f, g := full.Names[i], got.Names[i]
 		mayPlan := f.Here != model.HereNone || f.Error != "" && f.Error != model.NameErrNXDOMAIN || len(full.ServerIPs) == 0
 		if !mayPlan {
-			if g.CAAOK || g.CAA.Reason != CAANotLookedUp || g.TLSA != nil || g.TLSAError != "" {
-				t.Errorf("%s points elsewhere: CAA %v %+v, TLSA %v %q; want not looked up", g.Name, g.CAAOK, g.CAA, g.TLSA, g.TLSAError)
+			if g.CAAOK || g.CAA.Reason != CAANotLookedUp || g.TLSA != nil || g.TLSAError != "" || g.CAAWildOK || g.CAAWild != nil {
+				t.Errorf("%s points elsewhere: CAA %v %+v, wildcard %v %+v, TLSA %v %q; want not looked up", g.Name, g.CAAOK, g.CAA, g.CAAWildOK, g.CAAWild, g.TLSA, g.TLSAError)
 			}
 			g.CAAOK, g.CAA, g.TLSA, g.TLSAError = f.CAAOK, f.CAA, f.TLSA, f.TLSAError
+			g.CAAWildOK, g.CAAWild = f.CAAWildOK, f.CAAWild
 		} else {
 			planned++
 		}

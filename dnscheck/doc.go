@@ -44,6 +44,10 @@
 //     when no server IP is given. The others' CAA verdict says
 //     [CAANotLookedUp], with CAAOK false; the planner leaves them out as
 //     pointing elsewhere before it looks at CAA.
+//   - Such a name of three labels or more also gets the verdict for the
+//     wildcard "*.parent" that would cover it ([WildcardCAA]: CAAWildOK,
+//     CAAWild), read from the set its own climb found when that set is
+//     above the name (no question), else climbed from parent (cached).
 //
 // CAA climbing and TLSA stay shared across domains, through the
 // Resolver's cache. [Resolver.QueriesByType] counts the questions by

@@ -695,6 +695,9 @@ func (d *dom) names(uses map[string]*usage, wild map[string]bool) ([]string, []m
 			CAA:        caa.Verdict(),
 			Wildcard:   wild[n],
 		}
+		if planned {
+			wildVerdict(&nm, caa, d.rn.opts.CAIdentifier, d.caa)
+		}
 		nm.Roles = u.roles
 		sort.Strings(nm.Roles)
 		slices.SortFunc(u.sources, cmpSource)

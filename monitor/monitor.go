@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
 	"github.com/certplan/certplan/planner"
 )
 
@@ -170,7 +171,7 @@ func Evaluate(now time.Time, certs []Cert, cov []model.Coverage, sniOnly []strin
 			broken[row.Name] = true
 			add(Finding{Status: Critical, Name: row.Name, Message: fmt.Sprintf("%s on %s:%d with SNI: %s%s", row.Name, row.IP, row.Port, row.WithSNI, detail(row.WithSNIDetail))})
 		}
-		if row.WithoutSNI != model.VerdictOK && !slices.Contains(sniOnly, row.Name) {
+		if row.WithoutSNI != model.VerdictOK && !slices.ContainsFunc(sniOnly, func(n string) bool { return n == row.Name || names.Covers(n, row.Name) }) {
 			broken[row.Name] = true
 			add(Finding{Status: Critical, Name: row.Name, Message: fmt.Sprintf("%s on %s:%d without SNI: %s%s", row.Name, row.IP, row.Port, row.WithoutSNI, detail(row.WithoutSNIDetail))})
 		}

@@ -16,7 +16,10 @@
 // certificates packed by client domain; IPs with the same names share
 // certificates, and identical certificates merge; with a previous plan,
 // names stay where they are, IDs are kept, and a DNS hiccup changes no
-// certificate.
+// certificate. With --wildcards, two or more names one label under the
+// same parent become "*.parent" before any of this (wildcards.go), and
+// every "covers" (coverage, the previous plan's names, the no-SNI counts)
+// is names.Covers.
 //
 // # Where the rules are
 //
@@ -28,6 +31,8 @@
 //	keys.go       client domains ranked in string order (for integer sorts)
 //	caa.go        CAA exclusions and the record that fixes them
 //	keep.go       DNS failures: names kept from the previous plan through a failed lookup
+//	wildcards.go  --wildcards: "*.parent" in place of two or more names under parent
+//	wildcard_cover.go  what a wildcard covers: its names, coverage, previous names matched
 //	join.go       matching the previous plan's names to this plan's (hash join for 10⁶ names)
 //	group.go      server IPs with identical name sets share a default; idle IPs;
 //	              shared mode (--default-cert shared): one default for every IP
@@ -40,6 +45,7 @@
 //	budget.go     orders per registered domain against the CA's rate limits
 //	dane.go       warnings for TLSA records on certificates to be ordered
 //	coverage.go   the verdicts the probe's handshakes will get once deployed
+//	nosni.go      per server IP, hosted domains fully covered without SNI, before and after
 //	renewal.go    when a planned certificate is due (DecideRenewal)
 //	policy.go     Policy, profiles and limits, exclude patterns, priorities
 //	sets.go       shared helpers: name sets as cand indices, their hash, bitsets

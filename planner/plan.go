@@ -18,11 +18,13 @@ import (
 //	setup          the policy: limits, CA, server IPs, patterns, must-cover names (this file)
 //	selectNames    which inventory names are planned (select.go; caa.go words CAA exclusions)
 //	keepPrevious   names kept through a failed lookup (keep.go, join.go for matching names)
+//	planWildcards  "*.parent" for two or more names under parent (wildcards.go)
 //	rankKeys       client domains ranked (keys.go)
 //	groupIPs       server IPs with identical name sets (group.go)
 //	build          default and SNI certificates (build.go; match.go, pack.go, merge.go, ids.go)
 //	assemble       the plan document (assemble.go; budget.go, dane.go, keep.go's nameDomains)
 //	coverage       what the probe's handshakes will see (coverage.go)
+//	noSNI          hosted domains fully covered without SNI, per IP (nosni.go)
 //
 // The planner's state is indices, not strings: a planned name is its
 // index in p.cands (sorted by name), a server IP its index in p.ips
@@ -42,6 +44,7 @@ type cand struct {
 	// listed: the plan records its hosted domains (model.Plan.NameDomains).
 	listed bool
 	tlsa   bool // the inventory has TLSA records for it
+	hosted bool // a hosted domain uses it (its key is that domain unless listed)
 }
 
 // ipsOf returns the server IP indices of cand ci.
@@ -120,6 +123,15 @@ type planner struct {
 	// caaAts are the names at which the inventory found CAA sets, built
 	// when a CAA lookup failure needs them (see caaZone).
 	caaAts map[string]bool
+
+	// wild says where wildcards may be planned, nil for none; nwild is
+	// how many planned names are wildcards (they sort first), covered the
+	// names they replaced, by wildcard (wildcards.go).
+	wild    *wildZones
+	nwild   int
+	covered []coveredName
+	// prevWild: the previous plan has a wildcard name (see coverPrevious).
+	prevWild bool
 }
 
 // Plan computes the certificates that make every planned name of inv verify
@@ -143,6 +155,7 @@ func Plan(inv *model.Inventory, probes *model.ProbeReport, pol Policy, prev *mod
 	if probes != nil {
 		out.Coverage = p.coverage(probes)
 	}
+	out.NoSNI = p.noSNI(probes)
 	if !now.IsZero() {
 		out.GeneratedAt = now.UTC().Format(time.RFC3339)
 	}
@@ -173,6 +186,9 @@ func (p *planner) setup() error {
 		p.pats = append(p.pats, pat)
 	}
 	if err := p.mustCover(); err != nil {
+		return err
+	}
+	if p.wild, err = p.wildcardZones(); err != nil {
 		return err
 	}
 	if p.prev != nil {

@@ -76,6 +76,7 @@ func (p *planner) selectNames() {
 		slices.SortFunc(p.cands, func(a, b cand) int { return strings.Compare(a.name, b.name) })
 	}
 	p.keepPrevious()
+	p.planWildcards()
 	// Rank the client-domain keys so that sorting compares integers.
 	p.keyByRank = p.rankKeys()
 	p.nkeys = len(p.keyByRank)
@@ -216,7 +217,11 @@ func (p *planner) excludedByPolicy(name string, must bool) bool {
 			}
 		}
 	}
-	if err := names.Check(name); err != nil {
+	base := name
+	if names.IsWildcard(name) && p.onPrevious(name) {
+		base = name[2:] // a wildcard kept from the previous plan (keep.go)
+	}
+	if err := names.Check(base); err != nil {
 		p.exclude(name, model.ExcludeInvalidName, fmt.Sprintf("not a host name a public CA issues for: %v", err))
 		return true
 	}
@@ -317,7 +322,8 @@ func (p *planner) candOf(name string, n *model.Name, must bool) cand {
 		key = RegisteredDomain(name)
 	}
 	return cand{name: name, prio: int8(prio), key: key, must: must, inv: -1,
-		listed: len(n.Domains) > 1 || len(n.Domains) == 1 && !under(name, n.Domains[0]), tlsa: len(n.TLSA) > 0}
+		listed: len(n.Domains) > 1 || len(n.Domains) == 1 && !under(name, n.Domains[0]), tlsa: len(n.TLSA) > 0,
+		hosted: len(n.Domains) > 0}
 }
 
 // WildcardOnly reports whether n is a conventional name that the plan

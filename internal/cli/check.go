@@ -279,8 +279,10 @@ func planScope(plan *model.Plan, ports []probe.Port) probe.Scope {
 		for _, ip := range c.IPs {
 			ips[ip] = true
 			for _, p := range ports {
-				for _, n := range c.Names {
-					s.Names = append(s.Names, probe.NameAt{Name: n, Service: probe.Service{IP: ip, Port: p.Port, Protocol: p.Protocol}})
+				for _, cn := range c.Names {
+					for _, n := range plan.DialNames(cn) { // a wildcard: the names it replaced
+						s.Names = append(s.Names, probe.NameAt{Name: n, Service: probe.Service{IP: ip, Port: p.Port, Protocol: p.Protocol}})
+					}
 				}
 			}
 		}

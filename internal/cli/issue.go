@@ -157,6 +157,11 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 		DryRun: o.dryRun, Now: g.Now, Logger: g.Logger,
 		Live: &store.LiveOptions{Dir: o.liveDir, KeyGroup: o.keyGroup},
 	}
+	// A certificate with a staged next key switches to it only when DNS
+	// shows its TLSA records ready (certplan rollover).
+	if ao.Rollover, err = rolloverObserver(g); err != nil {
+		return ao, err
+	}
 	if !o.noVerify {
 		if ao.Verify, err = o.verify(g); err != nil {
 			return ao, err
@@ -372,6 +377,7 @@ func (o *applyOptions) requireAgreement(st *store.Store) error {
 // sets. The servers are not probed for it: the plan's certificates do not
 // depend on what is served today, and verification probes afterwards.
 func (o *applyOptions) loadPlan(g *globals, st *store.Store, inv *model.Inventory) (*model.Plan, error) {
+	o.dns01 = o.dnsProvider != ""
 	pol, err := o.policy(&o.inv, o.profile, false)
 	if err != nil {
 		return nil, err

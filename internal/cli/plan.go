@@ -21,6 +21,9 @@ type planOptions struct {
 	planFlags
 	Previous string
 	Profile  string
+	// DNSProvider is issue's --dns-provider, read here for --wildcards
+	// auto (the config file gives plan, issue and renew the same).
+	DNSProvider string
 }
 
 // planFlags are the planning policy flags that plan, issue and renew share.
@@ -33,6 +36,14 @@ type planFlags struct {
 	Hostname     string
 	// DefaultCert is planner.DefaultCertPerIP or planner.DefaultCertShared.
 	DefaultCert string
+	// Wildcards is planner.WildcardsNever, WildcardsAuto or WildcardsAlways;
+	// WildcardZones the zones auto may use.
+	Wildcards     string
+	WildcardZones []string
+	// dns01 is set by the command: a DNS-01 provider is configured
+	// (--dns-provider), which auto without zones reads as "every hosted
+	// zone".
+	dns01 bool
 }
 
 func (p *planFlags) addFlags(fs *pflag.FlagSet) {
@@ -42,6 +53,8 @@ func (p *planFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&p.Include, "include", nil, "a `name` the plan must cover even if DNS does not list it (repeatable)")
 	fs.StringArrayVar(&p.Exclude, "exclude", nil, "leave out names matching `pattern`, such as autodiscover.* or *.example.test (repeatable)")
 	fs.StringVar(&p.Hostname, "hostname", "", "the server's own `name` (Postfix myhostname): must-cover, first in line for every default certificate")
+	fs.StringVar(&p.Wildcards, "wildcards", planner.WildcardsNever, "wildcard `mode`: never, auto (\"*.domain\" for two or more names under a domain in --wildcard-zones, or in every hosted zone when --dns-provider is set and no zone is listed) or always (every zone: DNS-01 works for all); CAA issuewild is honoured, and the orders need DNS-01")
+	fs.StringArrayVar(&p.WildcardZones, "wildcard-zones", nil, "a `zone` whose TXT records the DNS-01 provider can write, for --wildcards auto: the zone and every name under it (repeatable)")
 	fs.StringVar(&p.DefaultCert, "default-cert", planner.DefaultCertPerIP, "default certificate `mode`: per-ip (one per server IP, for servers that choose it by the address dialled, such as Postfix and Dovecot) or shared (one for every IP, as cPanel's Exim and Dovecot have: --source cpanel with several IPs needs it)")
 }
 
@@ -62,6 +75,16 @@ func (p *planFlags) policy(inv *inventoryInput, profile string, caSet bool) (pla
 	}
 	if p.DefaultCert != planner.DefaultCertPerIP && p.DefaultCert != planner.DefaultCertShared {
 		return planner.Policy{}, usageError("--default-cert %q: want per-ip (a default certificate per server IP) or shared (one for every IP)", p.DefaultCert)
+	}
+	switch p.Wildcards {
+	case planner.WildcardsNever, planner.WildcardsAuto, planner.WildcardsAlways:
+	default:
+		return planner.Policy{}, usageError("--wildcards %q: want never, auto (for --wildcard-zones, or every hosted zone with --dns-provider) or always", p.Wildcards)
+	}
+	for _, z := range p.WildcardZones {
+		if _, err := planner.WildcardZone(z); err != nil {
+			return planner.Policy{}, withCode(ExitUsage, fmt.Errorf("--wildcard-zones %v", err), "a zone is a domain name such as example.com: it matches itself and every name under it")
+		}
 	}
 	// Check names and patterns now, in words, before the inventory and the
 	// probe take their minutes.
@@ -89,7 +112,8 @@ func (p *planFlags) policy(inv *inventoryInput, profile string, caSet bool) (pla
 	}
 	pol := planner.Policy{ServerIPs: inv.ServerIPs, Profile: profile, MaxNames: p.MaxNames,
 		Hostname: p.Hostname, Include: p.Include, Exclude: p.Exclude,
-		MaxNamesPerDomain: p.MaxPerDomain, Repack: p.Repack, DefaultCert: p.DefaultCert}
+		MaxNamesPerDomain: p.MaxPerDomain, Repack: p.Repack, DefaultCert: p.DefaultCert,
+		Wildcards: p.Wildcards, WildcardZones: p.WildcardZones, DNS01: p.dns01}
 	if caSet {
 		pol.CAIdentifier = inv.CAIdentifier
 	}
@@ -133,6 +157,16 @@ leaves out autodiscover.<any domain>, "*.example.test" every name below
 example.test. Must-cover names (--hostname, --include) are never excluded by a
 pattern, and are planned on every server IP when the inventory lacks them.
 
+--wildcards auto plans "*.domain" in place of two or more names one label
+under the same domain (mail., smtp., imap., ...), so that the default
+certificate covers about six times more domains for clients without SNI: for
+the zones given with --wildcard-zones (the zones the DNS-01 provider can
+write), or every hosted zone when --dns-provider is set and no zone is given.
+--wildcards always uses every zone. Names deeper than one label, the domain
+itself (an apex MX), must-cover names and names whose CAA forbids a wildcard
+(issuewild) stay explicit; warnings say which names each wildcard replaced.
+Wildcards are issued through DNS-01 only (see certplan issue).
+
 --default-cert shared plans one default certificate for every server IP (its
 most important names up to the limit, the hostname first), for servers with
 one default certificate whatever the address, such as cPanel's Exim and
@@ -166,6 +200,7 @@ Exit status:
 	o.inv.addFlags(fs, true)
 	o.probe.addFlags(fs, true)
 	fs.StringVar(&o.Previous, "previous", "", "the JSON plan in use (`file`): keep its certificates' name sets and IDs where possible")
+	fs.StringVar(&o.DNSProvider, "dns-provider", "", "the DNS-01 `provider` \"certplan issue\" uses: with --wildcards auto and no --wildcard-zones, wildcards for every hosted zone")
 	fs.StringVar(&o.Profile, "profile", planner.ProfileClassic, "ACME profile, for the names-per-certificate limit: classic (100), tlsserver (25), shortlived (25)")
 	o.planFlags.addFlags(fs)
 	return cmd
@@ -181,6 +216,7 @@ func runPlan(ctx context.Context, g *globals, o *planOptions, caSet bool, args [
 	if o.probe.NoProbe && o.probe.ProbeFile != "" {
 		return usageError("--probe and --no-probe: give one")
 	}
+	o.dns01 = o.DNSProvider != ""
 	pol, err := o.policy(&o.inv, o.Profile, caSet)
 	if err != nil {
 		return err
