@@ -38,7 +38,7 @@ func (p *planner) assemble() *model.Plan {
 	out.Retired = p.retired(prevPtr)
 	out.NameDomains = p.nameDomains()
 	p.budget(out)
-	p.dane(out)
+	p.daneKeys(out)
 	slices.SortFunc(out.Excluded, func(a, b model.Exclusion) int { return strings.Compare(a.Name, b.Name) })
 	sortedWarnings(out.Warnings)
 	if out.Excluded == nil {

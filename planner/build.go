@@ -322,7 +322,7 @@ func (p *planner) finishGroup(grp *ipGroup, pk *packer) {
 // placed. It returns the SNI certificates that still hold names; one left
 // with none is dropped (its previous ID is retired).
 func (p *planner) refillDefault(grp *ipGroup, def *bcert, sni []*bcert) []*bcert {
-	keys := p.packKeys(grp.cands, true)
+	keys := p.packKeys(p.movable(grp.cands), true)
 	slices.Sort(keys)
 	took, _ := p.fairPick(keys)
 	promoted := make(map[int]bool, min(len(keys), p.limit))
@@ -381,7 +381,7 @@ func (p *planner) domainCap() int {
 // of several domains.
 func (p *planner) capExempt(ci int) bool {
 	c := &p.cands[ci]
-	if c.must || c.tlsa {
+	if c.must || c.tlsa || c.sts {
 		return true
 	}
 	if c.inv < 0 || int(c.prio) != model.RolePriority[model.RoleMX] {

@@ -41,7 +41,8 @@ type cand struct {
 	must         bool
 	// listed: the plan records its hosted domains (model.Plan.NameDomains).
 	listed bool
-	tlsa   bool // the inventory has TLSA records for it
+	tlsa   bool // DANE pins its key or CA, or may (danePinned, dane.go)
+	sts    bool // an MTA-STS enforce policy lists it (mtasts.go)
 }
 
 // ipsOf returns the server IP indices of cand ci.
@@ -120,13 +121,18 @@ type planner struct {
 	// caaAts are the names at which the inventory found CAA sets, built
 	// when a CAA lookup failure needs them (see caaZone).
 	caaAts map[string]bool
+	// sts are the MX hosts MTA-STS policies list (mtasts.go).
+	sts map[string][]stsListing
+	// refusals are what the DANE and MTA-STS gates refuse (gate.go).
+	refusals GateError
 }
 
 // Plan computes the certificates that make every planned name of inv verify
 // on the server IPs with and without SNI; the package documentation lists
 // the files that hold the rules. probes and prev may be nil. now only stamps the plan's
-// generated_at. The error reports an invalid inventory or policy, never a
-// problem with a name: those are in the plan.
+// generated_at. The error reports an invalid inventory or policy, or a
+// plan refused because it would stop inbound mail (*[GateError]: DANE,
+// MTA-STS); any other problem with a name is in the plan.
 func Plan(inv *model.Inventory, probes *model.ProbeReport, pol Policy, prev *model.Plan, now time.Time) (*model.Plan, error) {
 	if inv == nil {
 		return nil, errors.New("plan: no inventory")
@@ -139,7 +145,11 @@ func Plan(inv *model.Inventory, probes *model.ProbeReport, pol Policy, prev *mod
 	p.selectNames()
 	p.groupIPs()
 	p.build()
+	p.checkSTS()
 	out := p.assemble()
+	if len(p.refusals.DANE)+len(p.refusals.MTASTS) > 0 {
+		return nil, &p.refusals
+	}
 	if probes != nil {
 		out.Coverage = p.coverage(probes)
 	}
@@ -175,6 +185,7 @@ func (p *planner) setup() error {
 	if err := p.mustCover(); err != nil {
 		return err
 	}
+	p.sts = stsHosts(p.inv)
 	if p.prev != nil {
 		for i := range p.prev.Certificates {
 			p.used[p.prev.Certificates[i].ID] = true

@@ -86,6 +86,10 @@ type Policy struct {
 	// DefaultCert is DefaultCertPerIP (or empty) or DefaultCertShared;
 	// see group.go.
 	DefaultCert string
+	// Keys is not the operator's decision but the state directory's
+	// knowledge of the certificates' keys and the CA's roots, for the
+	// DANE gates (dane.go); the zero value knows none.
+	Keys KeyState
 }
 
 // SharedDefault reports whether the policy plans one default certificate

@@ -306,8 +306,9 @@ func (p *planner) warnPlanned(name string, n *model.Name, wildKept bool, elsewhe
 // must record its hosted domains (the name does not tell them).
 func (p *planner) candOf(name string, n *model.Name, must bool) cand {
 	prio := Priority(n.Roles)
-	if must {
-		prio = 0 // the hostname and --include names come first
+	sts := p.enforced(name)
+	if must || sts {
+		prio = 0 // the hostname, --include names and MTA-STS enforced MX hosts come first
 	}
 	key := ""
 	if len(n.Domains) > 0 {
@@ -317,7 +318,7 @@ func (p *planner) candOf(name string, n *model.Name, must bool) cand {
 		key = RegisteredDomain(name)
 	}
 	return cand{name: name, prio: int8(prio), key: key, must: must, inv: -1,
-		listed: len(n.Domains) > 1 || len(n.Domains) == 1 && !under(name, n.Domains[0]), tlsa: len(n.TLSA) > 0}
+		listed: len(n.Domains) > 1 || len(n.Domains) == 1 && !under(name, n.Domains[0]), tlsa: danePinned(n), sts: sts}
 }
 
 // WildcardOnly reports whether n is a conventional name that the plan
