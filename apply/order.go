@@ -121,6 +121,13 @@ func (r *runner) place(ctx context.Context, j *job, d planner.RenewalDecision) (
 		Check:     cov.check,
 	}
 	r.replaceKey(&req, j)
+	if err := r.planKey(&req, j); err != nil {
+		if r.o.DryRun {
+			r.failed(j.out, err)
+			return j.out, nil, nil
+		}
+		return r.recordFailure(j, err)
+	}
 	if r.o.DryRun {
 		return r.preflightOnly(ctx, ca, j, req, cov)
 	}
