@@ -21,7 +21,9 @@ import (
 //	rankKeys       client domains ranked (keys.go)
 //	groupIPs       server IPs with identical name sets (group.go)
 //	build          default and SNI certificates (build.go; match.go, pack.go, merge.go, ids.go)
+//	checkSTS       MTA-STS enforce MX hosts on their IPs' defaults (mtasts.go)
 //	assemble       the plan document (assemble.go; budget.go, dane.go, keep.go's nameDomains)
+//	               and the refusals (gate.go)
 //	coverage       what the probe's handshakes will see (coverage.go)
 //
 // The planner's state is indices, not strings: a planned name is its

@@ -293,7 +293,7 @@ func (p *planner) warnPlanned(name string, n *model.Name, wildKept bool, elsewhe
 		p.warn(model.WarnWildcardKept, name, "kept from the previous plan, although it resolves only as its domain's wildcard record does and no MX, SRV or MTA-STS record names it (a new plan would leave it out): leave it out with --exclude %s if no client uses it, or keep it for good with --include %s", name, name)
 	}
 	if n.TLSAError != "" {
-		p.warn(model.WarnTLSALookupFailed, name, "planned, but its TLSA lookup failed (%s): whether a DANE record pins its key or CA is unknown; look at _25._tcp.%s before a new key is deployed (--reuse-key keeps the key)", n.TLSAError, name)
+		p.warn(model.WarnTLSALookupFailed, name, "planned, but its TLSA lookup failed (%s): whether a DANE record pins its key or CA is unknown, so its certificate keeps its key (an unknown state never lets a key change); fix the lookup of _25._tcp.%s", n.TLSAError, name)
 	}
 	if len(elsewhere) > 0 {
 		p.warn(model.WarnSomeHere, name, "resolves to %s as well as to this server: HTTP-01 validation may reach the other address and fail; fix the record or validate with DNS-01", strings.Join(elsewhere, ", "))
