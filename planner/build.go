@@ -316,7 +316,8 @@ func (p *planner) finishGroup(grp *ipGroup, pk *packer) {
 // are all on SNI certificates (the previous default's names went away, or
 // the group had none, and no new client domain fit on it): as a fresh
 // group's default, with the group's highest-priority names up to the
-// limit, taken off the SNI certificates that held them. A client without
+// limit, taken off the SNI certificates that held them (but for names
+// whose key DANE pins: dane.go's movable). A client without
 // SNI gets the default certificate, so one without names would leave every
 // such client with a mismatch, and an order without identifiers cannot be
 // placed. It returns the SNI certificates that still hold names; one left

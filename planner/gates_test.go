@@ -268,3 +268,25 @@ func TestDANETA(t *testing.T) {
 		t.Errorf("roots unknown: %+v", p.Warnings)
 	}
 }
+
+// TestDANEStaysOnItsCertificate: the previous default's names all went
+// away, so the default is refilled from the SNI certificates (build.go's
+// refillDefault); the pinned mx.d.test is left on its SNI certificate
+// (which keeps its key) instead of moving to the default, which would be
+// refused.
+func TestDANEStaysOnItsCertificate(t *testing.T) {
+	inv := daneInventory(func(n *model.Name) { n.TLSA, n.TLSADNSSEC = ee(spkiCur), model.DNSSECSecure })
+	prev := &model.Plan{Header: model.Header{Kind: model.KindPlan, Version: model.Version},
+		Certificates: []model.PlannedCert{
+			{ID: "default-127.0.0.2", Default: true, IPs: gateIP, Names: []string{"old.x.test"}},
+			{ID: "sni-d.test", IPs: gateIP, Names: []string{"mail.d.test", "mail.e.test", "mx.d.test"}},
+		}}
+	p := mustPlan(t, inv, nil, Policy{Keys: KeyState{Current: map[string]string{"sni-d.test": spkiCur}}}, prev)
+	def, sni := certByID(p, "default-127.0.0.2"), certByID(p, "sni-d.test")
+	if def == nil || sni == nil || slices.Contains(def.Names, "mx.d.test") || !slices.Contains(sni.Names, "mx.d.test") || sni.Key != model.KeyKeep {
+		t.Errorf("certificates %+v: want mx.d.test kept on sni-d.test with its key", p.Certificates)
+	}
+	if def != nil && !slices.Contains(def.Names, "mail.d.test") {
+		t.Errorf("default %v: want the other names refilled onto it", def.Names)
+	}
+}
