@@ -76,9 +76,14 @@ func (k keyPin) has(spki string) bool {
 }
 
 // keyPins returns the record sets that pin n's key: _25._tcp and the
-// submission ports' ([model.Name.PortTLSA]).
+// submission ports' ([model.Name.PortTLSA]). An MX target kept from the
+// previous plan through a failed lookup (keep.go; its TLSA was not asked)
+// counts as unknown: an unknown state never lets a key change.
 func keyPins(n *model.Name) []keyPin {
 	var out []keyPin
+	if lookupUnknown(n) {
+		return []keyPin{{owner: "_25._tcp." + n.Name, reason: "the lookup of " + n.Name + " failed (" + n.Error + "), so whether TLSA records at _25._tcp." + n.Name + " pin its key is unknown"}}
+	}
 	add := func(owner, pin, why string, recs []model.TLSA) {
 		if pin == model.PinKey || pin == model.PinUnknown {
 			out = append(out, keyPin{owner: owner, reason: why, recs: recs, secure: pin == model.PinKey})
@@ -97,6 +102,9 @@ func keyPins(n *model.Name) []keyPin {
 // danePinned reports whether any TLSA record set of n pins something
 // (key or CA), or may: such a name is exempt from the per-domain cap.
 func danePinned(n *model.Name) bool {
+	if lookupUnknown(n) {
+		return true
+	}
 	if pin, _ := n.DANEPin(); pin != model.PinNone {
 		return true
 	}
@@ -106,6 +114,12 @@ func danePinned(n *model.Name) bool {
 		}
 	}
 	return false
+}
+
+// lookupUnknown reports whether n is an MX target whose own lookup failed
+// before its TLSA records were asked.
+func lookupUnknown(n *model.Name) bool {
+	return n.Error != "" && len(n.TLSA) == 0 && n.TLSAError == "" && n.HasRole(model.RoleMX)
 }
 
 // pinnedName is a name of a certificate and the sets pinning its key.

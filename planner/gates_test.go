@@ -290,3 +290,15 @@ func TestDANEStaysOnItsCertificate(t *testing.T) {
 		t.Errorf("default %v: want the other names refilled onto it", def.Names)
 	}
 }
+
+// TestDANEKeptThroughFailedLookup: an MX target kept from the previous
+// plan although its lookup failed (TLSA not asked) keeps its
+// certificate's key.
+func TestDANEKeptThroughFailedLookup(t *testing.T) {
+	inv := daneInventory(func(n *model.Name) { n.Error = "A mx.d.test: SERVFAIL" })
+	p := mustPlan(t, inv, nil, Policy{}, movedPrev())
+	pc := certByID(p, "sni-d.test")
+	if pc == nil || pc.Key != model.KeyKeep || !strings.Contains(pc.KeyReason, "the lookup of mx.d.test failed (A mx.d.test: SERVFAIL), so whether TLSA records at _25._tcp.mx.d.test pin its key is unknown") {
+		t.Errorf("kept through a failed lookup: %+v", pc)
+	}
+}
