@@ -13,6 +13,7 @@ import (
 	"github.com/certplan/certplan/acme"
 	"github.com/certplan/certplan/model"
 	"github.com/certplan/certplan/planner"
+	"github.com/certplan/certplan/rollover"
 	"github.com/certplan/certplan/store"
 )
 
@@ -82,11 +83,15 @@ func (e *DANEKeyError) Error() string {
 
 // planKey makes req use the key the plan chose (PlannedCert.Key, the
 // planner's DANE gate), whatever Options.ReuseKey says: KeyKeep the
-// current key, KeyNext the staged next key. It refuses (*DANEKeyError)
-// when that key is missing, or when the current one was revoked (it may
-// be compromised, and DANE forbids another). A certificate to replace
-// (Options.Replace) was gated by its caller and is left as replaceKey
-// set it.
+// current key, KeyNext the staged next key. With Options.Rollover the
+// rollover's observation (j.next, rollover.go) has the last word on the
+// switch: while it waits, KeyNext keeps the current key; when it is ready
+// but the plan keeps the key (a pinned name lacks the next key's record
+// in the inventory) the order is refused, not placed with the old key
+// again. It refuses (*DANEKeyError) when the key to use is missing, or
+// when the current one was revoked (it may be compromised, and DANE
+// forbids another). A certificate to replace (Options.Replace) was gated
+// by its caller and is left as replaceKey set it.
 func (r *runner) planKey(req *acme.Request, j *job) error {
 	if _, ok := r.o.Replace[req.CertID]; ok {
 		return nil
@@ -94,8 +99,11 @@ func (r *runner) planKey(req *acme.Request, j *job) error {
 	refuse := func(problem string) error {
 		return &DANEKeyError{CertID: req.CertID, Key: j.pc.Key, Reason: j.pc.KeyReason, Problem: problem}
 	}
-	switch j.pc.Key {
-	case model.KeyKeep:
+	ready := j.next == nil || j.next.State == rollover.StateReady
+	switch {
+	case j.pc.Key == model.KeyKeep && j.next != nil && ready:
+		return refuse("the rollover found the next key ready: refresh the inventory (the plan does not see its records at every pinned name)")
+	case j.pc.Key == model.KeyKeep, j.pc.Key == model.KeyNext && !ready:
 		if j.cur == nil || j.cur.Key == nil {
 			return refuse("there is no current key to keep")
 		}
@@ -103,7 +111,7 @@ func (r *runner) planKey(req *acme.Request, j *job) error {
 			return refuse("the current certificate was revoked (or its revocation record is unreadable), so its key is not reused")
 		}
 		req.ReuseKey, req.UseNextKey = true, false
-	case model.KeyNext:
+	case j.pc.Key == model.KeyNext:
 		_, err := r.o.Store.LoadNextKey(req.CertID)
 		if errors.Is(err, store.ErrNotFound) {
 			return refuse("no next key is staged")
