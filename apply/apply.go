@@ -61,6 +61,12 @@
 //     ordered at once with a key other than its current one, and the
 //     current key of a certificate the store records as revoked is never
 //     reused (Options.ReuseKey notwithstanding).
+//   - A certificate with a staged next key (`certplan rollover begin`,
+//     package rollover) is ordered with it only once Options.Rollover sees
+//     its TLSA records validated, on every authoritative server of the
+//     zone, and two TTLs old (by Options.Now); a ready key is a reason to
+//     renew by itself (ReasonKeyRollover). Until then the current key is
+//     kept, Options.ReuseKey notwithstanding (rollover.go).
 //   - A certificate the plan no longer has is retired: its deploy hooks run
 //     once more with CERTPLAN_CHANGE=retired, so that the servers stop
 //     presenting it (its SNI entries go; see package deploy), and when they
@@ -112,6 +118,7 @@ import (
 	"github.com/certplan/certplan/acme"
 	"github.com/certplan/certplan/model"
 	"github.com/certplan/certplan/probe"
+	"github.com/certplan/certplan/rollover"
 	"github.com/certplan/certplan/store"
 	"log/slog"
 )
@@ -172,6 +179,12 @@ type Options struct {
 
 	// ReuseKey keeps each certificate's current key (DANE 3 1 1).
 	ReuseKey bool
+	// Rollover, when non-nil, observes DNS for each certificate with a
+	// staged next key (`certplan rollover begin`): the key is used once
+	// its TLSA records are ready, and until then the current key is kept
+	// (rollover.go). nil: a staged key is used only by a Replacement that
+	// asks for it.
+	Rollover *rollover.Observer
 	// ReducedCoverageDays: when a renewal would drop names the current
 	// certificate covers and it has more than this many days left, the
 	// current certificate is kept (StatusKept, *ReducedCoverageError;

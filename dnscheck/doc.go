@@ -13,7 +13,10 @@
 //     autodiscover), except a target of "." (service not provided);
 //   - the conventional names under D (mail, smtp, imap, pop, autoconfig, autodiscover) that resolve to an address, directly
 //     or through CNAMEs;
-//   - mta-sts.D when _mta-sts.D has a "v=STSv1" TXT record (RFC 8461).
+//   - mta-sts.D when _mta-sts.D has a "v=STSv1" TXT record (RFC 8461);
+//     with Options.MTASTS, D's policy is fetched from it over HTTPS
+//     (package mtasts) beside the lookups, at most PolicyFetch.Workers at
+//     once, the DNS workers never waiting on them (policies.go).
 //
 // # Questions not asked
 //

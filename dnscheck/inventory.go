@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/mtasts"
 	"github.com/certplan/certplan/names"
 	"github.com/miekg/dns"
 )
@@ -42,6 +43,10 @@ type Options struct {
 	// (_tcp.<domain> when only _imap._tcp.<domain> has records) breaks
 	// that rule, and would hide the SRV records below it.
 	NoNXDomainCut bool
+	// MTASTS, when set, fetches the MTA-STS policy of every domain with an
+	// _mta-sts record into its MTASTS.Policy (or PolicyError), beside the
+	// lookups (policies.go).
+	MTASTS *PolicyFetch
 
 	// askAll asks every question as before the cuts: AAAA after an A
 	// NXDOMAIN, CAA and TLSA of names that do not point here. For tests
@@ -145,7 +150,9 @@ func Inventory(ctx context.Context, q Querier, domains []string, opts Options) (
 // it is complete, so a slow domain does not hold back the others. emit is
 // called from one goroutine at a time. Stream returns when every domain is
 // done, or with ctx's error when it is cancelled (domains not done then
-// are not emitted).
+// are not emitted). With Options.MTASTS, a domain with an _mta-sts
+// record is emitted once its policy is fetched, and Stream returns when
+// the fetches are done too (at most PolicyFetch.Grace after the lookups).
 func Stream(ctx context.Context, q Querier, domains []string, opts Options, emit func(DomainResult)) error {
 	list, err := normalizeAll(domains)
 	if err != nil {
@@ -202,8 +209,17 @@ func Stream(ctx context.Context, q Querier, domains []string, opts Options, emit
 		wg.Wait()
 		close(results)
 	}()
+	out := emit
+	var pf *policyFetcher
+	if opts.MTASTS != nil {
+		pf = newPolicyFetcher(ctx, *opts.MTASTS, emit)
+		out = pf.add
+	}
 	for res := range results {
-		emit(res)
+		out(res)
+	}
+	if pf != nil {
+		pf.finish()
 	}
 	return ctx.Err()
 }
@@ -724,32 +740,27 @@ func (d *dom) names(uses map[string]*usage, wild map[string]bool) ([]string, []m
 
 // mtaSTS looks up the domain's _mta-sts TXT record (RFC 8461 §3.1): with a
 // "v=STSv1" one, the domain's MTASTS is set and mta-sts.<domain> is used.
+// A record a sender would not use (two of them, a bad id) is kept with
+// its TXTError: its policy is fetched all the same.
 func (d *dom) mtaSTS(use func(name, role, record string), dom *model.Domain) error {
 	ans, err := d.lookup("_mta-sts."+d.d+".", dns.TypeTXT)
 	if err != nil {
 		return err
 	}
-	var found []string
-	var rec dns.RR
-	for _, rr := range ans.Records {
-		txt := strings.Join(rr.(*dns.TXT).Txt, "")
-		if strings.HasPrefix(txt, "v=STSv1;") || txt == "v=STSv1" {
-			found = append(found, txt)
-			rec = rr
-		}
+	txts := make([]string, len(ans.Records))
+	for i, rr := range ans.Records {
+		txts[i] = strings.Join(rr.(*dns.TXT).Txt, "")
 	}
-	if len(found) == 0 {
+	txt, id, err := mtasts.SelectTXT(txts)
+	if txt == "" {
 		return nil
 	}
-	sort.Strings(found)
-	m := &model.MTASTS{TXT: found[0]}
-	for _, f := range strings.Split(found[0], ";") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(f), "="); ok && k == "id" {
-			m.ID = v
-		}
+	m := &model.MTASTS{TXT: txt, ID: id}
+	if err != nil {
+		m.TXTError = err.Error()
 	}
 	dom.MTASTS = m
-	use("mta-sts."+d.d, model.RoleMTASTS, recordString(rec))
+	use("mta-sts."+d.d, model.RoleMTASTS, recordString(ans.Records[slices.Index(txts, txt)]))
 	return nil
 }
 

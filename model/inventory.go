@@ -294,6 +294,11 @@ type MTASTS struct {
 	TXT string `json:"txt"`
 	// ID is the policy id from the record.
 	ID string `json:"id,omitempty"`
+	// TXTError says why a sender would not use the record: not exactly
+	// one v=STSv1 record, or one that does not parse (RFC 8461 §3.1).
+	// The policy is fetched all the same: a sender that cached it keeps
+	// to it until its max_age.
+	TXTError string `json:"txt_error,omitempty"`
 	// Policy is the policy served at
 	// https://mta-sts.<domain>/.well-known/mta-sts.txt; nil when it was
 	// not fetched or the fetch failed (PolicyError says why).

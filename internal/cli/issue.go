@@ -154,6 +154,11 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 		DryRun: o.dryRun, Now: g.Now, Logger: g.Logger,
 		Live: &store.LiveOptions{Dir: o.liveDir, KeyGroup: o.keyGroup},
 	}
+	// A certificate with a staged next key switches to it only when DNS
+	// shows its TLSA records ready (certplan rollover).
+	if ao.Rollover, err = rolloverObserver(g); err != nil {
+		return ao, err
+	}
 	if !o.noVerify {
 		if ao.Verify, err = o.verify(g); err != nil {
 			return ao, err

@@ -24,6 +24,7 @@ var rememberedKeys = []string{
 	"ca", "ca-roots", "issuer-roots", "email", "key-type", "reuse-key",
 	"challenge", "http-listen", "http-port", "webroot", "webroot-map", "dns-provider", "dns-resolver", "tls-listen",
 	"deploy-hook", "hook-timeout", "live-dir", "key-group", "ports", "ca-file",
+	"mta-sts-ca", "no-mta-sts", "mta-sts-port",
 }
 
 // rememberedSources are the domain sources among them: they go together, so

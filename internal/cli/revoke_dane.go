@@ -9,10 +9,7 @@ package cli
 // counts as pinned: an unknown state never lets a key change.
 
 import (
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
-	"errors"
+	"crypto"
 	"fmt"
 	"slices"
 	"strings"
@@ -21,6 +18,7 @@ import (
 	"github.com/certplan/certplan/acme"
 	"github.com/certplan/certplan/apply"
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/rollover"
 	"github.com/certplan/certplan/store"
 )
 
@@ -63,9 +61,16 @@ func daneGateInv(inv *model.Inventory, st *store.Store, cur *store.Cert, kt acme
 	if len(pinned) == 0 {
 		return rp, nil
 	}
-	nk, err := stagedKey(st, cur.ID, kt, now)
+	nk, _, err := rollover.Stage(st, cur.ID, string(kt), func() (crypto.Signer, error) { return acme.GenerateKey(kt) }, now())
 	if err != nil {
 		return rp, err
+	}
+	if len(nk.Names) == 0 {
+		// rollover status and finish name the same records.
+		nk.Names = pinned
+		if err := st.SaveNextKey(cur.ID, nk); err != nil {
+			return rp, fmt.Errorf("stage next key: %w", err)
+		}
 	}
 	var missing []string
 	for _, n := range pinned {
@@ -107,32 +112,6 @@ func pinnedNames(inv *model.Inventory, names []string) (pinned, why []string) {
 		}
 	}
 	return pinned, why
-}
-
-// stagedKey is the certificate's staged next key, made now if none is.
-func stagedKey(st *store.Store, id string, kt acme.KeyType, now func() time.Time) (*store.NextKey, error) {
-	nk, err := st.LoadNextKey(id)
-	if err == nil || !errors.Is(err, store.ErrNotFound) {
-		return nk, err
-	}
-	key, err := acme.GenerateKey(kt)
-	if err != nil {
-		return nil, err
-	}
-	pemKey, err := acme.EncodeKey(key)
-	if err != nil {
-		return nil, err
-	}
-	spki, err := x509.MarshalPKIXPublicKey(key.Public())
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.Sum256(spki)
-	nk = &store.NextKey{KeyPEM: pemKey, KeyType: string(kt), SPKISHA256: hex.EncodeToString(h[:]), CreatedAt: now().UTC()}
-	if err := st.SaveNextKey(id, nk); err != nil {
-		return nil, fmt.Errorf("stage next key: %w", err)
-	}
-	return nk, nil
 }
 
 // hasTLSA reports whether the inventory has "3 1 1 spki" for name.
