@@ -57,6 +57,13 @@
 //     redeploy or retirement; if it fails nothing is ordered or deployed
 //     (*PreHookError). The post-hook runs once when Run returns, also
 //     after a failure, whenever something was due.
+//   - The key the plan chose is used (PlannedCert.Key, the planner's DANE
+//     gate; replace.go's planKey), whatever Options.ReuseKey says:
+//     model.KeyKeep reuses the current key, model.KeyNext the staged next
+//     key; when that key is missing (or the current certificate was
+//     revoked) the certificate's order is refused (*DANEKeyError, a failure
+//     with backoff) and the others proceed: a new key would stop mail from
+//     DANE senders (RFC 7672).
 //   - A certificate to replace (Options.Replace, after a revocation) is
 //     ordered at once with a key other than its current one, and the
 //     current key of a certificate the store records as revoked is never
@@ -102,8 +109,9 @@
 //     wildcard.go: the hosts a wildcard name is verified on;
 //     plancheck.go: plans Run refuses;
 //     domains.go: the hosted domains whose lookups fail, across runs.
-//   - runhooks.go: the run's pre and post hooks; replace.go: renewing a
-//     revoked certificate at once with another key (certplan revoke).
+//   - runhooks.go: the run's pre and post hooks; replace.go: the key of an
+//     order (the plan's DANE choice), and renewing a revoked certificate
+//     at once with another key (certplan revoke).
 //
 // # What it leaves to others
 //

@@ -124,6 +124,13 @@ func (r *runner) place(ctx context.Context, j *job, d planner.RenewalDecision) (
 	}
 	r.replaceKey(&req, j)
 	r.rolloverKey(&req, j)
+	if err := r.planKey(&req, j); err != nil {
+		if r.o.DryRun {
+			r.failed(j.out, err)
+			return j.out, nil, nil
+		}
+		return r.recordFailure(j, err)
+	}
 	if r.o.DryRun {
 		return r.preflightOnly(ctx, ca, j, req, cov)
 	}

@@ -30,6 +30,8 @@ func TestRefusesCertificateWithoutNames(t *testing.T) {
 			`apply: plan: certificate sni-b.test lists an invalid name "m*.b.test": "m*.b.test": a wildcard label inside the name`},
 		{"wildcard under a TLD", model.PlannedCert{ID: "sni-b.test", Names: []string{"*.test"}, IPs: []string{"127.0.0.2"}},
 			`apply: plan: certificate sni-b.test lists an invalid name "*.test": "test": a single label; want a fully qualified domain name such as example.com`},
+		{"unknown key", model.PlannedCert{ID: "sni-c.test", Names: []string{"mail.c.test"}, IPs: []string{"127.0.0.2"}, Key: "rotate"},
+			`apply: plan: certificate sni-c.test asks for key "rotate": want keep or next (or none)`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/certplan/certplan/acme"
 	"github.com/certplan/certplan/internal/dnstest"
+	"github.com/certplan/certplan/model"
 	"github.com/certplan/certplan/rollover"
 	"github.com/certplan/certplan/store"
 )
@@ -145,5 +146,45 @@ func TestRolloverSwitch(t *testing.T) {
 	rk, err := st.LoadRolledKey(id)
 	if err != nil || rk.OldSPKISHA256 != old || rk.NewSPKISHA256 != nk.SPKISHA256 || !rk.SwitchedAt.Equal(e.now) {
 		t.Fatalf("rolled key %+v, %v", rk, err)
+	}
+}
+
+// TestPlanKeyUnderRollover: with Options.Rollover, the plan's KeyNext
+// switches only when the rollover finds the next key ready (until then
+// the current key is kept), and a plan that keeps the key while the
+// rollover finds it ready is refused rather than ordered with the old key
+// again and again.
+func TestPlanKeyUnderRollover(t *testing.T) {
+	e := newEnv(t)
+	obs, add := rolloverDNS(t, e)
+	id := "default-127.0.0.2"
+	if r := e.run(plan("p1", defCert("mail.d.test")), ModeIssue); statuses(r) != id+"=issued" {
+		t.Fatalf("first issue: %s", statuses(r))
+	}
+	old := e.stored(id).Meta.SPKISHA256
+	add(true, "_25._tcp.mail.d.test. 300 IN TLSA 3 1 1 "+old)
+	nk := stageNext(t, e, id, "mail.d.test")
+	withObs := func(o *Options) { o.Rollover = obs }
+	force := func(o *Options) { o.Force = true }
+
+	// Published on one server only: KeyNext keeps the current key.
+	add(false, "_25._tcp.mail.d.test. 300 IN TLSA 3 1 1 "+nk.SPKISHA256)
+	r := e.run(plan("p2", keep(defCert("mail.d.test"), model.KeyNext)), ModeIssue, withObs, force)
+	if statuses(r) != id+"=issued" || e.stored(id).Meta.SPKISHA256 != old {
+		t.Fatalf("next not ready: %s, key %s, want the current %s", statuses(r), e.stored(id).Meta.SPKISHA256, old)
+	}
+
+	// On both, two TTLs on: ready. A plan that keeps the key is refused.
+	add(true, "_25._tcp.mail.d.test. 300 IN TLSA 3 1 1 "+nk.SPKISHA256)
+	e.now = e.now.Add(time.Minute)
+	e.run(plan("p2", keep(defCert("mail.d.test"), model.KeyNext)), ModeRenew, withObs)
+	e.now = e.now.Add(601 * time.Second)
+	r = e.run(plan("p3", keep(defCert("mail.d.test"), model.KeyKeep)), ModeRenew, withObs)
+	if statuses(r) != id+"=failed" || !strings.Contains(r.Certificates[0].Error, "the rollover found the next key ready") {
+		t.Fatalf("keep while ready: %s %q", statuses(r), r.Certificates[0].Error)
+	}
+	r = e.run(plan("p2", keep(defCert("mail.d.test"), model.KeyNext)), ModeIssue, withObs, force)
+	if statuses(r) != id+"=issued" || e.stored(id).Meta.SPKISHA256 != nk.SPKISHA256 {
+		t.Fatalf("next ready: %s, key %s, want the next %s", statuses(r), e.stored(id).Meta.SPKISHA256, nk.SPKISHA256)
 	}
 }

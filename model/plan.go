@@ -215,6 +215,18 @@ const (
 	// WarnWildcardExplicit: names that a wildcard could replace stay
 	// explicit (zone not allowed, CAA issuewild forbids or is unknown).
 	WarnWildcardExplicit = "wildcard-explicit"
+	// WarnDANETA: secure DANE-TA records (usage 2) at an MX match none
+	// of the roots the CA issues under: the CA may issue from another
+	// intermediate than the one pinned (RFC 7671 §5.2).
+	WarnDANETA = "dane-ta"
+	// WarnMTASTS: an MX host an MTA-STS enforce policy lists is not
+	// planned (it points elsewhere, CAA forbids it, ...): senders that
+	// enforce the policy will not deliver to it here (RFC 8461 §4.2).
+	WarnMTASTS = "mta-sts"
+	// WarnMTASTSTesting: an MX host a testing policy lists is not on the
+	// default certificate of its IPs (senders without SNI would report
+	// a failure; enforce would refuse delivery).
+	WarnMTASTSTesting = "mta-sts-testing"
 )
 
 // Warning is a problem that does not exclude a name.

@@ -39,7 +39,7 @@ func (p *planner) assemble() *model.Plan {
 	out.NameDomains = p.nameDomains()
 	out.WildcardNames = p.wildcardNames()
 	p.budget(out)
-	p.dane(out)
+	p.daneKeys(out)
 	slices.SortFunc(out.Excluded, func(a, b model.Exclusion) int { return strings.Compare(a.Name, b.Name) })
 	sortedWarnings(out.Warnings)
 	if out.Excluded == nil {

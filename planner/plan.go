@@ -22,7 +22,9 @@ import (
 //	rankKeys       client domains ranked (keys.go)
 //	groupIPs       server IPs with identical name sets (group.go)
 //	build          default and SNI certificates (build.go; match.go, pack.go, merge.go, ids.go)
+//	checkSTS       MTA-STS enforce MX hosts on their IPs' defaults (mtasts.go)
 //	assemble       the plan document (assemble.go; budget.go, dane.go, keep.go's nameDomains)
+//	               and the refusals (gate.go)
 //	coverage       what the probe's handshakes will see (coverage.go)
 //	noSNI          hosted domains fully covered without SNI, per IP (nosni.go)
 //
@@ -43,7 +45,8 @@ type cand struct {
 	must         bool
 	// listed: the plan records its hosted domains (model.Plan.NameDomains).
 	listed bool
-	tlsa   bool // the inventory has TLSA records for it
+	tlsa   bool // DANE pins its key or CA, or may (danePinned, dane.go)
+	sts    bool // an MTA-STS enforce policy lists it (mtasts.go)
 	hosted bool // a hosted domain uses it (its key is that domain unless listed)
 }
 
@@ -132,13 +135,19 @@ type planner struct {
 	covered []coveredName
 	// prevWild: the previous plan has a wildcard name (see coverPrevious).
 	prevWild bool
+
+	// sts are the MX hosts MTA-STS policies list (mtasts.go).
+	sts map[string][]stsListing
+	// refusals are what the DANE and MTA-STS gates refuse (gate.go).
+	refusals GateError
 }
 
 // Plan computes the certificates that make every planned name of inv verify
 // on the server IPs with and without SNI; the package documentation lists
 // the files that hold the rules. probes and prev may be nil. now only stamps the plan's
-// generated_at. The error reports an invalid inventory or policy, never a
-// problem with a name: those are in the plan.
+// generated_at. The error reports an invalid inventory or policy, or a
+// plan refused because it would stop inbound mail (*[GateError]: DANE,
+// MTA-STS); any other problem with a name is in the plan.
 func Plan(inv *model.Inventory, probes *model.ProbeReport, pol Policy, prev *model.Plan, now time.Time) (*model.Plan, error) {
 	if inv == nil {
 		return nil, errors.New("plan: no inventory")
@@ -151,7 +160,11 @@ func Plan(inv *model.Inventory, probes *model.ProbeReport, pol Policy, prev *mod
 	p.selectNames()
 	p.groupIPs()
 	p.build()
+	p.checkSTS()
 	out := p.assemble()
+	if len(p.refusals.DANE)+len(p.refusals.MTASTS) > 0 {
+		return nil, &p.refusals
+	}
 	if probes != nil {
 		out.Coverage = p.coverage(probes)
 	}
@@ -191,6 +204,7 @@ func (p *planner) setup() error {
 	if p.wild, err = p.wildcardZones(); err != nil {
 		return err
 	}
+	p.sts = stsHosts(p.inv)
 	if p.prev != nil {
 		for i := range p.prev.Certificates {
 			p.used[p.prev.Certificates[i].ID] = true

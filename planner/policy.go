@@ -96,6 +96,10 @@ type Policy struct {
 	// DNS01 says a DNS-01 provider is configured: auto without
 	// WildcardZones then uses every hosted zone.
 	DNS01 bool
+	// Keys is not the operator's decision but the state directory's
+	// knowledge of the certificates' keys and the CA's roots, for the
+	// DANE gates (dane.go); the zero value knows none.
+	Keys KeyState
 }
 
 // Wildcard modes ([Policy.Wildcards]).

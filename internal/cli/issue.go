@@ -393,9 +393,10 @@ func (o *applyOptions) loadPlan(g *globals, st *store.Store, inv *model.Inventor
 	if err := inventoryGuard(g, inv); err != nil {
 		return nil, err
 	}
+	pol.Keys = daneKeys(st, prev, pol.CAIdentifier)
 	plan, err := planner.Plan(inv, nil, pol, prev, g.Now())
 	if err != nil {
-		return nil, withCode(ExitUsage, err, "server IPs come from --server-ip or the inventory; names for --hostname and --include are full host names")
+		return nil, planError(err)
 	}
 	inputWarnings(plan, inv)
 	if err := coverageGuard(o, prev, plan); err != nil {

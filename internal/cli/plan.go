@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -150,6 +151,15 @@ round-robin across domains, one domain holding at most --max-names-per-domain
 names while others wait (an MX host of several domains, or one pinned by DANE,
 does not count). With --previous names stay where they are unless --repack.
 
+DANE and MTA-STS: a certificate with a name whose key TLSA records pin
+(validated 3 1 1 or 1 x x at _25._tcp, or a lookup that failed: an unknown
+state counts as pinned) keeps its key ("key": "keep" in the JSON plan), or
+takes its staged next key once that key's record is published and validated
+("key": "next"). DANE-TA records (2 x x) that pin an intermediate rather
+than the CA's root are warned about (dane-ta), with the records for the
+roots. MX hosts an MTA-STS enforce policy lists come first on the default
+certificate, like --hostname.
+
 The name limit per certificate comes from the ACME profile (classic 100,
 tlsserver and shortlived 25) unless --max-names sets it. --exclude takes
 patterns where a "*" label stands for one or more labels: "autodiscover.*"
@@ -179,7 +189,10 @@ with the before/after coverage matrix).
 
 Exit status:
   0  plan made (names excluded or SNI-only are listed, not an error)
-  1  could not run: unreadable input, bad document
+  1  could not run: unreadable input, bad document; or the plan is refused
+     because it would stop inbound mail: a name whose key DANE TLSA records
+     pin would get another key (the records to publish are named), or an MX
+     host an MTA-STS enforce policy lists would not fit on its IP's default
   2  bad flags or arguments
   3  plan made, but a must-cover name (--hostname, --include) cannot be
      planned, or some domains failed their DNS lookups`,
@@ -237,9 +250,10 @@ func runPlan(ctx context.Context, g *globals, o *planOptions, caSet bool, args [
 			return err
 		}
 	}
+	pol.Keys = daneKeys(nil, prev, cmp.Or(pol.CAIdentifier, inv.CAIdentifier))
 	plan, err := planner.Plan(inv, pr, pol, prev, g.Now())
 	if err != nil {
-		return withCode(ExitUsage, err, "server IPs come from --server-ip or the inventory; names for --hostname and --include are full host names")
+		return planError(err)
 	}
 	inputWarnings(plan, inv)
 	if err := writePlan(g, plan, inv); err != nil {

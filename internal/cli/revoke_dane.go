@@ -2,7 +2,7 @@ package cli
 
 // This file keeps revoke's replacement from breaking DANE (RFC 7672): a
 // TLSA record of usage 3 (DANE-EE) or 1 (PKIX-EE) at _25._tcp.<name> pins
-// the server's key or certificate, so a replacement with a new key is
+// the server's key or certificate (model.Name.DANEPin is the rule), so a replacement with a new key is
 // refused by DANE senders until a record for the new key has been
 // published and cached resolvers have seen it (RFC 7671 §8.1: publish the
 // next key's record beside the current one first). A failed TLSA lookup
@@ -38,10 +38,16 @@ func daneGate(inv *model.Inventory, plan *model.Plan, st *store.Store, cur *stor
 	return rp, "", err
 }
 
-// planDANE refuses a new key for cur when the plan warned that TLSA
-// records pin (or may pin) the key of one of its names.
+// planDANE refuses a new key for cur when the plan keeps its key
+// (PlannedCert.Key) or warned that TLSA records pin (or may pin) the key
+// of one of its names.
 func planDANE(plan *model.Plan, cur *store.Cert) error {
 	var why []string
+	for _, pc := range plan.Certificates {
+		if pc.ID == cur.ID && pc.Key != "" {
+			why = append(why, pc.KeyReason)
+		}
+	}
 	for _, w := range plan.Warnings {
 		if (w.Code == model.WarnDANE || w.Code == model.WarnTLSALookupFailed) && slices.Contains(normalized(cur.Meta.Names), w.Name) {
 			why = append(why, w.Name+": "+w.Message)
@@ -87,8 +93,9 @@ func daneGateInv(inv *model.Inventory, st *store.Store, cur *store.Cert, kt acme
 		"or revoke now with --no-reissue: the revoked certificate stays served (DANE senders still accept it) until it is replaced")
 }
 
-// pinnedNames are the names whose TLSA records pin the key or whose
-// lookup failed, with why.
+// pinnedNames are the names whose key DANE pins, or may, by the one rule
+// (model.Name.DANEPin, and PortTLSA.DANEPin for the submission ports),
+// with why: a validated record, a failed lookup, records not validated.
 func pinnedNames(inv *model.Inventory, names []string) (pinned, why []string) {
 	if inv == nil {
 		return nil, nil
@@ -98,29 +105,58 @@ func pinnedNames(inv *model.Inventory, names []string) (pinned, why []string) {
 		if n == nil {
 			continue
 		}
-		if n.TLSAError != "" {
+		if w := keyPinned(n); w != "" {
 			pinned = append(pinned, name)
-			why = append(why, fmt.Sprintf("the TLSA lookup of _25._tcp.%s failed: %s", name, n.TLSAError))
-			continue
-		}
-		for _, t := range n.TLSA {
-			if t.Usage == 3 || t.Usage == 1 {
-				pinned = append(pinned, name)
-				why = append(why, fmt.Sprintf("_25._tcp.%s TLSA %d %d %d %s", name, t.Usage, t.Selector, t.MatchingType, t.Data))
-				break
-			}
+			why = append(why, w)
 		}
 	}
 	return pinned, why
 }
 
-// hasTLSA reports whether the inventory has "3 1 1 spki" for name.
+// keyPinned says why n's key is pinned ("" when it is not): a validated
+// usage 3 or 1 record as "_25._tcp.<name> TLSA 3 1 1 <data>", else
+// DANEPin's reason.
+func keyPinned(n *model.Name) string {
+	pin, why := n.DANEPin()
+	if pin == model.PinKey {
+		for _, t := range n.TLSA {
+			if t.Usage == 3 || t.Usage == 1 {
+				return fmt.Sprintf("_25._tcp.%s TLSA %d %d %d %s", n.Name, t.Usage, t.Selector, t.MatchingType, t.Data)
+			}
+		}
+	}
+	if pin == model.PinUnknown {
+		return why
+	}
+	for i := range n.PortTLSA {
+		if pin, why := n.PortTLSA[i].DANEPin(n.Name); pin == model.PinKey || pin == model.PinUnknown {
+			return why
+		}
+	}
+	return ""
+}
+
+// hasTLSA reports whether the inventory has a validated "3 1 1 spki"
+// record for name (at _25._tcp, and at each submission port whose set
+// pins the key): records not validated prove nothing.
 func hasTLSA(inv *model.Inventory, name, spki string) bool {
 	n := findName(inv, name)
 	if n == nil {
 		return false
 	}
-	for _, t := range n.TLSA {
+	if pin, _ := n.DANEPin(); pin == model.PinUnknown || pin == model.PinKey && !has311(n.TLSA, spki) {
+		return false
+	}
+	for _, pt := range n.PortTLSA {
+		if pin, _ := pt.DANEPin(name); pin == model.PinUnknown || pin == model.PinKey && !has311(pt.Records, spki) {
+			return false
+		}
+	}
+	return true
+}
+
+func has311(recs []model.TLSA, spki string) bool {
+	for _, t := range recs {
 		if t.Usage == 3 && t.Selector == 1 && t.MatchingType == 1 && strings.EqualFold(t.Data, spki) {
 			return true
 		}
