@@ -190,8 +190,9 @@ func runPlan(ctx context.Context, g *globals, o *planOptions, caSet bool, args [
 	// The inventory is one large structure that lives until the plan is
 	// made; the garbage collector's default headroom (GOGC=100: the heap
 	// may grow to twice what is live) would reserve as much again beside
-	// it. Half that keeps plan --inventory of 100,000 domains under 300
-	// MiB (bench/README.md) for some 5 % more CPU.
+	// it. Half that keeps plan --inventory under the targets of
+	// bench/README.md, 300 MiB at 100,000 domains and 2.5 GiB at
+	// 1,000,000 (2.6 GiB with the default), for about 5 % more CPU.
 	defer debug.SetGCPercent(debug.SetGCPercent(planGCPercent))
 	inv, pr, prev, err := o.inputs(ctx, g, pol.Hostname, args)
 	if err != nil {
