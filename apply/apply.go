@@ -57,10 +57,23 @@
 //     redeploy or retirement; if it fails nothing is ordered or deployed
 //     (*PreHookError). The post-hook runs once when Run returns, also
 //     after a failure, whenever something was due.
+//   - The key the plan chose is used (PlannedCert.Key, the planner's DANE
+//     gate; replace.go's planKey), whatever Options.ReuseKey says:
+//     model.KeyKeep reuses the current key, model.KeyNext the staged next
+//     key; when that key is missing (or the current certificate was
+//     revoked) the certificate's order is refused (*DANEKeyError, a failure
+//     with backoff) and the others proceed: a new key would stop mail from
+//     DANE senders (RFC 7672).
 //   - A certificate to replace (Options.Replace, after a revocation) is
 //     ordered at once with a key other than its current one, and the
 //     current key of a certificate the store records as revoked is never
 //     reused (Options.ReuseKey notwithstanding).
+//   - A certificate with a staged next key (`certplan rollover begin`,
+//     package rollover) is ordered with it only once Options.Rollover sees
+//     its TLSA records validated, on every authoritative server of the
+//     zone, and two TTLs old (by Options.Now); a ready key is a reason to
+//     renew by itself (ReasonKeyRollover). Until then the current key is
+//     kept, Options.ReuseKey notwithstanding (rollover.go).
 //   - A certificate the plan no longer has is retired: its deploy hooks run
 //     once more with CERTPLAN_CHANGE=retired, so that the servers stop
 //     presenting it (its SNI entries go; see package deploy), and when they
@@ -95,8 +108,9 @@
 //     and after the deploys, for names that stop verifying;
 //     plancheck.go: plans Run refuses;
 //     domains.go: the hosted domains whose lookups fail, across runs.
-//   - runhooks.go: the run's pre and post hooks; replace.go: renewing a
-//     revoked certificate at once with another key (certplan revoke).
+//   - runhooks.go: the run's pre and post hooks; replace.go: the key of an
+//     order (the plan's DANE choice), and renewing a revoked certificate
+//     at once with another key (certplan revoke).
 //
 // # What it leaves to others
 //
@@ -112,6 +126,7 @@ import (
 	"github.com/certplan/certplan/acme"
 	"github.com/certplan/certplan/model"
 	"github.com/certplan/certplan/probe"
+	"github.com/certplan/certplan/rollover"
 	"github.com/certplan/certplan/store"
 	"log/slog"
 )
@@ -172,6 +187,12 @@ type Options struct {
 
 	// ReuseKey keeps each certificate's current key (DANE 3 1 1).
 	ReuseKey bool
+	// Rollover, when non-nil, observes DNS for each certificate with a
+	// staged next key (`certplan rollover begin`): the key is used once
+	// its TLSA records are ready, and until then the current key is kept
+	// (rollover.go). nil: a staged key is used only by a Replacement that
+	// asks for it.
+	Rollover *rollover.Observer
 	// ReducedCoverageDays: when a renewal would drop names the current
 	// certificate covers and it has more than this many days left, the
 	// current certificate is kept (StatusKept, *ReducedCoverageError;

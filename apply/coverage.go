@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/certplan/certplan/acme"
+	"github.com/certplan/certplan/names"
 	"github.com/certplan/certplan/store"
 )
 
@@ -104,13 +105,9 @@ func (c coverage) reduced(dropped []acme.Dropped) error {
 	if c.cur == nil || c.allow {
 		return nil
 	}
-	covered := map[string]bool{}
-	for _, n := range c.cur.Leaf.DNSNames {
-		covered[strings.ToLower(n)] = true
-	}
 	var lost []acme.Dropped
 	for _, d := range dropped {
-		if covered[d.Name] {
+		if leafCovers(c.cur.Leaf.DNSNames, d.Name) {
 			lost = append(lost, d)
 		}
 	}
@@ -138,4 +135,18 @@ func (c coverage) explain(err error, res *acme.Result) error {
 		return merr
 	}
 	return err
+}
+
+// leafCovers reports whether a certificate's DNS names cover name: list
+// it (a wildcard name: the wildcard itself), or a wildcard that covers it
+// ([names.Covers], RFC 6125: one left-most label).
+func leafCovers(dnsNames []string, name string) bool {
+	name = strings.ToLower(name)
+	for _, d := range dnsNames {
+		d = strings.ToLower(d)
+		if d == name || names.Covers(d, name) {
+			return true
+		}
+	}
+	return false
 }

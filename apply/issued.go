@@ -52,9 +52,7 @@ func (r *runner) storeIssued(j *job, res *acme.Result) (*store.Cert, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	if ob.FromNextKey {
-		if err := r.o.Store.DropNextKey(j.pc.ID); err != nil {
-			j.warn("staged next key is now current but could not be removed: " + err.Error())
-		}
+		r.nextKeyUsed(j)
 	}
 	r.log.Info("certificate issued", "id", j.pc.ID, "names", len(c.Meta.Names), "serial", c.Meta.Serial)
 	return c, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/certplan/certplan/deploy"
 	"github.com/certplan/certplan/model"
 	"github.com/certplan/certplan/planner"
+	"github.com/certplan/certplan/rollover"
 	"github.com/certplan/certplan/store"
 )
 
@@ -31,6 +32,7 @@ type job struct {
 	cur   *store.Cert // nil: none stored (or unreadable)
 	rs    store.RenewalState
 	as    store.DeployState
+	next  *rollover.Status // a staged next key's rollover (rollover.go); nil: none
 }
 
 // order is one's work: the outcome and what to deploy (nil: nothing).
@@ -47,7 +49,7 @@ func (r *runner) order(ctx context.Context, i int, pc model.PlannedCert) (*CertO
 	if j.cur != nil {
 		f.cur = &j.cur.Meta
 	}
-	d := r.decideReplacing(f)
+	d := r.decideRollover(ctx, j, r.decideReplacing(f))
 	out := j.out
 	out.Action, out.Reason, out.Message, out.NextCheck = d.renewal.Action, d.renewal.Reason, d.renewal.Message, d.renewal.NextCheck
 	out.Failures = j.rs.Failures
@@ -121,6 +123,14 @@ func (r *runner) place(ctx context.Context, j *job, d planner.RenewalDecision) (
 		Check:     cov.check,
 	}
 	r.replaceKey(&req, j)
+	r.rolloverKey(&req, j)
+	if err := r.planKey(&req, j); err != nil {
+		if r.o.DryRun {
+			r.failed(j.out, err)
+			return j.out, nil, nil
+		}
+		return r.recordFailure(j, err)
+	}
 	if r.o.DryRun {
 		return r.preflightOnly(ctx, ca, j, req, cov)
 	}

@@ -25,6 +25,8 @@ func TestRefusesCertificateWithoutNames(t *testing.T) {
 			"apply: plan: certificate sni-a.test lists no names: an ACME order needs at least one"},
 		{"empty name", model.PlannedCert{ID: "sni-b.test", Names: []string{"", "mail.b.test"}, IPs: []string{"127.0.0.2"}},
 			"apply: plan: certificate sni-b.test lists an empty name"},
+		{"unknown key", model.PlannedCert{ID: "sni-c.test", Names: []string{"mail.c.test"}, IPs: []string{"127.0.0.2"}, Key: "rotate"},
+			`apply: plan: certificate sni-c.test asks for key "rotate": want keep or next (or none)`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -69,10 +69,10 @@ func (r *runner) verifyWants(planned []model.PlannedCert) ([]verifyWant, probe.S
 	scope := probe.Scope{Hostname: r.o.Plan.Policy.Hostname}
 	for _, c := range r.rep.Changed() {
 		for _, ip := range c.IPs {
-			for _, name := range c.Issued {
+			for _, name := range dialNames(r.o.Plan, c.Issued) {
 				w := verifyWant{certID: c.ID, name: name, ip: ip, sni: []string{c.Serial}}
 				for _, pc := range planned {
-					if !slices.Contains(pc.IPs, ip) || !slices.Contains(normNames(pc.Names), name) {
+					if !slices.Contains(pc.IPs, ip) || !slices.ContainsFunc(normNames(pc.Names), func(n string) bool { return leafCovers([]string{n}, name) }) {
 						continue
 					}
 					if pc.ID != c.ID && serial[pc.ID] != "" {
@@ -90,6 +90,21 @@ func (r *runner) verifyWants(planned []model.PlannedCert) ([]verifyWant, probe.S
 		}
 	}
 	return wants, scope
+}
+
+// dialNames are the names clients dial that issued names cover: a
+// wildcard stands for the names the plan says it replaced
+// ([model.Plan.DialNames]); no client dials "*.parent".
+func dialNames(p *model.Plan, issued []string) []string {
+	var out []string
+	for _, n := range issued {
+		for _, d := range p.DialNames(n) {
+			if !slices.Contains(out, d) {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
 }
 
 // verifyOnce probes scope once and judges every want on every port.

@@ -184,7 +184,8 @@ func EvaluateCAA(set []*dns.CAA, caID string, wildcard bool) CAADecision {
 			d.Reason += " (" + strings.Join(ps, " | ") + ")"
 		}
 	case len(others) == 0:
-		d.Reason = fmt.Sprintf("forbids every CA%s (%s \";\")", suffix, tag)
+		// The tag is said once: "forbids every CA for wildcards (issuewild ";")".
+		d.Reason = fmt.Sprintf("forbids every CA%s (%s \";\")", strings.TrimSuffix(suffix, " (issuewild)"), tag)
 	default:
 		sort.Strings(others)
 		others = dedupSorted(others)
@@ -299,4 +300,49 @@ func strictlyUnder(name, d string) bool {
 func under(name, d string) bool {
 	name = strings.TrimSuffix(name, ".")
 	return strings.EqualFold(name, d) || strictlyUnder(name, d)
+}
+
+// WildcardCAA returns the CAA verdict for the wildcard "*.<parent>" that
+// would cover name (see [names.WildcardParent]), and false for a name no
+// wildcard covers (fewer than three labels). RFC 8659 §3 looks up the
+// relevant set of "*.parent" starting at parent, the "*." label removed:
+// when name's own verdict res found its set above name, or none, the
+// wildcard's set is the same one, evaluated for issuewild (falling back
+// to issue, §4.3), and no question is asked. Only a set at name itself
+// (or at its CNAME target) says nothing of parent's: then climb is called
+// with "*.parent", to climb from parent as [Resolver.CAA] does. A failed
+// lookup of name's set fails the wildcard's verdict too.
+func WildcardCAA(name string, res CAAResult, caID string, climb func(wildcard string) CAAResult) (CAAResult, bool) {
+	name = names.FromDNS(name)
+	w, ok := names.WildcardParent(name)
+	if !ok {
+		return CAAResult{}, false
+	}
+	if res.Err != nil {
+		return res, true
+	}
+	if res.At == name {
+		return climb(w), true
+	}
+	if caID == "" {
+		caID = DefaultCAIdentifier
+	}
+	out := CAAResult{At: res.At, Alias: res.Alias, Records: res.Records, CAADecision: EvaluateCAA(res.Records, caID, true)}
+	if res.At != "" {
+		where := "CAA at " + res.At
+		if res.Alias != "" {
+			where += " (CNAME to " + res.Alias + ")"
+		}
+		out.Reason = where + " " + out.Reason
+	}
+	return out, true
+}
+
+// wildVerdict sets n's wildcard CAA verdict from res, its own (see
+// [WildcardCAA]); nothing for a name no wildcard covers.
+func wildVerdict(n *model.Name, res CAAResult, caID string, climb func(string) CAAResult) {
+	if w, ok := WildcardCAA(n.Name, res, caID, climb); ok {
+		v := w.Verdict()
+		n.CAAWildOK, n.CAAWild = w.Allowed && w.Err == nil, &v
+	}
 }

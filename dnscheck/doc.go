@@ -2,8 +2,8 @@
 // use to reach the hosted domains of a shared mail server, and what DNS says
 // about each: its CNAME chain, addresses, whether they are this server's,
 // the CAA verdict for the CA (RFC 8659, RFC 8657), and the DANE TLSA
-// records of MX targets (RFC 7672). It leaves deciding what to issue to the
-// planner.
+// records of MX targets (RFC 7672) and submission names with their DNSSEC
+// status. It leaves deciding what to issue to the planner.
 //
 // # Names
 //
@@ -13,7 +13,10 @@
 //     autodiscover), except a target of "." (service not provided);
 //   - the conventional names under D (mail, smtp, imap, pop, autoconfig, autodiscover) that resolve to an address, directly
 //     or through CNAMEs;
-//   - mta-sts.D when _mta-sts.D has a "v=STSv1" TXT record (RFC 8461).
+//   - mta-sts.D when _mta-sts.D has a "v=STSv1" TXT record (RFC 8461);
+//     with Options.MTASTS, D's policy is fetched from it over HTTPS
+//     (package mtasts) beside the lookups, at most PolicyFetch.Workers at
+//     once, the DNS workers never waiting on them (policies.go).
 //
 // # Questions not asked
 //
@@ -41,6 +44,10 @@
 //     when no server IP is given. The others' CAA verdict says
 //     [CAANotLookedUp], with CAAOK false; the planner leaves them out as
 //     pointing elsewhere before it looks at CAA.
+//   - Such a name of three labels or more also gets the verdict for the
+//     wildcard "*.parent" that would cover it ([WildcardCAA]: CAAWildOK,
+//     CAAWild), read from the set its own climb found when that set is
+//     above the name (no question), else climbed from parent (cached).
 //
 // CAA climbing and TLSA stay shared across domains, through the
 // Resolver's cache. [Resolver.QueriesByType] counts the questions by
@@ -54,6 +61,30 @@
 // it, the target of a CNAME leaving D) is recorded on that name only
 // ([model.Name.Error]): D's own records answered. A failing TLSA lookup is
 // the name's [model.Name.TLSAError], not a failure of the name or of D.
+//
+// # DANE
+//
+// For a name that may go on a certificate (see above), the inventory asks
+// TLSA at _25._tcp when it is an MX target, and at _465._tcp and _587._tcp
+// when it has a submission role (an SRV target of _submission._tcp or
+// _submissions._tcp, or smtp.D; RFC 7673), at the end of its CNAME chain
+// first, then at the name (RFC 7672 §2.2.3). Only TLSA and DNSKEY questions
+// carry the DO bit (RFC 3225), so a validating resolver sets the AD bit on
+// their replies; the others stay small. Once a run, before the domains, the
+// inventory asks the root's DNSKEY: the AD bit on that reply says the
+// resolver validates ([model.Inventory.Resolver]). A TLSA answer with AD is
+// [model.DNSSECSecure] (records, or their validated absence); without AD it
+// is [model.DNSSECInsecure] from a validating resolver (an unsigned zone)
+// and [model.DNSSECUnknown] from any other; a SERVFAIL (which a broken
+// signature gives) or a timeout is a TLSAError, of unknown status.
+// [model.Name.TLSATTL] is the record set's TTL, or the negative answer's
+// SOA TTL (RFC 2308 §5). The submission ports are listed in
+// [model.Name.PortTLSA] only when records exist or the lookup failed.
+//
+// The probe and the submission ports' questions are DANE's additions to
+// issue 20's figures: [Resolver.DANEQueries] and
+// [model.InventoryStats.DANEQueries] count them apart (they are in
+// QueriesByType too, as TLSA and "other").
 //
 // # Wildcards
 //
@@ -99,8 +130,10 @@
 //   - querier.go: the Querier interface, and the Resolver's;
 //   - lookup.go: a lookup with CNAME chains followed, [QueryError];
 //   - caa.go: CAA climbing and evaluation (RFC 8659, RFC 8657);
+//   - dane.go: the TLSA records of a name and their DNSSEC status, the
+//     probe of the resolver's validation;
 //   - resolver.go: the Resolver: sockets, retries, TCP, the cache, the
-//     query counts, the rate cap;
+//     query counts, the rate cap, the DO and AD bits;
 //
 // Domain lists, zone directories and the server's own files are read by
 // package sources.

@@ -40,6 +40,7 @@ func (r *Resolver) checkName(ctx context.Context, name string, opts Options) mod
 		CAAOK:      caa.Allowed,
 		CAA:        caa.Verdict(),
 	}
+	wildVerdict(&nm, caa, opts.CAIdentifier, func(w string) CAAResult { return r.CAA(ctx, w, opts.CAIdentifier) })
 	for _, a := range info.addrs {
 		nm.Addresses = append(nm.Addresses, a.String())
 	}

@@ -1,6 +1,10 @@
 package model
 
-import "testing"
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
 
 func TestDANEPin(t *testing.T) {
 	ee := []TLSA{{Usage: 3, Selector: 1, MatchingType: 1, Data: "ab"}}
@@ -30,6 +34,26 @@ func TestMTASTSMatchesMX(t *testing.T) {
 	for host, want := range map[string]bool{"mx1.d.test": true, "a.mail.d.test": true, "mail.d.test": false, "a.b.mail.d.test": false, "mx2.d.test": false} {
 		if got := p.MatchesMX(host); got != want {
 			t.Errorf("MatchesMX(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+func TestPortTLSADANEPin(t *testing.T) {
+	ee := []TLSA{{Usage: 3, Selector: 1, MatchingType: 1, Data: "ab"}}
+	for _, c := range []struct {
+		pt   PortTLSA
+		want string
+	}{
+		{PortTLSA{Port: 587, Records: ee, DNSSEC: DNSSECSecure}, PinKey},
+		{PortTLSA{Port: 587, Records: ee, DNSSEC: DNSSECInsecure}, PinNone},
+		{PortTLSA{Port: 465, Error: "SERVFAIL"}, PinUnknown},
+	} {
+		got, why := c.pt.DANEPin("smtp.d.test")
+		if got != c.want {
+			t.Errorf("%+v: DANEPin = %q, want %q", c.pt, got, c.want)
+		}
+		if got != PinNone && !strings.Contains(why, "_"+strconv.Itoa(c.pt.Port)+"._tcp.smtp.d.test") {
+			t.Errorf("%+v: reason %q does not name the owner", c.pt, why)
 		}
 	}
 }

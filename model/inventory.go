@@ -231,26 +231,37 @@ const (
 // PinUnknown, so that an unknown state never lets a key change. The
 // reason says which, for people.
 func (n *Name) DANEPin() (pin, reason string) {
-	if n.TLSAError != "" {
-		return PinUnknown, "the TLSA lookup of _25._tcp." + n.Name + " failed: " + n.TLSAError
+	return danePin("_25._tcp."+n.Name, n.TLSA, n.TLSADNSSEC, n.TLSAError)
+}
+
+// DANEPin is [Name.DANEPin] for the record set at _<port>._tcp.<name>
+// (name is the host the set belongs to), by the same rule.
+func (pt *PortTLSA) DANEPin(name string) (pin, reason string) {
+	return danePin("_"+strconv.Itoa(pt.Port)+"._tcp."+name, pt.Records, pt.DNSSEC, pt.Error)
+}
+
+// danePin is the one rule of DANEPin for the records at owner.
+func danePin(owner string, recs []TLSA, dnssec, lookupErr string) (pin, reason string) {
+	if lookupErr != "" {
+		return PinUnknown, "the TLSA lookup of " + owner + " failed: " + lookupErr
 	}
-	if len(n.TLSA) == 0 {
+	if len(recs) == 0 {
 		return PinNone, ""
 	}
-	switch n.TLSADNSSEC {
+	switch dnssec {
 	case DNSSECInsecure:
 		return PinNone, ""
 	case DNSSECSecure:
 	default:
-		return PinUnknown, "TLSA records at _25._tcp." + n.Name + " were not validated (the resolver does not validate, or did not set the AD bit): senders may trust them"
+		return PinUnknown, "TLSA records at " + owner + " were not validated (the resolver does not validate, or did not set the AD bit): senders may trust them"
 	}
 	pin = PinCA
-	for _, t := range n.TLSA {
+	for _, t := range recs {
 		if t.Usage == 3 || t.Usage == 1 {
 			pin = PinKey
 		}
 	}
-	return pin, "validated TLSA records at _25._tcp." + n.Name
+	return pin, "validated TLSA records at " + owner
 }
 
 // Domain is one hosted domain and what DNS says about it.
@@ -294,6 +305,11 @@ type MTASTS struct {
 	TXT string `json:"txt"`
 	// ID is the policy id from the record.
 	ID string `json:"id,omitempty"`
+	// TXTError says why a sender would not use the record: not exactly
+	// one v=STSv1 record, or one that does not parse (RFC 8461 §3.1).
+	// The policy is fetched all the same: a sender that cached it keeps
+	// to it until its max_age.
+	TXTError string `json:"txt_error,omitempty"`
 	// Policy is the policy served at
 	// https://mta-sts.<domain>/.well-known/mta-sts.txt; nil when it was
 	// not fetched or the fetch failed (PolicyError says why).
@@ -346,6 +362,12 @@ type InventoryStats struct {
 	// asked are left out. Each try counts, as in Queries. With it an
 	// admin can size a --qps cap and the resolver's load.
 	QueriesByType map[string]int `json:"queries_by_type,omitempty"`
+	// DANEQueries is how many of Queries the DANE checks added beyond the
+	// TLSA records at _25._tcp of MX targets: the probe of the resolver's
+	// DNSSEC validation (a DNSKEY question, under "other") and the TLSA
+	// records at the submission ports. Issue 20's questions per domain are
+	// counted without them.
+	DANEQueries int `json:"dane_queries,omitempty"`
 }
 
 // NameIndex returns a map from name to index in inv.Names.

@@ -1,5 +1,7 @@
 package model
 
+import "strings"
+
 // Plan is the output of `certplan plan`: the certificates the server needs so
 // that every planned name verifies for every client, with and without SNI.
 type Plan struct {
@@ -36,7 +38,64 @@ type Plan struct {
 	// because its domain's lookups failed: the second kind stays on its
 	// certificate (see [WarnKeptLookupFailed]).
 	NameDomains []NameDomains `json:"name_domains,omitempty"`
+	// NoSNI is, per server IP with planned names, how many hosted domains
+	// clients without SNI fully verify on the IP's default certificate,
+	// before and after the plan; sorted by IP.
+	NoSNI []IPNoSNI `json:"no_sni,omitempty"`
+	// WildcardNames lists, for each planned wildcard ("*.parent", see
+	// --wildcards), the planned names it replaced, sorted by wildcard. No
+	// client dials "*.parent": probes and verification dial these names
+	// instead ([Plan.DialNames]).
+	WildcardNames []WildcardNames `json:"wildcard_names,omitempty"`
 }
+
+// WildcardNames are the names one wildcard replaced.
+type WildcardNames struct {
+	Wildcard string `json:"wildcard"`
+	// Names are sorted.
+	Names []string `json:"names"`
+}
+
+// DialNames returns the names clients dial that the planned name covers:
+// the name itself, or for a wildcard the names it replaced (none when
+// the plan does not list them: a wildcard kept through a failed lookup).
+func (p *Plan) DialNames(name string) []string {
+	if !strings.HasPrefix(name, "*.") {
+		return []string{name}
+	}
+	for _, w := range p.WildcardNames {
+		if strings.EqualFold(w.Wildcard, name) {
+			return w.Names
+		}
+	}
+	return nil
+}
+
+// IPNoSNI counts, for one server IP, the hosted domains with planned names
+// on it and how many of them are fully covered without SNI: every planned
+// name of the domain that resolves to the IP verifies on the IP's default
+// certificate (a "*.parent" wildcard covers one label under parent, as
+// names.Covers says).
+type IPNoSNI struct {
+	IP string `json:"ip"`
+	// Domains is how many hosted domains have planned names on the IP.
+	Domains int `json:"domains"`
+	// Before is how many of them clients without SNI fully verify today,
+	// as BeforeFrom tells: "probe" (every planned name of the domain was
+	// probed on the IP and verified without SNI on every port probed),
+	// "previous" (the previous plan's default certificate served on the
+	// IP covers them), or "" when neither was given (Before is then 0).
+	Before     int    `json:"before"`
+	BeforeFrom string `json:"before_from,omitempty"`
+	// After is how many of them the planned default certificate covers.
+	After int `json:"after"`
+}
+
+// Values of [IPNoSNI.BeforeFrom].
+const (
+	NoSNIFromProbe    = "probe"
+	NoSNIFromPrevious = "previous"
+)
 
 // NameDomains lists the hosted domains that use a planned name.
 type NameDomains struct {
@@ -60,6 +119,12 @@ type PlanPolicy struct {
 	// for all addresses); empty means "per-ip", a default certificate per
 	// IP group, as every plan made before the field.
 	DefaultCert string `json:"default_cert,omitempty"`
+	// Wildcards is the wildcard mode ("auto" or "always"; empty means
+	// "never", as every plan made before the field) and WildcardZones the
+	// zones auto may use ("*.parent" names need DNS-01 in the parent's
+	// zone); see planner/wildcards.go.
+	Wildcards     string   `json:"wildcards,omitempty"`
+	WildcardZones []string `json:"wildcard_zones,omitempty"`
 }
 
 // DefaultCertShared is [PlanPolicy.DefaultCert] of a plan with one
@@ -144,6 +209,24 @@ const (
 	// WarnWildcardKept: a wildcard-only name stays on the previous plan's
 	// certificate rather than being dropped from it.
 	WarnWildcardKept = "wildcard-only-kept"
+	// WarnWildcardName: a "*.parent" name replaces the one-label names
+	// under parent on a certificate (--wildcards); the message lists them.
+	WarnWildcardName = "wildcard-name"
+	// WarnWildcardExplicit: names that a wildcard could replace stay
+	// explicit (zone not allowed, CAA issuewild forbids or is unknown).
+	WarnWildcardExplicit = "wildcard-explicit"
+	// WarnDANETA: secure DANE-TA records (usage 2) at an MX match none
+	// of the roots the CA issues under: the CA may issue from another
+	// intermediate than the one pinned (RFC 7671 §5.2).
+	WarnDANETA = "dane-ta"
+	// WarnMTASTS: an MX host an MTA-STS enforce policy lists is not
+	// planned (it points elsewhere, CAA forbids it, ...): senders that
+	// enforce the policy will not deliver to it here (RFC 8461 §4.2).
+	WarnMTASTS = "mta-sts"
+	// WarnMTASTSTesting: an MX host a testing policy lists is not on the
+	// default certificate of its IPs (senders without SNI would report
+	// a failure; enforce would refuse delivery).
+	WarnMTASTSTesting = "mta-sts-testing"
 )
 
 // Warning is a problem that does not exclude a name.

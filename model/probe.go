@@ -1,5 +1,7 @@
 package model
 
+import "crypto/x509"
+
 // Protocols a probe speaks.
 const (
 	ProtoSMTP       = "smtp"       // SMTP with STARTTLS (port 25)
@@ -18,6 +20,17 @@ const (
 	VerdictExpired   = "expired"   // outside its validity period
 	VerdictUntrusted = "untrusted" // the chain does not verify to a trusted root
 	VerdictError     = "error"     // no certificate: connection, protocol or TLS failure
+)
+
+// Sender verdicts: what a sender that validates DANE (RFC 7672) or
+// MTA-STS (RFC 8461) does with an MX host, in [Coverage.DANE] and
+// [Coverage.MTASTS].
+const (
+	SenderOK      = "ok"      // it delivers: the served chain satisfies the records or policy
+	SenderFail    = "fail"    // it refuses delivery to this host
+	SenderWarn    = "warn"    // MTA-STS "testing": it would refuse under "enforce", and reports
+	SenderNone    = "none"    // nothing to validate: no secure TLSA records, no policy
+	SenderUnknown = "unknown" // DANE: whether senders trust the TLSA records is unknown
 )
 
 // Error kinds of an [Endpoint].
@@ -86,6 +99,9 @@ type CertInfo struct {
 	KeyBits    int      `json:"key_bits"`
 	SPKISHA256 string   `json:"spki_sha256"` // lowercase hex
 	DNSNames   []string `json:"dns_names"`
+	// Cert is the certificate as received, for checks that need more than
+	// this description (DANE matching); nil in a report read back.
+	Cert *x509.Certificate `json:"-"`
 }
 
 // Coverage is what a client dialling Name at IP:Port sees.
@@ -100,10 +116,26 @@ type Coverage struct {
 	// Details name the certificate seen and why it fails, for people.
 	WithSNIDetail    string `json:"with_sni_detail,omitempty"`
 	WithoutSNIDetail string `json:"without_sni_detail,omitempty"`
+	// DANE is what a DANE sender (RFC 7672) does with the chain served
+	// with SNI, against the secure TLSA records at _25._tcp.<Name>: a
+	// Sender* value (ok, fail, none, unknown), set on SMTP rows of MX
+	// names when the probe was given an inventory; empty otherwise.
+	DANE       string `json:"dane,omitempty"`
+	DANEDetail string `json:"dane_detail,omitempty"`
+	// MTASTS is what an MTA-STS sender (RFC 8461) does with this MX host
+	// for the hosted domains whose MX it is, the worst over their
+	// policies: a Sender* value (ok, fail under "enforce", warn under
+	// "testing", none), set like DANE.
+	MTASTS       string `json:"mta_sts,omitempty"`
+	MTASTSDetail string `json:"mta_sts_detail,omitempty"`
 }
 
 // OK reports whether the name verifies both ways.
 func (c *Coverage) OK() bool { return c.WithSNI == VerdictOK && c.WithoutSNI == VerdictOK }
+
+// Refused reports whether a sender validating DANE or MTA-STS (under
+// "enforce") refuses to deliver to the row's MX host.
+func (c *Coverage) Refused() bool { return c.DANE == SenderFail || c.MTASTS == SenderFail }
 
 // ProbeStats summarises a probe run.
 type ProbeStats struct {
@@ -111,4 +143,7 @@ type ProbeStats struct {
 	EndpointErrors int `json:"endpoint_errors"`
 	Names          int `json:"names"`
 	Broken         int `json:"broken"` // coverage rows not ok both ways
+	// Refused counts the coverage rows whose MX host a validating sender
+	// refuses (see [Coverage.Refused]).
+	Refused int `json:"refused,omitempty"`
 }

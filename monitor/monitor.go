@@ -1,6 +1,7 @@
 // Package monitor judges the state of issued certificates for monitoring
-// systems: days to expiry, renewals that fail or are overdue, and names that
-// clients fail to verify with or without SNI. Its verdicts follow the Nagios
+// systems: days to expiry, renewals that fail or are overdue, names that
+// clients fail to verify with or without SNI, and MX hosts that senders
+// validating DANE or MTA-STS refuse (senders.go). Its verdicts follow the Nagios
 // plugin convention (OK, WARNING, CRITICAL, UNKNOWN), and it renders
 // Prometheus text-format metrics for node_exporter's textfile collector.
 //
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
 	"github.com/certplan/certplan/planner"
 )
 
@@ -110,6 +112,9 @@ type Result struct {
 	// BrokenNames counts distinct names failing with or without SNI (an
 	// sni-only name without SNI does not count).
 	BrokenNames int `json:"broken_names"`
+	// RefusedMX counts the MX endpoints (coverage rows) that a validating
+	// sender refuses: DANE "fail", or MTA-STS "fail" under "enforce".
+	RefusedMX int `json:"refused_mx,omitempty"`
 	// FailingDomains are the hosted domains whose lookups fail (a WARNING
 	// each; see AddFailingDomains).
 	FailingDomains []FailingDomain `json:"failing_domains,omitempty"`
@@ -166,9 +171,17 @@ func Evaluate(now time.Time, certs []Cert, cov []model.Coverage, sniOnly []strin
 			broken[row.Name] = true
 			add(Finding{Status: Critical, Name: row.Name, Message: fmt.Sprintf("%s on %s:%d with SNI: %s%s", row.Name, row.IP, row.Port, row.WithSNI, detail(row.WithSNIDetail))})
 		}
-		if row.WithoutSNI != model.VerdictOK && !slices.Contains(sniOnly, row.Name) {
+		if row.WithoutSNI != model.VerdictOK && !slices.ContainsFunc(sniOnly, func(n string) bool { return n == row.Name || names.Covers(n, row.Name) }) {
 			broken[row.Name] = true
 			add(Finding{Status: Critical, Name: row.Name, Message: fmt.Sprintf("%s on %s:%d without SNI: %s%s", row.Name, row.IP, row.Port, row.WithoutSNI, detail(row.WithoutSNIDetail))})
+		}
+	}
+	for _, row := range cov {
+		for _, f := range senderFindings(row) {
+			add(f)
+		}
+		if row.Refused() {
+			r.RefusedMX++
 		}
 	}
 	r.BrokenNames = len(broken)
@@ -210,6 +223,9 @@ func summary(r Result) string {
 		}
 		if r.Coverage != nil {
 			parts = append(parts, "every name verifies with and without SNI")
+		}
+		if hasSenderVerdicts(r.Coverage) {
+			parts = append(parts, "DANE and MTA-STS senders accept every MX")
 		}
 		return strings.Join(parts, ", ")
 	}

@@ -52,6 +52,10 @@ func TestEvaluate(t *testing.T) {
 			"smtp.domain2.test on 127.0.0.2:587 without SNI: mismatch (server.main-domain.test)"},
 		{"sni-only name without SNI is expected", []Cert{good("a", day)}, []model.Coverage{{Name: "smtp.domain2.test", IP: "127.0.0.2", Port: 587,
 			WithSNI: "ok", WithoutSNI: "mismatch"}}, []string{"smtp.domain2.test"}, OK, ""},
+		{"a name under an sni-only wildcard without SNI is expected", []Cert{good("a", day)}, []model.Coverage{{Name: "smtp.domain2.test", IP: "127.0.0.2", Port: 587,
+			WithSNI: "ok", WithoutSNI: "mismatch"}}, []string{"*.domain2.test"}, OK, ""},
+		{"a wildcard covers one label only", []Cert{good("a", day)}, []model.Coverage{{Name: "a.smtp.domain2.test", IP: "127.0.0.2", Port: 587,
+			WithSNI: "ok", WithoutSNI: "mismatch"}}, []string{"*.domain2.test"}, Critical, ""},
 		{"two problems", []Cert{good("a", 87*day)}, []model.Coverage{{Name: "x.test", IP: "127.0.0.2", Port: 993, WithSNI: "error", WithoutSNI: "error"}}, nil, Critical,
 			"3 problems: a: expires in 3.0 days (2026-11-30 12:00 UTC); ..."},
 	}

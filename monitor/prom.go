@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/certplan/certplan/model"
 )
 
 // WriteProm writes r as Prometheus text-format metrics (for node_exporter's
@@ -57,6 +59,9 @@ func WriteProm(w io.Writer, r Result, now time.Time) error {
 		metric("certplan_broken_names", "Names that some clients fail to verify.", "gauge")
 		fmt.Fprintf(&b, "certplan_broken_names %d\n", r.BrokenNames)
 	}
+	if hasSenderVerdicts(r.Coverage) {
+		writeSenderProm(&b, metric, r)
+	}
 	metric("certplan_failing_domains", "Hosted domains whose DNS lookups fail (as the last renew found).", "gauge")
 	fmt.Fprintf(&b, "certplan_failing_domains %d\n", len(r.FailingDomains))
 	_, err := io.WriteString(w, b.String())
@@ -74,4 +79,26 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// writeSenderProm writes the DANE and MTA-STS verdicts of the MX
+// endpoints, one series per endpoint with the verdict as a label (value
+// 1), and how many a validating sender refuses.
+func writeSenderProm(b *strings.Builder, metric func(name, help, typ string), r Result) {
+	for _, m := range []struct {
+		name, help string
+		verdict    func(model.Coverage) string
+	}{
+		{"certplan_mx_dane", "DANE verdict of the MX endpoint (verdict=ok|fail|none|unknown): what a DANE sender does with the chain served.", func(c model.Coverage) string { return c.DANE }},
+		{"certplan_mx_mta_sts", "MTA-STS verdict of the MX endpoint (verdict=ok|fail|warn|none): fail under enforce, warn under testing.", func(c model.Coverage) string { return c.MTASTS }},
+	} {
+		metric(m.name, m.help, "gauge")
+		for _, row := range r.Coverage {
+			if v := m.verdict(row); v != "" {
+				fmt.Fprintf(b, "%s{name=%s,ip=%s,port=\"%d\",verdict=%s} 1\n", m.name, q(row.Name), q(row.IP), row.Port, q(v))
+			}
+		}
+	}
+	metric("certplan_mx_refused", "MX endpoints a validating sender refuses (DANE fail, or MTA-STS fail under enforce).", "gauge")
+	fmt.Fprintf(b, "certplan_mx_refused %d\n", r.RefusedMX)
 }

@@ -37,8 +37,9 @@ func (p *planner) assemble() *model.Plan {
 	prevPtr := p.plannedCerts(out)
 	out.Retired = p.retired(prevPtr)
 	out.NameDomains = p.nameDomains()
+	out.WildcardNames = p.wildcardNames()
 	p.budget(out)
-	p.dane(out)
+	p.daneKeys(out)
 	slices.SortFunc(out.Excluded, func(a, b model.Exclusion) int { return strings.Compare(a.Name, b.Name) })
 	sortedWarnings(out.Warnings)
 	if out.Excluded == nil {
@@ -63,6 +64,10 @@ func (p *planner) planPolicy() model.PlanPolicy {
 	}
 	if p.shared {
 		pol.DefaultCert = DefaultCertShared
+	}
+	if p.wild != nil {
+		pol.Wildcards = p.pol.Wildcards
+		pol.WildcardZones = p.planZones()
 	}
 	if p.pol.MaxNames > 0 && p.pol.Profile == "" {
 		pol.Profile = ""

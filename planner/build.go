@@ -316,13 +316,14 @@ func (p *planner) finishGroup(grp *ipGroup, pk *packer) {
 // are all on SNI certificates (the previous default's names went away, or
 // the group had none, and no new client domain fit on it): as a fresh
 // group's default, with the group's highest-priority names up to the
-// limit, taken off the SNI certificates that held them. A client without
+// limit, taken off the SNI certificates that held them (but for names
+// whose key DANE pins: dane.go's movable). A client without
 // SNI gets the default certificate, so one without names would leave every
 // such client with a mismatch, and an order without identifiers cannot be
 // placed. It returns the SNI certificates that still hold names; one left
 // with none is dropped (its previous ID is retired).
 func (p *planner) refillDefault(grp *ipGroup, def *bcert, sni []*bcert) []*bcert {
-	keys := p.packKeys(grp.cands, true)
+	keys := p.packKeys(p.movable(grp.cands), true)
 	slices.Sort(keys)
 	took, _ := p.fairPick(keys)
 	promoted := make(map[int]bool, min(len(keys), p.limit))
@@ -354,13 +355,11 @@ func (p *planner) refillDefault(grp *ipGroup, def *bcert, sni []*bcert) []*bcert
 // wait, one domain holds at most the per-domain cap of the default
 // (Policy.MaxNamesPerDomain, by default max(3, limit/20)); a must-cover
 // name, a shared MX host (the MX target of several domains: it counts
-// against none of them) and an MX host pinned by DANE (TLSA records at
-// _25._tcp, RFC 7672: a sender that checks them fails on another
-// certificate) are exempt. The inventory does not record whether a TLSA
-// answer was DNSSEC-validated, so any TLSA record counts; nor does it
-// record an MTA-STS policy's mode and mx lines (RFC 8461 section 3.2, only
-// the _mta-sts TXT record), so MX hosts of enforce-mode policies are not
-// yet exempt. Room left when every domain has had its share
+// against none of them), an MX host pinned by DANE (TLSA records at
+// _25._tcp or a submission port that pin its key or CA, or may:
+// model.Name.DANEPin; a sender that checks them fails on another
+// certificate) and an MX host an MTA-STS enforce policy lists (mtasts.go;
+// it also has the must-cover names' priority) are exempt. Room left when every domain has had its share
 // goes to the names over a cap, by the same round-robin. The names that
 // do not fit go to SNI certificates packed by client domain (pack.go),
 // so a domain with hundreds of names gets SNI certificates of its own,
@@ -377,11 +376,11 @@ func (p *planner) domainCap() int {
 }
 
 // capExempt reports whether cand ci is exempt from the per-domain cap:
-// a must-cover name, an MX host pinned by TLSA records, or an MX target
-// of several domains.
+// a must-cover name, a name DANE pins, an MX host an MTA-STS enforce
+// policy lists, or an MX target of several domains.
 func (p *planner) capExempt(ci int) bool {
 	c := &p.cands[ci]
-	if c.must || c.tlsa {
+	if c.must || c.tlsa || c.sts {
 		return true
 	}
 	if c.inv < 0 || int(c.prio) != model.RolePriority[model.RoleMX] {

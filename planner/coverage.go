@@ -14,7 +14,8 @@ import (
 // coverage predicts, for each (name, IP, port) the probe saw, the verdicts
 // once the plan is deployed. A name planned on the IP verifies with SNI (its
 // default or an SNI certificate lists it) and without SNI only when the IP's
-// default certificate lists it. A name planned on other IPs gets a mismatch
+// default certificate lists it; "lists" is [names.Covers], so a planned
+// "*.parent" on the IP counts for the names one label under parent. A name planned on other IPs gets a mismatch
 // both ways, with the reason as the note. A name the plan does not have
 // (excluded, or not in the inventory) is not certplan's: see unmanaged. A
 // failed handshake stays failed: the plan does not fix connections.
@@ -32,11 +33,18 @@ func (p *planner) coverage(pr *model.ProbeReport) []model.PlanCoverage {
 			AfterWithSNI: model.VerdictMismatch, AfterWithoutSNI: model.VerdictMismatch}
 		var notes []string
 		ci, planned := p.lookup(name)
+		if !planned {
+			ci, planned = p.coverOf(name) // a wildcard covers it
+		}
 		ipi, isServer := p.ipIdx[ip]
+		withSNI, withoutSNI := false, false
+		if isServer {
+			withSNI, withoutSNI = p.served(name, ipi)
+		}
 		switch {
-		case planned && isServer && slices.Contains(p.ipsOf(ci), ipi):
+		case withSNI:
 			pc.AfterWithSNI = model.VerdictOK
-			if p.groups[p.ipGroup[ipi]].has(ci) {
+			if withoutSNI {
 				pc.AfterWithoutSNI = model.VerdictOK
 			} else {
 				notes = append(notes, fmt.Sprintf("SNI only: the default certificate of %s has no room for it, so clients without SNI still get a mismatch", ip))

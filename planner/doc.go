@@ -2,7 +2,10 @@
 // that every name its clients dial verifies, with and without SNI.
 //
 // [Plan] is a pure function: (inventory, probe report, [Policy], previous
-// plan, now) → [model.Plan]. It performs no I/O, reads no clock, logs
+// plan, now) → [model.Plan], or a refusal (*[GateError]) of a plan that
+// would stop inbound mail. What the state directory knows (the
+// certificates' current and staged next keys, [KeyState]) comes in with
+// the Policy. It performs no I/O, reads no clock, logs
 // nothing and uses no randomness; every slice it returns is sorted, so equal
 // inputs give byte-identical JSON. Every decision it makes is recorded in the
 // plan with a machine-readable code and a sentence for people
@@ -16,7 +19,13 @@
 // certificates packed by client domain; IPs with the same names share
 // certificates, and identical certificates merge; with a previous plan,
 // names stay where they are, IDs are kept, and a DNS hiccup changes no
-// certificate.
+// certificate. With --wildcards, two or more names one label under the
+// same parent become "*.parent" before any of this (wildcards.go), and
+// every "covers" (coverage, the previous plan's names, the no-SNI counts)
+// is names.Covers. A certificate whose names' keys DANE pins keeps its key
+// (model.PlannedCert.Key), and a plan that would give a pinned name
+// another key, or leave an MX host an MTA-STS enforce policy lists off
+// its IP's default certificate, is refused (dane.go, mtasts.go, gate.go).
 //
 // # Where the rules are
 //
@@ -28,6 +37,8 @@
 //	keys.go       client domains ranked in string order (for integer sorts)
 //	caa.go        CAA exclusions and the record that fixes them
 //	keep.go       DNS failures: names kept from the previous plan through a failed lookup
+//	wildcards.go  --wildcards: "*.parent" in place of two or more names under parent
+//	wildcard_cover.go  what a wildcard covers: its names, coverage, previous names matched
 //	join.go       matching the previous plan's names to this plan's (hash join for 10⁶ names)
 //	group.go      server IPs with identical name sets share a default; idle IPs;
 //	              shared mode (--default-cert shared): one default for every IP
@@ -38,8 +49,12 @@
 //	ids.go        certificate IDs: kept, new, contested, retired
 //	assemble.go   the plan document: changes, sni_only, extra IPs, plan ID
 //	budget.go     orders per registered domain against the CA's rate limits
-//	dane.go       warnings for TLSA records on certificates to be ordered
+//	mtasts.go     MX hosts MTA-STS policies list: first on the defaults; refused off them
+//	dane.go       DANE: keys kept (KeyKeep, KeyNext: nextKeyReady), pinned names
+//	              that would change key refused, DANE-TA records against the CA's roots
+//	gate.go       GateError: the refusals, with the records to publish
 //	coverage.go   the verdicts the probe's handshakes will get once deployed
+//	nosni.go      per server IP, hosted domains fully covered without SNI, before and after
 //	renewal.go    when a planned certificate is due (DecideRenewal)
 //	policy.go     Policy, profiles and limits, exclude patterns, priorities
 //	sets.go       shared helpers: name sets as cand indices, their hash, bitsets

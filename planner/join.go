@@ -170,6 +170,9 @@ func (p *planner) previousHashes() (flat []prevName, off []int32, pr []uint64) {
 		for j, n := range certs[c].Names {
 			fi := int(off[c]) + j
 			pr[fi] = uint64(strHash(n))<<32 | uint64(fi)
+			if len(n) > 0 && n[0] == '*' {
+				p.prevWild = true
+			}
 			flat[fi] = prevName{ci: -1, krank: int32(c)}
 		}
 	}

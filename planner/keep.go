@@ -125,6 +125,9 @@ func (p *planner) readPrevious(failing map[string]string) map[string]*absentName
 				p.pending[k].ips = append(p.pending[k].ips, ips...)
 				continue
 			}
+			if p.wild != nil && len(p.pending) > 0 && names.IsWildcard(name) {
+				p.pendCovered(name, ips)
+			}
 			if len(failing) == 0 {
 				continue
 			}
@@ -145,6 +148,17 @@ func (p *planner) readPrevious(failing map[string]string) map[string]*absentName
 		}
 	}
 	return absent
+}
+
+// pendCovered gives the pending names that the previous wildcard w
+// covers ([names.Covers]) the IPs of its certificate, ips: they were on it
+// as much as an explicit name is.
+func (p *planner) pendCovered(w string, ips []int) {
+	for k := range p.pending {
+		if names.Covers(w, p.pending[k].name) {
+			p.pending[k].ips = append(p.pending[k].ips, ips...)
+		}
+	}
 }
 
 // decidePending keeps the pending names that were on a previous

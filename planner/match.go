@@ -66,11 +66,19 @@ func (p *planner) matchPrevious() (defs []*model.PlannedCert, snis [][]*model.Pl
 	p.servedGroups()
 	p.prevCands = make(map[*model.PlannedCert][]prevName, len(p.prev.Certificates))
 	flat, off := p.joinPrevious()
+	var extra map[int][]prevName
+	if p.nwild > 0 || p.prevWild {
+		extra = p.coverPrevious(flat, off)
+	}
 	overlap := make([]int, len(p.groups))
 	var pairs []defPair
 	for c := range p.prev.Certificates {
 		pc := &p.prev.Certificates[c]
-		p.prevCands[pc] = p.countOverlap(flat[off[c]:off[c+1]], overlap)
+		ents := flat[off[c]:off[c+1]]
+		if x := extra[c]; len(x) > 0 {
+			ents = append(slices.Clip(ents), x...)
+		}
+		p.prevCands[pc] = p.countOverlap(ents, overlap)
 		if pc.Default {
 			pairs = p.defaultPairs(pairs, c, overlap)
 		} else {

@@ -18,11 +18,15 @@ import (
 //	setup          the policy: limits, CA, server IPs, patterns, must-cover names (this file)
 //	selectNames    which inventory names are planned (select.go; caa.go words CAA exclusions)
 //	keepPrevious   names kept through a failed lookup (keep.go, join.go for matching names)
+//	planWildcards  "*.parent" for two or more names under parent (wildcards.go)
 //	rankKeys       client domains ranked (keys.go)
 //	groupIPs       server IPs with identical name sets (group.go)
 //	build          default and SNI certificates (build.go; match.go, pack.go, merge.go, ids.go)
+//	checkSTS       MTA-STS enforce MX hosts on their IPs' defaults (mtasts.go)
 //	assemble       the plan document (assemble.go; budget.go, dane.go, keep.go's nameDomains)
+//	               and the refusals (gate.go)
 //	coverage       what the probe's handshakes will see (coverage.go)
+//	noSNI          hosted domains fully covered without SNI, per IP (nosni.go)
 //
 // The planner's state is indices, not strings: a planned name is its
 // index in p.cands (sorted by name), a server IP its index in p.ips
@@ -41,7 +45,9 @@ type cand struct {
 	must         bool
 	// listed: the plan records its hosted domains (model.Plan.NameDomains).
 	listed bool
-	tlsa   bool // the inventory has TLSA records for it
+	tlsa   bool // DANE pins its key or CA, or may (danePinned, dane.go)
+	sts    bool // an MTA-STS enforce policy lists it (mtasts.go)
+	hosted bool // a hosted domain uses it (its key is that domain unless listed)
 }
 
 // ipsOf returns the server IP indices of cand ci.
@@ -120,13 +126,28 @@ type planner struct {
 	// caaAts are the names at which the inventory found CAA sets, built
 	// when a CAA lookup failure needs them (see caaZone).
 	caaAts map[string]bool
+
+	// wild says where wildcards may be planned, nil for none; nwild is
+	// how many planned names are wildcards (they sort first), covered the
+	// names they replaced, by wildcard (wildcards.go).
+	wild    *wildZones
+	nwild   int
+	covered []coveredName
+	// prevWild: the previous plan has a wildcard name (see coverPrevious).
+	prevWild bool
+
+	// sts are the MX hosts MTA-STS policies list (mtasts.go).
+	sts map[string][]stsListing
+	// refusals are what the DANE and MTA-STS gates refuse (gate.go).
+	refusals GateError
 }
 
 // Plan computes the certificates that make every planned name of inv verify
 // on the server IPs with and without SNI; the package documentation lists
 // the files that hold the rules. probes and prev may be nil. now only stamps the plan's
-// generated_at. The error reports an invalid inventory or policy, never a
-// problem with a name: those are in the plan.
+// generated_at. The error reports an invalid inventory or policy, or a
+// plan refused because it would stop inbound mail (*[GateError]: DANE,
+// MTA-STS); any other problem with a name is in the plan.
 func Plan(inv *model.Inventory, probes *model.ProbeReport, pol Policy, prev *model.Plan, now time.Time) (*model.Plan, error) {
 	if inv == nil {
 		return nil, errors.New("plan: no inventory")
@@ -139,10 +160,15 @@ func Plan(inv *model.Inventory, probes *model.ProbeReport, pol Policy, prev *mod
 	p.selectNames()
 	p.groupIPs()
 	p.build()
+	p.checkSTS()
 	out := p.assemble()
+	if len(p.refusals.DANE)+len(p.refusals.MTASTS) > 0 {
+		return nil, &p.refusals
+	}
 	if probes != nil {
 		out.Coverage = p.coverage(probes)
 	}
+	out.NoSNI = p.noSNI(probes)
 	if !now.IsZero() {
 		out.GeneratedAt = now.UTC().Format(time.RFC3339)
 	}
@@ -175,6 +201,10 @@ func (p *planner) setup() error {
 	if err := p.mustCover(); err != nil {
 		return err
 	}
+	if p.wild, err = p.wildcardZones(); err != nil {
+		return err
+	}
+	p.sts = stsHosts(p.inv)
 	if p.prev != nil {
 		for i := range p.prev.Certificates {
 			p.used[p.prev.Certificates[i].ID] = true

@@ -86,7 +86,28 @@ type Policy struct {
 	// DefaultCert is DefaultCertPerIP (or empty) or DefaultCertShared;
 	// see group.go.
 	DefaultCert string
+	// Wildcards is WildcardsNever (or empty), WildcardsAuto or
+	// WildcardsAlways; see wildcards.go.
+	Wildcards string
+	// WildcardZones are the zones auto may plan wildcards in (a zone
+	// matches itself and every name under it): the zones the DNS-01
+	// provider can write.
+	WildcardZones []string
+	// DNS01 says a DNS-01 provider is configured: auto without
+	// WildcardZones then uses every hosted zone.
+	DNS01 bool
+	// Keys is not the operator's decision but the state directory's
+	// knowledge of the certificates' keys and the CA's roots, for the
+	// DANE gates (dane.go); the zero value knows none.
+	Keys KeyState
 }
+
+// Wildcard modes ([Policy.Wildcards]).
+const (
+	WildcardsNever  = "never"
+	WildcardsAuto   = "auto"
+	WildcardsAlways = "always"
+)
 
 // SharedDefault reports whether the policy plans one default certificate
 // for every server IP, or an error for an unknown mode.

@@ -76,6 +76,7 @@ func (p *planner) selectNames() {
 		slices.SortFunc(p.cands, func(a, b cand) int { return strings.Compare(a.name, b.name) })
 	}
 	p.keepPrevious()
+	p.planWildcards()
 	// Rank the client-domain keys so that sorting compares integers.
 	p.keyByRank = p.rankKeys()
 	p.nkeys = len(p.keyByRank)
@@ -216,7 +217,11 @@ func (p *planner) excludedByPolicy(name string, must bool) bool {
 			}
 		}
 	}
-	if err := names.Check(name); err != nil {
+	base := name
+	if names.IsWildcard(name) && p.onPrevious(name) {
+		base = name[2:] // a wildcard kept from the previous plan (keep.go)
+	}
+	if err := names.Check(base); err != nil {
 		p.exclude(name, model.ExcludeInvalidName, fmt.Sprintf("not a host name a public CA issues for: %v", err))
 		return true
 	}
@@ -293,7 +298,7 @@ func (p *planner) warnPlanned(name string, n *model.Name, wildKept bool, elsewhe
 		p.warn(model.WarnWildcardKept, name, "kept from the previous plan, although it resolves only as its domain's wildcard record does and no MX, SRV or MTA-STS record names it (a new plan would leave it out): leave it out with --exclude %s if no client uses it, or keep it for good with --include %s", name, name)
 	}
 	if n.TLSAError != "" {
-		p.warn(model.WarnTLSALookupFailed, name, "planned, but its TLSA lookup failed (%s): whether a DANE record pins its key or CA is unknown; look at _25._tcp.%s before a new key is deployed (--reuse-key keeps the key)", n.TLSAError, name)
+		p.warn(model.WarnTLSALookupFailed, name, "planned, but its TLSA lookup failed (%s): whether a DANE record pins its key or CA is unknown, so its certificate keeps its key (an unknown state never lets a key change); fix the lookup of _25._tcp.%s", n.TLSAError, name)
 	}
 	if len(elsewhere) > 0 {
 		p.warn(model.WarnSomeHere, name, "resolves to %s as well as to this server: HTTP-01 validation may reach the other address and fail; fix the record or validate with DNS-01", strings.Join(elsewhere, ", "))
@@ -306,8 +311,9 @@ func (p *planner) warnPlanned(name string, n *model.Name, wildKept bool, elsewhe
 // must record its hosted domains (the name does not tell them).
 func (p *planner) candOf(name string, n *model.Name, must bool) cand {
 	prio := Priority(n.Roles)
-	if must {
-		prio = 0 // the hostname and --include names come first
+	sts := p.enforced(name)
+	if must || sts {
+		prio = 0 // the hostname, --include names and MTA-STS enforced MX hosts come first
 	}
 	key := ""
 	if len(n.Domains) > 0 {
@@ -317,7 +323,8 @@ func (p *planner) candOf(name string, n *model.Name, must bool) cand {
 		key = RegisteredDomain(name)
 	}
 	return cand{name: name, prio: int8(prio), key: key, must: must, inv: -1,
-		listed: len(n.Domains) > 1 || len(n.Domains) == 1 && !under(name, n.Domains[0]), tlsa: len(n.TLSA) > 0}
+		listed: len(n.Domains) > 1 || len(n.Domains) == 1 && !under(name, n.Domains[0]), tlsa: danePinned(n), sts: sts,
+		hosted: len(n.Domains) > 0}
 }
 
 // WildcardOnly reports whether n is a conventional name that the plan

@@ -64,6 +64,7 @@ func CertInfo(c *x509.Certificate) model.CertInfo {
 		NotAfter:   c.NotAfter.UTC().Format(time.RFC3339),
 		SPKISHA256: hex.EncodeToString(spki[:]),
 		DNSNames:   append([]string{}, c.DNSNames...),
+		Cert:       c,
 	}
 	switch k := c.PublicKey.(type) {
 	case *rsa.PublicKey:

@@ -24,8 +24,36 @@
 // rows carry a [Verdict] for each (name, IP, port) with and without SNI.
 // [InventoryScope] derives the scope from an inventory.
 //
+// # What validating senders do with an MX host
+//
+// SMTP rows of the MX hosts in [Scope.MX] ([MXHosts] of an inventory) get
+// two more verdicts, model.Sender* values (senders.go):
+//
+//   - DANE ([DANEVerdict]): the chain served with SNI against the name's
+//     TLSA records, when [model.Name.DANEPin] says they count, matched by
+//     [dane.Match] (RFC 7672): ok, fail (a DANE sender refuses delivery),
+//     none (no secure records), unknown (whether they count is unknown);
+//   - MTA-STS ([MTASTSVerdict]): the host against the mx patterns of the
+//     policies of the domains whose MX it is, and the certificate's
+//     verdicts with and without SNI (RFC 8461 §4): ok, fail ("enforce"),
+//     warn ("testing"), none (no policy at hand).
+//
+// [model.CertInfo.Cert] keeps each served certificate for the matching;
+// a report read back from JSON has none, and cannot be matched again.
+//
+// # Files
+//
+//	probe.go   Prober, Config, one handshake (Probe)
+//	proto.go   the plaintext dialogues up to STARTTLS, bounded
+//	certs.go   certificate descriptions and chain verification, cached
+//	run.go     Scope, Run (the worker pool and scheduler), Report, Coverage
+//	verdict.go Verdict: what a client dialling a name gets
+//	senders.go MX, DANEVerdict, MTASTSVerdict: what validating senders do
+//	ports.go   --ports parsing
+//	errors.go  the typed *Error and its kinds
+//
 // The package reads no DNS and judges no plan: that is dnscheck's and the
-// planner's work.
+// planner's work; TLSA records and MTA-STS policies come in the inventory.
 package probe
 
 import (

@@ -37,13 +37,16 @@ type Scope struct {
 	// Hostname is the server's own name (--hostname), by which verdicts
 	// name the certificate that covers it; empty: the SMTP greeting's.
 	Hostname string
+	// MX are, by name, the MX hosts whose SMTP rows get DANE and MTA-STS
+	// verdicts ([MXHosts]); nil: none.
+	MX map[string]MX
 }
 
 // InventoryScope returns the scope for inv: every server IP on every port,
 // and every name that points (all or partly) here, at each server IP among
-// its addresses, on every port.
+// its addresses, on every port; its MX hosts get sender verdicts.
 func InventoryScope(inv *model.Inventory, ports []Port) Scope {
-	var s Scope
+	s := Scope{MX: MXHosts(inv)}
 	server := make(map[string]bool, len(inv.ServerIPs))
 	for _, ip := range inv.ServerIPs {
 		ip = canonIP(ip)
@@ -305,6 +308,9 @@ func Report(scope Scope, endpoints []model.Endpoint, now time.Time) *model.Probe
 		if !c.OK() {
 			r.Stats.Broken++
 		}
+		if c.Refused() {
+			r.Stats.Refused++
+		}
 	}
 	r.Stats.Endpoints = len(eps)
 	r.Stats.Names = len(names)
@@ -313,7 +319,9 @@ func Report(scope Scope, endpoints []model.Endpoint, now time.Time) *model.Probe
 
 // Coverage judges every distinct name of scope at its service, with and
 // without SNI, from endpoints; a handshake missing from endpoints is an
-// error verdict. Rows are sorted by name, IP, port.
+// error verdict. SMTP rows (STARTTLS, whatever the port) of the MX hosts
+// in scope.MX also get the DANE and MTA-STS verdicts ([DANEVerdict],
+// [MTASTSVerdict]). Rows are sorted by name, IP, port.
 func Coverage(scope Scope, endpoints []model.Endpoint, now time.Time) []model.Coverage {
 	type key struct {
 		ip    string
@@ -338,6 +346,10 @@ func Coverage(scope Scope, endpoints []model.Endpoint, now time.Time) []model.Co
 		c := model.Coverage{Name: n.Name, IP: n.IP, Port: n.Port, Protocol: n.Protocol}
 		c.WithSNI, c.WithSNIDetail = Verdict(byKey[key{n.IP, n.Port, n.Protocol, n.Name}], n.Name, servers[n.IP], now)
 		c.WithoutSNI, c.WithoutSNIDetail = Verdict(byKey[key{n.IP, n.Port, n.Protocol, ""}], n.Name, servers[n.IP], now)
+		if mx, ok := scope.MX[n.Name]; ok && n.Protocol == model.ProtoSMTP {
+			c.DANE, c.DANEDetail = DANEVerdict(byKey[key{n.IP, n.Port, n.Protocol, n.Name}], n.Name, mx, now)
+			c.MTASTS, c.MTASTSDetail = MTASTSVerdict(n.Name, c.WithSNI, c.WithoutSNI, mx.Policies)
+		}
 		rows = append(rows, c)
 	}
 	slices.SortFunc(rows, func(a, b model.Coverage) int {

@@ -24,6 +24,9 @@ func headline(p *model.Plan, s Summary) []string {
 		}
 	}
 	l = append(l, fmt.Sprintf("%s excluded, %s", plural(s.Excluded, "name"), sni))
+	if ns := noSNILine(p); ns != "" {
+		l = append(l, ns)
+	}
 	if s.Probed {
 		l = append(l, fmt.Sprintf("against today: %d fixed, %d still broken, %d broken by the plan, %d already fine",
 			s.Fixed, s.StillBroken, s.Regressed, s.AlreadyOK))
@@ -39,6 +42,39 @@ func headline(p *model.Plan, s Summary) []string {
 	}
 	l = append(l, plural(s.Warnings, "warning"))
 	return l
+}
+
+// noSNILine says, per server IP, how many hosted domains clients without
+// SNI fully verify (every planned name on the IP's default certificate)
+// before and after the plan ([model.Plan.NoSNI]); "" for a plan without
+// the counts.
+func noSNILine(p *model.Plan) string {
+	var parts []string
+	for _, r := range p.NoSNI {
+		before := "? today"
+		switch r.BeforeFrom {
+		case model.NoSNIFromProbe:
+			before = fmt.Sprintf("%d today (probe)", r.Before)
+		case model.NoSNIFromPrevious:
+			before = fmt.Sprintf("%d today (previous plan)", r.Before)
+		}
+		parts = append(parts, fmt.Sprintf("%s %s -> %d after, of %d", r.IP, before, r.After, r.Domains))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "hosted domains fully covered without SNI: " + strings.Join(parts, "; ")
+}
+
+// wildcardPolicy says the plan's wildcard mode, "" for never.
+func wildcardPolicy(p *model.Plan) string {
+	switch {
+	case p.Policy.Wildcards == "":
+		return ""
+	case len(p.Policy.WildcardZones) > 0:
+		return fmt.Sprintf(", wildcards %s (zones %s)", p.Policy.Wildcards, strings.Join(p.Policy.WildcardZones, ", "))
+	}
+	return ", wildcards " + p.Policy.Wildcards
 }
 
 // listSome joins the first max names and says how many more there are.
@@ -138,7 +174,7 @@ func Text(p *model.Plan, inv *model.Inventory) []byte {
 	if p.Policy.Profile != "" {
 		fmt.Fprintf(&b, " (profile %s)", p.Policy.Profile)
 	}
-	fmt.Fprintf(&b, ", CA %s\n  default certificates: %s\n", p.Policy.CAIdentifier, defaultMode(p))
+	fmt.Fprintf(&b, ", CA %s%s\n  default certificates: %s\n", p.Policy.CAIdentifier, wildcardPolicy(p), defaultMode(p))
 	for _, l := range headline(p, s) {
 		fmt.Fprintf(&b, "  %s\n", l)
 	}

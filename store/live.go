@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/names"
 )
 
 // The serving paths: see "Serving paths" in the package documentation.
@@ -186,11 +187,15 @@ func liveNamesOK(pc model.PlannedCert) error {
 	return nil
 }
 
-// covers reports whether leaf lists name (or, for a wildcard name, the
-// wildcard itself).
+// covers reports whether leaf lists name (a wildcard name: the wildcard
+// itself), or a wildcard that covers it ([names.Covers], RFC 6125: one
+// left-most label), so that a name's SNI entry may point at a certificate
+// whose current version verifies for it.
 func covers(leaf *x509.Certificate, name string) bool {
+	name = strings.ToLower(name)
 	for _, d := range leaf.DNSNames {
-		if strings.EqualFold(d, name) {
+		d = strings.ToLower(d)
+		if d == name || names.Covers(d, name) {
 			return true
 		}
 	}

@@ -23,7 +23,8 @@
 //	      meta.json                 names, serial, dates, ARI id, ...
 //	    v000002/                    the previous version, kept for rollback
 //	    next/                       a staged next key, for DANE rollover
-//	      privkey.pem  next.json
+//	      privkey.pem  next.json      (package rollover)
+//	    rolled.json                 the last switch to a next key, until its old records are gone
 //	    renewal.json                attempts, failures, backoff, Retry-After
 //	    revoked.json                certificates of <id> revoked at the CA (revoked.go)
 //	  apply/<id>.json               apply's deploy state ([Store.WriteFile])
@@ -854,9 +855,35 @@ type NextKey struct {
 	KeyType    string    `json:"key_type"`
 	SPKISHA256 string    `json:"spki_sha256"`
 	CreatedAt  time.Time `json:"created_at"`
-	// PublishedAt is when the caller saw the TLSA record published (zero:
-	// not yet).
+	// PublishedAt is when certplan published the next key's TLSA records
+	// itself (`rollover begin --dane-publish`; zero: it did not).
 	PublishedAt time.Time `json:"published_at,omitzero"`
+	// Names are the names whose TLSA records pin the key, found when the
+	// rollover began: the next key's "3 1 1" record is wanted at
+	// _25._tcp.<name> for each.
+	Names []string `json:"names,omitempty"`
+	// FirstSeenAt is when the next key's records were first seen validated
+	// through the resolver and on every authoritative server of their
+	// zones, all at once (zero: not yet, or not any more: a later
+	// observation that misses one starts the wait again). The switch waits
+	// two TTLs from it, so that no resolver still holds the old record set
+	// (RFC 7671 section 8.1).
+	FirstSeenAt time.Time `json:"first_seen_at,omitzero"`
+	// TTL is the largest TTL, in seconds, of the TLSA record sets as the
+	// authoritative servers give it.
+	TTL uint32 `json:"ttl,omitempty"`
+}
+
+// RolledKey is what a rollover leaves once the next key is current: the
+// old key's records are to be removed (`certplan rollover finish`).
+type RolledKey struct {
+	// OldSPKISHA256 and NewSPKISHA256 are the "3 1 1" values of the key
+	// replaced and of the key now current.
+	OldSPKISHA256 string    `json:"old_spki_sha256"`
+	NewSPKISHA256 string    `json:"new_spki_sha256"`
+	Names         []string  `json:"names,omitempty"`
+	TTL           uint32    `json:"ttl,omitempty"`
+	SwitchedAt    time.Time `json:"switched_at"`
 }
 
 // LoadNextKey returns the staged next key of certificate id, or ErrNotFound.
@@ -913,6 +940,59 @@ func (s *Store) DropNextKey(id string) error {
 		return err
 	}
 	return s.root.RemoveAll(path.Join(d, "next"))
+}
+
+// SaveRolledKey records a finished switch to the next key (rolled.json
+// beside the versions), for `certplan rollover finish`.
+func (s *Store) SaveRolledKey(id string, rk *RolledKey) error {
+	if err := s.locked(); err != nil {
+		return err
+	}
+	d, err := s.certDir(id)
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(rk, "", "  ")
+	if err != nil {
+		return err
+	}
+	return s.writeFile(path.Join(d, "rolled.json"), append(b, '\n'), 0o644)
+}
+
+// LoadRolledKey returns the switch recorded by SaveRolledKey, or ErrNotFound.
+func (s *Store) LoadRolledKey(id string) (*RolledKey, error) {
+	d, err := s.certDir(id)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.readFile(path.Join(d, "rolled.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rk RolledKey
+	if err := json.Unmarshal(b, &rk); err != nil {
+		return nil, fmt.Errorf("rolled key %s: %w: %v", id, ErrCorrupt, err)
+	}
+	return &rk, nil
+}
+
+// DropRolledKey forgets the switch (the old key's records are gone).
+func (s *Store) DropRolledKey(id string) error {
+	if err := s.locked(); err != nil {
+		return err
+	}
+	d, err := s.certDir(id)
+	if err != nil {
+		return err
+	}
+	err = s.root.Remove(path.Join(d, "rolled.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 // ---- plan

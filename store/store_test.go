@@ -268,12 +268,14 @@ func TestRenewalNextKeyAccountPlan(t *testing.T) {
 	}
 
 	f := testFiles(t, 1, "a.test")
-	nk := &NextKey{KeyPEM: f.KeyPEM, KeyType: "ec256", SPKISHA256: "ab", CreatedAt: now}
+	nk := &NextKey{KeyPEM: f.KeyPEM, KeyType: "ec256", SPKISHA256: "ab", CreatedAt: now,
+		Names: []string{"mx.a.test"}, FirstSeenAt: now.Add(time.Minute), TTL: 300}
 	if err := s.SaveNextKey("c", nk); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.LoadNextKey("c")
-	if err != nil || string(got.KeyPEM) != string(f.KeyPEM) || got.SPKISHA256 != "ab" {
+	if err != nil || string(got.KeyPEM) != string(f.KeyPEM) || got.SPKISHA256 != "ab" ||
+		!got.FirstSeenAt.Equal(nk.FirstSeenAt) || got.TTL != 300 || len(got.Names) != 1 {
 		t.Fatalf("next key %+v %v", got, err)
 	}
 	if fi, _ := os.Stat(filepath.Join(s.Dir(), "certs", "c", "next", FileKey)); fi.Mode().Perm() != 0o600 {
@@ -282,6 +284,26 @@ func TestRenewalNextKeyAccountPlan(t *testing.T) {
 	s.DropNextKey("c")
 	if _, err := s.LoadNextKey("c"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("after drop: %v", err)
+	}
+
+	if _, err := s.LoadRolledKey("c"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("rolled key before any: %v", err)
+	}
+	rk := &RolledKey{OldSPKISHA256: "ab", NewSPKISHA256: "cd", Names: []string{"mx.a.test"}, TTL: 300, SwitchedAt: now}
+	if err := s.SaveRolledKey("c", rk); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.LoadRolledKey("c"); err != nil || got.OldSPKISHA256 != "ab" || got.NewSPKISHA256 != "cd" || !got.SwitchedAt.Equal(now) {
+		t.Errorf("rolled key %+v %v", got, err)
+	}
+	if err := s.DropRolledKey("c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LoadRolledKey("c"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("rolled key after drop: %v", err)
+	}
+	if err := s.DropRolledKey("c"); err != nil {
+		t.Errorf("dropping it twice: %v", err)
 	}
 
 	a := &Account{DirectoryURL: "https://127.0.0.1:14000/dir", Email: "a@b.test", URI: "https://127.0.0.1:14000/my-account/1", KeyPEM: f.KeyPEM}

@@ -89,13 +89,15 @@ type pipeline struct {
 	failed bool
 }
 
-// common are the flags every stage gets: the lab's resolver and server IPs.
+// common are the flags every stage that runs the inventory gets: the lab's
+// resolver and server IPs, and how to fetch its MTA-STS policy (the lab
+// CA, the policy server's port).
 func (p *pipeline) common() []string {
 	args := []string{"--resolver", p.lab.DNS.Addr()}
 	for _, ip := range lab.ServerIPs {
 		args = append(args, "--server-ip", ip)
 	}
-	return args
+	return append(args, p.lab.MTASTSFlags()...)
 }
 
 func (p *pipeline) path(name string) string { return filepath.Join(p.lab.Dir, name) }
@@ -148,7 +150,7 @@ func excerpt(w io.Writer, out, full string) {
 	}
 	skipped := 0
 	for i, l := range lines {
-		keep := i < head || i >= len(lines)-tail || strings.Contains(l, "domain2.test") ||
+		keep := i < head || i >= len(lines)-tail || strings.Contains(l, "domain2.test") || strings.HasPrefix(l, "MTA-STS") ||
 			strings.HasPrefix(l, "NAME") || strings.HasPrefix(l, "ENDPOINT") || strings.HasPrefix(l, "(")
 		if !keep {
 			skipped++

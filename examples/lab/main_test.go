@@ -30,6 +30,9 @@ func TestLab(t *testing.T) {
 		"== 1. inventory",
 		"mail.domain2.test",
 		"broken-dns.test: MX broken-dns.test: SERVFAIL",
+		// client05.test's policy, from the lab's policy server (HTTPS,
+		// the lab CA given as --mta-sts-ca).
+		"MTA-STS: 1 domain with an _mta-sts record; policies: 1 enforce",
 		"== 2. probe",
 		"smtp.domain2.test on 127.0.0.2:",
 		" — clients without SNI get server.main-domain.test: name mismatch (with SNI: ok)",

@@ -21,6 +21,7 @@ import (
 
 type checkOptions struct {
 	stateDir   string
+	inventory  string // --inventory FILE: TLSA records and MTA-STS policies of the MX hosts
 	probe      probeInput
 	noProbe    bool
 	promFile   string
@@ -38,8 +39,16 @@ Nagios plugin convention: days to expiry per certificate, renewals that fail or
 are overdue, names that clients fail to verify, and the next renewal time.
 
 A name the plan lists as sni-only is expected to fail without SNI and is not a
-problem. --prom-file writes the same facts as Prometheus text-format metrics,
-for node_exporter's textfile collector (written atomically).
+problem.
+
+With --inventory (a saved "certplan inventory --format json", refreshed from
+cron), the MX hosts' SMTP endpoints are also judged as validating senders see
+them: DANE (the chain served with SNI against the DNSSEC-validated TLSA
+records at _25._tcp.NAME) and MTA-STS (the mx patterns and the certificate,
+for each domain whose policy is in enforce or testing mode).
+
+--prom-file writes the same facts as Prometheus text-format metrics, for
+node_exporter's textfile collector (written atomically).
 
 Exit codes (Nagios):
   0  OK
@@ -47,11 +56,15 @@ Exit codes (Nagios):
                failing or overdue, an input (a domain list line, a zone file,
                a --source file) could not be read when the plan was made, a
                hosted domain's DNS lookups fail (as the last renew found;
-               with how long)
+               with how long), (--inventory) an MX host fails a "testing"
+               MTA-STS policy, or whether TLSA records pin its key is unknown
+               (a failed lookup, a resolver that does not validate)
   2  CRITICAL  a certificate expires within --critical-days or has expired, a
                planned certificate was never issued (with its failed attempts
-               to issue it, if any), or a name fails to verify with or without
-               SNI
+               to issue it, if any), a name fails to verify with or without
+               SNI, or (--inventory) a validating sender refuses an MX host:
+               its served chain matches none of its validated TLSA records
+               (DANE), or an "enforce" MTA-STS policy does not accept it
   3  UNKNOWN   check could not run (no state, bad flags, unreadable files)`,
 		Example: `  # From Nagios/Icinga (NRPE), after "certplan issue" or "certplan renew":
   certplan check --state-dir /var/lib/certplan
@@ -61,6 +74,10 @@ Exit codes (Nagios):
 
   # For node_exporter's textfile collector, from cron, without the status line
   certplan check --prom-file /var/lib/node_exporter/textfile/certplan.prom > /dev/null
+
+  # Also what DANE and MTA-STS senders do with the MX hosts
+  certplan inventory --domains /etc/mail/domains --server-ip 192.0.2.10 --format json -o /var/lib/certplan-inv.json
+  certplan check --inventory /var/lib/certplan-inv.json
 
   # Only the certificates' dates (no network)
   certplan check --no-probe`,
@@ -73,6 +90,7 @@ Exit codes (Nagios):
 	fs := cmd.Flags()
 	fs.StringVar(&o.stateDir, "state-dir", store.DefaultDir, "certplan's state `dir`")
 	o.probe.addFlags(fs, false)
+	fs.StringVar(&o.inventory, "inventory", "", "read the inventory from `file` (from \"certplan inventory --format json\"); check judges the MX hosts' DANE and MTA-STS by it")
 	fs.BoolVar(&o.noProbe, "no-probe", false, "do not probe the servers; judge the certificates' dates and renewals only")
 	fs.StringVar(&o.promFile, "prom-file", "", "also write Prometheus text-format metrics to `file` (atomically)")
 	fs.Float64Var(&o.thresholds.WarningDays, "warning-days", o.thresholds.WarningDays, "WARNING when a certificate expires within this many `days`")
@@ -240,7 +258,16 @@ func (o *checkOptions) probePlan(ctx context.Context, g *globals, plan *model.Pl
 	if err != nil {
 		return nil, usageError("--ports: %v", err)
 	}
-	return runProbe(ctx, g, planScope(plan, ports), o.probe.CAFile)
+	scope := planScope(plan, ports)
+	if o.inventory != "" {
+		in := inventoryInput{InventoryFile: o.inventory}
+		inv, err := in.load(ctx, g, nil)
+		if err != nil {
+			return nil, err
+		}
+		scope.MX = probe.MXHosts(inv)
+	}
+	return runProbe(ctx, g, scope, o.probe.CAFile)
 }
 
 // planScope is what clients of plan's names dial: each certificate's names
@@ -252,8 +279,10 @@ func planScope(plan *model.Plan, ports []probe.Port) probe.Scope {
 		for _, ip := range c.IPs {
 			ips[ip] = true
 			for _, p := range ports {
-				for _, n := range c.Names {
-					s.Names = append(s.Names, probe.NameAt{Name: n, Service: probe.Service{IP: ip, Port: p.Port, Protocol: p.Protocol}})
+				for _, cn := range c.Names {
+					for _, n := range plan.DialNames(cn) { // a wildcard: the names it replaced
+						s.Names = append(s.Names, probe.NameAt{Name: n, Service: probe.Service{IP: ip, Port: p.Port, Protocol: p.Protocol}})
+					}
 				}
 			}
 		}
@@ -268,6 +297,12 @@ func planScope(plan *model.Plan, ports []probe.Port) probe.Scope {
 
 func writeCheckText(w io.Writer, r monitor.Result) {
 	fmt.Fprintf(w, "CERTPLAN %s - %s | certificates=%d broken_names=%d", r.Status, r.Summary, len(r.Certs), r.BrokenNames)
+	for _, c := range r.Coverage {
+		if c.DANE != "" || c.MTASTS != "" {
+			fmt.Fprintf(w, " refused_mx=%d", r.RefusedMX)
+			break
+		}
+	}
 	// An expired certificate has negative days left: perfdata shows them,
 	// and they are the minimum.
 	minDays, found := 0.0, false

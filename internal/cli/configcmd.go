@@ -154,7 +154,7 @@ var configExamples = map[string][]string{
 }
 
 // Keys not worth a line in a config file.
-var configSkip = map[string]bool{"help": true, "config": true, "output": true, "force": true, "dry-run": true, "part": true, "check": true, "reason": true, "no-reissue": true, "include-private": true}
+var configSkip = map[string]bool{"help": true, "config": true, "output": true, "force": true, "dry-run": true, "part": true, "check": true, "reason": true, "no-reissue": true, "include-private": true, "mta-sts-port": true, "dane-publish": true}
 
 func exampleConfig(root *cobra.Command) []byte {
 	type entry struct {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -38,6 +39,15 @@ and for MX targets the DANE TLSA records at _25._tcp.<name>. CAA and TLSA are
 looked up only for names that may go on a certificate: those that point here
 (or whose lookup failed, or all when no --server-ip is given); the others show
 "-" in the CAA column.
+
+For a domain with an _mta-sts record (RFC 8461) it fetches the MTA-STS policy,
+as a sending MTA would: https://mta-sts.<domain>/.well-known/mta-sts.txt at the
+addresses the inventory found for mta-sts.<domain>, the certificate verified
+(trusting the system's roots plus --mta-sts-ca), no redirect followed, only
+text/plain, at most 64 KiB and 10 seconds each, 16 at once beside the DNS
+lookups. It records the mode, max_age and mx patterns (senders in enforce mode
+refuse an MX whose certificate does not match them), or why the fetch failed;
+a failed fetch is not a failed domain. --no-mta-sts fetches none.
 
 It asks only what the answers leave open: no AAAA after an A NXDOMAIN (the
 name does not exist), and _tcp.<domain> before the seven SRV owners below it,
@@ -146,6 +156,7 @@ func writeInventoryText(w io.Writer, inv *model.Inventory) {
 	tw.Flush()
 	fmt.Fprintf(w, "\n%d domains (%d failed), %d names (%d here), %d DNS queries%s; CAA checked for %s\n",
 		inv.Stats.Domains, inv.Stats.DomainsFailed, inv.Stats.Names, inv.Stats.NamesHere, inv.Stats.Queries, queriesByType(inv.Stats), inv.CAIdentifier)
+	writeMTASTS(w, inv)
 	if inv.Stats.DomainsFailed > 0 {
 		fmt.Fprintln(w, "\nfailed domains:")
 		for _, d := range inv.Domains {
@@ -171,7 +182,61 @@ func writeInventoryText(w io.Writer, inv *model.Inventory) {
 		fmt.Fprintln(w, strings.Join(problems, "\n"))
 	}
 	writeWildcards(w, inv)
+	writeResolverNote(w, inv)
 	writeInputProblems(w, inv)
+}
+
+// writeMTASTS summarises the domains' MTA-STS: how many have a record,
+// their policies by mode, how many could not be fetched; then each
+// problem (a record senders would not use, a failed fetch).
+func writeMTASTS(w io.Writer, inv *model.Inventory) {
+	var records, failed, unfetched int
+	modes := map[string]int{}
+	var problems []string
+	for _, d := range inv.Domains {
+		m := d.MTASTS
+		if m == nil {
+			continue
+		}
+		records++
+		switch {
+		case m.Policy != nil:
+			modes[m.Policy.Mode]++
+		case m.PolicyError != "":
+			failed++
+			problems = append(problems, fmt.Sprintf("  %s: %s", d.Domain, m.PolicyError))
+		default:
+			unfetched++
+		}
+		if m.TXTError != "" {
+			problems = append(problems, fmt.Sprintf("  %s: %s", d.Domain, m.TXTError))
+		}
+	}
+	if records == 0 {
+		return
+	}
+	var parts []string
+	for _, mode := range []string{model.MTASTSEnforce, model.MTASTSTesting, model.MTASTSNone} {
+		if modes[mode] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", modes[mode], mode))
+		}
+	}
+	line := fmt.Sprintf("MTA-STS: %s with an _mta-sts record; policies: ", plural(records, "domain"))
+	if len(parts) == 0 {
+		parts = []string{"none fetched"}
+	}
+	line += strings.Join(parts, ", ")
+	if failed > 0 {
+		line += fmt.Sprintf("; %d failed to fetch", failed)
+	}
+	if unfetched > 0 {
+		line += fmt.Sprintf("; %d not fetched (--no-mta-sts)", unfetched)
+	}
+	fmt.Fprintln(w, line)
+	if len(problems) > 0 {
+		fmt.Fprintln(w, "\nMTA-STS problems (a sender that cached the policy keeps to it until its max_age):")
+		fmt.Fprintln(w, strings.Join(problems, "\n"))
+	}
 }
 
 // writeInputProblems lists the input errors and the domains a source left
@@ -231,7 +296,8 @@ func abbreviate(domains []string) string {
 }
 
 // queriesByType is " (A 10, AAAA 4, ...)", the queries of each type in
-// the order of their names, or "" for an inventory without the counts.
+// the order of their names, and "; 3 of them for DANE" when the DANE
+// checks added some, or "" for an inventory without the counts.
 func queriesByType(st model.InventoryStats) string {
 	if len(st.QueriesByType) == 0 {
 		return ""
@@ -244,7 +310,28 @@ func queriesByType(st model.InventoryStats) string {
 	for i, t := range types {
 		types[i] = fmt.Sprintf("%s %d", t, st.QueriesByType[t])
 	}
-	return " (" + strings.Join(types, ", ") + ")"
+	dane := ""
+	if st.DANEQueries > 0 {
+		dane = fmt.Sprintf("; %d of them for DANE", st.DANEQueries)
+	}
+	return " (" + strings.Join(types, ", ") + dane + ")"
+}
+
+// writeResolverNote says, when the resolver does not validate DNSSEC and
+// TLSA records were found, that their status is unknown.
+func writeResolverNote(w io.Writer, inv *model.Inventory) {
+	if inv.Resolver != model.ResolverNotValidating {
+		return
+	}
+	n := 0
+	for _, nm := range inv.Names {
+		if len(nm.TLSA) > 0 || slices.ContainsFunc(nm.PortTLSA, func(p model.PortTLSA) bool { return len(p.Records) > 0 }) {
+			n++
+		}
+	}
+	if n > 0 {
+		fmt.Fprintf(w, "\nthe resolver does not validate DNSSEC (no AD bit): the TLSA records of %d names are of unknown status, counted as pinning\n", n)
+	}
 }
 
 // caaNotLookedUp reports whether the inventory left n's CAA unasked: n

@@ -9,6 +9,7 @@ import (
 	"github.com/certplan/certplan/dnscheck"
 	"github.com/certplan/certplan/model"
 	"github.com/certplan/certplan/planner"
+	"github.com/certplan/certplan/probe"
 	"github.com/certplan/certplan/sources"
 	"github.com/spf13/pflag"
 )
@@ -26,6 +27,9 @@ type inventoryInput struct {
 	NoNXDomainCut bool     // --no-nxdomain-cut: ask every SRV owner, whatever their parent answered
 	Sources       []string // --source KIND (repeatable): cpanel, directadmin, postfix, exim
 	Root          string   // --root DIR: where the --source files are read (default "/")
+	MTASTSCA      string   // --mta-sts-ca PEM: extra trust anchors for the MTA-STS policy hosts
+	NoMTASTS      bool     // --no-mta-sts: fetch no MTA-STS policy
+	MTASTSPort    int      // --mta-sts-port (hidden): a seam for tests and the lab; 0 for 443
 
 	// found is what the domain sources found, once read (readSources).
 	found *sources.Result
@@ -51,6 +55,27 @@ func (in *inventoryInput) addFlags(fs *pflag.FlagSet, withFile bool) {
 	fs.BoolVar(&in.NoNXDomainCut, "no-nxdomain-cut", false, "ask every SRV owner (_imap._tcp.DOMAIN, ...) even when _tcp.DOMAIN answered NXDOMAIN: for name servers that wrongly answer NXDOMAIN for a name with names below it (RFC 8020)")
 	fs.StringArrayVar(&in.Sources, "source", nil, "read the hosted domains from this server's own files: `kind` "+strings.Join(sources.Kinds, ", ")+" (repeatable)")
 	fs.StringVar(&in.Root, "root", "/", "read the --source files under this `dir` (a copy of a server's files, a chroot)")
+	fs.StringVar(&in.MTASTSCA, "mta-sts-ca", "", "PEM `file` of extra trust anchors for the MTA-STS policy hosts (https://mta-sts.DOMAIN: private CAs, a lab CA)")
+	fs.BoolVar(&in.NoMTASTS, "no-mta-sts", false, "do not fetch the MTA-STS policies of the domains with an _mta-sts record (the record is still read)")
+	fs.IntVar(&in.MTASTSPort, "mta-sts-port", 0, "for tests and labs only: fetch MTA-STS policies from this `port`, not 443 (the only port RFC 8461 allows)")
+	fs.MarkHidden("mta-sts-port")
+}
+
+// policyFetch is how the inventory fetches MTA-STS policies: nil with
+// --no-mta-sts; trusting the system's roots plus --mta-sts-ca.
+func (in *inventoryInput) policyFetch() (*dnscheck.PolicyFetch, error) {
+	if in.NoMTASTS {
+		return nil, nil
+	}
+	var files []string
+	if in.MTASTSCA != "" {
+		files = append(files, in.MTASTSCA)
+	}
+	roots, err := probe.Roots(files...)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("--mta-sts-ca: %w", err), "--mta-sts-ca takes a PEM file of CA certificates")
+	}
+	return &dnscheck.PolicyFetch{Roots: roots, Port: in.MTASTSPort}, nil
 }
 
 // given reports whether any domain source (or --inventory) was given.
@@ -99,11 +124,13 @@ func (in *inventoryInput) load(ctx context.Context, g *globals, args []string) (
 type resolved struct {
 	queries int
 	byType  map[string]int
+	dane    int // of queries, those DANE added (model.InventoryStats.DANEQueries)
 }
 
 func (r resolved) fill(g *globals, inv *model.Inventory) {
 	inv.Stats.Queries = r.queries
 	inv.Stats.QueriesByType = r.byType
+	inv.Stats.DANEQueries = r.dane
 	inv.GeneratedAt = g.Now().UTC().Format(time.RFC3339)
 }
 
@@ -111,6 +138,10 @@ func (r resolved) fill(g *globals, inv *model.Inventory) {
 // the run's options, what takes each domain's result.
 func (in *inventoryInput) resolve(ctx context.Context, g *globals, args []string, sink func(dnscheck.Options) func(dnscheck.DomainResult)) (resolved, error) {
 	domains, ips, err := in.inputs(g, args)
+	if err != nil {
+		return resolved{}, err
+	}
+	policies, err := in.policyFetch()
 	if err != nil {
 		return resolved{}, err
 	}
@@ -125,7 +156,7 @@ func (in *inventoryInput) resolve(ctx context.Context, g *globals, args []string
 		return resolved{}, withHint(err, "give resolvers with --resolver host:port")
 	}
 	defer r.Close()
-	opts := dnscheck.Options{ServerIPs: ips, CAIdentifier: in.CAIdentifier, NoNXDomainCut: in.NoNXDomainCut}
+	opts := dnscheck.Options{ServerIPs: ips, CAIdentifier: in.CAIdentifier, NoNXDomainCut: in.NoNXDomainCut, MTASTS: policies}
 	add := sink(opts)
 	done := 0
 	err = r.Stream(ctx, domains, opts, func(res dnscheck.DomainResult) {
@@ -138,7 +169,7 @@ func (in *inventoryInput) resolve(ctx context.Context, g *globals, args []string
 	if err != nil {
 		return resolved{}, fmt.Errorf("inventory: %w", err)
 	}
-	return resolved{queries: int(r.Queries()), byType: r.QueriesByType()}, nil
+	return resolved{queries: int(r.Queries()), byType: r.QueriesByType(), dane: int(r.DANEQueries())}, nil
 }
 
 // loadSpilled is load for an inventory written as it is read back: the

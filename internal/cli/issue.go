@@ -154,6 +154,11 @@ func (o *applyOptions) options(ctx context.Context, g *globals, args []string, m
 		DryRun: o.dryRun, Now: g.Now, Logger: g.Logger,
 		Live: &store.LiveOptions{Dir: o.liveDir, KeyGroup: o.keyGroup},
 	}
+	// A certificate with a staged next key switches to it only when DNS
+	// shows its TLSA records ready (certplan rollover).
+	if ao.Rollover, err = rolloverObserver(g); err != nil {
+		return ao, err
+	}
 	if !o.noVerify {
 		if ao.Verify, err = o.verify(g); err != nil {
 			return ao, err
@@ -369,6 +374,7 @@ func (o *applyOptions) requireAgreement(st *store.Store) error {
 // sets. The servers are not probed for it: the plan's certificates do not
 // depend on what is served today, and verification probes afterwards.
 func (o *applyOptions) loadPlan(g *globals, st *store.Store, inv *model.Inventory) (*model.Plan, error) {
+	o.dns01 = o.dnsProvider != ""
 	pol, err := o.policy(&o.inv, o.profile, false)
 	if err != nil {
 		return nil, err
@@ -384,9 +390,10 @@ func (o *applyOptions) loadPlan(g *globals, st *store.Store, inv *model.Inventor
 	if err := inventoryGuard(g, inv); err != nil {
 		return nil, err
 	}
+	pol.Keys = daneKeys(st, prev, pol.CAIdentifier)
 	plan, err := planner.Plan(inv, nil, pol, prev, g.Now())
 	if err != nil {
-		return nil, withCode(ExitUsage, err, "server IPs come from --server-ip or the inventory; names for --hostname and --include are full host names")
+		return nil, planError(err)
 	}
 	inputWarnings(plan, inv)
 	if err := coverageGuard(o, prev, plan); err != nil {

@@ -11,8 +11,8 @@ import (
 // no library may import them.
 var floors = map[string]int{
 	"model": 0, "names": 0, "detect": 0, "internal/atomicfile": 0, "internal/proc": 0,
-	"store": 1, "dnscheck": 1, "probe": 1, "planner": 1, "sources": 1, "deploy": 1,
-	"acme": 2, "emit": 2, "monitor": 2,
+	"store": 1, "dnscheck": 2, "mtasts": 1, "planner": 1, "sources": 1, "deploy": 1, "dane": 1,
+	"acme": 2, "emit": 2, "monitor": 2, "probe": 2, "rollover": 2,
 	"apply":  3,
 	"report": 4,
 }

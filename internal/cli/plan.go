@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,9 @@ type planOptions struct {
 	planFlags
 	Previous string
 	Profile  string
+	// DNSProvider is issue's --dns-provider, read here for --wildcards
+	// auto (the config file gives plan, issue and renew the same).
+	DNSProvider string
 }
 
 // planFlags are the planning policy flags that plan, issue and renew share.
@@ -35,6 +39,14 @@ type planFlags struct {
 	Hostname     string
 	// DefaultCert is planner.DefaultCertPerIP or planner.DefaultCertShared.
 	DefaultCert string
+	// Wildcards is planner.WildcardsNever, WildcardsAuto or WildcardsAlways;
+	// WildcardZones the zones auto may use.
+	Wildcards     string
+	WildcardZones []string
+	// dns01 is set by the command: a DNS-01 provider is configured
+	// (--dns-provider), which auto without zones reads as "every hosted
+	// zone".
+	dns01 bool
 }
 
 func (p *planFlags) addFlags(fs *pflag.FlagSet) {
@@ -44,6 +56,8 @@ func (p *planFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&p.Include, "include", nil, "a `name` the plan must cover even if DNS does not list it (repeatable)")
 	fs.StringArrayVar(&p.Exclude, "exclude", nil, "leave out names matching `pattern`, such as autodiscover.* or *.example.test (repeatable)")
 	fs.StringVar(&p.Hostname, "hostname", "", "the server's own `name` (Postfix myhostname): must-cover, first in line for every default certificate")
+	fs.StringVar(&p.Wildcards, "wildcards", planner.WildcardsNever, "wildcard `mode`: never, auto (\"*.domain\" for two or more names under a domain in --wildcard-zones, or in every hosted zone when --dns-provider is set and no zone is listed) or always (every zone: DNS-01 works for all); CAA issuewild is honoured, and the orders need DNS-01")
+	fs.StringArrayVar(&p.WildcardZones, "wildcard-zones", nil, "a `zone` whose TXT records the DNS-01 provider can write, for --wildcards auto: the zone and every name under it (repeatable)")
 	fs.StringVar(&p.DefaultCert, "default-cert", planner.DefaultCertPerIP, "default certificate `mode`: per-ip (one per server IP, for servers that choose it by the address dialled, such as Postfix and Dovecot) or shared (one for every IP, as cPanel's Exim and Dovecot have: --source cpanel with several IPs needs it)")
 }
 
@@ -64,6 +78,16 @@ func (p *planFlags) policy(inv *inventoryInput, profile string, caSet bool) (pla
 	}
 	if p.DefaultCert != planner.DefaultCertPerIP && p.DefaultCert != planner.DefaultCertShared {
 		return planner.Policy{}, usageError("--default-cert %q: want per-ip (a default certificate per server IP) or shared (one for every IP)", p.DefaultCert)
+	}
+	switch p.Wildcards {
+	case planner.WildcardsNever, planner.WildcardsAuto, planner.WildcardsAlways:
+	default:
+		return planner.Policy{}, usageError("--wildcards %q: want never, auto (for --wildcard-zones, or every hosted zone with --dns-provider) or always", p.Wildcards)
+	}
+	for _, z := range p.WildcardZones {
+		if _, err := planner.WildcardZone(z); err != nil {
+			return planner.Policy{}, withCode(ExitUsage, fmt.Errorf("--wildcard-zones %v", err), "a zone is a domain name such as example.com: it matches itself and every name under it")
+		}
 	}
 	// Check names and patterns now, in words, before the inventory and the
 	// probe take their minutes.
@@ -91,7 +115,8 @@ func (p *planFlags) policy(inv *inventoryInput, profile string, caSet bool) (pla
 	}
 	pol := planner.Policy{ServerIPs: inv.ServerIPs, Profile: profile, MaxNames: p.MaxNames,
 		Hostname: p.Hostname, Include: p.Include, Exclude: p.Exclude,
-		MaxNamesPerDomain: p.MaxPerDomain, Repack: p.Repack, DefaultCert: p.DefaultCert}
+		MaxNamesPerDomain: p.MaxPerDomain, Repack: p.Repack, DefaultCert: p.DefaultCert,
+		Wildcards: p.Wildcards, WildcardZones: p.WildcardZones, DNS01: p.dns01}
 	if caSet {
 		pol.CAIdentifier = inv.CAIdentifier
 	}
@@ -128,12 +153,31 @@ round-robin across domains, one domain holding at most --max-names-per-domain
 names while others wait (an MX host of several domains, or one pinned by DANE,
 does not count). With --previous names stay where they are unless --repack.
 
+DANE and MTA-STS: a certificate with a name whose key TLSA records pin
+(validated 3 1 1 or 1 x x at _25._tcp, or a lookup that failed: an unknown
+state counts as pinned) keeps its key ("key": "keep" in the JSON plan), or
+takes its staged next key once that key's record is published and validated
+("key": "next"). DANE-TA records (2 x x) that pin an intermediate rather
+than the CA's root are warned about (dane-ta), with the records for the
+roots. MX hosts an MTA-STS enforce policy lists come first on the default
+certificate, like --hostname.
+
 The name limit per certificate comes from the ACME profile (classic 100,
 tlsserver and shortlived 25) unless --max-names sets it. --exclude takes
 patterns where a "*" label stands for one or more labels: "autodiscover.*"
 leaves out autodiscover.<any domain>, "*.example.test" every name below
 example.test. Must-cover names (--hostname, --include) are never excluded by a
 pattern, and are planned on every server IP when the inventory lacks them.
+
+--wildcards auto plans "*.domain" in place of two or more names one label
+under the same domain (mail., smtp., imap., ...), so that the default
+certificate covers about six times more domains for clients without SNI: for
+the zones given with --wildcard-zones (the zones the DNS-01 provider can
+write), or every hosted zone when --dns-provider is set and no zone is given.
+--wildcards always uses every zone. Names deeper than one label, the domain
+itself (an apex MX), must-cover names and names whose CAA forbids a wildcard
+(issuewild) stay explicit; warnings say which names each wildcard replaced.
+Wildcards are issued through DNS-01 only (see certplan issue).
 
 --default-cert shared plans one default certificate for every server IP (its
 most important names up to the limit, the hostname first), for servers with
@@ -147,7 +191,10 @@ with the before/after coverage matrix).
 
 Exit status:
   0  plan made (names excluded or SNI-only are listed, not an error)
-  1  could not run: unreadable input, bad document
+  1  could not run: unreadable input, bad document; or the plan is refused
+     because it would stop inbound mail: a name whose key DANE TLSA records
+     pin would get another key (the records to publish are named), or an MX
+     host an MTA-STS enforce policy lists would not fit on its IP's default
   2  bad flags or arguments
   3  plan made, but a must-cover name (--hostname, --include) cannot be
      planned, or some domains failed their DNS lookups`,
@@ -168,6 +215,7 @@ Exit status:
 	o.inv.addFlags(fs, true)
 	o.probe.addFlags(fs, true)
 	fs.StringVar(&o.Previous, "previous", "", "the JSON plan in use (`file`): keep its certificates' name sets and IDs where possible")
+	fs.StringVar(&o.DNSProvider, "dns-provider", "", "the DNS-01 `provider` \"certplan issue\" uses: with --wildcards auto and no --wildcard-zones, wildcards for every hosted zone")
 	fs.StringVar(&o.Profile, "profile", planner.ProfileClassic, "ACME profile, for the names-per-certificate limit: classic (100), tlsserver (25), shortlived (25)")
 	o.planFlags.addFlags(fs)
 	return cmd
@@ -183,6 +231,7 @@ func runPlan(ctx context.Context, g *globals, o *planOptions, caSet bool, args [
 	if o.probe.NoProbe && o.probe.ProbeFile != "" {
 		return usageError("--probe and --no-probe: give one")
 	}
+	o.dns01 = o.DNSProvider != ""
 	pol, err := o.policy(&o.inv, o.Profile, caSet)
 	if err != nil {
 		return err
@@ -198,9 +247,10 @@ func runPlan(ctx context.Context, g *globals, o *planOptions, caSet bool, args [
 	if err != nil {
 		return err
 	}
+	pol.Keys = daneKeys(nil, prev, cmp.Or(pol.CAIdentifier, inv.CAIdentifier))
 	plan, err := planner.Plan(inv, pr, pol, prev, g.Now())
 	if err != nil {
-		return withCode(ExitUsage, err, "server IPs come from --server-ip or the inventory; names for --hostname and --include are full host names")
+		return planError(err)
 	}
 	inputWarnings(plan, inv)
 	exit := planExit(plan, inv)

@@ -55,7 +55,14 @@ Exit codes:
   0  every name verifies with and without SNI
   1  could not run (bad input, unreadable files)
   2  bad flags or arguments
-  3  some names do not verify for some clients, or some endpoints failed`,
+  3  some names do not verify for some clients, some endpoints failed, or
+     a validating sender refuses an MX host (DANE, or MTA-STS "enforce")
+
+MX hosts of an inventory also get, on their SMTP rows (port 25, or smtp:PORT), what
+validating senders do: "dane" (the chain served with SNI against the
+DNSSEC-validated TLSA records at _25._tcp.NAME: ok, fail, none, unknown) and
+"mta-sts" (the policies of the domains they serve: ok, fail under enforce,
+warn under testing, none).`,
 		Example: `  # What does each client see today? (inventory from "certplan inventory")
   certplan probe --inventory inv.json
 
@@ -148,7 +155,7 @@ func (o *probeOptions) run(ctx context.Context, g *globals, args []string) error
 	if err := commit(); err != nil {
 		return err
 	}
-	if r.Stats.Broken > 0 || r.Stats.EndpointErrors > 0 {
+	if r.Stats.Broken > 0 || r.Stats.EndpointErrors > 0 || r.Stats.Refused > 0 {
 		return withCode(ExitPartial, nil)
 	}
 	return nil
@@ -326,6 +333,14 @@ func writeProbeText(w io.Writer, r *model.ProbeReport) {
 			bad++
 		}
 	}
+	for i := range r.Coverage {
+		for _, l := range senderLines(&r.Coverage[i]) {
+			fmt.Fprintln(w, l)
+		}
+		if r.Coverage[i].Refused() {
+			bad++
+		}
+	}
 	for _, e := range r.Endpoints {
 		if e.Error != "" && e.SNI == "" {
 			fmt.Fprintf(w, "%s %s — no certificate: %s\n", hostPort(e.IP, e.Port), e.Protocol, e.Error)
@@ -358,6 +373,56 @@ func writeProbeText(w io.Writer, r *model.ProbeReport) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%d names, %d handshakes (%d failed): %d of %d name/endpoint pairs do not verify for every client\n",
 		r.Stats.Names, r.Stats.Endpoints, r.Stats.EndpointErrors, r.Stats.Broken, len(r.Coverage))
+	writeSenderSummary(w, r.Coverage)
+}
+
+// senderLines says what validating senders do wrong with c's MX host, a
+// line per problem: "mx.d.test on 127.0.0.2:25 — DANE senders refuse
+// delivery: ...".
+func senderLines(c *model.Coverage) []string {
+	head := c.Name + " on " + hostPort(c.IP, c.Port) + " — "
+	var ls []string
+	switch c.DANE {
+	case model.SenderFail:
+		ls = append(ls, head+"DANE senders refuse delivery: "+c.DANEDetail)
+	case model.SenderUnknown:
+		ls = append(ls, head+"DANE state unknown: "+c.DANEDetail)
+	}
+	switch c.MTASTS {
+	case model.SenderFail:
+		ls = append(ls, head+"MTA-STS senders refuse delivery: "+c.MTASTSDetail)
+	case model.SenderWarn:
+		ls = append(ls, head+"MTA-STS senders report a failure (\"enforce\" would refuse delivery): "+c.MTASTSDetail)
+	}
+	return ls
+}
+
+// writeSenderSummary counts the sender verdicts of the MX endpoints, when
+// there are any: "2 MX endpoints: DANE 1 ok, 1 fail; MTA-STS 2 none".
+func writeSenderSummary(w io.Writer, cov []model.Coverage) {
+	n := 0
+	dane, sts := map[string]int{}, map[string]int{}
+	for _, c := range cov {
+		if c.DANE == "" && c.MTASTS == "" {
+			continue
+		}
+		n++
+		dane[c.DANE]++
+		sts[c.MTASTS]++
+	}
+	if n == 0 {
+		return
+	}
+	count := func(m map[string]int) string {
+		var parts []string
+		for _, v := range []string{model.SenderOK, model.SenderFail, model.SenderWarn, model.SenderUnknown, model.SenderNone} {
+			if m[v] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", m[v], v))
+			}
+		}
+		return strings.Join(parts, ", ")
+	}
+	fmt.Fprintf(w, "%s: DANE %s; MTA-STS %s\n", plural(n, "MX endpoint"), count(dane), count(sts))
 }
 
 // coverageGroup is the coverage rows of one name on one IP whose verdicts

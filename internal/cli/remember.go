@@ -20,10 +20,11 @@ import (
 // account is registered once) are not kept.
 var rememberedKeys = []string{
 	"domains", "zones", "source", "root", "server-ip", "resolver", "ca-identifier",
-	"hostname", "include", "exclude", "max-names", "profile", "default-cert",
+	"hostname", "include", "exclude", "max-names", "profile", "default-cert", "wildcards", "wildcard-zones",
 	"ca", "ca-roots", "issuer-roots", "email", "key-type", "reuse-key",
 	"challenge", "http-listen", "http-port", "webroot", "webroot-map", "dns-provider", "dns-resolver", "tls-listen",
 	"deploy-hook", "hook-timeout", "live-dir", "key-group", "ports", "ca-file",
+	"mta-sts-ca", "no-mta-sts", "mta-sts-port",
 }
 
 // rememberedSources are the domain sources among them: they go together, so

@@ -2,17 +2,14 @@ package cli
 
 // This file keeps revoke's replacement from breaking DANE (RFC 7672): a
 // TLSA record of usage 3 (DANE-EE) or 1 (PKIX-EE) at _25._tcp.<name> pins
-// the server's key or certificate, so a replacement with a new key is
+// the server's key or certificate (model.Name.DANEPin is the rule), so a replacement with a new key is
 // refused by DANE senders until a record for the new key has been
 // published and cached resolvers have seen it (RFC 7671 §8.1: publish the
 // next key's record beside the current one first). A failed TLSA lookup
 // counts as pinned: an unknown state never lets a key change.
 
 import (
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
-	"errors"
+	"crypto"
 	"fmt"
 	"slices"
 	"strings"
@@ -21,6 +18,7 @@ import (
 	"github.com/certplan/certplan/acme"
 	"github.com/certplan/certplan/apply"
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/rollover"
 	"github.com/certplan/certplan/store"
 )
 
@@ -40,10 +38,16 @@ func daneGate(inv *model.Inventory, plan *model.Plan, st *store.Store, cur *stor
 	return rp, "", err
 }
 
-// planDANE refuses a new key for cur when the plan warned that TLSA
-// records pin (or may pin) the key of one of its names.
+// planDANE refuses a new key for cur when the plan keeps its key
+// (PlannedCert.Key) or warned that TLSA records pin (or may pin) the key
+// of one of its names.
 func planDANE(plan *model.Plan, cur *store.Cert) error {
 	var why []string
+	for _, pc := range plan.Certificates {
+		if pc.ID == cur.ID && pc.Key != "" {
+			why = append(why, pc.KeyReason)
+		}
+	}
 	for _, w := range plan.Warnings {
 		if (w.Code == model.WarnDANE || w.Code == model.WarnTLSALookupFailed) && slices.Contains(normalized(cur.Meta.Names), w.Name) {
 			why = append(why, w.Name+": "+w.Message)
@@ -63,9 +67,16 @@ func daneGateInv(inv *model.Inventory, st *store.Store, cur *store.Cert, kt acme
 	if len(pinned) == 0 {
 		return rp, nil
 	}
-	nk, err := stagedKey(st, cur.ID, kt, now)
+	nk, _, err := rollover.Stage(st, cur.ID, string(kt), func() (crypto.Signer, error) { return acme.GenerateKey(kt) }, now())
 	if err != nil {
 		return rp, err
+	}
+	if len(nk.Names) == 0 {
+		// rollover status and finish name the same records.
+		nk.Names = pinned
+		if err := st.SaveNextKey(cur.ID, nk); err != nil {
+			return rp, fmt.Errorf("stage next key: %w", err)
+		}
 	}
 	var missing []string
 	for _, n := range pinned {
@@ -82,8 +93,9 @@ func daneGateInv(inv *model.Inventory, st *store.Store, cur *store.Cert, kt acme
 		"or revoke now with --no-reissue: the revoked certificate stays served (DANE senders still accept it) until it is replaced")
 }
 
-// pinnedNames are the names whose TLSA records pin the key or whose
-// lookup failed, with why.
+// pinnedNames are the names whose key DANE pins, or may, by the one rule
+// (model.Name.DANEPin, and PortTLSA.DANEPin for the submission ports),
+// with why: a validated record, a failed lookup, records not validated.
 func pinnedNames(inv *model.Inventory, names []string) (pinned, why []string) {
 	if inv == nil {
 		return nil, nil
@@ -93,55 +105,58 @@ func pinnedNames(inv *model.Inventory, names []string) (pinned, why []string) {
 		if n == nil {
 			continue
 		}
-		if n.TLSAError != "" {
+		if w := keyPinned(n); w != "" {
 			pinned = append(pinned, name)
-			why = append(why, fmt.Sprintf("the TLSA lookup of _25._tcp.%s failed: %s", name, n.TLSAError))
-			continue
-		}
-		for _, t := range n.TLSA {
-			if t.Usage == 3 || t.Usage == 1 {
-				pinned = append(pinned, name)
-				why = append(why, fmt.Sprintf("_25._tcp.%s TLSA %d %d %d %s", name, t.Usage, t.Selector, t.MatchingType, t.Data))
-				break
-			}
+			why = append(why, w)
 		}
 	}
 	return pinned, why
 }
 
-// stagedKey is the certificate's staged next key, made now if none is.
-func stagedKey(st *store.Store, id string, kt acme.KeyType, now func() time.Time) (*store.NextKey, error) {
-	nk, err := st.LoadNextKey(id)
-	if err == nil || !errors.Is(err, store.ErrNotFound) {
-		return nk, err
+// keyPinned says why n's key is pinned ("" when it is not): a validated
+// usage 3 or 1 record as "_25._tcp.<name> TLSA 3 1 1 <data>", else
+// DANEPin's reason.
+func keyPinned(n *model.Name) string {
+	pin, why := n.DANEPin()
+	if pin == model.PinKey {
+		for _, t := range n.TLSA {
+			if t.Usage == 3 || t.Usage == 1 {
+				return fmt.Sprintf("_25._tcp.%s TLSA %d %d %d %s", n.Name, t.Usage, t.Selector, t.MatchingType, t.Data)
+			}
+		}
 	}
-	key, err := acme.GenerateKey(kt)
-	if err != nil {
-		return nil, err
+	if pin == model.PinUnknown {
+		return why
 	}
-	pemKey, err := acme.EncodeKey(key)
-	if err != nil {
-		return nil, err
+	for i := range n.PortTLSA {
+		if pin, why := n.PortTLSA[i].DANEPin(n.Name); pin == model.PinKey || pin == model.PinUnknown {
+			return why
+		}
 	}
-	spki, err := x509.MarshalPKIXPublicKey(key.Public())
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.Sum256(spki)
-	nk = &store.NextKey{KeyPEM: pemKey, KeyType: string(kt), SPKISHA256: hex.EncodeToString(h[:]), CreatedAt: now().UTC()}
-	if err := st.SaveNextKey(id, nk); err != nil {
-		return nil, fmt.Errorf("stage next key: %w", err)
-	}
-	return nk, nil
+	return ""
 }
 
-// hasTLSA reports whether the inventory has "3 1 1 spki" for name.
+// hasTLSA reports whether the inventory has a validated "3 1 1 spki"
+// record for name (at _25._tcp, and at each submission port whose set
+// pins the key): records not validated prove nothing.
 func hasTLSA(inv *model.Inventory, name, spki string) bool {
 	n := findName(inv, name)
 	if n == nil {
 		return false
 	}
-	for _, t := range n.TLSA {
+	if pin, _ := n.DANEPin(); pin == model.PinUnknown || pin == model.PinKey && !has311(n.TLSA, spki) {
+		return false
+	}
+	for _, pt := range n.PortTLSA {
+		if pin, _ := pt.DANEPin(name); pin == model.PinUnknown || pin == model.PinKey && !has311(pt.Records, spki) {
+			return false
+		}
+	}
+	return true
+}
+
+func has311(recs []model.TLSA, spki string) bool {
+	for _, t := range recs {
 		if t.Usage == 3 && t.Selector == 1 && t.MatchingType == 1 && strings.EqualFold(t.Data, spki) {
 			return true
 		}

@@ -106,6 +106,7 @@ var commands = []func(*globals) *cobra.Command{
 	newIssueCmd,
 	newRenewCmd,
 	newRevokeCmd,
+	newRolloverCmd,
 	newCheckCmd,
 	newConfigCmd,
 	newEmitCmd,

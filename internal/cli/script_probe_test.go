@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certplan/certplan/dane"
 	"github.com/certplan/certplan/internal/mailtest"
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -70,9 +71,10 @@ func scriptCA(ts *testscript.TestScript) *mailtest.CA {
 // scriptMailserver starts a mailtest server in the test process for the
 // rest of the script:
 //
-//	mailserver [-mode MODE] [-banner LINE]... IP[:PORT] PROTO VAR DEFAULT [SNI...]
+//	mailserver [-mode MODE] [-banner LINE]... [-tlsa TVAR] IP[:PORT] PROTO VAR DEFAULT [SNI...]
 //
-// It sets $VAR to the port. DEFAULT and each SNI are certificates, written
+// It sets $VAR to the port, and $TVAR to the data of the "3 1 1" TLSA
+// record of the DEFAULT certificate (dane.Record). DEFAULT and each SNI are certificates, written
 // as comma-separated names, with an optional "expired:" or "self:"
 // (self-signed) prefix; the others are issued by the script's CA, whose
 // certificate is $WORK/ca.pem.
@@ -81,6 +83,7 @@ func scriptMailserver(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("mailserver does not support !")
 	}
 	cfg := mailtest.Config{}
+	tlsaVar := ""
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
 		if len(args) < 2 {
 			ts.Fatalf("mailserver: %s needs a value", args[0])
@@ -90,13 +93,15 @@ func scriptMailserver(ts *testscript.TestScript, neg bool, args []string) {
 			cfg.Mode = mailtest.Mode(args[1])
 		case "-banner":
 			cfg.Banner = append(cfg.Banner, args[1])
+		case "-tlsa":
+			tlsaVar = args[1]
 		default:
 			ts.Fatalf("mailserver: unknown option %s", args[0])
 		}
 		args = args[2:]
 	}
 	if len(args) < 4 {
-		ts.Fatalf("usage: mailserver [-mode MODE] [-banner LINE]... IP[:PORT] PROTO VAR DEFAULT [SNI...]")
+		ts.Fatalf("usage: mailserver [-mode MODE] [-banner LINE]... [-tlsa TVAR] IP[:PORT] PROTO VAR DEFAULT [SNI...]")
 	}
 	addr := args[0]
 	if !strings.Contains(addr, ":") {
@@ -109,6 +114,9 @@ func scriptMailserver(ts *testscript.TestScript, neg bool, args []string) {
 		certs = append(certs, scriptCert(ts, ca, spec))
 	}
 	cfg.Certs = mailtest.NewCerts(certs[0], certs[1:]...)
+	if tlsaVar != "" {
+		ts.Setenv(tlsaVar, dane.Record(certs[0].Leaf, dane.DANEEE, dane.SelectorSPKI, dane.MatchSHA256).Data)
+	}
 	s, err := mailtest.Start(cfg)
 	ts.Check(err)
 	ts.Defer(func() { s.Close() })

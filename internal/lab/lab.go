@@ -1,7 +1,8 @@
 // Package lab runs certplan's built-in example on loopback: an authoritative
 // DNS server for a shared mail host and its client domains, and (as the
-// pipeline grows) the host's mail listeners and an ACME CA. The lab program
-// (examples/lab) and the tests use it; it sends traffic only to 127.0.0.0/8.
+// pipeline grows) the host's mail listeners, an MTA-STS policy server
+// (mtasts.go) and an ACME CA. The lab program (examples/lab) and the tests
+// use it; it sends traffic only to 127.0.0.0/8.
 package lab
 
 import (
@@ -46,6 +47,9 @@ type Lab struct {
 	CAFile string
 	// Mail is the shared host's mail listeners on ServerIPs.
 	Mail *MailServer
+	// MTASTS serves MTASTSDomain's MTA-STS policy on IP1 (mtasts.go);
+	// MTASTSFlags gives certplan what it needs to fetch it.
+	MTASTS *mailtest.PolicyServer
 	// ACME is Pebble, when Options.ACME is set. ACMERootsFile is the PEM for
 	// --ca-roots (the ACME server's TLS issuer); ACMEIssuerFile the root
 	// Pebble issues under, for --issuer-roots; TrustFile holds the lab CA
@@ -138,6 +142,9 @@ func Start(opts Options) (_ *Lab, err error) {
 		return nil, err
 	}
 	l.closers = append(l.closers, l.Mail.Close)
+	if err := l.startMTASTS(opts.RandomPorts); err != nil {
+		return nil, err
+	}
 	if opts.ACME {
 		if err := l.startACME(); err != nil {
 			return nil, err

@@ -5,10 +5,12 @@ import (
 	"crypto/x509"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/certplan/certplan/dnscheck"
 	"github.com/certplan/certplan/model"
 	"github.com/certplan/certplan/probe"
 	"github.com/miekg/dns"
@@ -102,5 +104,35 @@ func TestLabMailReload(t *testing.T) {
 	}
 	if got := leafNames(""); !slices.Contains(got, "smtp.domain2.test") {
 		t.Errorf("after a failed reload: got %v, want the previous certificate", got)
+	}
+}
+
+// TestLabMTASTS: the lab's inventory finds MTASTSDomain's record and
+// fetches its enforce policy from the lab's policy server, trusting the
+// lab CA.
+func TestLabMTASTS(t *testing.T) {
+	l, err := Start(Options{RandomPorts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	r, err := dnscheck.NewResolver(dnscheck.Config{Servers: []string{l.DNS.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(l.CA.Cert)
+	inv, err := r.Inventory(context.Background(), []string{MTASTSDomain}, dnscheck.Options{
+		MTASTS: &dnscheck.PolicyFetch{Roots: roots, Port: l.MTASTS.Port}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := inv.Domains[0].MTASTS
+	if m == nil || m.Policy == nil || !reflect.DeepEqual(*m.Policy, MTASTSPolicy) {
+		t.Fatalf("%s: MTA-STS %+v, want the policy %+v", MTASTSDomain, m, MTASTSPolicy)
+	}
+	if !m.Policy.MatchesMX("mail." + MTASTSDomain) {
+		t.Errorf("the policy does not list the domain's MX")
 	}
 }

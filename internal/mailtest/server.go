@@ -9,6 +9,8 @@
 // listen on 127.0.0.2, 127.0.0.3, ... without any setup, one "server IP"
 // each.
 //
+// [PolicyServer] serves MTA-STS policies over HTTPS (policy.go).
+//
 // Certificates come from a test [CA] (ECDSA P-256, chosen names and dates)
 // or [SelfSigned].
 package mailtest

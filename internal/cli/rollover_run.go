@@ -1,0 +1,301 @@
+package cli
+
+// The work of `certplan rollover begin|status|finish` (rollover.go).
+
+import (
+	"context"
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/certplan/certplan/acme"
+	"github.com/certplan/certplan/rollover"
+	"github.com/certplan/certplan/store"
+)
+
+func (o *rolloverOptions) begin(ctx context.Context, g *globals, args []string) error {
+	if err := g.checkFormat("text"); err != nil {
+		return err
+	}
+	obs, err := rolloverObserver(g)
+	if err != nil {
+		return err
+	}
+	pub, err := o.publisher(g)
+	if err != nil {
+		return err
+	}
+	st, err := o.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ids, err := rolloverIDs(st, args)
+	if err != nil {
+		return err
+	}
+	w, commit := g.output()
+	staged := 0
+	for _, id := range ids {
+		ok, err := o.beginOne(ctx, g, w, st, obs, pub, id, len(args) > 0)
+		if err != nil {
+			return err
+		}
+		if ok {
+			staged++
+		}
+	}
+	if staged == 0 && len(args) == 0 {
+		fmt.Fprintln(w, "; no certificate has a name whose TLSA records pin its key: no rollover needed")
+	}
+	return commit()
+}
+
+// beginOne stages id's next key and prints its records; a certificate
+// that nothing pins is skipped (with a note when it was named).
+func (o *rolloverOptions) beginOne(ctx context.Context, g *globals, w io.Writer, st *store.Store, obs *rollover.Observer, pub *rollover.Publisher, id string, named bool) (bool, error) {
+	cur, err := st.LoadCert(id)
+	if err != nil {
+		return false, withHint(fmt.Errorf("certificate %s: %w", id, err), `"certplan certificates" lists the certificates issued`)
+	}
+	nk, err := o.stage(ctx, st, obs, cur, g.Now())
+	if errors.Is(err, errNothingPinned) {
+		if named {
+			fmt.Fprintf(w, "; %s: no name carries TLSA records that pin its key (%s): its key may change without a rollover\n", id, strings.Join(cur.Meta.Names, ", "))
+		}
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	ttl := cmpTTL(nk.TTL)
+	next := rollover.Records(nk.Names, ttl, nk.SPKISHA256)
+	if pub != nil {
+		if err := publish(ctx, obs, pub, next, false); err != nil {
+			return false, fmt.Errorf("certificate %s: publish: %w", id, err)
+		}
+		if nk.PublishedAt.IsZero() {
+			nk.PublishedAt = g.Now().UTC()
+			if err := st.SaveNextKey(id, nk); err != nil {
+				return false, err
+			}
+		}
+	}
+	fmt.Fprintf(w, "; %s: next key (%s) staged at %s\n", id, nk.KeyType, fmtTime(nk.CreatedAt))
+	if pub != nil {
+		fmt.Fprintf(w, "; published the next key's records through RFC 2136 at %s:\n", pub.Server)
+	} else {
+		fmt.Fprintln(w, "; publish the next key's records beside the current ones (keep those):")
+	}
+	writeRecords(w, rollover.Records(nk.Names, ttl, cur.Meta.SPKISHA256), "current key: keep")
+	writeRecords(w, next, "next key: add")
+	fmt.Fprintf(w, "; then \"certplan rollover status %s\" says when they are validated, on every authoritative\n", id)
+	fmt.Fprintf(w, "; server and two TTLs (%s) old; \"certplan renew\" then switches to the next key\n", 2*time.Duration(ttl)*time.Second)
+	return true, nil
+}
+
+var errNothingPinned = errors.New("nothing pinned")
+
+// stage returns cur's staged next key, making it (for the names whose
+// TLSA records pin cur's key) when none is; errNothingPinned when no name
+// is pinned. A key staged without names (by revoke) gets them here, and
+// a key without a TTL the one its zone gives the current records.
+func (o *rolloverOptions) stage(ctx context.Context, st *store.Store, obs *rollover.Observer, cur *store.Cert, now time.Time) (*store.NextKey, error) {
+	nk, err := st.LoadNextKey(cur.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if nk == nil || len(nk.Names) == 0 {
+		pinned, _ := obs.PinnedNames(ctx, cur.Meta.Names)
+		if len(pinned) == 0 {
+			return nil, errNothingPinned
+		}
+		kt, err := keyTypeOr(o.keyType, cur.Meta.KeyType)
+		if err != nil {
+			return nil, err
+		}
+		if nk, _, err = rollover.Stage(st, cur.ID, string(kt), func() (crypto.Signer, error) { return acme.GenerateKey(kt) }, now); err != nil {
+			return nil, err
+		}
+		nk.Names = pinned
+	}
+	if nk.TTL == 0 {
+		for _, s := range obs.Observe(ctx, nk.Names, cur.Meta.SPKISHA256) {
+			nk.TTL = max(nk.TTL, s.TTL)
+		}
+	}
+	if err := st.SaveNextKey(cur.ID, nk); err != nil {
+		return nil, err
+	}
+	return nk, nil
+}
+
+func cmpTTL(ttl uint32) uint32 {
+	if ttl == 0 {
+		return rollover.DefaultTTL
+	}
+	return ttl
+}
+
+func (o *rolloverOptions) status(ctx context.Context, g *globals, args []string) error {
+	if err := g.checkFormat("text", "json"); err != nil {
+		return err
+	}
+	obs, err := rolloverObserver(g)
+	if err != nil {
+		return err
+	}
+	// Recording what was seen needs the lock; without it (renew is
+	// running, or a reader's view) status only shows.
+	st, err := o.open()
+	save := err == nil
+	if err != nil {
+		if st, err = store.OpenReadOnly(o.stateDir); err != nil {
+			return withHint(err, "--state-dir must be readable")
+		}
+	}
+	defer st.Close()
+	ids, err := rolloverIDs(st, args)
+	if err != nil {
+		return err
+	}
+	var all []rollover.Status
+	for _, id := range ids {
+		s, err := rollover.StatusOf(ctx, obs, st, id, g.Now(), save)
+		if err != nil {
+			return fmt.Errorf("certificate %s: %w", id, err)
+		}
+		all = append(all, s)
+	}
+	return writeRolloverStatus(g, all)
+}
+
+func writeRolloverStatus(g *globals, all []rollover.Status) error {
+	w, commit := g.output()
+	if g.Format == "json" {
+		b, err := json.MarshalIndent(map[string]any{"rollovers": all}, "", "  ")
+		if err != nil {
+			return err
+		}
+		w.Write(append(b, '\n'))
+		return commit()
+	}
+	if len(all) == 0 {
+		fmt.Fprintln(w, "no certificate in the state directory")
+	}
+	for _, s := range all {
+		fmt.Fprintf(w, "%s: %s\n", s.ID, statusLine(s))
+	}
+	return commit()
+}
+
+// statusLine says where s stands, for people.
+func statusLine(s rollover.Status) string {
+	switch s.State {
+	case rollover.StateNone:
+		return "no rollover"
+	case rollover.StateSwitched:
+		return fmt.Sprintf("switched to the next key at %s: remove the old key's records (certplan rollover finish %s)", fmtTime(s.SwitchedAt), s.ID)
+	case rollover.StateReady:
+		return fmt.Sprintf("ready: the next key's records are validated, on every authoritative server, and two TTLs old since %s; the next \"certplan renew\" switches to it", fmtTime(s.ReadyAt))
+	case rollover.StateWaiting:
+		return fmt.Sprintf("waiting until %s (two TTLs of %ds): the next key's records are validated and on %s since %s",
+			fmtTime(s.ReadyAt), s.TTL, servers(s.Seen), fmtTime(s.FirstSeen))
+	}
+	return fmt.Sprintf("next key staged since %s; waiting for its records: %s", fmtTime(s.StagedAt), s.Waits)
+}
+
+// servers says on how many authoritative servers the records are.
+func servers(seen []rollover.Seen) string {
+	n, of := 0, 0
+	for _, s := range seen {
+		a, b := s.OnServers()
+		n, of = n+a, of+b
+	}
+	return fmt.Sprintf("%d of %d authoritative servers", n, of)
+}
+
+func (o *rolloverOptions) finish(ctx context.Context, g *globals, args []string) error {
+	if err := g.checkFormat("text"); err != nil {
+		return err
+	}
+	obs, err := rolloverObserver(g)
+	if err != nil {
+		return err
+	}
+	pub, err := o.publisher(g)
+	if err != nil {
+		return err
+	}
+	st, err := o.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ids, err := rolloverIDs(st, args)
+	if err != nil {
+		return err
+	}
+	w, commit := g.output()
+	done := 0
+	for _, id := range ids {
+		ok, err := finishOne(ctx, w, st, obs, pub, id, len(args) > 0)
+		if err != nil {
+			return err
+		}
+		if ok {
+			done++
+		}
+	}
+	if done == 0 && len(args) == 0 {
+		fmt.Fprintln(w, "; no certificate switched keys: nothing to finish")
+	}
+	return commit()
+}
+
+// finishOne prints id's records to remove and keep (removing them with
+// pub); a certificate without a switch is an error when named.
+func finishOne(ctx context.Context, w io.Writer, st *store.Store, obs *rollover.Observer, pub *rollover.Publisher, id string, named bool) (bool, error) {
+	rk, err := st.LoadRolledKey(id)
+	if errors.Is(err, store.ErrNotFound) {
+		if !named {
+			return false, nil
+		}
+		if _, nerr := st.LoadNextKey(id); nerr == nil {
+			return false, withHint(fmt.Errorf("certificate %s has not switched to its next key yet: the old key's records must stay", id),
+				"\"certplan rollover status "+id+"\" says what the switch waits for; \"certplan renew\" switches once it is ready")
+		}
+		return false, withHint(fmt.Errorf("certificate %s: no key rollover to finish", id), "\"certplan rollover begin "+id+"\" starts one")
+	}
+	if err != nil {
+		return false, err
+	}
+	if pub != nil {
+		if err := publish(ctx, obs, pub, rollover.Records(rk.Names, cmpTTL(rk.TTL), rk.OldSPKISHA256), true); err != nil {
+			return false, fmt.Errorf("certificate %s: remove: %w", id, err)
+		}
+	}
+	f, err := rollover.Finish(ctx, obs, st, id, true)
+	if err != nil {
+		return false, err
+	}
+	fmt.Fprintf(w, "; %s: switched to the next key at %s\n", id, fmtTime(f.SwitchedAt))
+	if pub != nil {
+		fmt.Fprintf(w, "; removed the old key's records through RFC 2136 at %s:\n", pub.Server)
+	} else {
+		fmt.Fprintln(w, "; remove the old key's records:")
+	}
+	writeRecords(w, f.Remove, "old key: remove")
+	fmt.Fprintln(w, "; keep the current key's records:")
+	writeRecords(w, f.Keep, "current key: keep")
+	if f.Gone {
+		fmt.Fprintln(w, "; no authoritative server serves an old record any more: the rollover is over")
+	} else {
+		fmt.Fprintf(w, "; an authoritative server still serves an old record: run \"certplan rollover finish %s\" again once they are removed\n", id)
+	}
+	return true, nil
+}
