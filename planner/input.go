@@ -10,8 +10,10 @@ import "github.com/certplan/certplan/model"
 // with [SlimName] and [SlimDomain]); the plan of the slimmed inventory is
 // byte for byte the plan of the whole one (TestSlimInput). What goes:
 //
-//   - a domain's Names: the planner takes names from the inventory's
-//     names, each with its hosted domains;
+//   - a domain's Names, unless it has an MTA-STS policy: the planner
+//     takes names from the inventory's names, each with its hosted
+//     domains, and only stsHosts looks up a domain's names (those its
+//     policy may list);
 //   - a source's Record, unless it is "exists": [WildcardOnly] asks only
 //     whether every source of a name is a conventional name found by
 //     lookup, and capExempt only the source's domain and role;
@@ -35,5 +37,7 @@ func SlimName(n *model.Name) {
 
 // SlimDomain drops from d what Plan does not read.
 func SlimDomain(d *model.Domain) {
-	d.Names = nil
+	if d.MTASTS == nil || d.MTASTS.Policy == nil {
+		d.Names = nil
+	}
 }
