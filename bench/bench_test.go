@@ -89,8 +89,8 @@ func TestSmall(t *testing.T) {
 // checkCLI checks the cli stage: both formats measured, the JSON
 // document byte for byte model.Marshal's.
 func checkCLI(t *testing.T, cfg config, res *Results) {
-	if len(res.CLI) != len(cliFormats) {
-		t.Fatalf("cli: %d runs, want %d", len(res.CLI), len(cliFormats))
+	if len(res.CLI) != len(cfg.CLIFormats) {
+		t.Fatalf("cli: %d runs, want %d", len(res.CLI), len(cfg.CLIFormats))
 	}
 	for _, c := range res.CLI {
 		if c.Domains != cfg.Domains || c.InventoryRSS == 0 || c.PlanRSS == 0 || c.InventoryBytes == 0 || (c.Format == "json" && !c.Marshalled) {

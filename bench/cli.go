@@ -56,16 +56,21 @@ type CLIResult struct {
 
 // cliStages runs the inventory and the plan as commands, JSON first.
 func (st *stages) cliStages(ctx context.Context) error {
-	dir, err := os.MkdirTemp("", "certplan-bench-cli-")
-	if err != nil {
+	dir := st.cfg.Keep
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "certplan-bench-cli-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
 	list := filepath.Join(dir, "domains.txt")
 	if err := os.WriteFile(list, []byte(strings.Join(st.domains, "\n")+"\n"), 0o644); err != nil {
 		return err
 	}
-	for _, format := range cliFormats {
+	for _, format := range st.cfg.CLIFormats {
 		r, err := st.cliRun(ctx, dir, list, format)
 		if err != nil {
 			return err
@@ -101,7 +106,7 @@ func (st *stages) cliRun(ctx context.Context, dir, list, format string) (CLIResu
 			return r, err
 		}
 	}
-	args = []string{"plan", "--inventory", inv, "--no-probe", "--hostname", "server.hosting1.test", "--format", "json", "-o", filepath.Join(dir, "plan.json")}
+	args = []string{"plan", "--inventory", inv, "--no-probe", "--hostname", "server.hosting1.test", "--format", "json", "-o", filepath.Join(dir, "plan-"+format+".json")}
 	// Exit code 3 again: the failed domains are reported in the plan.
 	r.PlanRSS, r.PlanTime, _, err = runCLI(ctx, args, 3)
 	return r, err
@@ -143,9 +148,6 @@ func lastLines(s string, n int) string {
 	l := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.Join(l[max(0, len(l)-n):], "\n")
 }
-
-// cliFormats are the inventory's formats the cli stage measures.
-var cliFormats = []string{"json", "jsonl"}
 
 // marshalled reports whether the inventory document at path is what
 // model.Marshal writes for the inventory it holds: the streamed writer's

@@ -39,11 +39,16 @@ func main() {
 	flag.IntVar(&cfg.DNSSockets, "dns-sockets", 4, "UDP sockets of the DNS responder (SO_REUSEPORT)")
 	only := flag.String("only", "dns,tls,plan,cli", "stages to run, comma-separated: dns (ceiling, inventory, dropped queries), tls (ceiling, probe, dead hosts), plan, cli (certplan inventory and plan --inventory as commands: peak RSS), unbound")
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "seed of the synthetic world")
+	cliFormats := flag.String("cli-formats", "", "the cli stage's inventory formats, comma-separated (default json,jsonl)")
+	flag.StringVar(&cfg.Keep, "keep", "", "the cli stage writes its domain list, inventories and plans into `dir` and leaves them there (to profile or compare them)")
 	flag.BoolVar(&cfg.Transport, "transport", false, "in the dns stage, also measure dnscheck's Resolver alone on the ceiling's questions (no per-domain work), after each ceiling run")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "bench: no arguments expected")
 		os.Exit(2)
+	}
+	if *cliFormats != "" {
+		cfg.CLIFormats = strings.Split(*cliFormats, ",")
 	}
 	cfg.fill(*small)
 	cfg.Only = map[string]bool{}
@@ -92,6 +97,8 @@ type config struct {
 	Out            string          `json:"-"`
 	CPUProfile     string          `json:"-"`
 	Transport      bool            `json:"transport,omitempty"` // measure the Resolver alone too
+	Keep           string          `json:"-"`                   // the cli stage's files stay here
+	CLIFormats     []string        `json:"cli_formats,omitempty"`
 }
 
 func (c *config) fill(small bool) {
@@ -116,6 +123,9 @@ func (c *config) fill(small bool) {
 	def(&c.Reps, 2, 1)
 	def(&c.Concurrency, 64, 64)
 	def(&c.DNSSockets, 4, 4)
+	if len(c.CLIFormats) == 0 {
+		c.CLIFormats = []string{"json", "jsonl"}
+	}
 	if c.Seed == 0 {
 		c.Seed = 1
 	}
@@ -123,7 +133,8 @@ func (c *config) fill(small bool) {
 	c.PlanNames = []int{100_000, 1_000_000}
 	c.DNSTimeout = time.Second
 	c.DeadTimeout = 2 * time.Second
-	c.Deadline = 30 * time.Minute
+	// 30 minutes for 100,000 domains, more for more.
+	c.Deadline = 30 * time.Minute * time.Duration(max(1, c.Domains/100_000))
 	if small {
 		c.PlanNames = []int{1_000, 10_000}
 		c.DNSTimeout = 500 * time.Millisecond

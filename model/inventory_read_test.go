@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"testing"
+	"unsafe"
 )
 
 // An inventory read a name and a domain at a time is the one
@@ -43,12 +45,70 @@ func TestReadInventoryStreamed(t *testing.T) {
 		os.WriteFile(p, []byte(doc), 0o644)
 		var want, got Inventory
 		wantErr := json.Unmarshal([]byte(doc), &want)
-		ok := readInventory(p, &got)
+		ok := readInventory(p, &got, nil, nil)
 		if ok != streams[name] {
 			t.Errorf("%s: streamed %v, want %v", name, ok, streams[name])
 		}
 		if ok && (wantErr != nil || !reflect.DeepEqual(got, want)) {
 			t.Errorf("%s: streamed\n%+v\nwant (json.Unmarshal)\n%+v", name, got, want)
 		}
+	}
+}
+
+// countLists counts the top-level names and domains as json.Unmarshal
+// decodes them, whatever their strings and nested lists hold.
+func TestCountLists(t *testing.T) {
+	docs := []string{
+		`{"kind":"certplan.inventory","names":[],"domains":[]}`,
+		`{"names":null,"domains":[ ]}`,
+		`{"names":[{"name":"a,b]}[{","roles":["x","y"],"caa":{"records":["0 issue \"a,b\"","\\\"],"]}}, {"name":"c"}],"domains":[{"domain":"d","names":["a","b","c"]}]}`,
+		`{"server_ips":["1","2"],"stats":{"names":7},"NAMES":[{},{},{}],"Domains":[{"names":[]}],"x":[[1,2],[3]]}`,
+		"{\n  \"names\": [\n    {\n      \"name\": \"a\"\n    },\n    {\n      \"name\": \"b\"\n    }\n  ],\n  \"domains\": [\n    {\"domain\": \"x\\\"names\"}\n  ]\n}\n",
+	}
+	for _, doc := range docs {
+		var want Inventory
+		if err := json.Unmarshal([]byte(doc), &want); err != nil {
+			t.Fatalf("%s: %v", doc, err)
+		}
+		for _, chunk := range []int{1, 3, len(doc)} {
+			var sc listCounter
+			for b := []byte(doc); len(b) > 0; b = b[min(chunk, len(b)):] {
+				sc.scan(b[:min(chunk, len(b))])
+			}
+			if sc.names != len(want.Names) || sc.domains != len(want.Domains) {
+				t.Errorf("%s (read %d bytes at a time): counted %d names, %d domains; want %d, %d", doc, chunk, sc.names, sc.domains, len(want.Names), len(want.Domains))
+			}
+		}
+	}
+}
+
+// The streamed read allocates the names and domains once, at their size
+// (the counts of countLists): append would leave spare room, and a
+// hole in the heap each time it grew.
+func TestReadInventorySized(t *testing.T) {
+	inv := Inventory{Header: Header{Kind: KindInventory, Version: Version}}
+	for i := range 1000 {
+		d := "d" + strconv.Itoa(i) + ".test"
+		inv.Names = append(inv.Names, Name{Name: "mail." + d, Domains: []string{d}, Roles: []string{RoleMX}, Here: HereAll})
+		inv.Domains = append(inv.Domains, Domain{Domain: d, Names: []string{"mail." + d}, Source: "domains:list"})
+	}
+	b, _ := Marshal(&inv)
+	p := filepath.Join(t.TempDir(), "inv.json")
+	os.WriteFile(p, b, 0o644)
+	var got Inventory
+	if err := ReadFile(p, KindInventory, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, inv) {
+		t.Fatal("read back differs")
+	}
+	if cap(got.Names) != len(inv.Names) || cap(got.Domains) != len(inv.Domains) {
+		t.Errorf("room for %d names and %d domains, want %d and %d", cap(got.Names), cap(got.Domains), len(inv.Names), len(inv.Domains))
+	}
+	// The repeated strings share one copy.
+	if unsafe.StringData(got.Names[0].Roles[0]) != unsafe.StringData(got.Names[1].Roles[0]) ||
+		unsafe.StringData(got.Domains[0].Source) != unsafe.StringData(got.Domains[1].Source) ||
+		unsafe.StringData(got.Names[0].Domains[0]) != unsafe.StringData(got.Domains[0].Domain) {
+		t.Error("repeated strings are not shared")
 	}
 }

@@ -9,7 +9,8 @@
 // is sorted by the stage that writes it so documents are byte-stable.
 //
 // The package has no logic beyond small helpers on the types; it performs no
-// I/O except [ReadFile] and [WriteFile] conveniences used by the commands.
+// I/O except [ReadFile], [ReadInventory] (a large inventory a name at a
+// time, see inventory_read.go) and [WriteFile], used by the commands.
 package model
 
 // Document kinds, written into every document's "kind" field.

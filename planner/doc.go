@@ -58,6 +58,7 @@
 //	renewal.go    when a planned certificate is due (DecideRenewal)
 //	policy.go     Policy, profiles and limits, exclude patterns, priorities
 //	sets.go       shared helpers: name sets as cand indices, their hash, bitsets
+//	input.go      what Plan reads of an inventory: SlimName, SlimDomain drop the rest
 //
 // # Performance
 //

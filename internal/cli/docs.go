@@ -17,10 +17,16 @@ import (
 // file, and what is wrong with it, rather than Go's "cannot unmarshal string
 // into Go struct field Inventory.names of type []model.Name".
 func readDocument(flag, path, kind string, v any) error {
+	return readDocumentWith(flag, path, func() error { return model.ReadFile(path, kind, v) })
+}
+
+// readDocumentWith is readDocument with the reading done by read, such as
+// model.ReadInventory with hooks.
+func readDocumentWith(flag, path string, read func() error) error {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return withHint(fmt.Errorf("%s %s: is a directory", flag, path), fmt.Sprintf("%s takes the file written by certplan with --format json -o FILE", flag))
 	}
-	err := model.ReadFile(path, kind, v)
+	err := read()
 	if err == nil {
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/certplan/certplan/dnscheck"
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/planner"
 	"github.com/certplan/certplan/probe"
 	"github.com/certplan/certplan/sources"
 	"github.com/spf13/pflag"
@@ -35,6 +36,10 @@ type inventoryInput struct {
 
 	// progress, when set, is called after each domain is done.
 	progress func(done, total int)
+	// forPlan: the command reads the inventory only to plan (and probe)
+	// it, so a saved one is read without what the planner does not read
+	// (planner.SlimName): a large inventory is most of plan's memory.
+	forPlan bool
 }
 
 // addFlags registers the flags; withFile adds --inventory.
@@ -90,7 +95,13 @@ func (in *inventoryInput) load(ctx context.Context, g *globals, args []string) (
 			return inv, nil
 		}
 		var inv model.Inventory
-		if err := readDocument("--inventory", in.InventoryFile, model.KindInventory, &inv); err != nil {
+		read := func() error { return model.ReadFile(in.InventoryFile, model.KindInventory, &inv) }
+		if in.forPlan {
+			read = func() error {
+				return model.ReadInventory(in.InventoryFile, &inv, planner.SlimName, planner.SlimDomain)
+			}
+		}
+		if err := readDocumentWith("--inventory", in.InventoryFile, read); err != nil {
 			return nil, err
 		}
 		return &inv, nil
