@@ -294,6 +294,10 @@ func (p *planner) unfitName(id, spki string, pn pinnedName) {
 		p.unfit = map[string]string{}
 	}
 	head := strings.Join(why, "; ") + ", and they trust no key of " + id + ", the certificate it would go on: "
+	if spki == "" && !p.pol.Keys.Known {
+		p.unfit[name] = head + "its key is not known here (certplan plan reads no state directory): certplan issue, which reads the keys, gives the records to publish for it, or stage one (certplan rollover begin " + id + ") and publish the 3 1 1 record that prints at " + owners(pn.pins)
+		return
+	}
 	if spki == "" {
 		p.unfit[name] = head + "its key is made at issuance; stage it now (certplan rollover begin " + id + "), publish the 3 1 1 record that prints at " + owners(pn.pins) + ", wait two TTLs, and plan again (once " + id + " is issued, the next plan gives the record for its key)"
 		return

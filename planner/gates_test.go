@@ -116,8 +116,10 @@ func TestDANEFit(t *testing.T) {
 	}{
 		{"first plan, records for another key", secure(ee(spkiCur)...), known(map[string]string{def: spkiDef}, nil), nil,
 			"", "", "publish _25._tcp.mx.d.test. IN TLSA 3 1 1 " + spkiDef + " beside the current records"},
-		{"first plan, no key yet", secure(ee(spkiCur)...), KeyState{}, nil,
+		{"first plan, no key yet", secure(ee(spkiCur)...), KeyState{Known: true}, nil,
 			"", "", "its key is made at issuance; stage it now (certplan rollover begin " + def + "), publish the 3 1 1 record that prints at _25._tcp.mx.d.test"},
+		{"keys not read (certplan plan)", secure(ee(spkiCur)...), KeyState{}, nil,
+			"", "", "its key is not known here (certplan plan reads no state directory)"},
 		{"records for the current key", secure(ee(spkiCur, spkiDef)...), known(map[string]string{def: spkiDef}, nil), nil,
 			def, model.KeyKeep, "the current key is kept"},
 		{"records for the ready next key", secure(ee(spkiNext)...), known(map[string]string{def: spkiDef}, map[string]string{def: spkiNext}), nil,
