@@ -63,6 +63,7 @@ func (st *stages) inventoryStream(ctx context.Context, domains []string, ir invR
 	el := time.Since(start)
 	inv.Stats.Queries = int(r.Queries() - before)
 	inv.Stats.QueriesByType = r.QueriesByType()
+	inv.Stats.DANEQueries = int(r.DANEQueries())
 	return inv, el, err
 }
 
@@ -111,6 +112,7 @@ func (st *stages) inventoryStages(ctx context.Context, qs *fastdns.Queries) erro
 			Names:         len(inv.Names),
 			Queries:       after.DNS.Queries - before.DNS.Queries,
 			LibQueries:    inv.Stats.Queries,
+			DANEQueries:   int64(inv.Stats.DANEQueries),
 			Elapsed:       el,
 			PeakHeap:      heap,
 			PeakRSS:       rss,

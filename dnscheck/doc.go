@@ -2,8 +2,8 @@
 // use to reach the hosted domains of a shared mail server, and what DNS says
 // about each: its CNAME chain, addresses, whether they are this server's,
 // the CAA verdict for the CA (RFC 8659, RFC 8657), and the DANE TLSA
-// records of MX targets (RFC 7672). It leaves deciding what to issue to the
-// planner.
+// records of MX targets (RFC 7672) and submission names with their DNSSEC
+// status. It leaves deciding what to issue to the planner.
 //
 // # Names
 //
@@ -62,6 +62,30 @@
 // ([model.Name.Error]): D's own records answered. A failing TLSA lookup is
 // the name's [model.Name.TLSAError], not a failure of the name or of D.
 //
+// # DANE
+//
+// For a name that may go on a certificate (see above), the inventory asks
+// TLSA at _25._tcp when it is an MX target, and at _465._tcp and _587._tcp
+// when it has a submission role (an SRV target of _submission._tcp or
+// _submissions._tcp, or smtp.D; RFC 7673), at the end of its CNAME chain
+// first, then at the name (RFC 7672 §2.2.3). Only TLSA and DNSKEY questions
+// carry the DO bit (RFC 3225), so a validating resolver sets the AD bit on
+// their replies; the others stay small. Once a run, before the domains, the
+// inventory asks the root's DNSKEY: the AD bit on that reply says the
+// resolver validates ([model.Inventory.Resolver]). A TLSA answer with AD is
+// [model.DNSSECSecure] (records, or their validated absence); without AD it
+// is [model.DNSSECInsecure] from a validating resolver (an unsigned zone)
+// and [model.DNSSECUnknown] from any other; a SERVFAIL (which a broken
+// signature gives) or a timeout is a TLSAError, of unknown status.
+// [model.Name.TLSATTL] is the record set's TTL, or the negative answer's
+// SOA TTL (RFC 2308 §5). The submission ports are listed in
+// [model.Name.PortTLSA] only when records exist or the lookup failed.
+//
+// The probe and the submission ports' questions are DANE's additions to
+// issue 20's figures: [Resolver.DANEQueries] and
+// [model.InventoryStats.DANEQueries] count them apart (they are in
+// QueriesByType too, as TLSA and "other").
+//
 // # Wildcards
 //
 // A wildcard record ("*.D", RFC 4592) makes every conventional name
@@ -106,8 +130,10 @@
 //   - querier.go: the Querier interface, and the Resolver's;
 //   - lookup.go: a lookup with CNAME chains followed, [QueryError];
 //   - caa.go: CAA climbing and evaluation (RFC 8659, RFC 8657);
+//   - dane.go: the TLSA records of a name and their DNSSEC status, the
+//     probe of the resolver's validation;
 //   - resolver.go: the Resolver: sockets, retries, TCP, the cache, the
-//     query counts, the rate cap;
+//     query counts, the rate cap, the DO and AD bits;
 //
 // Domain lists, zone directories and the server's own files are read by
 // package sources.

@@ -85,6 +85,9 @@ type DomainResult struct {
 	// Sources cover this domain only; the rest (addresses, CAA, TLSA) is
 	// the name's own. A Collector merges them across domains.
 	Names []model.Name
+	// Resolver is what the run learnt of the resolver's DNSSEC validation
+	// ([model.Inventory.Resolver]), the same in every result of a run.
+	Resolver string
 }
 
 // Inventory looks up every domain and returns the whole inventory, sorted.
@@ -111,17 +114,25 @@ func (r *Resolver) workers(opts Options) Options {
 }
 
 // Inventory is [Resolver.Inventory] through any Querier. When q counts its
-// queries ([QueryCounter]), the summary holds how many it sent.
+// queries ([QueryCounter]), the summary holds how many it sent, and when
+// it counts DANE's apart ([Resolver.DANEQueries]), how many of them.
 func Inventory(ctx context.Context, q Querier, domains []string, opts Options) (*model.Inventory, error) {
 	c := NewCollector(opts)
 	qc, counts := q.(QueryCounter)
-	var before int64
+	var before, beforeDANE int64
 	var beforeBy map[string]int
 	if counts {
 		before, beforeBy = qc.Queries(), qc.QueriesByType()
 	}
+	dc, countsDANE := q.(interface{ DANEQueries() int64 })
+	if countsDANE {
+		beforeDANE = dc.DANEQueries()
+	}
 	err := Stream(ctx, q, domains, opts, c.Add)
 	inv := c.Inventory()
+	if countsDANE {
+		inv.Stats.DANEQueries = int(dc.DANEQueries() - beforeDANE)
+	}
 	if counts {
 		inv.Stats.Queries = int(qc.Queries() - before)
 		inv.Stats.QueriesByType = qc.QueriesByType()
@@ -150,6 +161,9 @@ func Stream(ctx context.Context, q Querier, domains []string, opts Options, emit
 	rn := &run{q: q, opts: opts, names: map[string]*nameCall{}}
 	if rn.opts.CAIdentifier == "" {
 		rn.opts.CAIdentifier = DefaultCAIdentifier
+	}
+	if len(list) > 0 {
+		rn.validating = validates(ctx, q)
 	}
 	workers := opts.Workers
 	if workers <= 0 {
@@ -282,6 +296,8 @@ func normalizeAll(domains []string) ([]string, error) {
 type run struct {
 	q    Querier
 	opts Options
+	// validating is set when the resolver validates DNSSEC (validates).
+	validating bool
 
 	mu    sync.Mutex
 	names map[string]*nameCall
@@ -406,12 +422,16 @@ func (d *dom) caa(name string) CAAResult {
 	return res
 }
 
-// tlsa returns the TLSA records of an MX target the domain uses.
-func (d *dom) tlsa(name string, chain []string) ([]model.TLSA, error) {
+// tlsa returns the TLSA records at port of a name the domain uses.
+func (d *dom) tlsa(port int, name string, chain []string) (tlsaSet, error) {
 	own := under(name, d.d)
 	ctx := d.ctxFor(name)
-	tlsa, err := d.rn.tlsa(ctx, name, chain, !own)
-	return tlsa, d.check(ctx, "_25._tcp."+name, dns.TypeTLSA, err)
+	lctx := ctx
+	if port != 25 {
+		lctx = withDANE(ctx)
+	}
+	set, err := d.rn.tlsa(lctx, port, name, chain, !own)
+	return set, d.check(ctx, tlsaOwner(port, name), dns.TypeTLSA, err)
 }
 
 // ownFailure reports whether err is a failed lookup of one of the
@@ -553,7 +573,7 @@ func (d *dom) cut() bool { return !d.rn.opts.NoNXDomainCut && !d.rn.opts.askAll 
 // domain looks up one hosted domain d (normalised): its lookups one after
 // the other (the domains, many at once, keep the queries going).
 func (rn *run) domain(ctx context.Context, d string) DomainResult {
-	res := DomainResult{Domain: model.Domain{Domain: d, Unicode: names.Unicode(d), Names: []string{}}}
+	res := DomainResult{Domain: model.Domain{Domain: d, Unicode: names.Unicode(d), Names: []string{}}, Resolver: rn.resolverStatus()}
 	dm := &dom{rn: rn, d: d, ctx: ctx}
 	dm.dctx, dm.cancel = context.WithCancelCause(ctx)
 	defer dm.cancel(nil)
@@ -713,14 +733,8 @@ func (d *dom) names(uses map[string]*usage, wild map[string]bool) ([]string, []m
 		} else if info.nx {
 			nm.Error = model.NameErrNXDOMAIN
 		}
-		if planned && slices.Contains(u.roles, model.RoleMX) {
-			// A failed TLSA lookup leaves the name's addresses fine: it is
-			// the name's DANE problem, not a failed name or domain.
-			tlsa, err := d.tlsa(n, info.chain)
-			nm.TLSA = tlsa
-			if err != nil {
-				nm.TLSAError = err.Error()
-			}
+		if planned {
+			d.dane(&nm, u.roles, info.chain)
 		}
 		out[i] = nm
 	}
@@ -895,22 +909,25 @@ func (rn *run) caa(ctx context.Context, name string) CAAResult {
 	return c.caa
 }
 
-// tlsa returns the TLSA records of an MX target (RFC 7672 §2.2.3): at
-// _25._tcp of the end of its CNAME chain, else of the name itself.
-func (rn *run) tlsa(ctx context.Context, name string, chain []string, cached bool) ([]model.TLSA, error) {
+// tlsa returns the TLSA records at port of a name (RFC 7672 §2.2.3,
+// RFC 7673 §3.2): at _<port>._tcp of the end of its CNAME chain, else of
+// the name itself. Without records, the set is the last answer's.
+func (rn *run) tlsa(ctx context.Context, port int, name string, chain []string, cached bool) (tlsaSet, error) {
 	bases := []string{dns.Fqdn(name)}
 	if len(chain) > 0 {
 		bases = []string{chain[len(chain)-1], dns.Fqdn(name)}
 	}
+	var set tlsaSet
 	for _, b := range bases {
-		ans, err := lookup(ctx, rn.q, "_25._tcp."+b, dns.TypeTLSA, cached)
+		ans, err := lookup(ctx, rn.q, tlsaOwner(port, b), dns.TypeTLSA, cached)
 		if err != nil {
-			return nil, err
+			return tlsaSet{}, err
 		}
+		set = tlsaSet{ad: ans.AD, ttl: ans.TTL}
 		if len(ans.Records) == 0 {
 			continue
 		}
-		var out []model.TLSA
+		out := make([]model.TLSA, 0, len(ans.Records))
 		for _, rr := range ans.Records {
 			t := rr.(*dns.TLSA)
 			out = append(out, model.TLSA{Usage: t.Usage, Selector: t.Selector, MatchingType: t.MatchingType,
@@ -929,9 +946,10 @@ func (rn *run) tlsa(ctx context.Context, name string, chain []string, cached boo
 			}
 			return a.Data < b.Data
 		})
-		return out, nil
+		set.records = out
+		return set, nil
 	}
-	return nil, nil
+	return set, nil
 }
 
 // here says whether addrs are the server's: all, some or none.
@@ -1083,8 +1101,9 @@ func joinMsg(a, b string) string {
 
 // Collector merges DomainResults into an Inventory.
 type Collector struct {
-	opts  Options
-	index map[string]*model.Name
+	opts     Options
+	resolver string // model.Inventory.Resolver, from the results
+	index    map[string]*model.Name
 	// names are kept by pointer until Inventory: a slice of Names (about
 	// 350 bytes each) would be copied whole every time it grows.
 	names   []*model.Name
@@ -1101,6 +1120,9 @@ func NewCollector(opts Options) *Collector {
 
 // Add merges one domain's result.
 func (c *Collector) Add(res DomainResult) {
+	if c.resolver == "" {
+		c.resolver = res.Resolver
+	}
 	c.domains = append(c.domains, res.Domain)
 	for _, n := range res.Names {
 		have := c.index[n.Name]
@@ -1122,8 +1144,13 @@ func (c *Collector) Add(res DomainResult) {
 		}
 		have.Domains = append(have.Domains, n.Domains...)
 		have.Sources = append(have.Sources, n.Sources...)
-		if len(have.TLSA) == 0 {
-			have.TLSA = n.TLSA
+		if len(have.TLSA) == 0 && len(n.TLSA) > 0 || have.TLSADNSSEC == "" {
+			// Only domains that use the name as an MX target ask its TLSA
+			// records; their answers are the same.
+			have.TLSA, have.TLSADNSSEC, have.TLSATTL = n.TLSA, n.TLSADNSSEC, n.TLSATTL
+		}
+		if have.PortTLSA == nil {
+			have.PortTLSA = n.PortTLSA
 		}
 		if n.Error != "" && !strings.Contains(have.Error, n.Error) {
 			have.Error = joinMsg(have.Error, n.Error)
@@ -1143,6 +1170,7 @@ func (c *Collector) Inventory() *model.Inventory {
 		Header:       model.Header{Kind: model.KindInventory, Version: model.Version},
 		CAIdentifier: strings.ToLower(c.opts.CAIdentifier),
 		ServerIPs:    []string{},
+		Resolver:     c.resolver,
 		Names:        make([]model.Name, len(c.names)),
 		Domains:      c.domains,
 	}

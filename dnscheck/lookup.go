@@ -64,6 +64,15 @@ type Answer struct {
 	// NXDomain is true when the name, or the end of its chain, does not
 	// exist. An empty Records without NXDomain is NODATA.
 	NXDomain bool
+	// AD is true when every reply on the way had the AD bit: a validating
+	// resolver found the answer, records or their absence, secure (RFC
+	// 4035 §3.2.3). Only questions sent with the DO bit get it (TLSA and
+	// DNSKEY, see [Response.AD]).
+	AD bool
+	// TTL is the least TTL of Records or, for a NODATA or NXDOMAIN to a
+	// question with the DO bit, the TTL of the SOA that came with it
+	// ([Response.NegTTL]).
+	TTL uint32
 }
 
 // Target returns the FQDN at the end of the chain: the last CNAME target,
@@ -89,6 +98,7 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (Answe
 // shared ones.
 func lookup(ctx context.Context, q Querier, name string, qtype uint16, shared bool) (Answer, error) {
 	var ans Answer
+	ad := true // every reply so far had the AD bit
 	cur := canonical(name)
 	for {
 		asked := cur
@@ -99,11 +109,12 @@ func lookup(ctx context.Context, q Querier, name string, qtype uint16, shared bo
 		if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
 			return ans, &QueryError{Name: asked, Type: qtype, Rcode: resp.Rcode, Server: resp.Server}
 		}
+		ad = ad && resp.AD
 		// Walk the answer from the name asked: its records, or its CNAME.
 		for {
 			recs := recordsAt(resp.Answer, cur, qtype)
 			if len(recs) > 0 {
-				ans.Records = recs
+				ans.Records, ans.AD, ans.TTL = recs, ad, minTTL(recs)
 				return ans, nil
 			}
 			if qtype == dns.TypeCNAME {
@@ -126,17 +137,28 @@ func lookup(ctx context.Context, q Querier, name string, qtype uint16, shared bo
 		}
 		if resp.Rcode == dns.RcodeNameError {
 			// RFC 6604: the rcode speaks of the last name of the chain.
-			ans.NXDomain = true
+			ans.NXDomain, ans.AD, ans.TTL = true, ad, resp.NegTTL
 			return ans, nil
 		}
 		if cur == asked || resp.NegZone != "" && under(cur, strings.TrimSuffix(resp.NegZone, ".")) {
 			// NODATA, of the name or of the end of its chain: the SOA
 			// of the zone holding that end came with it (RFC 2308 §2.2).
+			ans.AD, ans.TTL = ad, resp.NegTTL
 			return ans, nil
 		}
 		// The reply stopped at a CNAME target without its data, outside
 		// the server's zones: ask it.
 	}
+}
+
+// minTTL is the least TTL of rrs (an RRset's records share one, RFC 2181
+// §5.2, which a resolver's cache may not keep).
+func minTTL(rrs []dns.RR) uint32 {
+	ttl := rrs[0].Header().Ttl
+	for _, rr := range rrs[1:] {
+		ttl = min(ttl, rr.Header().Ttl)
+	}
+	return ttl
 }
 
 // recordsAt returns the records of rrs of type qtype at owner. When they

@@ -74,6 +74,7 @@ type Resolver struct {
 	log     *slog.Logger
 	queries atomic.Int64
 	byType  [len(countedTypes) + 1]atomic.Int64 // as countedTypes, then the others
+	dane    atomic.Int64                        // DANE's added questions (withDANE)
 	next    atomic.Uint32
 
 	mu   sync.Mutex
@@ -105,6 +106,15 @@ type Response struct {
 	// 2308 §2.1, §2.2), not a chain cut short at the end of the server's
 	// zones. Empty otherwise.
 	NegZone string
+	// AD is the reply's AD bit: a validating resolver checked its DNSSEC
+	// signatures (RFC 4035 §3.2.3). Resolvers set it only for a query with
+	// the DO bit (RFC 3225), which the Resolver sets for TLSA and DNSKEY
+	// questions alone ([dnssecOK]).
+	AD bool
+	// NegTTL is, for a TLSA or DNSKEY question, the TTL of the SOA record
+	// in the authority section: how long a NODATA or NXDOMAIN may be
+	// cached (RFC 2308 §5). Zero otherwise.
+	NegTTL uint32
 }
 
 // SystemResolvers returns the nameservers of a resolv.conf file
@@ -245,15 +255,40 @@ var countedTypes = [...]uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCAA, dns.TypeMX,
 // queries of any other type.
 const OtherTypes = "other"
 
-// count counts a query sent, of type qtype.
-func (r *Resolver) count(qtype uint16) {
+// count counts a query sent, of type qtype, with ctx.
+func (r *Resolver) count(ctx context.Context, qtype uint16) {
 	r.queries.Add(1)
 	i := 0
 	for i < len(countedTypes) && countedTypes[i] != qtype {
 		i++
 	}
 	r.byType[i].Add(1)
+	if dnssecOK(qtype) && ctx.Value(daneKey{}) != nil {
+		r.dane.Add(1)
+	}
 }
+
+// DANEQueries returns how many of [Resolver.Queries] the inventory asked
+// for DANE beyond the TLSA records at _25._tcp of MX targets: the probe
+// of the resolver's DNSSEC validation and the TLSA records at the
+// submission ports (see doc.go). They are in QueriesByType too ("TLSA",
+// and "other" for the probe); issue 20's questions per domain leave them
+// out.
+func (r *Resolver) DANEQueries() int64 { return r.dane.Load() }
+
+type daneKey struct{}
+
+// withDANE marks the questions asked with ctx as DANE's, for
+// [Resolver.DANEQueries].
+func withDANE(ctx context.Context) context.Context { return context.WithValue(ctx, daneKey{}, true) }
+
+// dnssecOK reports whether questions of qtype are sent with the DO bit
+// (RFC 3225), so that a validating resolver sets the AD bit on its reply
+// and adds the signatures: TLSA, which counts for DANE only when
+// validated (RFC 7672 §2.2), and DNSKEY, the validation probe. Other
+// questions go without: their replies would grow by the signatures, and
+// nothing reads them.
+func dnssecOK(qtype uint16) bool { return qtype == dns.TypeTLSA || qtype == dns.TypeDNSKEY }
 
 // QueriesByType returns how many queries of each type the Resolver has
 // sent, as [Resolver.Queries] counts them, keyed by the type's name ("A",
@@ -416,10 +451,10 @@ func (r *Resolver) exchange(ctx context.Context, fqdn string, qtype uint16, whol
 			last, lastSrv = rep, srv.addr
 			continue
 		}
-		return Response{Rcode: rep.rcode, Answer: rep.answer, Server: srv.addr, NegZone: rep.negZone}, rep.msg, nil
+		return Response{Rcode: rep.rcode, Answer: rep.answer, Server: srv.addr, NegZone: rep.negZone, AD: rep.ad, NegTTL: rep.negTTL}, rep.msg, nil
 	}
 	if lastSrv != "" {
-		return Response{Rcode: last.rcode, Answer: last.answer, Server: lastSrv, NegZone: last.negZone}, last.msg, nil
+		return Response{Rcode: last.rcode, Answer: last.answer, Server: lastSrv, NegZone: last.negZone, AD: last.ad, NegTTL: last.negTTL}, last.msg, nil
 	}
 	return Response{}, nil, &QueryError{Name: fqdn, Type: qtype, Rcode: -1,
 		Err: fmt.Errorf("no answer from %s after %d tries of %s: %w", strings.Join(r.Servers(), ", "), tries, r.cfg.Timeout, lastErr)}
@@ -665,7 +700,7 @@ func (s *server) exchangeUDP(ctx context.Context, r *Resolver, fqdn string, qtyp
 	}
 	id := uint16(rand.Uint32())
 	binary.BigEndian.PutUint16(b, id)
-	r.count(qtype)
+	r.count(ctx, qtype)
 	sent := clock()
 	expire := sent.Add(s.timeout)
 	hold := sent.Add(holdFor)
@@ -747,7 +782,7 @@ func (s *server) matchReply(u *udpConn, n int, id uint16, q []byte, qend int, fq
 		return reply{}, false
 	}
 	rtt := time.Since(sent)
-	rep := parseReply(resp, qend, fqdn, whole)
+	rep := parseReply(resp, qend, fqdn, whole, q[qend+7]&0x80 != 0)
 	if n == len(u.rbuf) {
 		rep = reply{tc: true} // cut short by our buffer
 	}
@@ -769,8 +804,8 @@ func (s *server) exchangeTCP(ctx context.Context, r *Resolver, fqdn string, qtyp
 	q := new(dns.Msg)
 	q.SetQuestion(fqdn, qtype)
 	q.RecursionDesired = true
-	q.SetEdns0(r.cfg.UDPSize, false)
-	r.count(qtype)
+	q.SetEdns0(r.cfg.UDPSize, dnssecOK(qtype))
+	r.count(ctx, qtype)
 	m, _, err := c.ExchangeContext(ctx, q, s.addr)
 	if err != nil {
 		var ne net.Error
@@ -784,7 +819,20 @@ func (s *server) exchangeTCP(ctx context.Context, r *Resolver, fqdn string, qtyp
 		m.Question[0].Qtype != q.Question[0].Qtype || m.Question[0].Qclass != q.Question[0].Qclass {
 		return reply{err: fmt.Errorf("tcp %s: reply does not match the question", s.addr)}
 	}
-	return reply{rcode: m.Rcode, answer: m.Answer, msg: m, negZone: negZone(m)}
+	return reply{rcode: m.Rcode, answer: m.Answer, msg: m, negZone: negZone(m), ad: m.AuthenticatedData, negTTL: soaTTL(m, dnssecOK(qtype))}
+}
+
+// soaTTL is reply.negTTL for a whole message.
+func soaTTL(m *dns.Msg, dnssec bool) uint32 {
+	if !dnssec {
+		return 0
+	}
+	for _, rr := range m.Ns {
+		if rr.Header().Rrtype == dns.TypeSOA {
+			return rr.Header().Ttl
+		}
+	}
+	return 0
 }
 
 // negZone is reply.negZone for a whole message.
@@ -807,12 +855,15 @@ type reply struct {
 	answer    []dns.RR
 	msg       *dns.Msg // when the whole message is asked for
 	negZone   string   // see Response.NegZone
+	ad        bool     // see Response.AD
+	negTTL    uint32   // see Response.NegTTL
 	err       error
 	malformed bool
 }
 
 // packQuery writes a query for fqdn and qtype, with the RD bit and an EDNS0
-// OPT record advertising udpSize, into b, ID 0.
+// OPT record advertising udpSize, into b, ID 0. The OPT record has the DO
+// bit for the types of [dnssecOK].
 func packQuery(b []byte, fqdn string, qtype, udpSize uint16) ([]byte, int, error) {
 	b = b[:cap(b)]
 	clear(b[:12])
@@ -841,6 +892,9 @@ func packQuery(b []byte, fqdn string, qtype, udpSize uint16) ([]byte, int, error
 	clear(opt)
 	binary.BigEndian.PutUint16(opt[1:], dns.TypeOPT)
 	binary.BigEndian.PutUint16(opt[3:], udpSize)
+	if dnssecOK(qtype) {
+		opt[7] = 0x80 // the DO bit: the first of the TTL field's flags (RFC 6891 §6.1.3)
+	}
 	return b[:qend+11], qend, nil
 }
 
@@ -876,13 +930,15 @@ func packName(b []byte, off int, fqdn string) (int, bool) {
 }
 
 // parseReply reads a reply whose question (for qname, ending at qend) has
-// been checked: the rcode (with EDNS0's extended bits), the TC bit and the
-// answer section. The authority section is skipped; with whole, the
-// message is unpacked too.
-func parseReply(b []byte, qend int, qname string, whole bool) reply {
+// been checked: the rcode (with EDNS0's extended bits), the TC and AD bits
+// and the answer section. The authority section is skipped, but for the
+// SOA record of a CNAME chain's end and, when the query had the DO bit
+// (dnssec), the SOA's TTL; with whole, the message is unpacked too.
+func parseReply(b []byte, qend int, qname string, whole, dnssec bool) reply {
 	var rep reply
 	rep.tc = b[2]&0x02 != 0
 	rep.rcode = int(b[3] & 0x0f)
+	rep.ad = b[3]&0x20 != 0
 	if rep.tc {
 		return rep
 	}
@@ -892,6 +948,7 @@ func parseReply(b []byte, qend int, qname string, whole bool) reply {
 			return reply{err: err, malformed: true}
 		}
 		rep.msg, rep.rcode, rep.answer, rep.negZone = m, m.Rcode, m.Answer, negZone(m)
+		rep.negTTL = soaTTL(m, dnssec)
 		return rep
 	}
 	an := int(binary.BigEndian.Uint16(b[6:]))
@@ -922,12 +979,23 @@ func parseReply(b []byte, qend int, qname string, whole bool) reply {
 			break
 		}
 	}
+	ttlSeen := false
 	for range ns {
 		start := off
 		if off = skipRR(b, off); off < 0 {
 			return rep
 		}
-		if chained && rep.negZone == "" && rrType(b, start) == dns.TypeSOA {
+		if !(chained && rep.negZone == "" || dnssec && !ttlSeen) {
+			continue
+		}
+		typ, ttl := rrTypeTTL(b, start)
+		if typ != dns.TypeSOA {
+			continue
+		}
+		if dnssec && !ttlSeen {
+			rep.negTTL, ttlSeen = ttl, true
+		}
+		if chained && rep.negZone == "" {
 			if zone, _, err := dns.UnpackDomainName(b, start); err == nil {
 				rep.negZone = strings.ToLower(zone)
 			}
@@ -1021,9 +1089,9 @@ func skipRR(b []byte, off int) int {
 	return off
 }
 
-// rrType returns the type of the record at off, which skipRR has found
-// to fit in b.
-func rrType(b []byte, off int) uint16 {
+// rrTypeTTL returns the type and TTL of the record at off, which skipRR
+// has found to fit in b.
+func rrTypeTTL(b []byte, off int) (uint16, uint32) {
 	for b[off] != 0 && b[off]&0xc0 != 0xc0 {
 		off += 1 + int(b[off])
 	}
@@ -1032,7 +1100,7 @@ func rrType(b []byte, off int) uint16 {
 	} else {
 		off += 2
 	}
-	return binary.BigEndian.Uint16(b[off:])
+	return binary.BigEndian.Uint16(b[off:]), binary.BigEndian.Uint32(b[off+4:])
 }
 
 // sameQuestion reports whether resp is a reply (QR set, same opcode) whose

@@ -95,6 +95,19 @@ func labReplies(tb testing.TB) []labReply {
 	m.Rcode = dns.RcodeNameError
 	m.Ns = sets[key{"domain2.test.", dns.TypeSOA}]
 	add(m)
+	// A validated NODATA for a TLSA question: AD set, the SOA's TTL read
+	// (the DO bit's question); and a validated TLSA answer.
+	m = reply("_25._tcp.mail.domain2.test.", dns.TypeTLSA, nil)
+	m.AuthenticatedData = true
+	m.Ns = sets[key{"domain2.test.", dns.TypeSOA}]
+	add(m)
+	tlsa, err := dns.NewRR("_25._tcp.mail.domain2.test. 300 IN TLSA 3 1 1 0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m = reply("_25._tcp.mail.domain2.test.", dns.TypeTLSA, []dns.RR{tlsa})
+	m.AuthenticatedData = true
+	add(m)
 	m = reply("domain2.test.", dns.TypeMX, nil)
 	m.Rcode = dns.RcodeBadVers // 16: the high bits in the OPT record
 	add(m)
@@ -147,13 +160,13 @@ func FuzzParseReply(f *testing.F) {
 		// rest as a whole message: the question check must not panic, and
 		// a message that passes it is parsed as one.
 		if len(rest) >= 12 && sameQuestion(q, rest) {
-			checkReply(t, rest, qend, fqdn)
+			checkReply(t, rest, qend, fqdn, dnssecOK(qtype))
 		}
 		if msg := withQuestion(q, qend, rest); msg != nil {
 			if !sameQuestion(q, msg) {
 				t.Fatalf("sameQuestion rejects the query's own question in %x", msg)
 			}
-			checkReply(t, msg, qend, fqdn)
+			checkReply(t, msg, qend, fqdn, dnssecOK(qtype))
 		}
 	})
 }
@@ -161,11 +174,14 @@ func FuzzParseReply(f *testing.F) {
 // checkReply parses msg as parseReply does for Query (the answer section
 // only) and for Exchange (the whole message), and compares both with
 // miekg/dns.
-func checkReply(t *testing.T, msg []byte, qend int, fqdn string) {
-	rep := parseReply(msg, qend, fqdn, false)
-	whole := parseReply(msg, qend, fqdn, true)
+func checkReply(t *testing.T, msg []byte, qend int, fqdn string, dnssec bool) {
+	rep := parseReply(msg, qend, fqdn, false, dnssec)
+	whole := parseReply(msg, qend, fqdn, true, dnssec)
 	if rep.tc != (msg[2]&0x02 != 0) || whole.tc != rep.tc {
 		t.Fatalf("TC bit: parsed %v and %v, header says %v", rep.tc, whole.tc, msg[2]&0x02 != 0)
+	}
+	if rep.ad != (msg[3]&0x20 != 0) && !rep.malformed {
+		t.Fatalf("AD bit: parsed %v, header says %v", rep.ad, msg[3]&0x20 != 0)
 	}
 	if rep.tc {
 		return // the caller asks again over TCP; nothing else is read
@@ -194,6 +210,12 @@ func checkReply(t *testing.T, msg []byte, qend int, fqdn string) {
 		t.Fatalf("parseReply: %v; miekg/dns unpacks the message", rep.err)
 	}
 	sameRRs(t, "Msg.Answer", rep.answer, m.Answer)
+	if rep.ad != m.AuthenticatedData || whole.ad != m.AuthenticatedData {
+		t.Fatalf("AD bit: parsed %v and %v, miekg/dns %v", rep.ad, whole.ad, m.AuthenticatedData)
+	}
+	if want := soaTTL(&m, dnssec); rep.negTTL != want || whole.negTTL != want {
+		t.Fatalf("SOA TTL: parsed %d and %d, miekg/dns %d", rep.negTTL, whole.negTTL, want)
+	}
 	if whole.rcode != m.Rcode {
 		t.Fatalf("whole message: rcode %d, miekg/dns %d", whole.rcode, m.Rcode)
 	}
@@ -306,6 +328,10 @@ func FuzzPackQuery(f *testing.F) {
 		opt := m.IsEdns0()
 		if opt == nil || len(m.Extra) != 1 || opt.UDPSize() != size || opt.Header().Name != "." {
 			t.Fatalf("query for %q: additional section %v, want one OPT with size %d", fqdn, m.Extra, size)
+		}
+		// RFC 3225: DO for the DNSSEC questions alone, no other flag, EDNS version 0.
+		if opt.Do() != dnssecOK(qtype) || opt.Version() != 0 || opt.ExtendedRcode() != 0 || opt.Hdr.Ttl&0x7fff != 0 {
+			t.Fatalf("query for %q %d: OPT %v, want DO %v alone", fqdn, qtype, opt, dnssecOK(qtype))
 		}
 	})
 }

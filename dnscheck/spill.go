@@ -29,6 +29,8 @@ type Spill struct {
 	names   map[string][]spillRef // a name's records, in the order they came
 	domains []spillDomain
 	stats   model.InventoryStats
+	// resolver is model.Inventory.Resolver, from the results.
+	resolver string
 }
 
 type spillRef struct {
@@ -61,6 +63,9 @@ func (s *Spill) Close() error { return s.f.Close() }
 func (s *Spill) Add(res DomainResult) error {
 	if s.err != nil {
 		return s.err
+	}
+	if s.resolver == "" {
+		s.resolver = res.Resolver
 	}
 	ref, err := s.put(&res.Domain)
 	if err != nil {
@@ -115,7 +120,7 @@ func (s *Spill) Inventory() (*model.Inventory, error) {
 		return nil, fmt.Errorf("inventory spill file: %w", err)
 	}
 	inv := NewCollector(s.opts).Inventory()
-	inv.Stats = s.stats
+	inv.Stats, inv.Resolver = s.stats, s.resolver
 	slices.SortFunc(s.domains, func(a, b spillDomain) int { return strings.Compare(a.name, b.name) })
 	return inv, nil
 }

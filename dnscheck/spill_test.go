@@ -43,6 +43,9 @@ func TestSpillMatchesCollector(t *testing.T) {
 	if err := sp.EachDomain(func(d *model.Domain) error { got.Domains = append(got.Domains, *d); return nil }); err != nil {
 		t.Fatal(err)
 	}
+	if want.Resolver != model.ResolverNotValidating { // the lab's server sets no AD bit
+		t.Errorf("resolver %q, want %q from the probe", want.Resolver, model.ResolverNotValidating)
+	}
 	if len(want.Names) < 20 || len(want.Domains) < 40 || want.Stats.DomainsFailed == 0 || want.Stats.NamesHere == 0 {
 		t.Fatalf("lab inventory too small to tell: %+v", want.Stats)
 	}

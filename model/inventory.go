@@ -362,6 +362,12 @@ type InventoryStats struct {
 	// asked are left out. Each try counts, as in Queries. With it an
 	// admin can size a --qps cap and the resolver's load.
 	QueriesByType map[string]int `json:"queries_by_type,omitempty"`
+	// DANEQueries is how many of Queries the DANE checks added beyond the
+	// TLSA records at _25._tcp of MX targets: the probe of the resolver's
+	// DNSSEC validation (a DNSKEY question, under "other") and the TLSA
+	// records at the submission ports. Issue 20's questions per domain are
+	// counted without them.
+	DANEQueries int `json:"dane_queries,omitempty"`
 }
 
 // NameIndex returns a map from name to index in inv.Names.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -181,6 +182,7 @@ func writeInventoryText(w io.Writer, inv *model.Inventory) {
 		fmt.Fprintln(w, strings.Join(problems, "\n"))
 	}
 	writeWildcards(w, inv)
+	writeResolverNote(w, inv)
 	writeInputProblems(w, inv)
 }
 
@@ -294,7 +296,8 @@ func abbreviate(domains []string) string {
 }
 
 // queriesByType is " (A 10, AAAA 4, ...)", the queries of each type in
-// the order of their names, or "" for an inventory without the counts.
+// the order of their names, and "; 3 of them for DANE" when the DANE
+// checks added some, or "" for an inventory without the counts.
 func queriesByType(st model.InventoryStats) string {
 	if len(st.QueriesByType) == 0 {
 		return ""
@@ -307,7 +310,28 @@ func queriesByType(st model.InventoryStats) string {
 	for i, t := range types {
 		types[i] = fmt.Sprintf("%s %d", t, st.QueriesByType[t])
 	}
-	return " (" + strings.Join(types, ", ") + ")"
+	dane := ""
+	if st.DANEQueries > 0 {
+		dane = fmt.Sprintf("; %d of them for DANE", st.DANEQueries)
+	}
+	return " (" + strings.Join(types, ", ") + dane + ")"
+}
+
+// writeResolverNote says, when the resolver does not validate DNSSEC and
+// TLSA records were found, that their status is unknown.
+func writeResolverNote(w io.Writer, inv *model.Inventory) {
+	if inv.Resolver != model.ResolverNotValidating {
+		return
+	}
+	n := 0
+	for _, nm := range inv.Names {
+		if len(nm.TLSA) > 0 || slices.ContainsFunc(nm.PortTLSA, func(p model.PortTLSA) bool { return len(p.Records) > 0 }) {
+			n++
+		}
+	}
+	if n > 0 {
+		fmt.Fprintf(w, "\nthe resolver does not validate DNSSEC (no AD bit): the TLSA records of %d names are of unknown status, counted as pinning\n", n)
+	}
 }
 
 // caaNotLookedUp reports whether the inventory left n's CAA unasked: n

@@ -113,11 +113,13 @@ func (in *inventoryInput) load(ctx context.Context, g *globals, args []string) (
 type resolved struct {
 	queries int
 	byType  map[string]int
+	dane    int // of queries, those DANE added (model.InventoryStats.DANEQueries)
 }
 
 func (r resolved) fill(g *globals, inv *model.Inventory) {
 	inv.Stats.Queries = r.queries
 	inv.Stats.QueriesByType = r.byType
+	inv.Stats.DANEQueries = r.dane
 	inv.GeneratedAt = g.Now().UTC().Format(time.RFC3339)
 }
 
@@ -156,7 +158,7 @@ func (in *inventoryInput) resolve(ctx context.Context, g *globals, args []string
 	if err != nil {
 		return resolved{}, fmt.Errorf("inventory: %w", err)
 	}
-	return resolved{queries: int(r.Queries()), byType: r.QueriesByType()}, nil
+	return resolved{queries: int(r.Queries()), byType: r.QueriesByType(), dane: int(r.DANEQueries())}, nil
 }
 
 // loadSpilled is load for an inventory written as it is read back: the

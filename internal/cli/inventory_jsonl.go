@@ -53,12 +53,14 @@ func writeInventoryJSONL(ctx context.Context, g *globals, in *inventoryInput, ar
 	source := domainSourcer(in)
 	var opts dnscheck.Options
 	var st model.InventoryStats
+	var resolver string // the run's DNSSEC verdict, the same in every result
 	seen := map[string]bool{}
 	res, err := in.resolve(ctx, g, args, func(o dnscheck.Options) func(dnscheck.DomainResult) {
 		opts = o
 		return func(r dnscheck.DomainResult) {
 			source(&r.Domain)
 			countResult(&st, seen, r)
+			resolver = r.Resolver
 			if werr == nil {
 				werr = enc.Encode(jsonlLine{Domain: &r.Domain, Names: r.Names})
 			}
@@ -69,7 +71,7 @@ func writeInventoryJSONL(ctx context.Context, g *globals, in *inventoryInput, ar
 		return nil, err
 	}
 	inv := dnscheck.NewCollector(opts).Inventory()
-	inv.Stats = st
+	inv.Stats, inv.Resolver = st, resolver
 	recordSources(inv, in.found)
 	res.fill(g, inv)
 	if werr == nil {

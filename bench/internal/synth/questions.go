@@ -35,10 +35,17 @@ var ConventionalPrefixes = []string{"mail", "smtp", "imap", "pop", "autoconfig",
 // names), and for the names that point to a server IP the CAA climbing
 // from the name towards the root until a CAA set is found (each owner
 // asked once) and, for MX targets, TLSA at _25._tcp of the end of its
-// CNAME chain, then of the name. It is the ceiling client's query mix:
-// the same questions, without the inventory's work.
+// CNAME chain, then of the name; and (issue 18) the DNSKEY of the root
+// once, the probe of the resolver's validation, and for the names with a
+// submission role (an SRV target of _submission._tcp or
+// _submissions._tcp, or smtp.D) that point here, TLSA at _465._tcp and
+// _587._tcp as at _25._tcp. It is the ceiling client's query mix: the
+// same questions, without the inventory's work.
 func (w *World) Questions(domains []string) []Question {
 	q := &questions{w: w, asked: make(map[Question]bool, len(domains)*16), names: map[string]*found{}}
+	if len(domains) > 0 {
+		q.ask(".", dns.TypeDNSKEY)
+	}
 	for _, d := range domains {
 		q.domain(dns.Fqdn(strings.ToLower(d)))
 	}
@@ -46,6 +53,14 @@ func (w *World) Questions(domains []string) []Question {
 		q.name(n)
 	}
 	return q.qs
+}
+
+// IsDANE reports whether q is one of the questions DANE added (issue 18):
+// the root's DNSKEY (the validation probe) and TLSA at the submission
+// ports. Issue 20's questions per domain leave them out.
+func IsDANE(q Question) bool {
+	return q.Type == dns.TypeDNSKEY ||
+		q.Type == dns.TypeTLSA && (strings.HasPrefix(q.Name, "_465._tcp.") || strings.HasPrefix(q.Name, "_587._tcp."))
 }
 
 // questions gathers the questions of an inventory.
@@ -59,6 +74,7 @@ type questions struct {
 
 type found struct {
 	mx  bool
+	sub bool   // a submission role: TLSA at the submission ports
 	own string // the domain the name is under, if any
 }
 
@@ -71,7 +87,7 @@ func (q *questions) ask(name string, t uint16) ([]dns.RR, int) {
 	return q.w.Lookup(name, t)
 }
 
-func (q *questions) use(n, d string, mx bool) {
+func (q *questions) use(n, d string, mx, sub bool) {
 	f := q.names[n]
 	if f == nil {
 		f = &found{}
@@ -82,6 +98,7 @@ func (q *questions) use(n, d string, mx bool) {
 		q.order = append(q.order, n)
 	}
 	f.mx = f.mx || mx
+	f.sub = f.sub || sub
 }
 
 func has(ans []dns.RR, t uint16) bool {
@@ -105,7 +122,7 @@ func (q *questions) domain(D string) {
 	}
 	for _, rr := range ans {
 		if mx, ok := rr.(*dns.MX); ok && mx.Mx != "." {
-			q.use(dns.CanonicalName(mx.Mx), D, true)
+			q.use(dns.CanonicalName(mx.Mx), D, true, false)
 		}
 	}
 	noWildcard := false
@@ -114,15 +131,16 @@ func (q *questions) domain(D string) {
 	} else {
 		for _, s := range SRVServices {
 			ans, _ := q.ask(s+"."+D, dns.TypeSRV)
+			sub := s == "_submission._tcp" || s == "_submissions._tcp"
 			for _, rr := range ans {
 				if srv, ok := rr.(*dns.SRV); ok && srv.Target != "." {
-					q.use(dns.CanonicalName(srv.Target), D, false)
+					q.use(dns.CanonicalName(srv.Target), D, false, sub)
 				}
 			}
 		}
 	}
 	if ans, _ := q.ask("_mta-sts."+D, dns.TypeTXT); has(ans, dns.TypeTXT) {
-		q.use("mta-sts."+D, D, false)
+		q.use("mta-sts."+D, D, false, false)
 	}
 	v4, v6 := false, false
 	for _, p := range ConventionalPrefixes {
@@ -135,7 +153,7 @@ func (q *questions) domain(D string) {
 		aaaa, _ := q.ask(n, dns.TypeAAAA)
 		v4, v6 = v4 || has(a, dns.TypeA), v6 || has(aaaa, dns.TypeAAAA)
 		if has(a, dns.TypeA) || has(aaaa, dns.TypeAAAA) {
-			q.use(n, D, false)
+			q.use(n, D, false, p == "smtp")
 		}
 	}
 	if noWildcard {
@@ -175,15 +193,24 @@ func (q *questions) name(n string) {
 		}
 		o = o[i+1:]
 	}
-	if !f.mx {
-		return
+	if f.mx {
+		q.tlsa("_25._tcp.", n, a)
 	}
+	if f.sub {
+		q.tlsa("_465._tcp.", n, a)
+		q.tlsa("_587._tcp.", n, a)
+	}
+}
+
+// tlsa asks the TLSA records at prefix of the end of n's CNAME chain (a is
+// its A answer), then, without records there, of n.
+func (q *questions) tlsa(prefix, n string, a []dns.RR) {
 	if end := chainEnd(a); end != "" {
-		if ans, _ := q.ask("_25._tcp."+end, dns.TypeTLSA); has(ans, dns.TypeTLSA) {
+		if ans, _ := q.ask(prefix+end, dns.TypeTLSA); has(ans, dns.TypeTLSA) {
 			return
 		}
 	}
-	q.ask("_25._tcp."+n, dns.TypeTLSA)
+	q.ask(prefix+n, dns.TypeTLSA)
 }
 
 // here reports whether an answer holds one of the server IPs.
