@@ -5,12 +5,14 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/certplan/certplan/acme"
 	"github.com/certplan/certplan/model"
+	"github.com/certplan/certplan/planner"
 	"github.com/certplan/certplan/store"
 )
 
@@ -107,5 +109,64 @@ func TestPlanKeyNext(t *testing.T) {
 	}
 	if _, err := st.LoadNextKey("default-127.0.0.2"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("next key still staged: %v", err)
+	}
+}
+
+// TestPlannedDANEExcluded: a name whose TLSA records trust no key of the
+// default (none yet: a first plan) is left out by the planner, and the
+// default is issued for the other names: one customer's records do not
+// block the IP's shared certificate. (The control: the same default with
+// the pinned name on it and its key kept, as the planner planned it
+// before, is refused whole.) Once its record for the default's key is
+// published, the next plan puts it on the default, whose key is kept.
+func TestPlannedDANEExcluded(t *testing.T) {
+	e := newEnv(t)
+	ip := []string{"127.0.0.2"}
+	name := func(n string) model.Name {
+		return model.Name{Name: n, Roles: []string{model.RoleMail}, Domains: []string{"d.test"}, Addresses: ip, Here: model.HereAll, CAAOK: true}
+	}
+	pinned := name("smtp.d.test")
+	pinned.Roles = []string{model.RoleMX}
+	pinned.TLSA, pinned.TLSADNSSEC = []model.TLSA{{Usage: 3, Selector: 1, MatchingType: 1, Data: strings.Repeat("ab", 32)}}, model.DNSSECSecure
+	inv := &model.Inventory{Header: model.Header{Kind: model.KindInventory, Version: model.Version}, ServerIPs: ip,
+		Names: []model.Name{name("imap.d.test"), name("mail.d.test"), pinned}}
+	keys := planner.KeyState{Known: true}
+	p1, err := planner.Plan(inv, nil, planner.Policy{Keys: keys}, nil, e.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p1.Excluded) != 1 || p1.Excluded[0].Name != "smtp.d.test" || p1.Excluded[0].Code != model.ExcludeDANEPinned {
+		t.Fatalf("first plan: excluded %+v, want smtp.d.test (dane-pinned)", p1.Excluded)
+	}
+
+	control := e.run(plan("c", keep(defCert("imap.d.test", "mail.d.test", "smtp.d.test"), model.KeyKeep)), ModeIssue)
+	if got := statuses(control); got != "default-127.0.0.2=failed" {
+		t.Fatalf("control (the pinned name on the default, key kept): %s", got)
+	}
+	r := e.run(p1, ModeIssue)
+	if got := statuses(r); got != "default-127.0.0.2=issued" {
+		t.Fatalf("planned: %s (%+v)", got, r.Certificates)
+	}
+	def := e.stored("default-127.0.0.2")
+	if !slices.Equal(def.Meta.Names, []string{"imap.d.test", "mail.d.test"}) {
+		t.Errorf("default names %v", def.Meta.Names)
+	}
+
+	// The record for the default's key published: it joins, key kept.
+	spki := spkiOf(t, def)
+	inv.Names[2].TLSA = append(inv.Names[2].TLSA, model.TLSA{Usage: 3, Selector: 1, MatchingType: 1, Data: spki})
+	keys.Current = map[string]string{"default-127.0.0.2": spki}
+	p2, err := planner.Plan(inv, nil, planner.Policy{Keys: keys}, p1, e.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc := p2.Certificates[0]; len(p2.Excluded) != 0 || !slices.Contains(pc.Names, "smtp.d.test") || pc.Key != model.KeyKeep {
+		t.Fatalf("published: %+v, excluded %+v", p2.Certificates, p2.Excluded)
+	}
+	if got := statuses(e.run(p2, ModeRenew)); got != "default-127.0.0.2=issued" {
+		t.Fatalf("renew: %s", got)
+	}
+	if got := spkiOf(t, e.stored("default-127.0.0.2")); got != spki {
+		t.Errorf("key changed: %s, was %s", got, spki)
 	}
 }

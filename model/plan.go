@@ -179,6 +179,10 @@ const (
 	// wildcard would ([Name.Wildcard]), named by no MX, SRV or MTA-STS
 	// record and not mail.<domain>; --include plans it anyway.
 	ExcludeWildcardOnly = "wildcard-only"
+	// ExcludeDANEPinned: TLSA records pin the name's key (or may: their
+	// state is unknown), and they trust no key of the certificate the name
+	// would go on; the reason gives the records to publish.
+	ExcludeDANEPinned = "dane-pinned"
 )
 
 // Exclusion explains why a name is not planned.

@@ -16,23 +16,42 @@ import (
 // one rule, [model.Name.DANEPin] (and [model.PortTLSA.DANEPin] for the
 // submission ports): a secure usage 3 or 1 record pins the key, and a
 // state that cannot be known (a failed lookup, records not validated) is
-// treated as pinning it. The gates:
+// treated as pinning it. The rule: a pinned name goes only on a
+// certificate whose key it already trusts, so that one customer's TLSA
+// records cost only that customer's name, never a shared certificate.
 //
-//   - Key keeping (daneKeys): a certificate any of whose names has its key
-//     pinned gets [model.KeyKeep] (apply reuses the current key), or
-//     [model.KeyNext] when its staged next key is ready (nextKeyReady:
-//     every pinned name has a secure "3 1 1" record for it). KeyReason
-//     names the records, or why their state is unknown.
-//   - Refusal (checkMoves): with a previous plan, a pinned name put on a
-//     certificate other than the one that served it (a new certificate
-//     ID, a name moved, --repack) gets that certificate's key, which
-//     its TLSA records do not pin unless they already list it; the plan is
-//     refused with a [GateError] naming, per name, the records to
-//     publish. build.go avoids the moves it can (refillDefault leaves
-//     pinned names where they are). A first plan (no previous one) serves
-//     no certificate of ours yet: its certificates are marked KeyKeep and
-//     get a [model.WarnDANE] warning, and apply refuses to order one
-//     without a key to keep.
+//   - Fit (fitKey): a pinned name trusts certificate C's current key
+//     ([KeyState.Current]) when each of its record sets holds a "3 1 1"
+//     record for it (records seen but not validated count: they show the
+//     key is trusted), and C's staged next key when each holds a
+//     validated one. A name that C's previous
+//     version (same ID) held stays on C with its key whatever its records
+//     say, when C has a key ([KeyState.Known]): keeping it changes nothing
+//     senders see, and an unknown state never lets a key change. C gets
+//     [model.KeyNext] when some pinned name trusts the next key and every
+//     name that trusts the current one (or stays) trusts it too, else
+//     [model.KeyKeep]. KeyReason names the records, or why their state is
+//     unknown.
+//   - Exclusion (unfit): a pinned name C's key does not fit is left out
+//     of the plan ([model.ExcludeDANEPinned]) with the records to publish
+//     for that key ("3 1 1" for its SPKI), or, when C has no key yet (a
+//     certificate never issued: its key is made at issuance), with the
+//     advice to stage one (certplan rollover begin) and publish its
+//     record. Plan then plans again without the name (the certificates
+//     may change, so the fit is tested again, until nothing more is
+//     left out: at most once per pinned name), and the rest of C is
+//     planned and issued as usual. The exclusion is stable: the next
+//     plan tests the name again as a new one, with the same answer until
+//     the records or the keys change.
+//   - Refusal (unfit, [GateError]): a name served now (a previous
+//     certificate with a key held it) that the plan moves onto a
+//     certificate whose key it does not trust (--repack, a new
+//     certificate ID) is not left out: that would take it off the
+//     certificate that serves it too, and the IP's default, whose key it
+//     does not pin, would answer for it. It cannot stay either: the plan
+//     put it elsewhere (build.go already avoids the moves it can:
+//     refillDefault leaves pinned names where they are). The plan is
+//     refused with the records to publish.
 //   - DANE-TA (warnTA): secure usage 2 records that match none of the
 //     CA's roots ([KeyState.CARoots]) pin an intermediate, and a CA that
 //     issues from several (Let's Encrypt: E5-E9, R10-R14) breaks them at
@@ -52,6 +71,11 @@ type KeyState struct {
 	// CARoots are the roots the CA issues under (for Let's Encrypt, ISRG
 	// Root X1 and X2); nil when unknown.
 	CARoots []*x509.Certificate
+	// Known: Current lists every certificate that has a key (the caller
+	// read the state directory), so one missing has none yet. When false
+	// (certplan plan, which reads no state), a name stays on the
+	// certificate that held it as if that one had a key.
+	Known bool
 }
 
 // keyPin is one TLSA record set that pins (or may pin) a name's key.
@@ -64,7 +88,14 @@ type keyPin struct {
 
 // has reports whether the set holds a validated "3 1 1 spki" record.
 func (k keyPin) has(spki string) bool {
-	if !k.secure || spki == "" {
+	return k.secure && k.lists(spki)
+}
+
+// lists reports whether the set holds a "3 1 1 spki" record, validated
+// or not (RFC 6698 §2.1; "3 1 1" is the one computable from the SPKI
+// digest the state directory keeps).
+func (k keyPin) lists(spki string) bool {
+	if spki == "" {
 		return false
 	}
 	for _, t := range k.recs {
@@ -142,8 +173,9 @@ func (p *planner) certPins(c *bcert) []pinnedName {
 }
 
 // daneKeys sets Key and KeyReason on the plan's certificates with pinned
-// names, refuses the moves their TLSA records do not allow (p.refusals),
-// and warns of DANE-TA records that pin an intermediate.
+// names, leaves out (p.unfit) or refuses (p.refusals) the pinned names
+// their certificate's key does not fit, and warns of DANE-TA records that
+// pin an intermediate.
 func (p *planner) daneKeys(out *model.Plan) {
 	idx := make(map[string]int, len(out.Certificates))
 	for i := range out.Certificates {
@@ -155,28 +187,79 @@ func (p *planner) daneKeys(out *model.Plan) {
 			continue
 		}
 		pc := &out.Certificates[idx[c.id]]
-		spki := p.setKey(c.id, pc, pins)
-		if p.prev == nil {
-			p.warnFirst(out, pc, pins)
-			continue
+		spki, fit, bad := p.fitKey(c.id, pins)
+		p.setKey(pc, spki, fit)
+		for _, pn := range bad {
+			p.unfitName(c.id, spki, pn)
 		}
-		p.checkMoves(c, spki, pins)
 	}
 	p.warnTA(out)
 }
 
-// setKey sets pc's Key: KeyNext when its staged next key is ready, else
-// KeyKeep. It returns the SPKI SHA-256 of the key the certificate will
-// have ("" when not known).
-func (p *planner) setKey(id string, pc *model.PlannedCert, pins []pinnedName) string {
-	if spki, ok := p.nextKeyReady(id, pins); ok {
+// fitKey decides the key of certificate id (its staged next key, or its
+// current one) and splits its pinned names into those that trust it and
+// those that do not. spki is that key's SPKI SHA-256, "" when the
+// certificate has none yet.
+func (p *planner) fitKey(id string, pins []pinnedName) (spki string, fit, bad []pinnedName) {
+	cur, next := p.pol.Keys.Current[id], p.pol.Keys.Next[id]
+	onCur := func(pn pinnedName) bool { return p.stays(id, cur, pn) || allList(pn.pins, cur) }
+	onNext := func(pn pinnedName) bool { return next != "" && allHave(pn.pins, next) }
+	useNext := false
+	for _, pn := range pins {
+		if onNext(pn) {
+			useNext = true
+		} else if onCur(pn) {
+			useNext = false
+			break
+		}
+	}
+	spki, test := cur, onCur
+	if useNext {
+		spki, test = next, onNext
+	}
+	for _, pn := range pins {
+		if test(pn) {
+			fit = append(fit, pn)
+		} else {
+			bad = append(bad, pn)
+		}
+	}
+	return spki, fit, bad
+}
+
+// stays reports whether pn's name was on certificate id in the previous
+// plan and stays there with its key: when the certificate has one (cur),
+// or whether it has is not known.
+func (p *planner) stays(id, cur string, pn pinnedName) bool {
+	if p.prev == nil || cur == "" && p.pol.Keys.Known {
+		return false
+	}
+	i := slices.IndexFunc(p.prev.Certificates, func(pc model.PlannedCert) bool { return pc.ID == id })
+	return i >= 0 && slices.Contains(p.prev.Certificates[i].Names, p.cands[pn.ci].name)
+}
+
+func allList(ks []keyPin, spki string) bool {
+	return !slices.ContainsFunc(ks, func(k keyPin) bool { return !k.lists(spki) })
+}
+
+func allHave(ks []keyPin, spki string) bool {
+	return !slices.ContainsFunc(ks, func(k keyPin) bool { return !k.has(spki) })
+}
+
+// setKey sets pc's Key: KeyNext when the key chosen (spki) is its staged
+// next key, else KeyKeep, with the reasons of the names that fit it.
+func (p *planner) setKey(pc *model.PlannedCert, spki string, fit []pinnedName) {
+	if len(fit) == 0 {
+		return
+	}
+	if spki != "" && spki == p.pol.Keys.Next[pc.ID] {
 		pc.Key = model.KeyNext
 		pc.KeyReason = "the staged next key (3 1 1 " + spki + ") is published and validated at every pinned name: it becomes the key"
-		return spki
+		return
 	}
 	var why []string
 	unknown := false
-	for _, pn := range pins {
+	for _, pn := range fit {
 		for _, k := range pn.pins {
 			why = append(why, k.reason)
 			unknown = unknown || !k.secure
@@ -187,41 +270,55 @@ func (p *planner) setKey(id string, pc *model.PlannedCert, pins []pinnedName) st
 	if unknown {
 		pc.KeyReason = strings.Join(why, "; ") + ": an unknown state never lets a key change"
 	}
-	return p.pol.Keys.Current[id]
 }
 
-// nextKeyReady reports whether certificate id has a staged next key whose
-// "3 1 1" record every pinned record set of its names holds, validated,
-// and returns its SPKI SHA-256. A set whose state is unknown never holds
-// it. (The rollover adds its own conditions here: the record seen on
-// every authoritative server, two TTLs passed.)
-func (p *planner) nextKeyReady(id string, pins []pinnedName) (string, bool) {
-	spki := p.pol.Keys.Next[id]
-	if spki == "" {
-		return "", false
-	}
-	for _, pn := range pins {
-		for _, k := range pn.pins {
-			if !k.has(spki) {
-				return "", false
+// unfitName leaves out (p.unfit) a pinned name that does not trust the
+// key spki of certificate id, or refuses the plan when the name is
+// served now (see the refusal above).
+func (p *planner) unfitName(id, spki string, pn pinnedName) {
+	name := p.cands[pn.ci].name
+	var why, recs []string
+	for _, k := range pn.pins {
+		if !k.lists(spki) {
+			why = append(why, k.reason)
+			if spki != "" {
+				recs = append(recs, k.owner+". IN TLSA 3 1 1 "+spki)
 			}
 		}
 	}
-	return spki, true
-}
-
-// warnFirst warns, on a first plan, of the pinned names of a certificate
-// to be ordered: apply reuses no key it does not have.
-func (p *planner) warnFirst(out *model.Plan, pc *model.PlannedCert, pins []pinnedName) {
-	if pc.Key == model.KeyNext {
+	if from := p.servedBy(name); len(from) > 0 {
+		p.refusals.DANE = append(p.refusals.DANE, DANERefusal{Name: name, Cert: id, From: from, KeyKnown: spki != "", Why: why, Records: recs})
 		return
 	}
-	for _, pn := range pins {
-		n := p.cands[pn.ci].name
-		out.Warnings = append(out.Warnings, model.Warning{Code: model.WarnDANE, Name: n,
-			Message: fmt.Sprintf("on %s (to be ordered): %s: a new key would stop mail from DANE senders, so the order is refused until a next key is staged for %s and its record (3 1 1) published at %s",
-				pc.ID, pn.pins[0].reason, pc.ID, owners(pn.pins))})
+	if p.unfit == nil {
+		p.unfit = map[string]string{}
 	}
+	head := strings.Join(why, "; ") + ", and they trust no key of " + id + ", the certificate it would go on: "
+	if spki == "" && !p.pol.Keys.Known {
+		p.unfit[name] = head + "its key is not known here (certplan plan reads no state directory): certplan issue, which reads the keys, gives the records to publish for it, or stage one (certplan rollover begin " + id + ") and publish the 3 1 1 record that prints at " + owners(pn.pins)
+		return
+	}
+	if spki == "" {
+		p.unfit[name] = head + "its key is made at issuance; stage it now (certplan rollover begin " + id + "), publish the 3 1 1 record that prints at " + owners(pn.pins) + ", wait two TTLs, and plan again (once " + id + " is issued, the next plan gives the record for its key)"
+		return
+	}
+	p.unfit[name] = head + "publish " + strings.Join(recs, "; ") + " beside the current records (RFC 7671 §8.1), wait two TTLs, and plan again"
+}
+
+// servedBy are the IDs of the previous certificates that held name and
+// have a key (or whether they have is not known): the name is served now.
+func (p *planner) servedBy(name string) []string {
+	if p.prev == nil {
+		return nil
+	}
+	var ids []string
+	for i := range p.prev.Certificates {
+		pc := &p.prev.Certificates[i]
+		if slices.Contains(pc.Names, name) && (!p.pol.Keys.Known || p.pol.Keys.Current[pc.ID] != "") {
+			ids = append(ids, pc.ID)
+		}
+	}
+	return ids
 }
 
 func owners(ks []keyPin) string {
@@ -312,49 +409,10 @@ func tlsaMatches(t model.TLSA, c *x509.Certificate) bool {
 	return strings.EqualFold(hex.EncodeToString(sum), t.Data)
 }
 
-// checkMoves refuses the pinned names of c that its previous version (by
-// ID) did not hold: they get c's key (spki, "" when not known), which
-// their records must already pin.
-func (p *planner) checkMoves(c *bcert, spki string, pins []pinnedName) {
-	var before []string
-	if i := slices.IndexFunc(p.prev.Certificates, func(pc model.PlannedCert) bool { return pc.ID == c.id }); i >= 0 {
-		before = p.prev.Certificates[i].Names
-	}
-	for _, pn := range pins {
-		name := p.cands[pn.ci].name
-		if slices.Contains(before, name) {
-			continue
-		}
-		r := DANERefusal{Name: name, Cert: c.id, From: p.prevHolders(name), KeyKnown: spki != ""}
-		for _, k := range pn.pins {
-			if !k.has(spki) {
-				r.Why = append(r.Why, k.reason)
-				if spki != "" {
-					r.Records = append(r.Records, k.owner+". IN TLSA 3 1 1 "+spki)
-				}
-			}
-		}
-		if len(r.Why) > 0 {
-			p.refusals.DANE = append(p.refusals.DANE, r)
-		}
-	}
-}
-
-// prevHolders are the IDs of the previous certificates that held name.
-func (p *planner) prevHolders(name string) []string {
-	var ids []string
-	for i := range p.prev.Certificates {
-		if slices.Contains(p.prev.Certificates[i].Names, name) {
-			ids = append(ids, p.prev.Certificates[i].ID)
-		}
-	}
-	return ids
-}
-
 // movable returns cs without the names whose key DANE pins, unless an
 // enforce MTA-STS policy lists them: refillDefault does not take those
 // off the SNI certificates that serve them (their key would change). If
-// that leaves none, it returns cs: the gate then refuses the moves.
+// that leaves none, it returns cs: fitKey then tests the moves.
 func (p *planner) movable(cs []int) []int {
 	var out []int
 	for _, ci := range cs {

@@ -22,10 +22,15 @@
 // certificate. With --wildcards, two or more names one label under the
 // same parent become "*.parent" before any of this (wildcards.go), and
 // every "covers" (coverage, the previous plan's names, the no-SNI counts)
-// is names.Covers. A certificate whose names' keys DANE pins keeps its key
-// (model.PlannedCert.Key), and a plan that would give a pinned name
-// another key, or leave an MX host an MTA-STS enforce policy lists off
-// its IP's default certificate, is refused (dane.go, mtasts.go, gate.go).
+// is names.Covers. A name whose key DANE pins goes only on a certificate
+// whose key (current, or staged next) its TLSA records already trust, and
+// that certificate keeps it (model.PlannedCert.Key); a pinned name new to
+// the plan that no such key fits is left out ("dane-pinned", with the
+// records to publish) and the rest is planned as usual, so one
+// customer's records cost only that customer's name. A plan that would
+// move a name served now onto a key its records do not trust, or leave
+// an MX host an MTA-STS enforce policy lists off its IP's default
+// certificate, is refused (dane.go, mtasts.go, gate.go).
 //
 // # Where the rules are
 //
@@ -50,8 +55,9 @@
 //	assemble.go   the plan document: changes, sni_only, extra IPs, plan ID
 //	budget.go     orders per registered domain against the CA's rate limits
 //	mtasts.go     MX hosts MTA-STS policies list: first on the defaults; refused off them
-//	dane.go       DANE: keys kept (KeyKeep, KeyNext: nextKeyReady), pinned names
-//	              that would change key refused, DANE-TA records against the CA's roots
+//	dane.go       DANE: pinned names only where their records trust the key (fitKey:
+//	              KeyKeep, KeyNext), else left out (Plan plans again without them)
+//	              or, when served now, refused; DANE-TA records against the CA's roots
 //	gate.go       GateError: the refusals, with the records to publish
 //	coverage.go   the verdicts the probe's handshakes will get once deployed
 //	nosni.go      per server IP, hosted domains fully covered without SNI, before and after

@@ -126,8 +126,13 @@ func TestFairCapExemptions(t *testing.T) {
 		nm("mx1.b.test", b, ip, model.RoleMX),
 		nm("mx1.c.test", c, ip, model.RoleMX), nm("mx2.c.test", c, ip, model.RoleMX),
 		nm("mx3.c.test", c, ip, model.RoleMX))
-	p := mustPlan(t, inv, nil, Policy{MaxNames: 8, MaxNamesPerDomain: 2}, nil)
+	// Its (unvalidated) record trusts the default's key: it may go on it.
+	keys := KeyState{Current: map[string]string{"default-127.0.0.2": "00"}}
+	p := mustPlan(t, inv, nil, Policy{MaxNames: 8, MaxNamesPerDomain: 2, Keys: keys}, nil)
 	def := defaultCert(t, p)
+	if !slices.Contains(def.Names, "mx9.a.test") {
+		t.Errorf("default %v: want the DANE-pinned mx9.a.test on it", def.Names)
+	}
 	if !slices.Equal(p.SNIOnly, []string{"mx3.c.test"}) {
 		t.Errorf("sni_only %v, want [mx3.c.test]; default %v", p.SNIOnly, def.Names)
 	}

@@ -8,7 +8,8 @@ import (
 
 // Refusals. A plan that would stop inbound mail is not returned: Plan
 // returns a *GateError instead, which says per name what to publish or
-// change (dane.go: a pinned key would change; mtasts.go: an MX host an
+// change (dane.go: a name served now would move onto a key its TLSA
+// records do not trust; mtasts.go: an MX host an
 // enforce policy lists would be off its IPs' default certificate).
 
 // GateError is a plan refused by the DANE or MTA-STS gates.
@@ -21,8 +22,8 @@ type GateError struct {
 // change.
 type DANERefusal struct {
 	// Name is the pinned name; Cert the certificate the plan puts it on;
-	// From the previous certificates that held it (none: a name new to
-	// the plan's certificates).
+	// From the previous certificates that held it and serve it now (a
+	// name new to the plan is left out instead, dane.go).
 	Name, Cert string
 	From       []string
 	// Why are the pins' reasons, such as "validated TLSA records at

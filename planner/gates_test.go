@@ -95,17 +95,93 @@ func TestDANEKeys(t *testing.T) {
 	}
 }
 
-// TestDANEFirstPlan: with no previous plan the certificate is marked
-// keep and warned about (apply refuses to order it without a key).
-func TestDANEFirstPlan(t *testing.T) {
-	inv := daneInventory(func(n *model.Name) { n.TLSA, n.TLSADNSSEC = ee(spkiCur), model.DNSSECSecure })
-	p := mustPlan(t, inv, nil, Policy{}, nil)
-	pc := certByID(p, "default-127.0.0.2")
-	if pc == nil || pc.Key != model.KeyKeep {
-		t.Fatalf("first plan: %+v, want the default with key keep", p.Certificates)
+// TestDANEFit: a pinned name goes only on a certificate whose key its
+// records trust; otherwise it is left out with the records to publish,
+// and the rest is planned as usual.
+func TestDANEFit(t *testing.T) {
+	secure := func(recs ...model.TLSA) func(*model.Name) {
+		return func(n *model.Name) { n.TLSA, n.TLSADNSSEC = recs, model.DNSSECSecure }
 	}
-	if !hasWarning(p, model.WarnDANE, "mx.d.test", "the order is refused until a next key is staged for default-127.0.0.2") {
-		t.Errorf("no dane warning: %+v", p.Warnings)
+	servfail := func(n *model.Name) { n.TLSAError = "SERVFAIL" }
+	const def, sni = "default-127.0.0.2", "sni-d.test"
+	known := func(cur, next map[string]string) KeyState { return KeyState{Known: true, Current: cur, Next: next} }
+	for _, c := range []struct {
+		name string
+		set  func(*model.Name)
+		keys KeyState
+		prev *model.Plan
+		// on: the certificate mx.d.test is on with key, else excluded
+		// with a reason holding why.
+		on, key, why string
+	}{
+		{"first plan, records for another key", secure(ee(spkiCur)...), known(map[string]string{def: spkiDef}, nil), nil,
+			"", "", "publish _25._tcp.mx.d.test. IN TLSA 3 1 1 " + spkiDef + " beside the current records"},
+		{"first plan, no key yet", secure(ee(spkiCur)...), KeyState{Known: true}, nil,
+			"", "", "its key is made at issuance; stage it now (certplan rollover begin " + def + "), publish the 3 1 1 record that prints at _25._tcp.mx.d.test"},
+		{"keys not read (certplan plan)", secure(ee(spkiCur)...), KeyState{}, nil,
+			"", "", "its key is not known here (certplan plan reads no state directory)"},
+		{"records for the current key", secure(ee(spkiCur, spkiDef)...), known(map[string]string{def: spkiDef}, nil), nil,
+			def, model.KeyKeep, "the current key is kept"},
+		{"records for the ready next key", secure(ee(spkiNext)...), known(map[string]string{def: spkiDef}, map[string]string{def: spkiNext}), nil,
+			def, model.KeyNext, "the staged next key (3 1 1 " + spkiNext + ")"},
+		{"next key not validated", func(n *model.Name) { n.TLSA = ee(spkiNext) }, known(map[string]string{def: spkiDef}, map[string]string{def: spkiNext}), nil,
+			"", "", "were not validated"},
+		{"not validated, for the current key", func(n *model.Name) { n.TLSA = ee(spkiDef) }, known(map[string]string{def: spkiDef}, nil), nil,
+			def, model.KeyKeep, "an unknown state never lets a key change"},
+		{"lookup failed, no previous plan", servfail, known(map[string]string{def: spkiDef}, nil), nil,
+			"", "", "the TLSA lookup of _25._tcp.mx.d.test failed: SERVFAIL, and they trust no key of " + def},
+		{"lookup failed, on the previous plan", servfail, known(map[string]string{def: spkiDef, sni: spkiCur}, nil), movedPrev(),
+			sni, model.KeyKeep, "an unknown state never lets a key change"},
+		{"on the previous plan, never issued", servfail, known(map[string]string{def: spkiDef}, nil), movedPrev(),
+			"", "", "its key is made at issuance; stage it now (certplan rollover begin " + sni + ")"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := mustPlan(t, daneInventory(c.set), nil, Policy{Keys: c.keys}, c.prev)
+			if d := certByID(p, def); d == nil || !slices.Contains(d.Names, "mail.d.test") || !slices.Contains(d.Names, "mail.e.test") {
+				t.Fatalf("certificates %+v: want the others on %s", p.Certificates, def)
+			}
+			var holder *model.PlannedCert
+			for i := range p.Certificates {
+				if slices.Contains(p.Certificates[i].Names, "mx.d.test") {
+					holder = &p.Certificates[i]
+				}
+			}
+			i := slices.IndexFunc(p.Excluded, func(e model.Exclusion) bool { return e.Name == "mx.d.test" })
+			if c.on == "" {
+				if holder != nil || i < 0 || p.Excluded[i].Code != model.ExcludeDANEPinned || !strings.Contains(p.Excluded[i].Reason, c.why) {
+					t.Fatalf("mx.d.test on %+v, excluded %+v: want it excluded (dane-pinned) with %q", holder, p.Excluded, c.why)
+				}
+				if d := certByID(p, def); d.Key != "" {
+					t.Errorf("the default, its pinned name left out, has key %q", d.Key)
+				}
+				return
+			}
+			if holder == nil || holder.ID != c.on || holder.Key != c.key || !strings.Contains(holder.KeyReason, c.why) || i >= 0 {
+				t.Fatalf("mx.d.test on %+v (excluded %+v): want it on %s with key %s and %q", holder, p.Excluded, c.on, c.key, c.why)
+			}
+		})
+	}
+}
+
+// TestDANEFitStable: the plan made from the last one is the same: a name
+// left out stays out (and is not refused) until its records or the keys
+// change, and then it joins.
+func TestDANEFitStable(t *testing.T) {
+	inv := daneInventory(func(n *model.Name) { n.TLSA, n.TLSADNSSEC = ee(spkiCur), model.DNSSECSecure })
+	pol := Policy{Keys: KeyState{Known: true, Current: map[string]string{"default-127.0.0.2": spkiDef}}}
+	p1 := mustPlan(t, inv, nil, pol, nil)
+	p2 := mustPlan(t, inv, nil, pol, p1)
+	p3 := mustPlan(t, inv, nil, pol, p2)
+	for _, p := range []*model.Plan{p2, p3} {
+		if len(p.Certificates) != 1 || !slices.Equal(p.Certificates[0].Names, p1.Certificates[0].Names) || !slices.EqualFunc(p.Excluded, p1.Excluded, func(a, b model.Exclusion) bool { return a == b }) {
+			t.Errorf("planned again: %+v excluded %+v, want %+v excluded %+v", p.Certificates, p.Excluded, p1.Certificates, p1.Excluded)
+		}
+	}
+	// The record for the default's key published: the name joins it.
+	inv.Names[slices.IndexFunc(inv.Names, func(n model.Name) bool { return n.Name == "mx.d.test" })].TLSA = ee(spkiCur, spkiDef)
+	p4 := mustPlan(t, inv, nil, pol, p3)
+	if d := certByID(p4, "default-127.0.0.2"); d == nil || !slices.Contains(d.Names, "mx.d.test") || d.Key != model.KeyKeep {
+		t.Errorf("published: %+v", p4.Certificates)
 	}
 }
 
@@ -147,13 +223,19 @@ func TestDANERefusal(t *testing.T) {
 		t.Errorf("without repack: %+v", p.Certificates)
 	}
 
-	// A new certificate: the key is not known.
+	// A name no certificate served: left out, not refused (TestDANEFit).
 	inv = daneInventory(func(n *model.Name) { n.TLSAError = "SERVFAIL" })
 	prev := movedPrev()
 	prev.Certificates = prev.Certificates[:1]
-	_, err = Plan(inv, nil, Policy{MaxNames: 2}, prev, now)
+	p = mustPlan(t, inv, nil, Policy{MaxNames: 2}, prev)
+	if !slices.ContainsFunc(p.Excluded, func(e model.Exclusion) bool { return e.Name == "mx.d.test" && e.Code == model.ExcludeDANEPinned }) {
+		t.Errorf("new to the plan: excluded %+v", p.Excluded)
+	}
+
+	// Moved to a certificate never issued: refused, the key not known.
+	_, err = Plan(inv, nil, Policy{MaxNames: 2, Repack: true}, movedPrev(), now)
 	if !errors.As(err, &ge) || len(ge.DANE) != 1 || ge.DANE[0].KeyKnown || len(ge.DANE[0].Records) != 0 {
-		t.Fatalf("new certificate: %v", err)
+		t.Fatalf("moved to a new certificate: %v", err)
 	}
 	if h := strings.Join(ge.Hints(), "\n"); !strings.Contains(h, "is not known yet: stage one") {
 		t.Errorf("hints:\n%s", h)

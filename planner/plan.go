@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -140,6 +141,10 @@ type planner struct {
 	sts map[string][]stsListing
 	// refusals are what the DANE and MTA-STS gates refuse (gate.go).
 	refusals GateError
+	// unfit are pinned names whose certificate's key their TLSA records
+	// do not trust, with the reason (dane.go): Plan plans again without
+	// them. daneOut are those of the earlier rounds, left out by check.
+	unfit, daneOut map[string]string
 }
 
 // Plan computes the certificates that make every planned name of inv verify
@@ -152,19 +157,49 @@ func Plan(inv *model.Inventory, probes *model.ProbeReport, pol Policy, prev *mod
 	if inv == nil {
 		return nil, errors.New("plan: no inventory")
 	}
-	p := &planner{inv: inv, pol: pol, prev: prev, used: map[string]bool{}, exclIdx: map[string]int{}}
+	var daneOut map[string]string
+	for {
+		p, out, err := planOnce(inv, probes, pol, prev, daneOut)
+		if err != nil {
+			return nil, err
+		}
+		if n := len(daneOut); len(p.unfit) > 0 {
+			// Plan again without them (dane.go): their certificate's
+			// names change, so the others' fit is tested again. Each
+			// round leaves out more names, so this ends.
+			if daneOut == nil {
+				daneOut = map[string]string{}
+			}
+			maps.Copy(daneOut, p.unfit)
+			if len(daneOut) > n {
+				continue
+			}
+		}
+		if len(p.refusals.DANE)+len(p.refusals.MTASTS) > 0 {
+			return nil, &p.refusals
+		}
+		return p.finish(out, probes, now), nil
+	}
+}
+
+// planOnce runs the phases up to the plan document, leaving out the
+// names of daneOut.
+func planOnce(inv *model.Inventory, probes *model.ProbeReport, pol Policy, prev *model.Plan, daneOut map[string]string) (*planner, *model.Plan, error) {
+	p := &planner{inv: inv, pol: pol, prev: prev, used: map[string]bool{}, exclIdx: map[string]int{}, daneOut: daneOut}
 	if err := p.setup(); err != nil {
-		return nil, fmt.Errorf("plan: %w", err)
+		return nil, nil, fmt.Errorf("plan: %w", err)
 	}
 	p.needIdx = probes != nil
 	p.selectNames()
 	p.groupIPs()
 	p.build()
 	p.checkSTS()
-	out := p.assemble()
-	if len(p.refusals.DANE)+len(p.refusals.MTASTS) > 0 {
-		return nil, &p.refusals
-	}
+	return p, p.assemble(), nil
+}
+
+// finish adds what the probe's handshakes will see, the plan's time and
+// its ID.
+func (p *planner) finish(out *model.Plan, probes *model.ProbeReport, now time.Time) *model.Plan {
 	if probes != nil {
 		out.Coverage = p.coverage(probes)
 	}
@@ -173,7 +208,7 @@ func Plan(inv *model.Inventory, probes *model.ProbeReport, pol Policy, prev *mod
 		out.GeneratedAt = now.UTC().Format(time.RFC3339)
 	}
 	out.ID = planID(out)
-	return out, nil
+	return out
 }
 
 // setup reads the policy: the name limit and rate limits, the CA, the

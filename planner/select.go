@@ -177,6 +177,10 @@ func (p *planner) check(name string, n *model.Name, must bool) (cand, bool) {
 	if p.excludedByPolicy(name, must) {
 		return cand{}, false
 	}
+	if why, ok := p.daneOut[name]; ok {
+		p.exclude(name, model.ExcludeDANEPinned, why)
+		return cand{}, false
+	}
 	if n.Error != "" {
 		if p.prev != nil && !strings.Contains(n.Error, model.NameErrNXDOMAIN) {
 			p.pend(name, n, must, false)

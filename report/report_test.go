@@ -139,3 +139,30 @@ func TestDefaultCertMode(t *testing.T) {
 		}
 	}
 }
+
+// TestTextDANE: the text shows each certificate's key decision and the
+// names left out for DANE, with the records to publish.
+func TestTextDANE(t *testing.T) {
+	rec := "_25._tcp.mx.d.test. IN TLSA 3 1 1 " + strings.Repeat("cc", 32)
+	p := &model.Plan{Header: model.Header{Kind: model.KindPlan, Version: model.Version},
+		Policy: model.PlanPolicy{ServerIPs: []string{"127.0.0.2"}, MaxNames: 100},
+		Certificates: []model.PlannedCert{
+			{ID: "default-127.0.0.2", Default: true, IPs: []string{"127.0.0.2"}, Names: []string{"mail.e.test"}, Change: "new"},
+			{ID: "sni-f.test", IPs: []string{"127.0.0.2"}, Names: []string{"mx.f.test"}, Change: "unchanged",
+				Key: model.KeyKeep, KeyReason: "validated TLSA records at _25._tcp.mx.f.test: the current key is kept"}},
+		Excluded: []model.Exclusion{{Name: "mx.d.test", Code: model.ExcludeDANEPinned, Reason: "validated TLSA records at _25._tcp.mx.d.test, and they trust no key of default-127.0.0.2: publish " + rec}},
+	}
+	out := string(Text(p, nil))
+	for _, want := range []string{
+		"  DANE: 1 name left out, their TLSA records trusting no key of the certificate they would go on (EXCLUDED gives the records to publish): mx.d.test\n",
+		"  sni-f.test:\n    mx.f.test\n    key: keep (validated TLSA records at _25._tcp.mx.f.test: the current key is kept)\n",
+		"mx.d.test  dane-pinned  validated TLSA records at _25._tcp.mx.d.test, and they trust no key of default-127.0.0.2: publish " + rec + "\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "default-127.0.0.2:\n    mail.e.test\n    key:") {
+		t.Errorf("a key line for a certificate without a key decision:\n%s", out)
+	}
+}

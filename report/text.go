@@ -178,6 +178,9 @@ func Text(p *model.Plan, inv *model.Inventory) []byte {
 	for _, l := range headline(p, s) {
 		fmt.Fprintf(&b, "  %s\n", l)
 	}
+	if l := danePinnedLine(p); l != "" {
+		fmt.Fprintf(&b, "  %s\n", l)
+	}
 	info := infos(inv)
 	byPlan, still := brokenRows(p.Coverage)
 	if len(byPlan) > 0 {
@@ -198,6 +201,9 @@ func Text(p *model.Plan, inv *model.Inventory) []byte {
 		wrap(&b, "    ", markNames(c, info), 100)
 		if len(c.Removed) > 0 {
 			wrap(&b, "    removed: ", c.Removed, 100)
+		}
+		if c.Key != "" {
+			fmt.Fprintf(&b, "    key: %s (%s)\n", c.Key, c.KeyReason)
 		}
 	}
 	if len(p.Retired) > 0 {
@@ -235,6 +241,23 @@ func Text(p *model.Plan, inv *model.Inventory) []byte {
 		tw.Flush()
 	}
 	return b.Bytes()
+}
+
+// danePinnedLine counts the names left out because their TLSA records
+// trust no key of the certificate they would go on ("" for none): the
+// records to publish are in their EXCLUDED lines.
+func danePinnedLine(p *model.Plan) string {
+	var ns []string
+	for _, e := range p.Excluded {
+		if e.Code == model.ExcludeDANEPinned {
+			ns = append(ns, e.Name)
+		}
+	}
+	if len(ns) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("DANE: %s left out, their TLSA records trusting no key of the certificate they would go on (EXCLUDED gives the records to publish): %s",
+		plural(len(ns), "name"), listSome(ns, 10))
 }
 
 // markNames returns a certificate's names, must-cover ones marked with "*"

@@ -35,6 +35,7 @@ func daneKeys(st *store.Store, prev *model.Plan, ca string) planner.KeyState {
 	if st == nil {
 		return ks
 	}
+	ks.Known = true          // a certificate missing from Current has no key yet
 	ids, _ := st.ListCerts() // unreadable: no key known, the gates refuse what they cannot check
 	if prev != nil {
 		for _, c := range prev.Certificates {

@@ -132,8 +132,13 @@ func newPlanCmd(g *globals) *cobra.Command {
 certificate listing every planned name that resolves to it (clients without SNI
 get that one), and SNI certificates for the names that do not fit. It explains
 every name left out (points elsewhere, no address, CAA forbids the CA, failed
-lookup, --exclude, wildcard-only), and with a probe shows what each client gets
-today and after.
+lookup, --exclude, wildcard-only, dane-pinned), and with a probe shows what each
+client gets today and after.
+
+A name whose key DANE TLSA records pin goes only on a certificate whose key
+they already list (3 1 1), or stays on the one that served it; otherwise it is
+left out as "dane-pinned" with the records to publish, and the rest is planned.
+The text shows each certificate's key decision (key: keep or next).
 
 A conventional name (smtp., imap., pop., autoconfig., autodiscover.) that
 resolves only as its domain's wildcard record does, and that no MX, SRV or

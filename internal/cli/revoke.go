@@ -210,7 +210,7 @@ func (o *revokeOptions) revoke(ctx context.Context, cfg acme.Config, ao apply.Op
 	}
 	if !o.noReissue {
 		var note string
-		if rp, note, err = daneGate(ao.Inventory, ao.Plan, st, cur, cfg.KeyType, ao.Now); err != nil {
+		if rp, note, err = daneGate(ctx, ao.Inventory, ao.Plan, st, ao.Rollover, cur, cfg.KeyType, ao.Now); err != nil {
 			return nil, rp, err
 		}
 		if note != "" {

@@ -5,10 +5,13 @@ package cli
 // the server's key or certificate (model.Name.DANEPin is the rule), so a replacement with a new key is
 // refused by DANE senders until a record for the new key has been
 // published and cached resolvers have seen it (RFC 7671 §8.1: publish the
-// next key's record beside the current one first). A failed TLSA lookup
+// next key's record beside the current one first). Whether it has is the
+// rollover's one test (rollover.Check), as for renew's switch. A failed TLSA lookup
 // counts as pinned: an unknown state never lets a key change.
 
 import (
+	"cmp"
+	"context"
 	"crypto"
 	"fmt"
 	"slices"
@@ -23,18 +26,20 @@ import (
 )
 
 // daneGate is how cur's replacement is keyed: a new key when no TLSA
-// record pins cur's names, the staged next key when its "3 1 1" record is
-// published for every pinned name; otherwise an error naming the records
-// to publish first (it stages the next key, under the caller's lock, so
-// that the records stay the same from run to run). Without an inventory,
-// the plan's DANE warnings about cur's names refuse it (the records cannot
-// be named then); without either, note says TLSA was not checked.
-func daneGate(inv *model.Inventory, plan *model.Plan, st *store.Store, cur *store.Cert, kt acme.KeyType, now func() time.Time) (rp apply.Replacement, note string, err error) {
+// record pins cur's names, the staged next key when the rollover finds it
+// ready (rollover.Check: its record validated, on every authoritative
+// server, for two TTLs: the same test as renew's switch); otherwise an
+// error naming the records to publish first (it stages the next key,
+// under the caller's lock, so that the records stay the same from run to
+// run). Without an inventory, the plan's key decisions and DANE warnings
+// about cur's names refuse it (the records cannot be named then); without
+// either, note says TLSA was not checked.
+func daneGate(ctx context.Context, inv *model.Inventory, plan *model.Plan, st *store.Store, obs *rollover.Observer, cur *store.Cert, kt acme.KeyType, now func() time.Time) (rp apply.Replacement, note string, err error) {
 	if inv == nil {
 		note = "no inventory (domain sources or --inventory): the DANE TLSA records of its names were not checked before the new key"
 		return rp, note, planDANE(plan, cur)
 	}
-	rp, err = daneGateInv(inv, st, cur, kt, now)
+	rp, err = daneGateInv(ctx, inv, st, obs, cur, kt, now)
 	return rp, "", err
 }
 
@@ -61,7 +66,7 @@ func planDANE(plan *model.Plan, cur *store.Cert) error {
 		"or revoke now with --no-reissue: the revoked certificate stays served (DANE senders still accept it) until it is replaced")
 }
 
-func daneGateInv(inv *model.Inventory, st *store.Store, cur *store.Cert, kt acme.KeyType, now func() time.Time) (apply.Replacement, error) {
+func daneGateInv(ctx context.Context, inv *model.Inventory, st *store.Store, obs *rollover.Observer, cur *store.Cert, kt acme.KeyType, now func() time.Time) (apply.Replacement, error) {
 	var rp apply.Replacement
 	pinned, why := pinnedNames(inv, cur.Meta.Names)
 	if len(pinned) == 0 {
@@ -78,19 +83,39 @@ func daneGateInv(inv *model.Inventory, st *store.Store, cur *store.Cert, kt acme
 			return rp, fmt.Errorf("stage next key: %w", err)
 		}
 	}
-	var missing []string
-	for _, n := range pinned {
-		if !hasTLSA(inv, n, nk.SPKISHA256) {
-			missing = append(missing, fmt.Sprintf("_25._tcp.%s. IN TLSA 3 1 1 %s", n, nk.SPKISHA256))
-		}
-	}
-	if len(missing) == 0 {
+	s, waits := nextKeyReady(ctx, obs, st, cur.ID, now())
+	if waits == "" {
 		rp.UseNextKey = true
 		return rp, nil
 	}
-	return rp, withHint(fmt.Errorf("certificate %s: DANE pins its key (%s): a replacement with a new key would stop mail from DANE senders; nothing was revoked", cur.ID, strings.Join(why, "; ")),
-		"publish these records beside the current ones (a next key is staged for them in the state directory), wait two TTLs, then run \"certplan revoke "+cur.ID+"\" again: the replacement takes that key\n  "+strings.Join(missing, "\n  "),
+	recs := rollover.Records(nk.Names, rollover.DefaultTTL, nk.SPKISHA256)
+	if len(s.Next) > 0 {
+		recs = s.Next
+	}
+	var lines []string
+	for _, r := range recs {
+		lines = append(lines, r.String())
+	}
+	return rp, withHint(fmt.Errorf("certificate %s: DANE pins its key (%s): a replacement with a new key would stop mail from DANE senders, and the staged next key is not ready (%s); nothing was revoked", cur.ID, strings.Join(why, "; "), waits),
+		"publish these records beside the current ones (a next key is staged for them in the state directory); once \"certplan rollover status "+cur.ID+"\" says ready (validated, on every authoritative server, two TTLs), run \"certplan revoke "+cur.ID+"\" again: the replacement takes that key\n  "+strings.Join(lines, "\n  "),
 		"or revoke now with --no-reissue: the revoked certificate stays served (DANE senders still accept it) until it is replaced")
+}
+
+// nextKeyReady asks the rollover (rollover.Check, which records what it
+// saw) whether certificate id's staged next key is ready; waits says what
+// it waits for, "" when ready. Without a DNS observer it is not.
+func nextKeyReady(ctx context.Context, obs *rollover.Observer, st *store.Store, id string, now time.Time) (rollover.Status, string) {
+	if obs == nil {
+		return rollover.Status{}, "no DNS resolver to observe its records"
+	}
+	s, err := rollover.Check(ctx, obs, st, id, now, true)
+	switch {
+	case err != nil:
+		return s, err.Error()
+	case s.State != rollover.StateReady:
+		return s, cmp.Or(s.Waits, s.State)
+	}
+	return s, ""
 }
 
 // pinnedNames are the names whose key DANE pins, or may, by the one rule
@@ -134,34 +159,6 @@ func keyPinned(n *model.Name) string {
 		}
 	}
 	return ""
-}
-
-// hasTLSA reports whether the inventory has a validated "3 1 1 spki"
-// record for name (at _25._tcp, and at each submission port whose set
-// pins the key): records not validated prove nothing.
-func hasTLSA(inv *model.Inventory, name, spki string) bool {
-	n := findName(inv, name)
-	if n == nil {
-		return false
-	}
-	if pin, _ := n.DANEPin(); pin == model.PinUnknown || pin == model.PinKey && !has311(n.TLSA, spki) {
-		return false
-	}
-	for _, pt := range n.PortTLSA {
-		if pin, _ := pt.DANEPin(name); pin == model.PinUnknown || pin == model.PinKey && !has311(pt.Records, spki) {
-			return false
-		}
-	}
-	return true
-}
-
-func has311(recs []model.TLSA, spki string) bool {
-	for _, t := range recs {
-		if t.Usage == 3 && t.Selector == 1 && t.MatchingType == 1 && strings.EqualFold(t.Data, spki) {
-			return true
-		}
-	}
-	return false
 }
 
 func findName(inv *model.Inventory, name string) *model.Name {
