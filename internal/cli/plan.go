@@ -123,6 +123,9 @@ func (p *planFlags) policy(inv *inventoryInput, profile string, caSet bool) (pla
 	return pol, nil
 }
 
+// newPlanCmd is long for its help text (what plan reads and decides, the
+// exclusion codes, the key line, examples) and its flags; the work is in
+// runPlan and the planner.
 func newPlanCmd(g *globals) *cobra.Command {
 	o := &planOptions{}
 	cmd := &cobra.Command{
