@@ -33,7 +33,9 @@ import (
 //     issuewild, else issue, of the set relevant for the parent, RFC 8659
 //     §4.3); an inventory without that verdict leaves the name explicit;
 //   - it is not a must-cover name (--hostname, --include), which its
-//     certificate lists as such.
+//     certificate lists as such;
+//   - DANE does not pin it (cand.tlsa): the gates of dane.go judge a
+//     pinned name by its own records, which a wildcard would hide.
 //
 // Names deeper than one label have their own parent; the parent itself (an
 // apex MX) is not covered by "*.parent" (RFC 6125: one label) and stays
@@ -257,6 +259,10 @@ func (p *planner) wildParent(w string, ms []wildMember, existing map[string]int,
 func (p *planner) wildAllowed(ci int, w string) (bool, string) {
 	n := &p.inv.Names[p.cands[ci].inv]
 	switch {
+	case p.cands[ci].tlsa:
+		// The DANE gates (dane.go) judge a pinned name by its own TLSA
+		// records: under a wildcard they would no longer see it.
+		return false, "DANE TLSA records at _25._tcp." + n.Name + " pin its key or CA, or may: it is judged on its own"
 	case n.CAAWildOK:
 		return true, ""
 	case (n.Error != "" || n.CAA.Error != "") && p.onPrevious(w):

@@ -331,3 +331,28 @@ func TestWildcardNames(t *testing.T) {
 		t.Errorf("DialNames(d.test) = %v", got)
 	}
 }
+
+// A name whose key DANE pins is not hidden under a wildcard: the DANE
+// gates judge it by its own records (here: no key it trusts is held, so
+// it is left out, and the other two names still become the wildcard).
+func TestWildcardSkipsDANEPinned(t *testing.T) {
+	inv := wildInv()
+	for i := range inv.Names {
+		if inv.Names[i].Name == "smtp.d.test" {
+			inv.Names[i].TLSA = []model.TLSA{{Usage: 3, Selector: 1, MatchingType: 1, Data: strings.Repeat("ab", 32)}}
+			inv.Names[i].TLSADNSSEC = model.DNSSECSecure
+		}
+	}
+	p := mustPlan(t, inv, nil, Policy{Wildcards: WildcardsAuto, WildcardZones: []string{"d.test"}}, nil)
+	if got := allNames(p); !slices.Equal(got, []string{"*.d.test"}) {
+		t.Errorf("names %v, want [*.d.test]", got)
+	}
+	for _, w := range p.WildcardNames {
+		if slices.Contains(p.DialNames(w.Wildcard), "smtp.d.test") {
+			t.Errorf("%s replaced the DANE-pinned smtp.d.test", w.Wildcard)
+		}
+	}
+	if !slices.ContainsFunc(p.Excluded, func(e model.Exclusion) bool { return e.Name == "smtp.d.test" && e.Code == model.ExcludeDANEPinned }) {
+		t.Errorf("smtp.d.test not excluded as dane-pinned: %+v", p.Excluded)
+	}
+}
