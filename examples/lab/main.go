@@ -58,11 +58,11 @@ func run(ctx context.Context, o labOptions, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	l, err := lab.Start(lab.Options{Dir: o.dir, RandomPorts: o.randomPorts, ACME: true})
+	l, err := lab.Start(lab.Options{Dir: o.dir, RandomPorts: o.randomPorts, ACME: true, DANE: !o.cpanel})
 	if err != nil && !o.randomPorts && errors.Is(err, syscall.EADDRINUSE) {
 		// Another lab (or anything else) holds the usual ports: take free ones.
 		fmt.Fprintf(stderr, "lab: %v; using free ports instead\n", err)
-		l, err = lab.Start(lab.Options{Dir: o.dir, RandomPorts: true, ACME: true})
+		l, err = lab.Start(lab.Options{Dir: o.dir, RandomPorts: true, ACME: true, DANE: !o.cpanel})
 	}
 	if err != nil {
 		return err
@@ -87,13 +87,25 @@ type pipeline struct {
 	keep bool // the lab dir outlives the run (--dir): point at the full outputs
 	// failed: a stage failed (the cPanel mode then prints Exim's log).
 	failed bool
+	// env overrides environment variables for certplan (CERTPLAN_NOW in
+	// the DANE part, dane.go); last is the last stage's output.
+	env  map[string]string
+	last string
+}
+
+// getenv is certplan's environment: p.env over the process's.
+func (p *pipeline) getenv(k string) string {
+	if v, ok := p.env[k]; ok {
+		return v
+	}
+	return os.Getenv(k)
 }
 
 // common are the flags every stage that runs the inventory gets: the lab's
 // resolver and server IPs, and how to fetch its MTA-STS policy (the lab
 // CA, the policy server's port).
 func (p *pipeline) common() []string {
-	args := []string{"--resolver", p.lab.DNS.Addr()}
+	args := []string{"--resolver", p.lab.Resolver()}
 	for _, ip := range lab.ServerIPs {
 		args = append(args, "--server-ip", ip)
 	}
@@ -109,7 +121,8 @@ func (p *pipeline) certplan(title string, args ...string) int {
 	p.step++
 	fmt.Fprintf(p.out, "\n== %d. %s\n$ certplan %s\n\n", p.step, title, shellQuote(args))
 	var out, errw bytes.Buffer
-	code := cli.Run(p.ctx, args, strings.NewReader(""), &out, &errw, os.Getenv)
+	code := cli.Run(p.ctx, args, strings.NewReader(""), &out, &errw, p.getenv)
+	p.last = out.String()
 	full := ""
 	if p.keep {
 		cmd := args[0]
@@ -129,7 +142,7 @@ func (p *pipeline) certplan(title string, args ...string) int {
 // save runs a certplan command quietly, for a document the next stages read.
 func (p *pipeline) save(args ...string) error {
 	var errw bytes.Buffer
-	if code := cli.Run(p.ctx, args, strings.NewReader(""), io.Discard, &errw, os.Getenv); code != cli.ExitOK && code != cli.ExitPartial {
+	if code := cli.Run(p.ctx, args, strings.NewReader(""), io.Discard, &errw, p.getenv); code != cli.ExitOK && code != cli.ExitPartial {
 		return fmt.Errorf("certplan %s: exit %d: %s", args[0], code, errw.String())
 	}
 	return nil
@@ -150,7 +163,7 @@ func excerpt(w io.Writer, out, full string) {
 	}
 	skipped := 0
 	for i, l := range lines {
-		keep := i < head || i >= len(lines)-tail || strings.Contains(l, "domain2.test") || strings.HasPrefix(l, "MTA-STS") ||
+		keep := i < head || i >= len(lines)-tail || strings.Contains(l, "domain2.test") || strings.Contains(l, lab.DANEDomain) || strings.HasPrefix(l, "MTA-STS") ||
 			strings.HasPrefix(l, "NAME") || strings.HasPrefix(l, "ENDPOINT") || strings.HasPrefix(l, "(")
 		if !keep {
 			skipped++
@@ -221,7 +234,7 @@ func (p *pipeline) run() error {
 	}
 	p.certplan("check (monitoring): days to expiry, renewals, every name with and without SNI, domains whose DNS fails",
 		"check", "--state-dir", p.path("state"), "--ports", l.Mail.PortsFlag(), "--ca-file", l.TrustFile)
-	return nil
+	return p.runDANE()
 }
 
 // applyArgs are the flags of issue and renew in the lab: the domain
@@ -259,7 +272,7 @@ func hookPath(name string) string {
 func (p *pipeline) serve() error {
 	l := p.lab
 	fmt.Fprintf(p.out, "certplan lab running: DNS %s, mail on %s ports %s, ACME CA %s; files in %s\n\nTry:\n",
-		l.DNS.Addr(), strings.Join(lab.ServerIPs, " and "), l.Mail.PortsFlag(), l.ACME.DirectoryURL, l.Dir)
+		l.Resolver(), strings.Join(lab.ServerIPs, " and "), l.Mail.PortsFlag(), l.ACME.DirectoryURL, l.Dir)
 	cmds := [][]string{
 		append([]string{"inventory", "--zones", l.ZonesDir}, p.common()...),
 		append(append([]string{"probe", "--zones", l.ZonesDir}, p.common()...), "--ports", l.Mail.PortsFlag(), "--ca-file", l.CAFile),
@@ -271,6 +284,10 @@ func (p *pipeline) serve() error {
 	}
 	for _, c := range cmds {
 		fmt.Fprintf(p.out, "  go run ./cmd/certplan %s\n\n", shellQuote(c))
+	}
+	if l.DANE != nil {
+		fmt.Fprintf(p.out, "The resolver validates: %s is signed (NSD on %s), not among the zones and without TLSA records here:\n"+
+			"  go run ./cmd/certplan inventory %s --resolver %s --format json\n\n", lab.DANEDomain, l.DANE.Auth, lab.DANEDomain, l.DANE.Resolver)
 	}
 	fmt.Fprintf(p.out, "Interrupt (Ctrl-C) to stop.\n")
 	<-p.ctx.Done()

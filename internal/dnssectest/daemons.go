@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -179,8 +180,9 @@ remote-control:
 
 // unboundConfig is a private unbound on port, validating with the root's
 // key or not at all, with a stub-zone to NSD for the root and every zone,
-// a control port without TLS for flushes, and bogus answers cached for a
-// second only. Replies carry the zones' TTLs (unless Config.CacheMaxTTL):
+// a control port without TLS for flushes, bogus answers cached for a
+// second only, and records in the order the servers give them (a name with
+// two addresses is validated by the CA at the first, as from the lab DNS). Replies carry the zones' TTLs (unless Config.CacheMaxTTL):
 // tests read them.
 func (r *Rig) unboundConfig(name, ip string, port int, validate bool) string {
 	ctl, err := freePort(ip)
@@ -220,6 +222,7 @@ func (r *Rig) unboundConfig(name, ip string, port int, validate bool) string {
 	aggressive-nsec: no
 	qname-minimisation: no
 	prefetch: no
+	rrset-roundrobin: no
 	local-zone: "test." nodefault
 	local-zone: "invalid." nodefault
 remote-control:
@@ -230,6 +233,28 @@ remote-control:
 `, ip, port, r.dir, r.path(name+".pid"), r.path(name+".log"), modules, anchor, cacheMax, ip, ctl)
 	for _, o := range r.origins() {
 		fmt.Fprintf(&b, "stub-zone:\n\tname: %q\n\tstub-addr: %s\n", o, strings.Replace(r.Auth, ":", "@", 1))
+	}
+	return b.String() + r.stubConfig()
+}
+
+// stubConfig declares Config.Stubs, sorted: "domain-insecure" is a server
+// option, which unbound accepts in a later "server:" clause.
+func (r *Rig) stubConfig() string {
+	if len(r.cfg.Stubs) == 0 {
+		return ""
+	}
+	origins := make([]string, 0, len(r.cfg.Stubs))
+	for o := range r.cfg.Stubs {
+		origins = append(origins, o)
+	}
+	sort.Strings(origins)
+	var b strings.Builder
+	b.WriteString("server:\n")
+	for _, o := range origins {
+		fmt.Fprintf(&b, "\tdomain-insecure: %q\n", dns.CanonicalName(o))
+	}
+	for _, o := range origins {
+		fmt.Fprintf(&b, "stub-zone:\n\tname: %q\n\tstub-addr: %s\n", dns.CanonicalName(o), strings.Replace(r.cfg.Stubs[o], ":", "@", 1))
 	}
 	return b.String()
 }

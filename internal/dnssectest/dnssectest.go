@@ -34,7 +34,9 @@
 // NSD and the unbounds run as children of the test, in the foreground, with
 // configurations and zone files in the test's temporary directory; they listen
 // on free ports of 127.0.0.1 and are stopped (their process groups killed) by
-// t.Cleanup. Nothing of the system's nsd or unbound is used or touched: their
+// t.Cleanup. Programs (the lab) use [Run] and [Rig.Close] instead, and
+// [Config.Stubs] to have the resolvers answer for zones of another server
+// too. Nothing of the system's nsd or unbound is used or touched: their
 // services may run or not. Needed: Debian's nsd, unbound and ldnsutils
 // packages ([Available] says what is missing). Without them a test skips,
 // unless CERTPLAN_REQUIRE_INTEGRATION=1, when it fails.
@@ -92,6 +94,11 @@ type Config struct {
 	// port 53 (root only). The NS records' addresses are its IP. "" picks
 	// a free port on 127.0.0.1.
 	AuthAddr string
+	// Stubs maps zones served by another, unsigned server (origin ->
+	// "ip:port") to that server: the resolvers get a stub-zone and a
+	// domain-insecure for each, so that they answer for them too, without
+	// AD (the lab's own zones beside its signed one).
+	Stubs map[string]string
 }
 
 // Rig is a running signed hierarchy and its resolvers.
@@ -108,7 +115,7 @@ type Rig struct {
 	// resolver's trust anchor.
 	TrustAnchor string
 
-	t         testing.TB
+	t         testing.TB // nil for a rig from Run
 	dir       string
 	cfg       Config
 	mu        sync.Mutex
@@ -155,23 +162,40 @@ func Require(t testing.TB) {
 	t.Skipf("%v (set %s=1 to make this a failure)", err, RequireEnv)
 }
 
-// Start signs the zones, starts NSD and the two resolvers, and registers
-// their stop with t.Cleanup. It fails the test on any error.
+// Start signs the zones, starts NSD and the two resolvers in a temporary
+// directory of the test, and registers their stop with t.Cleanup. It skips
+// or fails the test as [Require] does, and fails it on any error.
 func Start(t testing.TB, cfg Config) *Rig {
 	t.Helper()
 	Require(t)
+	r, err := Run(t.TempDir(), cfg)
+	if err != nil {
+		t.Fatal(err) // "dnssectest: ..."
+	}
+	r.t = t
+	t.Cleanup(r.Close)
+	return r
+}
+
+// Run is Start for programs (the lab): it signs the zones and starts the
+// daemons with their files in dir, and returns an error instead of failing
+// a test. Close stops them; dir is the caller's to remove.
+func Run(dir string, cfg Config) (*Rig, error) {
+	if err := Available(); err != nil {
+		return nil, err
+	}
 	if cfg.TTL == 0 {
 		cfg.TTL = 5
 	}
 	if cfg.AuthAddr == "" {
 		cfg.AuthAddr = net.JoinHostPort(IP, "0")
 	}
-	r := &Rig{t: t, dir: t.TempDir(), cfg: cfg}
-	t.Cleanup(r.stop)
+	r := &Rig{dir: dir, cfg: cfg}
 	if err := r.start(); err != nil {
-		t.Fatalf("dnssectest: %v", err)
+		r.Close()
+		return nil, fmt.Errorf("dnssectest: %w", err)
 	}
-	return r
+	return r, nil
 }
 
 // start builds the zones and starts the daemons.
@@ -206,12 +230,20 @@ func (r *Rig) start() error {
 
 // Update replaces the records of zone (as in Config.Zones), re-signs it with
 // its keys, has NSD reload it and flushes the resolvers' caches. It fails
-// the test on error.
+// the test on error; a rig from Run has only UpdateZone.
 func (r *Rig) Update(origin, records string) {
 	r.t.Helper()
-	if err := r.update(origin, records); err != nil {
-		r.t.Fatalf("dnssectest: update %s: %v", origin, err)
+	if err := r.UpdateZone(origin, records); err != nil {
+		r.t.Fatalf("%v", err)
 	}
+}
+
+// UpdateZone is Update returning its error.
+func (r *Rig) UpdateZone(origin, records string) error {
+	if err := r.update(origin, records); err != nil {
+		return fmt.Errorf("dnssectest: update %s: %w", origin, err)
+	}
+	return nil
 }
 
 func (r *Rig) update(origin, records string) error {
@@ -233,7 +265,8 @@ func (r *Rig) update(origin, records string) error {
 }
 
 // Flush empties both resolvers' caches (records, negative answers, keys,
-// bogus verdicts, and what unbound knows of the servers).
+// bogus verdicts, and what unbound knows of the servers). It fails the
+// test on error: for a rig from Start only.
 func (r *Rig) Flush() {
 	r.t.Helper()
 	r.mu.Lock()
@@ -281,8 +314,9 @@ func (r *Rig) waitServed() error {
 	return nil
 }
 
-// stop ends the daemons; the directory goes with t.TempDir.
-func (r *Rig) stop() {
+// Close ends the daemons (Start's t.Cleanup calls it); their files stay
+// in the directory.
+func (r *Rig) Close() {
 	for _, u := range r.resolvers {
 		u.stop()
 	}

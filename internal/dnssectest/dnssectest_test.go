@@ -2,10 +2,13 @@ package dnssectest
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/certplan/certplan/internal/dnstest"
 )
 
 // ask sends a question with the DO bit (RFC 3225) to server.
@@ -112,5 +115,52 @@ func TestAuthAddr(t *testing.T) {
 	}
 	if a, ok := in.Answer[0].(*dns.A); !ok || a.A.String() != "127.0.0.153" || !in.AuthenticatedData {
 		t.Errorf("ns1.signed.test: %v, want 127.0.0.153 with AD", in)
+	}
+}
+
+// TestStubs: a rig from Run, with a zone of another (unsigned) server as a
+// stub, answers for both: the stub's records without AD (and its SERVFAIL
+// as SERVFAIL), the signed zone's with AD; Close stops the resolver.
+func TestStubs(t *testing.T) {
+	Require(t)
+	other := dnstest.New()
+	if err := other.AddZone("plain.test.", "@ IN SOA ns hm 1 60 60 600 5\nmx IN A 127.0.0.20\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.AddZone("fails.test.", "@ IN SOA ns hm 1 60 60 600 5\nmx IN A 127.0.0.21\n"); err != nil {
+		t.Fatal(err)
+	}
+	other.SetFault("mx.fails.test", dnstest.FaultServfail)
+	if err := other.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	r, err := Run(t.TempDir(), Config{Zones: map[string]string{"signed.test.": "mx IN A 127.0.0.10\n" + tlsa},
+		Stubs: map[string]string{"plain.test.": other.Addr(), "fails.test": other.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if in := ask(t, r.Resolver, "mx.plain.test.", dns.TypeA); in.Rcode != dns.RcodeSuccess || in.AuthenticatedData || len(in.Answer) != 1 {
+		t.Errorf("stub zone: %v", in)
+	}
+	if in := ask(t, r.Resolver, "mx.fails.test.", dns.TypeA); in.Rcode != dns.RcodeServerFailure {
+		t.Errorf("failing stub zone: %v", in)
+	}
+	if in := ask(t, r.Resolver, "_25._tcp.mx.signed.test.", dns.TypeTLSA); in.Rcode != dns.RcodeSuccess || !in.AuthenticatedData {
+		t.Errorf("signed zone beside the stubs: %v", in)
+	}
+	if err := r.UpdateZone("signed.test.", "mx IN A 127.0.0.11\n"); err != nil {
+		t.Fatal(err)
+	}
+	if in := ask(t, r.Resolver, "mx.signed.test.", dns.TypeA); len(in.Answer) == 0 || !strings.Contains(in.Answer[0].String(), "127.0.0.11") {
+		t.Errorf("after UpdateZone: %v", in)
+	}
+	r.Close()
+	c := &dns.Client{Timeout: 300 * time.Millisecond}
+	m := new(dns.Msg)
+	m.SetQuestion("mx.signed.test.", dns.TypeA)
+	if _, _, err := c.Exchange(m, r.Resolver); err == nil {
+		t.Error("the resolver still answers after Close")
 	}
 }

@@ -11,11 +11,11 @@ import (
 )
 
 // startACME starts Pebble, Let's Encrypt's test CA, in-process; its
-// validation resolves through the lab DNS and connects to HTTP-01 on
+// validation resolves through the lab's resolver (Resolver) and connects to HTTP-01 on
 // l.ACME.HTTPPort of the names' addresses.
 func (l *Lab) startACME() error {
 	ctx, cancel := context.WithCancel(context.Background())
-	ca, err := pebbletest.Start(ctx, pebbletest.Options{DNSAddr: l.DNS.Addr()})
+	ca, err := pebbletest.Start(ctx, pebbletest.Options{DNSAddr: l.Resolver()})
 	if err != nil {
 		cancel()
 		return fmt.Errorf("lab acme: %w", err)

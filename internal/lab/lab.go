@@ -1,7 +1,8 @@
 // Package lab runs certplan's built-in example on loopback: an authoritative
 // DNS server for a shared mail host and its client domains, and (as the
 // pipeline grows) the host's mail listeners, an MTA-STS policy server
-// (mtasts.go) and an ACME CA. The lab program (examples/lab) and the tests
+// (mtasts.go), a DNSSEC-signed zone for DANE behind a validating resolver
+// (dane.go) and an ACME CA. The lab program (examples/lab) and the tests
 // use it; it sends traffic only to 127.0.0.0/8.
 package lab
 
@@ -14,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/certplan/certplan/examples/lab/zones"
+	"github.com/certplan/certplan/internal/dnssectest"
 	"github.com/certplan/certplan/internal/dnstest"
 	"github.com/certplan/certplan/internal/mailtest"
 	"github.com/certplan/certplan/internal/pebbletest"
@@ -58,6 +60,11 @@ type Lab struct {
 	ACMERootsFile  string
 	ACMEIssuerFile string
 	TrustFile      string
+	// DANE is the signed zone DANEDomain's rig (dane.go), when
+	// Options.DANE is set and nsd, unbound and ldnsutils are installed;
+	// DANESkipped says why not otherwise.
+	DANE        *dnssectest.Rig
+	DANESkipped error
 
 	closers []func() error
 }
@@ -74,6 +81,9 @@ type Options struct {
 	RandomPorts bool
 	// ACME starts Pebble too.
 	ACME bool
+	// DANE starts the signed zone (dane.go) where its packages are
+	// installed; Pebble and Resolver() then use its validating resolver.
+	DANE bool
 }
 
 // Start starts the lab's DNS and mail listeners. Close stops everything.
@@ -144,6 +154,11 @@ func Start(opts Options) (_ *Lab, err error) {
 	l.closers = append(l.closers, l.Mail.Close)
 	if err := l.startMTASTS(opts.RandomPorts); err != nil {
 		return nil, err
+	}
+	if opts.DANE {
+		if err := l.startDANE(); err != nil {
+			return nil, err
+		}
 	}
 	if opts.ACME {
 		if err := l.startACME(); err != nil {

@@ -5,10 +5,11 @@
 // (bücher.test), a foreign autodiscover CNAME, a name partly elsewhere
 // (client11), a name moved away (client13), a CNAME chain (client09), MTA-STS
 // (client05), a wildcard record (client15), and a zone whose server fails
-// (broken-dns.test). The zones are unsigned and the lab's resolver does not
-// validate, so a TLSA record here would be of unknown DNSSEC status, which
-// the planner treats as pinning the key (model.Name.DANEPin): none is
-// published, or no first certificate could be ordered.
+// (broken-dns.test). The zones are unsigned, so a TLSA record here would
+// not be validated (with the lab DNS as resolver, of unknown DNSSEC status,
+// which the planner treats as pinning the key: model.Name.DANEPin): none is
+// published. The lab's signed zone, with TLSA, is internal/lab's
+// DANEDomain, served by a dnssectest rig.
 //
 // Every file except foreign-provider.test.db is a hosted domain, as cPanel's
 // /var/named/*.db would be.
