@@ -17,27 +17,48 @@ import (
 	"github.com/certplan/certplan/store"
 )
 
-func (o *rolloverOptions) begin(ctx context.Context, g *globals, args []string) error {
+// rolloverRun is what begin and finish work with: the DNS observer, the
+// publisher (nil without --dane-publish), the open store (closed by the
+// caller) and the certificate IDs (args, or every certificate).
+type rolloverRun struct {
+	obs *rollover.Observer
+	pub *rollover.Publisher
+	st  *store.Store
+	ids []string
+}
+
+// setup checks the output format and opens what begin and finish need.
+func (o *rolloverOptions) setup(g *globals, args []string) (*rolloverRun, error) {
 	if err := g.checkFormat("text"); err != nil {
-		return err
+		return nil, err
 	}
 	obs, err := rolloverObserver(g)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pub, err := o.publisher(g)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	st, err := o.open()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer st.Close()
 	ids, err := rolloverIDs(st, args)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &rolloverRun{obs: obs, pub: pub, st: st, ids: ids}, nil
+}
+
+func (o *rolloverOptions) begin(ctx context.Context, g *globals, args []string) error {
+	rs, err := o.setup(g, args)
 	if err != nil {
 		return err
 	}
+	defer rs.st.Close()
+	obs, pub, st, ids := rs.obs, rs.pub, rs.st, rs.ids
 	w, commit := g.output()
 	staged := 0
 	for _, id := range ids {
@@ -220,26 +241,12 @@ func servers(seen []rollover.Seen) string {
 }
 
 func (o *rolloverOptions) finish(ctx context.Context, g *globals, args []string) error {
-	if err := g.checkFormat("text"); err != nil {
-		return err
-	}
-	obs, err := rolloverObserver(g)
+	rs, err := o.setup(g, args)
 	if err != nil {
 		return err
 	}
-	pub, err := o.publisher(g)
-	if err != nil {
-		return err
-	}
-	st, err := o.open()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	ids, err := rolloverIDs(st, args)
-	if err != nil {
-		return err
-	}
+	defer rs.st.Close()
+	obs, pub, st, ids := rs.obs, rs.pub, rs.st, rs.ids
 	w, commit := g.output()
 	done := 0
 	for _, id := range ids {
