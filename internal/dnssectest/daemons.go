@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/certplan/certplan/internal/proc"
 	"github.com/miekg/dns"
 )
 
@@ -64,7 +65,7 @@ func try(dir, name, ip string, port int, config func(ip string, port int) string
 	if err := os.WriteFile(d.conf, []byte(config(ip, port)), 0o644); err != nil {
 		return nil, err
 	}
-	bin, err := lookPath(strings.TrimSuffix(name, "-plain"))
+	bin, err := proc.LookPath(strings.TrimSuffix(name, "-plain"))
 	if err != nil {
 		return nil, err
 	}

@@ -47,14 +47,13 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/certplan/certplan/internal/proc"
 	"github.com/miekg/dns"
 )
 
@@ -132,7 +131,7 @@ func Available() error {
 		{"nsd", "nsd"}, {"unbound", "unbound"}, {"unbound-control", "unbound"},
 		{"ldns-keygen", "ldnsutils"}, {"ldns-signzone", "ldnsutils"},
 	} {
-		if _, err := lookPath(n.cmd); err != nil {
+		if _, err := proc.LookPath(n.cmd); err != nil {
 			missing = append(missing, fmt.Sprintf("command %s (package %s)", n.cmd, n.pkg))
 		}
 	}
@@ -340,19 +339,4 @@ func soaSerial(server, origin string) (uint32, error) {
 		}
 	}
 	return 0, fmt.Errorf("no SOA (rcode %s)", dns.RcodeToString[in.Rcode])
-}
-
-// lookPath finds a command in $PATH or in the sbin directories, which a
-// non-login root shell may lack in $PATH.
-func lookPath(cmd string) (string, error) {
-	if p, err := exec.LookPath(cmd); err == nil {
-		return p, nil
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
-		p := filepath.Join(dir, cmd)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s: not found", cmd)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certplan/certplan/internal/proc"
 	"github.com/miekg/dns"
 )
 
@@ -227,7 +228,7 @@ func (r *Rig) tamper(z *zone, signed []byte) ([]byte, error) {
 // run runs a command in dir and returns its standard output; the error
 // carries its standard error.
 func run(dir, name string, args ...string) ([]byte, error) {
-	bin, err := lookPath(name)
+	bin, err := proc.LookPath(name)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,10 @@ package proc
 
 import (
 	"bytes"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -49,3 +52,19 @@ func (t *TailBuffer) Write(p []byte) (int, error) {
 
 // Bytes returns what is kept.
 func (t *TailBuffer) Bytes() []byte { return t.b.Bytes() }
+
+// LookPath finds a command in $PATH or in the sbin directories, which a
+// non-login root shell (cron, a CI job) may lack in $PATH: the test
+// servers' daemons (postfix, nsd, unbound) live there.
+func LookPath(cmd string) (string, error) {
+	if p, err := exec.LookPath(cmd); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
+		p := filepath.Join(dir, cmd)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found", cmd)
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/certplan/certplan/internal/atomicfile"
+	"github.com/certplan/certplan/internal/proc"
 )
 
 // DovecotOptions configures a private Dovecot instance.
@@ -264,7 +265,7 @@ func (d *Dovecot) start(ctx context.Context) error {
 		return fmt.Errorf("dovecot: %w", err)
 	}
 	defer out.Close()
-	path, err := lookPath("dovecot")
+	path, err := proc.LookPath("dovecot")
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/certplan/certplan/internal/proc"
 )
 
 // Exim, cPanel's MTA, cannot be installed beside Postfix as a Debian package
@@ -71,7 +73,7 @@ func EximAvailable() error {
 	if _, err := user.Lookup(eximUser); err != nil {
 		missing = append(missing, "user "+eximUser)
 	}
-	if _, err := lookPath("openssl"); err != nil {
+	if _, err := proc.LookPath("openssl"); err != nil {
 		missing = append(missing, "command openssl (package openssl)")
 	}
 	if len(missing) > 0 {

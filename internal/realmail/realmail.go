@@ -41,7 +41,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -49,6 +48,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/certplan/certplan/internal/proc"
 )
 
 // RequireEnv is the environment variable that turns a missing integration
@@ -82,7 +83,7 @@ func checkAvailable(server string, cmds []need, users []string, groups []string)
 		missing = append(missing, "root (the "+server+" master process must start as root)")
 	}
 	for _, n := range cmds {
-		if _, err := lookPath(n.cmd); err != nil {
+		if _, err := proc.LookPath(n.cmd); err != nil {
 			missing = append(missing, fmt.Sprintf("command %s (package %s)", n.cmd, n.pkg))
 		}
 	}
@@ -100,21 +101,6 @@ func checkAvailable(server string, cmds []need, users []string, groups []string)
 		return &MissingError{Server: server, Missing: missing}
 	}
 	return nil
-}
-
-// lookPath finds a command in $PATH or in the sbin directories, which a
-// non-login root shell may lack in $PATH.
-func lookPath(cmd string) (string, error) {
-	if p, err := exec.LookPath(cmd); err == nil {
-		return p, nil
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
-		p := filepath.Join(dir, cmd)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s: not found", cmd)
 }
 
 // PostfixAvailable returns nil when a private Postfix instance can start

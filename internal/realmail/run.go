@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/certplan/certplan/internal/proc"
 )
 
 // commandTimeout bounds every administrative command (postfix start, doveadm
@@ -16,7 +18,7 @@ const commandTimeout = 30 * time.Second
 // run runs a command and returns its combined output; the error carries the
 // output when the command fails.
 func run(ctx context.Context, name string, args ...string) (string, error) {
-	path, err := lookPath(name)
+	path, err := proc.LookPath(name)
 	if err != nil {
 		return "", err
 	}
@@ -42,10 +44,10 @@ func run(ctx context.Context, name string, args ...string) (string, error) {
 // command writes some errors only to a terminal. Without script it runs the
 // command directly (those errors still reach the instance's maillog_file).
 func runTTY(ctx context.Context, name string, args ...string) (string, error) {
-	if _, err := lookPath("script"); err != nil {
+	if _, err := proc.LookPath("script"); err != nil {
 		return run(ctx, name, args...)
 	}
-	path, err := lookPath(name)
+	path, err := proc.LookPath(name)
 	if err != nil {
 		return "", err
 	}
