@@ -45,18 +45,21 @@ func Stage(st *store.Store, id, keyType string, newKey func() (crypto.Signer, er
 	return nk, true, nil
 }
 
-// PinnedNames are those of names whose TLSA records pin the key, or whose
-// TLSA state cannot be known ([model.Name.DANEPin]), with why. Wildcard
+// PinnedNames are the entries of names ([Entries]: the host for port 25,
+// "_465._tcp.<host>" and "_587._tcp.<host>" for the submission ports)
+// whose TLSA records pin the key, or whose TLSA state cannot be known
+// ([model.Name.DANEPin]), with why. Wildcard
 // names are no SMTP server's name (an MX target is a host name).
 func (o *Observer) PinnedNames(ctx context.Context, names []string) (pinned, why []string) {
 	for _, n := range names {
 		if certnames.IsWildcard(n) {
 			continue
 		}
-		l := o.LookupTLSA(ctx, n)
-		mn := l.Model()
-		if pin, reason := mn.DANEPin(); pin == model.PinKey || pin == model.PinUnknown {
-			pinned, why = append(pinned, mn.Name), append(why, reason)
+		for _, e := range Entries(n) {
+			l := o.LookupTLSA(ctx, e)
+			if pin, reason := l.DANEPin(); pin == model.PinKey || pin == model.PinUnknown {
+				pinned, why = append(pinned, l.Name), append(why, reason)
+			}
 		}
 	}
 	return pinned, why

@@ -1,6 +1,8 @@
 // Package rollover changes the key of a certificate that DANE pins without
 // stopping mail: RFC 7671 section 8.1's "current + next" rollover for TLSA
-// "3 1 1" records at _25._tcp.<name> (RFC 7672).
+// "3 1 1" records at _25._tcp.<name> (RFC 7672), and at _465._tcp.<name>
+// or _587._tcp.<name> where a submission port's records pin the key (the
+// inventory's PortTLSA; [Entries], [Owner]).
 //
 // A DANE sender accepts only a server key that a validated TLSA record
 // names. A new key is therefore safe only once its record is published

@@ -32,13 +32,26 @@ type Observer struct {
 	Timeout time.Duration
 }
 
-// Lookup is the TLSA set at _25._tcp.<Name> as the resolver gives it.
+// Lookup is the TLSA set at [Owner](Name) as the resolver gives it.
 type Lookup struct {
 	Name    string
 	Records []model.TLSA
 	// AD: the resolver validated the answer (RFC 4035 section 3.2.3).
 	AD  bool
 	Err string
+}
+
+// DANEPin is what the lookup's records pin, by the inventory's one rule
+// ([model.Name.DANEPin], [model.PortTLSA.DANEPin] for a submission
+// port's owner).
+func (l Lookup) DANEPin() (pin, reason string) {
+	if port, host, ok := portOwner(l.Name); ok {
+		m := l.Model()
+		pt := model.PortTLSA{Port: port, Records: m.TLSA, DNSSEC: m.TLSADNSSEC, Error: m.TLSAError}
+		return pt.DANEPin(host)
+	}
+	m := l.Model()
+	return m.DANEPin()
 }
 
 // Model is the lookup as an inventory name, for [model.Name.DANEPin]: the
@@ -109,7 +122,7 @@ func (s Seen) Nowhere() bool {
 	return true
 }
 
-// LookupTLSA asks the resolver for the TLSA set at _25._tcp.<name>, with
+// LookupTLSA asks the resolver for the TLSA set at [Owner](name), with
 // DO set so that a validating resolver reports the AD bit.
 func (o *Observer) LookupTLSA(ctx context.Context, name string) Lookup {
 	l := Lookup{Name: strings.TrimSuffix(strings.ToLower(name), ".")}

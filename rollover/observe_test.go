@@ -201,3 +201,26 @@ func TestPinnedNames(t *testing.T) {
 func nkFor(names ...string) store.NextKey {
 	return store.NextKey{SPKISHA256: nextSPKI, Names: names}
 }
+
+// TestPinnedSubmissionPort: a key pinned only at a submission port
+// (_587._tcp, which the inventory records in PortTLSA and the planner
+// keeps the key for) is pinned for the rollover too, and its next record
+// is observed and printed at that owner.
+func TestPinnedSubmissionPort(t *testing.T) {
+	srvs, port := servers(t, 2, "smtp IN A 127.0.0.1\n_587._tcp.smtp IN TLSA 3 1 1 "+curSPKI+"\n_587._tcp.smtp IN TLSA 3 1 1 "+nextSPKI+"\n")
+	o := observer(resolver(t, srvs[0].Addr(), true), port)
+	pinned, why := o.PinnedNames(context.Background(), []string{"smtp.d.test"})
+	if strings.Join(pinned, " ") != "_587._tcp.smtp.d.test" || len(why) != 1 || !strings.Contains(why[0], "_587._tcp.smtp.d.test") {
+		t.Fatalf("pinned %q (%q), want the port 587 owner", pinned, why)
+	}
+	s := o.Observe(context.Background(), pinned, nextSPKI)[0]
+	if !s.Validated || !s.Everywhere() {
+		t.Fatalf("seen %+v: want validated on every server", s)
+	}
+	if srvs[1].QueryCount("_587._tcp.smtp.d.test.", dns.TypeTLSA) == 0 {
+		t.Error("the authoritative server was not asked at the port 587 owner")
+	}
+	if got, want := Records(pinned, 60, nextSPKI)[0].String(), "_587._tcp.smtp.d.test. 60 IN TLSA 3 1 1 "+nextSPKI; got != want {
+		t.Errorf("record %q, want %q", got, want)
+	}
+}

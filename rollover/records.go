@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -14,9 +15,12 @@ import (
 const DefaultTTL = 3600
 
 // Record is one TLSA "3 1 1" record (DANE-EE, SubjectPublicKeyInfo,
-// SHA-256) at _25._tcp.<Name>.
+// SHA-256) at [Owner](Name).
 type Record struct {
-	Name string `json:"name"` // the host name, without the _25._tcp prefix or a final dot
+	// Name is a pinned entry: a host name (the record is at
+	// _25._tcp.<host>), or the owner "_465._tcp.<host>" /
+	// "_587._tcp.<host>" of a submission port's record; no final dot.
+	Name string `json:"name"`
 	TTL  uint32 `json:"ttl"`
 	SPKI string `json:"spki_sha256"` // lowercase hex
 }
@@ -30,9 +34,45 @@ func (r Record) String() string {
 	return fmt.Sprintf("%s %d IN TLSA 3 1 1 %s", r.Owner(), r.TTL, r.SPKI)
 }
 
-// Owner is the TLSA owner name for SMTP at host: _25._tcp.<host>.
-func Owner(host string) string {
-	return "_25._tcp." + strings.TrimSuffix(strings.ToLower(host), ".") + "."
+// Owner is the TLSA owner name of a pinned entry, fully qualified: a
+// host name stands for SMTP at _25._tcp.<host> (RFC 7672); an entry that
+// is an owner already ("_587._tcp.<host>", a submission port's record,
+// RFC 7671 applies alike) stays as it is.
+func Owner(entry string) string {
+	e := strings.TrimSuffix(strings.ToLower(entry), ".")
+	if strings.HasPrefix(e, "_") {
+		return e + "."
+	}
+	return "_25._tcp." + e + "."
+}
+
+// SubmissionPorts are the ports besides 25 whose TLSA records pin a
+// name's key, as the inventory asks them ([model.Name.PortTLSA]).
+var SubmissionPorts = []int{465, 587}
+
+// Entries are the pinned entries a host may have: the host itself (port
+// 25) and the owner at each of [SubmissionPorts].
+func Entries(host string) []string {
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	out := []string{h}
+	for _, p := range SubmissionPorts {
+		out = append(out, "_"+strconv.Itoa(p)+"._tcp."+h)
+	}
+	return out
+}
+
+// portOwner splits an entry "_<port>._tcp.<host>" into port and host.
+func portOwner(entry string) (port int, host string, ok bool) {
+	rest, found := strings.CutPrefix(entry, "_")
+	if !found {
+		return 0, "", false
+	}
+	ps, host, found := strings.Cut(rest, "._tcp.")
+	if !found {
+		return 0, "", false
+	}
+	port, err := strconv.Atoi(ps)
+	return port, host, err == nil
 }
 
 // SPKIHash is the "3 1 1" value of pub: the hex SHA-256 of its DER

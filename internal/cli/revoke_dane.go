@@ -118,47 +118,42 @@ func nextKeyReady(ctx context.Context, obs *rollover.Observer, st *store.Store, 
 	return s, ""
 }
 
-// pinnedNames are the names whose key DANE pins, or may, by the one rule
-// (model.Name.DANEPin, and PortTLSA.DANEPin for the submission ports),
-// with why: a validated record, a failed lookup, records not validated.
+// pinnedNames are the rollover entries ([rollover.Entries]: the name for
+// _25._tcp, "_465._tcp.<name>" or "_587._tcp.<name>" for a submission
+// port) of names whose TLSA records pin the key or whose state is
+// unknown, with why.
 func pinnedNames(inv *model.Inventory, names []string) (pinned, why []string) {
 	if inv == nil {
 		return nil, nil
 	}
 	for _, name := range normalized(names) {
-		n := findName(inv, name)
-		if n == nil {
-			continue
-		}
-		if w := keyPinned(n); w != "" {
-			pinned = append(pinned, name)
-			why = append(why, w)
+		if n := findName(inv, name); n != nil {
+			e, w := keyPins(n)
+			pinned, why = append(pinned, e...), append(why, w...)
 		}
 	}
 	return pinned, why
 }
 
-// keyPinned says why n's key is pinned ("" when it is not): a validated
-// usage 3 or 1 record as "_25._tcp.<name> TLSA 3 1 1 <data>", else
-// DANEPin's reason.
-func keyPinned(n *model.Name) string {
-	pin, why := n.DANEPin()
-	if pin == model.PinKey {
+// keyPins are n's pinned entries and why each is: a validated usage 3 or
+// 1 record as "_25._tcp.<name> TLSA 3 1 1 <data>", else DANEPin's reason.
+func keyPins(n *model.Name) (entries, why []string) {
+	if pin, w := n.DANEPin(); pin == model.PinKey || pin == model.PinUnknown {
 		for _, t := range n.TLSA {
-			if t.Usage == 3 || t.Usage == 1 {
-				return fmt.Sprintf("_25._tcp.%s TLSA %d %d %d %s", n.Name, t.Usage, t.Selector, t.MatchingType, t.Data)
+			if pin == model.PinKey && (t.Usage == 3 || t.Usage == 1) {
+				w = fmt.Sprintf("_25._tcp.%s TLSA %d %d %d %s", n.Name, t.Usage, t.Selector, t.MatchingType, t.Data)
+				break
 			}
 		}
-	}
-	if pin == model.PinUnknown {
-		return why
+		entries, why = append(entries, n.Name), append(why, w)
 	}
 	for i := range n.PortTLSA {
-		if pin, why := n.PortTLSA[i].DANEPin(n.Name); pin == model.PinKey || pin == model.PinUnknown {
-			return why
+		pt := &n.PortTLSA[i]
+		if pin, w := pt.DANEPin(n.Name); pin == model.PinKey || pin == model.PinUnknown {
+			entries, why = append(entries, fmt.Sprintf("_%d._tcp.%s", pt.Port, n.Name)), append(why, w)
 		}
 	}
-	return ""
+	return entries, why
 }
 
 func findName(inv *model.Inventory, name string) *model.Name {
