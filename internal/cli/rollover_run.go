@@ -53,25 +53,34 @@ func (o *rolloverOptions) setup(g *globals, args []string) (*rolloverRun, error)
 }
 
 func (o *rolloverOptions) begin(ctx context.Context, g *globals, args []string) error {
+	return o.each(g, args, "; no certificate has a name whose TLSA records pin its key: no rollover needed",
+		func(w io.Writer, rs *rolloverRun, id string, named bool) (bool, error) {
+			return o.beginOne(ctx, g, w, rs.st, rs.obs, rs.pub, id, named)
+		})
+}
+
+// each runs one (beginOne, finishOne) for every certificate of args,
+// under one setup and one output, and prints none when no certificate
+// was asked for by ID and one did nothing.
+func (o *rolloverOptions) each(g *globals, args []string, none string, one func(w io.Writer, rs *rolloverRun, id string, named bool) (bool, error)) error {
 	rs, err := o.setup(g, args)
 	if err != nil {
 		return err
 	}
 	defer rs.st.Close()
-	obs, pub, st, ids := rs.obs, rs.pub, rs.st, rs.ids
 	w, commit := g.output()
-	staged := 0
-	for _, id := range ids {
-		ok, err := o.beginOne(ctx, g, w, st, obs, pub, id, len(args) > 0)
+	did := 0
+	for _, id := range rs.ids {
+		ok, err := one(w, rs, id, len(args) > 0)
 		if err != nil {
 			return err
 		}
 		if ok {
-			staged++
+			did++
 		}
 	}
-	if staged == 0 && len(args) == 0 {
-		fmt.Fprintln(w, "; no certificate has a name whose TLSA records pin its key: no rollover needed")
+	if did == 0 && len(args) == 0 {
+		fmt.Fprintln(w, none)
 	}
 	return commit()
 }
@@ -241,27 +250,10 @@ func servers(seen []rollover.Seen) string {
 }
 
 func (o *rolloverOptions) finish(ctx context.Context, g *globals, args []string) error {
-	rs, err := o.setup(g, args)
-	if err != nil {
-		return err
-	}
-	defer rs.st.Close()
-	obs, pub, st, ids := rs.obs, rs.pub, rs.st, rs.ids
-	w, commit := g.output()
-	done := 0
-	for _, id := range ids {
-		ok, err := finishOne(ctx, w, st, obs, pub, id, len(args) > 0)
-		if err != nil {
-			return err
-		}
-		if ok {
-			done++
-		}
-	}
-	if done == 0 && len(args) == 0 {
-		fmt.Fprintln(w, "; no certificate switched keys: nothing to finish")
-	}
-	return commit()
+	return o.each(g, args, "; no certificate switched keys: nothing to finish",
+		func(w io.Writer, rs *rolloverRun, id string, named bool) (bool, error) {
+			return finishOne(ctx, w, rs.st, rs.obs, rs.pub, id, named)
+		})
 }
 
 // finishOne prints id's records to remove and keep (removing them with
