@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/certplan/certplan/internal/dnstest"
 	"github.com/miekg/dns"
 )
 
@@ -224,24 +225,9 @@ func startUnbound(fwd string) (*unboundProc, error) {
 
 // wait asks unbound a question until it answers.
 func (u *unboundProc) wait(limit time.Duration) error {
-	c := &dns.Client{Timeout: 200 * time.Millisecond}
 	m := new(dns.Msg)
 	m.SetQuestion("unbound-ready.invalid.", dns.TypeA)
-	deadline := time.Now().Add(limit)
-	for {
-		select {
-		case err := <-u.done:
-			u.done <- err
-			return fmt.Errorf("exited at start: %v", err)
-		default:
-		}
-		if _, _, err := c.Exchange(m, u.addr); err == nil {
-			return nil
-		} else if time.Now().After(deadline) {
-			return fmt.Errorf("no answer on %s after %s: %w", u.addr, limit, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return dnstest.WaitAnswer(u.addr, m, u.done, limit)
 }
 
 // cpu returns unbound's user and system time so far, from /proc.

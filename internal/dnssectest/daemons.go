@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/certplan/certplan/internal/dnstest"
 	"github.com/certplan/certplan/internal/proc"
 	"github.com/miekg/dns"
 )
@@ -90,26 +91,12 @@ func try(dir, name, ip string, port int, config func(ip string, port int) string
 
 // wait asks the daemon for the root's SOA until it answers anything.
 func (d *daemon) wait(limit time.Duration) error {
-	c := &dns.Client{Timeout: 200 * time.Millisecond}
 	m := new(dns.Msg)
 	m.SetQuestion(".", dns.TypeSOA)
-	deadline := time.Now().Add(limit)
-	for {
-		select {
-		case err := <-d.done:
-			d.done <- err
-			return fmt.Errorf("%s exited at start: %v", d.name, err)
-		default:
-		}
-		_, _, err := c.Exchange(m, d.addr)
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: no answer on %s after %s: %w", d.name, d.addr, limit, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := dnstest.WaitAnswer(d.addr, m, d.done, limit); err != nil {
+		return fmt.Errorf("%s: %w", d.name, err)
 	}
+	return nil
 }
 
 // signal sends sig to the daemon's process group.
