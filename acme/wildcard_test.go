@@ -59,13 +59,7 @@ func txtValues(t *testing.T, addr, name string) []string {
 // second Present deleted the first value.)
 func TestDNSProvidersAddTheirOwnValue(t *testing.T) {
 	e := newEnv(t)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("DNSUPDATE_NAMESERVER", e.dns.Addr())
-	t.Setenv("EXEC_PATH", self)
-	t.Setenv("CERTPLAN_TEST_EXEC_DNS", e.dns.Addr())
+	dnsProvidersAt(t, e.dns.Addr())
 	for _, name := range []string{"dnsupdate", "exec"} {
 		t.Run(name, func(t *testing.T) {
 			p, err := DNSProvider(name)
@@ -104,16 +98,10 @@ func TestDNSProvidersAddTheirOwnValue(t *testing.T) {
 // DNS-01 provider, the apex and mx.other.test through the built-in
 // HTTP-01 listener, in one order.
 func TestObtainWildcardMixedChallenges(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, provider := range []string{"dnsupdate", "exec"} {
 		t.Run(provider, func(t *testing.T) {
 			e := wildEnv(t)
-			t.Setenv("DNSUPDATE_NAMESERVER", e.dns.Addr())
-			t.Setenv("EXEC_PATH", self)
-			t.Setenv("CERTPLAN_TEST_EXEC_DNS", e.dns.Addr())
+			dnsProvidersAt(t, e.dns.Addr())
 			c := e.client(func(cfg *Config) {
 				cfg.Challenge.DNSProvider = provider
 				cfg.Challenge.Resolvers = []string{e.dns.Addr()}
@@ -145,16 +133,10 @@ func TestObtainWildcardMixedChallenges(t *testing.T) {
 // "*.d.test" and "d.test" both through DNS-01: two values at
 // _acme-challenge.d.test at once, both validated, through either provider.
 func TestObtainWildcardAndApexDNS01(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, provider := range []string{"dnsupdate", "exec"} {
 		t.Run(provider, func(t *testing.T) {
 			e := wildEnv(t)
-			t.Setenv("DNSUPDATE_NAMESERVER", e.dns.Addr())
-			t.Setenv("EXEC_PATH", self)
-			t.Setenv("CERTPLAN_TEST_EXEC_DNS", e.dns.Addr())
+			dnsProvidersAt(t, e.dns.Addr())
 			c := e.client(func(cfg *Config) {
 				cfg.Challenge = ChallengeConfig{Type: DNS01, DNSProvider: provider, Resolvers: []string{e.dns.Addr()}, PropagationTimeout: 10 * time.Second}
 			})
@@ -312,4 +294,18 @@ func TestDNSUpdateTSIG(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dnsProvidersAt points both DNS-01 providers at the test DNS server at
+// addr: dnsupdate by its variable, exec by running this test binary as
+// the script (see providers_test.go).
+func dnsProvidersAt(t *testing.T, addr string) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DNSUPDATE_NAMESERVER", addr)
+	t.Setenv("EXEC_PATH", self)
+	t.Setenv("CERTPLAN_TEST_EXEC_DNS", addr)
 }
