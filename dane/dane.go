@@ -22,7 +22,6 @@
 package dane
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
@@ -61,7 +60,7 @@ const (
 // a record with empty Data.
 func Record(cert *x509.Certificate, usage, selector, matching uint8) model.TLSA {
 	r := model.TLSA{Usage: usage, Selector: selector, MatchingType: matching}
-	if d, ok := digest(cert, selector, matching); ok {
+	if d, ok := model.TLSADigest(cert, selector, matching); ok {
 		r.Data = hex.EncodeToString(d)
 	}
 	return r
@@ -71,30 +70,6 @@ func Record(cert *x509.Certificate, usage, selector, matching uint8) model.TLSA 
 // owner: "3 1 1 <hex>".
 func String(r model.TLSA) string {
 	return fmt.Sprintf("%d %d %d %s", r.Usage, r.Selector, r.MatchingType, strings.ToLower(r.Data))
-}
-
-// digest is what a record of selector and matching type holds for cert.
-func digest(cert *x509.Certificate, selector, matching uint8) ([]byte, bool) {
-	var b []byte
-	switch selector {
-	case SelectorCert:
-		b = cert.Raw
-	case SelectorSPKI:
-		b = cert.RawSubjectPublicKeyInfo
-	default:
-		return nil, false
-	}
-	switch matching {
-	case MatchFull:
-		return b, true
-	case MatchSHA256:
-		s := sha256.Sum256(b)
-		return s[:], true
-	case MatchSHA512:
-		s := sha512.Sum512(b)
-		return s[:], true
-	}
-	return nil, false
 }
 
 // unusable says why an SMTP client ignores r, or "" when it uses it.
@@ -118,16 +93,6 @@ func unusable(r model.TLSA) string {
 		return fmt.Sprintf("a %d-byte digest for matching type %d", len(b), r.MatchingType)
 	}
 	return ""
-}
-
-// matches reports whether r's data is cert's digest.
-func matches(cert *x509.Certificate, r model.TLSA) bool {
-	want, err := hex.DecodeString(r.Data)
-	if err != nil {
-		return false
-	}
-	got, ok := digest(cert, r.Selector, r.MatchingType)
-	return ok && bytes.Equal(got, want)
 }
 
 // Match reports whether an SMTP client doing DANE authenticates a server
@@ -159,7 +124,7 @@ func Match(chain []*x509.Certificate, rrs []model.TLSA, host string, now time.Ti
 	var problems []string
 	for _, r := range usable {
 		if r.Usage == DANEEE {
-			if matches(chain[0], r) {
+			if r.Matches(chain[0]) {
 				return true, "the leaf matches " + String(r)
 			}
 			continue
@@ -187,7 +152,7 @@ func Match(chain []*x509.Certificate, rrs []model.TLSA, host string, now time.Ti
 // when none did.
 func matchTA(chain []*x509.Certificate, r model.TLSA, host string, now time.Time) (ok bool, why string) {
 	for i := 1; i < len(chain); i++ {
-		if !matches(chain[i], r) {
+		if !r.Matches(chain[i]) {
 			continue
 		}
 		anchor := x509.NewCertPool()

@@ -2,7 +2,6 @@ package planner
 
 import (
 	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
@@ -367,7 +366,7 @@ func taAdvice(n *model.Name, roots []*x509.Certificate) string {
 	}
 	for _, t := range ta {
 		for _, r := range roots {
-			if tlsaMatches(t, r) {
+			if t.Matches(r) {
 				return ""
 			}
 		}
@@ -383,30 +382,6 @@ func taAdvice(n *model.Name, roots []*x509.Certificate) string {
 		recs = append(recs, fmt.Sprintf("%s IN TLSA 2 1 1 %s (%s)", owner, hex.EncodeToString(h[:]), r.Subject.CommonName))
 	}
 	return head + "; publish records for the CA's roots instead: " + strings.Join(recs, "; ")
-}
-
-// tlsaMatches reports whether TLSA record t matches certificate c
-// (RFC 6698 §2.1: selector 0 the certificate, 1 its SPKI; matching type
-// 0 exact, 1 SHA-256, 2 SHA-512).
-func tlsaMatches(t model.TLSA, c *x509.Certificate) bool {
-	data := c.Raw
-	if t.Selector == 1 {
-		data = c.RawSubjectPublicKeyInfo
-	}
-	var sum []byte
-	switch t.MatchingType {
-	case 0:
-		sum = data
-	case 1:
-		h := sha256.Sum256(data)
-		sum = h[:]
-	case 2:
-		h := sha512.Sum512(data)
-		sum = h[:]
-	default:
-		return false
-	}
-	return strings.EqualFold(hex.EncodeToString(sum), t.Data)
 }
 
 // movable returns cs without the names whose key DANE pins, unless an
