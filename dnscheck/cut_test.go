@@ -75,6 +75,7 @@ func TestCutsLoseNothing(t *testing.T) {
 		{"inventory", invServer(t), []string{"d1.test", "chain.test", "loop.test", "nullmx.test", "caa.test", "servfail.test",
 			"refused.test", "drop.test", "trunc.test", "badname.test", "dangling.test", "nonexistent.test"}, time.Second},
 		{"wildcards", startServer(t, wildZones), []string{"wild.test", "other.test", "wcname.test", "wild6.test", "plain.test", "nomail.test"}, 5 * time.Second},
+		{"aliases", startServer(t, entZones), []string{"plain.test", "cn.test", "cncaa.test"}, 5 * time.Second},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -117,6 +118,14 @@ pop	IN TXT "no address"
 @	IN MX 10 mail.cn.test.
 @	IN A 127.0.0.2
 mail	IN CNAME @
+-- cncaa.test --
+@	IN MX 10 mail.cncaa.test.
+@	IN A 127.0.0.2
+@	IN CAA 0 issue "letsencrypt.org"
+mail	IN CNAME @
+autoconfig	IN CNAME box.cncaa.test.
+box	IN A 127.0.0.2
+box	IN CAA 0 issue "sectigo.com"
 `
 
 // TestENTNXDOMAIN: a name server that answers NXDOMAIN for an empty
@@ -179,7 +188,9 @@ func TestNoAAAAAfterNXDOMAIN(t *testing.T) {
 		{"mail.plain.test.", dns.TypeAAAA, 1},
 		{"_tcp.plain.test.", dns.TypeSRV, 1}, {"_imap._tcp.plain.test.", dns.TypeSRV, 0},
 		{"mail.cn.test.", dns.TypeAAAA, 1}, {"cn.test.", dns.TypeAAAA, 0},
-		{"mail.cn.test.", dns.TypeCAA, 1}, {"cn.test.", dns.TypeCAA, 1}, // the climb asks it, once
+		// An alias's own CAA question is asked at the end of its chain,
+		// the set the climb asks next: once.
+		{"mail.cn.test.", dns.TypeCAA, 0}, {"cn.test.", dns.TypeCAA, 1},
 	} {
 		if n := s.QueryCount(q.name, q.qtype); n != q.want {
 			t.Errorf("%s %s asked %d times, want %d", q.name, dns.TypeToString[q.qtype], n, q.want)
@@ -232,5 +243,39 @@ func TestInventoryThroughQuerier(t *testing.T) {
 	}
 	if inv.Stats.Queries != 0 || q.asked.Load() == 0 || q.asked.Load() < s.Queries() {
 		t.Errorf("asked %d through the Querier, the server saw %d, stats %+v", q.asked.Load(), s.Queries(), inv.Stats)
+	}
+}
+
+// TestCAAAtChainEnd: the CAA verdict of an alias, asked at the end of its
+// chain, names the alias and its target as asking the alias did: the
+// target's set when it has one (cncaa.test's own, box.cncaa.test's),
+// else the climb from the alias's parent.
+func TestCAAAtChainEnd(t *testing.T) {
+	s := startServer(t, entZones)
+	r := newTestResolver(t, s, Config{})
+	inv, err := r.Inventory(context.Background(), []string{"cncaa.test", "cn.test"}, Options{ServerIPs: serverIPs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, at, alias string
+		ok              bool
+	}{
+		{"mail.cncaa.test", "mail.cncaa.test", "cncaa.test", true},
+		{"autoconfig.cncaa.test", "autoconfig.cncaa.test", "box.cncaa.test", false},
+		{"mail.cn.test", "", "", true},
+	} {
+		n := findName(inv, c.name)
+		if n == nil {
+			t.Fatalf("%s not in the inventory", c.name)
+		}
+		if n.CAA.At != c.at || n.CAA.Alias != c.alias || n.CAAOK != c.ok {
+			t.Errorf("%s: CAA at %q alias %q ok %v (%s), want at %q alias %q ok %v", c.name, n.CAA.At, n.CAA.Alias, n.CAAOK, n.CAA.Reason, c.at, c.alias, c.ok)
+		}
+	}
+	for _, q := range []string{"mail.cncaa.test.", "autoconfig.cncaa.test.", "mail.cn.test."} {
+		if n := s.QueryCount(q, dns.TypeCAA); n != 0 {
+			t.Errorf("%s CAA asked %d times; want it asked at its chain's end", q, n)
+		}
 	}
 }

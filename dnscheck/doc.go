@@ -44,6 +44,12 @@
 //     when no server IP is given. The others' CAA verdict says
 //     [CAANotLookedUp], with CAAOK false; the planner leaves them out as
 //     pointing elsewhere before it looks at CAA.
+//   - The CAA question of a name found through a CNAME chain is asked at
+//     the chain's end, where its lookup would lead (a CNAME's owner holds
+//     no other records, RFC 1034 §3.6.2), as a shared question: when the
+//     end is the domain itself (cPanel's "mail.D CNAME D"), the climb
+//     from the name finds that set in the cache. The verdict names the
+//     alias and the end as before ([CAAResult.Alias]).
 //   - Such a name of three labels or more also gets the verdict for the
 //     wildcard "*.parent" that would cover it ([WildcardCAA]: CAAWildOK,
 //     CAAWild), read from the set its own climb found when that set is

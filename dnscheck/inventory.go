@@ -408,11 +408,20 @@ func (d *dom) name(name string) nameInfo {
 
 // caa returns a name's CAA verdict: for the domain's own names here, for
 // others once per run.
-func (d *dom) caa(name string) CAAResult {
-	if !under(name, d.d) {
-		return d.rn.caa(d.ctx, name)
+func (d *dom) caa(name string) CAAResult { return d.caaOf(name, nameInfo{}) }
+
+// caaOf is caa for a name whose addresses info holds: when they were
+// found through a CNAME chain, the name's own CAA question is asked at
+// its end ([caaVia]).
+func (d *dom) caaOf(name string, info nameInfo) CAAResult {
+	end := ""
+	if info.err == nil && len(info.chain) > 0 && !d.rn.opts.askAll {
+		end = info.chain[len(info.chain)-1]
 	}
-	res := caa(d.dctx, d.rn.q, name, d.rn.opts.CAIdentifier, d.d)
+	if !under(name, d.d) {
+		return d.rn.caa(d.ctx, name, end)
+	}
+	res := caaVia(d.dctx, d.rn.q, name, end, d.rn.opts.CAIdentifier, d.d)
 	if res.Err != nil {
 		if err := d.check(d.dctx, name, dns.TypeCAA, res.Err); err != res.Err {
 			res.Err = err
@@ -702,7 +711,7 @@ func (d *dom) names(uses map[string]*usage, wild map[string]bool) ([]string, []m
 		caa := notLookedUp
 		planned := d.rn.mayPlan(info, hereIs)
 		if planned {
-			caa = d.caa(n)
+			caa = d.caaOf(n, info)
 		}
 		nm := model.Name{
 			Name:       n,
@@ -893,17 +902,17 @@ func addrInfo(a Answer, errA error, aaaa Answer, errAAAA error) nameInfo {
 // caa returns a name's CAA verdict, once per run; only names in the
 // inventory need one (not every conventional name tried). A verdict cut
 // short by the caller's context is not kept.
-func (rn *run) caa(ctx context.Context, name string) CAAResult {
+func (rn *run) caa(ctx context.Context, name, end string) CAAResult {
 	rn.mu.Lock()
 	c := rn.names[name]
 	rn.mu.Unlock()
 	if c == nil {
-		return caa(ctx, rn.q, name, rn.opts.CAIdentifier, "")
+		return caaVia(ctx, rn.q, name, end, rn.opts.CAIdentifier, "")
 	}
 	c.caaMu.Lock()
 	defer c.caaMu.Unlock()
 	if !c.caaDone {
-		c.caa = caa(ctx, rn.q, name, rn.opts.CAIdentifier, "")
+		c.caa = caaVia(ctx, rn.q, name, end, rn.opts.CAIdentifier, "")
 		c.caaDone = c.caa.Err == nil || !isCanceled(c.caa.Err)
 	}
 	return c.caa

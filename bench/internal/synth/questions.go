@@ -34,7 +34,8 @@ var ConventionalPrefixes = []string{"mail", "smtp", "imap", "pop", "autoconfig",
 // its A and AAAA (AAAA not after an A NXDOMAIN for the domain's own
 // names), and for the names that point to a server IP the CAA climbing
 // from the name towards the root until a CAA set is found (each owner
-// asked once) and, for MX targets, TLSA at _25._tcp of the end of its
+// asked once; an alias's own question asked at the end of its CNAME
+// chain) and, for MX targets, TLSA at _25._tcp of the end of its
 // CNAME chain, then of the name; and (issue 18) the DNSKEY of the root
 // once, the probe of the resolver's validation, and for the names with a
 // submission role (an SRV target of _submission._tcp or
@@ -182,8 +183,14 @@ func (q *questions) name(n string) {
 	if rc == Dropped || !q.here(a) && !q.here(aaaa) {
 		return
 	}
+	// The name's own CAA question goes to the end of its CNAME chain.
+	end := chainEnd(a)
 	for o := n; o != ""; {
-		ans, _ := q.ask(o, dns.TypeCAA)
+		ask := o
+		if end != "" {
+			ask, end = end, ""
+		}
+		ans, _ := q.ask(ask, dns.TypeCAA)
 		if has(ans, dns.TypeCAA) {
 			break
 		}
