@@ -124,4 +124,19 @@ func checkUnbound(t *testing.T, cfg config, res *Results) {
 	if q := float64(u.Questions-u.DANE) / float64(u.Domains); q > 15 || u.DANE == 0 || u.Forwarded < int64(u.Questions)*9/10 {
 		t.Errorf("unbound: %.2f questions a domain (want at most 15), %d forwarded for %d asked", q, u.Forwarded, u.Questions)
 	}
+	if u.CertplanCPU <= 0 || u.ResponderCPU <= 0 || u.ForwardedByType["A"] == 0 {
+		t.Errorf("unbound: cpu certplan %s, responder %s, forwarded by type %v: want all measured", u.CertplanCPU, u.ResponderCPU, u.ForwardedByType)
+	}
+	// The ceiling asks synth's copy of certplan's questions: as many as
+	// certplan asked (which counts a truncated answer's retry over TCP
+	// too), every one answered (a loss is a question a cold unbound did
+	// not answer within 5 s, which a quiet machine never sees; 1 % is room
+	// for a loaded one).
+	c := u.Ceiling
+	if c == nil {
+		t.Fatal("unbound: no ceiling")
+	}
+	if c.Queries+c.Truncated != int64(u.Questions) || c.Lost > c.Queries/100 || c.Answered+c.Lost != c.Queries || c.Elapsed <= 0 || c.UnboundCPU <= 0 {
+		t.Errorf("unbound ceiling: %+v; want the %d questions certplan asked, answered", c, u.Questions)
+	}
 }

@@ -244,6 +244,9 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*Results, error) 
 	// Only the domain lists stay: the world's records would weigh on the
 	// garbage collector of the measured process.
 	st := &stages{cfg: cfg, res: res, log: log, ch: ch, domains: w.Domains, deadDomains: w.DeadDomains, nxdomains: w.Counts["nxdomain"]}
+	if cfg.Only == nil || cfg.Only["unbound"] {
+		st.unboundQs = fastdns.PackQueries(w.Questions(w.Domains[:min(cfg.UnboundDomains, len(w.Domains))]), true)
+	}
 	w = nil
 	runtime.GC()
 	log.logf("responder at %s", ch.Ready.DNS)
@@ -278,6 +281,9 @@ type stages struct {
 	domains     []string // the hosted domains
 	deadDomains []string // domains under a silent name server
 	nxdomains   int      // hosted domains that do not exist
+	// unboundQs are the questions certplan asks for the unbound stage's
+	// domains, for its ceiling.
+	unboundQs *fastdns.Queries
 }
 
 // sniNamesFor returns how many SNI names make probes handshakes over

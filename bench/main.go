@@ -32,7 +32,7 @@ func main() {
 	var cfg config
 	small := flag.Bool("small", false, "a run of seconds: 1,000 domains, 200 probes, 10,000 names")
 	flag.StringVar(&cfg.Out, "out", "", "write the results as JSON to `file`")
-	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write CPU profiles of the DNS ceiling client, the inventory, the probe and the plan to `prefix`-{dns-ceiling,inventory,probe,plan}.pprof, and their allocations to prefix-NAME-allocs{-before,}.pprof (go tool pprof -base)")
+	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write CPU profiles of the DNS ceiling client, the inventory, the probe and the plan to `prefix`-{dns-ceiling,inventory,probe,plan,unbound}.pprof, and their allocations to prefix-NAME-allocs{-before,}.pprof (go tool pprof -base)")
 	flag.IntVar(&cfg.Domains, "domains", 0, "hosted domains to inventory (default 100,000; 1,000 with --small)")
 	flag.IntVar(&cfg.Probes, "probes", 0, "handshakes to probe (default 10,000; 200 with --small)")
 	flag.IntVar(&cfg.Concurrency, "concurrency", 64, "queries in flight and handshakes at once, for certplan and the ceilings alike")

@@ -76,6 +76,19 @@ func (r *Results) judge() {
 	}
 }
 
+// printUnbound prints the resolver stage's rows: the best run, its CPU by
+// process, and the ceiling through the same resolver.
+func printUnbound(tw io.Writer, u *UnboundResult, cores int) {
+	fmt.Fprintf(tw, "%s domains through unbound\t%s\t%.2f questions a domain (%d, DANE's %d apart), %d forwarded to the responder, unbound cpu %s, %d failed; %s, cold cache each run; runs %s\n",
+		thousands(u.Domains), dur(u.Elapsed), float64(u.Questions-u.DANE)/float64(u.Domains), u.Questions-u.DANE, u.DANE, u.Forwarded, dur(u.UnboundCPU), u.Failed, u.Version, seconds(u.Runs))
+	fmt.Fprintf(tw, "  cpu of the best run\t%s\tunbound %s, certplan %s, the responder %s (%d cores)\n",
+		dur(u.UnboundCPU+u.CertplanCPU+u.ResponderCPU), dur(u.UnboundCPU), dur(u.CertplanCPU), dur(u.ResponderCPU), cores)
+	if c := u.Ceiling; c != nil {
+		fmt.Fprintf(tw, "  ceiling through unbound\t%s\tthe minimal client asking the same %d questions through a cold unbound: %d lost, %d forwarded; cpu: unbound %s, client %s, responder %s; certplan ÷ ceiling %.2f\n",
+			dur(c.Elapsed), c.Queries, c.Lost, c.Forwarded, dur(c.UnboundCPU), dur(c.ClientCPU), dur(c.ResponderCPU), u.Elapsed.Seconds()/c.Elapsed.Seconds())
+	}
+}
+
 // thousands is n with a comma between thousands: 10,000.
 func thousands(n int) string {
 	s := strconv.Itoa(n)
@@ -181,8 +194,7 @@ func (r *Results) printTable(w io.Writer) {
 		fmt.Fprintf(tw, "dns with --qps %.0f\t%s q/s\t%d domains, %d queries in %s\n", q.Cap, rate(q.QPS), q.Domains, q.Queries, dur(q.Elapsed))
 	}
 	if u := d.Unbound; u != nil {
-		fmt.Fprintf(tw, "%s domains through unbound\t%s\t%.2f questions a domain (%d, DANE's %d apart), %d forwarded to the responder, unbound cpu %s, %d failed; %s, cold cache each run; runs %s\n",
-			thousands(u.Domains), dur(u.Elapsed), float64(u.Questions-u.DANE)/float64(u.Domains), u.Questions-u.DANE, u.DANE, u.Forwarded, dur(u.UnboundCPU), u.Failed, u.Version, seconds(u.Runs))
+		printUnbound(tw, u, r.Cores)
 	}
 	t := r.TLS
 	if t.Ceiling.Handshakes > 0 {

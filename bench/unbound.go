@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/certplan/certplan/bench/internal/fastdns"
 	"github.com/certplan/certplan/internal/dnstest"
 	"github.com/miekg/dns"
 )
@@ -35,11 +37,32 @@ type UnboundResult struct {
 	// DANE are the questions of Questions that the DANE checks add, apart
 	// from issue 20's figures (see InventoryResult.DANEQueries).
 	DANE int `json:"dane_questions"`
-	// Forwarded is what unbound asked the responder.
-	Forwarded int64          `json:"forwarded"`
-	ByType    map[string]int `json:"by_type"`
-	// UnboundCPU is unbound's user and system time during the best run.
-	UnboundCPU time.Duration `json:"unbound_cpu_ns"`
+	// Forwarded is what unbound asked the responder, and by type: more A
+	// than certplan asks, since unbound asks a CNAME's target again
+	// after the answer that named it (about one a "mail.D CNAME D").
+	Forwarded       int64            `json:"forwarded"`
+	ForwardedByType map[string]int64 `json:"forwarded_by_type"`
+	ByType          map[string]int   `json:"by_type"`
+	// Ceiling is the minimal client (fastdns.Blast) asking the questions
+	// certplan asks for the same domains (synth's list) through another
+	// cold unbound, in the same run: what this resolver gives any client
+	// that asks them. Its best run.
+	Ceiling *UnboundCeiling `json:"ceiling,omitempty"`
+	// UnboundCPU is unbound's user and system time during the best run;
+	// CertplanCPU the inventory's (this process) and ResponderCPU the
+	// responder's (the child): with two cores, the three share 2×Elapsed.
+	UnboundCPU   time.Duration `json:"unbound_cpu_ns"`
+	CertplanCPU  time.Duration `json:"certplan_cpu_ns"`
+	ResponderCPU time.Duration `json:"responder_cpu_ns"`
+}
+
+// UnboundCeiling is one replay of the questions through a cold unbound.
+type UnboundCeiling struct {
+	fastdns.BlastResult
+	UnboundCPU   time.Duration `json:"unbound_cpu_ns"`
+	ClientCPU    time.Duration `json:"client_cpu_ns"`
+	ResponderCPU time.Duration `json:"responder_cpu_ns"`
+	Forwarded    int64         `json:"forwarded"`
 }
 
 // unboundPath is the unbound binary, or "" when it is not installed.
@@ -68,22 +91,66 @@ func (st *stages) unboundStages(ctx context.Context) error {
 	}
 	domains := st.domains[:min(cfg.UnboundDomains, len(st.domains))]
 	var best *UnboundResult
+	var ceiling *UnboundCeiling
 	var runs []float64
-	for range cfg.Reps {
+	for rep := range cfg.Reps {
+		stop := func() {}
+		if rep == 0 {
+			stop = profile(cfg.CPUProfile, "unbound")
+		}
 		r, err := st.unboundRun(ctx, domains)
+		stop()
 		if err != nil {
 			return err
 		}
 		runs = append(runs, r.Elapsed.Seconds())
-		log.logf("through unbound: %d domains in %s, %.2f questions a domain (of which DANE: %d), %d forwarded to the responder, unbound cpu %s, %d failed",
-			r.Domains, dur(r.Elapsed), float64(r.Questions-r.DANE)/float64(r.Domains), r.DANE, r.Forwarded, dur(r.UnboundCPU), r.Failed)
+		log.logf("through unbound: %d domains in %s, %.2f questions a domain (of which DANE: %d), %d forwarded to the responder, cpu: unbound %s, certplan %s, responder %s; %d failed",
+			r.Domains, dur(r.Elapsed), float64(r.Questions-r.DANE)/float64(r.Domains), r.DANE, r.Forwarded, dur(r.UnboundCPU), dur(r.CertplanCPU), dur(r.ResponderCPU), r.Failed)
 		if best == nil || r.Elapsed < best.Elapsed {
 			best = r
 		}
+		c, err := st.unboundCeiling(ctx)
+		if err != nil {
+			return err
+		}
+		log.logf("ceiling through unbound: the same %d questions in %s (%d lost), %d forwarded, cpu: unbound %s, client %s, responder %s",
+			c.Queries, dur(c.Elapsed), c.Lost, c.Forwarded, dur(c.UnboundCPU), dur(c.ClientCPU), dur(c.ResponderCPU))
+		if ceiling == nil || c.Elapsed < ceiling.Elapsed {
+			ceiling = c
+		}
 	}
 	best.Runs = runs
+	best.Ceiling = ceiling
 	st.res.DNS.Unbound = best
 	return nil
+}
+
+// unboundCeiling replays st.unboundQs, the questions certplan asks for
+// the stage's domains, with the minimal client through a cold unbound.
+func (st *stages) unboundCeiling(ctx context.Context) (*UnboundCeiling, error) {
+	u, err := st.ch.command("unbound")
+	if err != nil {
+		return nil, err
+	}
+	if u.Error != "" {
+		return nil, fmt.Errorf("unbound: %s", u.Error)
+	}
+	before, err := st.ch.Stats()
+	if err != nil {
+		_, _ = st.ch.command("unbound-stop")
+		return nil, err
+	}
+	cpu0, _, _ := selfTimes()
+	r, err := fastdns.Blast(ctx, u.Addr, st.unboundQs, fastdns.BlastOptions{InFlight: st.cfg.Concurrency, Timeout: 5 * time.Second})
+	cpu1, _, _ := selfTimes()
+	after, serr := st.ch.Stats()
+	s, uerr := st.ch.command("unbound-stop")
+	if err = cmp.Or(err, serr, uerr); err != nil {
+		return nil, err
+	}
+	return &UnboundCeiling{BlastResult: r, UnboundCPU: time.Duration(s.CPUNS - u.CPUNS), ClientCPU: cpu1 - cpu0,
+		ResponderCPU: time.Duration(after.UserNS + after.SysNS - before.UserNS - before.SysNS),
+		Forwarded:    after.DNS.Queries - before.DNS.Queries}, nil
 }
 
 // unboundRun starts a cold unbound in the child, inventories domains
@@ -106,22 +173,31 @@ func (st *stages) unboundRun(ctx context.Context, domains []string) (*UnboundRes
 	if err != nil {
 		return nil, err
 	}
+	cpu0, _, _ := selfTimes()
 	inv, el, err := st.inventoryStream(ctx, domains, invRun{server: u.Addr, timeout: 5 * time.Second})
 	if err != nil {
 		return nil, err
 	}
+	cpu1, _, _ := selfTimes()
 	after, err := st.ch.Stats()
 	if err != nil {
 		return nil, err
 	}
 	stopped = true
+	fwdByType := map[string]int64{}
+	for k, v := range after.DNS.ByType {
+		if d := v - before.DNS.ByType[k]; d != 0 {
+			fwdByType[k] = d
+		}
+	}
 	s, err := st.ch.command("unbound-stop")
 	if err != nil {
 		return nil, err
 	}
 	return &UnboundResult{Version: u.Version, Domains: len(domains), Failed: inv.Stats.DomainsFailed, Elapsed: el,
-		Questions: inv.Stats.Queries, DANE: inv.Stats.DANEQueries, ByType: inv.Stats.QueriesByType, Forwarded: after.DNS.Queries - before.DNS.Queries,
-		UnboundCPU: time.Duration(s.CPUNS - u.CPUNS)}, nil
+		Questions: inv.Stats.Queries, DANE: inv.Stats.DANEQueries, ByType: inv.Stats.QueriesByType, Forwarded: after.DNS.Queries - before.DNS.Queries, ForwardedByType: fwdByType,
+		UnboundCPU: time.Duration(s.CPUNS - u.CPUNS), CertplanCPU: cpu1 - cpu0,
+		ResponderCPU: time.Duration(after.UserNS + after.SysNS - before.UserNS - before.SysNS)}, nil
 }
 
 // unboundReply answers the child's "unbound" and "unbound-stop" commands.
