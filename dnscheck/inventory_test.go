@@ -103,7 +103,7 @@ func findDomain(inv *model.Inventory, d string) *model.Domain {
 
 func TestInventory(t *testing.T) {
 	s := invServer(t)
-	r := newTestResolver(t, s, Config{Timeout: 100 * time.Millisecond})
+	r := newTestResolver(t, s, Config{Timeout: 500 * time.Millisecond})
 	domains := []string{"d1.test", "CHAIN.test.", "loop.test", "nullmx.test", "caa.test", "servfail.test",
 		"refused.test", "drop.test", "trunc.test", "badname.test", "dangling.test", "nonexistent.test", "d1.test"}
 	inv, err := r.Inventory(context.Background(), domains, Options{ServerIPs: serverIPs})
@@ -242,7 +242,7 @@ func TestInventory(t *testing.T) {
 				t.Errorf("%s: error %q, want it to start with %q", tt.domain, d.Error, tt.err)
 			}
 		}
-		if d := findDomain(inv, "drop.test"); !strings.Contains(d.Error, "after 2 tries of 100ms: udp 127.0.0.1:") || !strings.HasSuffix(d.Error, "timeout (14 other lookups not made after the timeout)") {
+		if d := findDomain(inv, "drop.test"); !strings.Contains(d.Error, "after 2 tries of 500ms: udp 127.0.0.1:") || !strings.HasSuffix(d.Error, "timeout (14 other lookups not made after the timeout)") {
 			t.Errorf("drop.test: %q", d.Error)
 		}
 		if d := findDomain(inv, "nonexistent.test"); !strings.HasSuffix(d.Error, "the domain does not exist") || len(d.Names) != 0 {

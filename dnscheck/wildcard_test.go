@@ -59,7 +59,7 @@ func TestForeignFailures(t *testing.T) {
 	s.SetFaultType("mx.v6.foreign.test", dns.TypeAAAA, dnstest.FaultServfail)
 	s.SetFaultType("mail.ownfail.test", dns.TypeAAAA, dnstest.FaultRefused)
 	s.SetFault("_25._tcp.mail.tlsaf.test", dnstest.FaultServfail)
-	r := newTestResolver(t, s, Config{Timeout: 100 * time.Millisecond})
+	r := newTestResolver(t, s, Config{Timeout: 500 * time.Millisecond})
 	domains := []string{"mxf.test", "srvf.test", "aaaaf.test", "cnf.test", "cnd.test", "ownfail.test", "tlsaf.test"}
 	inv, err := r.Inventory(context.Background(), domains, Options{ServerIPs: serverIPs})
 	if err != nil {
