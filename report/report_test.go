@@ -2,6 +2,7 @@ package report
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -164,5 +165,32 @@ func TestTextDANE(t *testing.T) {
 	}
 	if strings.Contains(out, "default-127.0.0.2:\n    mail.e.test\n    key:") {
 		t.Errorf("a key line for a certificate without a key decision:\n%s", out)
+	}
+}
+
+// TestTextWarningsSummarised: the text report prints five warnings of a
+// code and says how many more there are (six print whole); the JSON and
+// markdown keep them all.
+func TestTextWarningsSummarised(t *testing.T) {
+	p := &model.Plan{Header: model.Header{Kind: model.KindPlan, Version: model.Version},
+		Policy: model.PlanPolicy{ServerIPs: []string{"127.0.0.2"}, MaxNames: 100}}
+	for i := range 300 {
+		p.Warnings = append(p.Warnings, model.Warning{Code: model.WarnWildcardName, Name: fmt.Sprintf("*.d%03d.test", i), Message: "replaces two names"})
+	}
+	for i := range 6 {
+		p.Warnings = append(p.Warnings, model.Warning{Code: model.WarnMTASTSTesting, Name: fmt.Sprintf("e%d.test", i), Message: "testing"})
+	}
+	out := string(Text(p, nil))
+	if n := strings.Count(out, "  wildcard-name: *.d"); n != 5 {
+		t.Errorf("%d wildcard-name lines, want 5:\n%s", n, out)
+	}
+	if !strings.Contains(out, "  wildcard-name: ... and 295 more like it (--format json or markdown lists them all)\n") {
+		t.Errorf("no summary line:\n%s", out)
+	}
+	if n := strings.Count(out, "  "+model.WarnMTASTSTesting+": e"); n != 6 || strings.Contains(out, model.WarnMTASTSTesting+": ...") {
+		t.Errorf("%d %s lines, want all 6 and no summary:\n%s", n, model.WarnMTASTSTesting, out)
+	}
+	if md := string(Markdown(p, nil)); strings.Count(md, "`wildcard-name`") != 300 {
+		t.Errorf("markdown: %d wildcard-name rows, want 300", strings.Count(md, "`wildcard-name`"))
 	}
 }

@@ -219,13 +219,7 @@ func Text(p *model.Plan, inv *model.Inventory) []byte {
 	}
 	if len(p.Warnings) > 0 {
 		fmt.Fprintf(&b, "\nWARNINGS\n")
-		for _, w := range p.Warnings {
-			if w.Name != "" {
-				fmt.Fprintf(&b, "  %s: %s: %s\n", w.Code, w.Name, w.Message)
-			} else {
-				fmt.Fprintf(&b, "  %s: %s\n", w.Code, w.Message)
-			}
-		}
+		writeWarnings(&b, p.Warnings)
 	}
 	if len(p.SNIOnly) > 0 {
 		fmt.Fprintf(&b, "\nSNI ONLY (clients without SNI will not verify these: %s)\n", sniOnlyWhy(p))
@@ -294,4 +288,34 @@ func wrap(b *bytes.Buffer, prefix string, words []string, width int) {
 		line += w + sep + " "
 	}
 	b.WriteString(strings.TrimRight(line, " ") + "\n")
+}
+
+// warningsShown is how many warnings of one code the text report prints
+// before it summarises the rest: with thousands of domains one code can
+// repeat for each of them (a wildcard-name for every wildcard).
+const warningsShown = 5
+
+// writeWarnings prints the warnings in order, at most warningsShown of a
+// code followed by a line saying how many more there are; the JSON plan
+// and the other formats list them all.
+func writeWarnings(b *bytes.Buffer, ws []model.Warning) {
+	total := map[string]int{}
+	for _, w := range ws {
+		total[w.Code]++
+	}
+	shown := map[string]int{}
+	for _, w := range ws {
+		n := shown[w.Code]
+		shown[w.Code]++
+		switch {
+		case n < warningsShown || total[w.Code] == warningsShown+1:
+			if w.Name != "" {
+				fmt.Fprintf(b, "  %s: %s: %s\n", w.Code, w.Name, w.Message)
+			} else {
+				fmt.Fprintf(b, "  %s: %s\n", w.Code, w.Message)
+			}
+		case n == warningsShown:
+			fmt.Fprintf(b, "  %s: ... and %d more like it (--format json or markdown lists them all)\n", w.Code, total[w.Code]-warningsShown)
+		}
+	}
 }
