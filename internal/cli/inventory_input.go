@@ -88,7 +88,12 @@ func (in *inventoryInput) given(args []string) bool {
 // is returned with a nil error; the caller decides the exit code.
 func (in *inventoryInput) load(ctx context.Context, g *globals, args []string) (*model.Inventory, error) {
 	if in.InventoryFile != "" {
-		if inv, ok, err := readInventoryJSONL(in.InventoryFile); ok {
+		var name func(*model.Name)
+		var domain func(*model.Domain)
+		if in.forPlan {
+			name, domain = planner.SlimName, planner.SlimDomain
+		}
+		if inv, ok, err := readInventoryJSONL(in.InventoryFile, name, domain); ok {
 			if err != nil {
 				return nil, withHint(fmt.Errorf("--inventory %w", err), "write it again with certplan inventory --format jsonl (or json)")
 			}

@@ -107,7 +107,10 @@ func countResult(st *model.InventoryStats, seen map[string]bool, r dnscheck.Doma
 // readInventoryJSONL reads path when it is an inventory in JSON Lines
 // (ok false, and no error, when it is not: the caller reads it as a
 // JSON document), merged into the inventory the JSON document holds.
-func readInventoryJSONL(path string) (inv *model.Inventory, ok bool, err error) {
+// name and domain, when not nil, see each name and domain of a line
+// before it is merged, as model.ReadInventory's hooks do (planner.SlimName
+// drops what a plan does not read).
+func readInventoryJSONL(path string, name func(*model.Name), domain func(*model.Domain)) (inv *model.Inventory, ok bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, false, nil // the JSON document's reader says why
@@ -137,6 +140,7 @@ func readInventoryJSONL(path string) (inv *model.Inventory, ok bool, err error) 
 			case l.End != nil:
 				end = l.End
 			case l.Domain != nil:
+				slim(&l, name, domain)
 				c.Add(dnscheck.DomainResult{Domain: *l.Domain, Names: l.Names})
 			}
 		}
@@ -153,4 +157,16 @@ func readInventoryJSONL(path string) (inv *model.Inventory, ok bool, err error) 
 	merged := c.Inventory()
 	end.Names, end.Domains = merged.Names, merged.Domains
 	return end, true, nil
+}
+
+// slim calls the hooks (when not nil) on a line's domain and names.
+func slim(l *jsonlLine, name func(*model.Name), domain func(*model.Domain)) {
+	if domain != nil {
+		domain(l.Domain)
+	}
+	if name != nil {
+		for i := range l.Names {
+			name(&l.Names[i])
+		}
+	}
 }
