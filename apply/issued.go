@@ -70,7 +70,7 @@ const maxClockSkew = 5 * time.Minute
 // key the public key of the request; roots the CA's issuing roots (nil:
 // the system's). The error says what did not match.
 func checkIssued(ordered []string, key crypto.PublicKey, chainPEM []byte, roots *x509.CertPool, now time.Time) error {
-	certs, err := parseChain(chainPEM)
+	certs, err := ParseChain(chainPEM)
 	if err != nil {
 		return err
 	}
@@ -103,8 +103,8 @@ func checkIssued(ordered []string, key crypto.PublicKey, chainPEM []byte, roots 
 	return nil
 }
 
-// parseChain parses the PEM certificates of a chain, leaf first.
-func parseChain(chainPEM []byte) ([]*x509.Certificate, error) {
+// ParseChain parses the PEM certificates of a chain, leaf first.
+func ParseChain(chainPEM []byte) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
 	for rest := chainPEM; ; {
 		var b *pem.Block

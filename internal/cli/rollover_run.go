@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/certplan/certplan/acme"
+	"github.com/certplan/certplan/apply"
+	"github.com/certplan/certplan/dane"
 	"github.com/certplan/certplan/rollover"
 	"github.com/certplan/certplan/store"
 )
@@ -123,12 +125,44 @@ func (o *rolloverOptions) beginOne(ctx context.Context, g *globals, w io.Writer,
 	}
 	writeRecords(w, rollover.Records(nk.Names, ttl, cur.Meta.SPKISHA256), "current key: keep")
 	writeRecords(w, next, "next key: add")
+	for _, warn := range untrusted(ctx, obs, nk.Names, cur, g.Now()) {
+		fmt.Fprintf(w, "; warning: %s\n", warn)
+	}
 	fmt.Fprintf(w, "; then \"certplan rollover status %s\" says when they are validated, on every authoritative\n", id)
 	fmt.Fprintf(w, "; server and two TTLs (%s) old; \"certplan renew\" then switches to the next key\n", 2*time.Duration(ttl)*time.Second)
 	return true, nil
 }
 
 var errNothingPinned = errors.New("nothing pinned")
+
+// untrusted says, for each of the pinned entries (hosts, or
+// _465._tcp.<host> owners) whose TLSA records the resolver returns, when
+// none of them matches the certificate served now (RFC 6698 and RFC 7671
+// rules, package dane): DANE senders fail on it already, and the
+// "current key: keep" records above are not published yet (or the name's
+// records pin a key that is not certplan's).
+func untrusted(ctx context.Context, obs *rollover.Observer, entries []string, cur *store.Cert, now time.Time) []string {
+	chain, err := apply.ParseChain(append(append([]byte{}, cur.CertPEM...), cur.ChainPEM...))
+	if err != nil {
+		return []string{fmt.Sprintf("%s: the current certificate could not be read (%v): its records were not checked", cur.ID, err)}
+	}
+	var out []string
+	for _, e := range entries {
+		l := obs.LookupTLSA(ctx, e)
+		if l.Err != "" || len(l.Records) == 0 {
+			continue
+		}
+		host := e
+		for _, p := range []string{"_465._tcp.", "_587._tcp."} {
+			host = strings.TrimPrefix(host, p)
+		}
+		if ok, detail := dane.Match(chain, l.Records, host, now); !ok {
+			out = append(out, fmt.Sprintf("%s: its records trust nothing of %s's current certificate (%s): DANE senders fail on %s today; publish the current key's record above as well, or find which key the records pin",
+				strings.TrimSuffix(rollover.Owner(e), "."), cur.ID, detail, host))
+		}
+	}
+	return out
+}
 
 // stage returns cur's staged next key, making it (for the names whose
 // TLSA records pin cur's key) when none is; errNothingPinned when no name
