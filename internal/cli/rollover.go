@@ -72,6 +72,10 @@ whose names carry TLSA records that pin its key, or whose TLSA state cannot be
 known), keeps it in --state-dir, and prints the records to publish: the
 current key's (keep them) and the next key's (add them), for every pinned
 name. Running it again prints the same records: the key is made once.
+A pinned name whose records trust nothing of the certificate served now
+gets a warning: DANE senders fail on it already. With --format json the
+records come as JSON (owner, TTL, SPKI hash, the zone-file line, which key,
+and keep or add), for scripts that publish through a DNS provider's API.
 
 Exit codes:
   0  staged (or staged already), records printed
@@ -80,6 +84,9 @@ Exit codes:
   4  another certplan run holds the state directory's lock`,
 		Example: `  # Stage next keys for every pinned certificate; print the records to publish
   certplan rollover begin
+
+  # The same records as JSON, to publish them through a DNS API
+  certplan rollover begin --format json | jq -r '.rollovers[].records[] | select(.action == "add") | .record'
 
   # One certificate, publishing the record through RFC 2136 (TSIG)
   DNSUPDATE_NAMESERVER=192.0.2.53 DNSUPDATE_TSIG_KEY=certplan. DNSUPDATE_TSIG_SECRET=... \
@@ -122,7 +129,8 @@ func newRolloverFinishCmd(g *globals, o *rolloverOptions) *cobra.Command {
 		Long: `finish, once renew switched a certificate to its next key, prints the old
 key's records to remove and the current key's to keep (default: every
 certificate that switched). When no authoritative server serves an old record
-any more, the rollover is over and --state-dir forgets it.
+any more, the rollover is over and --state-dir forgets it. --format json
+gives the records as begin's JSON does (action "remove" or "keep").
 
 Exit codes:
   0  printed (or the rollover is over)
@@ -233,9 +241,11 @@ func publish(ctx context.Context, obs *rollover.Observer, p *rollover.Publisher,
 	return nil
 }
 
-func writeRecords(w io.Writer, rs []rollover.Record, note string) {
+// writeRecords prints records as zone-file lines, each with what to do
+// with it: "; current key: keep".
+func writeRecords(w io.Writer, rs []stepRecord) {
 	for _, r := range rs {
-		fmt.Fprintf(w, "%s ; %s\n", r, note)
+		fmt.Fprintf(w, "%s ; %s key: %s\n", r.Text, r.Key, r.Action)
 	}
 }
 

@@ -31,7 +31,7 @@ type rolloverRun struct {
 
 // setup checks the output format and opens what begin and finish need.
 func (o *rolloverOptions) setup(g *globals, args []string) (*rolloverRun, error) {
-	if err := g.checkFormat("text"); err != nil {
+	if err := g.checkFormat("text", "json"); err != nil {
 		return nil, err
 	}
 	obs, err := rolloverObserver(g)
@@ -56,30 +56,83 @@ func (o *rolloverOptions) setup(g *globals, args []string) (*rolloverRun, error)
 
 func (o *rolloverOptions) begin(ctx context.Context, g *globals, args []string) error {
 	return o.each(g, args, "; no certificate has a name whose TLSA records pin its key: no rollover needed",
-		func(w io.Writer, rs *rolloverRun, id string, named bool) (bool, error) {
-			return o.beginOne(ctx, g, w, rs.st, rs.obs, rs.pub, id, named)
+		func(rs *rolloverRun, id string, named bool) (*stepOut, error) {
+			return o.beginOne(ctx, g, rs.st, rs.obs, rs.pub, id, named)
 		})
+}
+
+// stepOut is what begin or finish did for one certificate: the records
+// to publish or remove, printed as zone-file lines with ";" comments, or
+// as JSON with --format json.
+type stepOut struct {
+	ID   string `json:"id"`
+	Step string `json:"step"` // "begin" or "finish"
+	// Note, alone, says why nothing was done for a certificate named on
+	// the command line.
+	Note       string    `json:"note,omitempty"`
+	KeyType    string    `json:"key_type,omitempty"`
+	StagedAt   time.Time `json:"staged_at,omitzero"`
+	SwitchedAt time.Time `json:"switched_at,omitzero"`
+	// Published is the RFC 2136 server that took the records (added by
+	// begin, removed by finish) with --dane-publish.
+	Published string       `json:"rfc2136_server,omitempty"`
+	Records   []stepRecord `json:"records,omitempty"`
+	Warnings  []string     `json:"warnings,omitempty"`
+	// TTL is the records' TTL; begin's switch waits two of them.
+	TTL uint32 `json:"ttl,omitempty"`
+	// Over: finish found no old record on any authoritative server.
+	Over bool `json:"over,omitempty"`
+}
+
+// stepRecord is one TLSA record and what to do with it.
+type stepRecord struct {
+	rollover.Record
+	Owner  string `json:"owner"`
+	Text   string `json:"record"` // zone-file syntax
+	Key    string `json:"key"`    // "current", "next" or "old"
+	Action string `json:"action"` // "keep", "add" or "remove"
+}
+
+func (out *stepOut) add(rs []rollover.Record, key, action string) {
+	for _, r := range rs {
+		out.Records = append(out.Records, stepRecord{Record: r, Owner: r.Owner(), Text: r.String(), Key: key, Action: action})
+	}
 }
 
 // each runs one (beginOne, finishOne) for every certificate of args,
 // under one setup and one output, and prints none when no certificate
 // was asked for by ID and one did nothing.
-func (o *rolloverOptions) each(g *globals, args []string, none string, one func(w io.Writer, rs *rolloverRun, id string, named bool) (bool, error)) error {
+func (o *rolloverOptions) each(g *globals, args []string, none string, one func(rs *rolloverRun, id string, named bool) (*stepOut, error)) error {
 	rs, err := o.setup(g, args)
 	if err != nil {
 		return err
 	}
 	defer rs.st.Close()
-	w, commit := g.output()
-	did := 0
+	outs := []*stepOut{}
 	for _, id := range rs.ids {
-		ok, err := one(w, rs, id, len(args) > 0)
+		out, err := one(rs, id, len(args) > 0)
 		if err != nil {
 			return err
 		}
-		if ok {
+		if out != nil {
+			outs = append(outs, out)
+		}
+	}
+	w, commit := g.output()
+	if g.Format == "json" {
+		b, err := json.MarshalIndent(map[string]any{"rollovers": outs}, "", "  ")
+		if err != nil {
+			return err
+		}
+		w.Write(append(b, '\n'))
+		return commit()
+	}
+	did := 0
+	for _, out := range outs {
+		if out.Note == "" {
 			did++
 		}
+		writeStep(w, out)
 	}
 	if did == 0 && len(args) == 0 {
 		fmt.Fprintln(w, none)
@@ -87,50 +140,93 @@ func (o *rolloverOptions) each(g *globals, args []string, none string, one func(
 	return commit()
 }
 
-// beginOne stages id's next key and prints its records; a certificate
-// that nothing pins is skipped (with a note when it was named).
-func (o *rolloverOptions) beginOne(ctx context.Context, g *globals, w io.Writer, st *store.Store, obs *rollover.Observer, pub *rollover.Publisher, id string, named bool) (bool, error) {
+// writeStep prints out as zone-file lines with ";" comments.
+func writeStep(w io.Writer, out *stepOut) {
+	if out.Note != "" {
+		fmt.Fprintf(w, "; %s: %s\n", out.ID, out.Note)
+		return
+	}
+	if out.Step == "finish" {
+		writeFinish(w, out)
+		return
+	}
+	fmt.Fprintf(w, "; %s: next key (%s) staged at %s\n", out.ID, out.KeyType, fmtTime(out.StagedAt))
+	if out.Published != "" {
+		fmt.Fprintf(w, "; published the next key's records through RFC 2136 at %s:\n", out.Published)
+	} else {
+		fmt.Fprintln(w, "; publish the next key's records beside the current ones (keep those):")
+	}
+	writeRecords(w, out.Records)
+	for _, warn := range out.Warnings {
+		fmt.Fprintf(w, "; warning: %s\n", warn)
+	}
+	fmt.Fprintf(w, "; then \"certplan rollover status %s\" says when they are validated, on every authoritative\n", out.ID)
+	fmt.Fprintf(w, "; server and two TTLs (%s) old; \"certplan renew\" then switches to the next key\n", 2*time.Duration(out.TTL)*time.Second)
+}
+
+// writeFinish prints finish's out.
+func writeFinish(w io.Writer, out *stepOut) {
+	fmt.Fprintf(w, "; %s: switched to the next key at %s\n", out.ID, fmtTime(out.SwitchedAt))
+	if out.Published != "" {
+		fmt.Fprintf(w, "; removed the old key's records through RFC 2136 at %s:\n", out.Published)
+	} else {
+		fmt.Fprintln(w, "; remove the old key's records:")
+	}
+	var remove, keep []stepRecord
+	for _, r := range out.Records {
+		if r.Action == "remove" {
+			remove = append(remove, r)
+		} else {
+			keep = append(keep, r)
+		}
+	}
+	writeRecords(w, remove)
+	fmt.Fprintln(w, "; keep the current key's records:")
+	writeRecords(w, keep)
+	if out.Over {
+		fmt.Fprintln(w, "; no authoritative server serves an old record any more: the rollover is over")
+	} else {
+		fmt.Fprintf(w, "; an authoritative server still serves an old record: run \"certplan rollover finish %s\" again once they are removed\n", out.ID)
+	}
+}
+
+// beginOne stages id's next key and says which records to publish; a
+// certificate that nothing pins is skipped (with a note when it was
+// named).
+func (o *rolloverOptions) beginOne(ctx context.Context, g *globals, st *store.Store, obs *rollover.Observer, pub *rollover.Publisher, id string, named bool) (*stepOut, error) {
 	cur, err := st.LoadCert(id)
 	if err != nil {
-		return false, withHint(fmt.Errorf("certificate %s: %w", id, err), `"certplan certificates" lists the certificates issued`)
+		return nil, withHint(fmt.Errorf("certificate %s: %w", id, err), `"certplan certificates" lists the certificates issued`)
 	}
 	nk, err := o.stage(ctx, st, obs, cur, g.Now())
 	if errors.Is(err, errNothingPinned) {
 		if named {
-			fmt.Fprintf(w, "; %s: no name carries TLSA records that pin its key (%s): its key may change without a rollover\n", id, strings.Join(cur.Meta.Names, ", "))
+			return &stepOut{ID: id, Step: "begin", Note: fmt.Sprintf("no name carries TLSA records that pin its key (%s): its key may change without a rollover", strings.Join(cur.Meta.Names, ", "))}, nil
 		}
-		return false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	ttl := cmpTTL(nk.TTL)
 	next := rollover.Records(nk.Names, ttl, nk.SPKISHA256)
+	out := &stepOut{ID: id, Step: "begin", KeyType: nk.KeyType, StagedAt: nk.CreatedAt.UTC(), TTL: ttl}
 	if pub != nil {
 		if err := publish(ctx, obs, pub, next, false); err != nil {
-			return false, fmt.Errorf("certificate %s: publish: %w", id, err)
+			return nil, fmt.Errorf("certificate %s: publish: %w", id, err)
 		}
 		if nk.PublishedAt.IsZero() {
 			nk.PublishedAt = g.Now().UTC()
 			if err := st.SaveNextKey(id, nk); err != nil {
-				return false, err
+				return nil, err
 			}
 		}
+		out.Published = pub.Server
 	}
-	fmt.Fprintf(w, "; %s: next key (%s) staged at %s\n", id, nk.KeyType, fmtTime(nk.CreatedAt))
-	if pub != nil {
-		fmt.Fprintf(w, "; published the next key's records through RFC 2136 at %s:\n", pub.Server)
-	} else {
-		fmt.Fprintln(w, "; publish the next key's records beside the current ones (keep those):")
-	}
-	writeRecords(w, rollover.Records(nk.Names, ttl, cur.Meta.SPKISHA256), "current key: keep")
-	writeRecords(w, next, "next key: add")
-	for _, warn := range untrusted(ctx, obs, nk.Names, cur, g.Now()) {
-		fmt.Fprintf(w, "; warning: %s\n", warn)
-	}
-	fmt.Fprintf(w, "; then \"certplan rollover status %s\" says when they are validated, on every authoritative\n", id)
-	fmt.Fprintf(w, "; server and two TTLs (%s) old; \"certplan renew\" then switches to the next key\n", 2*time.Duration(ttl)*time.Second)
-	return true, nil
+	out.add(rollover.Records(nk.Names, ttl, cur.Meta.SPKISHA256), "current", "keep")
+	out.add(next, "next", "add")
+	out.Warnings = untrusted(ctx, obs, nk.Names, cur, g.Now())
+	return out, nil
 }
 
 var errNothingPinned = errors.New("nothing pinned")
@@ -285,50 +381,41 @@ func servers(seen []rollover.Seen) string {
 
 func (o *rolloverOptions) finish(ctx context.Context, g *globals, args []string) error {
 	return o.each(g, args, "; no certificate switched keys: nothing to finish",
-		func(w io.Writer, rs *rolloverRun, id string, named bool) (bool, error) {
-			return finishOne(ctx, w, rs.st, rs.obs, rs.pub, id, named)
+		func(rs *rolloverRun, id string, named bool) (*stepOut, error) {
+			return finishOne(ctx, rs.st, rs.obs, rs.pub, id, named)
 		})
 }
 
-// finishOne prints id's records to remove and keep (removing them with
+// finishOne says id's records to remove and keep (removing them with
 // pub); a certificate without a switch is an error when named.
-func finishOne(ctx context.Context, w io.Writer, st *store.Store, obs *rollover.Observer, pub *rollover.Publisher, id string, named bool) (bool, error) {
+func finishOne(ctx context.Context, st *store.Store, obs *rollover.Observer, pub *rollover.Publisher, id string, named bool) (*stepOut, error) {
 	rk, err := st.LoadRolledKey(id)
 	if errors.Is(err, store.ErrNotFound) {
 		if !named {
-			return false, nil
+			return nil, nil
 		}
 		if _, nerr := st.LoadNextKey(id); nerr == nil {
-			return false, withHint(fmt.Errorf("certificate %s has not switched to its next key yet: the old key's records must stay", id),
+			return nil, withHint(fmt.Errorf("certificate %s has not switched to its next key yet: the old key's records must stay", id),
 				"\"certplan rollover status "+id+"\" says what the switch waits for; \"certplan renew\" switches once it is ready")
 		}
-		return false, withHint(fmt.Errorf("certificate %s: no key rollover to finish", id), "\"certplan rollover begin "+id+"\" starts one")
+		return nil, withHint(fmt.Errorf("certificate %s: no key rollover to finish", id), "\"certplan rollover begin "+id+"\" starts one")
 	}
 	if err != nil {
-		return false, err
+		return nil, err
 	}
+	out := &stepOut{ID: id, Step: "finish"}
 	if pub != nil {
 		if err := publish(ctx, obs, pub, rollover.Records(rk.Names, cmpTTL(rk.TTL), rk.OldSPKISHA256), true); err != nil {
-			return false, fmt.Errorf("certificate %s: remove: %w", id, err)
+			return nil, fmt.Errorf("certificate %s: remove: %w", id, err)
 		}
+		out.Published = pub.Server
 	}
 	f, err := rollover.Finish(ctx, obs, st, id, true)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	fmt.Fprintf(w, "; %s: switched to the next key at %s\n", id, fmtTime(f.SwitchedAt))
-	if pub != nil {
-		fmt.Fprintf(w, "; removed the old key's records through RFC 2136 at %s:\n", pub.Server)
-	} else {
-		fmt.Fprintln(w, "; remove the old key's records:")
-	}
-	writeRecords(w, f.Remove, "old key: remove")
-	fmt.Fprintln(w, "; keep the current key's records:")
-	writeRecords(w, f.Keep, "current key: keep")
-	if f.Gone {
-		fmt.Fprintln(w, "; no authoritative server serves an old record any more: the rollover is over")
-	} else {
-		fmt.Fprintf(w, "; an authoritative server still serves an old record: run \"certplan rollover finish %s\" again once they are removed\n", id)
-	}
-	return true, nil
+	out.SwitchedAt, out.Over = f.SwitchedAt.UTC(), f.Gone
+	out.add(f.Remove, "old", "remove")
+	out.add(f.Keep, "current", "keep")
+	return out, nil
 }
