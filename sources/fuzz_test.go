@@ -68,7 +68,7 @@ func FuzzCpanelUserdata(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, line, err := parseVhost(data)
 		if err != nil {
-			if line < 0 || line > bytes.Count(data, []byte("\n"))+2 {
+			if line < 0 || line > yamlLines(data)+1 {
 				t.Fatalf("error %v at line %d", err, line)
 			}
 			return
@@ -163,4 +163,11 @@ func FuzzZoneOrigin(f *testing.F) {
 			t.Fatalf("origin %q", origin)
 		}
 	})
+}
+
+// yamlLines counts data's lines as YAML does (YAML 1.2 §5.4): "\r\n",
+// a lone "\r" and "\n" each end one.
+func yamlLines(data []byte) int {
+	n := bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) - bytes.Count(data, []byte("\r\n"))
+	return n + 1
 }
