@@ -71,6 +71,14 @@ func (r *Results) judge() {
 	if u := r.DNS.Unbound; u != nil && u.Domains == 10_000 {
 		add("10,000 domains through unbound, seconds (issue 20)", u.Elapsed.Seconds(), "<= 5", u.Elapsed <= 5*time.Second)
 	}
+	if u := r.DNS.Unbound; u != nil && u.Ceiling != nil && u.Ceiling.Elapsed > 0 {
+		// Proposed in issue 20's notes in place of the 5 s, which is below
+		// what the resolver gives any client on this machine: certplan
+		// against the minimal client asking the same questions through
+		// the same resolver.
+		x := u.Elapsed.Seconds() / u.Ceiling.Elapsed.Seconds()
+		add("through unbound ÷ its ceiling, same questions (issue 20, proposed)", x, "<= 1.10", x <= 1.10)
+	}
 	if c := r.DNS.Cut; c != nil {
 		add("SRV cut: same finds as without it (1 = yes)", b2f(c.Same), "= 1", c.Same)
 	}
