@@ -118,15 +118,10 @@ func (o *rolloverOptions) each(g *globals, args []string, none string, one func(
 			outs = append(outs, out)
 		}
 	}
-	w, commit := g.output()
 	if g.Format == "json" {
-		b, err := json.MarshalIndent(map[string]any{"rollovers": outs}, "", "  ")
-		if err != nil {
-			return err
-		}
-		w.Write(append(b, '\n'))
-		return commit()
+		return writeRollovers(g, outs)
 	}
+	w, commit := g.output()
 	did := 0
 	for _, out := range outs {
 		if out.Note == "" {
@@ -334,16 +329,23 @@ func (o *rolloverOptions) status(ctx context.Context, g *globals, args []string)
 	return writeRolloverStatus(g, all)
 }
 
-func writeRolloverStatus(g *globals, all []rollover.Status) error {
+// writeRollovers writes {"rollovers": list} as indented JSON: the
+// output of begin, status and finish with --format json.
+func writeRollovers(g *globals, list any) error {
 	w, commit := g.output()
-	if g.Format == "json" {
-		b, err := json.MarshalIndent(map[string]any{"rollovers": all}, "", "  ")
-		if err != nil {
-			return err
-		}
-		w.Write(append(b, '\n'))
-		return commit()
+	b, err := json.MarshalIndent(map[string]any{"rollovers": list}, "", "  ")
+	if err != nil {
+		return err
 	}
+	w.Write(append(b, '\n'))
+	return commit()
+}
+
+func writeRolloverStatus(g *globals, all []rollover.Status) error {
+	if g.Format == "json" {
+		return writeRollovers(g, all)
+	}
+	w, commit := g.output()
 	if len(all) == 0 {
 		fmt.Fprintln(w, "no certificate in the state directory")
 	}
