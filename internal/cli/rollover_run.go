@@ -318,7 +318,7 @@ func (o *rolloverOptions) status(ctx context.Context, g *globals, args []string)
 	if err != nil {
 		return err
 	}
-	var all []rollover.Status
+	all := []rollover.Status{} // [] in JSON, not null
 	for _, id := range ids {
 		s, err := rollover.StatusOf(ctx, obs, st, id, g.Now(), save)
 		if err != nil {
