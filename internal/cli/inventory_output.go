@@ -114,6 +114,13 @@ func (g *globals) streamOutput() (w io.Writer, commit func() error, abort func()
 	if err := checkOutputPath("--output", g.Output); err != nil {
 		return nil, nil, nil, err
 	}
+	if inPlace(g.Output) {
+		f, err := openInPlace(g.Output)
+		if err != nil {
+			return nil, nil, nil, outputFileError(g.Output, err)
+		}
+		return f, f.Close, func() { f.Close() }, nil
+	}
 	f, err := atomicfile.Create(g.Output, 0o644)
 	if err != nil {
 		return nil, nil, nil, outputFileError(g.Output, err)
@@ -152,8 +159,8 @@ func loadAndWriteInventory(ctx context.Context, g *globals, in *inventoryInput, 
 		}
 		return inv, writeInventory(g, inv)
 	}
-	dir := ""
-	if g.Output != "" && g.Output != "-" {
+	dir := "" // the system's temporary directory
+	if g.Output != "" && g.Output != "-" && !inPlace(g.Output) {
 		dir = filepath.Dir(g.Output)
 	}
 	inv, sp, err := in.loadSpilled(ctx, g, args, dir)

@@ -287,7 +287,7 @@ flag's long name; flags on the command line win.`,
 	pf.StringVar(&g.Format, "format", "text", "output format: text or json (plan also: html, markdown)")
 	pf.StringVar(&g.LogLevel, "log-level", "warn", "diagnostics on stderr: debug, info, warn or error")
 	pf.StringVar(&g.Config, "config", "", "YAML config `file` whose keys are long flag names (env CERTPLAN_CONFIG)")
-	pf.StringVarP(&g.Output, "output", "o", "", "write the output to `file` (atomically) instead of stdout")
+	pf.StringVarP(&g.Output, "output", "o", "", "write the output to `file` (atomically; a device, named pipe or symbolic link such as /dev/null is written in place) instead of stdout")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return flagErr{err} })
 	for _, newCmd := range commands {
 		root.AddCommand(newCmd(g))
@@ -347,6 +347,9 @@ func checkOutputPath(flag, path string) error {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return usageError("%s %s: is a directory; give a file name, such as %s", flag, path, filepath.Join(path, "certplan.out"))
 	}
+	if inPlace(path) {
+		return nil // written where it is: its directory needs no new file
+	}
 	dir := filepath.Dir(path)
 	fi, err := os.Stat(dir)
 	switch {
@@ -366,13 +369,47 @@ func checkOutputPath(flag, path string) error {
 	return nil
 }
 
-// writeOutputFile writes path atomically, with errors that name flag and
-// path rather than the temporary file.
+// inPlace reports whether an output path names something written where
+// it is rather than replaced: a device (/dev/null), a named pipe, or a
+// symbolic link (/dev/stdout, or a link the admin made to a file).
+// Renaming a new file over it, as the atomic write does, would replace
+// the device or the link itself: run as root, "-o /dev/null" turned the
+// machine's /dev/null into a regular file.
+func inPlace(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && !fi.Mode().IsRegular() && !fi.IsDir()
+}
+
+// openInPlace opens an inPlace path for writing, through a link; a
+// regular file at its end is truncated (not atomic: the link's choice).
+func openInPlace(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+}
+
+// writeInPlace writes data to an inPlace path.
+func writeInPlace(path string, data []byte, _ os.FileMode) error {
+	f, err := openInPlace(path)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// writeOutputFile writes path atomically (in place when inPlace), with
+// errors that name flag and path rather than the temporary file.
 func writeOutputFile(flag, path string, data []byte, perm os.FileMode) error {
 	if err := checkOutputPath(flag, path); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(path, data, perm); err != nil {
+	write := writeFileAtomic
+	if inPlace(path) {
+		write = writeInPlace
+	}
+	if err := write(path, data, perm); err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
 			err = pe.Err
