@@ -61,6 +61,15 @@ func Entries(host string) []string {
 	return out
 }
 
+// Host is the host name of a pinned entry: the entry itself, or the
+// host of a submission port's owner "_<port>._tcp.<host>".
+func Host(entry string) string {
+	if _, host, ok := portOwner(entry); ok {
+		return host
+	}
+	return entry
+}
+
 // portOwner splits an entry "_<port>._tcp.<host>" into port and host.
 func portOwner(entry string) (port int, host string, ok bool) {
 	rest, found := strings.CutPrefix(entry, "_")

@@ -89,3 +89,14 @@ func TestRecordString(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+func TestEntryHost(t *testing.T) {
+	for entry, want := range map[string]string{
+		"mx.d.test": "mx.d.test", "_465._tcp.smtp.d.test": "smtp.d.test", "_587._tcp.smtp.d.test": "smtp.d.test",
+		"_x._tcp.a.test": "_x._tcp.a.test", // not a port: the entry as it is
+	} {
+		if got := Host(entry); got != want {
+			t.Errorf("Host(%q) = %q, want %q", entry, got, want)
+		}
+	}
+}

@@ -243,10 +243,7 @@ func untrusted(ctx context.Context, obs *rollover.Observer, entries []string, cu
 		if l.Err != "" || len(l.Records) == 0 {
 			continue
 		}
-		host := e
-		for _, p := range []string{"_465._tcp.", "_587._tcp."} {
-			host = strings.TrimPrefix(host, p)
-		}
+		host := rollover.Host(e)
 		if ok, detail := dane.Match(chain, l.Records, host, now); !ok {
 			out = append(out, fmt.Sprintf("%s: its records trust nothing of %s's current certificate (%s): DANE senders fail on %s today; publish the current key's record above as well, or find which key the records pin",
 				strings.TrimSuffix(rollover.Owner(e), "."), cur.ID, detail, host))
