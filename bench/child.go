@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+	"time"
 
 	"github.com/certplan/certplan/bench/internal/fastdns"
 	"github.com/certplan/certplan/bench/internal/mailbench"
@@ -216,6 +217,11 @@ func startChild(cfg childConfig) (*child, error) {
 		return nil, fmt.Errorf("bench child: %s", c.Ready.Error)
 	}
 	return c, nil
+}
+
+// cpuSince is the child's CPU time (user and system) since before.
+func (s childStats) cpuSince(before childStats) time.Duration {
+	return time.Duration(s.UserNS + s.SysNS - before.UserNS - before.SysNS)
 }
 
 func (c *child) Stats() (childStats, error) {

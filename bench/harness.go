@@ -328,7 +328,7 @@ func (st *stages) dnsCeiling(ctx context.Context, qs *fastdns.Queries, prof bool
 	}
 	n := float64(r.Answered)
 	cpuUs, userUs := float64(cpu.Microseconds())/n, float64(user.Microseconds())/n
-	respUs := float64((after.UserNS+after.SysNS-before.UserNS-before.SysNS)/1000) / n
+	respUs := float64(after.cpuSince(before).Microseconds()) / n
 	log.logf("dns ceiling (%d in flight): %.0f q/s, %d lost, %d over tcp, cpu/query: client %.1f µs (user %.1f), responder %.1f µs (%.1f queries a recvmmsg); context switches a query: client %.2f, responder %.2f", cfg.Concurrency, r.QPS, r.Lost, r.Truncated,
 		cpuUs, userUs, respUs, readBatch(before.DNS, after.DNS), float64(csw)/n, float64(after.CSW-before.CSW)/n)
 	if r.QPS > res.DNS.Ceiling.QPS {

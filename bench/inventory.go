@@ -124,7 +124,7 @@ func (st *stages) inventoryStages(ctx context.Context, qs *fastdns.Queries) erro
 		ir.DomainsPerSec = float64(ir.Domains) / el.Seconds()
 		ir.ClientCPUus = float64(cpu.Microseconds()) / float64(ir.Queries)
 		ir.ClientUserus = float64(user.Microseconds()) / float64(ir.Queries)
-		ir.ResponderCPUus = float64((after.UserNS+after.SysNS-before.UserNS-before.SysNS)/1000) / float64(ir.Queries)
+		ir.ResponderCPUus = float64(after.cpuSince(before).Microseconds()) / float64(ir.Queries)
 		inv = nil
 		runtime.GC()
 		debug.FreeOSMemory()

@@ -76,7 +76,7 @@ func (r *Results) judge() {
 		// what the resolver gives any client on this machine: certplan
 		// against the minimal client asking the same questions through
 		// the same resolver.
-		x := u.Elapsed.Seconds() / u.Ceiling.Elapsed.Seconds()
+		x := u.ceilingRatio()
 		add("through unbound ÷ its ceiling, same questions (issue 20, proposed)", x, "<= 1.10", x <= 1.10)
 	}
 	if c := r.DNS.Cut; c != nil {
@@ -93,7 +93,7 @@ func printUnbound(tw io.Writer, u *UnboundResult, cores int) {
 		dur(u.UnboundCPU+u.CertplanCPU+u.ResponderCPU), dur(u.UnboundCPU), dur(u.CertplanCPU), dur(u.ResponderCPU), cores)
 	if c := u.Ceiling; c != nil {
 		fmt.Fprintf(tw, "  ceiling through unbound\t%s\tthe minimal client asking the same %d questions through a cold unbound: %d lost, %d forwarded; cpu: unbound %s, client %s, responder %s; certplan ÷ ceiling %.2f\n",
-			dur(c.Elapsed), c.Queries, c.Lost, c.Forwarded, dur(c.UnboundCPU), dur(c.ClientCPU), dur(c.ResponderCPU), u.Elapsed.Seconds()/c.Elapsed.Seconds())
+			dur(c.Elapsed), c.Queries, c.Lost, c.Forwarded, dur(c.UnboundCPU), dur(c.ClientCPU), dur(c.ResponderCPU), u.ceilingRatio())
 	}
 }
 

@@ -56,6 +56,11 @@ type UnboundResult struct {
 	ResponderCPU time.Duration `json:"responder_cpu_ns"`
 }
 
+// ceilingRatio is certplan's time through unbound over the ceiling's.
+func (u *UnboundResult) ceilingRatio() float64 {
+	return u.Elapsed.Seconds() / u.Ceiling.Elapsed.Seconds()
+}
+
 // UnboundCeiling is one replay of the questions through a cold unbound.
 type UnboundCeiling struct {
 	fastdns.BlastResult
@@ -125,50 +130,60 @@ func (st *stages) unboundStages(ctx context.Context) error {
 	return nil
 }
 
+// coldUnbound has the child start a cold unbound. stop stops it and
+// returns the reply with unbound's CPU time; after the first call (a
+// deferred one too) it does nothing.
+func (st *stages) coldUnbound() (u unboundReply, stop func() (unboundReply, error), err error) {
+	u, err = st.ch.command("unbound")
+	if err == nil && u.Error != "" {
+		err = fmt.Errorf("unbound: %s", u.Error)
+	}
+	if err != nil {
+		return u, nil, err
+	}
+	stopped := false
+	stop = func() (unboundReply, error) {
+		if stopped {
+			return unboundReply{}, nil
+		}
+		stopped = true
+		return st.ch.command("unbound-stop")
+	}
+	return u, stop, nil
+}
+
 // unboundCeiling replays st.unboundQs, the questions certplan asks for
 // the stage's domains, with the minimal client through a cold unbound.
 func (st *stages) unboundCeiling(ctx context.Context) (*UnboundCeiling, error) {
-	u, err := st.ch.command("unbound")
+	u, stop, err := st.coldUnbound()
 	if err != nil {
 		return nil, err
 	}
-	if u.Error != "" {
-		return nil, fmt.Errorf("unbound: %s", u.Error)
-	}
+	defer stop()
 	before, err := st.ch.Stats()
 	if err != nil {
-		_, _ = st.ch.command("unbound-stop")
 		return nil, err
 	}
 	cpu0, _, _ := selfTimes()
 	r, err := fastdns.Blast(ctx, u.Addr, st.unboundQs, fastdns.BlastOptions{InFlight: st.cfg.Concurrency, Timeout: 5 * time.Second})
 	cpu1, _, _ := selfTimes()
 	after, serr := st.ch.Stats()
-	s, uerr := st.ch.command("unbound-stop")
+	s, uerr := stop()
 	if err = cmp.Or(err, serr, uerr); err != nil {
 		return nil, err
 	}
 	return &UnboundCeiling{BlastResult: r, UnboundCPU: time.Duration(s.CPUNS - u.CPUNS), ClientCPU: cpu1 - cpu0,
-		ResponderCPU: time.Duration(after.UserNS + after.SysNS - before.UserNS - before.SysNS),
-		Forwarded:    after.DNS.Queries - before.DNS.Queries}, nil
+		ResponderCPU: after.cpuSince(before), Forwarded: after.DNS.Queries - before.DNS.Queries}, nil
 }
 
 // unboundRun starts a cold unbound in the child, inventories domains
 // through it, and stops it.
 func (st *stages) unboundRun(ctx context.Context, domains []string) (*UnboundResult, error) {
-	u, err := st.ch.command("unbound")
+	u, stop, err := st.coldUnbound()
 	if err != nil {
 		return nil, err
 	}
-	if u.Error != "" {
-		return nil, fmt.Errorf("unbound: %s", u.Error)
-	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			_, _ = st.ch.command("unbound-stop")
-		}
-	}()
+	defer stop()
 	before, err := st.ch.Stats()
 	if err != nil {
 		return nil, err
@@ -183,21 +198,19 @@ func (st *stages) unboundRun(ctx context.Context, domains []string) (*UnboundRes
 	if err != nil {
 		return nil, err
 	}
-	stopped = true
 	fwdByType := map[string]int64{}
 	for k, v := range after.DNS.ByType {
 		if d := v - before.DNS.ByType[k]; d != 0 {
 			fwdByType[k] = d
 		}
 	}
-	s, err := st.ch.command("unbound-stop")
+	s, err := stop()
 	if err != nil {
 		return nil, err
 	}
 	return &UnboundResult{Version: u.Version, Domains: len(domains), Failed: inv.Stats.DomainsFailed, Elapsed: el,
 		Questions: inv.Stats.Queries, DANE: inv.Stats.DANEQueries, ByType: inv.Stats.QueriesByType, Forwarded: after.DNS.Queries - before.DNS.Queries, ForwardedByType: fwdByType,
-		UnboundCPU: time.Duration(s.CPUNS - u.CPUNS), CertplanCPU: cpu1 - cpu0,
-		ResponderCPU: time.Duration(after.UserNS + after.SysNS - before.UserNS - before.SysNS)}, nil
+		UnboundCPU: time.Duration(s.CPUNS - u.CPUNS), CertplanCPU: cpu1 - cpu0, ResponderCPU: after.cpuSince(before)}, nil
 }
 
 // unboundReply answers the child's "unbound" and "unbound-stop" commands.
